@@ -1,0 +1,251 @@
+import path from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { parseDuration } from './duration.js';
+
+/** What a file set holds; it decides modes on restore and, later, masking and encryption. */
+export const FILE_KINDS = ['config', 'secret', 'log', 'other'] as const;
+export type FileKind = (typeof FILE_KINDS)[number];
+/** Kinds of entries in a backup: files of a file set, or a database snapshot. */
+export type EntryKind = FileKind | 'database';
+
+export const COMPRESSION_CODECS = ['zstd', 'gzip', 'none'] as const;
+export type CompressionCodec = (typeof COMPRESSION_CODECS)[number];
+
+const slug = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a name of letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)');
+const relPath = z.string().min(1, 'a non-empty path');
+const duration = z.string().refine((v) => parseDuration(v) !== undefined, 'a duration such as "12h", "7d" or "2w"');
+
+const databaseSchema = z.strictObject({
+  path: relPath,
+  name: slug.optional(),
+});
+
+const fileSetSchema = z.strictObject({
+  kind: z.enum(FILE_KINDS),
+  include: z.array(z.string().min(1)).min(1, 'at least one glob'),
+  exclude: z.array(z.string().min(1)).default([]),
+  /** For `log` file sets: only files modified within this window are taken. */
+  maxAge: duration.optional(),
+});
+
+const sourceSchema = z.strictObject({
+  id: slug,
+  root: relPath,
+  databases: z.array(databaseSchema).default([]),
+  files: z.array(fileSetSchema).default([]),
+});
+
+const localStorageSchema = z.strictObject({
+  name: slug,
+  type: z.literal('local'),
+  path: relPath,
+});
+
+const storageSchema = z.discriminatedUnion('type', [localStorageSchema]);
+
+const configSchema = z.strictObject({
+  version: z.literal(1),
+  sources: z.array(sourceSchema).min(1, 'at least one source'),
+  storage: z.array(storageSchema).min(1, 'at least one storage target'),
+  compression: z
+    .strictObject({
+      codec: z.enum(COMPRESSION_CODECS).default('zstd'),
+      level: z.number().int().min(-7).max(22).optional(),
+    })
+    .default({ codec: 'zstd' }),
+  defaults: z
+    .strictObject({
+      /** Where snapshots are staged before they are packed; the system temp folder by default. */
+      tmpDir: relPath.optional(),
+      /** Window for `log` file sets without their own maxAge. */
+      logMaxAge: duration.default('7d'),
+    })
+    .default({ logMaxAge: '7d' }),
+});
+
+export interface DatabaseConfig {
+  /** Absolute path of the database file. */
+  path: string;
+  /** Path inside the backup, relative to the source root, with forward slashes. */
+  relativePath: string;
+  name: string;
+}
+export interface FileSetConfig {
+  kind: FileKind;
+  include: string[];
+  exclude: string[];
+  /** Only for `log` sets: files older than this many milliseconds are left out. */
+  maxAgeMs: number | undefined;
+}
+export interface SourceConfig {
+  id: string;
+  /** Absolute path of the bot's folder; everything is stored relative to it. */
+  root: string;
+  databases: DatabaseConfig[];
+  files: FileSetConfig[];
+}
+export interface LocalStorageConfig {
+  name: string;
+  type: 'local';
+  /** Absolute path of the repository folder. */
+  path: string;
+}
+export type StorageConfig = LocalStorageConfig;
+export interface CompressionConfig {
+  codec: CompressionCodec;
+  level: number;
+}
+/** A validated configuration with every path made absolute. */
+export interface Config {
+  file: string;
+  sources: SourceConfig[];
+  storage: StorageConfig[];
+  compression: CompressionConfig;
+  tmpDir: string | undefined;
+}
+
+/** Default compression level of each codec. */
+export const DEFAULT_LEVEL: Record<CompressionCodec, number> = { zstd: 3, gzip: 6, none: 0 };
+
+export interface ParseConfigOptions {
+  /** Path of the file, used in messages and to resolve relative paths. */
+  file: string;
+  /** Environment for `${VAR}` references. */
+  env: Record<string, string | undefined>;
+}
+
+/**
+ * Parses and validates a config file's text (YAML, of which JSON is a subset). Pure: the caller
+ * reads the file. Throws a {@link ConfigError} naming the file, the field and what was expected.
+ */
+export function parseConfig(text: string, options: ParseConfigOptions): Config {
+  const { file } = options;
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: false });
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : '';
+    throw new ConfigError(file, undefined, `is not valid YAML or JSON${where}`, { cause: error });
+  }
+  if (raw === null || raw === undefined) throw new ConfigError(file, undefined, 'is empty; run "botbackup init <bot-dir>" to write a starter config');
+  const resolved = resolveEnv(raw, options.env, file, []);
+  const result = configSchema.safeParse(resolved);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(file, formatFieldPath(issue.path), describeIssue(issue, resolved));
+  }
+  const data = result.data;
+  const baseDir = path.dirname(path.resolve(file));
+  const seenSources = new Set<string>();
+  const sources = data.sources.map((source, i): SourceConfig => {
+    if (seenSources.has(source.id)) throw new ConfigError(file, `sources[${i}].id`, `repeats the source id "${source.id}"; ids must be unique`);
+    seenSources.add(source.id);
+    const root = path.resolve(baseDir, source.root);
+    const names = new Set<string>();
+    const databases = source.databases.map((db, j): DatabaseConfig => {
+      const abs = path.resolve(root, db.path);
+      const rel = path.relative(root, abs);
+      if (rel.startsWith('..') || path.isAbsolute(rel)) {
+        throw new ConfigError(file, `sources[${i}].databases[${j}].path`, `must lie inside the source root ${root}`);
+      }
+      const name = db.name ?? path.basename(abs).replace(/\.[^.]*$/, '');
+      if (names.has(name)) throw new ConfigError(file, `sources[${i}].databases[${j}].name`, `repeats the database name "${name}"; set a distinct name`);
+      names.add(name);
+      return { path: abs, relativePath: rel.split(path.sep).join('/'), name };
+    });
+    const files = source.files.map(
+      (set): FileSetConfig => ({
+        kind: set.kind,
+        include: set.include,
+        exclude: set.exclude,
+        maxAgeMs: set.kind === 'log' ? parseDuration(set.maxAge ?? data.defaults.logMaxAge) : undefined,
+      }),
+    );
+    return { id: source.id, root, databases, files };
+  });
+  const seenTargets = new Set<string>();
+  const storage = data.storage.map((target, i): StorageConfig => {
+    if (seenTargets.has(target.name)) throw new ConfigError(file, `storage[${i}].name`, `repeats the storage name "${target.name}"; names must be unique`);
+    seenTargets.add(target.name);
+    return { ...target, path: path.resolve(baseDir, target.path) };
+  });
+  return {
+    file,
+    sources,
+    storage,
+    compression: { codec: data.compression.codec, level: data.compression.level ?? DEFAULT_LEVEL[data.compression.codec] },
+    tmpDir: data.defaults.tmpDir === undefined ? undefined : path.resolve(baseDir, data.defaults.tmpDir),
+  };
+}
+
+/** Formats a schema path as `sources[0].databases[1].path`. */
+export function formatFieldPath(parts: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of parts) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out || '(top level)';
+}
+
+function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `has unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; check the spelling against docs/configuration.md`;
+    case 'invalid_type': {
+      const actual = valueAt(root, issue.path);
+      if (actual === undefined) return `is missing; expected ${issue.expected}`;
+      return `must be ${article(issue.expected)}, not ${describeValue(actual)}`;
+    }
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_union':
+      return `is not a valid entry; "type" must be one of: local`;
+    case 'too_small':
+    case 'too_big':
+    case 'invalid_format':
+    case 'custom':
+    default:
+      return `must be ${issue.message.replace(/^(Invalid input: expected |Too small: expected |Too big: expected )/, '')}`;
+  }
+}
+
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function valueAt(root: unknown, parts: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const part of parts) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[part];
+  }
+  return cur;
+}
+
+/** Replaces `${VAR}` in every string; an unset variable is an error naming the field. */
+function resolveEnv(value: unknown, env: ParseConfigOptions['env'], file: string, at: PropertyKey[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const v = env[name];
+      if (v === undefined) throw new ConfigError(file, formatFieldPath(at), `refers to the environment variable ${name}, which is not set`);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => resolveEnv(item, env, file, [...at, i]));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnv(v, env, file, [...at, k])]));
+  }
+  return value;
+}

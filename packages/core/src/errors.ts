@@ -1,0 +1,144 @@
+/**
+ * Typed errors. Every failure a user can meet is one of these: it carries a code, the context
+ * (file, field, key, backend...) and a one-sentence message a user can act on. Commands map the
+ * class to a documented exit code (see {@link exitCodeFor}); nothing here may hold a secret.
+ */
+
+/** Exit codes of the `botbackup` command, documented in docs/cli.md. */
+export const ExitCode = {
+  ok: 0,
+  /** Unexpected internal error (a bug): run again with --debug and report it. */
+  internal: 1,
+  /** Bad command line usage. */
+  usage: 2,
+  /** The configuration file is missing or invalid. */
+  config: 3,
+  /** The source could not be read (missing database, unreadable key file...). */
+  source: 4,
+  /** Storage failed: unreachable, permission denied, disk full. */
+  storage: 5,
+  /** A backup failed an integrity check: corrupt, truncated, tampered or missing objects. */
+  integrity: 6,
+  /** The requested backup does not exist. */
+  notFound: 7,
+  /** Restore refused to overwrite existing data, or the archive holds an unsafe path. */
+  restoreRefused: 8,
+  /** The operation was interrupted (Ctrl-C, abort signal). */
+  aborted: 130,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Base class: `code` is stable and machine-readable, `message` is for people. */
+export class BotbackupError extends Error {
+  readonly code: string;
+  readonly exitCode: ExitCodeValue;
+  constructor(code: string, message: string, exitCode: ExitCodeValue, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/** A config file that cannot be read or does not match the schema. */
+export class ConfigError extends BotbackupError {
+  readonly file: string;
+  readonly field: string | undefined;
+  constructor(file: string, field: string | undefined, problem: string, options?: { cause?: unknown }) {
+    super(
+      'CONFIG_INVALID',
+      field ? `${file}: field "${field}" ${problem}.` : `${file}: ${problem}.`,
+      ExitCode.config,
+      options,
+    );
+    this.file = file;
+    this.field = field;
+  }
+}
+
+export type SourceErrorCode = 'DATABASE_MISSING' | 'DATABASE_UNREADABLE' | 'DATABASE_CORRUPT' | 'FILE_UNREADABLE' | 'FILE_CHANGED';
+
+/** The bot's data could not be read consistently. */
+export class SourceError extends BotbackupError {
+  readonly path: string;
+  constructor(code: SourceErrorCode, path: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, ExitCode.source, options);
+    this.path = path;
+  }
+}
+
+export type StorageErrorCode = 'NOT_FOUND' | 'UNAVAILABLE' | 'PERMISSION' | 'NO_SPACE' | 'INVALID_KEY' | 'ABORTED' | 'IO';
+
+/** A storage backend failed. Backends turn provider errors into this, with operation, key and backend. */
+export class StorageError extends BotbackupError {
+  readonly storageCode: StorageErrorCode;
+  readonly operation: string;
+  readonly key: string | undefined;
+  readonly backend: string;
+  constructor(
+    storageCode: StorageErrorCode,
+    details: { operation: string; key?: string | undefined; backend: string; message: string },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `STORAGE_${storageCode}`,
+      details.message,
+      storageCode === 'NOT_FOUND' ? ExitCode.notFound : storageCode === 'ABORTED' ? ExitCode.aborted : ExitCode.storage,
+      options,
+    );
+    this.storageCode = storageCode;
+    this.operation = details.operation;
+    this.key = details.key;
+    this.backend = details.backend;
+  }
+}
+
+export type IntegrityErrorCode = 'CHECKSUM_MISMATCH' | 'TRUNCATED' | 'MISSING_OBJECT' | 'MISSING_MANIFEST' | 'BAD_MANIFEST' | 'BAD_ARCHIVE' | 'DATABASE_CHECK_FAILED';
+
+/** Stored data does not match what its manifest promises. */
+export class IntegrityError extends BotbackupError {
+  readonly backupId: string | undefined;
+  readonly subject: string | undefined;
+  constructor(code: IntegrityErrorCode, message: string, context: { backupId?: string; subject?: string } = {}, options?: { cause?: unknown }) {
+    super(code, message, ExitCode.integrity, options);
+    this.backupId = context.backupId;
+    this.subject = context.subject;
+  }
+}
+
+/** No backup matches what the user asked for. */
+export class BackupNotFoundError extends BotbackupError {
+  constructor(message: string) {
+    super('BACKUP_NOT_FOUND', message, ExitCode.notFound);
+  }
+}
+
+export type RestoreRefusedCode = 'TARGET_EXISTS' | 'UNSAFE_PATH' | 'ONLY_NOT_FOUND';
+
+/** Restore would overwrite data or write outside its target. */
+export class RestoreRefusedError extends BotbackupError {
+  readonly path: string;
+  constructor(code: RestoreRefusedCode, path: string, message: string) {
+    super(code, message, ExitCode.restoreRefused);
+    this.path = path;
+  }
+}
+
+/** The user asked for something the command cannot do as given. */
+export class UsageError extends BotbackupError {
+  constructor(message: string) {
+    super('USAGE', message, ExitCode.usage);
+  }
+}
+
+/** The operation was cancelled through its AbortSignal. */
+export class AbortedError extends BotbackupError {
+  constructor(message = 'The operation was interrupted; nothing was committed.') {
+    super('ABORTED', message, ExitCode.aborted);
+  }
+}
+
+/** The exit code for any thrown value: typed errors carry theirs, anything else is a bug. */
+export function exitCodeFor(error: unknown): ExitCodeValue {
+  return error instanceof BotbackupError ? error.exitCode : ExitCode.internal;
+}

@@ -1,0 +1,35 @@
+import type { CompressionCodec } from './config.js';
+
+/**
+ * The one place that builds storage keys. Layout (docs/format.md):
+ *
+ *   manifests/<source>/<backup-id>.json          the manifest; written last, deleted first
+ *   data/<source>/<backup-id>/archive.tar[.zst|.gz]   the archive
+ *
+ * A backup exists exactly when its manifest does; anything under data/ without a manifest is
+ * an orphan (an interrupted backup or prune).
+ */
+export const repositoryKeys = {
+  manifestsPrefix(sourceId?: string): string {
+    return sourceId === undefined ? 'manifests/' : `manifests/${sourceId}/`;
+  },
+  manifest(sourceId: string, backupId: string): string {
+    return `manifests/${sourceId}/${backupId}.json`;
+  },
+  dataPrefix(sourceId: string, backupId: string): string {
+    return `data/${sourceId}/${backupId}/`;
+  },
+  archive(sourceId: string, backupId: string, codec: CompressionCodec): string {
+    return `data/${sourceId}/${backupId}/archive${archiveExtension(codec)}`;
+  },
+  /** Parses a manifest key back into its parts, or undefined for any other key. */
+  parseManifestKey(key: string): { sourceId: string; backupId: string } | undefined {
+    const match = /^manifests\/([^/]+)\/([^/]+)\.json$/.exec(key);
+    return match ? { sourceId: match[1]!, backupId: match[2]! } : undefined;
+  },
+};
+
+/** File extension of an archive for a codec: `.tar.zst`, `.tar.gz` or `.tar`. */
+export function archiveExtension(codec: CompressionCodec): string {
+  return codec === 'zstd' ? '.tar.zst' : codec === 'gzip' ? '.tar.gz' : '.tar';
+}

@@ -1,0 +1,3 @@
+export * from './backup-store.js';
+export * from './local-store.js';
+export * from './create-store.js';

@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, type Dirent } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { StorageError, type StorageErrorCode } from '@botbackup/core';
+import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type StoreCallOptions } from './backup-store.js';
+
+/** Folder for objects being written; never listed. Same filesystem as the objects, so rename is atomic. */
+const TMP_DIR = '.tmp';
+
+/**
+ * A repository in a local folder. Objects are plain files at `<root>/<key>`. Writes go to a temp
+ * file under `<root>/.tmp`, are fsync-ed, renamed into place and the folder fsync-ed, so a crash
+ * leaves either nothing or the whole object. Files are created 0600 and folders 0700: a backup
+ * holds API keys.
+ */
+export class LocalStore implements BackupStore {
+  readonly name: string;
+  readonly location: string;
+  private readonly root: string;
+
+  constructor(options: { name: string; path: string }) {
+    this.name = options.name;
+    this.root = path.resolve(options.path);
+    this.location = this.root;
+  }
+
+  async put(key: string, body: Readable | Uint8Array, options: StoreCallOptions = {}): Promise<{ size: number }> {
+    const target = this.pathOf(key, 'put');
+    const tmpDir = path.join(this.root, TMP_DIR);
+    const tmp = path.join(tmpDir, `${randomBytes(8).toString('hex')}.part`);
+    let size = 0;
+    try {
+      await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 });
+      const handle = await fs.open(tmp, 'wx', 0o600);
+      try {
+        const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = body instanceof Uint8Array ? [body] : body;
+        for await (const chunk of chunks) {
+          options.signal?.throwIfAborted();
+          // A short write is impossible with FileHandle.write on regular files (it loops), so
+          // the size is the sum of chunk lengths.
+          await handle.write(chunk);
+          size += chunk.length;
+        }
+        options.signal?.throwIfAborted();
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+      await fs.rename(tmp, target);
+      await syncDir(path.dirname(target));
+      return { size };
+    } catch (error) {
+      await fs.rm(tmp, { force: true });
+      if (body instanceof Readable) body.destroy();
+      throw this.toStorageError(error, 'put', key);
+    }
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
+    const file = this.pathOf(key, 'get');
+    try {
+      options.signal?.throwIfAborted();
+      // Open first so that a missing object fails here, not mid-stream.
+      const handle = await fs.open(file, 'r');
+      return createReadStream('', {
+        fd: handle.fd,
+        start: options.range?.start,
+        end: options.range?.end,
+        highWaterMark: 1 << 20,
+        signal: options.signal,
+      }).on('close', () => void handle.close().catch(() => undefined));
+    } catch (error) {
+      throw this.toStorageError(error, 'get', key);
+    }
+  }
+
+  async stat(key: string, options: StoreCallOptions = {}): Promise<ObjectInfo | undefined> {
+    const file = this.pathOf(key, 'stat');
+    try {
+      options.signal?.throwIfAborted();
+      const st = await fs.stat(file);
+      return st.isFile() ? { key, size: st.size, modifiedAt: st.mtime } : undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw this.toStorageError(error, 'stat', key);
+    }
+  }
+
+  async *list(prefix: string, options: StoreCallOptions = {}): AsyncIterable<ObjectInfo> {
+    // Walk only the deepest folder the prefix names, then filter by the rest of the prefix.
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    if (dirPart !== '' && !isValidKey(dirPart)) throw this.invalidKey('list', prefix);
+    const keys: string[] = [];
+    try {
+      await this.walk(dirPart, keys, options.signal);
+    } catch (error) {
+      throw this.toStorageError(error, 'list', prefix);
+    }
+    keys.sort();
+    for (const key of keys) {
+      if (!key.startsWith(prefix)) continue;
+      const info = await this.stat(key, options);
+      if (info) yield info;
+    }
+  }
+
+  async delete(key: string, options: StoreCallOptions = {}): Promise<void> {
+    const file = this.pathOf(key, 'delete');
+    try {
+      options.signal?.throwIfAborted();
+      await fs.rm(file, { force: true });
+      await syncDir(path.dirname(file)).catch(() => undefined);
+    } catch (error) {
+      throw this.toStorageError(error, 'delete', key);
+    }
+  }
+
+  private async walk(relDir: string, out: string[], signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(path.join(this.root, relDir), { withFileTypes: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw error;
+    }
+    for (const entry of entries) {
+      if (relDir === '' && entry.name === TMP_DIR) continue;
+      const rel = relDir === '' ? entry.name : `${relDir}/${entry.name}`;
+      if (entry.isDirectory()) await this.walk(rel, out, signal);
+      else if (entry.isFile()) out.push(rel);
+    }
+  }
+
+  private pathOf(key: string, operation: string): string {
+    if (!isValidKey(key)) throw this.invalidKey(operation, key);
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private invalidKey(operation: string, key: string): StorageError {
+    return new StorageError('INVALID_KEY', { operation, key, backend: this.name, message: `Storage "${this.name}": "${key}" is not a valid object key.` });
+  }
+
+  private toStorageError(error: unknown, operation: string, key: string): StorageError {
+    if (error instanceof StorageError) return error;
+    const errno = (error as NodeJS.ErrnoException).code;
+    const aborted = (error as Error).name === 'AbortError';
+    const code: StorageErrorCode = aborted
+      ? 'ABORTED'
+      : errno === 'ENOENT'
+        ? 'NOT_FOUND'
+        : errno === 'ENOSPC' || errno === 'EDQUOT'
+          ? 'NO_SPACE'
+          : errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS'
+            ? 'PERMISSION'
+            : 'IO';
+    const messages: Record<StorageErrorCode, string> = {
+      NOT_FOUND: `Storage "${this.name}" has no object "${key}" (in ${this.root}).`,
+      NO_SPACE: `Storage "${this.name}" is out of disk space in ${this.root}; free some space or prune old backups, then retry.`,
+      PERMISSION: `Storage "${this.name}" cannot ${operation} in ${this.root}: permission denied; check the folder's owner and mode.`,
+      ABORTED: `Storage "${this.name}": ${operation} of "${key}" was interrupted.`,
+      UNAVAILABLE: `Storage "${this.name}" at ${this.root} is unavailable.`,
+      INVALID_KEY: `Storage "${this.name}": "${key}" is not a valid object key.`,
+      IO: `Storage "${this.name}" failed to ${operation} "${key}" in ${this.root}: ${(error as Error).message}.`,
+    };
+    return new StorageError(code, { operation, key, backend: this.name, message: messages[code] }, { cause: error });
+  }
+}
+
+/** fsync a folder so that a rename in it survives a crash. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
