@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, type Dirent } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, addAbortSignal } from 'node:stream';
 import { StorageError, type StorageErrorCode } from '@botbackup/core';
 import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type StoreCallOptions } from './backup-store.js';
 
@@ -65,13 +65,9 @@ export class LocalStore implements BackupStore {
       options.signal?.throwIfAborted();
       // Open first so that a missing object fails here, not mid-stream.
       const handle = await fs.open(file, 'r');
-      return createReadStream('', {
-        fd: handle.fd,
-        start: options.range?.start,
-        end: options.range?.end,
-        highWaterMark: 1 << 20,
-        signal: options.signal,
-      }).on('close', () => void handle.close().catch(() => undefined));
+      const stream = handle.createReadStream({ start: options.range?.start, end: options.range?.end, highWaterMark: 1 << 20 });
+      if (options.signal) addAbortSignal(options.signal, stream);
+      return stream;
     } catch (error) {
       throw this.toStorageError(error, 'get', key);
     }

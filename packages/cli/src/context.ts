@@ -1,0 +1,68 @@
+import path from 'node:path';
+import { pino } from 'pino';
+import pretty from 'pino-pretty';
+import { UsageError, type Config } from '@botbackup/core';
+import { loadConfig, type Logger } from '@botbackup/engine';
+import { createStore, type BackupStore } from '@botbackup/storage';
+import { ProgressBar } from './output.js';
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  quiet?: boolean;
+  debug?: boolean;
+}
+
+/** What a command gets: its config, logger, stores, output helpers, and an abort signal for Ctrl-C. */
+export class CommandContext {
+  readonly logger: Logger;
+  readonly progress: ProgressBar;
+  private configPromise: Promise<Config> | undefined;
+
+  constructor(
+    readonly options: GlobalOptions,
+    readonly signal: AbortSignal,
+  ) {
+    const level = options.debug ? 'debug' : options.quiet || options.json ? 'warn' : 'info';
+    // Logs are JSON lines on stderr; a person at a terminal gets them pretty-printed.
+    this.logger = process.stderr.isTTY
+      ? pino({ level }, pretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' }))
+      : pino({ level }, pino.destination({ fd: 2, sync: true }));
+    this.progress = new ProgressBar(Boolean(process.stderr.isTTY) && !options.json && !options.quiet);
+  }
+
+  /** The config file path: --config, else $BOTBACKUP_CONFIG, else ./botbackup.yaml. */
+  get configFile(): string {
+    return this.options.config ?? process.env.BOTBACKUP_CONFIG ?? path.join(process.cwd(), 'botbackup.yaml');
+  }
+
+  config(): Promise<Config> {
+    this.configPromise ??= loadConfig(this.configFile);
+    return this.configPromise;
+  }
+
+  /** Every configured store, in config order. */
+  async stores(): Promise<BackupStore[]> {
+    return (await this.config()).storage.map(createStore);
+  }
+
+  /** The store to read from: the named one, or the first configured. */
+  async store(name?: string): Promise<BackupStore> {
+    const stores = await this.stores();
+    if (name === undefined) return stores[0]!;
+    const store = stores.find((s) => s.name === name);
+    if (!store) throw new UsageError(`${this.configFile} has no storage target "${name}"; it has ${stores.map((s) => s.name).join(', ')}.`);
+    return store;
+  }
+
+  /** Prints the machine-readable result on stdout. */
+  printJson(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** Prints a line for people on stdout, unless --json or --quiet. */
+  print(text: string): void {
+    if (!this.options.json && !this.options.quiet) process.stdout.write(`${text}\n`);
+  }
+}

@@ -1,0 +1,66 @@
+import { Command, CommanderError } from 'commander';
+import { BotbackupError, ExitCode, exitCodeFor } from '@botbackup/core';
+import { TOOL_VERSION } from '@botbackup/engine';
+import { backupCommand } from './commands/backup.js';
+import { initCommand } from './commands/init.js';
+import { listCommand } from './commands/list.js';
+import { restoreCommand } from './commands/restore.js';
+import { showCommand } from './commands/show.js';
+import { verifyCommand } from './commands/verify.js';
+import { CommandContext, type GlobalOptions } from './context.js';
+
+/** A command's body: gets its context, its positional arguments and its own options. */
+export type CommandAction = (ctx: CommandContext, args: string[], options: Record<string, unknown>) => Promise<void>;
+
+/**
+ * Runs the `botbackup` command line and returns the exit code (docs/cli.md lists them).
+ * Errors end as one sentence on stderr; a stack trace only with --debug.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new BotbackupError('ABORTED', 'Interrupted; nothing was committed.', ExitCode.aborted));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let context: CommandContext | undefined;
+  const wrap =
+    (action: CommandAction) =>
+    async (...params: unknown[]): Promise<void> => {
+      const cmd = params.at(-1) as Command;
+      const globals = cmd.optsWithGlobals() as GlobalOptions;
+      context = new CommandContext(globals, abort.signal);
+      await action(context, cmd.args, cmd.opts());
+    };
+
+  const program = new Command('botbackup')
+    .description('Backups for trading bots: consistent SQLite snapshots, settings and keys.')
+    .version(TOOL_VERSION)
+    .option('-c, --config <file>', 'config file (default: $BOTBACKUP_CONFIG, else ./botbackup.yaml)')
+    .option('--json', 'machine-readable output on stdout')
+    .option('-q, --quiet', 'no progress and no informational output')
+    .option('--debug', 'debug logs and stack traces')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  for (const make of [backupCommand, restoreCommand, listCommand, showCommand, verifyCommand, initCommand]) {
+    program.addCommand(make(wrap).exitOverride());
+  }
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ExitCode.ok;
+  } catch (error) {
+    context?.progress.done();
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; anything else commander rejected is a usage error it already printed.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    const reported = abort.signal.aborted && !(error instanceof BotbackupError) ? abort.signal.reason : error;
+    const code = exitCodeFor(reported);
+    const message = reported instanceof BotbackupError ? reported.message : `Internal error: ${(reported as Error)?.message ?? String(reported)} (run again with --debug and report it).`;
+    process.stderr.write(`botbackup: ${message}\n`);
+    if (context?.options.debug || process.env.BOTBACKUP_DEBUG) process.stderr.write(`${(reported as Error)?.stack ?? ''}\n`);
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,69 @@
+import type { ProgressEvent } from '@botbackup/engine';
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Renders rows as an aligned plain-text table. */
+export function formatTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+const PHASE_LABEL: Record<ProgressEvent['phase'], string> = {
+  snapshot: 'snapshot',
+  check: 'check',
+  pack: 'pack',
+  read: 'read',
+  write: 'write',
+  integrity: 'integrity check',
+};
+
+/**
+ * A one-line progress bar on a terminal (stderr): phase, bar, bytes, rate. Draws at most ten
+ * times a second; does nothing when stderr is not a terminal or output is for scripts.
+ */
+export class ProgressBar {
+  private lastDraw = 0;
+  private phaseStart = 0;
+  private phase: string | undefined;
+  private drawn = false;
+  constructor(private readonly enabled: boolean) {}
+
+  update = (event: ProgressEvent): void => {
+    if (!this.enabled) return;
+    const now = performance.now();
+    const key = `${event.phase}:${event.subject ?? ''}`;
+    if (key !== this.phase) {
+      this.phase = key;
+      this.phaseStart = now;
+    } else if (now - this.lastDraw < 100 && event.done !== event.total) return;
+    this.lastDraw = now;
+    const seconds = Math.max((now - this.phaseStart) / 1000, 0.001);
+    const unitIsPages = event.phase === 'snapshot';
+    const done = unitIsPages ? `${event.done} pages` : formatBytes(event.done);
+    const total = event.total === undefined ? '' : unitIsPages ? ` / ${event.total}` : ` / ${formatBytes(event.total)}`;
+    const rate = unitIsPages ? `${Math.round(event.done / seconds)} pages/s` : `${formatBytes(event.done / seconds)}/s`;
+    const ratio = event.total ? Math.min(event.done / event.total, 1) : 0;
+    const width = 24;
+    const bar = event.total ? `[${'#'.repeat(Math.round(ratio * width)).padEnd(width, '.')}] ` : '';
+    const label = `${PHASE_LABEL[event.phase]}${event.subject ? ` ${event.subject}` : ''}`;
+    process.stderr.write(`\r\x1b[2K${label.padEnd(20)} ${bar}${done}${total}  ${rate}`);
+    this.drawn = true;
+  };
+
+  /** Clears the bar's line before other output. */
+  done(): void {
+    if (this.drawn) process.stderr.write('\r\x1b[2K');
+    this.drawn = false;
+  }
+}

@@ -1,0 +1,15 @@
+export * from './backup.js';
+export * from './restore.js';
+export * from './verify.js';
+export * from './repository.js';
+export * from './load-config.js';
+export * from './init-config.js';
+export * from './snapshot-database.js';
+export * from './check-database.js';
+export * from './collect-files.js';
+export * from './pack-archive.js';
+export * from './read-archive.js';
+export * from './streams.js';
+export * from './progress.js';
+export * from './logger.js';
+export { TOOL_VERSION } from './version.js';

@@ -1,0 +1,86 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import fg from 'fast-glob';
+
+/** Globs for files a trading bot usually keeps, by kind. */
+const COMMON = {
+  config: ['config/**/*.json', 'config/**/*.yaml', 'config/**/*.yml', 'config/**/*.toml', '*.json', 'settings/**/*'],
+  secret: ['.env', '.env.*', '**/*.key', '**/*.pem', 'keys/**/*', 'secrets/**/*', '**/*.salt'],
+  log: ['logs/**/*.log', '*.log'],
+} as const;
+const IGNORE = ['node_modules/**', '.git/**', 'package.json', 'package-lock.json', 'tsconfig.json'];
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0');
+
+export interface InitPlan {
+  /** SQLite databases found, relative to the bot folder. */
+  databases: string[];
+  /** Per kind, the globs that matched at least one file. */
+  files: { kind: 'config' | 'secret' | 'log'; include: string[]; matched: number }[];
+}
+
+/** Looks through a bot folder for SQLite databases (by their header) and common config, secret and log files. */
+export async function scanBotDir(botDir: string): Promise<InitPlan> {
+  const candidates = await fg(['**/*.db', '**/*.sqlite', '**/*.sqlite3', '**/*.db3'], { cwd: botDir, dot: true, ignore: IGNORE, onlyFiles: true, deep: 4 });
+  const databases: string[] = [];
+  for (const rel of candidates.sort()) {
+    const handle = await fs.open(path.join(botDir, rel), 'r').catch(() => undefined);
+    if (!handle) continue;
+    try {
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(16), 0, 16, 0);
+      if (bytesRead === 16 && buffer.equals(SQLITE_MAGIC)) databases.push(rel);
+    } finally {
+      await handle.close();
+    }
+  }
+  const files: InitPlan['files'] = [];
+  for (const kind of ['config', 'secret', 'log'] as const) {
+    const include: string[] = [];
+    let matched = 0;
+    for (const glob of COMMON[kind]) {
+      const hits = (await fg(glob, { cwd: botDir, dot: true, ignore: IGNORE, onlyFiles: true, deep: 6 })).filter((hit) => !databases.includes(hit));
+      if (hits.length > 0) {
+        include.push(glob);
+        matched += hits.length;
+      }
+    }
+    if (include.length > 0) files.push({ kind, include, matched });
+  }
+  return { databases, files };
+}
+
+/** Writes the starter config's text: commented YAML that backs up `botDir` into `storageDir`. */
+export function renderStarterConfig(plan: InitPlan, options: { botDir: string; storageDir: string; sourceId: string }): string {
+  const q = (s: string) => JSON.stringify(s);
+  const lines = [
+    '# botbackup configuration (see docs/configuration.md).',
+    '# Paths are relative to this file. ${VAR} is replaced by the environment variable VAR,',
+    '# so secrets (S3 keys, passwords) never need to be written here.',
+    'version: 1',
+    '',
+    'sources:',
+    `  - id: ${options.sourceId}`,
+    '    # The bot folder; everything below is relative to it and restored relative to the target.',
+    `    root: ${q(options.botDir)}`,
+    '    # SQLite databases, copied as consistent snapshots while the bot keeps trading.',
+    plan.databases.length > 0 ? '    databases:' : '    databases: []   # none found; add e.g. - path: data/trades.db',
+    ...plan.databases.map((db) => `      - path: ${q(db)}`),
+    '    # File sets: kind is config, secret (API keys, .env: restored 0600), log or other.',
+    plan.files.length > 0 ? '    files:' : '    files: []',
+    ...plan.files.flatMap((set) => [
+      `      - kind: ${set.kind}   # ${set.matched} file(s) found`,
+      `        include: [${set.include.map(q).join(', ')}]`,
+      ...(set.kind === 'log' ? ['        maxAge: 7d   # only logs modified within this window'] : []),
+    ]),
+    '',
+    'storage:',
+    '  - name: local',
+    '    type: local',
+    `    path: ${q(options.storageDir)}`,
+    '',
+    'compression:',
+    '  codec: zstd   # zstd, gzip or none',
+    '  level: 3',
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,119 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
+import type { BackupStore } from '@botbackup/storage';
+import { createDecompressStream, HashingStream } from './streams.js';
+
+export interface ReadArchiveOptions {
+  store: BackupStore;
+  manifest: Manifest;
+  /** Receives each entry's body once; it must consume it (or leave it to be drained). */
+  onEntry?: (entry: ManifestEntry, body: Readable) => Promise<void>;
+  /** Only entries for which this returns true are handed to onEntry; all are still verified. */
+  select?: (entry: ManifestEntry) => boolean;
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * True when `p` is a safe relative path: no absolute path, no drive letter, no backslash, no
+ * empty, `.` or `..` segment. Used for tar entry names and manifest paths alike.
+ */
+export function isSafeRelativePath(p: string): boolean {
+  if (p.length === 0 || p.startsWith('/') || p.includes('\\') || p.includes('\0') || /^[A-Za-z]:/.test(p)) return false;
+  return p.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+}
+
+/** The archive object of a manifest. */
+export function archiveObject(manifest: Manifest): ManifestObject {
+  const object = manifest.objects.find((o) => o.role === 'archive');
+  if (!object) throw new IntegrityError('BAD_MANIFEST', `Backup ${manifest.id} lists no archive object; its manifest is damaged.`, { backupId: manifest.id });
+  return object;
+}
+
+/**
+ * Reads a backup's archive from a store and proves it matches the manifest: the stored bytes'
+ * size and sha256, then every entry's size and sha256, that every entry is a regular file the
+ * manifest lists at a safe path, and that none is missing. Anything else throws an
+ * IntegrityError (or RestoreRefusedError for an unsafe path) naming what is wrong. Streams:
+ * memory stays flat whatever the archive's size.
+ */
+export async function readArchive(options: ReadArchiveOptions): Promise<void> {
+  const { store, manifest } = options;
+  const object = archiveObject(manifest);
+  const ctx = { backupId: manifest.id, subject: object.key };
+  for (const entry of manifest.entries) {
+    if (!isSafeRelativePath(entry.path)) throw new RestoreRefusedError('UNSAFE_PATH', entry.path, `Backup ${manifest.id} lists the unsafe path "${entry.path}"; refusing to restore it.`);
+  }
+
+  const stat = await store.stat(object.key, { signal: options.signal });
+  if (!stat) throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its archive ${object.key} in storage "${store.name}".`, ctx);
+  if (stat.size < object.size) {
+    throw new IntegrityError('TRUNCATED', `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is truncated (${stat.size} of ${object.size} bytes).`, ctx);
+  }
+  if (stat.size > object.size) {
+    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" has ${stat.size} bytes, not ${object.size}; it was modified.`, ctx);
+  }
+
+  let body: Readable;
+  try {
+    body = await store.get(object.key, { signal: options.signal });
+  } catch (error) {
+    if (error instanceof StorageError && error.storageCode === 'NOT_FOUND') {
+      throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its archive ${object.key} in storage "${store.name}".`, ctx);
+    }
+    throw error;
+  }
+  const stored = new HashingStream(options.onBytes);
+  const extract = tar.extract();
+  const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
+  const seen = new Set<string>();
+
+  const consume = (async () => {
+    for await (const item of extract) {
+      const { name, type } = item.header;
+      if (!isSafeRelativePath(name)) {
+        throw new RestoreRefusedError('UNSAFE_PATH', name, `Backup ${manifest.id} holds the unsafe path "${name}" (absolute or with ".."); it was tampered with, nothing was written outside the target.`);
+      }
+      if (type !== 'file') {
+        throw new RestoreRefusedError('UNSAFE_PATH', name, `Backup ${manifest.id} holds "${name}" of type ${type ?? 'unknown'}; botbackup archives only regular files, so it was tampered with.`);
+      }
+      const entry = byPath.get(name);
+      if (!entry || seen.has(name)) {
+        throw new IntegrityError('BAD_ARCHIVE', `Backup ${manifest.id}: the archive holds "${name}", which its manifest ${entry ? 'lists only once' : 'does not list'}; it was tampered with.`, ctx);
+      }
+      seen.add(name);
+      const hasher = new HashingStream();
+      const hashed = item.pipe(hasher);
+      if (options.onEntry && (options.select?.(entry) ?? true)) await options.onEntry(entry, hashed);
+      // Drain whatever the consumer left, so the hash covers the whole entry.
+      hashed.resume();
+      if (!hashed.readableEnded) await new Promise<void>((resolve, reject) => hashed.once('end', resolve).once('error', reject));
+      if (hasher.bytes !== entry.size || hasher.digest() !== entry.sha256) {
+        throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: "${entry.path}" does not match its checksum; the archive is corrupt or was tampered with.`, { ...ctx, subject: entry.path });
+      }
+    }
+  })().catch((error: unknown) => {
+    // Stop reading the rest of the object: the backup has already failed.
+    body.destroy();
+    extract.destroy();
+    throw error;
+  });
+
+  try {
+    await Promise.all([pipeline(body, stored, createDecompressStream(object.compression), extract, { signal: options.signal }), consume]);
+  } catch (error) {
+    if (error instanceof IntegrityError || error instanceof RestoreRefusedError) throw error;
+    if (options.signal?.aborted) throw error;
+    if (error instanceof StorageError) throw error;
+    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt (${(error as Error).message}).`, ctx, { cause: error });
+  }
+  if (stored.bytes !== object.size || stored.digest() !== object.sha256) {
+    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" does not match its sha256; it is corrupt or was tampered with.`, ctx);
+  }
+  const missing = manifest.entries.filter((e) => !seen.has(e.path));
+  if (missing.length > 0) {
+    throw new IntegrityError('BAD_ARCHIVE', `Backup ${manifest.id}: the archive lacks ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} its manifest lists, first "${missing[0]!.path}".`, ctx);
+  }
+}

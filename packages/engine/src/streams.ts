@@ -1,0 +1,52 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { createGzip, createGunzip } from 'node:zlib';
+import { CompressStream, DecompressStream } from 'zstd-napi';
+import type { CompressionCodec } from '@botbackup/core';
+
+/** A pass-through that computes the sha256 and byte count of what flows through it. */
+export class HashingStream extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly onBytes?: (n: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(chunk.length);
+    done(null, chunk);
+  }
+  /** The hex digest; call once, after the stream has finished. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/**
+ * A compressor for a codec. zstd runs with two worker threads inside libzstd (nbWorkers), so
+ * compression overlaps with reading and hashing on the event loop's thread and the output is
+ * one standard zstd frame that `zstd -d` reads.
+ */
+export function createCompressStream(codec: CompressionCodec, level: number): Transform {
+  switch (codec) {
+    case 'zstd':
+      return new CompressStream({ compressionLevel: level, nbWorkers: 2, checksumFlag: true });
+    case 'gzip':
+      return createGzip({ level });
+    case 'none':
+      return new Transform({ transform: (chunk, _enc, done) => done(null, chunk) });
+  }
+}
+
+/** The matching decompressor. */
+export function createDecompressStream(codec: CompressionCodec): Transform {
+  switch (codec) {
+    case 'zstd':
+      return new DecompressStream();
+    case 'gzip':
+      return createGunzip();
+    case 'none':
+      return new Transform({ transform: (chunk, _enc, done) => done(null, chunk) });
+  }
+}
