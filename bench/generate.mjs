@@ -280,11 +280,13 @@ export function generate({ size, out, seed }) {
   const targetBytes = parseSize(size);
   const started = performance.now();
   prepareOut(out);
+  // Stamp first (incomplete), so that a run killed half-way leaves a folder we may wipe later.
+  fs.writeFileSync(path.join(out, STAMP), JSON.stringify({ generatorVersion: GENERATOR_VERSION, complete: false }) + '\n');
   const rng = makeRng(seed);
   const rows = generateDatabase(path.join(out, 'data/trades.db'), targetBytes, rng);
   writeBotTree(out, makeRng(seed + 1)); // separate stream: the tree does not shift when the DB size changes
   const info = {
-    generatorVersion: GENERATOR_VERSION, size: sizeLabel(targetBytes), targetBytes, seed,
+    generatorVersion: GENERATOR_VERSION, complete: true, size: sizeLabel(targetBytes), targetBytes, seed,
     dbBytes: fs.statSync(path.join(out, 'data/trades.db')).size, rows,
     seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
   };

@@ -126,7 +126,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const { file } = options;
   let raw: unknown;
   try {
-    raw = parseYaml(text, { prettyErrors: false });
+    raw = parseYaml(text);
   } catch (error) {
     const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : '';
     throw new ConfigError(file, undefined, `is not valid YAML or JSON${where}`, { cause: error });

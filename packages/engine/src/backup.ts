@@ -23,6 +23,7 @@ import { packArchive, type ArchiveInput } from './pack-archive.js';
 import type { ProgressListener } from './progress.js';
 import { snapshotDatabase, type DatabaseSnapshot } from './snapshot-database.js';
 import { createCompressStream, HashingStream } from './streams.js';
+import { settleAll } from './settle.js';
 import { TOOL_VERSION } from './version.js';
 
 export interface BackupOptions {
@@ -109,7 +110,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const stored = new HashingStream();
     const branches = tee(stored, stores.length);
     archiveStarted = true;
-    await Promise.all([
+    await settleAll([
       pipeline(archive.stream, createCompressStream(config.compression.codec, config.compression.level), stored, { signal: options.signal }),
       ...stores.map((store, i) => store.put(archiveKey, branches[i]!, { signal: options.signal })),
     ]);

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
+import { settleAll } from './settle.js';
 import { createDecompressStream, HashingStream } from './streams.js';
 
 export interface ReadArchiveOptions {
@@ -102,7 +103,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   });
 
   try {
-    await Promise.all([pipeline(body, stored, createDecompressStream(object.compression), extract, { signal: options.signal }), consume]);
+    await settleAll([pipeline(body, stored, createDecompressStream(object.compression), extract, { signal: options.signal }), consume]);
   } catch (error) {
     if (error instanceof IntegrityError || error instanceof RestoreRefusedError) throw error;
     if (options.signal?.aborted) throw error;

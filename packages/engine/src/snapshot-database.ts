@@ -62,9 +62,16 @@ export async function snapshotDatabase(db: DatabaseConfig, destFile: string, opt
     throw sqliteSourceError(db, error);
   }
   try {
-    const journalMode = String(source.pragma('journal_mode', { simple: true })).toLowerCase();
-    const pageSize = Number(source.pragma('page_size', { simple: true }));
-    const sqliteVersion = String(source.prepare('select sqlite_version()').pluck().get());
+    let journalMode: string;
+    let pageSize: number;
+    let sqliteVersion: string;
+    try {
+      journalMode = String(source.pragma('journal_mode', { simple: true })).toLowerCase();
+      pageSize = Number(source.pragma('page_size', { simple: true }));
+      sqliteVersion = String(source.prepare('select sqlite_version()').pluck().get());
+    } catch (error) {
+      throw sqliteSourceError(db, error);
+    }
     const isWal = journalMode === 'wal';
     if (!isWal) {
       options.onRollbackJournal?.(

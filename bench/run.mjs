@@ -1,0 +1,658 @@
+#!/usr/bin/env node
+// Benchmark: botbackup vs restic vs borg vs a sqlite3+tar+zstd+sha256sum pipeline, on the same
+// generated trading-bot folder, in one run; plus the commit latency of a live bot (writer.mjs)
+// while idle and while botbackup backs it up. See docs/benchmarks.md for what each number means.
+//
+// Usage: npm run bench -- [--size 1GiB|256MiB] [--repeat N] [--skip a,b] [--fresh] [--keep]
+//                         [--writer-seconds N] [--writer-synchronous FULL|NORMAL]
+//
+// Work files go to bench/.work/<size>/ (gitignored); raw results to bench/results/<date>-<size>.json.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { GENERATOR_VERSION, STAMP, generate } from './generate.mjs';
+import { fmtBytes, parseArgs, parseSize, sizeLabel } from './lib.mjs';
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH, '..');
+const CLI = path.join(ROOT, 'packages/cli/dist/bin.js');
+const TOOLS = ['botbackup', 'restic', 'borg', 'pipeline'];
+const PHASES = ['writer', 'pipeline-writer'];
+
+const args = parseArgs(process.argv.slice(2), {
+  size: { default: '1GiB' },
+  seed: { type: 'number', default: 42 },
+  repeat: { type: 'number', default: 1 },
+  skip: { default: '' },
+  fresh: { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
+  'writer-seconds': { type: 'number', default: 0 },
+  'writer-synchronous': { default: 'FULL' },
+  'timeout-min': { type: 'number', default: 30 },
+});
+if (args.help) {
+  console.log(`usage: npm run bench -- [options]
+  --size 1GiB|256MiB      database size (default 1GiB)
+  --repeat N              backup+restore runs per tool, median reported (default 1)
+  --skip a,b              skip some of: ${[...TOOLS, ...PHASES].join(', ')}
+  --fresh                 regenerate the data even if bench/.work holds a matching copy
+  --keep                  keep repositories and restored trees in bench/.work
+  --writer-seconds N      idle writer duration when botbackup is unavailable (default: pipeline backup time)
+  --writer-synchronous S  PRAGMA synchronous of the writer (default FULL)
+  --timeout-min N         per-command timeout (default 30)`);
+  process.exit(0);
+}
+const targetBytes = parseSize(args.size);
+const SIZE = sizeLabel(targetBytes);
+const skip = new Set(args.skip.split(',').map((s) => s.trim()).filter(Boolean));
+for (const s of skip) if (![...TOOLS, ...PHASES].includes(s)) throw new Error(`--skip: unknown "${s}"`);
+const WORK = path.join(BENCH, '.work', SIZE);
+const BOT = path.join(WORK, 'bot');
+const LIVE = path.join(WORK, 'bot-live'); // copy the writer phases scribble on, so BOT stays reusable
+const DB_REL = 'data/trades.db';
+const TIMEOUT_MS = args['timeout-min'] * 60_000;
+
+// ---------------------------------------------------------------------------------------------
+// Process helpers
+
+const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const round = (v, d = 2) => (v === null || v === undefined ? null : Number(v.toFixed(d)));
+
+/** Runs a command to completion (setup, versions, sync); throws with its stderr if it fails. */
+function run(cmd, argv, opts = {}) {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  if (r.error) throw r.error;
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}: ${(r.stderr || r.stdout).trim().slice(-2000)}`);
+  return r;
+}
+
+/**
+ * Runs one measured command under GNU time (peak RSS via %M, in KiB; for `sh -c` pipelines it is
+ * the largest process of the pipeline, as wait4's rusage reports). The command runs in its own
+ * process group so that a timeout kills the whole pipeline, not only /usr/bin/time.
+ */
+function timed(cmd, argv, { cwd = ROOT, env = process.env, timeoutMs = TIMEOUT_MS } = {}) {
+  const rssFile = path.join(os.tmpdir(), `bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...argv], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '', timedOut = false;
+    child.stdout.on('data', (d) => { if (stdout.length < 16 << 20) stdout += d; });
+    child.stderr.on('data', (d) => { if (stderr.length < 1 << 20) stderr += d; });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const seconds = (performance.now() - t0) / 1000;
+      let peakRssKiB = null;
+      try { peakRssKiB = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop()) || null; } catch { /* killed before writing */ }
+      fs.rmSync(rssFile, { force: true });
+      resolve({ ok: code === 0 && !timedOut, code, signal, timedOut, seconds, peakRssKiB, stdout, stderr });
+    });
+  });
+}
+
+/** `sync -f` flushes the file system holding `dir`; timed so that every tool pays for durability. */
+function syncFs(dir) {
+  const t0 = performance.now();
+  run('sync', ['-f', dir]);
+  return (performance.now() - t0) / 1000;
+}
+
+let cacheDropWorks = null;
+/**
+ * Cold page cache before each measured step, so no tool profits from another having just read
+ * the data. Needs root; when it fails every step runs warm and the results say so.
+ */
+function dropCaches() {
+  run('sync', []);
+  if (cacheDropWorks === false) return false;
+  try {
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+    cacheDropWorks = true;
+  } catch (err) {
+    cacheDropWorks = false;
+    log(`cannot drop the page cache (${err.code}); all steps run with a warm cache`);
+  }
+  return cacheDropWorks;
+}
+
+/** Apparent size of everything under `p`, like `du -sb` but without depending on du's flags. */
+function treeBytes(p) {
+  let st;
+  try { st = fs.lstatSync(p); } catch { return 0; }
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const e of fs.readdirSync(p)) total += treeBytes(path.join(p, e));
+  return total;
+}
+
+function listFiles(dir, rel = '') {
+  const out = [];
+  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...listFiles(dir, r));
+    else if (e.isFile()) out.push(r);
+  }
+  return out;
+}
+
+const sha256 = (file) => run('sha256sum', [file]).stdout.split(' ')[0];
+const rmrf = (p) => fs.rmSync(p, { recursive: true, force: true });
+const fresh = (p) => { rmrf(p); fs.mkdirSync(p, { recursive: true }); return p; };
+const median = (xs) => {
+  const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+/** Parses a command's JSON output: the whole stdout, or else its last line that is JSON. */
+function parseJsonOutput(stdout) {
+  try { return JSON.parse(stdout); } catch { /* fall through */ }
+  for (const line of stdout.trim().split('\n').reverse()) {
+    try { return JSON.parse(line); } catch { /* keep looking */ }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+
+function ensureTools() {
+  const missing = ['restic', 'borg', 'zstd', 'sqlite3', 'tar', 'sha256sum'].filter((t) => run('sh', ['-c', `command -v ${t}`], { allowFail: true }).status !== 0);
+  if (!fs.existsSync('/usr/bin/time')) missing.push('time');
+  if (missing.length === 0) return;
+  log(`missing tools: ${missing.join(', ')}; running bench/setup.sh`);
+  run('sh', [path.join(BENCH, 'setup.sh')], { stdio: 'inherit' });
+}
+
+function versions() {
+  const first = (cmd, argv) => {
+    const r = run(cmd, argv, { allowFail: true });
+    return (r.stdout || r.stderr || '').trim().split('\n')[0] || null;
+  };
+  const probe = new Database(':memory:');
+  const v = {
+    node: process.version,
+    restic: first('restic', ['version']),
+    borg: first('borg', ['--version']),
+    zstd: first('zstd', ['--version']),
+    sqlite3Cli: first('sqlite3', ['--version'])?.split(' ').slice(0, 2).join(' '),
+    betterSqlite3Sqlite: probe.prepare('SELECT sqlite_version()').pluck().get(),
+    tar: first('tar', ['--version']),
+    sha256sum: first('sha256sum', ['--version']),
+    botbackupGit: first('git', ['-C', ROOT, 'describe', '--always', '--dirty']),
+  };
+  probe.close();
+  return v;
+}
+
+function machine() {
+  const cpu = os.cpus();
+  return {
+    cpu: cpu[0]?.model ?? null,
+    cores: cpu.length,
+    memGiB: round(os.totalmem() / 1024 ** 3, 1),
+    kernel: os.release(),
+    fs: run('stat', ['-f', '-c', '%T', BENCH], { allowFail: true }).stdout.trim() || null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/** Generates BOT unless a complete, matching copy is already there (generation is deterministic). */
+function prepareData() {
+  let stamp = null;
+  try { stamp = JSON.parse(fs.readFileSync(path.join(BOT, STAMP), 'utf8')); } catch { /* none */ }
+  const reusable = !args.fresh && stamp?.complete && stamp.generatorVersion === GENERATOR_VERSION && stamp.targetBytes === targetBytes &&
+    stamp.seed === args.seed && fs.existsSync(path.join(BOT, DB_REL)) && fs.statSync(path.join(BOT, DB_REL)).size === stamp.dbBytes;
+  if (reusable) {
+    log(`reusing generated data in ${path.relative(ROOT, BOT)} (--fresh to regenerate)`);
+    return { ...stamp, reused: true };
+  }
+  log(`generating ${SIZE} of bot data in ${path.relative(ROOT, BOT)} …`);
+  const info = generate({ size: SIZE, out: BOT, seed: args.seed });
+  log(`generated in ${info.seconds}s`);
+  return { ...info, reused: false };
+}
+
+/** What a correct restore must reproduce: each file's hash, and the DB's last row ids. */
+function fingerprint(root) {
+  const files = {};
+  for (const f of listFiles(root)) if (f !== DB_REL && f !== STAMP && !f.startsWith(`${DB_REL}-`)) files[f] = sha256(path.join(root, f));
+  const db = new Database(path.join(root, DB_REL), { readonly: true, fileMustExist: true });
+  const lastIds = Object.fromEntries(['deals', 'orders', 'tickers'].map((t) => [t, db.prepare(`SELECT max(id) FROM ${t}`).pluck().get()]));
+  db.close();
+  return { files, lastIds, dbSha256: sha256(path.join(root, DB_REL)) };
+}
+
+/**
+ * Checks a restored tree against the original (outside the timings). Snapshot-based tools may
+ * write a DB that differs byte-wise from the live file (header counters), so the DB is checked
+ * by its content: same last row ids and a passing quick_check.
+ */
+function verifyRestore(target, expected) {
+  const found = listFiles(target).find((f) => f === DB_REL || f.endsWith(`/${DB_REL}`));
+  if (!found) return { ok: false, problem: `no ${DB_REL} under the restore target` };
+  const root = path.join(target, found.slice(0, -DB_REL.length));
+  const got = fingerprint(root);
+  const missing = Object.keys(expected.files).filter((f) => !(f in got.files));
+  const differing = Object.keys(expected.files).filter((f) => f in got.files && got.files[f] !== expected.files[f]);
+  let dbOk = got.dbSha256 === expected.dbSha256;
+  let dbCheck = 'identical bytes';
+  if (!dbOk) {
+    const sameIds = JSON.stringify(got.lastIds) === JSON.stringify(expected.lastIds);
+    const db = new Database(path.join(root, DB_REL), { readonly: true });
+    const quick = db.pragma('quick_check', { simple: true });
+    db.close();
+    dbOk = sameIds && quick === 'ok';
+    dbCheck = `content: last ids ${sameIds ? 'match' : 'DIFFER'}, quick_check ${quick}`;
+  }
+  // botbackup leaves out logs older than its logMaxAge (7 days by default): logs/old.log is 30 days old.
+  const problems = [...missing.map((f) => `missing ${f}`), ...differing.map((f) => `differs ${f}`), ...(dbOk ? [] : [`database: ${dbCheck}`])];
+  return { ok: problems.length === 0 || problems.every((p) => p === 'missing logs/old.log'), dbCheck, missing, differing, problems };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools. Each backs up a whole bot folder into a fresh repository and restores it again.
+
+const resticEnv = (w) => ({ ...process.env, RESTIC_REPOSITORY: path.join(w, 'restic-repo'), RESTIC_PASSWORD: 'bench-password', RESTIC_CACHE_DIR: path.join(w, 'restic-cache') });
+const borgEnv = (w) => ({
+  ...process.env, BORG_REPO: path.join(w, 'borg-repo'), BORG_BASE_DIR: path.join(w, 'borg-base'),
+  BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
+});
+
+function botbackupConfig(botDir, repoDir, file) {
+  // Paths as JSON strings, which YAML reads as double-quoted scalars: safe with any character.
+  const q = JSON.stringify;
+  fs.writeFileSync(file, `version: 1
+sources:
+  - id: benchbot
+    root: ${q(botDir)}
+    databases:
+      - path: ${DB_REL}
+    files:
+      - { kind: config, include: ["config/**/*.json"] }
+      - { kind: secret, include: [".env", "keys/*.key"] }
+      - { kind: log, include: ["logs/*.log"] }
+storage:
+  - { name: local, type: local, path: ${q(repoDir)} }
+compression: { codec: zstd, level: 3 }
+`);
+  return file;
+}
+
+/**
+ * A tool: `init` makes an empty repository (untimed), `backup` and `restore` return measured
+ * steps. A step is { seconds, peakRssKiB, ... }; a phase's wall time is the sum of its steps
+ * plus a final `sync -f` of the destination, so tools that fsync and tools that do not are
+ * compared on the same durable result.
+ */
+const tools = {
+  botbackup: {
+    label: 'botbackup',
+    available: () => (fs.existsSync(CLI) ? true : `${path.relative(ROOT, CLI)} is missing: build the CLI first (npm run build)`),
+    init(w, botDir = BOT, repo = path.join(w, 'bb-repo')) {
+      fresh(repo);
+      this.cfg = botbackupConfig(botDir, repo, path.join(w, 'botbackup.yaml'));
+      return repo;
+    },
+    async backup() {
+      const s = await timed(process.execPath, [CLI, '--config', this.cfg, 'backup', '--json']);
+      return { steps: { backup: { ...s, json: parseJsonOutput(s.stdout) } } };
+    },
+    async restore(target) {
+      rmrf(target); // the CLI creates the target itself; an existing folder could be refused
+      const s = await timed(process.execPath, [CLI, '--config', this.cfg, 'restore', 'latest', '--target', target, '--json']);
+      const json = parseJsonOutput(s.stdout);
+      return { steps: { restore: { ...s, json } }, integrityS: json?.integrityCheckMs != null ? json.integrityCheckMs / 1000 : null, internalS: json?.durationMs != null ? json.durationMs / 1000 : null };
+    },
+  },
+  restic: {
+    label: 'restic',
+    available: () => true,
+    init(w) {
+      this.env = resticEnv(w);
+      rmrf(this.env.RESTIC_REPOSITORY); rmrf(this.env.RESTIC_CACHE_DIR);
+      run('restic', ['init', '--repository-version', '2', '-q'], { env: this.env });
+      return this.env.RESTIC_REPOSITORY;
+    },
+    async backup() {
+      // restic always encrypts; --compression auto is its default (zstd, fast level).
+      return { steps: { backup: await timed('restic', ['backup', '-q', '--compression', 'auto', '--host', 'bench', BOT], { env: this.env }) } };
+    },
+    async restore(target) {
+      fresh(target);
+      return { steps: { restore: await timed('restic', ['restore', 'latest', '-q', '--target', target], { env: this.env }) } };
+    },
+  },
+  borg: {
+    label: 'borg',
+    available: () => true,
+    init(w) {
+      this.env = borgEnv(w);
+      rmrf(this.env.BORG_REPO); fresh(this.env.BORG_BASE_DIR);
+      run('borg', ['init', '--encryption', 'none'], { env: this.env });
+      return this.env.BORG_REPO;
+    },
+    async backup() {
+      // Relative path "." from inside the bot folder, so the archive holds bot-relative paths.
+      return { steps: { backup: await timed('borg', ['create', '--compression', 'zstd,3', '::bench', '.'], { env: this.env, cwd: BOT }) } };
+    },
+    async restore(target) {
+      fresh(target);
+      return { steps: { restore: await timed('borg', ['extract', '::bench'], { env: this.env, cwd: target }) } };
+    },
+  },
+  pipeline: {
+    label: 'sqlite3+tar+zstd+sha256sum',
+    available: () => true,
+    init(w, botDir = BOT) {
+      this.botDir = botDir;
+      this.out = fresh(path.join(w, 'pipeline-out'));
+      this.stage = path.join(w, 'pipeline-stage');
+      return this.out;
+    },
+    /** `deadline` (ms since epoch) bounds the whole backup; used while the writer is running. */
+    async backup({ deadline } = {}) {
+      fresh(path.join(this.stage, 'data'));
+      const left = () => (deadline ? Math.max(1, deadline - Date.now()) : TIMEOUT_MS);
+      const steps = {};
+      // The online-backup API: consistent even with a live writer, but it restarts whenever
+      // another connection writes between its steps (see the writer phase).
+      steps.snapshot = await timed('sqlite3', [path.join(this.botDir, DB_REL), `.backup '${path.join(this.stage, DB_REL)}'`], { timeoutMs: left() });
+      if (steps.snapshot.ok) {
+        // Everything but the live DB from the bot folder, and the snapshot in its place.
+        const others = fs.readdirSync(this.botDir).filter((e) => e !== 'data' && e !== STAMP);
+        const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+        steps.tarZstd = await timed('sh', ['-c', `tar -cf - -C ${q(this.botDir)} ${others.map(q).join(' ')} -C ${q(this.stage)} data | zstd -3 -T0 -q -o ${q(path.join(this.out, 'bot.tar.zst'))}`], { timeoutMs: left() });
+      }
+      if (steps.tarZstd?.ok) {
+        steps.sha256 = await timed('sh', ['-c', 'sha256sum bot.tar.zst > bot.tar.zst.sha256'], { cwd: this.out, timeoutMs: left() });
+      }
+      rmrf(this.stage); // the staged 1 GiB copy is scratch space, not stored bytes
+      return { steps };
+    },
+    async restore(target) {
+      fresh(target);
+      const steps = {};
+      steps.sha256Check = await timed('sha256sum', ['-c', '--quiet', 'bot.tar.zst.sha256'], { cwd: this.out });
+      const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+      if (steps.sha256Check.ok) steps.unpack = await timed('sh', ['-c', `zstd -d -q -c ${q(path.join(this.out, 'bot.tar.zst'))} | tar -xf - -C ${q(target)}`]);
+      return { steps, integrityS: steps.sha256Check.seconds };
+    },
+  },
+};
+
+/** Sums a phase's steps; fails the phase if any step failed. */
+function summarize(phase, syncDir) {
+  const steps = Object.values(phase.steps);
+  const failed = Object.entries(phase.steps).find(([, s]) => !s.ok);
+  const syncS = failed ? 0 : syncFs(syncDir);
+  return {
+    ok: !failed,
+    error: failed ? `${failed[0]}: ${failed[1].timedOut ? 'timed out' : `exit ${failed[1].code}${failed[1].signal ? ` (${failed[1].signal})` : ''}`}: ${failed[1].stderr.trim().slice(-800)}` : undefined,
+    wallS: round(steps.reduce((a, s) => a + s.seconds, 0) + syncS, 3),
+    syncS: round(syncS, 3),
+    peakRssKiB: Math.max(0, ...steps.map((s) => s.peakRssKiB ?? 0)) || null,
+    steps: Object.fromEntries(Object.entries(phase.steps).map(([k, s]) => [k, { ok: s.ok, seconds: round(s.seconds, 3), peakRssKiB: s.peakRssKiB, ...(s.json ? { json: s.json } : {}) }])),
+    ...(phase.integrityS != null ? { integrityS: round(phase.integrityS, 3) } : {}),
+    ...(phase.internalS != null ? { internalS: round(phase.internalS, 3) } : {}),
+  };
+}
+
+async function benchTool(name, expected) {
+  const tool = tools[name];
+  const w = fresh(path.join(WORK, name));
+  const runs = [];
+  for (let i = 0; i < args.repeat; i++) {
+    log(`${tool.label}: run ${i + 1}/${args.repeat}: backup …`);
+    const repo = tool.init(w);
+    const before = treeBytes(repo);
+    dropCaches();
+    const backup = summarize(await tool.backup(), repo);
+    const result = { backup, storedBytes: backup.ok ? treeBytes(repo) - before : null, repoBytes: treeBytes(repo) };
+    if (backup.ok) {
+      log(`${tool.label}: backup ${backup.wallS}s, stored ${fmtBytes(result.storedBytes)}; restore …`);
+      const target = path.join(w, 'restored');
+      dropCaches();
+      const phase = await tool.restore(target);
+      result.restore = summarize(phase, fs.existsSync(target) ? target : w);
+      if (result.restore.ok) {
+        result.verify = verifyRestore(target, expected);
+        log(`${tool.label}: restore ${result.restore.wallS}s, verify ${result.verify.ok ? 'ok' : `FAILED: ${result.verify.problems.join('; ')}`}`);
+      } else log(`${tool.label}: restore FAILED: ${result.restore.error}`);
+      if (!args.keep) rmrf(target);
+    } else log(`${tool.label}: backup FAILED: ${backup.error}`);
+    runs.push(result);
+    if (!backup.ok) break;
+  }
+  if (!args.keep) rmrf(w);
+  const ok = runs.filter((r) => r.backup.ok && r.restore?.ok);
+  const m = (f) => round(median(ok.map(f)), 3);
+  return {
+    label: tool.label,
+    runs,
+    summary: ok.length === 0 ? { ok: false, error: runs.at(-1)?.restore?.error ?? runs.at(-1)?.backup.error } : {
+      ok: true,
+      backupS: m((r) => r.backup.wallS),
+      backupPeakRssMiB: m((r) => r.backup.peakRssKiB / 1024),
+      storedBytes: m((r) => r.storedBytes),
+      restoreS: m((r) => r.restore.wallS),
+      restorePeakRssMiB: m((r) => r.restore.peakRssKiB / 1024),
+      integrityS: m((r) => r.restore.integrityS),
+      verified: ok.every((r) => r.verify?.ok),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer phases: a live bot's commit latency while idle vs while a backup runs.
+
+/** Starts writer.mjs on the live copy and resolves once it has warmed up and is measuring. */
+async function startWriter() {
+  const child = spawn(process.execPath, [path.join(BENCH, 'writer.mjs'), '--db', path.join(LIVE, DB_REL), '--synchronous', args['writer-synchronous']], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  const exited = new Promise((r) => child.on('close', (code) => r(code)));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('writer did not become ready in 30 s')), 30_000);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('READY')) { clearTimeout(timer); resolve(); }
+    });
+    child.on('close', (code) => { clearTimeout(timer); reject(new Error(`writer exited ${code}: ${stderr.trim()}`)); });
+  });
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      const stats = parseJsonOutput(stdout);
+      if (!stats) throw new Error(`writer printed no stats: ${stderr.trim()}`);
+      return stats;
+    },
+  };
+}
+
+/** Runs `during` (a backup) or sleeps `seconds` while the writer commits; returns both results. */
+async function writerPhase(label, { seconds, during }) {
+  log(`writer: ${label} …`);
+  dropCaches();
+  const writer = await startWriter();
+  let backup = null;
+  if (during) backup = await during();
+  else await sleep(seconds * 1000);
+  const stats = await writer.stop();
+  log(`writer: ${label}: p50 ${stats.latencyMs.p50} ms, p99 ${stats.latencyMs.p99} ms, max ${stats.latencyMs.max} ms, errors ${stats.errors}`);
+  return { ...stats, ...(backup ? { backup } : {}) };
+}
+
+/** A fresh copy of the bot for the writer phases (they add rows to it). */
+function copyLive() {
+  rmrf(LIVE);
+  run('cp', ['-a', BOT, LIVE]);
+}
+
+async function benchWriter(results) {
+  const out = {};
+  const bb = results.tools.botbackup?.summary;
+  const w = fresh(path.join(WORK, 'writer'));
+  if (!skip.has('writer') && tools.botbackup.available() === true) {
+    copyLive();
+    const tool = Object.create(tools.botbackup);
+    const repo = tool.init(w, LIVE, path.join(w, 'bb-repo'));
+    out.duringBotbackup = await writerPhase('during botbackup backup', {
+      during: async () => summarize(await tool.backup(), repo),
+    });
+  }
+  if (!skip.has('pipeline-writer') && results.tools.pipeline?.summary.ok) {
+    // Not a target, but the reason the pipeline is no answer for a live bot: sqlite3's .backup
+    // restarts from the first page whenever the bot commits, so it may never finish.
+    copyLive();
+    const tool = Object.create(tools.pipeline);
+    const out_ = tool.init(w, LIVE);
+    const limitS = Math.max(60, Math.ceil(4 * results.tools.pipeline.summary.backupS));
+    out.duringPipeline = await writerPhase(`during the pipeline backup (gives up after ${limitS}s)`, {
+      during: async () => ({ ...summarize(await tool.backup({ deadline: Date.now() + limitS * 1000 }), out_), limitS }),
+    });
+  }
+  if (!skip.has('writer')) {
+    // Idle for as long as the backup it is compared with took, so both see the same number of
+    // checkpoints and the same chance of a rare slow commit.
+    const seconds = out.duringBotbackup?.seconds ?? (args['writer-seconds'] || Math.max(10, Math.ceil(bb?.backupS ?? results.tools.pipeline?.summary.backupS ?? 30)));
+    copyLive();
+    out.idle = await writerPhase(`idle for ${round(seconds, 1)}s`, { seconds });
+  }
+  rmrf(LIVE);
+  if (!args.keep) rmrf(w);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets and report
+
+/** The targets of docs/benchmarks.md, checked when botbackup has results. */
+function checkTargets(results) {
+  const t = results.tools;
+  const bb = t.botbackup?.summary;
+  if (!bb?.ok) return [];
+  const out = [];
+  const add = (name, pass, detail) => out.push({ name, pass, detail });
+  const restic = t.restic?.summary, pipe = t.pipeline?.summary;
+  if (restic?.ok) add('backup faster than restic', bb.backupS < restic.backupS, `${bb.backupS}s vs ${restic.backupS}s`);
+  if (pipe?.ok) add('backup faster than the pipeline', bb.backupS < pipe.backupS, `${bb.backupS}s vs ${pipe.backupS}s`);
+  if (restic?.ok) add('stored bytes ≤ restic', bb.storedBytes <= restic.storedBytes, `${fmtBytes(bb.storedBytes)} vs ${fmtBytes(restic.storedBytes)}`);
+  if (restic?.ok) add('restore ≤ 1.2 × restic', bb.restoreS <= 1.2 * restic.restoreS, `${bb.restoreS}s vs ${restic.restoreS}s (limit ${round(1.2 * restic.restoreS)}s)`);
+  const rss = Math.max(bb.backupPeakRssMiB, bb.restorePeakRssMiB);
+  add('peak RSS < 200 MB', rss * 1024 * 1024 < 200e6, `${round(rss, 1)} MiB`);
+  // Flatness needs the other size: compare with the latest result file of it, if there is one.
+  const other = SIZE === '1GiB' ? '256MiB' : SIZE === '256MiB' ? '1GiB' : null;
+  const prev = other && fs.existsSync(path.join(BENCH, 'results'))
+    ? fs.readdirSync(path.join(BENCH, 'results')).filter((f) => f.endsWith(`-${other}.json`)).sort().pop() : null;
+  const prevBb = prev ? JSON.parse(fs.readFileSync(path.join(BENCH, 'results', prev), 'utf8')).tools?.botbackup?.summary : null;
+  if (prevBb?.ok) {
+    const prevRss = Math.max(prevBb.backupPeakRssMiB, prevBb.restorePeakRssMiB);
+    const [small, big] = SIZE === '1GiB' ? [prevRss, rss] : [rss, prevRss];
+    add('peak RSS flat 256 MiB → 1 GiB (≤ +25 %)', big <= small * 1.25, `${round(small, 1)} MiB → ${round(big, 1)} MiB (other size from ${prev})`);
+  }
+  const wr = results.writer;
+  if (wr?.duringBotbackup && wr.idle) {
+    add('writer p99 during backup ≤ 1.5 × idle', wr.duringBotbackup.latencyMs.p99 <= 1.5 * wr.idle.latencyMs.p99, `${wr.duringBotbackup.latencyMs.p99} ms vs ${wr.idle.latencyMs.p99} ms idle`);
+    add('no writer error during backup', wr.duringBotbackup.errors === 0, `${wr.duringBotbackup.errors} errors`);
+  }
+  return out;
+}
+
+function report(results) {
+  const lines = [];
+  const mib = (v) => (v == null ? '–' : `${v.toFixed(0)} MiB`);
+  const s = (v) => (v == null ? '–' : `${v.toFixed(1)} s`);
+  lines.push(`### ${SIZE} (DB ${fmtBytes(results.data.dbBytes)}, bot folder ${fmtBytes(results.data.treeBytes)}), ${results.date}`, '');
+  lines.push('| tool | backup | backup peak RSS | stored | restore | of which integrity check | restore peak RSS |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const name of TOOLS) {
+    const t = results.tools[name];
+    const label = tools[name].label;
+    if (!t) { lines.push(`| ${label} | skipped | | | | | |`); continue; }
+    if (t.pending) { lines.push(`| ${label} | pending: ${t.pending} | | | | | |`); continue; }
+    const x = t.summary;
+    if (!x.ok) { lines.push(`| ${label} | FAILED: ${String(x.error).split('\n')[0].slice(0, 120)} | | | | | |`); continue; }
+    lines.push(`| ${label}${x.verified ? '' : ' (restore NOT verified)'} | ${s(x.backupS)} | ${mib(x.backupPeakRssMiB)} | ${fmtBytes(x.storedBytes)} | ${s(x.restoreS)} | ${x.integrityS == null ? '–' : s(x.integrityS)} | ${mib(x.restorePeakRssMiB)} |`);
+  }
+  const p = results.tools.pipeline?.runs?.[0];
+  if (p?.backup.ok && p.restore?.ok) {
+    const st = p.backup.steps, rt = p.restore.steps;
+    lines.push('', `Pipeline steps: sqlite3 .backup ${s(st.snapshot.seconds)}, tar | zstd ${s(st.tarZstd.seconds)}, sha256sum ${s(st.sha256.seconds)}, sync ${s(p.backup.syncS)}; ` +
+      `restore: sha256sum -c ${s(rt.sha256Check.seconds)}, zstd -d | tar x ${s(rt.unpack.seconds)}, sync ${s(p.restore.syncS)}.`);
+  }
+  const w = results.writer ?? {};
+  if (Object.keys(w).length) {
+    lines.push('', `Writer (${w.idle?.settings.synchronous ?? w.duringBotbackup?.settings.synchronous} sync, one deal insert + one order update per transaction, every ${w.idle?.settings.intervalMs ?? 5} ms):`, '');
+    lines.push('| writer phase | duration | commits | p50 | p99 | max | errors |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    const row = (name, x, note = '') => x && lines.push(`| ${name}${note} | ${s(x.seconds)} | ${x.commits} | ${x.latencyMs.p50} ms | ${x.latencyMs.p99} ms | ${x.latencyMs.max} ms | ${x.errors} |`);
+    row('idle', w.idle);
+    row('during botbackup backup', w.duringBotbackup, w.duringBotbackup && !w.duringBotbackup.backup.ok ? ' (backup FAILED)' : '');
+    if (!w.duringBotbackup && results.tools.botbackup?.pending) lines.push('| during botbackup backup | pending | | | | | |');
+    row('during pipeline backup', w.duringPipeline, w.duringPipeline ? (w.duringPipeline.backup.ok ? ` (finished in ${s(w.duringPipeline.backup.wallS)})` : ` (did NOT finish in ${w.duringPipeline.backup.limitS} s)`) : '');
+  }
+  if (results.targets.length) {
+    lines.push('', '| target | result | |', '| --- | --- | --- |');
+    for (const t of results.targets) lines.push(`| ${t.name} | ${t.pass ? 'pass' : '**FAIL**'} | ${t.detail} |`);
+  }
+  lines.push('', `Page cache dropped before each step: ${cacheDropWorks ? 'yes' : 'no (warm cache)'}. restic ${results.versions.restic?.split(' ')[1] ?? '?'}, borg ${results.versions.borg?.split(' ')[1] ?? '?'}, zstd ${results.versions.zstd?.match(/v[\d.]+/)?.[0] ?? '?'}; ${results.machine.cores} cores, ${results.machine.cpu}.`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  if (os.platform() !== 'linux') throw new Error('the benchmark needs Linux (GNU time, /proc, sync -f)');
+  ensureTools();
+  fs.mkdirSync(WORK, { recursive: true });
+  const results = {
+    date: new Date().toISOString(),
+    size: SIZE,
+    command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: machine(),
+    versions: versions(),
+    settings: { repeat: args.repeat, seed: args.seed, writerSynchronous: args['writer-synchronous'], skipped: [...skip] },
+  };
+  const data = prepareData();
+  results.data = { ...data, treeBytes: treeBytes(BOT) - treeBytes(path.join(BOT, STAMP)) };
+  const expected = fingerprint(BOT);
+  results.tools = {};
+  for (const name of TOOLS) {
+    if (skip.has(name)) continue;
+    const avail = tools[name].available();
+    if (avail !== true) {
+      log(`${tools[name].label}: skipped: ${avail}`);
+      results.tools[name] = { label: tools[name].label, pending: avail };
+      continue;
+    }
+    results.tools[name] = await benchTool(name, expected);
+  }
+  results.writer = await benchWriter(results);
+  results.cacheDropped = cacheDropWorks;
+  results.targets = checkTargets(results);
+
+  const dir = path.join(BENCH, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${results.date.slice(0, 10)}-${SIZE}.json`);
+  fs.writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  console.log(report(results));
+  console.log(`\nRaw results: ${path.relative(ROOT, file)}`);
+  const failed = Object.values(results.tools).some((t) => t.summary && (!t.summary.ok || !t.summary.verified));
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((err) => {
+  log(`error: ${err.stack ?? err.message}`);
+  process.exit(1);
+});

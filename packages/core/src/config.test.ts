@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './errors.js';
+import { parseConfig } from './config.js';
+
+const base = `
+version: 1
+sources:
+  - id: bot
+    root: ./bot
+    databases:
+      - path: data/trades.db
+    files:
+      - kind: secret
+        include: [".env"]
+      - kind: log
+        include: ["logs/*.log"]
+storage:
+  - name: local
+    type: local
+    path: \${BACKUP_DIR}
+`;
+
+function parse(text: string, env: Record<string, string> = { BACKUP_DIR: '/srv/backups' }) {
+  return parseConfig(text, { file: '/etc/botbackup/botbackup.yaml', env });
+}
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('resolves paths against the config folder and ${VAR} from the environment', () => {
+    const config = parse(base);
+    expect(config.sources[0]!.root).toBe('/etc/botbackup/bot');
+    expect(config.sources[0]!.databases[0]).toEqual({ path: '/etc/botbackup/bot/data/trades.db', relativePath: 'data/trades.db', name: 'trades' });
+    expect(config.storage[0]!.path).toBe('/srv/backups');
+    expect(config.compression).toEqual({ codec: 'zstd', level: 3 });
+    expect(config.sources[0]!.files[1]!.maxAgeMs).toBe(7 * 86_400_000);
+    expect(config.sources[0]!.files[0]!.maxAgeMs).toBeUndefined();
+  });
+
+  it('accepts JSON', () => {
+    const config = parse(JSON.stringify({ version: 1, sources: [{ id: 'b', root: '/b' }], storage: [{ name: 'l', type: 'local', path: '/x' }], compression: { codec: 'gzip' } }));
+    expect(config.compression).toEqual({ codec: 'gzip', level: 6 });
+  });
+
+  it.each([
+    ['an unknown key', base.replace('    root: ./bot', '    root: ./bot\n    rooot: x'), 'sources[0]', /unknown setting "rooot"/],
+    ['a wrong type', base.replace('version: 1', 'version: 1\ncompression: { level: "high" }'), 'compression.level', /must be a number, not string "high"/],
+    ['a missing path', base.replace('    root: ./bot\n', ''), 'sources[0].root', /is missing; expected string/],
+    ['a bad kind', base.replace('kind: secret', 'kind: secrets'), 'sources[0].files[0].kind', /must be one of "config", "secret", "log", "other"/],
+    ['a bad duration', base.replace('include: ["logs/*.log"]', 'include: ["logs/*.log"]\n        maxAge: soon'), 'sources[0].files[1].maxAge', /duration/],
+    ['an unset variable', base, 'storage[0].path', /BACKUP_DIR, which is not set/],
+    ['a database outside the root', base.replace('data/trades.db', '../../etc/x.db'), 'sources[0].databases[0].path', /inside the source root/],
+    ['an unsafe source id', base.replace('id: bot', 'id: ../bot'), 'sources[0].id', /letters, digits/],
+  ])('names the file and field for %s', (_name, text, field, message) => {
+    const error = errorOf(() => parse(text, _name === 'an unset variable' ? {} : { BACKUP_DIR: '/b' }));
+    expect(error.file).toBe('/etc/botbackup/botbackup.yaml');
+    expect(error.field).toBe(field);
+    expect(error.message).toMatch(message);
+    expect(error.message.startsWith('/etc/botbackup/botbackup.yaml: field')).toBe(true);
+  });
+
+  it('reports YAML syntax errors with the line', () => {
+    const error = errorOf(() => parse('version: 1\nsources: [\n'));
+    expect(error.message).toMatch(/not valid YAML or JSON at line \d/);
+  });
+
+  it('rejects duplicate source ids and storage names', () => {
+    expect(errorOf(() => parse(`${base}\n`.replace('sources:\n', 'sources:\n  - id: bot\n    root: /x\n'))).field).toBe('sources[1].id');
+  });
+});

@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const cliBin = path.join(repoRoot, 'packages/cli/dist/bin.js');
+
+/** A fresh temp folder, removed by the returned cleanup. */
+export async function tempDir(prefix = 'bb-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+export interface BotOptions {
+  journalMode?: 'wal' | 'delete';
+  /** Deal rows to insert (each ~200 bytes with its indexes). */
+  deals?: number;
+}
+
+/**
+ * A bot folder like a real one: data/trades.db (deals, orders, tickers and a `counter` row that
+ * a writer keeps equal to the number of deals), config JSON, .env, key files, logs.
+ */
+export async function createBot(root: string, options: BotOptions = {}): Promise<void> {
+  for (const dir of ['data', 'config/strategies', 'keys', 'logs']) await fs.mkdir(path.join(root, dir), { recursive: true });
+  const db = new Database(path.join(root, 'data/trades.db'));
+  db.pragma(`journal_mode = ${options.journalMode ?? 'wal'}`);
+  db.exec(`
+    CREATE TABLE deals (id INTEGER PRIMARY KEY, ts INTEGER, symbol TEXT, price REAL, qty REAL, note TEXT);
+    CREATE INDEX deals_ts ON deals(ts);
+    CREATE TABLE orders (id INTEGER PRIMARY KEY, ts INTEGER, symbol TEXT, status TEXT);
+    CREATE TABLE tickers (symbol TEXT, ts INTEGER, bid REAL, ask REAL);
+    CREATE TABLE counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+    INSERT INTO counter VALUES (1, 0);
+  `);
+  const deals = options.deals ?? 2000;
+  const ins = db.prepare('INSERT INTO deals (ts, symbol, price, qty, note) VALUES (?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let i = 0; i < deals; i++) ins.run(1_700_000_000_000 + i * 1000, i % 2 ? 'BTCUSDT' : 'ETHUSDT', 60000 + (i % 977), (i % 13) / 10, `grid level ${i % 40} ${'x'.repeat(100)}`);
+    db.prepare('UPDATE counter SET n = ?').run(deals);
+    db.prepare("INSERT INTO orders (ts, symbol, status) VALUES (1, 'BTCUSDT', 'filled')").run();
+  })();
+  if ((options.journalMode ?? 'wal') === 'wal') db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  await fs.writeFile(path.join(root, 'config/bot.json'), JSON.stringify({ exchange: 'binance', symbols: ['BTCUSDT'], risk: 0.01 }, null, 2));
+  await fs.writeFile(path.join(root, 'config/strategies/grid.json'), JSON.stringify({ levels: 10 }));
+  await fs.writeFile(path.join(root, '.env'), 'BINANCE_API_KEY=test-key\nBINANCE_API_SECRET=test-secret\n', { mode: 0o640 });
+  await fs.writeFile(path.join(root, 'keys/binance.key'), 'test-private-key\n', { mode: 0o644 });
+  await fs.writeFile(path.join(root, 'logs/bot.log'), 'started\n'.repeat(1000));
+  await fs.writeFile(path.join(root, 'logs/old.log'), 'old\n');
+  const old = new Date(Date.now() - 30 * 86_400_000);
+  await fs.utimes(path.join(root, 'logs/old.log'), old, old);
+}
+
+/** Writes a config for a bot folder and a local repository; returns its path. */
+export async function writeConfig(dir: string, options: { root: string; repo: string; codec?: 'zstd' | 'gzip' | 'none'; extra?: string }): Promise<string> {
+  const file = path.join(dir, 'botbackup.yaml');
+  await fs.writeFile(
+    file,
+    `version: 1
+sources:
+  - id: testbot
+    root: ${JSON.stringify(options.root)}
+    databases:
+      - path: data/trades.db
+    files:
+      - { kind: config, include: ["config/**/*.json"] }
+      - { kind: secret, include: [".env", "keys/*.key"] }
+      - { kind: log, include: ["logs/*.log"], maxAge: 7d }
+storage:
+  - { name: local, type: local, path: ${JSON.stringify(options.repo)} }
+compression: { codec: ${options.codec ?? 'zstd'} }
+${options.extra ?? ''}`,
+  );
+  return file;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `botbackup` command in a child process. */
+export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliBin, ...args], { cwd: options.cwd ?? repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Every regular file under `dir`, relative, sorted. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(rel: string): Promise<void> {
+    for (const entry of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(p);
+      else out.push(p);
+    }
+  }
+  await walk('');
+  return out.sort();
+}
