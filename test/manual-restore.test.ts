@@ -1,0 +1,68 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBot, repoRoot, runCli, sha256File, tempDir, writeConfig } from './helpers/bot.js';
+
+/** The shell block of docs/format.md's "Checking and restoring by hand", as documented. */
+async function documentedSteps(): Promise<string> {
+  const doc = await fs.readFile(path.join(repoRoot, 'docs/format.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Checking and restoring by hand'));
+  const block = /```sh\n([\s\S]*?)```/.exec(section);
+  if (!block) throw new Error('docs/format.md has no sh block in its manual restore section');
+  return block[1]!;
+}
+
+describe('a backup restores without botbackup, by the steps in docs/format.md', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
+  afterEach(() => cleanup());
+
+  it.each(['zstd', 'gzip'] as const)('with sha256sum, %s, tar and sqlite3', async (codec) => {
+    const root = path.join(dir, 'bot');
+    const repo = path.join(dir, 'repo');
+    await createBot(root);
+    const config = await writeConfig(dir, { root, repo, codec });
+    const cli = await runCli(['--config', config, 'backup', '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const { id } = JSON.parse(cli.stdout) as { id: string };
+
+    let script = (await documentedSteps()).replace(/^ID=.*$/m, `ID=${id} SRC=testbot`);
+    if (codec === 'gzip') script = script.replace('zstd -dc', 'gzip -dc');
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: repo, encoding: 'utf8' });
+    // sha256sum -c printed OK for the archive and for each of the six entries; sqlite3 said ok.
+    expect(out.match(/: OK$/gm)).toHaveLength(7);
+    expect(out.trim().split('\n').at(-1)).toBe('ok');
+
+    const restored = path.join(repo, 'restored');
+    for (const file of ['.env', 'config/bot.json', 'keys/binance.key', 'logs/bot.log']) {
+      expect(await sha256File(path.join(restored, file))).toBe(await sha256File(path.join(root, file)));
+    }
+    const manifest = JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${id}.json`), 'utf8'));
+    expect(await sha256File(path.join(restored, 'data/trades.db'))).toBe(manifest.databases[0].sha256);
+  });
+
+  it('a flipped byte makes the documented check fail', async () => {
+    const root = path.join(dir, 'bot');
+    const repo = path.join(dir, 'repo');
+    await createBot(root);
+    const cli = await runCli(['--config', await writeConfig(dir, { root, repo }), 'backup', '--json']);
+    const { id, objects } = JSON.parse(cli.stdout) as { id: string; objects: { key: string }[] };
+    const archive = path.join(repo, objects[0]!.key);
+    const bytes = await fs.readFile(archive);
+    bytes[100]! ^= 0xff;
+    await fs.writeFile(archive, bytes);
+    const script = (await documentedSteps()).replace(/^ID=.*$/m, `ID=${id} SRC=testbot`);
+    let failure: { status: number; stdout: Buffer } | undefined;
+    try {
+      execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: repo, stdio: 'pipe' });
+    } catch (error) {
+      failure = error as { status: number; stdout: Buffer };
+    }
+    expect(failure?.status).not.toBe(0);
+    expect(String(failure?.stdout)).toMatch(new RegExp(`${objects[0]!.key}: FAILED`));
+    // Step 1 stopped the script: nothing was unpacked.
+    await expect(fs.stat(path.join(repo, 'restored'))).rejects.toThrow();
+  });
+});
