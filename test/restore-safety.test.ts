@@ -141,9 +141,17 @@ describe('damaged backups are detected and nothing is written', () => {
   });
 
   /** Replaces a backup's archive with a crafted tar and re-points the manifest at it, so only path checks can stop it. */
-  async function craft(m: Manifest, tarEntries: { name: string; body: string; type?: 'file' | 'symlink'; linkname?: string }[], manifestPaths: string[]): Promise<void> {
+  async function craft(
+    m: Manifest,
+    tarEntries: { name: string; body: string; type?: 'file' | 'symlink'; linkname?: string }[],
+    manifestPaths: string[],
+  ): Promise<void> {
     const pack = tar.pack();
-    for (const e of tarEntries) pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, size: e.type === 'symlink' ? 0 : Buffer.byteLength(e.body), mode: 0o644 }, e.type === 'symlink' ? '' : e.body);
+    for (const e of tarEntries)
+      pack.entry(
+        { name: e.name, type: e.type ?? 'file', linkname: e.linkname, size: e.type === 'symlink' ? 0 : Buffer.byteLength(e.body), mode: 0o644 },
+        e.type === 'symlink' ? '' : e.body,
+      );
     pack.finalize();
     const zst = createCompressStream('zstd', 3);
     const chunks: Buffer[] = [];
@@ -158,17 +166,38 @@ describe('damaged backups are detected and nothing is written', () => {
     const crafted: Manifest = {
       ...m,
       databases: [],
-      entries: manifestPaths.map((p) => ({ path: p, kind: 'config', mode: 0o644, size: Buffer.byteLength(tarEntries.find((e) => e.name === p)?.body ?? ''), mtime: m.startedAt, sha256: sha(tarEntries.find((e) => e.name === p)?.body ?? '') })),
+      entries: manifestPaths.map((p) => ({
+        path: p,
+        kind: 'config',
+        mode: 0o644,
+        size: Buffer.byteLength(tarEntries.find((e) => e.name === p)?.body ?? ''),
+        mtime: m.startedAt,
+        sha256: sha(tarEntries.find((e) => e.name === p)?.body ?? ''),
+      })),
       objects: [{ ...m.objects[0]!, size: bytes.length, sha256: sha(bytes) }],
     };
     await fs.writeFile(path.join(repo, 'manifests/testbot', `${m.id}.json`), serializeManifest(crafted));
   }
 
   it.each([
-    ['a "../" entry the manifest does not list', [{ name: 'ok.txt', body: 'fine' }, { name: '../evil.txt', body: 'pwned' }], ['ok.txt']],
+    [
+      'a "../" entry the manifest does not list',
+      [
+        { name: 'ok.txt', body: 'fine' },
+        { name: '../evil.txt', body: 'pwned' },
+      ],
+      ['ok.txt'],
+    ],
     ['a "../" path in the manifest itself', [{ name: '../evil.txt', body: 'pwned' }], ['../evil.txt']],
     ['an absolute path', [{ name: '/tmp/evil-abs.txt', body: 'pwned' }], ['ok.txt']],
-    ['a symlink out of the target', [{ name: 'link', body: '', type: 'symlink' as const, linkname: '/etc/passwd' }, { name: 'link/evil.txt', body: 'pwned' }], ['ok.txt']],
+    [
+      'a symlink out of the target',
+      [
+        { name: 'link', body: '', type: 'symlink' as const, linkname: '/etc/passwd' },
+        { name: 'link/evil.txt', body: 'pwned' },
+      ],
+      ['ok.txt'],
+    ],
   ])('an archive with %s writes nothing outside the target', async (_name, entries, manifestPaths) => {
     const m = await backup();
     await craft(m, entries, manifestPaths);
@@ -188,7 +217,12 @@ describe('bad input gets one clear sentence and a documented exit code', () => {
     const r = await runCli(['--config', configFile, 'backup']);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(new RegExp(`botbackup: Database "trades" not found at ${path.join(root, 'data/trades.db')}`));
-    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('botbackup:'))).toHaveLength(1);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('botbackup:')),
+    ).toHaveLength(1);
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
     expect(await listFiles(repo).catch(() => [])).toEqual([]);
   });
@@ -204,7 +238,9 @@ describe('bad input gets one clear sentence and a documented exit code', () => {
     await fs.writeFile(configFile, (await fs.readFile(configFile, 'utf8')).replace('compression: { codec: zstd }', 'compression: { codec: zstd, levle: 3 }'));
     const r = await runCli(['--config', configFile, 'backup']);
     expect(r.code).toBe(3);
-    expect(r.stderr.trim()).toBe(`botbackup: ${configFile}: field "compression" has unknown setting "levle"; check the spelling against docs/configuration.md.`);
+    expect(r.stderr.trim()).toBe(
+      `botbackup: ${configFile}: field "compression" has unknown setting "levle"; check the spelling against docs/configuration.md.`,
+    );
   });
 
   it('a missing config and a missing source root: exit 3', async () => {

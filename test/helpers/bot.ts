@@ -41,7 +41,8 @@ export async function createBot(root: string, options: BotOptions = {}): Promise
   const deals = options.deals ?? 2000;
   const ins = db.prepare('INSERT INTO deals (ts, symbol, price, qty, note) VALUES (?, ?, ?, ?, ?)');
   db.transaction(() => {
-    for (let i = 0; i < deals; i++) ins.run(1_700_000_000_000 + i * 1000, i % 2 ? 'BTCUSDT' : 'ETHUSDT', 60000 + (i % 977), (i % 13) / 10, `grid level ${i % 40} ${'x'.repeat(100)}`);
+    for (let i = 0; i < deals; i++)
+      ins.run(1_700_000_000_000 + i * 1000, i % 2 ? 'BTCUSDT' : 'ETHUSDT', 60000 + (i % 977), (i % 13) / 10, `grid level ${i % 40} ${'x'.repeat(100)}`);
     db.prepare('UPDATE counter SET n = ?').run(deals);
     db.prepare("INSERT INTO orders (ts, symbol, status) VALUES (1, 'BTCUSDT', 'filled')").run();
   })();
@@ -89,7 +90,11 @@ export interface CliResult {
 /** Runs the built `botbackup` command in a child process. */
 export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliBin, ...args], { cwd: options.cwd ?? repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliBin, ...args], {
+      cwd: options.cwd ?? repoRoot,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,8 +1,9 @@
 import path from 'node:path';
+import type { Command } from 'commander';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import { UsageError, type Config } from '@botbackup/core';
-import { loadConfig, type Logger } from '@botbackup/engine';
+import { UsageError, type Config, type Manifest } from '@botbackup/core';
+import { loadConfig, resolveBackup, type Logger } from '@botbackup/engine';
 import { createStore, type BackupStore } from '@botbackup/storage';
 import { ProgressBar } from './output.js';
 
@@ -56,6 +57,12 @@ export class CommandContext {
     return store;
   }
 
+  /** The store and manifest a `<backup>` argument names, with the options of {@link withBackupSelection}. */
+  async resolveBackup(ref: string, opts: Record<string, unknown>): Promise<{ store: BackupStore; manifest: Manifest }> {
+    const store = await this.store(opts.storage as string | undefined);
+    return { store, manifest: await resolveBackup(store, ref, opts.source as string | undefined, this.signal) };
+  }
+
   /** Prints the machine-readable result on stdout. */
   printJson(value: unknown): void {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -65,4 +72,11 @@ export class CommandContext {
   print(text: string): void {
     if (!this.options.json && !this.options.quiet) process.stdout.write(`${text}\n`);
   }
+}
+
+/** Adds the options that pick where a backup is read from: `--source` and `--storage`. */
+export function withBackupSelection(command: Command): Command {
+  return command
+    .option('-s, --source <id>', 'only backups of this source (with "latest": the newest of it)')
+    .option('--storage <name>', 'storage target to read (default: the first configured)');
 }

@@ -55,7 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     const reported = abort.signal.aborted && !(error instanceof BotbackupError) ? abort.signal.reason : error;
     const code = exitCodeFor(reported);
-    const message = reported instanceof BotbackupError ? reported.message : `Internal error: ${(reported as Error)?.message ?? String(reported)} (run again with --debug and report it).`;
+    const message =
+      reported instanceof BotbackupError
+        ? reported.message
+        : `Internal error: ${(reported as Error)?.message ?? String(reported)} (run again with --debug and report it).`;
     process.stderr.write(`botbackup: ${message}\n`);
     if (context?.options.debug || process.env.BOTBACKUP_DEBUG) process.stderr.write(`${(reported as Error)?.stack ?? ''}\n`);
     return code;

@@ -46,7 +46,9 @@ describe('parseConfig', () => {
   });
 
   it('accepts JSON', () => {
-    const config = parse(JSON.stringify({ version: 1, sources: [{ id: 'b', root: '/b' }], storage: [{ name: 'l', type: 'local', path: '/x' }], compression: { codec: 'gzip' } }));
+    const config = parse(
+      JSON.stringify({ version: 1, sources: [{ id: 'b', root: '/b' }], storage: [{ name: 'l', type: 'local', path: '/x' }], compression: { codec: 'gzip' } }),
+    );
     expect(config.compression).toEqual({ codec: 'gzip', level: 6 });
   });
 

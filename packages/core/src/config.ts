@@ -13,9 +13,7 @@ export type EntryKind = FileKind | 'database';
 export const COMPRESSION_CODECS = ['zstd', 'gzip', 'none'] as const;
 export type CompressionCodec = (typeof COMPRESSION_CODECS)[number];
 
-const slug = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a name of letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)');
+const slug = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a name of letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)');
 const relPath = z.string().min(1, 'a non-empty path');
 const duration = z.string().refine((v) => parseDuration(v) !== undefined, 'a duration such as "12h", "7d" or "2w"');
 
@@ -157,14 +155,12 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
       names.add(name);
       return { path: abs, relativePath: rel.split(path.sep).join('/'), name };
     });
-    const files = source.files.map(
-      (set): FileSetConfig => ({
-        kind: set.kind,
-        include: set.include,
-        exclude: set.exclude,
-        maxAgeMs: set.kind === 'log' ? parseDuration(set.maxAge ?? data.defaults.logMaxAge) : undefined,
-      }),
-    );
+    const files = source.files.map((set): FileSetConfig => ({
+      kind: set.kind,
+      include: set.include,
+      exclude: set.exclude,
+      maxAgeMs: set.kind === 'log' ? parseDuration(set.maxAge ?? data.defaults.logMaxAge) : undefined,
+    }));
     return { id: source.id, root, databases, files };
   });
   const seenTargets = new Set<string>();

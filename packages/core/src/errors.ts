@@ -45,12 +45,7 @@ export class ConfigError extends BotbackupError {
   readonly file: string;
   readonly field: string | undefined;
   constructor(file: string, field: string | undefined, problem: string, options?: { cause?: unknown }) {
-    super(
-      'CONFIG_INVALID',
-      field ? `${file}: field "${field}" ${problem}.` : `${file}: ${problem}.`,
-      ExitCode.config,
-      options,
-    );
+    super('CONFIG_INVALID', field ? `${file}: field "${field}" ${problem}.` : `${file}: ${problem}.`, ExitCode.config, options);
     this.file = file;
     this.field = field;
   }
@@ -93,7 +88,8 @@ export class StorageError extends BotbackupError {
   }
 }
 
-export type IntegrityErrorCode = 'CHECKSUM_MISMATCH' | 'TRUNCATED' | 'MISSING_OBJECT' | 'MISSING_MANIFEST' | 'BAD_MANIFEST' | 'BAD_ARCHIVE' | 'DATABASE_CHECK_FAILED';
+export type IntegrityErrorCode =
+  'CHECKSUM_MISMATCH' | 'TRUNCATED' | 'MISSING_OBJECT' | 'MISSING_MANIFEST' | 'BAD_MANIFEST' | 'BAD_ARCHIVE' | 'DATABASE_CHECK_FAILED';
 
 /** Stored data does not match what its manifest promises. */
 export class IntegrityError extends BotbackupError {

@@ -85,16 +85,29 @@ export function parseManifest(text: string, where: string): Manifest {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new IntegrityError('BAD_MANIFEST', `The manifest ${where} is not valid JSON; it is damaged (run "botbackup verify --all").`, { subject: where }, { cause: error });
+    throw new IntegrityError(
+      'BAD_MANIFEST',
+      `The manifest ${where} is not valid JSON; it is damaged (run "botbackup verify --all").`,
+      { subject: where },
+      { cause: error },
+    );
   }
   const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;
   if (typeof version === 'number' && version > MANIFEST_SCHEMA_VERSION) {
-    throw new IntegrityError('BAD_MANIFEST', `The manifest ${where} has schema version ${version}, newer than this botbackup understands (${MANIFEST_SCHEMA_VERSION}); upgrade botbackup.`, { subject: where });
+    throw new IntegrityError(
+      'BAD_MANIFEST',
+      `The manifest ${where} has schema version ${version}, newer than this botbackup understands (${MANIFEST_SCHEMA_VERSION}); upgrade botbackup.`,
+      { subject: where },
+    );
   }
   const result = manifestSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    throw new IntegrityError('BAD_MANIFEST', `The manifest ${where} is malformed at "${issue.path.join('.')}"; it is damaged or was not written by botbackup.`, { subject: where });
+    throw new IntegrityError(
+      'BAD_MANIFEST',
+      `The manifest ${where} is malformed at "${issue.path.join('.')}"; it is damaged or was not written by botbackup.`,
+      { subject: where },
+    );
   }
   return result.data;
 }

@@ -98,7 +98,14 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
 
     const collected = await collectFiles(source, startedAt);
     const inputs: ArchiveInput[] = [
-      ...snapshots.map((s) => ({ path: s.relativePath, absPath: s.snapshot.file, kind: 'database' as const, mode: s.mode, size: s.snapshot.size, mtime: startedAt })),
+      ...snapshots.map((s) => ({
+        path: s.relativePath,
+        absPath: s.snapshot.file,
+        kind: 'database' as const,
+        mode: s.mode,
+        size: s.snapshot.size,
+        mtime: startedAt,
+      })),
       ...collected.files.map((f) => ({ path: f.relPath, absPath: f.absPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime })),
     ];
     const entryBytes = inputs.reduce((sum, input) => sum + input.size, 0);

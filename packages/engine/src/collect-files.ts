@@ -45,7 +45,12 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
       if (dbFiles.has(relPath)) continue;
       const absPath = path.join(source.root, relPath);
       const stat = await fs.stat(absPath).catch((error: NodeJS.ErrnoException) => {
-        throw new SourceError('FILE_UNREADABLE', absPath, `Cannot read ${absPath} (source "${source.id}"): ${error.code ?? error.message}; fix its permissions or exclude it.`, { cause: error });
+        throw new SourceError(
+          'FILE_UNREADABLE',
+          absPath,
+          `Cannot read ${absPath} (source "${source.id}"): ${error.code ?? error.message}; fix its permissions or exclude it.`,
+          { cause: error },
+        );
       });
       if (!stat.isFile()) continue;
       if (set.maxAgeMs !== undefined && now.getTime() - stat.mtimeMs > set.maxAgeMs) {
@@ -61,7 +66,12 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
   // must stop the backup, not be silently left out).
   for (const file of byPath.values()) {
     await fs.access(file.absPath, fs.constants.R_OK).catch((error: NodeJS.ErrnoException) => {
-      throw new SourceError('FILE_UNREADABLE', file.absPath, `Cannot read ${file.kind} file ${file.absPath} (source "${source.id}"): ${error.code ?? error.message}; fix its permissions or exclude it.`, { cause: error });
+      throw new SourceError(
+        'FILE_UNREADABLE',
+        file.absPath,
+        `Cannot read ${file.kind} file ${file.absPath} (source "${source.id}"): ${error.code ?? error.message}; fix its permissions or exclude it.`,
+        { cause: error },
+      );
     });
   }
   return { files: [...byPath.values()].sort((a, b) => (a.relPath < b.relPath ? -1 : 1)), excluded };

@@ -13,7 +13,10 @@ export async function loadConfig(file: string, env: Record<string, string | unde
     text = await fs.readFile(abs, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ConfigError(file, undefined, 'does not exist; pass --config <file>, set BOTBACKUP_CONFIG, or create one with "botbackup init <bot-dir>"', { cause: error });
+    if (code === 'ENOENT')
+      throw new ConfigError(file, undefined, 'does not exist; pass --config <file>, set BOTBACKUP_CONFIG, or create one with "botbackup init <bot-dir>"', {
+        cause: error,
+      });
     throw new ConfigError(file, undefined, `cannot be read (${code ?? (error as Error).message})`, { cause: error });
   }
   const config = parseConfig(text, { file, env });

@@ -36,7 +36,12 @@ export function packArchive(inputs: readonly ArchiveInput[], onBytes?: (n: numbe
           await pipeline(body, hasher, entry);
         } catch (error) {
           if (hasher.bytes < input.size) {
-            throw new SourceError('FILE_CHANGED', input.absPath, `${input.absPath} shrank while it was being backed up (from ${input.size} to ${hasher.bytes} bytes); run the backup again.`, { cause: error });
+            throw new SourceError(
+              'FILE_CHANGED',
+              input.absPath,
+              `${input.absPath} shrank while it was being backed up (from ${input.size} to ${hasher.bytes} bytes); run the backup again.`,
+              { cause: error },
+            );
           }
           throw error;
         }

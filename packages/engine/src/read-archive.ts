@@ -45,16 +45,25 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   const object = archiveObject(manifest);
   const ctx = { backupId: manifest.id, subject: object.key };
   for (const entry of manifest.entries) {
-    if (!isSafeRelativePath(entry.path)) throw new RestoreRefusedError('UNSAFE_PATH', entry.path, `Backup ${manifest.id} lists the unsafe path "${entry.path}"; refusing to restore it.`);
+    if (!isSafeRelativePath(entry.path))
+      throw new RestoreRefusedError('UNSAFE_PATH', entry.path, `Backup ${manifest.id} lists the unsafe path "${entry.path}"; refusing to restore it.`);
   }
 
   const stat = await store.stat(object.key, { signal: options.signal });
   if (!stat) throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its archive ${object.key} in storage "${store.name}".`, ctx);
   if (stat.size < object.size) {
-    throw new IntegrityError('TRUNCATED', `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is truncated (${stat.size} of ${object.size} bytes).`, ctx);
+    throw new IntegrityError(
+      'TRUNCATED',
+      `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is truncated (${stat.size} of ${object.size} bytes).`,
+      ctx,
+    );
   }
   if (stat.size > object.size) {
-    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" has ${stat.size} bytes, not ${object.size}; it was modified.`, ctx);
+    throw new IntegrityError(
+      'CHECKSUM_MISMATCH',
+      `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" has ${stat.size} bytes, not ${object.size}; it was modified.`,
+      ctx,
+    );
   }
 
   let body: Readable;
@@ -75,14 +84,26 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
     for await (const item of extract) {
       const { name, type } = item.header;
       if (!isSafeRelativePath(name)) {
-        throw new RestoreRefusedError('UNSAFE_PATH', name, `Backup ${manifest.id} holds the unsafe path "${name}" (absolute or with ".."); it was tampered with, nothing was written outside the target.`);
+        throw new RestoreRefusedError(
+          'UNSAFE_PATH',
+          name,
+          `Backup ${manifest.id} holds the unsafe path "${name}" (absolute or with ".."); it was tampered with, nothing was written outside the target.`,
+        );
       }
       if (type !== 'file') {
-        throw new RestoreRefusedError('UNSAFE_PATH', name, `Backup ${manifest.id} holds "${name}" of type ${type ?? 'unknown'}; botbackup archives only regular files, so it was tampered with.`);
+        throw new RestoreRefusedError(
+          'UNSAFE_PATH',
+          name,
+          `Backup ${manifest.id} holds "${name}" of type ${type ?? 'unknown'}; botbackup archives only regular files, so it was tampered with.`,
+        );
       }
       const entry = byPath.get(name);
       if (!entry || seen.has(name)) {
-        throw new IntegrityError('BAD_ARCHIVE', `Backup ${manifest.id}: the archive holds "${name}", which its manifest ${entry ? 'lists only once' : 'does not list'}; it was tampered with.`, ctx);
+        throw new IntegrityError(
+          'BAD_ARCHIVE',
+          `Backup ${manifest.id}: the archive holds "${name}", which its manifest ${entry ? 'lists only once' : 'does not list'}; it was tampered with.`,
+          ctx,
+        );
       }
       seen.add(name);
       const hasher = new HashingStream();
@@ -92,7 +113,11 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
       hashed.resume();
       if (!hashed.readableEnded) await new Promise<void>((resolve, reject) => hashed.once('end', resolve).once('error', reject));
       if (hasher.bytes !== entry.size || hasher.digest() !== entry.sha256) {
-        throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: "${entry.path}" does not match its checksum; the archive is corrupt or was tampered with.`, { ...ctx, subject: entry.path });
+        throw new IntegrityError(
+          'CHECKSUM_MISMATCH',
+          `Backup ${manifest.id}: "${entry.path}" does not match its checksum; the archive is corrupt or was tampered with.`,
+          { ...ctx, subject: entry.path },
+        );
       }
     }
   })().catch((error: unknown) => {
@@ -108,13 +133,26 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
     if (error instanceof IntegrityError || error instanceof RestoreRefusedError) throw error;
     if (options.signal?.aborted) throw error;
     if (error instanceof StorageError) throw error;
-    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt (${(error as Error).message}).`, ctx, { cause: error });
+    throw new IntegrityError(
+      'CHECKSUM_MISMATCH',
+      `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt (${(error as Error).message}).`,
+      ctx,
+      { cause: error },
+    );
   }
   if (stored.bytes !== object.size || stored.digest() !== object.sha256) {
-    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" does not match its sha256; it is corrupt or was tampered with.`, ctx);
+    throw new IntegrityError(
+      'CHECKSUM_MISMATCH',
+      `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" does not match its sha256; it is corrupt or was tampered with.`,
+      ctx,
+    );
   }
   const missing = manifest.entries.filter((e) => !seen.has(e.path));
   if (missing.length > 0) {
-    throw new IntegrityError('BAD_ARCHIVE', `Backup ${manifest.id}: the archive lacks ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} its manifest lists, first "${missing[0]!.path}".`, ctx);
+    throw new IntegrityError(
+      'BAD_ARCHIVE',
+      `Backup ${manifest.id}: the archive lacks ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} its manifest lists, first "${missing[0]!.path}".`,
+      ctx,
+    );
   }
 }

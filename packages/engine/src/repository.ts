@@ -15,13 +15,19 @@ export async function readManifest(store: BackupStore, sourceId: string, backupI
     text = await readText(store, key, signal);
   } catch (error) {
     if (error instanceof StorageError && error.storageCode === 'NOT_FOUND') {
-      throw new BackupNotFoundError(`Backup ${backupId} of source "${sourceId}" has no manifest in storage "${store.name}"; it does not exist or was not completed.`);
+      throw new BackupNotFoundError(
+        `Backup ${backupId} of source "${sourceId}" has no manifest in storage "${store.name}"; it does not exist or was not completed.`,
+      );
     }
     throw error;
   }
   const manifest = parseManifest(text, `${key} in storage "${store.name}"`);
   if (manifest.id !== backupId || manifest.source.id !== sourceId) {
-    throw new IntegrityError('BAD_MANIFEST', `The manifest ${key} in storage "${store.name}" describes backup ${manifest.id} of "${manifest.source.id}"; it was moved or tampered with.`, { backupId, subject: key });
+    throw new IntegrityError(
+      'BAD_MANIFEST',
+      `The manifest ${key} in storage "${store.name}" describes backup ${manifest.id} of "${manifest.source.id}"; it was moved or tampered with.`,
+      { backupId, subject: key },
+    );
   }
   return manifest;
 }

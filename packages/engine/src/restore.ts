@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BackupNotFoundError, IntegrityError, RestoreRefusedError, type Manifest, type ManifestEntry } from '@botbackup/core';
-import type { BackupStore } from '@botbackup/storage';
+import { syncDir, type BackupStore } from '@botbackup/storage';
 import { checkDatabase } from './check-database.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { ProgressListener } from './progress.js';
@@ -102,7 +102,11 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       const check = await checkDatabase(path.join(staging, entry.path), 'integrity_check');
       integrityCheckMs += performance.now() - t0;
       if (!check.ok) {
-        throw new IntegrityError('DATABASE_CHECK_FAILED', `Backup ${manifest.id}: the restored database "${entry.path}" fails PRAGMA integrity_check (${check.messages.slice(0, 3).join('; ')}); nothing was replaced.`, { backupId: manifest.id, subject: entry.path });
+        throw new IntegrityError(
+          'DATABASE_CHECK_FAILED',
+          `Backup ${manifest.id}: the restored database "${entry.path}" fails PRAGMA integrity_check (${check.messages.slice(0, 3).join('; ')}); nothing was replaced.`,
+          { backupId: manifest.id, subject: entry.path },
+        );
       }
       databases.push({ path: entry.path, sha256: entry.sha256, integrityCheck: 'ok' });
     }
@@ -135,7 +139,8 @@ export function selectEntries(manifest: Manifest, only: string | undefined): Man
   if (only === undefined) return manifest.entries;
   const wanted = only.replace(/^\.\/+/, '').replace(/\/+$/, '');
   const selected = manifest.entries.filter((e) => e.path === wanted || e.path.startsWith(`${wanted}/`));
-  if (selected.length === 0) throw new BackupNotFoundError(`Backup ${manifest.id} holds no file or folder "${only}"; run "botbackup show ${manifest.id}" to see its contents.`);
+  if (selected.length === 0)
+    throw new BackupNotFoundError(`Backup ${manifest.id} holds no file or folder "${only}"; run "botbackup show ${manifest.id}" to see its contents.`);
   return selected;
 }
 
@@ -162,13 +167,4 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

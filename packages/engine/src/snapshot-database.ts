@@ -48,7 +48,11 @@ const ROLLBACK_STEP_PAGES = 1 << 20;
 export async function snapshotDatabase(db: DatabaseConfig, destFile: string, options: SnapshotOptions = {}): Promise<DatabaseSnapshot> {
   const stat = await fs.stat(db.path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') {
-      throw new SourceError('DATABASE_MISSING', db.path, `Database "${db.name}" not found at ${db.path}; check the path in the config or that the bot has created it.`);
+      throw new SourceError(
+        'DATABASE_MISSING',
+        db.path,
+        `Database "${db.name}" not found at ${db.path}; check the path in the config or that the bot has created it.`,
+      );
     }
     throw new SourceError('DATABASE_UNREADABLE', db.path, `Cannot read database "${db.name}" at ${db.path}: ${error.message}.`, { cause: error });
   });
@@ -120,13 +124,28 @@ export async function snapshotDatabase(db: DatabaseConfig, destFile: string, opt
 function sqliteSourceError(db: DatabaseConfig, error: unknown): SourceError {
   const code = (error as { code?: string }).code ?? '';
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-    return new SourceError('DATABASE_CORRUPT', db.path, `File ${db.path} (database "${db.name}") is not a valid SQLite database; check the path, or restore it from a backup.`, { cause: error });
+    return new SourceError(
+      'DATABASE_CORRUPT',
+      db.path,
+      `File ${db.path} (database "${db.name}") is not a valid SQLite database; check the path, or restore it from a backup.`,
+      { cause: error },
+    );
   }
   if (code === 'SQLITE_BUSY') {
-    return new SourceError('DATABASE_UNREADABLE', db.path, `Database "${db.name}" at ${db.path} stayed locked for 10 s; the bot holds a long write transaction. Retry later.`, { cause: error });
+    return new SourceError(
+      'DATABASE_UNREADABLE',
+      db.path,
+      `Database "${db.name}" at ${db.path} stayed locked for 10 s; the bot holds a long write transaction. Retry later.`,
+      { cause: error },
+    );
   }
   if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
-    return new SourceError('DATABASE_UNREADABLE', db.path, `Cannot open database "${db.name}" at ${db.path} (${code}); check that it and its folder are readable.`, { cause: error });
+    return new SourceError(
+      'DATABASE_UNREADABLE',
+      db.path,
+      `Cannot open database "${db.name}" at ${db.path} (${code}); check that it and its folder are readable.`,
+      { cause: error },
+    );
   }
   return new SourceError('DATABASE_UNREADABLE', db.path, `Cannot snapshot database "${db.name}" at ${db.path}: ${(error as Error).message}.`, { cause: error });
 }

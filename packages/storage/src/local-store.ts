@@ -167,8 +167,8 @@ export class LocalStore implements BackupStore {
   }
 }
 
-/** fsync a folder so that a rename in it survives a crash. */
-async function syncDir(dir: string): Promise<void> {
+/** fsync a folder so that a rename or unlink in it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r');
   try {
     await handle.sync();

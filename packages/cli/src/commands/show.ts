@@ -1,34 +1,43 @@
 import { Command } from 'commander';
-import { resolveBackup } from '@botbackup/engine';
+import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
 import { formatBytes, formatTable } from '../output.js';
 
 export function showCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
-  return new Command('show')
-    .description("show a backup's manifest: databases, entries, objects")
-    .argument('<backup>', 'backup id, unique id prefix, or "latest"')
-    .option('-s, --source <id>', 'with "latest": the newest backup of this source')
-    .option('--storage <name>', 'storage target to read (default: the first configured)')
-    .action(
-      wrap(async (ctx, args, opts) => {
-        const store = await ctx.store(opts.storage as string | undefined);
-        const m = await resolveBackup(store, args[0]!, opts.source as string | undefined, ctx.signal);
-        if (ctx.options.json) {
-          ctx.printJson(m);
-          return;
-        }
-        ctx.print(`Backup ${m.id} (${m.type}) of "${m.source.id}" on ${m.source.host}`);
-        ctx.print(`  started ${m.startedAt}, completed ${m.completedAt}, botbackup ${m.tool.version}, SQLite ${m.sqlite?.version ?? '-'}`);
-        ctx.print(`  ${m.entries.length} entries, ${formatBytes(m.stats.entryBytes)}; stored ${formatBytes(m.stats.storedBytes)} (${m.compression.codec} ${m.compression.level})`);
-        for (const db of m.databases) ctx.print(`  database ${db.name}: ${db.path}, ${db.pageCount} pages of ${db.pageSize} B, ${db.journalMode}, sha256 ${db.sha256}`);
-        for (const o of m.objects) ctx.print(`  object ${o.key}: ${formatBytes(o.size)}, sha256 ${o.sha256}`);
-        for (const w of m.warnings) ctx.print(`  warning: ${w}`);
+  return withBackupSelection(
+    new Command('show').description("show a backup's manifest: databases, entries, objects").argument('<backup>', 'backup id, unique id prefix, or "latest"'),
+  ).action(
+    wrap(async (ctx, args, opts) => {
+      const { manifest: m } = await ctx.resolveBackup(args[0]!, opts);
+      if (ctx.options.json) {
+        ctx.printJson(m);
+        return;
+      }
+      ctx.print(`Backup ${m.id} (${m.type}) of "${m.source.id}" on ${m.source.host}`);
+      ctx.print(`  started ${m.startedAt}, completed ${m.completedAt}, botbackup ${m.tool.version}, SQLite ${m.sqlite?.version ?? '-'}`);
+      ctx.print(
+        `  ${m.entries.length} entries, ${formatBytes(m.stats.entryBytes)}; stored ${formatBytes(m.stats.storedBytes)} (${m.compression.codec} ${m.compression.level})`,
+      );
+      for (const db of m.databases)
+        ctx.print(`  database ${db.name}: ${db.path}, ${db.pageCount} pages of ${db.pageSize} B, ${db.journalMode}, sha256 ${db.sha256}`);
+      for (const o of m.objects) ctx.print(`  object ${o.key}: ${formatBytes(o.size)}, sha256 ${o.sha256}`);
+      for (const w of m.warnings) ctx.print(`  warning: ${w}`);
+      ctx.print('');
+      ctx.print(
+        formatTable(
+          ['PATH', 'KIND', 'MODE', 'SIZE', 'SHA256'],
+          m.entries.map((e) => [e.path, e.kind, e.mode.toString(8).padStart(4, '0'), formatBytes(e.size), e.sha256.slice(0, 16)]),
+        ),
+      );
+      if (m.excluded.length > 0) {
         ctx.print('');
-        ctx.print(formatTable(['PATH', 'KIND', 'MODE', 'SIZE', 'SHA256'], m.entries.map((e) => [e.path, e.kind, e.mode.toString(8).padStart(4, '0'), formatBytes(e.size), e.sha256.slice(0, 16)])));
-        if (m.excluded.length > 0) {
-          ctx.print('');
-          ctx.print(formatTable(['EXCLUDED', 'REASON'], m.excluded.map((x) => [x.path, x.reason])));
-        }
-      }),
-    );
+        ctx.print(
+          formatTable(
+            ['EXCLUDED', 'REASON'],
+            m.excluded.map((x) => [x.path, x.reason]),
+          ),
+        );
+      }
+    }),
+  );
 }
