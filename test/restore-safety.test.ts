@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { serializeManifest, type Manifest } from '@botbackup/core';
 import { createCompressStream } from '@botbackup/engine';
-import { createBot, listFiles, runCli, sha256File, tempDir, writeConfig } from './helpers/bot.js';
+import { cliBin, createBot, listFiles, runCli, sha256File, tempDir, writeConfig } from './helpers/bot.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -257,6 +257,25 @@ describe('bad input gets one clear sentence and a documented exit code', () => {
     await backup();
     const r = await runCli(['--config', configFile, 'restore', 'nope', '--target', path.join(dir, 'x')]);
     expect(r.code).toBe(7);
+  });
+
+  // Root reads any file, so this runs the CLI as the unprivileged user "nobody" (setpriv, from
+  // util-linux); it needs root to switch users and is skipped elsewhere rather than faked.
+  it.skipIf(process.getuid?.() !== 0)('an unreadable key file: exit 4 before any snapshot, nothing stored', async () => {
+    await fs.chmod(dir, 0o777);
+    execFileSync('chmod', ['-R', 'a+rwX', dir]);
+    await fs.chmod(path.join(root, 'keys/binance.key'), 0o000);
+    const r = await runCli(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliBin, '--config', configFile, 'backup'], {
+      raw: true,
+    });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `botbackup: Cannot read secret file ${path.join(root, 'keys/binance.key')} \\(source "testbot"\\): permission denied; fix its permissions or exclude it\\.`,
+      ),
+    );
+    expect(r.stderr).not.toMatch(/snapshot taken/);
+    expect(await listFiles(repo).catch(() => [])).toEqual([]);
   });
 
   // Needs root to mount a small tmpfs, as on the project's CI and dev machines; elsewhere it is

@@ -87,10 +87,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `botbackup` command in a child process. */
-export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
+/** Runs the built `botbackup` command in a child process (`raw`: `args` is the whole command line). */
+export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; raw?: boolean } = {}): Promise<CliResult> {
+  const [command, ...rest] = options.raw ? args : [process.execPath, cliBin, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliBin, ...args], {
+    const child = spawn(command!, rest, {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -81,6 +81,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   let archiveStarted = false;
   try {
     log.info({ databases: source.databases.length }, 'backup started');
+    // Files first: an unreadable key file fails the backup before the expensive snapshot.
+    const collected = await collectFiles(source, startedAt);
     const snapshots: { name: string; relativePath: string; mode: number; snapshot: DatabaseSnapshot }[] = [];
     for (const db of source.databases) {
       const mode = (await fs.stat(db.path).catch(() => undefined))?.mode ?? 0o600;
@@ -96,7 +98,6 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       snapshots.push({ name: db.name, relativePath: db.relativePath, mode: mode & 0o7777, snapshot });
     }
 
-    const collected = await collectFiles(source, startedAt);
     const inputs: ArchiveInput[] = [
       ...snapshots.map((s) => ({
         path: s.relativePath,

@@ -48,7 +48,7 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
         throw new SourceError(
           'FILE_UNREADABLE',
           absPath,
-          `Cannot read ${absPath} (source "${source.id}"): ${error.code ?? error.message}; fix its permissions or exclude it.`,
+          `Cannot read ${absPath} (source "${source.id}"): ${describeErrno(error)}; fix its permissions or exclude it.`,
           { cause: error },
         );
       });
@@ -69,10 +69,16 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
       throw new SourceError(
         'FILE_UNREADABLE',
         file.absPath,
-        `Cannot read ${file.kind} file ${file.absPath} (source "${source.id}"): ${error.code ?? error.message}; fix its permissions or exclude it.`,
+        `Cannot read ${file.kind} file ${file.absPath} (source "${source.id}"): ${describeErrno(error)}; fix its permissions or exclude it.`,
         { cause: error },
       );
     });
   }
   return { files: [...byPath.values()].sort((a, b) => (a.relPath < b.relPath ? -1 : 1)), excluded };
+}
+
+function describeErrno(error: NodeJS.ErrnoException): string {
+  if (error.code === 'EACCES' || error.code === 'EPERM') return 'permission denied';
+  if (error.code === 'ENOENT') return 'it disappeared while the backup was starting';
+  return error.code ?? error.message;
 }
