@@ -20,7 +20,7 @@ const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
 const CLI = path.join(ROOT, 'packages/cli/dist/bin.js');
 const TOOLS = ['botbackup', 'restic', 'borg', 'pipeline'];
-const PHASES = ['writer', 'pipeline-writer'];
+const PHASES = ['writer', 'restic-writer', 'pipeline-writer'];
 
 const args = parseArgs(process.argv.slice(2), {
   size: { default: '1GiB' },
@@ -318,7 +318,8 @@ const tools = {
   restic: {
     label: 'restic',
     available: () => true,
-    init(w) {
+    init(w, botDir = BOT) {
+      this.botDir = botDir;
       this.env = resticEnv(w);
       rmrf(this.env.RESTIC_REPOSITORY); rmrf(this.env.RESTIC_CACHE_DIR);
       run('restic', ['init', '--repository-version', '2', '-q'], { env: this.env });
@@ -326,7 +327,7 @@ const tools = {
     },
     async backup() {
       // restic always encrypts; --compression auto is its default (zstd, fast level).
-      return { steps: { backup: await timed('restic', ['backup', '-q', '--compression', 'auto', '--host', 'bench', BOT], { env: this.env }) } };
+      return { steps: { backup: await timed('restic', ['backup', '-q', '--compression', 'auto', '--host', 'bench', this.botDir], { env: this.env }) } };
     },
     async restore(target) {
       fresh(target);
@@ -336,7 +337,8 @@ const tools = {
   borg: {
     label: 'borg',
     available: () => true,
-    init(w) {
+    init(w, botDir = BOT) {
+      this.botDir = botDir;
       this.env = borgEnv(w);
       rmrf(this.env.BORG_REPO); fresh(this.env.BORG_BASE_DIR);
       run('borg', ['init', '--encryption', 'none'], { env: this.env });
@@ -344,7 +346,7 @@ const tools = {
     },
     async backup() {
       // Relative path "." from inside the bot folder, so the archive holds bot-relative paths.
-      return { steps: { backup: await timed('borg', ['create', '--compression', 'zstd,3', '::bench', '.'], { env: this.env, cwd: BOT }) } };
+      return { steps: { backup: await timed('borg', ['create', '--compression', 'zstd,3', '::bench', '.'], { env: this.env, cwd: this.botDir }) } };
     },
     async restore(target) {
       fresh(target);
@@ -512,7 +514,17 @@ async function benchWriter(results) {
       during: async () => summarize(await tool.backup(), repo),
     });
   }
-  if (!skip.has('pipeline-writer') && results.tools.pipeline?.summary.ok) {
+  if (!skip.has('restic-writer') && results.tools.restic?.summary?.ok) {
+    // Control: restic takes no SQLite lock at all (it just reads the file), so whatever it does
+    // to the writer's latency is pure CPU and I/O contention on this machine.
+    copyLive();
+    const tool = Object.create(tools.restic);
+    const repo = tool.init(w, LIVE);
+    out.duringRestic = await writerPhase('during restic backup (control: no SQLite locks)', {
+      during: async () => summarize(await tool.backup(), repo),
+    });
+  }
+  if (!skip.has('pipeline-writer') && results.tools.pipeline?.summary?.ok) {
     // Not a target, but the reason the pipeline is no answer for a live bot: sqlite3's .backup
     // restarts from the first page whenever the bot commits, so it may never finish.
     copyLive();
@@ -600,6 +612,7 @@ function report(results) {
     row('idle', w.idle);
     row('during botbackup backup', w.duringBotbackup, w.duringBotbackup && !w.duringBotbackup.backup.ok ? ' (backup FAILED)' : '');
     if (!w.duringBotbackup && results.tools.botbackup?.pending) lines.push('| during botbackup backup | pending | | | | | |');
+    row('during restic backup (control)', w.duringRestic, w.duringRestic && !w.duringRestic.backup.ok ? ' (backup FAILED)' : '');
     row('during pipeline backup', w.duringPipeline, w.duringPipeline ? (w.duringPipeline.backup.ok ? ` (finished in ${s(w.duringPipeline.backup.wallS)})` : ` (did NOT finish in ${w.duringPipeline.backup.limitS} s)`) : '');
   }
   if (results.targets.length) {

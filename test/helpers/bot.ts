@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const cliBin = path.join(repoRoot, 'packages/cli/dist/bin.js');
+export const cliBin = path.join(repoRoot, 'packages/cli/bin/botbackup.js');
 
 /** A fresh temp folder, removed by the returned cleanup. */
 export async function tempDir(prefix = 'bb-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
