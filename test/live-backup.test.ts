@@ -64,14 +64,11 @@ describe('backup of a database that a separate process keeps writing', () => {
       const result = await runBackup({
         config,
         stores: [store],
-        onProgress: (event) => {
-          if (event.phase !== 'snapshot' || committedDuringSnapshot > 0) return;
-          // The snapshot's read transaction is open now. Hold this step until the writer has
-          // committed 20 more transactions: proof that it is not blocked by the backup.
-          // (A synchronous wait on purpose: the snapshot cannot move on meanwhile.)
+        onSnapshotPinned: async () => {
+          // The snapshot's read transaction is open and no page is copied yet. Keep it so until
+          // the writer has committed 20 more transactions: proof that it is not blocked.
           const start = committedCount(dbFile);
-          const cell = new Int32Array(new SharedArrayBuffer(4));
-          while (committedCount(dbFile) < start + 20) Atomics.wait(cell, 0, 0, 2);
+          while (committedCount(dbFile) < start + 20) await new Promise((resolve) => setImmediate(resolve));
           committedDuringSnapshot = committedCount(dbFile) - start;
         },
       });

@@ -34,6 +34,8 @@ export interface BackupOptions {
   stores: BackupStore[];
   logger?: Logger;
   onProgress?: ProgressListener;
+  /** Passed to {@link snapshotDatabase} for each database, with its name. */
+  onSnapshotPinned?: (database: string) => Promise<void>;
   signal?: AbortSignal;
   /** The clock (tests pass a fixed one). */
   now?: () => Date;
@@ -88,6 +90,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       const mode = (await fs.stat(db.path).catch(() => undefined))?.mode ?? 0o600;
       const snapshot = await snapshotDatabase(db, path.join(staging, `${db.name}.sqlite`), {
         signal: options.signal,
+        onPinned: options.onSnapshotPinned && (() => options.onSnapshotPinned!(db.name)),
         onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
         onRollbackJournal: (message) => {
           warnings.push(message);

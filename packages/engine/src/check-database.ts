@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { runWorker } from './run-worker.js';
 
 export interface DatabaseCheckResult {
   /** True when SQLite answered exactly "ok". */
@@ -11,21 +11,16 @@ export interface DatabaseCheckResult {
  * Runs `PRAGMA quick_check` or `integrity_check` on a database file in a worker thread, so the
  * caller's event loop keeps running. Never throws for a damaged database: it reports it.
  */
-export function checkDatabase(file: string, pragma: 'quick_check' | 'integrity_check'): Promise<DatabaseCheckResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./integrity-worker.js', import.meta.url), { workerData: { file, pragma } });
-    let settled = false;
-    worker.once('message', (msg: { ok: true; messages: string[] } | { ok: false; error: string }) => {
-      settled = true;
-      if (msg.ok) resolve({ ok: msg.messages.length === 1 && msg.messages[0] === 'ok', messages: msg.messages });
-      else resolve({ ok: false, messages: [msg.error] });
-    });
-    worker.once('error', (error) => {
-      settled = true;
-      reject(error);
-    });
-    worker.once('exit', (code) => {
-      if (!settled) reject(new Error(`database check worker exited with code ${code}`));
-    });
-  });
+export async function checkDatabase(file: string, pragma: 'quick_check' | 'integrity_check', signal?: AbortSignal): Promise<DatabaseCheckResult> {
+  let result: DatabaseCheckResult | undefined;
+  await runWorker<{ file: string; pragma: string }, { ok: true; messages: string[] } | { ok: false; error: string }>(
+    new URL('./integrity-worker.js', import.meta.url),
+    { file, pragma },
+    (msg) => {
+      result = msg.ok ? { ok: msg.messages.length === 1 && msg.messages[0] === 'ok', messages: msg.messages } : { ok: false, messages: [msg.error] };
+      return true;
+    },
+    signal,
+  );
+  return result!;
 }

@@ -1,7 +1,8 @@
 import fs from 'node:fs/promises';
-import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase } from './check-database.js';
+import type { SnapshotWorkerInput, SnapshotWorkerMessage } from './snapshot-worker.js';
+import { runWorker } from './run-worker.js';
 
 export interface DatabaseSnapshot {
   /** Path of the consistent copy in the staging folder. */
@@ -20,30 +21,39 @@ export interface SnapshotOptions {
   onProgress?: (copiedPages: number, totalPages: number) => void;
   /** Called once when the source is in rollback-journal mode, where a snapshot stalls the bot's commits. */
   onRollbackJournal?: (message: string) => void;
+  /**
+   * Called once the snapshot is pinned (its read transaction is open), before any page is
+   * copied; the copy waits for the returned promise. Lets a caller log or observe the moment
+   * the snapshot is taken (tests use it to show that the bot commits meanwhile).
+   */
+  onPinned?: () => Promise<void>;
   signal?: AbortSignal;
 }
 
-/** Pages per backup step: 2048 pages (8 MiB at 4 KiB pages) keep each synchronous step to a few ms. */
-const WAL_STEP_PAGES = 2048;
-/** In rollback-journal mode the bot is locked out for the whole copy, so copy in as few steps as possible. */
-const ROLLBACK_STEP_PAGES = 1 << 20;
+/**
+ * Pages per backup step in WAL mode: 32768 pages (128 MiB at 4 KiB pages). Each step is one
+ * destination commit with an fsync, so large steps copy fast; they run in a worker thread, so
+ * their length never blocks the caller's event loop, and the bot's writers are not blocked in
+ * WAL mode at all. The step size only sets how often progress is reported.
+ */
+const WAL_STEP_PAGES = 32_768;
 
 /**
  * Copies a live SQLite database into `destFile` as one consistent snapshot, then checks the copy
- * with `PRAGMA quick_check`.
+ * with `PRAGMA quick_check`; a copy that fails is deleted and the call throws.
  *
  * The copy uses SQLite's online backup API from a connection that first opens a read
  * transaction and holds it for the whole copy. While the source connection has a transaction
  * open, `sqlite3_backup_step` uses it instead of starting one per step, so the pages come from a
  * single snapshot and the backup never restarts when the bot commits (the default stepwise
- * backup restarts on every write and can run forever on a busy bot). Steps are small and run
- * between event-loop turns, so the loop stays responsive.
+ * backup restarts on every write and can run forever on a busy bot). All SQLite work runs in
+ * worker threads (`snapshot-worker.ts`, then `checkDatabase`), so the caller's event loop is free.
  *
  * - WAL mode: the read transaction does not block the bot's writers; they keep appending to the
  *   WAL, which cannot be checkpointed past our snapshot until we finish.
  * - Rollback-journal mode: the read transaction holds a SHARED lock, and the bot cannot commit
- *   until it is released. The copy is made in as few steps as possible to keep that short, and
- *   the caller is told once so it can recommend WAL mode.
+ *   until it is released. The copy is made in one step to keep that short, and the caller is
+ *   told once (`onRollbackJournal`) so it can recommend WAL mode.
  */
 export async function snapshotDatabase(db: DatabaseConfig, destFile: string, options: SnapshotOptions = {}): Promise<DatabaseSnapshot> {
   const stat = await fs.stat(db.path).catch((error: NodeJS.ErrnoException) => {
@@ -58,67 +68,64 @@ export async function snapshotDatabase(db: DatabaseConfig, destFile: string, opt
   });
   if (!stat.isFile()) throw new SourceError('DATABASE_UNREADABLE', db.path, `Database "${db.name}" at ${db.path} is not a regular file.`);
 
-  let source: Database.Database;
+  let opened: Extract<SnapshotWorkerMessage, { type: 'opened' }> | undefined;
+  let readLockMs = 0;
   try {
-    // A generous busy timeout: in rollback-journal mode the bot may hold its write lock briefly.
-    source = new Database(db.path, { readonly: true, fileMustExist: true, timeout: 10_000 });
+    await runWorker<SnapshotWorkerInput, SnapshotWorkerMessage>(
+      new URL('./snapshot-worker.js', import.meta.url),
+      { source: db.path, dest: destFile, walStepPages: WAL_STEP_PAGES, pauseAfterPin: options.onPinned !== undefined },
+      (message, worker) => {
+        switch (message.type) {
+          case 'opened':
+            opened = message;
+            if (options.onPinned) {
+              options.onPinned().then(
+                () => worker.postMessage('continue'),
+                () => void worker.terminate(),
+              );
+            }
+            if (message.journalMode !== 'wal') {
+              options.onRollbackJournal?.(
+                `Database "${db.name}" uses journal_mode=${message.journalMode}: the bot cannot commit while the snapshot is copied. Switch it to WAL (PRAGMA journal_mode=WAL) so backups never stall trading.`,
+              );
+            }
+            return false;
+          case 'progress':
+            options.onProgress?.(message.done, message.total);
+            return false;
+          case 'copied':
+            readLockMs = message.readLockMs;
+            return true;
+          case 'error':
+            throw sqliteSourceError(db, Object.assign(new Error(message.message), { code: message.code }));
+        }
+      },
+      options.signal,
+    );
   } catch (error) {
-    throw sqliteSourceError(db, error);
+    await fs.rm(destFile, { force: true });
+    throw error;
   }
-  try {
-    let journalMode: string;
-    let pageSize: number;
-    let sqliteVersion: string;
-    try {
-      journalMode = String(source.pragma('journal_mode', { simple: true })).toLowerCase();
-      pageSize = Number(source.pragma('page_size', { simple: true }));
-      sqliteVersion = String(source.prepare('select sqlite_version()').pluck().get());
-    } catch (error) {
-      throw sqliteSourceError(db, error);
-    }
-    const isWal = journalMode === 'wal';
-    if (!isWal) {
-      options.onRollbackJournal?.(
-        `Database "${db.name}" uses journal_mode=${journalMode}: the bot cannot commit while the snapshot is copied. Switch it to WAL (PRAGMA journal_mode=WAL) so backups never stall trading.`,
-      );
-    }
-    let started = 0;
-    try {
-      source.exec('BEGIN');
-      // The first read takes the snapshot (WAL read mark, or SHARED lock) that the whole copy uses.
-      source.prepare('select count(*) from sqlite_schema').get();
-      started = performance.now();
-      const totalPages = Number(source.pragma('page_count', { simple: true }));
-      await source.backup(destFile, {
-        progress: ({ totalPages: total, remainingPages }) => {
-          options.signal?.throwIfAborted();
-          options.onProgress?.(total - remainingPages, total);
-          return isWal ? WAL_STEP_PAGES : ROLLBACK_STEP_PAGES;
-        },
-      });
-      options.onProgress?.(totalPages, totalPages);
-    } catch (error) {
-      await fs.rm(destFile, { force: true });
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw sqliteSourceError(db, error);
-    } finally {
-      if (source.inTransaction) source.exec('COMMIT');
-    }
-    const readLockMs = performance.now() - started;
-    const check = await checkDatabase(destFile, 'quick_check');
-    if (!check.ok) {
-      await fs.rm(destFile, { force: true });
-      throw new SourceError(
-        'DATABASE_CORRUPT',
-        db.path,
-        `Database "${db.name}" at ${db.path} fails PRAGMA quick_check (${check.messages.slice(0, 3).join('; ')}); nothing was stored. Restore it with "botbackup restore" or repair it first.`,
-      );
-    }
-    const copied = await fs.stat(destFile);
-    return { file: destFile, journalMode, pageSize, pageCount: copied.size / pageSize, size: copied.size, sqliteVersion, readLockMs };
-  } finally {
-    source.close();
+  const check = await checkDatabase(destFile, 'quick_check');
+  if (!check.ok) {
+    await fs.rm(destFile, { force: true });
+    throw new SourceError(
+      'DATABASE_CORRUPT',
+      db.path,
+      `Database "${db.name}" at ${db.path} fails PRAGMA quick_check (${check.messages.slice(0, 3).join('; ')}); nothing was stored. Restore it with "botbackup restore" or repair it first.`,
+    );
   }
+  const copied = await fs.stat(destFile);
+  const info = opened!;
+  return {
+    file: destFile,
+    journalMode: info.journalMode,
+    pageSize: info.pageSize,
+    pageCount: copied.size / info.pageSize,
+    size: copied.size,
+    sqliteVersion: info.sqliteVersion,
+    readLockMs,
+  };
 }
 
 function sqliteSourceError(db: DatabaseConfig, error: unknown): SourceError {
