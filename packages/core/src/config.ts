@@ -61,8 +61,10 @@ const configSchema = z.strictObject({
       tmpDir: relPath.optional(),
       /** Window for `log` file sets without their own maxAge. */
       logMaxAge: duration.default('7d'),
+      /** CPU nice value for backup and verify work, so the bot always wins a core (0: leave as is). */
+      nice: z.number().int().min(0).max(19).default(10),
     })
-    .default({ logMaxAge: '7d' }),
+    .default({ logMaxAge: '7d', nice: 10 }),
 });
 
 export interface DatabaseConfig {
@@ -104,6 +106,8 @@ export interface Config {
   storage: StorageConfig[];
   compression: CompressionConfig;
   tmpDir: string | undefined;
+  /** CPU nice value for backup and verify work (0: unchanged). */
+  nice: number;
 }
 
 /** Default compression level of each codec. */
@@ -175,6 +179,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     storage,
     compression: { codec: data.compression.codec, level: data.compression.level ?? DEFAULT_LEVEL[data.compression.codec] },
     tmpDir: data.defaults.tmpDir === undefined ? undefined : path.resolve(baseDir, data.defaults.tmpDir),
+    nice: data.defaults.nice,
   };
 }
 

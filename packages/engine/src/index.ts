@@ -13,3 +13,4 @@ export * from './streams.js';
 export * from './progress.js';
 export * from './logger.js';
 export { TOOL_VERSION } from './version.js';
+export * from './lower-priority.js';

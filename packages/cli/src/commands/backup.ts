@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { runBackup } from '@botbackup/engine';
+import { lowerPriority, runBackup } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
 import type { CommandAction } from '../main.js';
 import { formatBytes } from '../output.js';
@@ -12,6 +12,7 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
     .action(
       wrap(async (ctx, _args, opts) => {
         const config = await ctx.config();
+        lowerPriority(config.nice);
         const result = await runBackup({
           config,
           sourceId: opts.source as string | undefined,

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
-import { listBackups, verifyBackup } from '@botbackup/engine';
+import { listBackups, lowerPriority, verifyBackup } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
 import { formatBytes } from '../output.js';
@@ -17,6 +17,7 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
       if (!opts.all && args[0] === undefined) throw new UsageError('Name a backup to verify, or pass --all.');
       const store = await ctx.store(opts.storage as string | undefined);
       const config = await ctx.config();
+      lowerPriority(config.nice);
       const source = opts.source as string | undefined;
       const targets = opts.all
         ? await listBackups(store, source, ctx.signal)
