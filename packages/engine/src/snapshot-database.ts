@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
+import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase } from './check-database.js';
-import type { SnapshotWorkerInput, SnapshotWorkerMessage } from './snapshot-worker.js';
-import { runWorker } from './run-worker.js';
+import { copyDatabase, WalRestartedError } from './copy-database.js';
 
 export interface DatabaseSnapshot {
   /** Path of the consistent copy in the staging folder. */
@@ -23,37 +23,30 @@ export interface SnapshotOptions {
   onRollbackJournal?: (message: string) => void;
   /**
    * Called once the snapshot is pinned (its read transaction is open), before any page is
-   * copied; the copy waits for the returned promise. Lets a caller log or observe the moment
-   * the snapshot is taken (tests use it to show that the bot commits meanwhile).
+   * copied; the copy waits for the returned promise. Lets a caller observe the moment the
+   * snapshot is taken (tests use it to show that the bot commits meanwhile).
    */
   onPinned?: () => Promise<void>;
   signal?: AbortSignal;
 }
 
-/**
- * Pages per backup step in WAL mode: 32768 pages (128 MiB at 4 KiB pages). Each step is one
- * destination commit with an fsync, so large steps copy fast; they run in a worker thread, so
- * their length never blocks the caller's event loop, and the bot's writers are not blocked in
- * WAL mode at all. The step size only sets how often progress is reported.
- */
-const WAL_STEP_PAGES = 32_768;
+/** A WAL restart during the copy is rare (it needs a checkpoint to catch up meanwhile); retry a few times. */
+const MAX_ATTEMPTS = 5;
 
 /**
  * Copies a live SQLite database into `destFile` as one consistent snapshot, then checks the copy
- * with `PRAGMA quick_check`; a copy that fails is deleted and the call throws.
+ * with `PRAGMA quick_check` (in a worker thread); a copy that fails is deleted and the call
+ * throws.
  *
- * The copy uses SQLite's online backup API from a connection that first opens a read
- * transaction and holds it for the whole copy. While the source connection has a transaction
- * open, `sqlite3_backup_step` uses it instead of starting one per step, so the pages come from a
- * single snapshot and the backup never restarts when the bot commits (the default stepwise
- * backup restarts on every write and can run forever on a busy bot). All SQLite work runs in
- * worker threads (`snapshot-worker.ts`, then `checkDatabase`), so the caller's event loop is free.
- *
- * - WAL mode: the read transaction does not block the bot's writers; they keep appending to the
- *   WAL, which cannot be checkpointed past our snapshot until we finish.
- * - Rollback-journal mode: the read transaction holds a SHARED lock, and the bot cannot commit
- *   until it is released. The copy is made in one step to keep that short, and the caller is
- *   told once (`onRollbackJournal`) so it can recommend WAL mode.
+ * A read-only connection opens a read transaction and reads once, which pins the database: in
+ * WAL mode the bot keeps committing (readers never block writers) but nothing it does can
+ * change the bytes the copy reads (see {@link copyDatabase}); in rollback-journal mode the
+ * SHARED lock keeps the bot from committing until the copy is done, so the caller is told once
+ * (`onRollbackJournal`) to recommend WAL mode, and the copy runs at full speed to keep the lock
+ * short. The copy itself is plain asynchronous file I/O: no step of it blocks the event loop, it
+ * never restarts when the bot commits (unlike SQLite's stepwise backup API), and the staging
+ * file is not fsync-ed, so a backup adds no burst of disk writes that the bot's own fsyncs
+ * would queue behind.
  */
 export async function snapshotDatabase(db: DatabaseConfig, destFile: string, options: SnapshotOptions = {}): Promise<DatabaseSnapshot> {
   const stat = await fs.stat(db.path).catch((error: NodeJS.ErrnoException) => {
@@ -68,45 +61,57 @@ export async function snapshotDatabase(db: DatabaseConfig, destFile: string, opt
   });
   if (!stat.isFile()) throw new SourceError('DATABASE_UNREADABLE', db.path, `Database "${db.name}" at ${db.path} is not a regular file.`);
 
-  let opened: Extract<SnapshotWorkerMessage, { type: 'opened' }> | undefined;
-  let readLockMs = 0;
+  let source: Database.Database;
   try {
-    await runWorker<SnapshotWorkerInput, SnapshotWorkerMessage>(
-      new URL('./snapshot-worker.js', import.meta.url),
-      { source: db.path, dest: destFile, walStepPages: WAL_STEP_PAGES, pauseAfterPin: options.onPinned !== undefined },
-      (message, worker) => {
-        switch (message.type) {
-          case 'opened':
-            opened = message;
-            if (options.onPinned) {
-              options.onPinned().then(
-                () => worker.postMessage('continue'),
-                () => void worker.terminate(),
-              );
-            }
-            if (message.journalMode !== 'wal') {
-              options.onRollbackJournal?.(
-                `Database "${db.name}" uses journal_mode=${message.journalMode}: the bot cannot commit while the snapshot is copied. Switch it to WAL (PRAGMA journal_mode=WAL) so backups never stall trading.`,
-              );
-            }
-            return false;
-          case 'progress':
-            options.onProgress?.(message.done, message.total);
-            return false;
-          case 'copied':
-            readLockMs = message.readLockMs;
-            return true;
-          case 'error':
-            throw sqliteSourceError(db, Object.assign(new Error(message.message), { code: message.code }));
-        }
-      },
-      options.signal,
-    );
+    // A generous busy timeout: in rollback-journal mode the bot may hold its write lock briefly.
+    source = new Database(db.path, { readonly: true, fileMustExist: true, timeout: 10_000 });
   } catch (error) {
-    await fs.rm(destFile, { force: true });
-    throw error;
+    throw sqliteSourceError(db, error);
   }
-  const check = await checkDatabase(destFile, 'quick_check');
+  let journalMode: string;
+  let pageSize: number;
+  let sqliteVersion: string;
+  let readLockMs = 0;
+  let pageCount = 0;
+  try {
+    try {
+      journalMode = String(source.pragma('journal_mode', { simple: true })).toLowerCase();
+      pageSize = Number(source.pragma('page_size', { simple: true }));
+      sqliteVersion = String(source.prepare('select sqlite_version()').pluck().get());
+    } catch (error) {
+      throw sqliteSourceError(db, error);
+    }
+    const wal = journalMode === 'wal';
+    if (!wal) {
+      options.onRollbackJournal?.(
+        `Database "${db.name}" uses journal_mode=${journalMode}: the bot cannot commit while the snapshot is copied. Switch it to WAL (PRAGMA journal_mode=WAL) so backups never stall trading.`,
+      );
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        source.exec('BEGIN');
+        // The first read takes the snapshot (a WAL read mark, or a SHARED lock).
+        source.prepare('select count(*) from sqlite_schema').get();
+        const pinned = performance.now();
+        if (attempt === 1) await options.onPinned?.();
+        const copied = await copyDatabase(db.path, destFile, { pageSize, wal, onProgress: options.onProgress, signal: options.signal });
+        readLockMs = performance.now() - pinned;
+        pageCount = copied.pageCount;
+        break;
+      } catch (error) {
+        if (!(error instanceof WalRestartedError) || attempt >= MAX_ATTEMPTS) {
+          if (options.signal?.aborted) throw options.signal.reason;
+          throw error instanceof SourceError ? error : sqliteSourceError(db, error);
+        }
+      } finally {
+        if (source.inTransaction) source.exec('COMMIT');
+      }
+    }
+  } finally {
+    source.close();
+  }
+
+  const check = await checkDatabase(destFile, 'quick_check', options.signal);
   if (!check.ok) {
     await fs.rm(destFile, { force: true });
     throw new SourceError(
@@ -115,17 +120,7 @@ export async function snapshotDatabase(db: DatabaseConfig, destFile: string, opt
       `Database "${db.name}" at ${db.path} fails PRAGMA quick_check (${check.messages.slice(0, 3).join('; ')}); nothing was stored. Restore it with "botbackup restore" or repair it first.`,
     );
   }
-  const copied = await fs.stat(destFile);
-  const info = opened!;
-  return {
-    file: destFile,
-    journalMode: info.journalMode,
-    pageSize: info.pageSize,
-    pageCount: copied.size / info.pageSize,
-    size: copied.size,
-    sqliteVersion: info.sqliteVersion,
-    readLockMs,
-  };
+  return { file: destFile, journalMode, pageSize, pageCount, size: pageCount * pageSize, sqliteVersion, readLockMs };
 }
 
 function sqliteSourceError(db: DatabaseConfig, error: unknown): SourceError {
@@ -135,7 +130,9 @@ function sqliteSourceError(db: DatabaseConfig, error: unknown): SourceError {
       'DATABASE_CORRUPT',
       db.path,
       `File ${db.path} (database "${db.name}") is not a valid SQLite database; check the path, or restore it from a backup.`,
-      { cause: error },
+      {
+        cause: error,
+      },
     );
   }
   if (code === 'SQLITE_BUSY') {
@@ -143,10 +140,18 @@ function sqliteSourceError(db: DatabaseConfig, error: unknown): SourceError {
       'DATABASE_UNREADABLE',
       db.path,
       `Database "${db.name}" at ${db.path} stayed locked for 10 s; the bot holds a long write transaction. Retry later.`,
-      { cause: error },
+      {
+        cause: error,
+      },
     );
   }
-  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+  if (
+    code.startsWith('SQLITE_CANTOPEN') ||
+    code.startsWith('SQLITE_IOERR') ||
+    code.startsWith('SQLITE_READONLY') ||
+    code.startsWith('SQLITE_PERM') ||
+    code === 'EACCES'
+  ) {
     return new SourceError(
       'DATABASE_UNREADABLE',
       db.path,
