@@ -1,10 +1,11 @@
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { settleAll } from './settle.js';
-import { createDecompressStream, HashingStream } from './streams.js';
+import { ParallelDecompressStream } from './parallel-decompress.js';
+import { HashingStream } from './streams.js';
 
 export interface ReadArchiveOptions {
   store: BackupStore;
@@ -75,7 +76,9 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
     }
     throw error;
   }
-  const stored = new HashingStream(options.onBytes);
+  // The worker thread decompresses and hashes the stored bytes while this thread parses the
+  // tar and hashes and writes the entries.
+  const stored = new ParallelDecompressStream(object.compression);
   const extract = tar.extract();
   const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
   const seen = new Set<string>();
@@ -128,7 +131,13 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   });
 
   try {
-    await settleAll([pipeline(body, stored, createDecompressStream(object.compression), extract, { signal: options.signal }), consume]);
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        options.onBytes?.(chunk.length);
+        done(null, chunk);
+      },
+    });
+    await settleAll([pipeline(body, counted, stored, extract, { signal: options.signal }), consume]);
   } catch (error) {
     if (error instanceof IntegrityError || error instanceof RestoreRefusedError) throw error;
     if (options.signal?.aborted) throw error;
@@ -140,7 +149,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
       { cause: error },
     );
   }
-  if (stored.bytes !== object.size || stored.digest() !== object.sha256) {
+  if (stored.inputBytes !== object.size || stored.inputSha256 !== object.sha256) {
     throw new IntegrityError(
       'CHECKSUM_MISMATCH',
       `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" does not match its sha256; it is corrupt or was tampered with.`,

@@ -1,0 +1,35 @@
+// Worker thread of ParallelDecompressStream: hashes the stored (compressed) bytes and
+// decompresses them, so that on restore this work runs beside the main thread's tar parsing,
+// per-file hashing and writing instead of after it.
+import { createHash } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { CompressionCodec } from '@botbackup/core';
+import { createDecompressStream } from './streams.js';
+
+export type DecompressWorkerRequest = { type: 'chunk'; data: ArrayBuffer } | { type: 'end' };
+export type DecompressWorkerReply =
+  { type: 'data'; data: ArrayBuffer } | { type: 'ack' } | { type: 'done'; sha256: string; bytes: number } | { type: 'error'; message: string };
+
+const { codec } = workerData as { codec: CompressionCodec };
+const port = parentPort!;
+const hash = createHash('sha256');
+let bytes = 0;
+const decompressor = createDecompressStream(codec);
+decompressor.on('data', (chunk: Buffer) => {
+  // Copy out of libzstd's buffer into one we can transfer without a second copy.
+  const out = new ArrayBuffer(chunk.length);
+  new Uint8Array(out).set(chunk);
+  port.postMessage({ type: 'data', data: out } satisfies DecompressWorkerReply, [out]);
+});
+decompressor.on('end', () => port.postMessage({ type: 'done', sha256: hash.digest('hex'), bytes } satisfies DecompressWorkerReply));
+decompressor.on('error', (error) => port.postMessage({ type: 'error', message: error.message } satisfies DecompressWorkerReply));
+port.on('message', (message: DecompressWorkerRequest) => {
+  if (message.type === 'end') {
+    decompressor.end();
+    return;
+  }
+  const chunk = Buffer.from(message.data);
+  hash.update(chunk);
+  bytes += chunk.length;
+  decompressor.write(chunk, () => port.postMessage({ type: 'ack' } satisfies DecompressWorkerReply));
+});
