@@ -21,10 +21,8 @@ export function formatTable(headers: string[], rows: string[][]): string {
 
 const PHASE_LABEL: Record<ProgressEvent['phase'], string> = {
   snapshot: 'snapshot',
-  check: 'check',
   pack: 'pack',
   read: 'read',
-  write: 'write',
   integrity: 'integrity check',
 };
 
