@@ -80,6 +80,12 @@ describe('backup and restore through the CLI', () => {
     expect(await sha256File(path.join(target, 'config/bot.json'))).toBe(await sha256File(path.join(root, 'config/bot.json')));
     expect(await listFiles(target)).toEqual(['config/bot.json']);
 
+    await fs.mkdir(path.join(target, 'keys/binance.key'), { recursive: true });
+    const folder = await runCli(['--config', configFile, 'restore', 'latest', '--target', target, '--force']);
+    expect(folder.code).toBe(8);
+    expect(folder.stderr).toMatch(/keys\/binance\.key is a folder, where the backup has a file; move it away first\./);
+    expect(await sha256File(path.join(target, 'config/bot.json'))).toBe(await sha256File(path.join(root, 'config/bot.json')));
+
     const missing = await runCli(['--config', configFile, 'restore', 'latest', '--target', target, '--only', 'config/nope.json']);
     expect(missing.code).toBe(7);
     expect(missing.stderr).toMatch(/holds no file or folder "config\/nope.json"/);

@@ -54,7 +54,14 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   const target = path.resolve(options.target);
   const selected = selectEntries(manifest, options.only);
 
-  // Refuse before reading a byte if anything would be overwritten.
+  // Refuse before reading a byte if anything would be overwritten, or (even with --force) if
+  // a folder stands where a file goes: the renames at the end must all succeed.
+  for (const entry of selected) {
+    const dest = path.join(target, entry.path);
+    if ((await fs.lstat(dest).catch(() => undefined))?.isDirectory()) {
+      throw new RestoreRefusedError('TARGET_EXISTS', dest, `${dest} is a folder, where the backup has a file; move it away first.`);
+    }
+  }
   if (!options.force) {
     const conflicts: string[] = [];
     for (const entry of selected) {
