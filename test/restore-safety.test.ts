@@ -240,6 +240,18 @@ describe('bad input gets one clear sentence and a documented exit code', () => {
     expect(r.stderr).toMatch(/is not a valid SQLite database/);
   });
 
+  it('a database with damaged pages fails quick_check: exit 4, and the archive already streamed is removed', async () => {
+    const file = path.join(root, 'data/trades.db');
+    const bytes = await fs.readFile(file);
+    // Overwrite pages in the middle of the deals table with garbage.
+    bytes.fill(0x5a, 4096 * 10, 4096 * 14);
+    await fs.writeFile(file, bytes);
+    const r = await runCli(['--config', configFile, 'backup']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/botbackup: Database "trades" at .* fails PRAGMA quick_check \(.+\); nothing was stored\./);
+    expect(await listFiles(repo).catch(() => [])).toEqual([]);
+  });
+
   it('a bad config: exit 3 naming the file and the field', async () => {
     await fs.writeFile(configFile, (await fs.readFile(configFile, 'utf8')).replace('compression: { codec: zstd }', 'compression: { codec: zstd, levle: 3 }'));
     const r = await runCli(['--config', configFile, 'backup']);

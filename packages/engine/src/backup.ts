@@ -21,7 +21,8 @@ import { collectFiles } from './collect-files.js';
 import { silentLogger, type Logger } from './logger.js';
 import { packArchive, type ArchiveInput } from './pack-archive.js';
 import type { ProgressListener } from './progress.js';
-import { snapshotDatabase, type DatabaseSnapshot } from './snapshot-database.js';
+import { WalRestartedError } from './copy-database.js';
+import { startSnapshot, type SnapshotHandle } from './snapshot-database.js';
 import { createCompressStream, HashingStream } from './streams.js';
 import { settleAll } from './settle.js';
 import { TOOL_VERSION } from './version.js';
@@ -68,10 +69,25 @@ export function selectSource(config: Config, sourceId: string | undefined): Sour
  */
 export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const { config, stores } = options;
-  const logger = options.logger ?? silentLogger;
-  const now = options.now ?? (() => new Date());
   const source = selectSource(config, options.sourceId);
   if (stores.length === 0) throw new UsageError(`${config.file} configures no storage target.`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await attemptBackup(options, source, attempt === 1);
+    } catch (error) {
+      // The WAL was restarted under a snapshot copy (rare): nothing was committed; start over.
+      if (!(error instanceof WalRestartedError) || attempt >= MAX_ATTEMPTS) throw error;
+      (options.logger ?? silentLogger).warn({ source: source.id, attempt }, 'the WAL was restarted during the snapshot; taking the backup again');
+    }
+  }
+}
+
+const MAX_ATTEMPTS = 3;
+
+async function attemptBackup(options: BackupOptions, source: SourceConfig, firstAttempt: boolean): Promise<BackupResult> {
+  const { config, stores } = options;
+  const logger = options.logger ?? silentLogger;
+  const now = options.now ?? (() => new Date());
   const startedAt = now();
   const backupId = createBackupId(startedAt, randomBytes(10));
   const log = logger.child({ backupId, source: source.id });
@@ -80,43 +96,46 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const staging = await fs.mkdtemp(path.join(tmpRoot, 'botbackup-'));
   const archiveKey = repositoryKeys.archive(source.id, backupId, config.compression.codec);
   const warnings: string[] = [];
+  const snapshots = new Map<string, SnapshotHandle>();
+  // Stops the snapshots' copies and checks as soon as the attempt fails for any reason.
+  const stop = new AbortController();
+  const snapshotSignal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   let archiveStarted = false;
   try {
     log.info({ databases: source.databases.length }, 'backup started');
     // Files first: an unreadable key file fails the backup before the expensive snapshot.
     const collected = await collectFiles(source, startedAt);
-    const snapshots: { name: string; relativePath: string; mode: number; snapshot: DatabaseSnapshot }[] = [];
-    for (const db of source.databases) {
-      const mode = (await fs.stat(db.path).catch(() => undefined))?.mode ?? 0o600;
-      const snapshot = await snapshotDatabase(db, path.join(staging, `${db.name}.sqlite`), {
-        signal: options.signal,
-        onPinned: options.onSnapshotPinned && (() => options.onSnapshotPinned!(db.name)),
-        onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
-        onRollbackJournal: (message) => {
-          warnings.push(message);
-          log.warn(message);
-        },
-      });
-      log.info({ database: db.name, pages: snapshot.pageCount, readLockMs: Math.round(snapshot.readLockMs) }, 'database snapshot taken and checked');
-      snapshots.push({ name: db.name, relativePath: db.relativePath, mode: mode & 0o7777, snapshot });
-    }
-
     const inputs: ArchiveInput[] = [
-      ...snapshots.map((s) => ({
-        path: s.relativePath,
-        absPath: s.snapshot.file,
-        kind: 'database' as const,
-        mode: s.mode,
-        size: s.snapshot.size,
-        mtime: startedAt,
-      })),
-      ...collected.files.map((f) => ({ path: f.relPath, absPath: f.absPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime })),
+      // Each database is snapshotted when the archive reaches it, and streamed into the
+      // archive while the copy is still running.
+      ...(await Promise.all(
+        source.databases.map(async (db): Promise<ArchiveInput> => {
+          const mode = ((await fs.stat(db.path).catch(() => undefined))?.mode ?? 0o600) & 0o7777;
+          const open = async () => {
+            const handle = await startSnapshot(db, path.join(staging, `${db.name}.sqlite`), {
+              signal: snapshotSignal,
+              onPinned: firstAttempt && options.onSnapshotPinned ? () => options.onSnapshotPinned!(db.name) : undefined,
+              onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
+              onRollbackJournal: (message) => {
+                warnings.push(message);
+                log.warn(message);
+              },
+            });
+            snapshots.set(db.relativePath, handle);
+            return { size: handle.size, stream: handle.stream };
+          };
+          return { path: db.relativePath, kind: 'database', mode, mtime: startedAt, open };
+        }),
+      )),
+      ...collected.files.map((f): ArchiveInput => ({ path: f.relPath, absPath: f.absPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime })),
     ];
-    const entryBytes = inputs.reduce((sum, input) => sum + input.size, 0);
+    // For progress only: a database's snapshot is about the size of its file.
+    let expected = collected.files.reduce((sum, f) => sum + f.size, 0);
+    for (const db of source.databases) expected += (await fs.stat(db.path).catch(() => undefined))?.size ?? 0;
     let packed = 0;
     const archive = packArchive(inputs, (n) => {
       packed += n;
-      options.onProgress?.({ phase: 'pack', done: packed, total: entryBytes });
+      options.onProgress?.({ phase: 'pack', done: packed, total: Math.max(expected, packed) });
     });
     const stored = new HashingStream();
     const branches = tee(stored, stores.length);
@@ -126,17 +145,25 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       ...stores.map((store, i) => store.put(archiveKey, branches[i]!, { signal: options.signal })),
     ]);
     const entries = await archive.entries;
-    const entryByPath = new Map(entries.map((e) => [e.path, e]));
-    const databases: ManifestDatabase[] = snapshots.map((s) => ({
-      name: s.name,
-      path: s.relativePath,
-      journalMode: s.snapshot.journalMode,
-      pageSize: s.snapshot.pageSize,
-      pageCount: s.snapshot.pageCount,
-      size: s.snapshot.size,
-      sha256: entryByPath.get(s.relativePath)!.sha256,
-      quickCheck: 'ok',
-    }));
+    // Nothing is committed until every snapshot is complete and has passed quick_check.
+    const databases: ManifestDatabase[] = [];
+    let sqliteVersion: string | undefined;
+    for (const db of source.databases) {
+      const snapshot = await snapshots.get(db.relativePath)!.done;
+      log.info({ database: db.name, pages: snapshot.pageCount, readLockMs: Math.round(snapshot.readLockMs) }, 'database snapshot taken and checked');
+      sqliteVersion ??= snapshot.sqliteVersion;
+      databases.push({
+        name: db.name,
+        path: db.relativePath,
+        journalMode: snapshot.journalMode,
+        pageSize: snapshot.pageSize,
+        pageCount: snapshot.pageCount,
+        size: snapshot.size,
+        sha256: entries.find((e) => e.path === db.relativePath)!.sha256,
+        quickCheck: 'ok',
+      });
+    }
+    const entryBytes = entries.reduce((sum, e) => sum + e.size, 0);
     const completedAt = now();
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
@@ -149,7 +176,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       startedAt: startedAt.toISOString(),
       completedAt: completedAt.toISOString(),
       tool: { name: 'botbackup', version: TOOL_VERSION },
-      sqlite: snapshots[0] ? { version: snapshots[0].snapshot.sqliteVersion } : null,
+      sqlite: sqliteVersion === undefined ? null : { version: sqliteVersion },
       compression: { codec: config.compression.codec, level: config.compression.level },
       databases,
       entries,
@@ -165,11 +192,14 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     log.info({ entries: entries.length, entryBytes, storedBytes: stored.bytes, durationMs: manifest.stats.durationMs }, 'backup committed');
     return { manifest, stored: stores.map((store) => ({ store: store.name, location: store.location, manifestKey })) };
   } catch (error) {
+    stop.abort();
     if (archiveStarted) {
       await Promise.all(stores.map((store) => store.delete(archiveKey).catch(() => undefined)));
     }
     throw options.signal?.aborted ? (options.signal.reason ?? error) : error;
   } finally {
+    // Wait for the snapshots' copies and checks to settle before removing their files.
+    await Promise.allSettled([...snapshots.values()].map((h) => h.done));
     await fs.rm(staging, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,8 @@ export interface CopyOptions {
   /** True for a WAL-mode database: committed pages in `<db>-wal` override the database file. */
   wal: boolean;
   onProgress?: (copiedPages: number, totalPages: number) => void;
+  /** Called once the page count is known, before the first page is written. */
+  onPlanned?: (totalPages: number) => void;
   signal?: AbortSignal | undefined;
 }
 
@@ -48,6 +50,7 @@ export async function copyDatabase(source: string, dest: string, options: CopyOp
   try {
     const scan = wal ? await scanWal(wal, pageSize, options.signal) : undefined;
     const pageCount = scan && scan.scanner.committedPages > 0 ? scan.scanner.committedPages : await databasePageCount(db, pageSize);
+    options.onPlanned?.(pageCount);
     const pagesPerChunk = Math.max(1, Math.floor(CHUNK / pageSize));
     const buffer = Buffer.allocUnsafe(pagesPerChunk * pageSize);
     let walPages = 0;

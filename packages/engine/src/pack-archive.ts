@@ -5,17 +5,24 @@ import tar from 'tar-stream';
 import { SourceError, type EntryKind, type ManifestEntry } from '@botbackup/core';
 import { HashingStream } from './streams.js';
 
-/** One file to put into the archive. */
-export interface ArchiveInput {
+/** One entry to put into the archive: a file, or a stream opened when its turn comes. */
+export type ArchiveInput = {
   /** Path inside the archive (relative, forward slashes). */
   path: string;
-  absPath: string;
   kind: EntryKind;
   mode: number;
-  /** Bytes to take: a file that grows while it is read (a log) is cut at this size. */
-  size: number;
   mtime: Date;
-}
+} & (
+  | {
+      absPath: string;
+      /** Bytes to take: a file that grows while it is read (a log) is cut at this size. */
+      size: number;
+    }
+  | {
+      /** Opens the entry's content when the archive reaches it (a database snapshot). */
+      open: () => Promise<{ size: number; stream: Readable }>;
+    }
+);
 
 /**
  * Streams the inputs as a POSIX tar (ustar, pax headers for long names) and hashes every entry
@@ -30,22 +37,30 @@ export function packArchive(inputs: readonly ArchiveInput[], onBytes?: (n: numbe
     try {
       for (const input of inputs) {
         const hasher = new HashingStream(onBytes);
-        const entry = pack.entry({ name: input.path, size: input.size, mode: input.mode, mtime: input.mtime, type: 'file' });
-        const body = input.size === 0 ? [] : createReadStream(input.absPath, { start: 0, end: input.size - 1, highWaterMark: 1 << 20 });
+        const { size, body } =
+          'open' in input
+            ? await input.open().then((opened) => ({ size: opened.size, body: opened.stream }))
+            : {
+                size: input.size,
+                body: input.size === 0 ? Readable.from([]) : createReadStream(input.absPath, { start: 0, end: input.size - 1, highWaterMark: 1 << 20 }),
+              };
+        const entry = pack.entry({ name: input.path, size, mode: input.mode, mtime: input.mtime, type: 'file' });
         try {
           await pipeline(body, hasher, entry);
         } catch (error) {
-          if (hasher.bytes < input.size) {
+          if (hasher.bytes < size && 'absPath' in input) {
             throw new SourceError(
               'FILE_CHANGED',
               input.absPath,
-              `${input.absPath} shrank while it was being backed up (from ${input.size} to ${hasher.bytes} bytes); run the backup again.`,
-              { cause: error },
+              `${input.absPath} shrank while it was being backed up (from ${size} to ${hasher.bytes} bytes); run the backup again.`,
+              {
+                cause: error,
+              },
             );
           }
           throw error;
         }
-        out.push({ path: input.path, kind: input.kind, mode: input.mode, size: input.size, mtime: input.mtime.toISOString(), sha256: hasher.digest() });
+        out.push({ path: input.path, kind: input.kind, mode: input.mode, size, mtime: input.mtime.toISOString(), sha256: hasher.digest() });
       }
       pack.finalize();
       return out;
