@@ -21,7 +21,6 @@ import { collectFiles } from './collect-files.js';
 import { silentLogger, type Logger } from './logger.js';
 import { packArchive, type ArchiveInput } from './pack-archive.js';
 import type { ProgressListener } from './progress.js';
-import { WalRestartedError } from './copy-database.js';
 import { startSnapshot, type SnapshotHandle } from './snapshot-database.js';
 import { createCompressStream, HashingStream } from './streams.js';
 import { settleAll } from './settle.js';
@@ -71,21 +70,6 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const { config, stores } = options;
   const source = selectSource(config, options.sourceId);
   if (stores.length === 0) throw new UsageError(`${config.file} configures no storage target.`);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await attemptBackup(options, source, attempt === 1);
-    } catch (error) {
-      // The WAL was restarted under a snapshot copy (rare): nothing was committed; start over.
-      if (!(error instanceof WalRestartedError) || attempt >= MAX_ATTEMPTS) throw error;
-      (options.logger ?? silentLogger).warn({ source: source.id, attempt }, 'the WAL was restarted during the snapshot; taking the backup again');
-    }
-  }
-}
-
-const MAX_ATTEMPTS = 3;
-
-async function attemptBackup(options: BackupOptions, source: SourceConfig, firstAttempt: boolean): Promise<BackupResult> {
-  const { config, stores } = options;
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? (() => new Date());
   const startedAt = now();
@@ -114,7 +98,7 @@ async function attemptBackup(options: BackupOptions, source: SourceConfig, first
           const open = async () => {
             const handle = await startSnapshot(db, path.join(staging, `${db.name}.sqlite`), {
               signal: snapshotSignal,
-              onPinned: firstAttempt && options.onSnapshotPinned ? () => options.onSnapshotPinned!(db.name) : undefined,
+              onPinned: options.onSnapshotPinned && (() => options.onSnapshotPinned!(db.name)),
               onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
               onRollbackJournal: (message) => {
                 warnings.push(message);

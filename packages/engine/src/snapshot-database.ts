@@ -1,10 +1,12 @@
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase } from './check-database.js';
-import { copyDatabase, WalRestartedError } from './copy-database.js';
-import { FollowingReader } from './following-reader.js';
+import { WalRestartedError } from './copy-database.js';
+import type { CopyWorkerInput, CopyWorkerMessage } from './copy-worker.js';
+import { runWorker } from './run-worker.js';
 
 export interface DatabaseSnapshot {
   /** Path of the consistent copy in the staging folder. */
@@ -43,28 +45,25 @@ export interface SnapshotHandle {
   /** Bytes of the snapshot: pageCount × pageSize. */
   size: number;
   sqliteVersion: string;
-  /** The snapshot's bytes, streamed from the staging file while it is still being copied. */
+  /** The snapshot's bytes, read from the complete staging copy. */
   stream: Readable;
-  /**
-   * Resolves once the copy is complete, the database is released and the copy passed
-   * `PRAGMA quick_check`; rejects otherwise (a WalRestartedError means: take it again).
-   */
+  /** Resolves once the copy passed `PRAGMA quick_check` (which runs while `stream` is read); rejects otherwise. */
   done: Promise<DatabaseSnapshot>;
 }
 
 /**
- * Starts a consistent snapshot of a live SQLite database into `destFile` and returns as soon as
- * its size is known, with a stream of its bytes that follows the copy. Then `PRAGMA quick_check`
- * runs on the complete copy in a worker thread; `done` says whether it passed. A caller must not
- * commit anything made from `stream` before `done` resolves.
+ * Takes a consistent snapshot of a live SQLite database into `destFile` and returns once the
+ * copy is complete and the database released, with a stream of its bytes. `PRAGMA quick_check`
+ * then runs on the copy in a worker thread while the caller reads the stream; `done` says
+ * whether it passed. A caller must not commit anything made from `stream` before `done`
+ * resolves.
  *
  * A read-only connection opens a read transaction and reads once, which pins the database: in
  * WAL mode the bot keeps committing (readers never block writers) but nothing it does can
  * change the bytes the copy reads (see {@link copyDatabase}); in rollback-journal mode the
  * SHARED lock keeps the bot from committing until the copy is done, so the caller is told once
- * (`onRollbackJournal`) to recommend WAL mode. The copy runs at disk speed whatever pace the
- * stream is read at, so the lock lasts only as long as the copy. The copy is plain asynchronous
- * file I/O: no step of it blocks the event loop, it never restarts when the bot commits (unlike
+ * (`onRollbackJournal`) to recommend WAL mode. The copy is plain file I/O in a worker thread:
+ * nothing of it blocks the event loop, it never restarts when the bot commits (unlike
  * SQLite's stepwise backup API), and the staging file is not fsync-ed, so a backup adds no burst
  * of disk writes that the bot's own fsyncs would queue behind.
  */
@@ -88,24 +87,15 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
   } catch (error) {
     throw sqliteSourceError(db, error);
   }
-  const release = () => {
-    if (source.inTransaction) source.exec('COMMIT');
-    source.close();
-  };
   let journalMode: string;
   let pageSize: number;
   let sqliteVersion: string;
-  let pinned: number;
   try {
     journalMode = String(source.pragma('journal_mode', { simple: true })).toLowerCase();
     pageSize = Number(source.pragma('page_size', { simple: true }));
     sqliteVersion = String(source.prepare('select sqlite_version()').pluck().get());
-    source.exec('BEGIN');
-    // The first read takes the snapshot (a WAL read mark, or a SHARED lock).
-    source.prepare('select count(*) from sqlite_schema').get();
-    pinned = performance.now();
   } catch (error) {
-    release();
+    source.close();
     throw sqliteSourceError(db, error);
   }
   const wal = journalMode === 'wal';
@@ -114,42 +104,37 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
       `Database "${db.name}" uses journal_mode=${journalMode}: the bot cannot commit while the snapshot is copied. Switch it to WAL (PRAGMA journal_mode=WAL) so backups never stall trading.`,
     );
   }
+
+  // The database stays pinned only for the copy.
+  let pageCount = 0;
+  let readLockMs = 0;
   try {
-    await options.onPinned?.();
-  } catch (error) {
-    release();
-    throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        source.exec('BEGIN');
+        // The first read takes the snapshot (a WAL read mark, or a SHARED lock).
+        source.prepare('select count(*) from sqlite_schema').get();
+        const pinned = performance.now();
+        if (attempt === 1) await options.onPinned?.();
+        pageCount = await copyPinned(db, destFile, { pageSize, wal, onProgress: options.onProgress, signal: options.signal });
+        readLockMs = performance.now() - pinned;
+        break;
+      } catch (error) {
+        await fs.rm(destFile, { force: true });
+        // A WAL restart under the copy is rare (the WAL must have been fully checkpointed just
+        // before the pin): take the snapshot again.
+        if (error instanceof WalRestartedError && attempt < MAX_ATTEMPTS) continue;
+        throw error instanceof SourceError ? error : copyError(db, error, options.signal);
+      } finally {
+        if (source.inTransaction) source.exec('COMMIT');
+      }
+    }
+  } finally {
+    source.close();
   }
 
-  let reader: FollowingReader | undefined;
-  let planned!: (pages: number) => void;
-  const plannedPages = new Promise<number>((resolve) => (planned = resolve));
-  const copy = copyDatabase(db.path, destFile, {
-    pageSize,
-    wal,
-    signal: options.signal,
-    onPlanned: planned,
-    onProgress: (done, total) => {
-      reader?.advance(done * pageSize);
-      options.onProgress?.(done, total);
-    },
-  }).finally(release);
-  const pageCount = await Promise.race([plannedPages, copy.then((c) => c.pageCount)]).catch((error: unknown) => {
-    throw copyError(db, error, options.signal);
-  });
-  reader = new FollowingReader(destFile, pageCount * pageSize);
-  const stream = reader;
-
+  // quick_check runs in a worker thread while the caller packs the copy.
   const done = (async (): Promise<DatabaseSnapshot> => {
-    let readLockMs: number;
-    try {
-      await copy;
-      readLockMs = performance.now() - pinned;
-    } catch (error) {
-      const failure = copyError(db, error, options.signal);
-      stream.fail(failure as Error);
-      throw failure;
-    }
     const check = await checkDatabase(destFile, 'quick_check', options.signal);
     if (!check.ok) {
       throw new SourceError(
@@ -160,27 +145,51 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
     }
     return { file: destFile, journalMode, pageSize, pageCount, size: pageCount * pageSize, sqliteVersion, readLockMs };
   })();
-  // The caller awaits `done` after consuming the stream; until then a failure is reported
-  // through the stream, so keep it from counting as unhandled.
+  // The caller awaits `done` after packing; keep an early failure from counting as unhandled.
   done.catch(() => undefined);
+  const stream = createReadStream(destFile, { highWaterMark: 1 << 20 });
   return { journalMode, pageSize, pageCount, size: pageCount * pageSize, sqliteVersion, stream, done };
 }
 
-/**
- * Takes a complete, checked snapshot of a database into `destFile` (see {@link startSnapshot}),
- * copying it again if the WAL was restarted under the copy.
- */
+/** Takes a complete, checked snapshot of a database into `destFile` (see {@link startSnapshot}). */
 export async function snapshotDatabase(db: DatabaseConfig, destFile: string, options: SnapshotOptions = {}): Promise<DatabaseSnapshot> {
-  for (let attempt = 1; ; attempt++) {
-    const handle = await startSnapshot(db, destFile, attempt === 1 ? options : { ...options, onPinned: undefined });
-    handle.stream.resume();
-    try {
-      return await handle.done;
-    } catch (error) {
-      await fs.rm(destFile, { force: true });
-      if (!(error instanceof WalRestartedError) || attempt >= MAX_ATTEMPTS) throw error;
-    }
-  }
+  const handle = await startSnapshot(db, destFile, options);
+  handle.stream.destroy();
+  return handle.done;
+}
+
+/**
+ * Runs {@link copyDatabase} in its own worker thread, at disk speed, before anything reads the
+ * copy: on the caller's thread it would wait behind the event loop's other work, and beside the
+ * archive's compression the two would starve each other of the same cores (measured on 1 GiB:
+ * 7.6 s instead of 1.5 s). The caller holds the pin meanwhile. Returns the page count.
+ */
+async function copyPinned(
+  db: DatabaseConfig,
+  destFile: string,
+  options: { pageSize: number; wal: boolean; onProgress: SnapshotOptions['onProgress']; signal: AbortSignal | undefined },
+): Promise<number> {
+  let pageCount = 0;
+  await runWorker<CopyWorkerInput, CopyWorkerMessage>(
+    new URL('./copy-worker.js', import.meta.url),
+    { source: db.path, dest: destFile, pageSize: options.pageSize, wal: options.wal },
+    (message) => {
+      switch (message.type) {
+        case 'planned':
+          return false;
+        case 'progress':
+          options.onProgress?.(message.done, message.total);
+          return false;
+        case 'done':
+          pageCount = message.result.pageCount;
+          return true;
+        case 'error':
+          throw message.walRestarted ? new WalRestartedError(message.message) : new Error(message.message);
+      }
+    },
+    options.signal,
+  );
+  return pageCount;
 }
 
 /** A copy failure as the caller should see it: aborts and WAL restarts as they are, the rest as a SourceError. */
