@@ -81,7 +81,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const archiveKey = repositoryKeys.archive(source.id, backupId, config.compression.codec);
   const warnings: string[] = [];
   const snapshots = new Map<string, SnapshotHandle>();
-  // Stops the snapshots' copies and checks as soon as the attempt fails for any reason.
+  // Stops the snapshots' copies and checks as soon as the backup fails for any reason.
   const stop = new AbortController();
   const snapshotSignal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   let archiveStarted = false;
@@ -89,33 +89,31 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     log.info({ databases: source.databases.length }, 'backup started');
     // Files first: an unreadable key file fails the backup before the expensive snapshot.
     const collected = await collectFiles(source, startedAt);
+    // A database's file is stat-ed for its mode, and its size for the progress total (the
+    // snapshot is about that size).
+    const dbStats = await Promise.all(source.databases.map((db) => fs.stat(db.path).catch(() => undefined)));
     const inputs: ArchiveInput[] = [
-      // Each database is snapshotted when the archive reaches it, and streamed into the
-      // archive while the copy is still running.
-      ...(await Promise.all(
-        source.databases.map(async (db): Promise<ArchiveInput> => {
-          const mode = ((await fs.stat(db.path).catch(() => undefined))?.mode ?? 0o600) & 0o7777;
-          const open = async () => {
-            const handle = await startSnapshot(db, path.join(staging, `${db.name}.sqlite`), {
-              signal: snapshotSignal,
-              onPinned: options.onSnapshotPinned && (() => options.onSnapshotPinned!(db.name)),
-              onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
-              onRollbackJournal: (message) => {
-                warnings.push(message);
-                log.warn(message);
-              },
-            });
-            snapshots.set(db.relativePath, handle);
-            return { size: handle.size, stream: handle.stream };
-          };
-          return { path: db.relativePath, kind: 'database', mode, mtime: startedAt, open };
-        }),
-      )),
+      // Each database is snapshotted when the archive reaches it, so that it is pinned as late
+      // and as briefly as possible.
+      ...source.databases.map((db, i): ArchiveInput => {
+        const open = async () => {
+          const handle = await startSnapshot(db, path.join(staging, `${db.name}.sqlite`), {
+            signal: snapshotSignal,
+            onPinned: options.onSnapshotPinned && (() => options.onSnapshotPinned!(db.name)),
+            onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
+            onRollbackJournal: (message) => {
+              warnings.push(message);
+              log.warn(message);
+            },
+          });
+          snapshots.set(db.relativePath, handle);
+          return { size: handle.size, stream: handle.stream };
+        };
+        return { path: db.relativePath, kind: 'database', mode: (dbStats[i]?.mode ?? 0o600) & 0o7777, mtime: startedAt, open };
+      }),
       ...collected.files.map((f): ArchiveInput => ({ path: f.relPath, absPath: f.absPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime })),
     ];
-    // For progress only: a database's snapshot is about the size of its file.
-    let expected = collected.files.reduce((sum, f) => sum + f.size, 0);
-    for (const db of source.databases) expected += (await fs.stat(db.path).catch(() => undefined))?.size ?? 0;
+    const expected = [...collected.files, ...dbStats].reduce((sum, f) => sum + (f?.size ?? 0), 0);
     let packed = 0;
     const archive = packArchive(inputs, (n) => {
       packed += n;
