@@ -198,8 +198,8 @@ function generateDatabase(dbPath, targetBytes, rng) {
   }
   db.prepare('INSERT INTO kv (key, value) VALUES (?, ?)').run('schema_version', '7');
   db.prepare('INSERT INTO kv (key, value) VALUES (?, ?)').run('last_sync_ts', String(ts));
-  // Leave the DB as a running bot would find it after a restart: WAL mode, empty WAL file,
-  // and the default durability so that the writer's fsync behaviour is realistic.
+  // Leave the DB as a bot would find it after a clean restart: WAL mode (which persists in the
+  // file header) and an empty WAL, so every tool starts from the same bytes on disk.
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
   return { ...counts, days: Math.round((ts - START_TS) / 86_400_000), firstTs: START_TS, lastTs: ts };

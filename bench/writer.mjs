@@ -25,15 +25,21 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { makeRng, parseArgs, percentile } from './lib.mjs';
 
-const args = parseArgs(process.argv.slice(2), {
-  db: { default: undefined },
-  seconds: { type: 'number', default: 0 },
-  'interval-ms': { type: 'number', default: 5 },
-  'busy-timeout-ms': { type: 'number', default: 5000 },
-  synchronous: { default: 'FULL' },
-  'warmup-ms': { type: 'number', default: 500 },
-  seed: { type: 'number', default: 7 },
-});
+let args;
+try {
+  args = parseArgs(process.argv.slice(2), {
+    db: { default: undefined },
+    seconds: { type: 'number', default: 0 },
+    'interval-ms': { type: 'number', default: 5 },
+    'busy-timeout-ms': { type: 'number', default: 5000 },
+    synchronous: { default: 'FULL' },
+    'warmup-ms': { type: 'number', default: 500 },
+    seed: { type: 'number', default: 7 },
+  });
+} catch (err) {
+  console.error(`writer: ${err.message}`);
+  process.exit(2);
+}
 if (args.help || !args.db) {
   console.error('usage: node bench/writer.mjs --db <path> [--seconds N] [--interval-ms 5] [--busy-timeout-ms 5000] [--synchronous FULL|NORMAL] [--warmup-ms 500]');
   process.exit(args.help ? 0 : 2);
@@ -131,7 +137,8 @@ setTimeout(() => {
   if (args.seconds > 0) setTimeout(stop, args.seconds * 1000);
 }, args['warmup-ms']);
 
-// Guard against being orphaned (e.g. run.mjs killed hard): stop when stdin closes if it's a pipe.
-if (!process.stdin.isTTY && process.env.BENCH_WRITER_WATCH_STDIN === '1') {
+// run.mjs sets this and keeps our stdin open: if it dies (even by SIGKILL), the pipe closes and
+// we stop instead of writing to the database forever.
+if (process.env.BENCH_WRITER_WATCH_STDIN === '1') {
   process.stdin.on('end', stop).on('error', stop).resume();
 }
