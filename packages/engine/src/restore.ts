@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BackupNotFoundError, IntegrityError, RestoreRefusedError, type Manifest, type ManifestEntry } from '@botbackup/core';
-import { syncDir, type BackupStore } from '@botbackup/storage';
+import { syncDir, writeDurably, type BackupStore } from '@botbackup/storage';
 import { checkDatabase } from './check-database.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { ProgressListener } from './progress.js';
@@ -160,8 +160,7 @@ async function writeEntry(file: string, body: Readable, mode: number, mtime: Dat
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const handle = await fs.open(file, 'wx', 0o600);
   try {
-    for await (const chunk of body) await handle.write(chunk as Buffer);
-    await handle.sync();
+    await writeDurably(handle, body);
     await handle.chmod(mode);
   } finally {
     await handle.close();

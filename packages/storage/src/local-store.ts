@@ -4,16 +4,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { StorageError, type StorageErrorCode } from '@botbackup/core';
+import { writeDurably } from './write-file.js';
 import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type StoreCallOptions } from './backup-store.js';
 
 /** Folder for objects being written; never listed. Same filesystem as the objects, so rename is atomic. */
 const TMP_DIR = '.tmp';
-/**
- * Flush-behind: start an fdatasync after every this many bytes written. Without it a large
- * object is one burst of dirty pages flushed at the end, and the bot's own fsyncs (each of its
- * commits, on the same disk and often the same filesystem journal) queue behind that burst.
- */
-const FLUSH_BEHIND_BYTES = 16 << 20;
 
 /**
  * A repository in a local folder. Objects are plain files at `<root>/<key>`. Writes go to a temp
@@ -40,34 +35,9 @@ export class LocalStore implements BackupStore {
     try {
       await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 });
       const handle = await fs.open(tmp, 'wx', 0o600);
-      // At most one flush runs at a time, beside the writes; its failure fails the put.
-      let flushing: Promise<void> | undefined;
-      // Kept, not just awaited: after a failed fsync Linux may report success on the next one.
-      let flushError: unknown;
-      let unflushed = 0;
       try {
-        const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = body instanceof Uint8Array ? [body] : body;
-        for await (const chunk of chunks) {
-          options.signal?.throwIfAborted();
-          // A short write is impossible with FileHandle.write on regular files (it loops), so
-          // the size is the sum of chunk lengths.
-          await handle.write(chunk);
-          size += chunk.length;
-          unflushed += chunk.length;
-          if (unflushed >= FLUSH_BEHIND_BYTES && flushing === undefined) {
-            unflushed = 0;
-            flushing = handle
-              .datasync()
-              .catch((error: unknown) => void (flushError ??= error))
-              .finally(() => (flushing = undefined));
-          }
-        }
-        options.signal?.throwIfAborted();
-        await flushing;
-        if (flushError !== undefined) throw flushError;
-        await handle.sync();
+        size = await writeDurably(handle, body instanceof Uint8Array ? [body] : body, options.signal);
       } finally {
-        await flushing;
         await handle.close();
       }
       await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
