@@ -36,7 +36,7 @@ export class LocalStore implements BackupStore {
       await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 });
       const handle = await fs.open(tmp, 'wx', 0o600);
       try {
-        size = await writeDurably(handle, body instanceof Uint8Array ? [body] : body, options.signal);
+        size = await writeDurably(handle, body instanceof Uint8Array ? [body] : body, { signal: options.signal });
       } finally {
         await handle.close();
       }
