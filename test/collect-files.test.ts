@@ -1,0 +1,42 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { collectFiles, loadConfig } from '@botbackup/engine';
+import { createBot, tempDir, writeConfig } from './helpers/bot.js';
+
+describe('collectFiles', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
+  afterEach(() => cleanup());
+
+  it('gives an overlapping file the safest kind and never takes a database or its sidecars as a plain file', async () => {
+    const root = path.join(dir, 'bot');
+    await createBot(root);
+    await fs.writeFile(path.join(root, 'data/trades.db-wal'), 'stale');
+    await fs.writeFile(path.join(root, 'data/notes.txt'), 'keep me');
+    const extra = `
+  - id: wide
+    root: ${JSON.stringify(root)}
+    databases: [{ path: data/trades.db }]
+    files:
+      - { kind: other, include: ["**/*"], exclude: ["logs/**"] }
+      - { kind: config, include: [".env", "config/**/*.json"] }
+      - { kind: secret, include: [".env"] }`;
+    const file = await writeConfig(dir, { root, repo: path.join(dir, 'repo') });
+    await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace('storage:', `${extra.trimStart().replace(/^/, '  ')}\nstorage:`));
+    const config = await loadConfig(file);
+    const { files } = await collectFiles(
+      config.sources.find((s) => s.id === 'wide')!,
+      new Date(),
+    );
+    const kinds = Object.fromEntries(files.map((f) => [f.relPath, f.kind]));
+    expect(kinds).toEqual({
+      '.env': 'secret',
+      'config/bot.json': 'config',
+      'config/strategies/grid.json': 'config',
+      'data/notes.txt': 'other',
+      'keys/binance.key': 'other',
+    });
+  });
+});
