@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
 
 /**
- * Runs a worker thread script with `input` as its workerData, handing each message (and
- * the worker, to answer it) to `onMessage` until it returns true (done) or throws (failed, and the worker is stopped). A
+ * Runs a worker thread script with `input` as its workerData, handing each message to
+ * `onMessage` until it returns true (done) or throws (failed, and the worker is stopped). A
  * worker that exits or crashes before it is done is an error; an abort stops the worker.
  */
-export function runWorker<I, M>(script: URL, input: I, onMessage: (message: M, worker: Worker) => boolean, signal?: AbortSignal): Promise<void> {
+export function runWorker<I, M>(script: URL, input: I, onMessage: (message: M) => boolean, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     signal?.throwIfAborted();
     const worker = new Worker(script, { workerData: input });
@@ -22,7 +22,7 @@ export function runWorker<I, M>(script: URL, input: I, onMessage: (message: M, w
     signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (message: M) => {
       try {
-        if (onMessage(message, worker)) finish();
+        if (onMessage(message)) finish();
       } catch (error) {
         finish(error);
       }
