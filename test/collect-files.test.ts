@@ -1,17 +1,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { collectFiles, loadConfig } from '@botbackup/engine';
-import { createBot, tempDir, writeConfig } from './helpers/bot.js';
+import { createBot, useTempDir, writeConfig } from './helpers/bot.js';
 
 describe('collectFiles', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
-  afterEach(() => cleanup());
+  const tmp = useTempDir();
 
   it('gives an overlapping file the safest kind and never takes a database or its sidecars as a plain file', async () => {
-    const root = path.join(dir, 'bot');
+    const root = path.join(tmp.dir, 'bot');
     await createBot(root);
     await fs.writeFile(path.join(root, 'data/trades.db-wal'), 'stale');
     await fs.writeFile(path.join(root, 'data/notes.txt'), 'keep me');
@@ -23,7 +20,7 @@ describe('collectFiles', () => {
       - { kind: other, include: ["**/*"], exclude: ["logs/**"] }
       - { kind: config, include: [".env", "config/**/*.json"] }
       - { kind: secret, include: [".env"] }`;
-    const file = await writeConfig(dir, { root, repo: path.join(dir, 'repo') });
+    const file = await writeConfig(tmp.dir, { root, repo: path.join(tmp.dir, 'repo') });
     await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace('storage:', `${extra.trimStart().replace(/^/, '  ')}\nstorage:`));
     const config = await loadConfig(file);
     const { files } = await collectFiles(

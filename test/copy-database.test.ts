@@ -3,9 +3,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { snapshotDatabase } from '@botbackup/engine';
-import { tempDir } from './helpers/bot.js';
+import { useTempDir } from './helpers/bot.js';
 
 /** Digest of every row of every table, as one connection sees it. */
 function contentDigest(db: Database.Database): string {
@@ -69,18 +69,15 @@ function apply(db: Database.Database, op: Op, seq: number): void {
 }
 
 describe('snapshot copy of a WAL-mode database', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeAll(async () => ({ dir, cleanup } = await tempDir()));
-  afterAll(() => cleanup());
+  const tmp = useTempDir('all');
 
   it('equals what SQLite sees, after any history of writes, checkpoints, VACUUM and uncommitted spills', async () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 12 }), fc.boolean(), async (ops, leaveUncommitted) => {
         run++;
-        const file = path.join(dir, `p${run}.db`);
-        const copy = path.join(dir, `p${run}.copy.db`);
+        const file = path.join(tmp.dir, `p${run}.db`);
+        const copy = path.join(tmp.dir, `p${run}.copy.db`);
         const writer = new Database(file);
         writer.pragma('journal_mode = WAL');
         // Frames stay in the WAL until a checkpoint op, as with a busy bot between checkpoints.
@@ -121,8 +118,8 @@ describe('snapshot copy of a WAL-mode database', () => {
   });
 
   it('notices a WAL restart during the copy and copies again', async () => {
-    const file = path.join(dir, 'restart.db');
-    const copy = path.join(dir, 'restart.copy.db');
+    const file = path.join(tmp.dir, 'restart.db');
+    const copy = path.join(tmp.dir, 'restart.copy.db');
     const writer = new Database(file);
     writer.pragma('journal_mode = WAL');
     writer.pragma('wal_autocheckpoint = 0');

@@ -1,19 +1,16 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@botbackup/core';
-import { createBot, repoRoot, runCli, tempDir } from './helpers/bot.js';
+import { createBot, repoRoot, runCli, useTempDir } from './helpers/bot.js';
 
 describe('init and the example bot', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
-  afterEach(() => cleanup());
+  const tmp = useTempDir();
 
   it('init writes a commented config that finds the database, config, secret and log files, and backs them up', async () => {
-    const bot = path.join(dir, 'mybot');
+    const bot = path.join(tmp.dir, 'mybot');
     await createBot(bot);
-    const config = path.join(dir, 'botbackup.yaml');
+    const config = path.join(tmp.dir, 'botbackup.yaml');
     const init = await runCli(['--config', config, 'init', bot, '--json']);
     expect(init.code, init.stderr).toBe(0);
     expect(JSON.parse(init.stdout)).toMatchObject({ source: 'mybot', databases: ['data/trades.db'] });
@@ -21,7 +18,7 @@ describe('init and the example bot', () => {
     expect(text).toMatch(/^# botbackup configuration/);
     const parsed = parseConfig(text, { file: config, env: {} });
     expect(parsed.sources[0]!.files.map((f) => f.kind)).toEqual(['config', 'secret', 'log']);
-    expect(parsed.storage[0]!.path).toBe(path.join(dir, 'backups'));
+    expect(parsed.storage[0]!.path).toBe(path.join(tmp.dir, 'backups'));
 
     const again = await runCli(['--config', config, 'init', bot]);
     expect(again.code).toBe(2);
@@ -41,9 +38,9 @@ describe('init and the example bot', () => {
   });
 
   it('the shipped example config backs up the shipped example bot (the quick start)', async () => {
-    await fs.cp(path.join(repoRoot, 'examples'), path.join(dir, 'examples'), { recursive: true });
-    const config = path.join(dir, 'examples/botbackup.yaml');
-    const backup = await runCli(['backup'], { cwd: dir, env: { BOTBACKUP_CONFIG: config } });
+    await fs.cp(path.join(repoRoot, 'examples'), path.join(tmp.dir, 'examples'), { recursive: true });
+    const config = path.join(tmp.dir, 'examples/botbackup.yaml');
+    const backup = await runCli(['backup'], { cwd: tmp.dir, env: { BOTBACKUP_CONFIG: config } });
     expect(backup.code, backup.stderr).toBe(0);
     expect(backup.stdout).toMatch(/^Backup \S+ of "example-bot": 6 entries/);
     const list = JSON.parse((await runCli(['--config', config, 'list', '--json'])).stdout);

@@ -2,21 +2,18 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cliBin, createBot, listFiles, tempDir, writeConfig } from './helpers/bot.js';
+import { describe, expect, it } from 'vitest';
+import { cliBin, createBot, listFiles, useTempDir, writeConfig } from './helpers/bot.js';
 
 describe('an interrupted backup', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
-  afterEach(() => cleanup());
+  const tmp = useTempDir();
 
   it('exits 130 on SIGINT, commits nothing and leaves no staging files', async () => {
-    const root = path.join(dir, 'bot');
-    const repo = path.join(dir, 'repo');
-    const staging = path.join(dir, 'staging');
+    const root = path.join(tmp.dir, 'bot');
+    const repo = path.join(tmp.dir, 'repo');
+    const staging = path.join(tmp.dir, 'staging');
     await createBot(root, { deals: 150_000 });
-    const config = await writeConfig(dir, { root, repo, extra: `defaults: { tmpDir: ${JSON.stringify(staging)} }` });
+    const config = await writeConfig(tmp.dir, { root, repo, extra: `defaults: { tmpDir: ${JSON.stringify(staging)} }` });
     const child = spawn(process.execPath, [cliBin, '--config', config, 'backup', '--debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig, restoreBackup, runBackup } from '@botbackup/engine';
 import { createStore } from '@botbackup/storage';
-import { createBot, sha256File, tempDir, writeConfig } from './helpers/bot.js';
+import { createBot, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
 
 const writerScript = path.join(path.dirname(new URL(import.meta.url).pathname), 'helpers/writer-process.mjs');
 
@@ -46,17 +46,14 @@ function committedCount(dbFile: string): number {
 }
 
 describe('backup of a database that a separate process keeps writing', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
-  afterEach(() => cleanup());
+  const tmp = useTempDir();
 
   it('WAL mode: the writer never fails or waits, and the restore is one committed state', async () => {
-    const root = path.join(dir, 'bot');
+    const root = path.join(tmp.dir, 'bot');
     // ~40 MB: the snapshot takes several backup steps.
     await createBot(root, { deals: 150_000 });
     const dbFile = path.join(root, 'data/trades.db');
-    const config = await loadConfig(await writeConfig(dir, { root, repo: path.join(dir, 'repo') }));
+    const config = await loadConfig(await writeConfig(tmp.dir, { root, repo: path.join(tmp.dir, 'repo') }));
     const store = createStore(config.storage[0]!);
     const writer = await startWriter(dbFile);
     let committedDuringSnapshot = 0;
@@ -77,7 +74,7 @@ describe('backup of a database that a separate process keeps writing', () => {
       expect(committedDuringSnapshot).toBeGreaterThanOrEqual(20);
       expect(result.manifest.warnings).toEqual([]);
 
-      const target = path.join(dir, 'restored');
+      const target = path.join(tmp.dir, 'restored');
       await restoreBackup({ store, manifest: result.manifest, target });
       const restoredFile = path.join(target, 'data/trades.db');
       expect(await sha256File(restoredFile)).toBe(result.manifest.databases[0]!.sha256);
@@ -98,10 +95,10 @@ describe('backup of a database that a separate process keeps writing', () => {
   });
 
   it('rollback-journal mode: warns once, the writer only waits (no error), the copy is consistent', async () => {
-    const root = path.join(dir, 'bot');
+    const root = path.join(tmp.dir, 'bot');
     await createBot(root, { journalMode: 'delete', deals: 60_000 });
     const dbFile = path.join(root, 'data/trades.db');
-    const config = await loadConfig(await writeConfig(dir, { root, repo: path.join(dir, 'repo') }));
+    const config = await loadConfig(await writeConfig(tmp.dir, { root, repo: path.join(tmp.dir, 'repo') }));
     const store = createStore(config.storage[0]!);
     const writer = await startWriter(dbFile);
     try {
@@ -116,7 +113,7 @@ describe('backup of a database that a separate process keeps writing', () => {
       expect(result.manifest.warnings[0]).toMatch(/journal_mode=delete.*Switch it to WAL/);
       expect(result.manifest.databases[0]!.journalMode).toBe('delete');
 
-      const target = path.join(dir, 'restored');
+      const target = path.join(tmp.dir, 'restored');
       await restoreBackup({ store, manifest: result.manifest, target });
       const db = new Database(path.join(target, 'data/trades.db'), { readonly: true });
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBot, repoRoot, runCli, sha256File, tempDir, writeConfig } from './helpers/bot.js';
+import { describe, expect, it } from 'vitest';
+import { createBot, repoRoot, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
 
 /** The shell block of docs/format.md's "Checking and restoring by hand", as documented. */
 async function documentedSteps(): Promise<string> {
@@ -14,16 +14,13 @@ async function documentedSteps(): Promise<string> {
 }
 
 describe('a backup restores without botbackup, by the steps in docs/format.md', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
-  afterEach(() => cleanup());
+  const tmp = useTempDir();
 
   it.each(['zstd', 'gzip'] as const)('with sha256sum, %s, tar and sqlite3', async (codec) => {
-    const root = path.join(dir, 'bot');
-    const repo = path.join(dir, 'repo');
+    const root = path.join(tmp.dir, 'bot');
+    const repo = path.join(tmp.dir, 'repo');
     await createBot(root);
-    const config = await writeConfig(dir, { root, repo, codec });
+    const config = await writeConfig(tmp.dir, { root, repo, codec });
     const cli = await runCli(['--config', config, 'backup', '--json']);
     expect(cli.code, cli.stderr).toBe(0);
     const { id } = JSON.parse(cli.stdout) as { id: string };
@@ -44,10 +41,10 @@ describe('a backup restores without botbackup, by the steps in docs/format.md', 
   });
 
   it('a flipped byte makes the documented check fail', async () => {
-    const root = path.join(dir, 'bot');
-    const repo = path.join(dir, 'repo');
+    const root = path.join(tmp.dir, 'bot');
+    const repo = path.join(tmp.dir, 'repo');
     await createBot(root);
-    const cli = await runCli(['--config', await writeConfig(dir, { root, repo }), 'backup', '--json']);
+    const cli = await runCli(['--config', await writeConfig(tmp.dir, { root, repo }), 'backup', '--json']);
     const { id, objects } = JSON.parse(cli.stdout) as { id: string; objects: { key: string }[] };
     const archive = path.join(repo, objects[0]!.key);
     const bytes = await fs.readFile(archive);

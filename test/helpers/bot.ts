@@ -6,9 +6,31 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliBin = path.join(repoRoot, 'packages/cli/bin/botbackup.js');
+
+/**
+ * A fresh temp folder for each test (or, with 'all', one for the whole describe block), removed
+ * afterwards. Read `.dir` inside tests and hooks, not at definition time.
+ */
+export function useTempDir(scope: 'each' | 'all' = 'each'): { readonly dir: string } {
+  let current: { dir: string; cleanup: () => Promise<void> } | undefined;
+  (scope === 'each' ? beforeEach : beforeAll)(async () => {
+    current = await tempDir();
+  });
+  (scope === 'each' ? afterEach : afterAll)(async () => {
+    await current?.cleanup();
+    current = undefined;
+  });
+  return {
+    get dir() {
+      if (!current) throw new Error('useTempDir: .dir is only available inside tests and hooks');
+      return current.dir;
+    },
+  };
+}
 
 /** A fresh temp folder, removed by the returned cleanup. */
 export async function tempDir(prefix = 'bb-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
