@@ -7,17 +7,18 @@
 //        (--help lists every option; docs/benchmarks.md explains them)
 //
 // Work files go to bench/.work/<size>/ (gitignored); raw results to bench/results/<date>-<size>.json.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
-import { GENERATOR_VERSION, STAMP, generate } from './generate.mjs';
+import { STAMP } from './generate.mjs';
 import { fmtBytes, parseArgs, parseSize, sizeLabel } from './lib.mjs';
+import {
+  BENCH, CLK_TCK, DB_REL, ROOT, beforeStep, borgEnv, botbackupConfig, cacheDropWorks, configure, cpuBusyS, ensureTools, fingerprint,
+  fresh, log, machine, median, noise, noteForeign, parseJsonOutput, prepareData, resticEnv, rmrf, round, run, sleep, summarize, timed, treeBytes,
+  verifyRestore, versions,
+} from './measure.mjs';
 
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(BENCH, '..');
 // BOTBACKUP_CLI benchmarks another build (e.g. a checkout of an older commit) on the same data.
 const CLI = path.resolve(process.env.BOTBACKUP_CLI ?? path.join(ROOT, 'packages/cli/dist/bin.js'));
 const TOOLS = ['botbackup', 'restic', 'borg', 'pipeline'];
@@ -75,314 +76,11 @@ for (const s of skip) if (![...TOOLS, ...PHASES].includes(s)) usageError(new Err
 const WORK = path.join(BENCH, '.work', SIZE);
 const BOT = path.join(WORK, 'bot');
 const LIVE = path.join(WORK, 'bot-live'); // copy the writer phases scribble on, so BOT stays reusable
-const DB_REL = 'data/trades.db';
 const TIMEOUT_MS = args['timeout-min'] * 60_000;
-
-// ---------------------------------------------------------------------------------------------
-// Process helpers
-
-const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const round = (v, d = 2) => (v === null || v === undefined ? null : Number(v.toFixed(d)));
-
-/** Runs a command to completion (setup, versions, sync); throws with its stderr if it fails. */
-function run(cmd, argv, opts = {}) {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (r.error) throw r.error;
-  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}: ${(r.stderr || r.stdout).trim().slice(-2000)}`);
-  return r;
-}
-
-/**
- * Runs one measured command under GNU time (peak RSS via %M, in KiB; for `sh -c` pipelines it is
- * the largest process of the pipeline, as wait4's rusage reports). The command runs in its own
- * process group so that a timeout kills the whole pipeline, not only /usr/bin/time.
- */
-function timed(cmd, argv, { cwd = ROOT, env = process.env, timeoutMs = TIMEOUT_MS } = {}) {
-  const rssFile = path.join(os.tmpdir(), `bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const cpu0 = cpuBusyS();
-    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, cmd, ...argv], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '', timedOut = false;
-    child.stdout.on('data', (d) => { if (stdout.length < 16 << 20) stdout += d; });
-    child.stderr.on('data', (d) => { if (stderr.length < 1 << 20) stderr += d; });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
-    }, timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const seconds = (performance.now() - t0) / 1000;
-      const busyS = cpuBusyS() - cpu0;
-      let peakRssKiB = null, ownCpuS = null;
-      // Empty when the timeout killed /usr/bin/time along with the command.
-      const m = /^(\d+) ([\d.]+) ([\d.]+)$/m.exec(fs.readFileSync(rssFile, { encoding: 'utf8', flag: 'a+' }));
-      if (m) {
-        peakRssKiB = Number(m[1]);
-        ownCpuS = Number(m[2]) + Number(m[3]);
-      }
-      fs.rmSync(rssFile, { force: true });
-      // CPU the whole machine spent during the step beyond what the command itself used: other
-      // processes (a concurrent build), plus a little kernel writeback on the command's behalf.
-      const foreignCpuS = ownCpuS === null ? null : Math.max(0, busyS - ownCpuS);
-      resolve({ ok: code === 0 && !timedOut, code, signal, timedOut, seconds, peakRssKiB, ownCpuS, foreignCpuS, stdout, stderr });
-    });
-  });
-}
-
-/** `sync -f` flushes the file system holding `dir`; timed so that every tool pays for durability. */
-function syncFs(dir) {
-  const t0 = performance.now();
-  run('sync', ['-f', dir]);
-  return (performance.now() - t0) / 1000;
-}
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-/**
- * The machine's CPU seconds since boot, all cores: busy in processes (user, nice, system), and in
- * total. Interrupt and softirq time (the kernel handling our own disk I/O) and steal time are not
- * "busy": no other process of this machine can be behind them.
- */
-function procStat() {
-  // user nice system idle iowait irq softirq steal (guest time is already inside user)
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  return { busy: (f[0] + f[1] + f[2]) / CLK_TCK, total: f.reduce((a, b) => a + b, 0) / CLK_TCK };
-}
-const cpuBusyS = () => procStat().busy;
-
-/** Share of the machine's CPU that was busy over the next `ms`. */
-async function cpuBusyPct(ms) {
-  const a = procStat();
-  await sleep(ms);
-  const b = procStat();
-  return b.total > a.total ? (100 * (b.busy - a.busy)) / (b.total - a.total) : 0;
-}
-
-/**
- * Everything here is timed on a machine that may be shared (another build or test run): before
- * each step, wait (up to --quiet-wait-s) for the CPU to be idle, and record when it was not, so
- * that a noisy result can be told from a real one.
- */
-const noise = { steps: 0, busySteps: 0, maxBusyPct: 0, waitedS: 0, disturbed: [] };
-/**
- * Notes (and returns whether) a measured phase during which other processes used more than
- * ~5 % of the machine; such runs are left out of the medians when cleaner ones exist.
- */
-function noteForeign(label, phase) {
-  const f = phase.foreignCpuS;
-  if (f === null || f === undefined) return false;
-  if (f <= Math.max(0.5, 0.05 * os.cpus().length * phase.wallS)) return false;
-  noise.disturbed.push({ phase: label, foreignCpuS: f, wallS: phase.wallS });
-  log(`${label}: other processes used ${f} CPU-seconds during this ${phase.wallS}s step: result disturbed`);
-  return true;
-}
-async function waitQuiet() {
-  const limit = args['quiet-wait-s'] * 1000;
-  const t0 = performance.now();
-  let pct = await cpuBusyPct(1000);
-  if (pct >= 15) log(`other processes use ${pct.toFixed(0)} % CPU; waiting up to ${args['quiet-wait-s']} s for a quiet machine …`);
-  while (pct >= 15 && performance.now() - t0 < limit) pct = await cpuBusyPct(2000);
-  noise.steps++;
-  noise.waitedS = round(noise.waitedS + (performance.now() - t0) / 1000, 1);
-  if (pct >= 15) {
-    noise.busySteps++;
-    noise.maxBusyPct = Math.max(noise.maxBusyPct, Math.round(pct));
-    log(`still ${pct.toFixed(0)} % busy: measuring anyway (noted in the results)`);
-  }
-}
-
-/** Before every measured step: flush, wait for other load to pass, then empty the page cache. */
-async function beforeStep() {
-  run('sync', []);
-  await waitQuiet();
-  dropCaches();
-}
-
-let cacheDropWorks = null;
-/**
- * Cold page cache before each measured step, so no tool profits from another having just read
- * the data. Needs root; when it fails every step runs warm and the results say so.
- */
-function dropCaches() {
-  run('sync', []);
-  if (cacheDropWorks === false) return false;
-  try {
-    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
-    cacheDropWorks = true;
-  } catch (err) {
-    cacheDropWorks = false;
-    log(`cannot drop the page cache (${err.code}); all steps run with a warm cache`);
-  }
-  return cacheDropWorks;
-}
-
-/** Apparent size of everything under `p`, like `du -sb` but without depending on du's flags. */
-function treeBytes(p) {
-  let st;
-  try { st = fs.lstatSync(p); } catch { return 0; }
-  if (!st.isDirectory()) return st.size;
-  let total = 0;
-  for (const e of fs.readdirSync(p)) total += treeBytes(path.join(p, e));
-  return total;
-}
-
-function listFiles(dir, rel = '') {
-  const out = [];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...listFiles(dir, r));
-    else if (e.isFile()) out.push(r);
-  }
-  return out;
-}
-
-const sha256 = (file) => run('sha256sum', [file]).stdout.split(' ')[0];
-const rmrf = (p) => fs.rmSync(p, { recursive: true, force: true });
-const fresh = (p) => { rmrf(p); fs.mkdirSync(p, { recursive: true }); return p; };
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
-
-/** Parses a command's JSON output: the whole stdout, or else its last line that is JSON. */
-function parseJsonOutput(stdout) {
-  try { return JSON.parse(stdout); } catch { /* fall through */ }
-  for (const line of stdout.trim().split('\n').reverse()) {
-    try { return JSON.parse(line); } catch { /* keep looking */ }
-  }
-  return null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Environment
-
-function ensureTools() {
-  const missing = ['restic', 'borg', 'zstd', 'sqlite3', 'tar', 'sha256sum'].filter((t) => run('sh', ['-c', `command -v ${t}`], { allowFail: true }).status !== 0);
-  if (!fs.existsSync('/usr/bin/time')) missing.push('time');
-  if (missing.length === 0) return;
-  log(`missing tools: ${missing.join(', ')}; running bench/setup.sh`);
-  run('sh', [path.join(BENCH, 'setup.sh')], { stdio: 'inherit' });
-}
-
-function versions() {
-  const first = (cmd, argv) => {
-    const r = run(cmd, argv, { allowFail: true });
-    return (r.stdout || r.stderr || '').trim().split('\n')[0] || null;
-  };
-  const probe = new Database(':memory:');
-  const v = {
-    node: process.version,
-    restic: first('restic', ['version']),
-    borg: first('borg', ['--version']),
-    zstd: first('zstd', ['--version']),
-    sqlite3Cli: first('sqlite3', ['--version'])?.split(' ').slice(0, 2).join(' '),
-    betterSqlite3Sqlite: probe.prepare('SELECT sqlite_version()').pluck().get(),
-    tar: first('tar', ['--version']),
-    sha256sum: first('sha256sum', ['--version']),
-    botbackupGit: first('git', ['-C', ROOT, 'describe', '--always', '--dirty']),
-  };
-  probe.close();
-  return v;
-}
-
-function machine() {
-  const cpu = os.cpus();
-  return {
-    cpu: cpu[0]?.model ?? null,
-    cores: cpu.length,
-    memGiB: round(os.totalmem() / 1024 ** 3, 1),
-    kernel: os.release(),
-    // findmnt names ext4 as such; `stat -f` says "ext2/ext3" for all three.
-    fs: run('findmnt', ['-no', 'FSTYPE', '-T', BENCH], { allowFail: true }).stdout.trim() || null,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data
-
-/** Generates BOT unless a complete, matching copy is already there (generation is deterministic). */
-function prepareData() {
-  let stamp = null;
-  try { stamp = JSON.parse(fs.readFileSync(path.join(BOT, STAMP), 'utf8')); } catch { /* none */ }
-  const reusable = !args.fresh && stamp?.complete && stamp.generatorVersion === GENERATOR_VERSION && stamp.targetBytes === targetBytes &&
-    stamp.seed === args.seed && fs.existsSync(path.join(BOT, DB_REL)) && fs.statSync(path.join(BOT, DB_REL)).size === stamp.dbBytes;
-  if (reusable) {
-    log(`reusing generated data in ${path.relative(ROOT, BOT)} (--fresh to regenerate)`);
-    return { ...stamp, reused: true };
-  }
-  log(`generating ${SIZE} of bot data in ${path.relative(ROOT, BOT)} …`);
-  const info = generate({ size: SIZE, out: BOT, seed: args.seed });
-  log(`generated in ${info.seconds}s`);
-  return { ...info, reused: false };
-}
-
-/** What a correct restore must reproduce: each file's hash, and the DB's last row ids. */
-function fingerprint(root) {
-  const files = {};
-  for (const f of listFiles(root)) if (f !== DB_REL && f !== STAMP && !f.startsWith(`${DB_REL}-`)) files[f] = sha256(path.join(root, f));
-  const db = new Database(path.join(root, DB_REL), { readonly: true, fileMustExist: true });
-  const lastIds = Object.fromEntries(['deals', 'orders', 'tickers'].map((t) => [t, db.prepare(`SELECT max(id) FROM ${t}`).pluck().get()]));
-  db.close();
-  return { files, lastIds, dbSha256: sha256(path.join(root, DB_REL)) };
-}
-
-/**
- * Checks a restored tree against the original (outside the timings). Snapshot-based tools may
- * write a DB that differs byte-wise from the live file (header counters), so the DB is checked
- * by its content: same last row ids and a passing quick_check.
- */
-function verifyRestore(target, expected) {
-  const found = listFiles(target).find((f) => f === DB_REL || f.endsWith(`/${DB_REL}`));
-  if (!found) return { ok: false, problem: `no ${DB_REL} under the restore target` };
-  const root = path.join(target, found.slice(0, -DB_REL.length));
-  const got = fingerprint(root);
-  const missing = Object.keys(expected.files).filter((f) => !(f in got.files));
-  const differing = Object.keys(expected.files).filter((f) => f in got.files && got.files[f] !== expected.files[f]);
-  let dbOk = got.dbSha256 === expected.dbSha256;
-  let dbCheck = 'identical bytes';
-  if (!dbOk) {
-    const sameIds = JSON.stringify(got.lastIds) === JSON.stringify(expected.lastIds);
-    const db = new Database(path.join(root, DB_REL), { readonly: true });
-    const quick = db.pragma('quick_check', { simple: true });
-    db.close();
-    dbOk = sameIds && quick === 'ok';
-    dbCheck = `content: last ids ${sameIds ? 'match' : 'DIFFER'}, quick_check ${quick}`;
-  }
-  // botbackup leaves out logs older than its logMaxAge (7 days by default): logs/old.log is 30 days old.
-  const problems = [...missing.map((f) => `missing ${f}`), ...differing.map((f) => `differs ${f}`), ...(dbOk ? [] : [`database: ${dbCheck}`])];
-  return { ok: problems.length === 0 || problems.every((p) => p === 'missing logs/old.log'), dbCheck, missing, differing, problems };
-}
+configure({ timeoutMs: TIMEOUT_MS, quietWaitS: args['quiet-wait-s'] });
 
 // ---------------------------------------------------------------------------------------------
 // Tools. Each backs up a whole bot folder into a fresh repository and restores it again.
-
-const resticEnv = (w) => ({ ...process.env, RESTIC_REPOSITORY: path.join(w, 'restic-repo'), RESTIC_PASSWORD: 'bench-password', RESTIC_CACHE_DIR: path.join(w, 'restic-cache') });
-const borgEnv = (w) => ({
-  ...process.env, BORG_REPO: path.join(w, 'borg-repo'), BORG_BASE_DIR: path.join(w, 'borg-base'),
-  BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
-});
-
-function botbackupConfig(botDir, repoDir, file) {
-  // Paths as JSON strings, which YAML reads as double-quoted scalars: safe with any character.
-  const q = JSON.stringify;
-  fs.writeFileSync(file, `version: 1
-sources:
-  - id: benchbot
-    root: ${q(botDir)}
-    databases:
-      - path: ${DB_REL}
-    files:
-      - { kind: config, include: ["config/**/*.json"] }
-      - { kind: secret, include: [".env", "keys/*.key"] }
-      - { kind: log, include: ["logs/*.log"] }
-storage:
-  - { name: local, type: local, path: ${q(repoDir)} }
-compression: { codec: zstd, level: 3 }
-`);
-  return file;
-}
 
 /**
  * A tool: `init` makes an empty repository (untimed), `backup` and `restore` return measured
@@ -487,25 +185,6 @@ const tools = {
     },
   },
 };
-
-/** Sums a phase's steps; fails the phase if any step failed. */
-function summarize(phase, syncDir) {
-  const steps = Object.values(phase.steps);
-  const failed = Object.entries(phase.steps).find(([, s]) => !s.ok);
-  const syncS = failed ? 0 : syncFs(syncDir);
-  return {
-    ok: !failed,
-    error: failed ? `${failed[0]}: ${failed[1].timedOut ? 'timed out' : `exit ${failed[1].code}${failed[1].signal ? ` (${failed[1].signal})` : ''}`}: ${failed[1].stderr.trim().slice(-800)}` : undefined,
-    wallS: round(steps.reduce((a, s) => a + s.seconds, 0) + syncS, 3),
-    cpuS: steps.every((s) => s.ownCpuS !== null) ? round(steps.reduce((a, s) => a + s.ownCpuS, 0), 2) : null,
-    syncS: round(syncS, 3),
-    peakRssKiB: Math.max(0, ...steps.map((s) => s.peakRssKiB ?? 0)) || null,
-    foreignCpuS: round(steps.reduce((a, s) => a + (s.foreignCpuS ?? 0), 0), 2),
-    steps: Object.fromEntries(Object.entries(phase.steps).map(([k, s]) => [k, { ok: s.ok, seconds: round(s.seconds, 3), peakRssKiB: s.peakRssKiB, cpuS: round(s.ownCpuS, 2), foreignCpuS: round(s.foreignCpuS, 2), ...(s.json ? { json: s.json } : {}) }])),
-    ...(phase.integrityS != null ? { integrityS: round(phase.integrityS, 3) } : {}),
-    ...(phase.internalS != null ? { internalS: round(phase.internalS, 3) } : {}),
-  };
-}
 
 async function benchTool(name, expected) {
   const tool = tools[name];
@@ -719,7 +398,9 @@ function checkTargets(results) {
   // Flatness needs the other size: compare with the latest result file of it, if there is one.
   const other = SIZE === '1GiB' ? '256MiB' : SIZE === '256MiB' ? '1GiB' : null;
   const prev = other && fs.existsSync(path.join(BENCH, 'results'))
-    ? fs.readdirSync(path.join(BENCH, 'results')).filter((f) => f.endsWith(`-${other}.json`)).sort().pop() : null;
+    ? fs.readdirSync(path.join(BENCH, 'results'))
+    // Only full-benchmark files (<date>-<size>.json), not incremental.mjs's <date>-incremental-<size>.json.
+    .filter((f) => new RegExp(`^\\d{4}-\\d{2}-\\d{2}-${other}\\.json$`).test(f)).sort().pop() : null;
   const prevBb = prev ? JSON.parse(fs.readFileSync(path.join(BENCH, 'results', prev), 'utf8')).tools?.botbackup?.summary : null;
   if (prevBb?.ok) {
     const prevRss = Math.max(prevBb.backupPeakRssMiB, prevBb.restorePeakRssMiB);
@@ -806,7 +487,7 @@ async function main() {
     versions: versions(),
     settings: { repeat: args.repeat, seed: args.seed, writerSynchronous: args['writer-synchronous'], skipped: [...skip] },
   };
-  const data = prepareData();
+  const data = prepareData({ bot: BOT, targetBytes, seed: args.seed, regenerate: args.fresh });
   results.data = { ...data, treeBytes: treeBytes(BOT) - treeBytes(path.join(BOT, STAMP)) };
   const expected = fingerprint(BOT);
   results.tools = {};
