@@ -34,7 +34,7 @@ const START_TS = Date.UTC(2024, 0, 1); // fixed, for determinism
 const MINUTE = 60_000;
 
 /** Symbols the bot trades, in the order it adopted them; tick/lot sizes as on real exchanges. */
-const SYMBOLS = [
+export const SYMBOLS = [
   ['BTCUSDT', 42000, 0.1, 0.00001], ['ETHUSDT', 2300, 0.01, 0.0001], ['SOLUSDT', 100, 0.01, 0.01],
   ['BNBUSDT', 310, 0.1, 0.001], ['XRPUSDT', 0.6, 0.0001, 1], ['ADAUSDT', 0.5, 0.0001, 1],
   ['DOGEUSDT', 0.09, 0.00001, 1], ['AVAXUSDT', 35, 0.01, 0.01], ['LINKUSDT', 15, 0.001, 0.01],
@@ -47,11 +47,11 @@ const SYMBOLS = [
   ['RUNEUSDT', 6, 0.001, 0.1], ['FTMUSDT', 0.5, 0.0001, 1], ['AAVEUSDT', 95, 0.01, 0.01],
   ['MKRUSDT', 2000, 0.1, 0.001], ['ETCUSDT', 25, 0.001, 0.01], ['XLMUSDT', 0.12, 0.00001, 1],
 ].map(([symbol, price, tick, lot]) => ({ symbol, price, tick, lot }));
-const EXCHANGES = ['binance', 'bybit'];
-const STRATEGIES = ['grid-btc-eth', 'mean-reversion-5m', 'momentum-breakout', 'funding-arb', 'dca-weekly', 'market-maker-alts'];
+export const EXCHANGES = ['binance', 'bybit'];
+export const STRATEGIES = ['grid-btc-eth', 'mean-reversion-5m', 'momentum-breakout', 'funding-arb', 'dca-weekly', 'market-maker-alts'];
 
 /** Rounds to a step (tick or lot size) without accumulating binary-float noise in the digits. */
-function roundTo(v, step) {
+export function roundTo(v, step) {
   const decimals = Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
   return Number((Math.round(v / step) * step).toFixed(decimals));
 }
