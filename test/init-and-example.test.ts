@@ -42,7 +42,7 @@ describe('init and the example bot', () => {
     const config = path.join(tmp.dir, 'examples/botbackup.yaml');
     const backup = await runCli(['backup'], { cwd: tmp.dir, env: { BOTBACKUP_CONFIG: config } });
     expect(backup.code, backup.stderr).toBe(0);
-    expect(backup.stdout).toMatch(/^Backup \S+ of "example-bot": 6 entries/);
+    expect(backup.stdout).toMatch(/^Full backup \S+ of "example-bot": 6 entries/);
     const list = JSON.parse((await runCli(['--config', config, 'list', '--json'])).stdout);
     expect(list).toHaveLength(1);
     expect(list[0].databases[0].pageCount).toBeGreaterThan(100);

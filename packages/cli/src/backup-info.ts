@@ -4,16 +4,25 @@ import type { Manifest } from '@botbackup/core';
 export interface BackupInfo {
   id: string;
   type: Manifest['type'];
+  /** The backup an incremental builds on; null for a full one. */
+  parent: string | null;
+  chainDepth: number;
+  /** Why the backup is full (e.g. "the chain reached its limit …"); null for an incremental. */
+  fullReason: string | null;
   source: string;
   host: string;
   startedAt: string;
   completedAt: string;
   durationMs: number;
+  /** Members of this backup's archive. */
   entries: number;
+  /** Files as of this backup (stored here or in an earlier link), and files gone since the parent. */
+  files: number;
+  deleted: string[];
   entryBytes: number;
   storedBytes: number;
   compression: Manifest['compression'];
-  databases: { name: string; path: string; sha256: string; pageCount: number; pageSize: number }[];
+  databases: { name: string; path: string; sha256: string; pageCount: number; pageSize: number; stored: 'snapshot' | 'delta'; deltaPages: number | null }[];
   objects: { key: string; size: number; sha256: string }[];
   warnings: string[];
   stored?: { store: string; location: string; manifestKey: string }[];
@@ -23,16 +32,29 @@ export function backupInfo(manifest: Manifest): BackupInfo {
   return {
     id: manifest.id,
     type: manifest.type,
+    parent: manifest.parent,
+    chainDepth: manifest.chainDepth,
+    fullReason: manifest.fullReason,
     source: manifest.source.id,
     host: manifest.source.host,
     startedAt: manifest.startedAt,
     completedAt: manifest.completedAt,
     durationMs: manifest.stats.durationMs,
     entries: manifest.entries.length,
+    files: manifest.files.length,
+    deleted: manifest.deleted,
     entryBytes: manifest.stats.entryBytes,
     storedBytes: manifest.stats.storedBytes,
     compression: manifest.compression,
-    databases: manifest.databases.map((d) => ({ name: d.name, path: d.path, sha256: d.sha256, pageCount: d.pageCount, pageSize: d.pageSize })),
+    databases: manifest.databases.map((d) => ({
+      name: d.name,
+      path: d.path,
+      sha256: d.sha256,
+      pageCount: d.pageCount,
+      pageSize: d.pageSize,
+      stored: d.stored.type,
+      deltaPages: d.stored.type === 'delta' ? d.stored.pages : null,
+    })),
     objects: manifest.objects.map((o) => ({ key: o.key, size: o.size, sha256: o.sha256 })),
     warnings: manifest.warnings,
   };

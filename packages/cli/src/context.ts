@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import { UsageError, type Config, type Manifest } from '@botbackup/core';
-import { loadConfig, resolveBackup, type Logger } from '@botbackup/engine';
+import { loadConfig, resolveBackupRef, type Logger } from '@botbackup/engine';
 import { createStore, type BackupStore } from '@botbackup/storage';
 import { ProgressBar } from './output.js';
 
@@ -60,7 +60,7 @@ export class CommandContext {
   /** The store and manifest a `<backup>` argument names, with the options of {@link withBackupSelection}. */
   async resolveBackup(ref: string, opts: Record<string, unknown>): Promise<{ store: BackupStore; manifest: Manifest }> {
     const store = await this.store(opts.storage as string | undefined);
-    return { store, manifest: await resolveBackup(store, ref, opts.source as string | undefined, this.signal) };
+    return { store, manifest: await resolveBackupRef(store, ref, opts.source as string | undefined, this.signal) };
   }
 
   /** Prints the machine-readable result on stdout. */

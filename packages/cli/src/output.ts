@@ -23,6 +23,7 @@ const PHASE_LABEL: Record<ProgressEvent['phase'], string> = {
   snapshot: 'snapshot',
   pack: 'pack',
   read: 'read',
+  verify: 'checksum',
   integrity: 'integrity check',
 };
 

@@ -8,7 +8,7 @@ import { parseDuration } from './duration.js';
 export const FILE_KINDS = ['config', 'secret', 'log', 'other'] as const;
 export type FileKind = (typeof FILE_KINDS)[number];
 /** Kinds of entries in a backup: files of a file set, or a database snapshot. */
-export type EntryKind = FileKind | 'database';
+export type EntryKind = FileKind | 'database' | 'database-delta';
 
 export const COMPRESSION_CODECS = ['zstd', 'gzip', 'none'] as const;
 export type CompressionCodec = (typeof COMPRESSION_CODECS)[number];
@@ -30,11 +30,19 @@ const fileSetSchema = z.strictObject({
   maxAge: duration.optional(),
 });
 
+const incrementalSchema = z.strictObject({
+  /** Incrementals after a full backup before the next backup is full again. */
+  maxChainLength: z.number().int().min(0).max(1000).optional(),
+  /** An incremental larger than this share of a full backup (uncompressed) is made full instead. */
+  maxDeltaRatio: z.number().min(0).max(1).optional(),
+});
+
 const sourceSchema = z.strictObject({
   id: slug,
   root: relPath,
   databases: z.array(databaseSchema).default([]),
   files: z.array(fileSetSchema).default([]),
+  incremental: incrementalSchema.optional(),
 });
 
 const localStorageSchema = z.strictObject({
@@ -63,6 +71,8 @@ const configSchema = z.strictObject({
       logMaxAge: duration.default('7d'),
       /** CPU nice value for backup and verify work, so the bot always wins a core (0: leave as is). */
       nice: z.number().int().min(0).max(19).default(10),
+      /** Chain limits of incremental backups, for sources that set none of their own. */
+      incremental: incrementalSchema.optional(),
     })
     .default({ logMaxAge: '7d', nice: 10 }),
 });
@@ -81,12 +91,22 @@ export interface FileSetConfig {
   /** Only for `log` sets: files older than this many milliseconds are left out. */
   maxAgeMs: number | undefined;
 }
+/** When an incremental backup is made full instead. */
+export interface IncrementalLimits {
+  /** Most incrementals on top of one full backup (default 14). */
+  maxChainLength: number;
+  /** Largest incremental, as a share of a full backup's uncompressed bytes (default 0.5). */
+  maxDeltaRatio: number;
+}
+export const DEFAULT_INCREMENTAL_LIMITS: IncrementalLimits = { maxChainLength: 14, maxDeltaRatio: 0.5 };
+
 export interface SourceConfig {
   id: string;
   /** Absolute path of the bot's folder; everything is stored relative to it. */
   root: string;
   databases: DatabaseConfig[];
   files: FileSetConfig[];
+  incremental: IncrementalLimits;
 }
 export interface LocalStorageConfig {
   name: string;
@@ -165,7 +185,11 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
       exclude: set.exclude,
       maxAgeMs: set.kind === 'log' ? parseDuration(set.maxAge ?? data.defaults.logMaxAge) : undefined,
     }));
-    return { id: source.id, root, databases, files };
+    const incremental: IncrementalLimits = {
+      maxChainLength: source.incremental?.maxChainLength ?? data.defaults.incremental?.maxChainLength ?? DEFAULT_INCREMENTAL_LIMITS.maxChainLength,
+      maxDeltaRatio: source.incremental?.maxDeltaRatio ?? data.defaults.incremental?.maxDeltaRatio ?? DEFAULT_INCREMENTAL_LIMITS.maxDeltaRatio,
+    };
+    return { id: source.id, root, databases, files, incremental };
   });
   const seenTargets = new Set<string>();
   const storage = data.storage.map((target, i): StorageConfig => {

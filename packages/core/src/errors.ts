@@ -89,7 +89,7 @@ export class StorageError extends BotbackupError {
 }
 
 export type IntegrityErrorCode =
-  'CHECKSUM_MISMATCH' | 'TRUNCATED' | 'MISSING_OBJECT' | 'MISSING_MANIFEST' | 'BAD_MANIFEST' | 'BAD_ARCHIVE' | 'DATABASE_CHECK_FAILED';
+  'CHECKSUM_MISMATCH' | 'TRUNCATED' | 'MISSING_OBJECT' | 'MISSING_MANIFEST' | 'BAD_MANIFEST' | 'BAD_ARCHIVE' | 'DATABASE_CHECK_FAILED' | 'BROKEN_CHAIN';
 
 /** Stored data does not match what its manifest promises. */
 export class IntegrityError extends BotbackupError {

@@ -5,6 +5,7 @@ import type { CompressionCodec } from './config.js';
  *
  *   manifests/<source>/<backup-id>.json          the manifest; written last, deleted first
  *   data/<source>/<backup-id>/archive.tar[.zst|.gz]   the archive
+ *   data/<source>/<backup-id>/pagemap-<database>.bin  one page map per database
  *
  * A backup exists exactly when its manifest does; anything under data/ without a manifest is
  * an orphan (an interrupted backup or prune).
@@ -22,6 +23,9 @@ export const repositoryKeys = {
   archive(sourceId: string, backupId: string, codec: CompressionCodec): string {
     return `data/${sourceId}/${backupId}/archive${archiveExtension(codec)}`;
   },
+  pageMap(sourceId: string, backupId: string, databaseName: string): string {
+    return `data/${sourceId}/${backupId}/pagemap-${databaseName}.bin`;
+  },
   /** Parses a manifest key back into its parts, or undefined for any other key. */
   parseManifestKey(key: string): { sourceId: string; backupId: string } | undefined {
     const match = /^manifests\/([^/]+)\/([^/]+)\.json$/.exec(key);
@@ -33,3 +37,6 @@ export const repositoryKeys = {
 export function archiveExtension(codec: CompressionCodec): string {
   return codec === 'zstd' ? '.tar.zst' : codec === 'gzip' ? '.tar.gz' : '.tar';
 }
+
+/** Suffix of a database's page-delta entry in an incremental's archive: `data/trades.db.bbdelta`. */
+export const DELTA_SUFFIX = '.bbdelta';

@@ -1,23 +1,39 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  BackupNotFoundError,
+  DELTA_SUFFIX,
+  IntegrityError,
   MANIFEST_FORMAT,
   MANIFEST_SCHEMA_VERSION,
+  SourceError,
   UsageError,
   createBackupId,
+  decodePageMap,
+  encodePageMap,
+  planIncremental,
   repositoryKeys,
   serializeManifest,
+  type BackupPlan,
   type Config,
+  type FileKind,
   type Manifest,
   type ManifestDatabase,
+  type ManifestFile,
+  type ManifestObject,
+  type PageMap,
+  type PlannedFile,
   type SourceConfig,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import { collectFiles } from './collect-files.js';
+import { collectFiles, type CollectedFile } from './collect-files.js';
+import { createDeltaStream } from './page-delta-io.js';
+import { loadChain, readVerifiedObject, resolveBackupRef } from './repository.js';
 import { silentLogger, type Logger } from './logger.js';
 import { packArchive, type ArchiveInput } from './pack-archive.js';
 import type { ProgressListener } from './progress.js';
@@ -41,6 +57,10 @@ export interface BackupOptions {
   now?: () => Date;
   /** Host name recorded in the manifest. */
   host?: string;
+  /** Store only what changed since a parent (see {@link findParent}); full when there is none to build on. */
+  incremental?: boolean;
+  /** The parent of an incremental: the newest backup at or before this id, id prefix or time; the newest by default. */
+  since?: string | undefined;
 }
 
 export interface BackupResult {
@@ -61,10 +81,13 @@ export function selectSource(config: Config, sourceId: string | undefined): Sour
 }
 
 /**
- * Makes a full backup of one source: consistent snapshots of its databases (each checked with
- * quick_check), then its files, packed as one tar stream, compressed, hashed and written to
- * every store at once. The manifest is written last, so a backup that fails at any point is
- * never visible; the objects it had written are removed (or left as orphans if even that fails).
+ * Makes a backup of one source: full, or (with `incremental`) only what changed since a parent.
+ * Consistent snapshots of its databases are taken first (each with a page map, and checked with
+ * quick_check while the archive is packed); an incremental stores the changed and new files
+ * whole and each database as a page delta on the parent's copy. Everything is packed as one tar
+ * stream, compressed, hashed and written to every store at once; page maps follow, and the
+ * manifest is written last, so a backup that fails at any point is never visible; the objects it
+ * had written are removed (or left as orphans if even that fails).
  */
 export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const { config, stores } = options;
@@ -80,40 +103,89 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const staging = await fs.mkdtemp(path.join(tmpRoot, 'botbackup-'));
   const archiveKey = repositoryKeys.archive(source.id, backupId, config.compression.codec);
   const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    log.warn(message);
+  };
   const snapshots = new Map<string, SnapshotHandle>();
   // Stops the snapshots' copies and checks as soon as the backup fails for any reason.
   const stop = new AbortController();
   const snapshotSignal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  let archiveStarted = false;
+  const written: string[] = [];
   try {
-    log.info({ databases: source.databases.length }, 'backup started');
+    log.info({ databases: source.databases.length, incremental: options.incremental ?? false }, 'backup started');
     // Files first: an unreadable key file fails the backup before the expensive snapshot.
     const collected = await collectFiles(source, startedAt);
-    // A database's file is stat-ed for its mode, and its size for the progress total (the
-    // snapshot is about that size).
-    const dbStats = await Promise.all(source.databases.map((db) => fs.stat(db.path).catch(() => undefined)));
-    const inputs: ArchiveInput[] = [
-      // Each database is snapshotted when the archive reaches it, so that it is pinned as late
-      // and as briefly as possible.
-      ...source.databases.map((db, i): ArchiveInput => {
-        const open = async () => {
-          const handle = await startSnapshot(db, path.join(staging, `${db.name}.sqlite`), {
-            signal: snapshotSignal,
-            onPinned: options.onSnapshotPinned && (() => options.onSnapshotPinned!(db.name)),
-            onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
-            onRollbackJournal: (message) => {
-              warnings.push(message);
-              log.warn(message);
-            },
-          });
-          snapshots.set(db.relativePath, handle);
-          return { size: handle.size, stream: handle.stream };
-        };
-        return { path: db.relativePath, kind: 'database', mode: (dbStats[i]?.mode ?? 0o600) & 0o7777, mtime: startedAt, open };
+    const found = options.incremental ? await findParent(stores, source.id, options.since, options.signal) : { reason: 'a full backup was requested' };
+    if ('warning' in found && found.warning) warn(found.warning);
+    const modes = await Promise.all(
+      source.databases.map((db) =>
+        fs.stat(db.path).then(
+          (s) => s.mode & 0o7777,
+          () => 0o600,
+        ),
+      ),
+    );
+    // Each database is copied once, with its page hashes; quick_check then runs on the copy
+    // while the archive is packed.
+    for (const db of source.databases) {
+      const handle = await startSnapshot(db, path.join(staging, `${db.name}.sqlite`), {
+        signal: snapshotSignal,
+        sha256: 'parent' in found,
+        onPinned: options.onSnapshotPinned && (() => options.onSnapshotPinned!(db.name)),
+        onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
+        onRollbackJournal: warn,
+      });
+      snapshots.set(db.relativePath, handle);
+    }
+    const pageMaps = new Map(
+      source.databases.map((db) => {
+        const snapshot = snapshots.get(db.relativePath)!;
+        return [
+          db.relativePath,
+          { algorithm: 'xxh64', pageSize: snapshot.pageSize, pageCount: snapshot.pageCount, hashes: snapshot.pageHashes } satisfies PageMap,
+        ];
       }),
-      ...collected.files.map((f): ArchiveInput => ({ path: f.relPath, absPath: f.absPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime })),
+    );
+
+    let plan: BackupPlan = { type: 'full', reason: 'reason' in found ? found.reason : '' };
+    if ('parent' in found) {
+      const files = await hashFiles(collected.files, options.signal);
+      plan = planIncremental({
+        backupId,
+        parent: found.parent,
+        parentPageMaps: found.pageMaps,
+        limits: source.incremental,
+        files,
+        databases: source.databases.map((db) => ({
+          path: db.relativePath,
+          pageSize: pageMaps.get(db.relativePath)!.pageSize,
+          pageCount: pageMaps.get(db.relativePath)!.pageCount,
+          pageMap: pageMaps.get(db.relativePath)!,
+        })),
+      });
+      if (plan.type === 'full') log.info({ reason: plan.reason }, 'making a full backup instead of an incremental');
+    }
+    const incremental = plan.type === 'incremental' ? plan : undefined;
+
+    // Files go first in the archive (a reader that wants one file can stop early), databases last.
+    const storedFiles = incremental ? new Set(incremental.changed.map((f) => f.path)) : undefined;
+    const inputs: ArchiveInput[] = [
+      ...collected.files
+        .filter((f) => !storedFiles || storedFiles.has(f.relPath))
+        .map((f): ArchiveInput => ({ path: f.relPath, absPath: f.absPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime })),
+      ...source.databases.map((db, i): ArchiveInput => {
+        const snapshot = snapshots.get(db.relativePath)!;
+        const dbPlan = incremental?.databases.get(db.relativePath);
+        if (dbPlan?.type === 'delta') {
+          const open = async () => createDeltaStream(snapshot.file, snapshot.pageSize, dbPlan.basePageCount, snapshot.pageCount, dbPlan.runs);
+          return { path: db.relativePath + DELTA_SUFFIX, kind: 'database-delta', mode: 0o600, mtime: startedAt, open };
+        }
+        const open = async () => ({ size: snapshot.size, stream: snapshot.openStream() });
+        return { path: db.relativePath, kind: 'database', mode: modes[i]!, mtime: startedAt, open };
+      }),
     ];
-    const expected = [...collected.files, ...dbStats].reduce((sum, f) => sum + (f?.size ?? 0), 0);
+    const expected = (incremental?.bytes ?? 0) || [...collected.files, ...snapshots.values()].reduce((sum, f) => sum + f.size, 0);
     let packed = 0;
     const archive = packArchive(inputs, (n) => {
       packed += n;
@@ -121,39 +193,85 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     });
     const stored = new HashingStream();
     const branches = tee(stored, stores.length);
-    archiveStarted = true;
+    written.push(archiveKey);
     await settleAll([
       pipeline(archive.stream, createCompressStream(config.compression.codec, config.compression.level), stored, { signal: options.signal }),
       ...stores.map((store, i) => store.put(archiveKey, branches[i]!, { signal: options.signal })),
     ]);
     const entries = await archive.entries;
+    const entryByPath = new Map(entries.map((e) => [e.path, e]));
+
     // Nothing is committed until every snapshot is complete and has passed quick_check.
+    const objects: ManifestObject[] = [
+      { key: archiveKey, role: 'archive', size: stored.bytes, sha256: stored.digest(), compression: config.compression.codec, encryption: null },
+    ];
     const databases: ManifestDatabase[] = [];
     let sqliteVersion: string | undefined;
-    for (const db of source.databases) {
+    for (const [i, db] of source.databases.entries()) {
       const snapshot = await snapshots.get(db.relativePath)!.done;
       log.info({ database: db.name, pages: snapshot.pageCount, readLockMs: Math.round(snapshot.readLockMs) }, 'database snapshot taken and checked');
       sqliteVersion ??= snapshot.sqliteVersion;
-      databases.push({
+      const mapKey = repositoryKeys.pageMap(source.id, backupId, db.name);
+      const mapBytes = encodePageMap(pageMaps.get(db.relativePath)!);
+      written.push(mapKey);
+      await Promise.all(stores.map((store) => store.put(mapKey, mapBytes, { signal: options.signal })));
+      objects.push({
+        key: mapKey,
+        role: 'page-map',
+        size: mapBytes.length,
+        sha256: createHash('sha256').update(mapBytes).digest('hex'),
+        compression: 'none',
+        encryption: null,
+      });
+      const dbPlan = incremental?.databases.get(db.relativePath);
+      const common = {
         name: db.name,
         path: db.relativePath,
+        mode: modes[i]!,
         journalMode: snapshot.journalMode,
         pageSize: snapshot.pageSize,
         pageCount: snapshot.pageCount,
         size: snapshot.size,
-        sha256: entries.find((e) => e.path === db.relativePath)!.sha256,
-        quickCheck: 'ok',
-      });
+        quickCheck: 'ok' as const,
+        pageMap: mapKey,
+      };
+      databases.push(
+        dbPlan?.type === 'delta'
+          ? {
+              ...common,
+              sha256: snapshot.sha256!,
+              stored: { type: 'delta', entry: db.relativePath + DELTA_SUFFIX, basePageCount: dbPlan.basePageCount, pages: dbPlan.pages },
+            }
+          : { ...common, sha256: entryByPath.get(db.relativePath)!.sha256, stored: { type: 'snapshot', entry: db.relativePath } },
+      );
     }
+    // Every file as of this backup: the ones stored here as packed (a file that changed since it
+    // was hashed is recorded as stored), the others as the parent had them.
+    const files: ManifestFile[] = (incremental ? incremental.files : collected.files.map((f) => ({ path: f.relPath, storedIn: backupId }))).map((f) => {
+      const entry = entryByPath.get(f.path);
+      if (f.storedIn === backupId && entry)
+        return {
+          path: entry.path,
+          kind: entry.kind as FileKind,
+          mode: entry.mode,
+          size: entry.size,
+          mtime: entry.mtime,
+          sha256: entry.sha256,
+          storedIn: backupId,
+        };
+      return f as ManifestFile;
+    });
     const entryBytes = entries.reduce((sum, e) => sum + e.size, 0);
+    const storedBytes = objects.reduce((sum, o) => sum + o.size, 0);
     const completedAt = now();
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       schemaVersion: MANIFEST_SCHEMA_VERSION,
       id: backupId,
-      type: 'full',
-      parent: null,
-      chainDepth: 0,
+      type: plan.type,
+      parent: incremental?.parent ?? null,
+      chainDepth: incremental?.chainDepth ?? 0,
+      fullReason: plan.type === 'full' ? plan.reason : null,
       source: { id: source.id, host: options.host ?? os.hostname(), root: source.root },
       startedAt: startedAt.toISOString(),
       completedAt: completedAt.toISOString(),
@@ -162,28 +280,108 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       compression: { codec: config.compression.codec, level: config.compression.level },
       databases,
       entries,
-      objects: [{ key: archiveKey, role: 'archive', size: stored.bytes, sha256: stored.digest(), compression: config.compression.codec, encryption: null }],
+      files,
+      deleted: incremental?.deleted ?? [],
+      objects,
       excluded: collected.excluded,
       warnings,
-      stats: { entryBytes, storedBytes: stored.bytes, durationMs: completedAt.getTime() - startedAt.getTime() },
+      stats: { entryBytes, storedBytes, durationMs: completedAt.getTime() - startedAt.getTime() },
     };
     // The manifest goes last: from this moment on the backup exists.
     const manifestKey = repositoryKeys.manifest(source.id, backupId);
     const text = serializeManifest(manifest);
     await Promise.all(stores.map((store) => store.put(manifestKey, Buffer.from(text), { signal: options.signal })));
-    log.info({ entries: entries.length, entryBytes, storedBytes: stored.bytes, durationMs: manifest.stats.durationMs }, 'backup committed');
+    log.info(
+      { type: manifest.type, parent: manifest.parent, entries: entries.length, entryBytes, storedBytes, durationMs: manifest.stats.durationMs },
+      'backup committed',
+    );
     return { manifest, stored: stores.map((store) => ({ store: store.name, location: store.location, manifestKey })) };
   } catch (error) {
     stop.abort();
-    if (archiveStarted) {
-      await Promise.all(stores.map((store) => store.delete(archiveKey).catch(() => undefined)));
-    }
+    await Promise.all(stores.flatMap((store) => written.map((key) => store.delete(key).catch(() => undefined))));
     throw options.signal?.aborted ? (options.signal.reason ?? error) : error;
   } finally {
     // Wait for the snapshots' copies and checks to settle before removing their files.
     await Promise.allSettled([...snapshots.values()].map((h) => h.done));
     await fs.rm(staging, { recursive: true, force: true });
   }
+}
+
+type ParentSearch = { parent: Manifest; pageMaps: Map<string, PageMap> } | { reason: string; warning?: string };
+
+/**
+ * The parent of an incremental: the newest backup of the source (or the newest at or before
+ * `since`), if it can be built on. Every store must hold its whole chain (every link's manifest,
+ * and every object at its recorded size), and its page maps must match their sha256; otherwise
+ * the backup becomes full, with a warning, and never builds on a broken parent. Content of the
+ * older links is `verify`'s job: reading it here would cost as much as a full backup.
+ */
+async function findParent(stores: BackupStore[], sourceId: string, since: string | undefined, signal: AbortSignal | undefined): Promise<ParentSearch> {
+  const primary = stores[0]!;
+  let parent: Manifest;
+  try {
+    parent = await resolveBackupRef(primary, since ?? 'latest', sourceId, signal);
+  } catch (error) {
+    if (error instanceof BackupNotFoundError && since === undefined) return { reason: `there is no earlier backup of source "${sourceId}" to build on` };
+    if (error instanceof IntegrityError) return unusable(since ?? 'latest', error);
+    throw error;
+  }
+  try {
+    for (const store of stores) {
+      const chain = await loadChain(store, parent, signal);
+      for (const link of chain) {
+        for (const object of link.objects) {
+          const stat = await store.stat(object.key, { signal });
+          if (!stat) throw new IntegrityError('MISSING_OBJECT', `${object.key} is missing in storage "${store.name}"`, { backupId: link.id });
+          if (stat.size !== object.size)
+            throw new IntegrityError('CHECKSUM_MISMATCH', `${object.key} in storage "${store.name}" has ${stat.size} bytes, not ${object.size}`, {
+              backupId: link.id,
+            });
+        }
+      }
+    }
+    const pageMaps = new Map<string, PageMap>();
+    for (const db of parent.databases) {
+      if (db.pageMap === null) continue;
+      const object = parent.objects.find((o) => o.key === db.pageMap);
+      if (!object) throw new IntegrityError('BAD_MANIFEST', `its manifest lists no object ${db.pageMap}`, { backupId: parent.id });
+      const bytes = await readVerifiedObject(primary, parent, object, signal);
+      pageMaps.set(db.path, decodePageMap(bytes, `${object.key} in storage "${primary.name}"`));
+    }
+    return { parent, pageMaps };
+  } catch (error) {
+    if (error instanceof IntegrityError) return unusable(parent.id, error);
+    throw error;
+  }
+}
+
+function unusable(parent: string, error: Error): { reason: string; warning: string } {
+  const reason = `the parent ${parent} cannot be built on (${error.message.replace(/\.$/, '')})`;
+  return { reason, warning: `Made a full backup instead of an incremental: ${reason}.` };
+}
+
+/** sha256 of each file's first `size` bytes (the size it was collected with), one file at a time. */
+async function hashFiles(files: readonly CollectedFile[], signal: AbortSignal | undefined): Promise<PlannedFile[]> {
+  const out: PlannedFile[] = [];
+  for (const f of files) {
+    const hasher = new HashingStream();
+    const body = f.size === 0 ? Readable.from([]) : createReadStream(f.absPath, { start: 0, end: f.size - 1, highWaterMark: 1 << 20 });
+    await pipeline(body, hasher, new Writable({ write: (_chunk, _enc, done) => done() }), { signal }).catch((error: NodeJS.ErrnoException) => {
+      if (signal?.aborted) throw error;
+      throw new SourceError('FILE_UNREADABLE', f.absPath, `Cannot read ${f.absPath} (${error.code ?? error.message}); check its permissions.`, {
+        cause: error,
+      });
+    });
+    if (hasher.bytes < f.size) {
+      throw new SourceError(
+        'FILE_CHANGED',
+        f.absPath,
+        `${f.absPath} shrank while it was being backed up (from ${f.size} to ${hasher.bytes} bytes); run the backup again.`,
+      );
+    }
+    out.push({ path: f.relPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime.toISOString(), sha256: hasher.digest() });
+  }
+  return out;
 }
 
 /**

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import fg from 'fast-glob';
-import { SourceError, type FileKind, type SourceConfig } from '@botbackup/core';
+import { DELTA_SUFFIX, SourceError, type FileKind, type SourceConfig } from '@botbackup/core';
 
 export interface CollectedFile {
   absPath: string;
@@ -24,11 +24,12 @@ const KIND_PRIORITY: Record<FileKind, number> = { secret: 0, config: 1, log: 2, 
 /**
  * Finds the source's files: every file set's include globs minus its exclude globs, relative to
  * the source root (dot files included, symlinks followed). Log sets keep only files modified
- * within their window. Database files and their -wal/-shm/-journal are never taken as plain
- * files: databases are only ever copied as consistent snapshots. `now` is passed in.
+ * within their window. Database files, their -wal/-shm/-journal and the name of their delta
+ * entry are never taken as plain files: databases are only ever copied as consistent
+ * snapshots. `now` is passed in.
  */
 export async function collectFiles(source: SourceConfig, now: Date): Promise<CollectResult> {
-  const dbFiles = new Set(source.databases.flatMap((db) => ['', '-wal', '-shm', '-journal'].map((suffix) => `${db.relativePath}${suffix}`)));
+  const dbFiles = new Set(source.databases.flatMap((db) => ['', '-wal', '-shm', '-journal', DELTA_SUFFIX].map((suffix) => `${db.relativePath}${suffix}`)));
   const byPath = new Map<string, CollectedFile>();
   const excluded: CollectResult['excluded'] = [];
   for (const set of source.files) {

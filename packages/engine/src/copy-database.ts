@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import xxhash from 'xxhash-wasm';
+import { PAGE_HASH_SIZE } from '@botbackup/core';
 import { parseWalHeader, WAL_HEADER_SIZE, WalScanner, type WalHeader } from './sqlite-wal.js';
 
 /** Bytes read or written per I/O call. */
@@ -11,6 +14,8 @@ export interface CopyOptions {
   onProgress?: (copiedPages: number, totalPages: number) => void;
   /** Called once the page count is known, before the first page is written. */
   onPlanned?: (totalPages: number) => void;
+  /** Also compute the sha256 of the whole copy (an incremental needs it; a full backup hashes its entry anyway). */
+  sha256?: boolean;
   signal?: AbortSignal | undefined;
 }
 
@@ -18,7 +23,13 @@ export interface CopyResult {
   pageCount: number;
   /** Pages that came from the WAL rather than the database file. */
   walPages: number;
+  /** The page map's hashes: xxh64 (seed 0, big-endian) of page n at offset (n-1)×8. */
+  pageHashes: Uint8Array;
+  /** sha256 of the copy, when asked for. */
+  sha256: string | undefined;
 }
+
+const hasher = xxhash();
 
 /** Thrown when the WAL was restarted while it was read: the copy must be made again. */
 export class WalRestartedError extends Error {}
@@ -53,6 +64,10 @@ export async function copyDatabase(source: string, dest: string, options: CopyOp
     options.onPlanned?.(pageCount);
     const pagesPerChunk = Math.max(1, Math.floor(CHUNK / pageSize));
     const buffer = Buffer.allocUnsafe(pagesPerChunk * pageSize);
+    const { h64Raw } = await hasher;
+    const pageHashes = new Uint8Array(pageCount * PAGE_HASH_SIZE);
+    const hashView = new DataView(pageHashes.buffer);
+    const whole = options.sha256 ? createHash('sha256') : undefined;
     let walPages = 0;
     for (let first = 1; first <= pageCount; first += pagesPerChunk) {
       options.signal?.throwIfAborted();
@@ -69,7 +84,11 @@ export async function copyDatabase(source: string, dest: string, options: CopyOp
           throw new Error(`the database file ended before page ${first + i} of ${pageCount}`);
         }
       }
-      await out.write(buffer, 0, count * pageSize);
+      // The pages are hashed while the kernel copies them out (the write only reads the buffer).
+      const written = out.write(buffer, 0, count * pageSize);
+      for (let i = 0; i < count; i++) hashView.setBigUint64((first - 1 + i) * PAGE_HASH_SIZE, h64Raw(buffer.subarray(i * pageSize, (i + 1) * pageSize), 0n));
+      whole?.update(buffer.subarray(0, count * pageSize));
+      await written;
       options.onProgress?.(first + count - 1, pageCount);
     }
     if (scan && wal) {
@@ -78,7 +97,7 @@ export async function copyDatabase(source: string, dest: string, options: CopyOp
       const header = parseWalHeader(after);
       if (!header || !sameWal(header, scan.scanner.header)) throw new WalRestartedError('the WAL was restarted during the copy');
     }
-    return { pageCount, walPages };
+    return { pageCount, walPages, pageHashes, sha256: whole?.digest('hex') };
   } catch (error) {
     await out.close().catch(() => undefined);
     await fs.rm(dest, { force: true });

@@ -9,6 +9,7 @@ export interface CopyWorkerInput {
   dest: string;
   pageSize: number;
   wal: boolean;
+  sha256: boolean;
 }
 
 export type CopyWorkerMessage =
@@ -22,9 +23,11 @@ const post = (message: CopyWorkerMessage) => parentPort!.postMessage(message);
 copyDatabase(input.source, input.dest, {
   pageSize: input.pageSize,
   wal: input.wal,
+  sha256: input.sha256,
   onPlanned: (pages) => post({ type: 'planned', pages }),
   onProgress: (done, total) => post({ type: 'progress', done, total }),
 }).then(
-  (result) => post({ type: 'done', result }),
+  // The page hashes move to the caller's thread instead of being copied.
+  (result) => parentPort!.postMessage({ type: 'done', result } satisfies CopyWorkerMessage, [result.pageHashes.buffer as ArrayBuffer]),
   (error: unknown) => post({ type: 'error', message: (error as Error).message, walRestarted: error instanceof WalRestartedError }),
 );

@@ -14,3 +14,4 @@ export * from './progress.js';
 export * from './logger.js';
 export { TOOL_VERSION } from './version.js';
 export * from './lower-priority.js';
+export * from './page-delta-io.js';

@@ -15,6 +15,11 @@ export interface ReadArchiveOptions {
   /** Only entries for which this returns true are handed to onEntry; all are still verified. */
   select?: (entry: ManifestEntry) => boolean;
   onBytes?: (n: number) => void;
+  /**
+   * Stop reading once every selected entry has been read and checked, instead of verifying the
+   * whole archive (a restore of one file). Each selected entry is still proven by its own sha256.
+   */
+  stopEarly?: boolean;
   signal?: AbortSignal;
 }
 
@@ -50,6 +55,8 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
       throw new RestoreRefusedError('UNSAFE_PATH', entry.path, `Backup ${manifest.id} lists the unsafe path "${entry.path}"; refusing to restore it.`);
   }
 
+  let wanted = options.stopEarly ? manifest.entries.filter((e) => options.select?.(e) ?? true).length : Infinity;
+  if (wanted === 0) return;
   const stat = await store.stat(object.key, { signal: options.signal });
   if (!stat) throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its archive ${object.key} in storage "${store.name}".`, ctx);
   if (stat.size < object.size) {
@@ -82,6 +89,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   const extract = tar.extract();
   const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
   const seen = new Set<string>();
+  let stoppedEarly = false;
 
   const consume = (async () => {
     for await (const item of extract) {
@@ -122,6 +130,13 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
           { ...ctx, subject: entry.path },
         );
       }
+      if (options.select?.(entry) ?? true) wanted--;
+      if (wanted === 0) {
+        // Everything asked for is read and proven: leave the rest of the object unread.
+        stoppedEarly = true;
+        body.destroy();
+        return;
+      }
     }
   })().catch((error: unknown) => {
     // Stop reading the rest of the object: the backup has already failed.
@@ -139,6 +154,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
     });
     await settleAll([pipeline(body, counted, stored, extract, { signal: options.signal }), consume]);
   } catch (error) {
+    if (stoppedEarly && !(error instanceof IntegrityError || error instanceof RestoreRefusedError)) return;
     if (error instanceof IntegrityError || error instanceof RestoreRefusedError) throw error;
     if (options.signal?.aborted) throw error;
     if (error instanceof StorageError) throw error;
@@ -149,6 +165,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
       { cause: error },
     );
   }
+  if (stoppedEarly) return;
   if (stored.inputBytes !== object.size || stored.inputSha256 !== object.sha256) {
     throw new IntegrityError(
       'CHECKSUM_MISMATCH',

@@ -1,10 +1,20 @@
-import { BackupNotFoundError, IntegrityError, StorageError, parseManifest, repositoryKeys, type Manifest } from '@botbackup/core';
+import { createHash } from 'node:crypto';
+import {
+  BackupNotFoundError,
+  IntegrityError,
+  StorageError,
+  backupIdTime,
+  parseManifest,
+  repositoryKeys,
+  type Manifest,
+  type ManifestObject,
+} from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 
-async function readText(store: BackupStore, key: string, signal?: AbortSignal): Promise<string> {
+async function readBytes(store: BackupStore, key: string, signal?: AbortSignal): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of await store.get(key, { signal })) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /** Reads and validates one manifest. A missing one is a BackupNotFoundError. */
@@ -12,7 +22,7 @@ export async function readManifest(store: BackupStore, sourceId: string, backupI
   const key = repositoryKeys.manifest(sourceId, backupId);
   let text: string;
   try {
-    text = await readText(store, key, signal);
+    text = (await readBytes(store, key, signal)).toString('utf8');
   } catch (error) {
     if (error instanceof StorageError && error.storageCode === 'NOT_FOUND') {
       throw new BackupNotFoundError(
@@ -85,4 +95,103 @@ export async function resolveBackup(store: BackupStore, ref: string, sourceId?: 
     throw new BackupNotFoundError(`No backup "${ref}"${scope} in storage "${store.name}"; see "botbackup list".`);
   }
   return readManifest(store, chosen.sourceId, chosen.backupId, signal);
+}
+
+/**
+ * Parses a point in time given on the command line: an ISO 8601 date or date-time
+ * (`2026-11-26`, `2026-11-26T14:30`, `2026-11-26 14:30:00+02:00`). A time without a zone is UTC.
+ * Returns undefined for anything else (a backup id, say).
+ */
+export function parseTimeRef(text: string): Date | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const [, date, time, zone] = match;
+  const iso = `${date}T${time ?? '00:00:00'}${zone ?? 'Z'}`;
+  const parsed = new Date(iso);
+  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
+}
+
+/** The newest backup of a source that started at or before `at`. */
+export async function resolveBackupAt(store: BackupStore, at: Date, sourceId?: string, signal?: AbortSignal): Promise<Manifest> {
+  const ids = await listBackupIds(store, sourceId, signal);
+  const candidates = ids.filter((id) => backupIdTime(id.backupId).getTime() <= at.getTime());
+  const chosen = candidates.at(-1);
+  if (!chosen) {
+    const scope = sourceId ? ` of source "${sourceId}"` : '';
+    const first = ids[0];
+    throw new BackupNotFoundError(
+      `No backup${scope} in storage "${store.name}" was made at or before ${at.toISOString()}${first ? `; the oldest is ${first.backupId}` : ''}.`,
+    );
+  }
+  return readManifest(store, chosen.sourceId, chosen.backupId, signal);
+}
+
+/** Resolves a reference that is either a time (see {@link parseTimeRef}) or a backup id, prefix or `latest`. */
+export async function resolveBackupRef(store: BackupStore, ref: string, sourceId?: string, signal?: AbortSignal): Promise<Manifest> {
+  const at = parseTimeRef(ref);
+  return at ? resolveBackupAt(store, at, sourceId, signal) : resolveBackup(store, ref, sourceId, signal);
+}
+
+/**
+ * The chain a backup needs, oldest first: its full backup, then every incremental up to and
+ * including `manifest`. Each link's manifest is read and checked to be the parent it claims
+ * (same source, one less in depth, older). A missing or damaged link throws a BROKEN_CHAIN
+ * IntegrityError naming it.
+ */
+export async function loadChain(store: BackupStore, manifest: Manifest, signal?: AbortSignal): Promise<Manifest[]> {
+  const chain = [manifest];
+  let child = manifest;
+  while (child.parent !== null) {
+    const parentId = child.parent;
+    let parent: Manifest;
+    try {
+      parent = await readManifest(store, child.source.id, parentId, signal);
+    } catch (error) {
+      if (error instanceof BackupNotFoundError || error instanceof IntegrityError) {
+        throw new BrokenLinkError(parentId, child, error.message, error);
+      }
+      throw error;
+    }
+    if (parent.chainDepth !== child.chainDepth - 1 || parent.id >= child.id) {
+      throw new BrokenLinkError(parentId, child, `its manifest says chain depth ${parent.chainDepth}, where ${child.chainDepth - 1} was expected`);
+    }
+    chain.unshift(parent);
+    child = parent;
+  }
+  if (child.type !== 'full' || child.chainDepth !== 0) {
+    throw new BrokenLinkError(child.id, child, 'it is the first link but not a full backup');
+  }
+  return chain;
+}
+
+/** A link of a chain that is missing or damaged; `child` is the backup that needs it. */
+export class BrokenLinkError extends IntegrityError {
+  readonly link: string;
+  constructor(link: string, child: Manifest, problem: string, cause?: unknown) {
+    super('BROKEN_CHAIN', `Backup ${link}, a link that ${child.id} needs, is unusable: ${problem}`, { backupId: link, subject: link }, { cause });
+    this.link = link;
+  }
+}
+
+/** Reads a small object of a backup whole and checks its size and sha256 against the manifest. */
+export async function readVerifiedObject(store: BackupStore, manifest: Manifest, object: ManifestObject, signal?: AbortSignal): Promise<Buffer> {
+  let bytes: Buffer;
+  try {
+    bytes = await readBytes(store, object.key, signal);
+  } catch (error) {
+    if (error instanceof StorageError && error.storageCode === 'NOT_FOUND') {
+      throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its object ${object.key} in storage "${store.name}".`, {
+        backupId: manifest.id,
+        subject: object.key,
+      });
+    }
+    throw error;
+  }
+  if (bytes.length !== object.size || createHash('sha256').update(bytes).digest('hex') !== object.sha256) {
+    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: object ${object.key} in storage "${store.name}" does not match its sha256.`, {
+      backupId: manifest.id,
+      subject: object.key,
+    });
+  }
+  return bytes;
 }

@@ -1,13 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { BackupNotFoundError, IntegrityError, RestoreRefusedError, type Manifest, type ManifestEntry } from '@botbackup/core';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BackupNotFoundError, BotbackupError, IntegrityError, RestoreRefusedError, restorableItems, type Manifest, type RestorableItem } from '@botbackup/core';
 import { syncDir, writeDurably, type BackupStore } from '@botbackup/storage';
 import { checkDatabase } from './check-database.js';
 import { silentLogger, type Logger } from './logger.js';
+import { applyDelta, type ExpectedDelta } from './page-delta-io.js';
 import type { ProgressListener } from './progress.js';
 import { archiveObject, readArchive } from './read-archive.js';
+import { BrokenLinkError, listBackupIds, loadChain, readManifest } from './repository.js';
+import { HashingStream } from './streams.js';
 
 export interface RestoreOptions {
   store: BackupStore;
@@ -28,6 +33,8 @@ export interface RestoreResult {
   target: string;
   files: number;
   bytes: number;
+  /** The backups whose archives were read, oldest first (a full backup, then incrementals). */
+  chain: string[];
   databases: { path: string; sha256: string; integrityCheck: 'ok' }[];
   /** Wall time of the whole restore, fsync and integrity checks included. */
   durationMs: number;
@@ -38,14 +45,23 @@ export interface RestoreResult {
 /** Suffixes SQLite keeps beside a database; stale ones would corrupt a restored file. */
 const SIDECARS = ['-wal', '-shm', '-journal'];
 
+/** What to do with one archive member of one link of the chain. */
+type MemberAction =
+  { type: 'file'; item: RestorableItem } | { type: 'snapshot'; item: RestorableItem } | { type: 'delta'; item: RestorableItem; expected: ExpectedDelta };
+
 /**
- * Restores a backup into `target`. Every byte is checked before anything becomes visible:
+ * Restores a backup into `target`: a full backup from its own archive; an incremental by
+ * fetching its chain (the full backup, then every incremental up to it), verifying every link it
+ * reads, taking each file from the backup that stored it and rebuilding each database from its
+ * last snapshot plus the page deltas after it, then checking that the rebuilt database's sha256
+ * is the one the manifest records. Every byte is checked before anything becomes visible:
  * entries are written into a hidden staging folder inside the target, each checked against its
- * sha256 and fsync-ed; the stored archive's own sha256 is checked at its end; databases pass
- * PRAGMA integrity_check. Only then is each file moved into place with an atomic rename (stale
- * `-wal`/`-shm`/`-journal` files of a database removed first). Existing files are never
- * replaced unless `force` is set. On any failure the staging folder is removed and the target
- * is left as it was.
+ * sha256 and fsync-ed; each archive's own sha256 is checked at its end (with `only`, reading
+ * stops once the wanted entries are read and proven); databases pass PRAGMA integrity_check.
+ * Only then is each file moved into place with an atomic rename (stale `-wal`/`-shm`/`-journal`
+ * files of a database removed first). Existing files are never replaced unless `force` is set.
+ * On any failure the staging folder is removed and the target is left as it was; a broken link
+ * of a chain is named, with the newest backup that does not need it.
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
   const started = performance.now();
@@ -77,36 +93,107 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     }
   }
 
+  const chain =
+    manifest.parent === null
+      ? [manifest]
+      : await loadChain(store, manifest, options.signal).catch((error: unknown) => explainBroken(store, manifest, error, options.signal));
+  const plan = planMembers(chain, manifest, selected);
+  const links = chain.filter((link) => plan.has(link.id));
+  for (const link of links) {
+    const object = archiveObject(link);
+    if (!(await store.stat(object.key, { signal: options.signal })) && chain.length > 1) {
+      await explainBroken(
+        store,
+        manifest,
+        new BrokenLinkError(link.id, manifest, `its archive ${object.key} is missing in storage "${store.name}"`),
+        options.signal,
+      );
+    }
+  }
+
   const createdTarget = !(await exists(target));
   await fs.mkdir(target, { recursive: true, mode: 0o700 });
   const staging = path.join(target, `.botbackup-restore-${randomBytes(6).toString('hex')}`);
   await fs.mkdir(staging, { mode: 0o700 });
-  const selectedPaths = new Set(selected.map((e) => e.path));
   let integrityCheckMs = 0;
   let bytes = 0;
   try {
-    const total = archiveObject(manifest).size;
+    const total = links.reduce((sum, link) => sum + archiveObject(link).size, 0);
     let read = 0;
-    await readArchive({
-      store,
-      manifest,
-      signal: options.signal,
-      select: (entry) => selectedPaths.has(entry.path),
-      onBytes: (n) => {
-        read += n;
-        options.onProgress?.({ phase: 'read', done: read, total });
-      },
-      onEntry: async (entry, body) => {
-        await writeEntry(path.join(staging, entry.path), body, restoredMode(entry), new Date(entry.mtime));
-        bytes += entry.size;
-      },
-    });
+    /** Databases that had page deltas applied: their sha256 must be checked once rebuilt. */
+    const rebuilt = new Set<string>();
+    for (const link of links) {
+      const actions = plan.get(link.id)!;
+      try {
+        await readArchive({
+          store,
+          manifest: link,
+          signal: options.signal,
+          stopEarly: options.only !== undefined,
+          select: (entry) => actions.has(entry.path),
+          onBytes: (n) => {
+            read += n;
+            options.onProgress?.({ phase: 'read', done: read, total });
+          },
+          onEntry: async (entry, body) => {
+            const action = actions.get(entry.path)!;
+            const file = path.join(staging, action.item.path);
+            if (action.type === 'delta') {
+              const handle = await fs.open(file, 'r+');
+              try {
+                await applyDelta(body, handle, action.expected);
+              } catch (error) {
+                if (error instanceof BotbackupError || options.signal?.aborted) throw error;
+                throw new IntegrityError('BAD_ARCHIVE', `Backup ${link.id}: the page delta "${entry.path}" cannot be applied: ${(error as Error).message}.`, {
+                  backupId: link.id,
+                  subject: entry.path,
+                });
+              } finally {
+                await handle.close();
+              }
+              rebuilt.add(action.item.path);
+            } else {
+              await fs.rm(file, { force: true });
+              await writeEntry(file, body, action.type === 'file' ? restoredMode(action.item) : 0o600, new Date(action.item.mtime));
+              if (action.type === 'file') bytes += entry.size;
+            }
+          },
+        });
+      } catch (error) {
+        if (chain.length > 1 && error instanceof IntegrityError && !(error instanceof BrokenLinkError)) {
+          await explainBroken(store, manifest, new BrokenLinkError(link.id, manifest, error.message, error), options.signal);
+        }
+        throw error;
+      }
+    }
 
     const databases: RestoreResult['databases'] = [];
     for (const entry of selected.filter((e) => e.kind === 'database')) {
+      const file = path.join(staging, entry.path);
+      if (rebuilt.has(entry.path)) {
+        // The chain was applied: prove it rebuilt exactly the database this backup recorded.
+        options.onProgress?.({ phase: 'verify', done: 0, total: entry.size, subject: entry.path });
+        const actual = await sha256OfFile(file);
+        if (actual !== entry.sha256) {
+          throw new IntegrityError(
+            'CHECKSUM_MISMATCH',
+            `Backup ${manifest.id}: the database "${entry.path}" rebuilt from its chain of ${chain.length} backups does not match its recorded sha256; nothing was replaced.`,
+            { backupId: manifest.id, subject: entry.path },
+          );
+        }
+      }
+      const handle = await fs.open(file, 'r+');
+      try {
+        await handle.chmod(entry.mode & 0o777);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.utimes(file, new Date(entry.mtime), new Date(entry.mtime));
+      bytes += entry.size;
       const t0 = performance.now();
       options.onProgress?.({ phase: 'integrity', done: 0, total: entry.size, subject: entry.path });
-      const check = await checkDatabase(path.join(staging, entry.path), 'integrity_check');
+      const check = await checkDatabase(file, 'integrity_check');
       integrityCheckMs += performance.now() - t0;
       if (!check.ok) {
         throw new IntegrityError(
@@ -131,8 +218,17 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       dirs.add(path.dirname(dest));
     }
     for (const dir of dirs) await syncDir(dir);
-    logger.info({ target, files: selected.length, bytes }, 'restore complete');
-    return { backupId: manifest.id, target, files: selected.length, bytes, databases, durationMs: performance.now() - started, integrityCheckMs };
+    logger.info({ target, files: selected.length, bytes, chain: chain.length }, 'restore complete');
+    return {
+      backupId: manifest.id,
+      target,
+      files: selected.length,
+      bytes,
+      chain: links.map((l) => l.id),
+      databases,
+      durationMs: performance.now() - started,
+      integrityCheckMs,
+    };
   } catch (error) {
     if (createdTarget) await fs.rm(target, { recursive: true, force: true });
     throw error;
@@ -141,18 +237,108 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   }
 }
 
-/** The entries `--only` names: the path itself or everything under it. */
-export function selectEntries(manifest: Manifest, only: string | undefined): ManifestEntry[] {
-  if (only === undefined) return manifest.entries;
+/**
+ * Which members of which links a restore reads, by link id and member path: each file from the
+ * backup that stored it, each database from its newest snapshot in the chain plus every page
+ * delta after it. Throws BROKEN_CHAIN when the chain lacks what a manifest points to.
+ */
+function planMembers(chain: readonly Manifest[], manifest: Manifest, selected: readonly RestorableItem[]): Map<string, Map<string, MemberAction>> {
+  const plan = new Map<string, Map<string, MemberAction>>();
+  const add = (linkId: string, member: string, action: MemberAction) => {
+    if (!plan.has(linkId)) plan.set(linkId, new Map());
+    plan.get(linkId)!.set(member, action);
+  };
+  const ids = new Set(chain.map((l) => l.id));
+  for (const item of selected) {
+    if (item.kind !== 'database') {
+      const storedIn = manifest.files.find((f) => f.path === item.path)!.storedIn;
+      if (!ids.has(storedIn)) throw new BrokenLinkError(storedIn, manifest, `"${item.path}" is stored in it, but it is not in the chain`);
+      add(storedIn, item.path, { type: 'file', item });
+      continue;
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const link = chain[i]!;
+      const db = link.databases.find((d) => d.path === item.path);
+      if (!db) throw new BrokenLinkError(link.id, manifest, `it holds no copy of the database "${item.path}" that the next link builds on`);
+      if (db.stored.type === 'snapshot') {
+        add(link.id, db.stored.entry, { type: 'snapshot', item });
+        break;
+      }
+      add(link.id, db.stored.entry, {
+        type: 'delta',
+        item,
+        expected: { pageSize: db.pageSize, basePageCount: db.stored.basePageCount, pageCount: db.pageCount, pages: db.stored.pages },
+      });
+      if (i === 0) throw new BrokenLinkError(link.id, manifest, `its database "${item.path}" is a delta with no snapshot before it`);
+    }
+  }
+  return plan;
+}
+
+/**
+ * Rethrows a broken link as one error that names it and the newest backup of the source that
+ * does not need it (whose chain's manifests and objects are all present), so the user knows
+ * what can still be restored.
+ */
+async function explainBroken(store: BackupStore, manifest: Manifest, error: unknown, signal: AbortSignal | undefined): Promise<never> {
+  if (!(error instanceof BrokenLinkError)) throw error;
+  const fallback = await newestRestorableWithout(store, manifest.source.id, error.link, signal).catch(() => undefined);
+  const advice = fallback
+    ? `the newest backup that does not need it is ${fallback} (restore it with "botbackup restore ${fallback}").`
+    : `no other backup of source "${manifest.source.id}" in storage "${store.name}" avoids it.`;
+  throw new IntegrityError(
+    'BROKEN_CHAIN',
+    `Backup ${manifest.id} cannot be restored: ${error.message.replace(/\.$/, '')}; ${advice}`,
+    {
+      backupId: manifest.id,
+      subject: error.link,
+    },
+    { cause: error },
+  );
+}
+
+/** The newest backup of a source whose chain does not contain `broken` and has every manifest and object present. */
+async function newestRestorableWithout(store: BackupStore, sourceId: string, broken: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+  const ids = await listBackupIds(store, sourceId, signal);
+  for (const { backupId } of ids.reverse()) {
+    if (backupId === broken) continue;
+    try {
+      const chain = await loadChain(store, await readManifest(store, sourceId, backupId, signal), signal);
+      if (chain.some((link) => link.id === broken)) continue;
+      let complete = true;
+      for (const link of chain) {
+        for (const object of link.objects) {
+          const stat = await store.stat(object.key, { signal });
+          if (stat?.size !== object.size) complete = false;
+        }
+      }
+      if (complete) return backupId;
+    } catch (error) {
+      if (!(error instanceof IntegrityError || error instanceof BackupNotFoundError)) throw error;
+    }
+  }
+  return undefined;
+}
+
+/** The files and databases `--only` names: the path itself or everything under it. */
+export function selectEntries(manifest: Manifest, only: string | undefined): RestorableItem[] {
+  const items = restorableItems(manifest);
+  if (only === undefined) return items;
   const wanted = only.replace(/^\.\/+/, '').replace(/\/+$/, '');
-  const selected = manifest.entries.filter((e) => e.path === wanted || e.path.startsWith(`${wanted}/`));
+  const selected = items.filter((e) => e.path === wanted || e.path.startsWith(`${wanted}/`));
   if (selected.length === 0)
     throw new BackupNotFoundError(`Backup ${manifest.id} holds no file or folder "${only}"; run "botbackup show ${manifest.id}" to see its contents.`);
   return selected;
 }
 
+async function sha256OfFile(file: string): Promise<string> {
+  const hasher = new HashingStream();
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hasher, new Writable({ write: (_c, _e, done) => done() }));
+  return hasher.digest();
+}
+
 /** Secret files are always restored 0600, whatever mode they had. */
-function restoredMode(entry: ManifestEntry): number {
+function restoredMode(entry: RestorableItem): number {
   return entry.kind === 'secret' ? 0o600 : entry.mode & 0o777;
 }
 

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase } from './check-database.js';
-import { WalRestartedError } from './copy-database.js';
+import { WalRestartedError, type CopyResult } from './copy-database.js';
 import type { CopyWorkerInput, CopyWorkerMessage } from './copy-worker.js';
 import { runWorker } from './run-worker.js';
 
@@ -18,6 +18,10 @@ export interface DatabaseSnapshot {
   sqliteVersion: string;
   /** How long the source was held in one read transaction (the lock a rollback-journal bot waits on). */
   readLockMs: number;
+  /** xxh64 of every page (see {@link CopyResult.pageHashes}). */
+  pageHashes: Uint8Array;
+  /** sha256 of the snapshot, when {@link SnapshotOptions.sha256} asked for it. */
+  sha256: string | undefined;
 }
 
 export interface SnapshotOptions {
@@ -31,6 +35,8 @@ export interface SnapshotOptions {
    * snapshot is taken (tests use it to show that the bot commits meanwhile).
    */
   onPinned?: () => Promise<void>;
+  /** Compute the snapshot's sha256 while copying it (an incremental backup stores no whole copy to hash). */
+  sha256?: boolean;
   signal?: AbortSignal;
 }
 
@@ -45,18 +51,24 @@ export interface SnapshotHandle {
   /** Bytes of the snapshot: pageCount × pageSize. */
   size: number;
   sqliteVersion: string;
-  /** The snapshot's bytes, read from the complete staging copy. */
-  stream: Readable;
+  /** xxh64 of every page (see {@link CopyResult.pageHashes}). */
+  pageHashes: Uint8Array;
+  /** sha256 of the snapshot, when asked for. */
+  sha256: string | undefined;
+  /** Path of the complete staging copy. */
+  file: string;
+  /** Opens a stream of the snapshot's bytes, read from the complete staging copy. */
+  openStream: () => Readable;
   /** Resolves once the copy passed `PRAGMA quick_check` (which runs while `stream` is read); rejects otherwise. */
   done: Promise<DatabaseSnapshot>;
 }
 
 /**
  * Takes a consistent snapshot of a live SQLite database into `destFile` and returns once the
- * copy is complete and the database released, with a stream of its bytes. `PRAGMA quick_check`
- * then runs on the copy in a worker thread while the caller reads the stream; `done` says
- * whether it passed. A caller must not commit anything made from `stream` before `done`
- * resolves.
+ * copy is complete and the database released, with its page hashes and a way to stream its
+ * bytes. `PRAGMA quick_check` then runs on the copy in a worker thread while the caller packs
+ * it; `done` says whether it passed. A caller must not commit anything made from the copy before
+ * `done` resolves.
  *
  * A read-only connection opens a read transaction and reads once, which pins the database: in
  * WAL mode the bot keeps committing (readers never block writers) but nothing it does can
@@ -106,7 +118,7 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
   }
 
   // The database stays pinned only for the copy.
-  let pageCount = 0;
+  let copied: CopyResult | undefined;
   let readLockMs = 0;
   try {
     for (let attempt = 1; ; attempt++) {
@@ -116,7 +128,7 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
         source.prepare('select count(*) from sqlite_schema').get();
         const pinned = performance.now();
         if (attempt === 1) await options.onPinned?.();
-        pageCount = await copyPinned(db, destFile, { pageSize, wal, onProgress: options.onProgress, signal: options.signal });
+        copied = await copyPinned(db, destFile, { pageSize, wal, sha256: options.sha256 ?? false, onProgress: options.onProgress, signal: options.signal });
         readLockMs = performance.now() - pinned;
         break;
       } catch (error) {
@@ -133,6 +145,7 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
     source.close();
   }
 
+  const { pageCount, pageHashes, sha256 } = copied!;
   // quick_check runs in a worker thread while the caller packs the copy.
   const done = (async (): Promise<DatabaseSnapshot> => {
     const check = await checkDatabase(destFile, 'quick_check', options.signal);
@@ -143,18 +156,27 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
         `Database "${db.name}" at ${db.path} fails PRAGMA quick_check (${check.messages.slice(0, 3).join('; ')}); nothing was stored. Restore it with "botbackup restore" or repair it first.`,
       );
     }
-    return { file: destFile, journalMode, pageSize, pageCount, size: pageCount * pageSize, sqliteVersion, readLockMs };
+    return { file: destFile, journalMode, pageSize, pageCount, size: pageCount * pageSize, sqliteVersion, readLockMs, pageHashes, sha256 };
   })();
   // The caller awaits `done` after packing; keep an early failure from counting as unhandled.
   done.catch(() => undefined);
-  const stream = createReadStream(destFile, { highWaterMark: 1 << 20 });
-  return { journalMode, pageSize, pageCount, size: pageCount * pageSize, sqliteVersion, stream, done };
+  return {
+    journalMode,
+    pageSize,
+    pageCount,
+    size: pageCount * pageSize,
+    sqliteVersion,
+    pageHashes,
+    sha256,
+    file: destFile,
+    openStream: () => createReadStream(destFile, { highWaterMark: 1 << 20 }),
+    done,
+  };
 }
 
 /** Takes a complete, checked snapshot of a database into `destFile` (see {@link startSnapshot}). */
 export async function snapshotDatabase(db: DatabaseConfig, destFile: string, options: SnapshotOptions = {}): Promise<DatabaseSnapshot> {
   const handle = await startSnapshot(db, destFile, options);
-  handle.stream.destroy();
   return handle.done;
 }
 
@@ -167,12 +189,12 @@ export async function snapshotDatabase(db: DatabaseConfig, destFile: string, opt
 async function copyPinned(
   db: DatabaseConfig,
   destFile: string,
-  options: { pageSize: number; wal: boolean; onProgress: SnapshotOptions['onProgress']; signal: AbortSignal | undefined },
-): Promise<number> {
-  let pageCount = 0;
+  options: { pageSize: number; wal: boolean; sha256: boolean; onProgress: SnapshotOptions['onProgress']; signal: AbortSignal | undefined },
+): Promise<CopyResult> {
+  let result: CopyResult | undefined;
   await runWorker<CopyWorkerInput, CopyWorkerMessage>(
     new URL('./copy-worker.js', import.meta.url),
-    { source: db.path, dest: destFile, pageSize: options.pageSize, wal: options.wal },
+    { source: db.path, dest: destFile, pageSize: options.pageSize, wal: options.wal, sha256: options.sha256 },
     (message) => {
       switch (message.type) {
         case 'planned':
@@ -181,7 +203,7 @@ async function copyPinned(
           options.onProgress?.(message.done, message.total);
           return false;
         case 'done':
-          pageCount = message.result.pageCount;
+          result = message.result;
           return true;
         case 'error':
           throw message.walRestarted ? new WalRestartedError(message.message) : new Error(message.message);
@@ -189,7 +211,7 @@ async function copyPinned(
     },
     options.signal,
   );
-  return pageCount;
+  return result!;
 }
 
 /** A copy failure as the caller should see it: aborts and WAL restarts as they are, the rest as a SourceError. */

@@ -1,10 +1,11 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Manifest } from '@botbackup/core';
+import { IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { ProgressListener } from './progress.js';
 import { archiveObject, readArchive } from './read-archive.js';
+import { loadChain, readVerifiedObject } from './repository.js';
 import { restoreBackup } from './restore.js';
 
 export interface VerifyOptions {
@@ -27,8 +28,11 @@ export interface VerifyResult {
 
 /**
  * Proves a backup is intact: the stored archive's size and sha256, and every entry's, against
- * the manifest (deep: a full restore into a temp folder with integrity checks, then removed).
- * Throws the IntegrityError that names the first problem; returns only for a good backup.
+ * the manifest, and its page maps'; for an incremental, also that every link of its chain is
+ * present (each link's manifest, and its objects at their recorded sizes; `verify` of each link
+ * proves its content). Deep: a restore of the whole chain into a temp folder, which rebuilds and
+ * checks every database (sha256 and integrity_check), then removed. Throws the IntegrityError
+ * that names the first problem; returns only for a good backup.
  */
 export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult> {
   const started = performance.now();
@@ -42,6 +46,21 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
       await fs.rm(dir, { recursive: true, force: true });
     }
   } else {
+    if (manifest.parent !== null) {
+      for (const link of await loadChain(store, manifest, options.signal)) {
+        for (const object of link.objects) {
+          const stat = await store.stat(object.key, { signal: options.signal });
+          if (stat?.size !== object.size) {
+            throw new IntegrityError(
+              'BROKEN_CHAIN',
+              `Backup ${manifest.id} needs ${link.id}, whose object ${object.key} is ${stat ? `${stat.size} bytes, not ${object.size}` : 'missing'} in storage "${store.name}".`,
+              { backupId: manifest.id, subject: object.key },
+            );
+          }
+        }
+      }
+    }
+    for (const object of manifest.objects.filter((o) => o.role === 'page-map')) await readVerifiedObject(store, manifest, object, options.signal);
     let read = 0;
     await readArchive({
       store,

@@ -6,9 +6,15 @@ import { formatBytes } from '../output.js';
 
 export function backupCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return new Command('backup')
-    .description('make a full backup of a source now')
+    .description('back up a source now: a full backup, or with --incremental only what changed since the last one')
     .option('-s, --source <id>', 'source to back up (needed when the config has several)')
-    .addOption(new Option('--full', 'a full backup (the only kind so far; incrementals come later)').default(true))
+    .addOption(new Option('--full', 'a full backup (the default)').conflicts('incremental'))
+    .option('-i, --incremental', 'store only what changed since a parent backup (full when there is none to build on)')
+    .addOption(
+      new Option('--since <backup|time>', 'parent of the incremental: the newest backup at or before this id, prefix or time (default: the newest)').implies({
+        incremental: true,
+      }),
+    )
     .action(
       wrap(async (ctx, _args, opts) => {
         const config = await ctx.config();
@@ -16,6 +22,8 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
         const result = await runBackup({
           config,
           sourceId: opts.source as string | undefined,
+          incremental: Boolean(opts.incremental),
+          since: opts.since as string | undefined,
           stores: await ctx.stores(),
           logger: ctx.logger,
           onProgress: ctx.progress.update,
@@ -27,9 +35,13 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
           ctx.printJson({ ...backupInfo(m), stored: result.stored });
           return;
         }
+        const kind = m.type === 'incremental' ? `Incremental backup ${m.id} (on ${m.parent}, chain depth ${m.chainDepth})` : `Full backup ${m.id}`;
         ctx.print(
-          `Backup ${m.id} of "${m.source.id}": ${m.entries.length} entries, ${formatBytes(m.stats.entryBytes)} read, ${formatBytes(m.stats.storedBytes)} stored (${m.compression.codec}) in ${(m.stats.durationMs / 1000).toFixed(1)} s.`,
+          `${kind} of "${m.source.id}": ${m.entries.length} entries, ${formatBytes(m.stats.entryBytes)} packed, ${formatBytes(m.stats.storedBytes)} stored (${m.compression.codec}) in ${(m.stats.durationMs / 1000).toFixed(1)} s.`,
         );
+        if (m.type === 'full' && opts.incremental) ctx.print(`  full because ${m.fullReason}`);
+        for (const db of m.databases) if (db.stored.type === 'delta') ctx.print(`  ${db.path}: ${db.stored.pages} of ${db.pageCount} pages changed`);
+        if (m.deleted.length > 0) ctx.print(`  ${m.deleted.length} file(s) deleted since the parent`);
         for (const s of result.stored) ctx.print(`  stored in "${s.store}" (${s.location})`);
       }),
     );

@@ -23,7 +23,7 @@ export function listCommand(wrap: (action: CommandAction) => (...args: unknown[]
           ? [
               b.backupId,
               b.sourceId,
-              b.manifest.type,
+              b.manifest.type === 'full' ? 'full' : `incr ${b.manifest.chainDepth}`,
               b.manifest.completedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
               String(b.manifest.entries.length),
               formatBytes(b.manifest.stats.entryBytes),

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { restoreBackup } from '@botbackup/engine';
+import { UsageError } from '@botbackup/core';
+import { parseTimeRef, restoreBackup } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
 import { formatBytes } from '../output.js';
@@ -7,14 +8,21 @@ import { formatBytes } from '../output.js';
 export function restoreCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return withBackupSelection(
     new Command('restore')
-      .description('restore a backup (an id, a unique prefix of one, or "latest") into a folder')
-      .argument('<backup>', 'backup id, unique id prefix, or "latest"')
+      .description('restore a backup (an id, a unique prefix of one, "latest", or a point in time) into a folder')
+      .argument('[backup]', 'backup id, unique id prefix, "latest", or a time (the newest backup at or before it)')
+      .option('--from <backup>', 'the backup to restore (the same as the argument)')
+      .option('--at <time>', 'restore the newest backup made at or before this time (ISO 8601; UTC unless a zone is given)')
       .requiredOption('-t, --target <dir>', 'folder to restore into (created if missing)')
       .option('--only <path>', 'restore only this file or folder of the backup')
       .option('--force', 'replace existing files (atomically, after the new copy is checked)'),
   ).action(
     wrap(async (ctx, args, opts) => {
-      const { store, manifest } = await ctx.resolveBackup(args[0]!, opts);
+      const refs = [args[0], opts.from, opts.at].filter((r): r is string => typeof r === 'string');
+      if (refs.length !== 1) throw new UsageError('Name exactly one backup to restore: an id (or "latest") as the argument, --from <id>, or --at <time>.');
+      if (opts.at !== undefined && parseTimeRef(opts.at as string) === undefined) {
+        throw new UsageError(`--at "${opts.at as string}" is not a time; use ISO 8601, e.g. 2026-11-26T14:30 (UTC) or 2026-11-26T14:30+02:00.`);
+      }
+      const { store, manifest } = await ctx.resolveBackup(refs[0]!, opts);
       const result = await restoreBackup({
         store,
         manifest,
@@ -33,6 +41,7 @@ export function restoreCommand(wrap: (action: CommandAction) => (...args: unknow
       ctx.print(
         `Restored backup ${result.backupId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s.`,
       );
+      if (result.chain.length > 1) ctx.print(`  rebuilt from a chain of ${result.chain.length} backups, ${result.chain[0]} to ${result.chain.at(-1)}`);
       for (const db of result.databases) ctx.print(`  ${db.path}: integrity_check ok, sha256 ${db.sha256}`);
     }),
   );

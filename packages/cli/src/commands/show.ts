@@ -14,21 +14,41 @@ export function showCommand(wrap: (action: CommandAction) => (...args: unknown[]
         return;
       }
       ctx.print(`Backup ${m.id} (${m.type}) of "${m.source.id}" on ${m.source.host}`);
+      if (m.parent) ctx.print(`  incremental on ${m.parent}, chain depth ${m.chainDepth}`);
+      else ctx.print(`  full: ${m.fullReason}`);
       ctx.print(`  started ${m.startedAt}, completed ${m.completedAt}, botbackup ${m.tool.version}, SQLite ${m.sqlite?.version ?? '-'}`);
       ctx.print(
         `  ${m.entries.length} entries, ${formatBytes(m.stats.entryBytes)}; stored ${formatBytes(m.stats.storedBytes)} (${m.compression.codec} ${m.compression.level})`,
       );
-      for (const db of m.databases)
-        ctx.print(`  database ${db.name}: ${db.path}, ${db.pageCount} pages of ${db.pageSize} B, ${db.journalMode}, sha256 ${db.sha256}`);
+      for (const db of m.databases) {
+        const stored = db.stored.type === 'delta' ? `, stored as a delta of ${db.stored.pages} pages` : '';
+        ctx.print(`  database ${db.name}: ${db.path}, ${db.pageCount} pages of ${db.pageSize} B, ${db.journalMode}${stored}, sha256 ${db.sha256}`);
+      }
       for (const o of m.objects) ctx.print(`  object ${o.key}: ${formatBytes(o.size)}, sha256 ${o.sha256}`);
       for (const w of m.warnings) ctx.print(`  warning: ${w}`);
       ctx.print('');
       ctx.print(
         formatTable(
-          ['PATH', 'KIND', 'MODE', 'SIZE', 'SHA256'],
-          m.entries.map((e) => [e.path, e.kind, e.mode.toString(8).padStart(4, '0'), formatBytes(e.size), e.sha256.slice(0, 16)]),
+          ['FILE', 'KIND', 'MODE', 'SIZE', 'SHA256', 'STORED IN'],
+          m.files.map((f) => [
+            f.path,
+            f.kind,
+            f.mode.toString(8).padStart(4, '0'),
+            formatBytes(f.size),
+            f.sha256.slice(0, 16),
+            f.storedIn === m.id ? 'this backup' : f.storedIn,
+          ]),
         ),
       );
+      if (m.deleted.length > 0) {
+        ctx.print('');
+        ctx.print(
+          formatTable(
+            ['DELETED SINCE THE PARENT'],
+            m.deleted.map((d) => [d]),
+          ),
+        );
+      }
       if (m.excluded.length > 0) {
         ctx.print('');
         ctx.print(
