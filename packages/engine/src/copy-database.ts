@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import xxhash from 'xxhash-wasm';
 import { PAGE_HASH_SIZE } from '@botbackup/core';
+import { loadPageHasher } from './page-hash.js';
 import { parseWalHeader, WAL_HEADER_SIZE, WalScanner, type WalHeader } from './sqlite-wal.js';
 
 /** Bytes read or written per I/O call. */
@@ -28,8 +28,6 @@ export interface CopyResult {
   /** sha256 of the copy, when asked for. */
   sha256: string | undefined;
 }
-
-const hasher = xxhash();
 
 /** Thrown when the WAL was restarted while it was read: the copy must be made again. */
 export class WalRestartedError extends Error {}
@@ -64,7 +62,7 @@ export async function copyDatabase(source: string, dest: string, options: CopyOp
     options.onPlanned?.(pageCount);
     const pagesPerChunk = Math.max(1, Math.floor(CHUNK / pageSize));
     const buffer = Buffer.allocUnsafe(pagesPerChunk * pageSize);
-    const { h64Raw } = await hasher;
+    const hashPages = await loadPageHasher();
     const pageHashes = new Uint8Array(pageCount * PAGE_HASH_SIZE);
     const hashView = new DataView(pageHashes.buffer);
     const whole = options.sha256 ? createHash('sha256') : undefined;
@@ -86,7 +84,7 @@ export async function copyDatabase(source: string, dest: string, options: CopyOp
       }
       // The pages are hashed while the kernel copies them out (the write only reads the buffer).
       const written = out.write(buffer, 0, count * pageSize);
-      for (let i = 0; i < count; i++) hashView.setBigUint64((first - 1 + i) * PAGE_HASH_SIZE, h64Raw(buffer.subarray(i * pageSize, (i + 1) * pageSize), 0n));
+      hashPages(buffer, first, count, pageSize, hashView);
       whole?.update(buffer.subarray(0, count * pageSize));
       await written;
       options.onProgress?.(first + count - 1, pageCount);

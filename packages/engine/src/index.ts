@@ -15,3 +15,4 @@ export * from './logger.js';
 export { TOOL_VERSION } from './version.js';
 export * from './lower-priority.js';
 export * from './page-delta-io.js';
+export * from './page-hash.js';

@@ -67,7 +67,7 @@ export interface ExpectedDelta {
  * the file is cut to the new page count. Memory stays flat whatever the delta's size. Throws a
  * plain Error when the delta is malformed or does not match `expected`; the caller names it.
  */
-export async function applyDelta(body: AsyncIterable<Buffer>, handle: fs.FileHandle, expected: ExpectedDelta): Promise<void> {
+export async function applyDelta(body: AsyncIterable<Buffer> | Iterable<Buffer>, handle: fs.FileHandle, expected: ExpectedDelta): Promise<void> {
   let pending: Buffer = Buffer.alloc(0);
   let header: DeltaHeader | undefined;
   let run: PageRun | undefined;
