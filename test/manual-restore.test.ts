@@ -40,6 +40,34 @@ describe('a backup restores without botbackup, by the steps in docs/format.md', 
     expect(await sha256File(path.join(restored, 'data/trades.db'))).toBe(manifest.databases[0].sha256);
   });
 
+  it('an incremental rebuilds with tar, zstd and the documented Python delta applier', async () => {
+    const root = path.join(tmp.dir, 'bot');
+    const repo = path.join(tmp.dir, 'repo');
+    await createBot(root, { deals: 5000 });
+    const config = await writeConfig(tmp.dir, { root, repo });
+    const backup = async (...args: string[]) => JSON.parse((await runCli(['--config', config, '--json', 'backup', ...args])).stdout) as { id: string; type: string };
+    const full = await backup();
+    const db = path.join(root, 'data/trades.db');
+    execFileSync('sqlite3', [db, 'UPDATE deals SET price = price + 1 WHERE id % 400 = 0; INSERT INTO deals (ts) VALUES (1);']);
+    const inc = await backup('--incremental');
+    expect(inc.type).toBe('incremental');
+
+    const doc = await fs.readFile(path.join(repoRoot, 'docs/format.md'), 'utf8');
+    const python = /```python\n([\s\S]*?)```/.exec(doc.slice(doc.indexOf('## Checking and restoring by hand')))![1]!;
+    await fs.writeFile(path.join(tmp.dir, 'apply.py'), python);
+    const unpack = (id: string) => {
+      const dir = path.join(tmp.dir, id);
+      execFileSync('mkdir', [dir]);
+      execFileSync('bash', ['-euo', 'pipefail', '-c', `zstd -dc data/testbot/${id}/archive.tar.zst | tar -xf - -C ${dir}`], { cwd: repo });
+      return dir;
+    };
+    const base = unpack(full.id);
+    const delta = unpack(inc.id);
+    execFileSync('python3', [path.join(tmp.dir, 'apply.py'), path.join(delta, 'data/trades.db.bbdelta'), path.join(base, 'data/trades.db')]);
+    const manifest = JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${inc.id}.json`), 'utf8'));
+    expect(await sha256File(path.join(base, 'data/trades.db'))).toBe(manifest.databases[0].sha256);
+  });
+
   it('a flipped byte makes the documented check fail', async () => {
     const root = path.join(tmp.dir, 'bot');
     const repo = path.join(tmp.dir, 'repo');
