@@ -33,7 +33,7 @@ import {
 import type { BackupStore } from '@botbackup/storage';
 import { collectFiles, type CollectedFile } from './collect-files.js';
 import { createDeltaStream } from './page-delta-io.js';
-import { loadChain, readVerifiedObject, resolveBackupRef } from './repository.js';
+import { checkChainObjects, loadChain, readVerifiedObject, resolveBackupRef } from './repository.js';
 import { silentLogger, type Logger } from './logger.js';
 import { packArchive, type ArchiveInput } from './pack-archive.js';
 import type { ProgressListener } from './progress.js';
@@ -327,19 +327,7 @@ async function findParent(stores: BackupStore[], sourceId: string, since: string
     throw error;
   }
   try {
-    for (const store of stores) {
-      const chain = await loadChain(store, parent, signal);
-      for (const link of chain) {
-        for (const object of link.objects) {
-          const stat = await store.stat(object.key, { signal });
-          if (!stat) throw new IntegrityError('MISSING_OBJECT', `${object.key} is missing in storage "${store.name}"`, { backupId: link.id });
-          if (stat.size !== object.size)
-            throw new IntegrityError('CHECKSUM_MISMATCH', `${object.key} in storage "${store.name}" has ${stat.size} bytes, not ${object.size}`, {
-              backupId: link.id,
-            });
-        }
-      }
-    }
+    for (const store of stores) await checkChainObjects(store, await loadChain(store, parent, signal), signal);
     const pageMaps = new Map<string, PageMap>();
     for (const db of parent.databases) {
       if (db.pageMap === null) continue;

@@ -16,3 +16,4 @@ export { TOOL_VERSION } from './version.js';
 export * from './lower-priority.js';
 export * from './page-delta-io.js';
 export * from './page-hash.js';
+export * from './settings-history.js';

@@ -195,3 +195,32 @@ export async function readVerifiedObject(store: BackupStore, manifest: Manifest,
   }
   return bytes;
 }
+
+/**
+ * Checks that every object of every link is in `store` at its recorded size (a stat per object,
+ * no content read). Throws an IntegrityError naming the first object that is missing or has
+ * another size.
+ */
+export async function checkChainObjects(store: BackupStore, chain: readonly Manifest[], signal?: AbortSignal): Promise<void> {
+  for (const link of chain) {
+    for (const object of link.objects) {
+      const stat = await store.stat(object.key, { signal });
+      if (!stat) {
+        throw new IntegrityError('MISSING_OBJECT', `Backup ${link.id} is missing its object ${object.key} in storage "${store.name}".`, {
+          backupId: link.id,
+          subject: object.key,
+        });
+      }
+      if (stat.size !== object.size) {
+        throw new IntegrityError(
+          'CHECKSUM_MISMATCH',
+          `Backup ${link.id}: object ${object.key} in storage "${store.name}" has ${stat.size} bytes, not ${object.size}.`,
+          {
+            backupId: link.id,
+            subject: object.key,
+          },
+        );
+      }
+    }
+  }
+}

@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from './logger.js';
 import { applyDelta, type ExpectedDelta } from './page-delta-io.js';
 import type { ProgressListener } from './progress.js';
 import { archiveObject, readArchive } from './read-archive.js';
-import { BrokenLinkError, listBackupIds, loadChain, readManifest } from './repository.js';
+import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManifest } from './repository.js';
 import { HashingStream } from './streams.js';
 
 export interface RestoreOptions {
@@ -249,11 +249,12 @@ function planMembers(chain: readonly Manifest[], manifest: Manifest, selected: r
     plan.get(linkId)!.set(member, action);
   };
   const ids = new Set(chain.map((l) => l.id));
+  const storedIn = new Map(manifest.files.map((f) => [f.path, f.storedIn]));
   for (const item of selected) {
     if (item.kind !== 'database') {
-      const storedIn = manifest.files.find((f) => f.path === item.path)!.storedIn;
-      if (!ids.has(storedIn)) throw new BrokenLinkError(storedIn, manifest, `"${item.path}" is stored in it, but it is not in the chain`);
-      add(storedIn, item.path, { type: 'file', item });
+      const link = storedIn.get(item.path)!;
+      if (!ids.has(link)) throw new BrokenLinkError(link, manifest, `"${item.path}" is stored in it, but it is not in the chain`);
+      add(link, item.path, { type: 'file', item });
       continue;
     }
     for (let i = chain.length - 1; i >= 0; i--) {
@@ -305,14 +306,8 @@ async function newestRestorableWithout(store: BackupStore, sourceId: string, bro
     try {
       const chain = await loadChain(store, await readManifest(store, sourceId, backupId, signal), signal);
       if (chain.some((link) => link.id === broken)) continue;
-      let complete = true;
-      for (const link of chain) {
-        for (const object of link.objects) {
-          const stat = await store.stat(object.key, { signal });
-          if (stat?.size !== object.size) complete = false;
-        }
-      }
-      if (complete) return backupId;
+      await checkChainObjects(store, chain, signal);
+      return backupId;
     } catch (error) {
       if (!(error instanceof IntegrityError || error instanceof BackupNotFoundError)) throw error;
     }

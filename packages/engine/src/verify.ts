@@ -5,7 +5,7 @@ import { IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { ProgressListener } from './progress.js';
 import { archiveObject, readArchive } from './read-archive.js';
-import { loadChain, readVerifiedObject } from './repository.js';
+import { BrokenLinkError, checkChainObjects, loadChain, readVerifiedObject } from './repository.js';
 import { restoreBackup } from './restore.js';
 
 export interface VerifyOptions {
@@ -47,18 +47,11 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     }
   } else {
     if (manifest.parent !== null) {
-      for (const link of await loadChain(store, manifest, options.signal)) {
-        for (const object of link.objects) {
-          const stat = await store.stat(object.key, { signal: options.signal });
-          if (stat?.size !== object.size) {
-            throw new IntegrityError(
-              'BROKEN_CHAIN',
-              `Backup ${manifest.id} needs ${link.id}, whose object ${object.key} is ${stat ? `${stat.size} bytes, not ${object.size}` : 'missing'} in storage "${store.name}".`,
-              { backupId: manifest.id, subject: object.key },
-            );
-          }
-        }
-      }
+      const chain = await loadChain(store, manifest, options.signal);
+      await checkChainObjects(store, chain.slice(0, -1), options.signal).catch((error: unknown) => {
+        if (!(error instanceof IntegrityError)) throw error;
+        throw new BrokenLinkError(error.backupId ?? '?', manifest, error.message, error);
+      });
     }
     for (const object of manifest.objects.filter((o) => o.role === 'page-map')) await readVerifiedObject(store, manifest, object, options.signal);
     let read = 0;
