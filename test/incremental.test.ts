@@ -222,6 +222,42 @@ describe('incremental backups', () => {
     expect(afterMissing.warnings.join('\n')).toContain(`Backup ${afterBadMap.id} is missing its object data/testbot/${afterBadMap.id}/archive.tar.zst`);
   });
 
+  it('restore --only <path> --from <id> brings back one older version of one file, reading only what holds it', async () => {
+    const { root, config } = await setup(tmp.dir);
+    const settings = path.join(root, 'config/bot.json');
+    const original = await fs.readFile(settings, 'utf8');
+    const backup = async (...args: string[]) => JSON.parse((await runCli(['--config', config.file, '--json', 'backup', ...args])).stdout) as { id: string };
+    const first = await backup();
+    await fs.writeFile(settings, '{"exchange":"bybit"}');
+    await backup('--incremental');
+    await fs.writeFile(settings, '{"exchange":"okx"}');
+    const last = await backup('--incremental');
+
+    const target = path.join(tmp.dir, 'old');
+    const r = await runCli(['--config', config.file, '--json', 'restore', '--only', 'config/bot.json', '--from', first.id, '--target', target]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await fs.readFile(path.join(target, 'config/bot.json'), 'utf8')).toBe(original);
+    expect(await listFiles(target)).toEqual(['config/bot.json']);
+    // The newest point's version of the same file comes from the newest incremental alone.
+    const newest = await runCli([
+      '--config',
+      config.file,
+      '--json',
+      'restore',
+      '--only',
+      'config/bot.json',
+      '--from',
+      last.id,
+      '--target',
+      path.join(tmp.dir, 'new'),
+    ]);
+    expect(JSON.parse(newest.stdout)).toMatchObject({ chain: [last.id], files: 1 });
+    expect(await fs.readFile(path.join(tmp.dir, 'new/config/bot.json'), 'utf8')).toBe('{"exchange":"okx"}');
+    // The argument and --from name the same thing; both at once is a usage error.
+    const both = await runCli(['--config', config.file, 'restore', last.id, '--from', first.id, '--target', target]);
+    expect(both.code).toBe(2);
+  });
+
   it('chain limits, --since and --at through the command line', async () => {
     const { dbFile, config } = await setup(tmp.dir, 'defaults: { incremental: { maxChainLength: 2 } }');
     const backup = async (...args: string[]) => {
