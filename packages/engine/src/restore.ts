@@ -172,8 +172,11 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       const file = path.join(staging, entry.path);
       if (rebuilt.has(entry.path)) {
         // The chain was applied: prove it rebuilt exactly the database this backup recorded.
-        options.onProgress?.({ phase: 'verify', done: 0, total: entry.size, subject: entry.path });
-        const actual = await sha256OfFile(file);
+        let hashed = 0;
+        const actual = await sha256OfFile(file, (n) => {
+          hashed += n;
+          options.onProgress?.({ phase: 'verify', done: hashed, total: entry.size, subject: entry.path });
+        });
         if (actual !== entry.sha256) {
           throw new IntegrityError(
             'CHECKSUM_MISMATCH',
@@ -326,8 +329,8 @@ export function selectEntries(manifest: Manifest, only: string | undefined): Res
   return selected;
 }
 
-async function sha256OfFile(file: string): Promise<string> {
-  const hasher = new HashingStream();
+async function sha256OfFile(file: string, onBytes: (n: number) => void): Promise<string> {
+  const hasher = new HashingStream(onBytes);
   await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hasher, new Writable({ write: (_c, _e, done) => done() }));
   return hasher.digest();
 }
