@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { BotbackupError, ExitCode, exitCodeFor } from '@botbackup/core';
 import { TOOL_VERSION } from '@botbackup/engine';
 import { backupCommand } from './commands/backup.js';
+import { diffCommand } from './commands/diff.js';
+import { historyCommand } from './commands/history.js';
 import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { restoreCommand } from './commands/restore.js';
@@ -43,6 +45,8 @@ export async function main(argv: string[]): Promise<number> {
   for (const make of [backupCommand, restoreCommand, listCommand, showCommand, verifyCommand, initCommand]) {
     program.addCommand(make(wrap).exitOverride());
   }
+  program.addCommand(historyCommand(wrap).exitOverride());
+  program.addCommand(diffCommand(wrap).exitOverride());
 
   try {
     await program.parseAsync(argv, { from: 'user' });

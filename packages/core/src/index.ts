@@ -6,3 +6,4 @@ export * from './manifest.js';
 export * from './repository-keys.js';
 export * from './page-delta.js';
 export * from './plan-backup.js';
+export * from './settings-diff.js';
