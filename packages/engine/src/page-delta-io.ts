@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import {
@@ -18,34 +19,48 @@ const CHUNK = 1 << 20;
 
 /**
  * Streams a page delta (docs/format.md) of the database copy `file`: the header, then each run's
- * header and its pages, read from the file in chunks of at most 1 MiB. Returns the stream and
- * its exact size, which the archive needs up front.
+ * header and its pages, in buffers of about 1 MiB. Returns the stream and its exact size, which
+ * the archive needs up front.
+ *
+ * The changed pages of a day of trading are scattered (tens of thousands of short runs per GiB),
+ * so each buffer is filled with synchronous positioned reads of the staging copy, which the page
+ * cache holds: one round trip through the thread pool per run cost more than the reads themselves
+ * (measured: 1.2 s instead of 0.3 s for 40 MiB of pages). A buffer takes at most about a
+ * millisecond of the event loop.
  */
-export function createDeltaStream(
-  file: string,
-  pageSize: number,
-  basePageCount: number,
-  pageCount: number,
-  runs: readonly PageRun[],
-): { size: number; stream: Readable } {
+export function createDeltaStream(file: string, pageSize: number, basePageCount: number, pageCount: number, runs: readonly PageRun[]): { size: number; stream: Readable } {
+  const capacity = Math.max(CHUNK, PAGE_RUN_HEADER_SIZE + pageSize);
   async function* generate(): AsyncGenerator<Uint8Array> {
     yield encodeDeltaHeader({ pageSize, basePageCount, pageCount, runCount: runs.length, pages: runPages(runs) });
     const handle = await fs.open(file, 'r');
     try {
+      let out = Buffer.allocUnsafe(capacity);
+      let used = 0;
       for (const run of runs) {
-        yield encodeRunHeader(run);
-        let offset = (run.first - 1) * pageSize;
-        let left = run.count * pageSize;
+        if (capacity - used < PAGE_RUN_HEADER_SIZE + pageSize) {
+          yield out.subarray(0, used);
+          out = Buffer.allocUnsafe(capacity);
+          used = 0;
+        }
+        out.set(encodeRunHeader(run), used);
+        used += PAGE_RUN_HEADER_SIZE;
+        let page = run.first;
+        let left = run.count;
         while (left > 0) {
-          const length = Math.min(left, Math.max(pageSize, CHUNK - (CHUNK % pageSize)));
-          const buffer = Buffer.allocUnsafe(length);
-          const { bytesRead } = await handle.read(buffer, 0, length, offset);
-          if (bytesRead !== length) throw new Error(`the snapshot copy ended before page ${Math.floor(offset / pageSize) + 1}`);
-          yield buffer;
-          offset += length;
-          left -= length;
+          if (capacity - used < pageSize) {
+            yield out.subarray(0, used);
+            out = Buffer.allocUnsafe(capacity);
+            used = 0;
+          }
+          const n = Math.min(left, Math.floor((capacity - used) / pageSize));
+          const bytesRead = readSync(handle.fd, out, used, n * pageSize, (page - 1) * pageSize);
+          if (bytesRead !== n * pageSize) throw new Error(`the snapshot copy ended before page ${page + Math.floor(bytesRead / pageSize)}`);
+          used += n * pageSize;
+          page += n;
+          left -= n;
         }
       }
+      if (used > 0) yield out.subarray(0, used);
     } finally {
       await handle.close();
     }
