@@ -176,6 +176,23 @@ async function benchBorg() {
   return { ok: second.ok, first, day: d, second, borgDeduplicatedSize: stepJson(second)?.archive?.stats?.deduplicated_size ?? null };
 }
 
+/** When the CLI's build was last written: the newest file under packages/<name>/dist (null without a build). */
+function builtAt() {
+  let newest = 0;
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    }
+  };
+  const packages = path.join(ROOT, 'packages');
+  for (const name of fs.existsSync(packages) ? fs.readdirSync(packages) : []) {
+    if (fs.existsSync(path.join(packages, name, 'dist'))) walk(path.join(packages, name, 'dist'));
+  }
+  return newest ? new Date(newest).toISOString() : null;
+}
+
 /** Whether this build of the CLI has `backup --incremental` (it is being built). */
 function botbackupAvailable() {
   if (!fs.existsSync(CLI)) return `${CLI} is missing: build the CLI first (npm run build)`;
@@ -268,7 +285,8 @@ const mibOf = (kib) => (kib == null ? null : kib / 1024);
 
 function checkTargets(results) {
   const out = [];
-  const add = (name, pass, detail) => out.push({ name, pass, detail });
+  // `steps`: the measured steps a target compares; when one was disturbed, the verdict is shaky and says so.
+  const add = (name, pass, detail, steps = []) => out.push({ name, pass, detail, ...(steps.some((s) => s?.disturbed) ? { disturbed: true } : {}) });
   const t = results.tools;
   const bb = t.botbackup, restic = t.restic;
   if (!bb?.full?.ok) return out;
@@ -276,14 +294,14 @@ function checkTargets(results) {
   if (inc1?.ok && restic?.second?.ok) {
     const share = inc1.repoAddedBytes / restic.second.repoAddedBytes;
     add(`stored bytes ≤ ${TARGET.storedShareOfRestic * 100} % of restic's`, share <= TARGET.storedShareOfRestic,
-      `${fmtBytes(inc1.repoAddedBytes)} vs ${fmtBytes(restic.second.repoAddedBytes)} = ${round(100 * share, 1)} % (repository growth of each; botbackup's storedBytes ${fmtBytes(inc1.steps.backup.json?.storedBytes)})`);
+      `${fmtBytes(inc1.repoAddedBytes)} vs ${fmtBytes(restic.second.repoAddedBytes)} = ${round(100 * share, 1)} % (repository growth of each; botbackup's storedBytes ${fmtBytes(inc1.steps.backup.json?.storedBytes)})`, [inc1, restic.second]);
     add(`incremental backup time ≤ ${TARGET.timeShareOfRestic} × restic's`, inc1.wallS <= TARGET.timeShareOfRestic * restic.second.wallS,
-      `${inc1.wallS}s vs ${restic.second.wallS}s = ${round(inc1.wallS / restic.second.wallS)} ×`);
+      `${inc1.wallS}s vs ${restic.second.wallS}s = ${round(inc1.wallS / restic.second.wallS)} ×`, [inc1, restic.second]);
   }
   const rf = bb.restoreFull, rc = bb.restoreChain;
   if (rf?.ok && rc?.ok) {
     add(`restore of full + ${CHAIN_DAYS} incrementals ≤ ${TARGET.chainRestoreFactor} × the full alone (integrity check apart)`, rc.noCheckS <= TARGET.chainRestoreFactor * rf.noCheckS,
-      `${rc.noCheckS}s vs ${rf.noCheckS}s = ${round(rc.noCheckS / rf.noCheckS)} × (with the integrity checks: ${rc.wallS}s vs ${rf.wallS}s = ${round(rc.wallS / rf.wallS)} ×)`);
+      `${rc.noCheckS}s vs ${rf.noCheckS}s = ${round(rc.noCheckS / rf.noCheckS)} × (with the integrity checks: ${rc.wallS}s vs ${rf.wallS}s = ${round(rc.wallS / rf.wallS)} ×)`, [rc, rf]);
     add('restores correct (database byte-identical, files match)', rf.verified && rc.verified, `full: ${rf.verified ? 'ok' : 'WRONG'}, chain: ${rc.verified ? 'ok' : 'WRONG'}`);
   }
   const incRss = bb.incrementals.filter((i) => i.ok).map((i) => i.peakRssKiB);
@@ -367,13 +385,13 @@ function report(results) {
   }
   if (results.targets.length) {
     lines.push('', '| target | result | |', '| --- | --- | --- |');
-    for (const t of results.targets) lines.push(`| ${t.name} | ${t.pass ? 'pass' : '**FAIL**'} | ${t.detail} |`);
+    for (const t of results.targets) lines.push(`| ${t.name} | ${t.pass ? 'pass' : '**FAIL**'}${t.disturbed ? ' (a compared step was disturbed)' : ''} | ${t.detail} |`);
   }
   if (results.noise?.busySteps) lines.push('', `**Noisy:** ${results.noise.busySteps} of ${results.noise.steps} steps started while other processes used up to ${results.noise.maxBusyPct} % CPU.`);
   if (results.noise?.disturbed?.length) {
     lines.push('', `**Disturbed** (other processes used CPU during the step): ${results.noise.disturbed.map((d) => `${d.phase} (${d.foreignCpuS} CPU-s in ${d.wallS} s)`).join(', ')}.`);
   }
-  lines.push('', `Page cache dropped before each step: ${results.cacheDropped ? 'yes' : 'no (warm cache)'}. restic ${results.versions.restic?.split(' ')[1] ?? '?'}, borg ${results.versions.borg?.split(' ')[1] ?? '?'}; botbackup ${results.versions.botbackupGit ?? '?'}; ${results.machine.cores} cores, ${results.machine.cpu}.`);
+  lines.push('', `Page cache dropped before each step: ${results.cacheDropped ? 'yes' : 'no (warm cache)'}. restic ${results.versions.restic?.split(' ')[1] ?? '?'}, borg ${results.versions.borg?.split(' ')[1] ?? '?'}; botbackup ${results.versions.botbackupGit ?? '?'}${results.versions.botbackupBuiltAt ? ` (built ${results.versions.botbackupBuiltAt.slice(0, 16)})` : ''}${results.versions.botbackupRebuiltDuringRun ? ' **rebuilt during the run**' : ''}; ${results.machine.cores} cores, ${results.machine.cpu}.`);
   return lines.join('\n');
 }
 
@@ -395,6 +413,8 @@ async function main() {
     versions: versions(),
     settings: { seed: args.seed, chainDays: CHAIN_DAYS, skipped: [...skip] },
   };
+  // The CLI is built from the work tree, which may be ahead of the commit git describe names.
+  results.versions.botbackupBuiltAt = builtAt();
   const data = prepareData({ bot: BOT, targetBytes, seed: args.seed, regenerate: args.fresh });
   results.data = { ...data, treeBytes: treeBytes(BOT) - treeBytes(path.join(BOT, STAMP)) };
   // The database must be as the generator left it (checkpointed, no WAL): the days run on copies.
@@ -415,6 +435,10 @@ async function main() {
     results.tools[name] = await bench[name]();
   }
   results.days = Object.fromEntries([...daysSeen.entries()]);
+  if (builtAt() !== results.versions.botbackupBuiltAt) {
+    results.versions.botbackupRebuiltDuringRun = builtAt();
+    log(`WARNING: the botbackup packages were rebuilt during the run (${results.versions.botbackupBuiltAt} → ${builtAt()}): its steps may mix two builds`);
+  }
   results.cacheDropped = cacheDropWorks;
   results.noise = noise;
   results.targets = checkTargets(results);
