@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { snapshotDatabase } from '@botbackup/engine';
+import { copyDatabase, snapshotDatabase, WalRestartedError } from '@botbackup/engine';
 import { useTempDir } from './helpers/bot.js';
 
 /** Digest of every row of every table, as one connection sees it. */
@@ -128,30 +128,72 @@ describe('snapshot copy of a WAL-mode database', () => {
     writer.transaction(() => {
       for (let i = 0; i < 20_000; i++) ins.run('before '.repeat(20));
     })();
-    // Fully checkpointed but not truncated: the next writer restarts the WAL from its start,
-    // and a reader pinned now (on read-lock 0) does not prevent that.
+    // Fully checkpointed but not truncated: the next writer restarts the WAL from its start.
     writer.pragma('wal_checkpoint(FULL)');
-    let progressCalls = 0;
-    let wroteDuringCopy = false;
+    const pageSize = Number(writer.pragma('page_size', { simple: true }));
+    // A reader pinned now, without knowing its snapshot's frames, sits on read-lock 0, which
+    // does not prevent a restart: copyDatabase must notice it from the WAL header.
+    const reader = new Database(file, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('select count(*) from sqlite_schema').get();
+    let wrote = false;
+    const attempt = () =>
+      copyDatabase(file, copy, {
+        pageSize,
+        wal: true,
+        onProgress: () => {
+          if (wrote) return;
+          wrote = true;
+          // Restart the WAL and fill it past the first frames the copy may have read.
+          writer.transaction(() => {
+            for (let i = 0; i < 50; i++) ins.run('during the copy');
+          })();
+        },
+      });
+    // The copy scans the old WAL, the writer restarts it during the copy: the copy must fail.
+    await expect(attempt()).rejects.toThrow(WalRestartedError);
+    reader.exec('COMMIT');
+    reader.close();
+    writer.close();
+  });
+
+  // Without a frame in the WAL the pinned reader reads the database file alone (read-lock 0) and
+  // the writer may restart the WAL under it; with one, the reader holds a mark in the WAL.
+  it.each([
+    ['a fully checkpointed WAL, restarted after the pin', false],
+    ['a committed frame in the WAL', true],
+  ])('a pinned snapshot is copied exactly, whatever the writer does meanwhile: %s', async (_name, frameInWal) => {
+    const file = path.join(tmp.dir, `pinned-${String(frameInWal)}.db`);
+    const copy = path.join(tmp.dir, `pinned-${String(frameInWal)}.copy.db`);
+    const writer = new Database(file);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('create table deals (id integer primary key, note text)');
+    const ins = writer.prepare('insert into deals (note) values (?)');
+    writer.transaction(() => {
+      for (let i = 0; i < 20_000; i++) ins.run('before '.repeat(20));
+    })();
+    writer.pragma('wal_checkpoint(FULL)');
+    if (frameInWal) writer.transaction(() => ins.run('one committed row in the WAL'))();
+    let calls = 0;
     const snap = await snapshotDatabase({ path: file, relativePath: 'r.db', name: 'r' }, copy, {
-      onProgress: () => {
-        progressCalls++;
-        if (wroteDuringCopy) return;
-        wroteDuringCopy = true;
-        writer.transaction(() => {
-          for (let i = 0; i < 50; i++) ins.run('during the copy');
-        })();
+      onPinned: async () => {
+        // Between the pin and the copy: commits (the first restarts a fully checkpointed WAL), and checkpoints.
+        for (let i = 0; i < 3; i++) {
+          writer.transaction(() => ins.run('after the pin'))();
+          writer.pragma('wal_checkpoint(PASSIVE)');
+        }
       },
+      onProgress: () => calls++,
     });
-    expect(wroteDuringCopy).toBe(true);
+    expect(calls).toBeGreaterThan(0);
     const restored = new Database(copy, { readonly: true });
     expect(restored.pragma('integrity_check', { simple: true })).toBe('ok');
-    // The copy is either the state before the 50 rows or after them, never a mix.
-    const rows = Number(restored.prepare('select count(*) from deals').pluck().get());
-    expect([20_000, 20_050]).toContain(rows);
-    // A restart forces a second pass: more progress calls than one pass makes.
-    const onePass = Math.ceil(snap.pageCount / Math.floor((1 << 20) / snap.pageSize));
-    expect(progressCalls).toBeGreaterThan(onePass);
+    // Exactly the pinned state: the rows committed after the pin are not in the copy.
+    expect(Number(restored.prepare('select count(*) from deals').pluck().get())).toBe(frameInWal ? 20_001 : 20_000);
+    // The writer did commit meanwhile.
+    expect(Number(writer.prepare('select count(*) from deals').pluck().get())).toBe(frameInWal ? 20_004 : 20_003);
+    expect(snap.pageCount).toBe(Number(restored.pragma('page_count', { simple: true })));
     restored.close();
     writer.close();
   });

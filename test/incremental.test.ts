@@ -150,7 +150,7 @@ describe('incremental backups', () => {
     try {
       await writer.ready;
       const { manifest } = await runBackup({ config, stores: [store], incremental: true });
-      expect(manifest.type).toBe('incremental');
+      expect(manifest.type, manifest.fullReason ?? '').toBe('incremental');
       const target = path.join(tmp.dir, 'restored');
       await restoreBackup({ store, manifest, target });
       const db = new Database(path.join(target, 'data/trades.db'), { readonly: true });

@@ -16,6 +16,13 @@ export interface CopyOptions {
   onPlanned?: (totalPages: number) => void;
   /** Also compute the sha256 of the whole copy (an incremental needs it; a full backup hashes its entry anyway). */
   sha256?: boolean;
+  /**
+   * The pinned reader's snapshot, read from the WAL-index when it began: the WAL's first
+   * `maxFrame` frames, with these salts (0: none, the database file alone). The copy is then exactly that snapshot, later commits
+   * excluded; without it, the copy is the WAL's state when it is scanned (any commits after the
+   * pin included), which is just as consistent.
+   */
+  snapshot?: { maxFrame: number; salt: [number, number] } | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -57,7 +64,7 @@ export async function copyDatabase(source: string, dest: string, options: CopyOp
   const wal = options.wal ? await fs.open(`${source}-wal`, 'r').catch(() => undefined) : undefined;
   const out = await fs.open(dest, 'wx', 0o600);
   try {
-    const scan = wal ? await scanWal(wal, pageSize, options.signal) : undefined;
+    const scan = wal && options.snapshot?.maxFrame !== 0 ? await scanWal(wal, pageSize, options.snapshot, options.signal) : undefined;
     const pageCount = scan && scan.scanner.committedPages > 0 ? scan.scanner.committedPages : await databasePageCount(db, pageSize);
     options.onPlanned?.(pageCount);
     const pagesPerChunk = Math.max(1, Math.floor(CHUNK / pageSize));
@@ -112,13 +119,23 @@ function sameWal(a: WalHeader, b: WalHeader): boolean {
 }
 
 /** Reads the whole WAL once, validating every frame, in chunks of whole frames. */
-async function scanWal(wal: fs.FileHandle, pageSize: number, signal: AbortSignal | undefined): Promise<{ scanner: WalScanner } | undefined> {
+async function scanWal(
+  wal: fs.FileHandle,
+  pageSize: number,
+  snapshot: CopyOptions['snapshot'],
+  signal: AbortSignal | undefined,
+): Promise<{ scanner: WalScanner } | undefined> {
   const head = Buffer.alloc(WAL_HEADER_SIZE);
   const { bytesRead } = await wal.read(head, 0, WAL_HEADER_SIZE, 0);
   const header = parseWalHeader(head.subarray(0, bytesRead));
+  if (snapshot && (!header || header.salt1 !== snapshot.salt[0] || header.salt2 !== snapshot.salt[1])) {
+    throw new WalRestartedError(
+      `the WAL (salts ${header?.salt1}/${header?.salt2}) is not the one the pinned snapshot reads (${snapshot.salt[0]}/${snapshot.salt[1]}, ${snapshot.maxFrame} frames)`,
+    );
+  }
   if (!header) return undefined;
   if (header.pageSize !== pageSize) throw new Error(`the WAL's page size ${header.pageSize} differs from the database's ${pageSize}`);
-  const scanner = new WalScanner(header);
+  const scanner = new WalScanner(header, snapshot?.maxFrame);
   const framesPerChunk = Math.max(1, Math.floor(CHUNK / scanner.frameSize));
   const buffer = Buffer.allocUnsafe(framesPerChunk * scanner.frameSize);
   let position = WAL_HEADER_SIZE;
@@ -129,6 +146,9 @@ async function scanWal(wal: fs.FileHandle, pageSize: number, signal: AbortSignal
     if (whole === 0) break;
     scanner.feed(buffer.subarray(0, whole));
     position += whole;
+  }
+  if (snapshot && scanner.committedFrames !== snapshot.maxFrame) {
+    throw new WalRestartedError(`the WAL holds ${scanner.committedFrames} committed frames, the pinned snapshot ${snapshot.maxFrame}`);
   }
   return { scanner };
 }

@@ -9,6 +9,7 @@ export interface CopyWorkerInput {
   dest: string;
   pageSize: number;
   wal: boolean;
+  snapshot: { maxFrame: number; salt: [number, number] } | undefined;
   sha256: boolean;
 }
 
@@ -24,6 +25,7 @@ copyDatabase(input.source, input.dest, {
   pageSize: input.pageSize,
   wal: input.wal,
   sha256: input.sha256,
+  snapshot: input.snapshot,
   onPlanned: (pages) => post({ type: 'planned', pages }),
   onProgress: (done, total) => post({ type: 'progress', done, total }),
 }).then(

@@ -17,3 +17,4 @@ export * from './lower-priority.js';
 export * from './page-delta-io.js';
 export * from './page-hash.js';
 export * from './settings-history.js';
+export { copyDatabase, WalRestartedError, type CopyOptions, type CopyResult } from './copy-database.js';

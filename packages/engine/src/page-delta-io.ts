@@ -28,7 +28,13 @@ const CHUNK = 1 << 20;
  * (measured: 1.2 s instead of 0.3 s for 40 MiB of pages). A buffer takes at most about a
  * millisecond of the event loop.
  */
-export function createDeltaStream(file: string, pageSize: number, basePageCount: number, pageCount: number, runs: readonly PageRun[]): { size: number; stream: Readable } {
+export function createDeltaStream(
+  file: string,
+  pageSize: number,
+  basePageCount: number,
+  pageCount: number,
+  runs: readonly PageRun[],
+): { size: number; stream: Readable } {
   const capacity = Math.max(CHUNK, PAGE_RUN_HEADER_SIZE + pageSize);
   async function* generate(): AsyncGenerator<Uint8Array> {
     yield encodeDeltaHeader({ pageSize, basePageCount, pageCount, runCount: runs.length, pages: runPages(runs) });

@@ -6,6 +6,7 @@ import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase } from './check-database.js';
 import { WalRestartedError, type CopyResult } from './copy-database.js';
 import type { CopyWorkerInput, CopyWorkerMessage } from './copy-worker.js';
+import { pinAndCheck, type PinnedSnapshot } from './pinned-check.js';
 import { runWorker } from './run-worker.js';
 
 export interface DatabaseSnapshot {
@@ -117,21 +118,40 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
     );
   }
 
-  // The database stays pinned only for the copy.
+  // A WAL-mode database is pinned in a worker that runs quick_check on the pinned snapshot while
+  // the copy is made (see pinned-check.ts); otherwise (rollback journal, or a writer so busy that
+  // the snapshot's frames cannot be fixed) this connection pins it for the copy alone and
+  // quick_check runs on the copy afterwards.
   let copied: CopyResult | undefined;
-  let readLockMs = 0;
+  let pin: PinnedSnapshot | undefined;
+  let pinnedAt = 0;
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        source.exec('BEGIN');
-        // The first read takes the snapshot (a WAL read mark, or a SHARED lock).
-        source.prepare('select count(*) from sqlite_schema').get();
-        const pinned = performance.now();
+        pin = wal ? await pinAndCheck(db.path, options.signal) : undefined;
+        if (!pin) {
+          source.exec('BEGIN');
+          // The first read takes the snapshot (a WAL read mark, or a SHARED lock).
+          source.prepare('select count(*) from sqlite_schema').get();
+        }
+        pinnedAt = performance.now();
         if (attempt === 1) await options.onPinned?.();
-        copied = await copyPinned(db, destFile, { pageSize, wal, sha256: options.sha256 ?? false, onProgress: options.onProgress, signal: options.signal });
-        readLockMs = performance.now() - pinned;
+        copied = await copyPinned(db, destFile, {
+          pageSize,
+          wal,
+          snapshot: pin && { maxFrame: pin.maxFrame, salt: pin.salt },
+          sha256: options.sha256 ?? false,
+          onProgress: options.onProgress,
+          signal: options.signal,
+        });
+        if (pin && pin.pageCount >= 0 && copied.pageCount !== pin.pageCount) {
+          // Never expected: the copy is not the snapshot SQLite pinned. Take it again.
+          throw new WalRestartedError(`the copy has ${copied.pageCount} pages, the pinned snapshot ${pin.pageCount}`);
+        }
         break;
       } catch (error) {
+        await pin?.release();
+        pin = undefined;
         await fs.rm(destFile, { force: true });
         // A WAL restart under the copy is rare (the WAL must have been fully checkpointed just
         // before the pin): take the snapshot again.
@@ -144,19 +164,43 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
   } finally {
     source.close();
   }
+  const readLockMs = pin ? undefined : performance.now() - pinnedAt;
 
   const { pageCount, pageHashes, sha256 } = copied!;
-  // quick_check runs in a worker thread while the caller packs the copy.
+  const pinned = pin;
+  const check = pinned
+    ? pinned.checked.then(
+        (messages) => ({ ok: messages.length === 1 && messages[0] === 'ok', messages }),
+        (error: unknown) => {
+          throw options.signal?.aborted ? options.signal.reason : sqliteSourceError(db, error);
+        },
+      )
+    : checkDatabase(destFile, 'quick_check', options.signal);
   const done = (async (): Promise<DatabaseSnapshot> => {
-    const check = await checkDatabase(destFile, 'quick_check', options.signal);
-    if (!check.ok) {
+    let result: Awaited<typeof check>;
+    try {
+      result = await check;
+    } finally {
+      await pinned?.release();
+    }
+    if (!result.ok) {
       throw new SourceError(
         'DATABASE_CORRUPT',
         db.path,
-        `Database "${db.name}" at ${db.path} fails PRAGMA quick_check (${check.messages.slice(0, 3).join('; ')}); nothing was stored. Restore it with "botbackup restore" or repair it first.`,
+        `Database "${db.name}" at ${db.path} fails PRAGMA quick_check (${result.messages.slice(0, 3).join('; ')}); nothing was stored. Restore it with "botbackup restore" or repair it first.`,
       );
     }
-    return { file: destFile, journalMode, pageSize, pageCount, size: pageCount * pageSize, sqliteVersion, readLockMs, pageHashes, sha256 };
+    return {
+      file: destFile,
+      journalMode,
+      pageSize,
+      pageCount,
+      size: pageCount * pageSize,
+      sqliteVersion,
+      readLockMs: readLockMs ?? performance.now() - pinnedAt,
+      pageHashes,
+      sha256,
+    };
   })();
   // The caller awaits `done` after packing; keep an early failure from counting as unhandled.
   done.catch(() => undefined);
@@ -189,12 +233,19 @@ export async function snapshotDatabase(db: DatabaseConfig, destFile: string, opt
 async function copyPinned(
   db: DatabaseConfig,
   destFile: string,
-  options: { pageSize: number; wal: boolean; sha256: boolean; onProgress: SnapshotOptions['onProgress']; signal: AbortSignal | undefined },
+  options: {
+    pageSize: number;
+    wal: boolean;
+    snapshot: { maxFrame: number; salt: [number, number] } | undefined;
+    sha256: boolean;
+    onProgress: SnapshotOptions['onProgress'];
+    signal: AbortSignal | undefined;
+  },
 ): Promise<CopyResult> {
   let result: CopyResult | undefined;
   await runWorker<CopyWorkerInput, CopyWorkerMessage>(
     new URL('./copy-worker.js', import.meta.url),
-    { source: db.path, dest: destFile, pageSize: options.pageSize, wal: options.wal, sha256: options.sha256 },
+    { source: db.path, dest: destFile, pageSize: options.pageSize, wal: options.wal, snapshot: options.snapshot, sha256: options.sha256 },
     (message) => {
       switch (message.type) {
         case 'planned':

@@ -62,7 +62,14 @@ export class WalScanner {
   committedFrames = 0;
   private stopped = false;
 
-  constructor(readonly header: WalHeader) {
+  /**
+   * `maxFrame`: scan no further than this frame (a reader's snapshot: the WAL-index's `mxFrame`
+   * when it began), so later commits are not seen.
+   */
+  constructor(
+    readonly header: WalHeader,
+    private readonly maxFrame = Infinity,
+  ) {
     this.checksum = header.checksum;
   }
 
@@ -82,6 +89,10 @@ export class WalScanner {
   feed(frames: Uint8Array): void {
     const size = this.frameSize;
     for (let off = 0; off + size <= frames.length && !this.stopped; off += size) {
+      if (this.frame >= this.maxFrame) {
+        this.stopped = true;
+        break;
+      }
       const view = new DataView(frames.buffer, frames.byteOffset + off, WAL_FRAME_HEADER_SIZE);
       const pgno = view.getUint32(0);
       const dbSize = view.getUint32(4);
@@ -107,4 +118,37 @@ export class WalScanner {
       }
     }
   }
+}
+
+/** The part of SQLite's WAL-index header (the `-shm` file) that fixes a reader's snapshot. */
+export interface WalIndexHeader {
+  /** Bumped by every commit: an unchanged header means no commit happened in between. */
+  change: number;
+  /** Frames of the WAL that are committed and valid: a reader that begins now sees exactly these. */
+  maxFrame: number;
+  /** Frames already copied into the database file by checkpoints (from the checkpoint info after the header). */
+  backfilled: number;
+  /** The WAL's two salts (SQLite copies them here as the WAL header's big-endian bytes). */
+  salt: [number, number];
+  /** The 48 bytes, to compare two readings byte for byte. */
+  raw: Buffer;
+}
+
+export const WAL_INDEX_HEADER_SIZE = 48;
+/** Bytes to read from the `-shm` file: both header copies and the checkpoint info's nBackfill. */
+export const WAL_INDEX_READ_SIZE = 2 * WAL_INDEX_HEADER_SIZE + 4;
+
+/**
+ * Parses the WAL-index header (https://www.sqlite.org/walformat.html#the_wal_index_header): two
+ * copies of 48 bytes at the start of the `-shm` file, in the machine's byte order, which SQLite
+ * writes one after the other; then the checkpoint info's nBackfill. Undefined when the copies differ (a writer is between the two) or
+ * the index is not initialized: read it again.
+ */
+export function parseWalIndexHeader(bytes: Buffer, littleEndian: boolean): WalIndexHeader | undefined {
+  if (bytes.length < WAL_INDEX_READ_SIZE) return undefined;
+  const first = bytes.subarray(0, WAL_INDEX_HEADER_SIZE);
+  if (!first.equals(bytes.subarray(WAL_INDEX_HEADER_SIZE, 2 * WAL_INDEX_HEADER_SIZE)) || first[12] !== 1) return undefined;
+  const u32 = (offset: number) => (littleEndian ? first.readUInt32LE(offset) : first.readUInt32BE(offset));
+  const backfilled = littleEndian ? bytes.readUInt32LE(2 * WAL_INDEX_HEADER_SIZE) : bytes.readUInt32BE(2 * WAL_INDEX_HEADER_SIZE);
+  return { change: u32(8), maxFrame: u32(16), backfilled, salt: [first.readUInt32BE(32), first.readUInt32BE(36)], raw: Buffer.from(first) };
 }

@@ -1,0 +1,92 @@
+// Pins a WAL-mode database and checks it, in a worker thread: opens a read transaction, tells
+// the parent which WAL frames that snapshot holds (so the copy takes exactly those), runs
+// PRAGMA quick_check inside the same transaction while the parent copies, and releases the
+// snapshot only when the parent says so. See pinned-check.ts.
+import { openSync, readSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { parseWalIndexHeader, WAL_INDEX_READ_SIZE, type WalIndexHeader } from './sqlite-wal.js';
+
+export interface PinWorkerInput {
+  file: string;
+}
+
+export type PinWorkerMessage =
+  | { type: 'pinned'; maxFrame: number; salt: [number, number]; pageCount: number }
+  /** The WAL-index kept changing while the read transaction began: the parent copies without it. */
+  | { type: 'unpinnable' }
+  | { type: 'checked'; messages: string[] }
+  | { type: 'error'; message: string; code: string | undefined };
+
+/** Tries to begin a read transaction with no commit in between; more than a few misses means a very busy writer. */
+const ATTEMPTS = 100;
+
+const { file } = workerData as PinWorkerInput;
+const post = (message: PinWorkerMessage) => parentPort!.postMessage(message);
+const littleEndian = os.endianness() === 'LE';
+
+function readIndex(fd: number): WalIndexHeader | undefined {
+  const bytes = Buffer.alloc(WAL_INDEX_READ_SIZE);
+  for (let i = 0; i < 5; i++) {
+    const n = readSync(fd, bytes, 0, bytes.length, 0);
+    const header = parseWalIndexHeader(bytes.subarray(0, n), littleEndian);
+    if (header) return header;
+  }
+  return undefined;
+}
+
+let db: Database.Database | undefined;
+let shm: number | undefined;
+try {
+  db = new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  // The connection opened the WAL-index; read its header before and after the read transaction
+  // begins. If it did not change, no commit came in between, so the snapshot holds exactly the
+  // header's mxFrame frames.
+  // Kept open until the connection is closed: closing any descriptor of a file drops every POSIX
+  // lock this process holds on it, the snapshot's read lock on the -shm file included.
+  shm = openSync(`${file}-shm`, 'r');
+  let pinned: WalIndexHeader | undefined;
+  for (let attempt = 0; attempt < ATTEMPTS && !pinned; attempt++) {
+    const before = readIndex(shm);
+    db.exec('BEGIN');
+    db.prepare('select count(*) from sqlite_schema').get();
+    const after = readIndex(shm);
+    if (before && after && before.raw.equals(after.raw)) pinned = after;
+    else db.exec('COMMIT');
+  }
+  if (!pinned) {
+    post({ type: 'unpinnable' });
+  } else {
+    // When checkpoints had copied every frame of the snapshot into the database file, the reader
+    // may read the file alone (read-lock 0), and the WAL may be restarted under it: the snapshot
+    // is then the database file, which no checkpoint can change while the snapshot is held.
+    const maxFrame = pinned.backfilled >= pinned.maxFrame ? 0 : pinned.maxFrame;
+    // SQLite's own page count of the snapshot: the copy must have exactly as many pages. A
+    // damaged database may fail to say (-1); quick_check then reports what is wrong.
+    let pageCount = -1;
+    try {
+      pageCount = Number(db.pragma('page_count', { simple: true }));
+    } catch {
+      // reported by quick_check below
+    }
+    post({ type: 'pinned', maxFrame, salt: pinned.salt, pageCount });
+    let messages: string[];
+    try {
+      messages = (db.pragma('quick_check') as Record<string, string>[]).map((row) => String(Object.values(row)[0]));
+    } catch (error) {
+      // Damage bad enough that SQLite stops the check with an error ("database disk image is malformed").
+      messages = [(error as Error).message];
+    }
+    post({ type: 'checked', messages });
+    // Hold the snapshot until the parent's copy is done.
+    await new Promise<void>((resolve) => parentPort!.once('message', () => resolve()));
+  }
+} catch (error) {
+  post({ type: 'error', message: (error as Error).message, code: (error as { code?: string }).code });
+} finally {
+  if (db?.inTransaction) db.exec('COMMIT');
+  db?.close();
+  if (shm !== undefined) closeSync(shm);
+  parentPort!.close();
+}
