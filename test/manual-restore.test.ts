@@ -45,7 +45,8 @@ describe('a backup restores without botbackup, by the steps in docs/format.md', 
     const repo = path.join(tmp.dir, 'repo');
     await createBot(root, { deals: 5000 });
     const config = await writeConfig(tmp.dir, { root, repo });
-    const backup = async (...args: string[]) => JSON.parse((await runCli(['--config', config, '--json', 'backup', ...args])).stdout) as { id: string; type: string };
+    const backup = async (...args: string[]) =>
+      JSON.parse((await runCli(['--config', config, '--json', 'backup', ...args])).stdout) as { id: string; type: string };
     const full = await backup();
     const db = path.join(root, 'data/trades.db');
     execFileSync('sqlite3', [db, 'UPDATE deals SET price = price + 1 WHERE id % 400 = 0; INSERT INTO deals (ts) VALUES (1);']);
