@@ -19,6 +19,11 @@ let maxMs = 0;
 const errorMessages = [];
 let stop = false;
 process.on('SIGTERM', () => (stop = true));
+// A test that dies without stopping its writer must not leave it running: stop when orphaned.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) stop = true;
+}, 500).unref();
 function step() {
   if (stop) {
     process.stdout.write(`${JSON.stringify({ commits, errors, lastN, maxMs, errorMessages: errorMessages.slice(0, 5) })}\n`);
