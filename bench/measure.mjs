@@ -51,6 +51,13 @@ export function timed(cmd, argv, { cwd = ROOT, env = process.env, timeoutMs = se
     const t0 = performance.now();
     const cpu0 = cpuBusyS();
     const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, cmd, ...argv], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // GNU time's peak RSS counts the pages of files a process maps (botbackup maps the database
+    // while quick_check reads it): page cache, which read() would fill as well without counting
+    // it. So the process tree's anonymous memory (RssAnon) is sampled too, every 100 ms.
+    let peakAnonKiB = 0;
+    const sampler = setInterval(() => {
+      peakAnonKiB = Math.max(peakAnonKiB, treeAnonKiB(child.pid));
+    }, 100);
     let stdout = '', stderr = '', timedOut = false;
     child.stdout.on('data', (d) => { if (stdout.length < 16 << 20) stdout += d; });
     child.stderr.on('data', (d) => { if (stderr.length < 1 << 20) stderr += d; });
@@ -60,6 +67,7 @@ export function timed(cmd, argv, { cwd = ROOT, env = process.env, timeoutMs = se
     }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearInterval(sampler);
       const seconds = (performance.now() - t0) / 1000;
       const busyS = cpuBusyS() - cpu0;
       let peakRssKiB = null, ownCpuS = null;
@@ -73,9 +81,24 @@ export function timed(cmd, argv, { cwd = ROOT, env = process.env, timeoutMs = se
       // CPU the whole machine spent during the step beyond what the command itself used: other
       // processes (a concurrent build), plus a little kernel writeback on the command's behalf.
       const foreignCpuS = ownCpuS === null ? null : Math.max(0, busyS - ownCpuS);
-      resolve({ ok: code === 0 && !timedOut, code, signal, timedOut, seconds, peakRssKiB, ownCpuS, foreignCpuS, stdout, stderr });
+      resolve({ ok: code === 0 && !timedOut, code, signal, timedOut, seconds, peakRssKiB, peakAnonKiB: peakAnonKiB || null, ownCpuS, foreignCpuS, stdout, stderr });
     });
   });
+}
+
+/** Sum of RssAnon (KiB) over a process and its descendants, from /proc; 0 once they are gone. */
+function treeAnonKiB(pid) {
+  let total = 0;
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    total += Number(/^RssAnon:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      for (const child of fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += treeAnonKiB(Number(child));
+    }
+  } catch {
+    // the process ended meanwhile
+  }
+  return total;
 }
 
 /** `sync -f` flushes the file system holding `dir`; timed so that every tool pays for durability. */
@@ -345,8 +368,9 @@ export function summarize(phase, syncDir) {
     cpuS: steps.every((s) => s.ownCpuS !== null) ? round(steps.reduce((a, s) => a + s.ownCpuS, 0), 2) : null,
     syncS: round(syncS, 3),
     peakRssKiB: Math.max(0, ...steps.map((s) => s.peakRssKiB ?? 0)) || null,
+    peakAnonKiB: Math.max(0, ...steps.map((s) => s.peakAnonKiB ?? 0)) || null,
     foreignCpuS: round(steps.reduce((a, s) => a + (s.foreignCpuS ?? 0), 0), 2),
-    steps: Object.fromEntries(Object.entries(phase.steps).map(([k, s]) => [k, { ok: s.ok, seconds: round(s.seconds, 3), peakRssKiB: s.peakRssKiB, cpuS: round(s.ownCpuS, 2), foreignCpuS: round(s.foreignCpuS, 2), ...(s.json ? { json: s.json } : {}) }])),
+    steps: Object.fromEntries(Object.entries(phase.steps).map(([k, s]) => [k, { ok: s.ok, seconds: round(s.seconds, 3), peakRssKiB: s.peakRssKiB, peakAnonKiB: s.peakAnonKiB, cpuS: round(s.ownCpuS, 2), foreignCpuS: round(s.foreignCpuS, 2), ...(s.json ? { json: s.json } : {}) }])),
     ...(phase.integrityS != null ? { integrityS: round(phase.integrityS, 3) } : {}),
     ...(phase.internalS != null ? { internalS: round(phase.internalS, 3) } : {}),
   };

@@ -8,8 +8,6 @@ const { file, pragma } = workerData as { file: string; pragma: 'quick_check' | '
 try {
   const db = new Database(file, { fileMustExist: true });
   try {
-    // Memory-mapped reads let the kernel read ahead (see pin-worker.ts); SQLite caps the size.
-    db.pragma(`mmap_size = ${2 ** 40}`);
     const rows = db.pragma(pragma) as Record<string, string>[];
     parentPort!.postMessage({ ok: true, messages: rows.map((row) => String(Object.values(row)[0])) });
   } finally {
