@@ -174,6 +174,16 @@ describe('incremental backups', () => {
     const repo = path.join(tmp.dir, 'repo');
     const archiveOf = (m: Manifest) => path.join(repo, m.objects.find((o) => o.role === 'archive')!.key);
 
+    // Corrupt the newest backup's own archive: its parent is the newest that can be restored.
+    const own = await fs.readFile(archiveOf(chain[4]!));
+    const damaged = Buffer.from(own);
+    damaged[damaged.length - 20]! ^= 0xff;
+    await fs.writeFile(archiveOf(chain[4]!), damaged);
+    const ownBroken = await restoreBackup({ store, manifest: chain[4]!, target: path.join(tmp.dir, 'r4') }).catch((e: unknown) => e);
+    expect((ownBroken as Error).message).toContain(`Backup ${chain[4]!.id} cannot be restored: Backup ${chain[4]!.id} is unusable:`);
+    expect((ownBroken as Error).message).toContain(`the newest backup that does not need it is ${chain[3]!.id}`);
+    await fs.writeFile(archiveOf(chain[4]!), own);
+
     // Corrupt link 3: restoring link 4 names it, and link 2 still restores.
     const bytes = await fs.readFile(archiveOf(chain[3]!));
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;

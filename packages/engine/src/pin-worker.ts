@@ -47,9 +47,13 @@ try {
   // header's mxFrame frames.
   // Kept open until the connection is closed: closing any descriptor of a file drops every POSIX
   // lock this process holds on it, the snapshot's read lock on the -shm file included.
-  shm = openSync(`${file}-shm`, 'r');
+  try {
+    shm = openSync(`${file}-shm`, 'r');
+  } catch {
+    // No readable WAL-index (an unusual setup): the parent pins and checks the copy instead.
+  }
   let pinned: WalIndexHeader | undefined;
-  for (let attempt = 0; attempt < ATTEMPTS && !pinned; attempt++) {
+  for (let attempt = 0; attempt < ATTEMPTS && !pinned && shm !== undefined; attempt++) {
     const before = readIndex(shm);
     db.exec('BEGIN');
     db.prepare('select count(*) from sqlite_schema').get();

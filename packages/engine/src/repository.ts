@@ -168,7 +168,8 @@ export async function loadChain(store: BackupStore, manifest: Manifest, signal?:
 export class BrokenLinkError extends IntegrityError {
   readonly link: string;
   constructor(link: string, child: Manifest, problem: string, cause?: unknown) {
-    super('BROKEN_CHAIN', `Backup ${link}, a link that ${child.id} needs, is unusable: ${problem}`, { backupId: link, subject: link }, { cause });
+    const which = link === child.id ? `Backup ${link}` : `Backup ${link}, a link that ${child.id} needs,`;
+    super('BROKEN_CHAIN', `${which} is unusable: ${problem}`, { backupId: link, subject: link }, { cause });
     this.link = link;
   }
 }

@@ -97,7 +97,9 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     manifest.parent === null
       ? [manifest]
       : await loadChain(store, manifest, options.signal).catch((error: unknown) => explainBroken(store, manifest, error, options.signal));
-  const plan = planMembers(chain, manifest, selected);
+  const plan = await Promise.resolve()
+    .then(() => planMembers(chain, manifest, selected))
+    .catch((error: unknown) => explainBroken(store, manifest, error, options.signal));
   const links = chain.filter((link) => plan.has(link.id));
   for (const link of links) {
     const object = archiveObject(link);

@@ -37,7 +37,7 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
         }
         const kind = m.type === 'incremental' ? `Incremental backup ${m.id} (on ${m.parent}, chain depth ${m.chainDepth})` : `Full backup ${m.id}`;
         ctx.print(
-          `${kind} of "${m.source.id}": ${m.entries.length} entries, ${formatBytes(m.stats.entryBytes)} packed, ${formatBytes(m.stats.storedBytes)} stored (${m.compression.codec}) in ${(m.stats.durationMs / 1000).toFixed(1)} s.`,
+          `${kind} of "${m.source.id}": ${m.entries.length} entr${m.entries.length === 1 ? 'y' : 'ies'}, ${formatBytes(m.stats.entryBytes)} packed, ${formatBytes(m.stats.storedBytes)} stored (${m.compression.codec}) in ${(m.stats.durationMs / 1000).toFixed(1)} s.`,
         );
         if (m.type === 'full' && opts.incremental) ctx.print(`  full because ${m.fullReason}`);
         for (const db of m.databases) if (db.stored.type === 'delta') ctx.print(`  ${db.path}: ${db.stored.pages} of ${db.pageCount} pages changed`);
