@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { STRATEGIES, SYMBOLS, roundTo } from './generate.mjs';
+import { STRATEGIES, SYMBOLS, placeOrder, roundTo } from './generate.mjs';
 import { makeRng, parseArgs } from './lib.mjs';
 
 const TABLES = ['deals', 'orders', 'tickers'];
@@ -153,8 +153,10 @@ export function simulateDay({ db: dbPath, seed = 42, day = 1, pageStats = true }
     const lastSync = Number(db.prepare("SELECT value FROM kv WHERE key = 'last_sync_ts'").pluck().get());
     let ts = Number.isFinite(lastSync) && lastSync > 0 ? lastSync : db.prepare('SELECT max(ts) FROM tickers').pluck().get() + MINUTE;
     const startTs = ts;
-    let orderSeq = (db.prepare('SELECT max(id) FROM orders').pluck().get() ?? 0) + 1_000; // exchange ids stay unique
-    let tradeSeq = Number(db.prepare('SELECT trade_id FROM deals ORDER BY id DESC LIMIT 1').pluck().get() ?? 1_000_000_000);
+    const seq = {
+      order: (db.prepare('SELECT max(id) FROM orders').pluck().get() ?? 0) + 1_000, // exchange ids stay unique
+      trade: Number(db.prepare('SELECT trade_id FROM deals ORDER BY id DESC LIMIT 1').pluck().get() ?? 1_000_000_000),
+    };
     const inserted = { deals: 0, orders: 0, tickers: 0 };
     const updated = { deals: 0, orders: 0, tickers: 0 };
 
@@ -172,37 +174,7 @@ export function simulateDay({ db: dbPath, seed = 42, day = 1, pageStats = true }
       for (let k = 0; k < n; k++) {
         const s = rng.pick(state);
         const strategy = rng.pick(STRATEGIES);
-        const side = rng.chance(0.5) ? 'BUY' : 'SELL';
-        const isMarket = rng.chance(0.15);
-        const price = roundTo(s.price * (1 + (side === 'BUY' ? -1 : 1) * rng.next() * 0.002), s.tick);
-        const notional = 20 + rng.next() * 480;
-        const qty = Math.max(s.lot, roundTo(notional / s.price, s.lot));
-        const r = rng.next();
-        const status = r < 0.62 ? 'FILLED' : r < 0.93 ? 'CANCELED' : r < 0.97 ? 'PARTIALLY_FILLED' : 'EXPIRED';
-        const filled = status === 'FILLED' ? qty : status === 'PARTIALLY_FILLED' ? roundTo(qty * rng.next(), s.lot) : 0;
-        const orderTs = ts + rng.int(0, 59_999);
-        const coid = `bb-${strategy.slice(0, 6)}-${orderTs.toString(36)}-${rng.hex(8)}`;
-        const meta = rng.chance(0.2)
-          ? JSON.stringify({ signal: rng.pick(['rsi_oversold', 'breakout', 'grid_level', 'funding', 'rebalance']), score: Number(rng.next().toFixed(3)), grid: rng.int(1, 40) })
-          : null;
-        const orderId = insOrder.run(orderTs, orderTs + rng.int(50, 90_000), s.exchange, s.symbol, side, isMarket ? 'MARKET' : 'LIMIT',
-          isMarket ? null : price, qty, filled, status, coid, String(8_000_000_000 + ++orderSeq * 7 + rng.int(0, 6)), strategy,
-          rng.chance(0.1) ? 1 : 0, meta).lastInsertRowid;
-        inserted.orders++;
-        if (filled > 0) {
-          const parts = rng.chance(0.25) ? rng.int(2, 4) : 1;
-          let left = filled;
-          for (let p = 0; p < parts && left > 0; p++) {
-            const q = p === parts - 1 ? left : Math.max(s.lot, roundTo(left * rng.next(), s.lot));
-            left = roundTo(left - q, s.lot);
-            const fillPrice = isMarket ? roundTo(s.price, s.tick) : price;
-            const maker = !isMarket && rng.chance(0.7);
-            insDeal.run(orderTs + rng.int(10, 30_000), s.exchange, s.symbol, side, fillPrice, q, Number((q * fillPrice).toFixed(8)),
-              Number((q * fillPrice * (maker ? 0.0002 : 0.0005)).toFixed(8)), 'USDT', orderId, coid, String(++tradeSeq),
-              strategy, maker ? 1 : 0, side === 'SELL' ? Number((rng.gauss() * notional * 0.01).toFixed(4)) : null);
-            inserted.deals++;
-          }
-        }
+        placeOrder({ rng, s, strategy, ts, insOrder, insDeal, seq, counts: inserted });
       }
       ts += MINUTE;
     };

@@ -130,7 +130,7 @@ function generateDatabase(dbPath, targetBytes, rng) {
   const state = SYMBOLS.map((s) => ({ ...s, price: s.price, vol: s.price * 1e6 * (0.5 + rng.next()), exchange: rng.pick(EXCHANGES) }));
   const counts = { tickers: 0, orders: 0, deals: 0 };
   let ts = START_TS;
-  let orderSeq = 0, tradeSeq = 1_000_000_000;
+  const seq = { order: 0, trade: 1_000_000_000 };
 
   /** One simulated minute of bot life. `progress` (0..1) drives how many symbols it trades. */
   const minute = (progress) => {
@@ -150,38 +150,7 @@ function generateDatabase(dbPath, targetBytes, rng) {
     for (let k = 0; k < n; k++) {
       const s = state[rng.int(0, active - 1)];
       const strategy = rng.pick(STRATEGIES);
-      const side = rng.chance(0.5) ? 'BUY' : 'SELL';
-      const isMarket = rng.chance(0.15);
-      const price = roundTo(s.price * (1 + (side === 'BUY' ? -1 : 1) * rng.next() * 0.002), s.tick);
-      const notional = 20 + rng.next() * 480; // 20..500 USDT per order
-      const qty = Math.max(s.lot, roundTo(notional / s.price, s.lot));
-      const r = rng.next();
-      const status = r < 0.62 ? 'FILLED' : r < 0.93 ? 'CANCELED' : r < 0.97 ? 'PARTIALLY_FILLED' : 'EXPIRED';
-      const filled = status === 'FILLED' ? qty : status === 'PARTIALLY_FILLED' ? roundTo(qty * rng.next(), s.lot) : 0;
-      const orderTs = ts + rng.int(0, 59_999);
-      const coid = `bb-${strategy.slice(0, 6)}-${orderTs.toString(36)}-${rng.hex(8)}`;
-      const meta = rng.chance(0.2)
-        ? JSON.stringify({ signal: rng.pick(['rsi_oversold', 'breakout', 'grid_level', 'funding', 'rebalance']), score: Number(rng.next().toFixed(3)), grid: rng.int(1, 40) })
-        : null;
-      const orderId = insOrder.run(orderTs, orderTs + rng.int(50, 90_000), s.exchange, s.symbol, side, isMarket ? 'MARKET' : 'LIMIT',
-        isMarket ? null : price, qty, filled, status, coid, String(8_000_000_000 + ++orderSeq * 7 + rng.int(0, 6)), strategy,
-        rng.chance(0.1) ? 1 : 0, meta).lastInsertRowid;
-      counts.orders++;
-      // One fill per filled order, sometimes split into several partial fills.
-      if (filled > 0) {
-        const parts = rng.chance(0.25) ? rng.int(2, 4) : 1;
-        let left = filled;
-        for (let p = 0; p < parts && left > 0; p++) {
-          const q = p === parts - 1 ? left : Math.max(s.lot, roundTo(left * rng.next(), s.lot));
-          left = roundTo(left - q, s.lot);
-          const fillPrice = isMarket ? roundTo(s.price, s.tick) : price;
-          const maker = !isMarket && rng.chance(0.7);
-          insDeal.run(orderTs + rng.int(10, 30_000), s.exchange, s.symbol, side, fillPrice, q, Number((q * fillPrice).toFixed(8)),
-            Number((q * fillPrice * (maker ? 0.0002 : 0.0005)).toFixed(8)), 'USDT', orderId, coid, String(++tradeSeq),
-            strategy, maker ? 1 : 0, side === 'SELL' ? Number((rng.gauss() * notional * 0.01).toFixed(4)) : null);
-          counts.deals++;
-        }
-      }
+      placeOrder({ rng, s, strategy, ts, insOrder, insDeal, seq, counts });
     }
     ts += MINUTE;
   };
@@ -274,6 +243,47 @@ function prepareOut(out) {
     fs.rmSync(out, { recursive: true, force: true });
   }
   fs.mkdirSync(path.join(out, 'data'), { recursive: true });
+}
+
+/**
+ * One order of `strategy` on symbol state `s` at minute `ts`, and its fills (one, or sometimes a
+ * few partial ones): inserted with the prepared statements, `counts.orders`/`counts.deals`
+ * bumped, exchange order and trade ids taken from `seq`. Shared by the generator and
+ * `day.mjs` so that a simulated day trades exactly as the generated history did.
+ */
+export function placeOrder({ rng, s, strategy, ts, insOrder, insDeal, seq, counts }) {
+  const side = rng.chance(0.5) ? 'BUY' : 'SELL';
+  const isMarket = rng.chance(0.15);
+  const price = roundTo(s.price * (1 + (side === 'BUY' ? -1 : 1) * rng.next() * 0.002), s.tick);
+  const notional = 20 + rng.next() * 480; // 20..500 USDT per order
+  const qty = Math.max(s.lot, roundTo(notional / s.price, s.lot));
+  const r = rng.next();
+  const status = r < 0.62 ? 'FILLED' : r < 0.93 ? 'CANCELED' : r < 0.97 ? 'PARTIALLY_FILLED' : 'EXPIRED';
+  const filled = status === 'FILLED' ? qty : status === 'PARTIALLY_FILLED' ? roundTo(qty * rng.next(), s.lot) : 0;
+  const orderTs = ts + rng.int(0, 59_999);
+  const coid = `bb-${strategy.slice(0, 6)}-${orderTs.toString(36)}-${rng.hex(8)}`;
+  const meta = rng.chance(0.2)
+    ? JSON.stringify({ signal: rng.pick(['rsi_oversold', 'breakout', 'grid_level', 'funding', 'rebalance']), score: Number(rng.next().toFixed(3)), grid: rng.int(1, 40) })
+    : null;
+  const orderId = insOrder.run(orderTs, orderTs + rng.int(50, 90_000), s.exchange, s.symbol, side, isMarket ? 'MARKET' : 'LIMIT',
+    isMarket ? null : price, qty, filled, status, coid, String(8_000_000_000 + ++seq.order * 7 + rng.int(0, 6)), strategy,
+    rng.chance(0.1) ? 1 : 0, meta).lastInsertRowid;
+  counts.orders++;
+  // One fill per filled order, sometimes split into several partial fills.
+  if (filled > 0) {
+    const parts = rng.chance(0.25) ? rng.int(2, 4) : 1;
+    let left = filled;
+    for (let p = 0; p < parts && left > 0; p++) {
+      const q = p === parts - 1 ? left : Math.max(s.lot, roundTo(left * rng.next(), s.lot));
+      left = roundTo(left - q, s.lot);
+      const fillPrice = isMarket ? roundTo(s.price, s.tick) : price;
+      const maker = !isMarket && rng.chance(0.7);
+      insDeal.run(orderTs + rng.int(10, 30_000), s.exchange, s.symbol, side, fillPrice, q, Number((q * fillPrice).toFixed(8)),
+        Number((q * fillPrice * (maker ? 0.0002 : 0.0005)).toFixed(8)), 'USDT', orderId, coid, String(++seq.trade),
+        strategy, maker ? 1 : 0, side === 'SELL' ? Number((rng.gauss() * notional * 0.01).toFixed(4)) : null);
+      counts.deals++;
+    }
+  }
 }
 
 export function generate({ size, out, seed }) {
