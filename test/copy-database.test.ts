@@ -120,16 +120,7 @@ describe('snapshot copy of a WAL-mode database', () => {
   it('notices a WAL restart during the copy and copies again', async () => {
     const file = path.join(tmp.dir, 'restart.db');
     const copy = path.join(tmp.dir, 'restart.copy.db');
-    const writer = new Database(file);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.exec('create table deals (id integer primary key, note text)');
-    const ins = writer.prepare('insert into deals (note) values (?)');
-    writer.transaction(() => {
-      for (let i = 0; i < 20_000; i++) ins.run('before '.repeat(20));
-    })();
-    // Fully checkpointed but not truncated: the next writer restarts the WAL from its start.
-    writer.pragma('wal_checkpoint(FULL)');
+    const { writer, ins } = checkpointedWalDatabase(file);
     const pageSize = Number(writer.pragma('page_size', { simple: true }));
     // A reader pinned now, without knowing its snapshot's frames, sits on read-lock 0, which
     // does not prevent a restart: copyDatabase must notice it from the WAL header.
@@ -165,15 +156,7 @@ describe('snapshot copy of a WAL-mode database', () => {
   ])('a pinned snapshot is copied exactly, whatever the writer does meanwhile: %s', async (_name, frameInWal) => {
     const file = path.join(tmp.dir, `pinned-${String(frameInWal)}.db`);
     const copy = path.join(tmp.dir, `pinned-${String(frameInWal)}.copy.db`);
-    const writer = new Database(file);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.exec('create table deals (id integer primary key, note text)');
-    const ins = writer.prepare('insert into deals (note) values (?)');
-    writer.transaction(() => {
-      for (let i = 0; i < 20_000; i++) ins.run('before '.repeat(20));
-    })();
-    writer.pragma('wal_checkpoint(FULL)');
+    const { writer, ins } = checkpointedWalDatabase(file);
     if (frameInWal) writer.transaction(() => ins.run('one committed row in the WAL'))();
     let calls = 0;
     const snap = await snapshotDatabase({ path: file, relativePath: 'r.db', name: 'r' }, copy, {
@@ -198,3 +181,20 @@ describe('snapshot copy of a WAL-mode database', () => {
     writer.close();
   });
 });
+
+/**
+ * A WAL-mode database of 20,000 rows with autocheckpoint off, fully checkpointed but not
+ * truncated: the next commit restarts the WAL from its start. Returns the open writer.
+ */
+function checkpointedWalDatabase(file: string): { writer: Database.Database; ins: Database.Statement } {
+  const writer = new Database(file);
+  writer.pragma('journal_mode = WAL');
+  writer.pragma('wal_autocheckpoint = 0');
+  writer.exec('create table deals (id integer primary key, note text)');
+  const ins = writer.prepare('insert into deals (note) values (?)');
+  writer.transaction(() => {
+    for (let i = 0; i < 20_000; i++) ins.run('before '.repeat(20));
+  })();
+  writer.pragma('wal_checkpoint(FULL)');
+  return { writer, ins };
+}
