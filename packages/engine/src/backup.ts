@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   BackupNotFoundError,
@@ -38,7 +37,7 @@ import { silentLogger, type Logger } from './logger.js';
 import { packArchive, type ArchiveInput } from './pack-archive.js';
 import type { ProgressListener } from './progress.js';
 import { startSnapshot, type SnapshotHandle } from './snapshot-database.js';
-import { createCompressStream, HashingStream } from './streams.js';
+import { createCompressStream, hashFile, HashingStream } from './streams.js';
 import { settleAll } from './settle.js';
 import { TOOL_VERSION } from './version.js';
 
@@ -352,22 +351,20 @@ function unusable(parent: string, error: Error): { reason: string; warning: stri
 async function hashFiles(files: readonly CollectedFile[], signal: AbortSignal | undefined): Promise<PlannedFile[]> {
   const out: PlannedFile[] = [];
   for (const f of files) {
-    const hasher = new HashingStream();
-    const body = f.size === 0 ? Readable.from([]) : createReadStream(f.absPath, { start: 0, end: f.size - 1, highWaterMark: 1 << 20 });
-    await pipeline(body, hasher, new Writable({ write: (_chunk, _enc, done) => done() }), { signal }).catch((error: NodeJS.ErrnoException) => {
+    const { sha256, bytes } = await hashFile(f.absPath, { size: f.size, signal }).catch((error: NodeJS.ErrnoException) => {
       if (signal?.aborted) throw error;
       throw new SourceError('FILE_UNREADABLE', f.absPath, `Cannot read ${f.absPath} (${error.code ?? error.message}); check its permissions.`, {
         cause: error,
       });
     });
-    if (hasher.bytes < f.size) {
+    if (bytes < f.size) {
       throw new SourceError(
         'FILE_CHANGED',
         f.absPath,
-        `${f.absPath} shrank while it was being backed up (from ${f.size} to ${hasher.bytes} bytes); run the backup again.`,
+        `${f.absPath} shrank while it was being backed up (from ${f.size} to ${bytes} bytes); run the backup again.`,
       );
     }
-    out.push({ path: f.relPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime.toISOString(), sha256: hasher.digest() });
+    out.push({ path: f.relPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime.toISOString(), sha256 });
   }
   return out;
 }

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { BackupNotFoundError, BotbackupError, IntegrityError, RestoreRefusedError, restorableItems, type Manifest, type RestorableItem } from '@botbackup/core';
 import { syncDir, writeDurably, type BackupStore } from '@botbackup/storage';
 import { checkDatabase } from './check-database.js';
@@ -12,7 +10,7 @@ import { applyDelta, type ExpectedDelta } from './page-delta-io.js';
 import type { ProgressListener } from './progress.js';
 import { archiveObject, readArchive } from './read-archive.js';
 import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManifest } from './repository.js';
-import { HashingStream } from './streams.js';
+import { hashFile } from './streams.js';
 
 export interface RestoreOptions {
   store: BackupStore;
@@ -175,9 +173,12 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       if (rebuilt.has(entry.path)) {
         // The chain was applied: prove it rebuilt exactly the database this backup recorded.
         let hashed = 0;
-        const actual = await sha256OfFile(file, (n) => {
-          hashed += n;
-          options.onProgress?.({ phase: 'verify', done: hashed, total: entry.size, subject: entry.path });
+        const { sha256: actual } = await hashFile(file, {
+          signal: options.signal,
+          onBytes: (n) => {
+            hashed += n;
+            options.onProgress?.({ phase: 'verify', done: hashed, total: entry.size, subject: entry.path });
+          },
         });
         if (actual !== entry.sha256) {
           throw new IntegrityError(
@@ -329,12 +330,6 @@ export function selectEntries(manifest: Manifest, only: string | undefined): Res
   if (selected.length === 0)
     throw new BackupNotFoundError(`Backup ${manifest.id} holds no file or folder "${only}"; run "botbackup show ${manifest.id}" to see its contents.`);
   return selected;
-}
-
-async function sha256OfFile(file: string, onBytes: (n: number) => void): Promise<string> {
-  const hasher = new HashingStream(onBytes);
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hasher, new Writable({ write: (_c, _e, done) => done() }));
-  return hasher.digest();
 }
 
 /** Secret files are always restored 0600, whatever mode they had. */

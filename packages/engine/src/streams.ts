@@ -1,5 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGzip, createGunzip } from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import type { CompressionCodec } from '@botbackup/core';
@@ -51,4 +53,21 @@ export function createDecompressStream(codec: CompressionCodec): Transform {
     case 'none':
       return new Transform({ transform: (chunk, _enc, done) => done(null, chunk) });
   }
+}
+
+/**
+ * sha256 of a file, streamed in 1 MiB reads: the whole file, or its first `size` bytes (a file
+ * that grows while it is read is cut there). Returns the digest and the bytes actually read.
+ */
+export async function hashFile(
+  file: string,
+  options: { size?: number; onBytes?: (n: number) => void; signal?: AbortSignal | undefined } = {},
+): Promise<{ sha256: string; bytes: number }> {
+  const hasher = new HashingStream(options.onBytes);
+  const body =
+    options.size === 0
+      ? Readable.from([])
+      : createReadStream(file, { start: 0, end: options.size === undefined ? undefined : options.size - 1, highWaterMark: 1 << 20 });
+  await pipeline(body, hasher, new Writable({ write: (_chunk, _enc, done) => done() }), { signal: options.signal });
+  return { sha256: hasher.digest(), bytes: hasher.bytes };
 }
