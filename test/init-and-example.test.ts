@@ -18,7 +18,7 @@ describe('init and the example bot', () => {
     expect(text).toMatch(/^# botbackup configuration/);
     const parsed = parseConfig(text, { file: config, env: {} });
     expect(parsed.sources[0]!.files.map((f) => f.kind)).toEqual(['config', 'secret', 'log']);
-    expect(parsed.storage[0]!.path).toBe(path.join(tmp.dir, 'backups'));
+    expect(parsed.storage[0]).toMatchObject({ type: 'local', path: path.join(tmp.dir, 'backups') });
 
     const again = await runCli(['--config', config, 'init', bot]);
     expect(again.code).toBe(2);

@@ -39,10 +39,35 @@ describe('parseConfig', () => {
     const config = parse(base);
     expect(config.sources[0]!.root).toBe('/etc/botbackup/bot');
     expect(config.sources[0]!.databases[0]).toEqual({ path: '/etc/botbackup/bot/data/trades.db', relativePath: 'data/trades.db', name: 'trades' });
-    expect(config.storage[0]!.path).toBe('/srv/backups');
+    expect(config.storage[0]).toMatchObject({ type: 'local', path: '/srv/backups' });
     expect(config.compression).toEqual({ codec: 'zstd', level: 3 });
     expect(config.sources[0]!.files[1]!.maxAgeMs).toBe(7 * 86_400_000);
     expect(config.sources[0]!.files[0]!.maxAgeMs).toBeUndefined();
+  });
+
+  it('reads an S3 target with credentials from the environment, and names the field that is wrong', () => {
+    const s3 = `${base}  - name: minio
+    type: s3
+    bucket: bot-backups
+    prefix: prod
+    endpoint: http://minio:9000
+    accessKeyId: \${S3_KEY}
+    secretAccessKey: \${S3_SECRET}
+`;
+    const config = parse(s3, { BACKUP_DIR: '/srv/backups', S3_KEY: 'key', S3_SECRET: 'secret' });
+    expect(config.storage[1]).toEqual({
+      name: 'minio',
+      type: 's3',
+      bucket: 'bot-backups',
+      prefix: 'prod',
+      endpoint: 'http://minio:9000',
+      accessKeyId: 'key',
+      secretAccessKey: 'secret',
+    });
+    const half = errorOf(() => parse(s3.replace(/ {4}secretAccessKey: .*\n/, ''), { BACKUP_DIR: '/b', S3_KEY: 'key' }));
+    expect(half.message).toBe('/etc/botbackup/botbackup.yaml: field "storage[1].secretAccessKey" must be accessKeyId and secretAccessKey, both or neither.');
+    const badUrl = errorOf(() => parse(s3.replace('http://minio:9000', 'minio'), { BACKUP_DIR: '/b', S3_KEY: 'k', S3_SECRET: 's' }));
+    expect(badUrl.message).toMatch(/field "storage\[1\]\.endpoint" must be a URL such as http:\/\/minio:9000/);
   });
 
   it('accepts JSON', () => {

@@ -51,7 +51,36 @@ const localStorageSchema = z.strictObject({
   path: relPath,
 });
 
-const storageSchema = z.discriminatedUnion('type', [localStorageSchema]);
+const s3StorageSchema = z
+  .strictObject({
+    name: slug,
+    type: z.literal('s3'),
+    bucket: z.string().min(3, 'a bucket name'),
+    /** Key prefix inside the bucket. */
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._\/-]*$/, 'letters, digits, ".", "_", "-" and "/"')
+      .optional(),
+    /** S3-compatible server (MinIO...); AWS S3 when unset. */
+    endpoint: z.url('a URL such as http://minio:9000').optional(),
+    region: z.string().min(1).optional(),
+    forcePathStyle: z.boolean().optional(),
+    /** Explicit credentials (use ${VAR} references); otherwise the AWS SDK's default chain (AWS_ACCESS_KEY_ID..., profile). */
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    sessionToken: z.string().min(1).optional(),
+    serverSideEncryption: z.enum(['AES256', 'aws:kms']).optional(),
+    storageClass: z
+      .string()
+      .regex(/^[A-Z_]+$/, 'an S3 storage class such as STANDARD_IA')
+      .optional(),
+  })
+  .refine((t) => (t.accessKeyId === undefined) === (t.secretAccessKey === undefined), {
+    message: 'accessKeyId and secretAccessKey, both or neither',
+    path: ['secretAccessKey'],
+  });
+
+const storageSchema = z.discriminatedUnion('type', [localStorageSchema, s3StorageSchema]);
 
 const configSchema = z.strictObject({
   version: z.literal(1),
@@ -114,7 +143,21 @@ export interface LocalStorageConfig {
   /** Absolute path of the repository folder. */
   path: string;
 }
-export type StorageConfig = LocalStorageConfig;
+export interface S3StorageConfig {
+  name: string;
+  type: 's3';
+  bucket: string;
+  prefix?: string | undefined;
+  endpoint?: string | undefined;
+  region?: string | undefined;
+  forcePathStyle?: boolean | undefined;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  sessionToken?: string | undefined;
+  serverSideEncryption?: 'AES256' | 'aws:kms' | undefined;
+  storageClass?: string | undefined;
+}
+export type StorageConfig = LocalStorageConfig | S3StorageConfig;
 export interface CompressionConfig {
   codec: CompressionCodec;
   level: number;
@@ -195,7 +238,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const storage = data.storage.map((target, i): StorageConfig => {
     if (seenTargets.has(target.name)) throw new ConfigError(file, `storage[${i}].name`, `repeats the storage name "${target.name}"; names must be unique`);
     seenTargets.add(target.name);
-    return { ...target, path: path.resolve(baseDir, target.path) };
+    return target.type === 'local' ? { ...target, path: path.resolve(baseDir, target.path) } : target;
   });
   return {
     file,
@@ -229,7 +272,7 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'invalid_union':
-      return `is not a valid entry; "type" must be one of: local`;
+      return `is not a valid entry; "type" must be one of: local, s3`;
     case 'too_small':
     case 'too_big':
     case 'invalid_format':

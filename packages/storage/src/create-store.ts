@@ -1,13 +1,29 @@
 import type { StorageConfig } from '@botbackup/core';
 import type { BackupStore } from './backup-store.js';
 import { LocalStore } from './local-store.js';
+import { S3Store, type S3StoreOptions } from './s3-store.js';
 
 /** Constructors of every backend, by config `type`. Explicit: nothing registers itself. */
 const constructors: { [T in StorageConfig['type']]: (config: Extract<StorageConfig, { type: T }>) => BackupStore } = {
   local: (config) => new LocalStore({ name: config.name, path: config.path }),
+  s3: (config) =>
+    new S3Store({
+      name: config.name,
+      bucket: config.bucket,
+      prefix: config.prefix,
+      endpoint: config.endpoint,
+      region: config.region,
+      forcePathStyle: config.forcePathStyle,
+      credentials:
+        config.accessKeyId && config.secretAccessKey
+          ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, sessionToken: config.sessionToken }
+          : undefined,
+      serverSideEncryption: config.serverSideEncryption,
+      storageClass: config.storageClass as S3StoreOptions['storageClass'],
+    }),
 };
 
 /** Builds the store a storage target of the config describes. */
 export function createStore(config: StorageConfig): BackupStore {
-  return constructors[config.type](config);
+  return (constructors[config.type] as (config: StorageConfig) => BackupStore)(config);
 }

@@ -1,0 +1,204 @@
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+  type ServerSideEncryption,
+  type StorageClass,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { StorageError, type StorageErrorCode } from '@botbackup/core';
+import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type StoreCallOptions } from './backup-store.js';
+
+export interface S3StoreOptions {
+  name: string;
+  bucket: string;
+  /** Key prefix inside the bucket ("" or ending without a slash: "botbackup" stores under "botbackup/"). */
+  prefix?: string | undefined;
+  /** For MinIO and other S3-compatible servers; AWS when unset. */
+  endpoint?: string | undefined;
+  region?: string | undefined;
+  /** Path-style addressing (`http://host/bucket/key`), which MinIO needs; on by default with an endpoint. */
+  forcePathStyle?: boolean | undefined;
+  /** Explicit credentials; otherwise the AWS SDK's default chain (environment variables, profile, instance role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined } | undefined;
+  serverSideEncryption?: ServerSideEncryption | undefined;
+  storageClass?: StorageClass | undefined;
+  /** Attempts per request, transient errors retried with backoff by the SDK (default 5). */
+  maxAttempts?: number | undefined;
+  /** Part size of multipart uploads (default 8 MiB; S3 allows at most 10,000 parts). */
+  partSize?: number | undefined;
+}
+
+/**
+ * A repository in an S3 bucket (AWS S3, MinIO, any S3-compatible service). Uploads stream through
+ * lib-storage's multipart upload (a few parts in memory at a time, never the whole object), and
+ * an object becomes visible only when the upload completes; a failed or aborted upload is
+ * aborted on the server. Downloads stream the response body. Checksums are computed only where
+ * the API requires them (`WHEN_REQUIRED`): the repository's own sha256 sums protect every byte,
+ * and SDK-default CRC32 trailers are not understood by every S3-compatible server.
+ */
+export class S3Store implements BackupStore {
+  readonly name: string;
+  readonly location: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+
+  constructor(private readonly options: S3StoreOptions) {
+    this.name = options.name;
+    this.bucket = options.bucket;
+    this.prefix = options.prefix ? `${options.prefix.replace(/\/+$/, '')}/` : '';
+    this.location = `s3://${options.bucket}/${this.prefix}${options.endpoint ? ` at ${new URL(options.endpoint).origin}` : ''}`;
+    const config: S3ClientConfig = {
+      region: options.region ?? 'us-east-1',
+      forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+      maxAttempts: options.maxAttempts ?? 5,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    if (options.endpoint) config.endpoint = options.endpoint;
+    if (options.credentials) config.credentials = options.credentials;
+    this.client = new S3Client(config);
+  }
+
+  async put(key: string, body: Readable | Uint8Array, options: StoreCallOptions = {}): Promise<{ size: number }> {
+    const objectKey = this.keyOf(key, 'put');
+    let size = 0;
+    const counted =
+      body instanceof Uint8Array
+        ? ((size = body.length), body)
+        : body.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+          });
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: objectKey,
+        Body: counted,
+        ServerSideEncryption: this.options.serverSideEncryption,
+        StorageClass: this.options.storageClass,
+      },
+      partSize: this.options.partSize ?? 8 * 1024 * 1024,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    const onAbort = () => void upload.abort().catch(() => undefined);
+    try {
+      options.signal?.throwIfAborted();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      await upload.done();
+      return { size };
+    } catch (error) {
+      if (body instanceof Readable) body.destroy();
+      throw this.toStorageError(options.signal?.aborted ? options.signal.reason : error, 'put', key);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
+    const objectKey = this.keyOf(key, 'get');
+    const range = options.range ? `bytes=${options.range.start}-${options.range.end ?? ''}` : undefined;
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: range }), {
+        abortSignal: options.signal,
+      });
+      if (!(response.Body instanceof Readable)) throw new Error('the response has no readable body');
+      return response.Body;
+    } catch (error) {
+      throw this.toStorageError(error, 'get', key);
+    }
+  }
+
+  async stat(key: string, options: StoreCallOptions = {}): Promise<ObjectInfo | undefined> {
+    const objectKey = this.keyOf(key, 'stat');
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: options.signal });
+      return { key, size: head.ContentLength ?? 0, modifiedAt: head.LastModified ?? new Date(0) };
+    } catch (error) {
+      const mapped = this.toStorageError(error, 'stat', key);
+      if (mapped.storageCode === 'NOT_FOUND' && !isMissingBucket(error)) return undefined;
+      throw mapped;
+    }
+  }
+
+  async *list(prefix: string, options: StoreCallOptions = {}): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }), {
+          abortSignal: options.signal,
+        });
+      } catch (error) {
+        throw this.toStorageError(error, 'list', prefix);
+      }
+      for (const object of page.Contents ?? []) {
+        if (!object.Key?.startsWith(this.prefix)) continue;
+        yield { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date(0) };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(key: string, options: StoreCallOptions = {}): Promise<void> {
+    const objectKey = this.keyOf(key, 'delete');
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: options.signal });
+    } catch (error) {
+      const mapped = this.toStorageError(error, 'delete', key);
+      if (mapped.storageCode === 'NOT_FOUND' && !isMissingBucket(error)) return;
+      throw mapped;
+    }
+  }
+
+  private keyOf(key: string, operation: string): string {
+    if (!isValidKey(key)) {
+      throw new StorageError('INVALID_KEY', { operation, key, backend: this.name, message: `Storage "${this.name}": "${key}" is not a valid object key.` });
+    }
+    return this.prefix + key;
+  }
+
+  /** One sentence a user can act on; never a credential (the SDK's messages carry none). */
+  private toStorageError(error: unknown, operation: string, key: string): StorageError {
+    if (error instanceof StorageError) return error;
+    const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const name = e.name ?? '';
+    const status = e.$metadata?.httpStatusCode;
+    const where = `storage "${this.name}" (${this.location})`;
+    let code: StorageErrorCode;
+    let message: string;
+    if (name === 'AbortError' || (error as Error)?.name === 'AbortError') {
+      code = 'ABORTED';
+      message = `The ${operation} of ${key} in ${where} was interrupted.`;
+    } else if (isMissingBucket(error)) {
+      code = 'UNAVAILABLE';
+      message = `The bucket "${this.bucket}" of ${where} does not exist; create it or fix "bucket" in the config.`;
+    } else if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+      code = 'NOT_FOUND';
+      message = `${key} does not exist in ${where}.`;
+    } else if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'CredentialsProviderError', 'ExpiredToken'].includes(name) || status === 403) {
+      code = 'PERMISSION';
+      message = `${where} refused the ${operation} of ${key} (${name || `HTTP ${status}`}); check the access key, the secret key and the bucket policy.`;
+    } else if (
+      ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'TimeoutError'].includes(e.code ?? name) ||
+      /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|socket hang up/.test(e.message ?? '')
+    ) {
+      code = 'UNAVAILABLE';
+      message = `Cannot reach ${where} for the ${operation} of ${key} (${e.code ?? name}); check the endpoint and that the server is running.`;
+    } else {
+      code = 'IO';
+      message = `The ${operation} of ${key} in ${where} failed: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}.`;
+    }
+    return new StorageError(code, { operation, key, backend: this.name, message }, { cause: error });
+  }
+}
+
+function isMissingBucket(error: unknown): boolean {
+  return (error as { name?: string }).name === 'NoSuchBucket';
+}

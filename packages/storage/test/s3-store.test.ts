@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '@botbackup/core';
+import { S3Store } from '../src/index.js';
+import { S3RVER_CREDENTIALS as credentials, startS3rver, type S3rver } from './s3rver.js';
+import { describeStoreContract } from './store-contract.js';
+
+let server: S3rver;
+let endpoint = '';
+const newBucket = () => server.newBucket();
+
+beforeAll(async () => {
+  server = await startS3rver();
+  endpoint = server.endpoint;
+});
+
+afterAll(() => server.stop());
+
+describeStoreContract('S3Store (s3rver)', async () => {
+  const bucket = await newBucket();
+  // A small part size, so the contract's larger objects go through real multipart uploads.
+  return { store: new S3Store({ name: 's3', bucket, prefix: 'repo', endpoint, credentials, partSize: 5 * 1024 * 1024 }), cleanup: async () => undefined };
+});
+
+describe('S3Store errors', () => {
+  it('a missing bucket, wrong credentials and an unreachable endpoint: one clear sentence each, no secret', async () => {
+    const missing = new S3Store({ name: 's3', bucket: 'no-such-bucket', endpoint, credentials });
+    // (A HEAD response has no body to say which is missing, so stat() cannot tell; put and get can.)
+    for (const attempt of [() => missing.put('data/x', Buffer.from('x')), () => missing.get('manifests/x.json')]) {
+      const e1 = await attempt().catch((e: unknown) => e);
+      expect(e1).toBeInstanceOf(StorageError);
+      expect((e1 as StorageError).storageCode).toBe('UNAVAILABLE');
+      expect((e1 as Error).message).toMatch(/The bucket "no-such-bucket" of storage "s3" .* does not exist; create it or fix "bucket" in the config\./);
+    }
+
+    const bucket = await newBucket();
+    const wrong = new S3Store({
+      name: 's3',
+      bucket,
+      endpoint,
+      credentials: { accessKeyId: 'WRONGKEY', secretAccessKey: 'not-the-secret-123' },
+      maxAttempts: 1,
+    });
+    const e2 = await wrong.put('data/x', Buffer.from('x')).catch((e: unknown) => e);
+    expect((e2 as StorageError).storageCode).toBe('PERMISSION');
+    expect((e2 as Error).message).not.toContain('not-the-secret-123');
+
+    const down = new S3Store({ name: 's3', bucket, endpoint: 'http://127.0.0.1:1', credentials, maxAttempts: 1 });
+    const e3 = await down.stat('data/x').catch((e: unknown) => e);
+    expect((e3 as StorageError).storageCode).toBe('UNAVAILABLE');
+    expect((e3 as Error).message).toMatch(/Cannot reach storage "s3" .* check the endpoint/);
+  });
+});

@@ -1,0 +1,48 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+
+const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-process.mjs');
+
+/** s3rver accepts only these credentials. */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/** A running s3rver (see s3rver-process.mjs): its endpoint, a way to make buckets, and stop(). */
+export interface S3rver {
+  endpoint: string;
+  newBucket(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startS3rver(): Promise<S3rver> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bb-s3rver-'));
+  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+  });
+  const endpoint = `http://127.0.0.1:${/^port (\d+)$/.exec(line)![1]}`;
+  return {
+    endpoint,
+    async newBucket() {
+      const bucket = `bb-${randomBytes(6).toString('hex')}`;
+      const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      client.destroy();
+      return bucket;
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const closed = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await closed;
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
