@@ -20,6 +20,8 @@ export interface S3rver {
 }
 
 export async function startS3rver(): Promise<S3rver> {
+  // As S3Store does: the pinned AWS SDK's Node-version notice is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bb-s3rver-'));
   const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
