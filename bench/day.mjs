@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { STRATEGIES, SYMBOLS, placeOrder, roundTo } from './generate.mjs';
+import { STRATEGIES, SYMBOLS, placeOrder, tick } from './generate.mjs';
 import { makeRng, parseArgs } from './lib.mjs';
 
 const TABLES = ['deals', 'orders', 'tickers'];
@@ -162,14 +162,7 @@ export function simulateDay({ db: dbPath, seed = 42, day = 1, pageStats = true }
 
     /** One minute of trading with every known symbol active: generate.mjs's minute() at progress 1. */
     const minute = () => {
-      for (const s of state) {
-        s.price *= Math.exp(rng.gauss() * 0.0005);
-        s.vol = Math.max(s.price * 1e4, s.vol * Math.exp(rng.gauss() * 0.01));
-        const last = roundTo(s.price, s.tick);
-        const spread = s.tick * rng.int(1, 4);
-        insTicker.run(ts + rng.int(0, 999), s.exchange, s.symbol, roundTo(last - spread / 2, s.tick), roundTo(last + spread / 2, s.tick), last, Number(s.vol.toFixed(2)));
-        inserted.tickers++;
-      }
+      for (const s of state) tick({ rng, s, ts, insTicker, counts: inserted });
       const n = rng.poisson(3.7);
       for (let k = 0; k < n; k++) {
         const s = rng.pick(state);

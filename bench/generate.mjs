@@ -136,14 +136,7 @@ function generateDatabase(dbPath, targetBytes, rng) {
   const minute = (progress) => {
     const active = Math.min(SYMBOLS.length, 8 + Math.floor(progress * (SYMBOLS.length - 8)));
     for (let i = 0; i < active; i++) {
-      const s = state[i];
-      // Geometric random walk, ~2 %/day volatility; keeps prices positive and realistic.
-      s.price *= Math.exp(rng.gauss() * 0.0005);
-      s.vol = Math.max(s.price * 1e4, s.vol * Math.exp(rng.gauss() * 0.01));
-      const last = roundTo(s.price, s.tick);
-      const spread = s.tick * rng.int(1, 4);
-      insTicker.run(ts + rng.int(0, 999), s.exchange, s.symbol, roundTo(last - spread / 2, s.tick), roundTo(last + spread / 2, s.tick), last, Number(s.vol.toFixed(2)));
-      counts.tickers++;
+      tick({ rng, s: state[i], ts, insTicker, counts });
     }
     // Orders: a few per minute across the active symbols, Poisson so that some minutes are busy.
     const n = rng.poisson(1.2 + progress * 2.5);
@@ -243,6 +236,20 @@ function prepareOut(out) {
     fs.rmSync(out, { recursive: true, force: true });
   }
   fs.mkdirSync(path.join(out, 'data'), { recursive: true });
+}
+
+/**
+ * One minute's ticker of symbol state `s`: its price and 24 h volume take a step of a geometric
+ * random walk (~2 %/day volatility, so prices stay positive and realistic), and the ticker row is
+ * inserted. Shared by the generator and `day.mjs`.
+ */
+export function tick({ rng, s, ts, insTicker, counts }) {
+  s.price *= Math.exp(rng.gauss() * 0.0005);
+  s.vol = Math.max(s.price * 1e4, s.vol * Math.exp(rng.gauss() * 0.01));
+  const last = roundTo(s.price, s.tick);
+  const spread = s.tick * rng.int(1, 4);
+  insTicker.run(ts + rng.int(0, 999), s.exchange, s.symbol, roundTo(last - spread / 2, s.tick), roundTo(last + spread / 2, s.tick), last, Number(s.vol.toFixed(2)));
+  counts.tickers++;
 }
 
 /**
