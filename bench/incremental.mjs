@@ -18,9 +18,7 @@ import { STAMP } from './generate.mjs';
 import { simulateDay } from './day.mjs';
 import { fmtBytes, parseArgs, parseSize, sizeLabel } from './lib.mjs';
 import {
-  BENCH, DB_REL, ROOT, beforeStep, borgEnv, botbackupConfig, cacheDropWorks, configure, ensureTools, fingerprint, fresh, listFiles, log,
-  machine, median, noise, noteForeign, parseJsonOutput, prepareData, resticEnv, rmrf, round, run, sha256, summarize, timed, treeBytes,
-  verifyRestore, versions,
+  BENCH, DB_REL, ROOT, beforeStep, borgEnv, botbackupConfig, cacheDropWorks, configure, ensureTools, fingerprint, fresh, listFiles, log, median, noise, noiseLines, noteForeign, parseJsonOutput, prepareData, resticEnv, resultsHeader, rmrf, round, run, sha256, summarize, timed, treeBytes, verifyRestore,
 } from './measure.mjs';
 
 const CLI = path.resolve(process.env.BOTBACKUP_CLI ?? path.join(ROOT, 'packages/cli/dist/bin.js'));
@@ -86,7 +84,7 @@ function copyBot(dir) {
   return dir;
 }
 
-/** One measured step, as run.mjs measures them: cold cache, quiet machine, sync of `syncDir` included. */
+/** One measured step, as run.mjs measures them: cold cache, quiet sync of `syncDir` included. */
 async function measure(label, syncDir, steps) {
   await beforeStep();
   const phase = summarize({ steps: await steps() }, syncDir);
@@ -393,10 +391,7 @@ function report(results) {
     lines.push('', '| target | result | |', '| --- | --- | --- |');
     for (const t of results.targets) lines.push(`| ${t.name} | ${t.pass ? 'pass' : '**FAIL**'}${t.disturbed ? ' (a compared step was disturbed)' : ''} | ${t.detail} |`);
   }
-  if (results.noise?.busySteps) lines.push('', `**Noisy:** ${results.noise.busySteps} of ${results.noise.steps} steps started while other processes used up to ${results.noise.maxBusyPct} % CPU.`);
-  if (results.noise?.disturbed?.length) {
-    lines.push('', `**Disturbed** (other processes used CPU during the step): ${results.noise.disturbed.map((d) => `${d.phase} (${d.foreignCpuS} CPU-s in ${d.wallS} s)`).join(', ')}.`);
-  }
+  lines.push(...noiseLines(results.noise, 'other processes used CPU during the step'));
   lines.push('', `Page cache dropped before each step: ${results.cacheDropped ? 'yes' : 'no (warm cache)'}. restic ${results.versions.restic?.split(' ')[1] ?? '?'}, borg ${results.versions.borg?.split(' ')[1] ?? '?'}; botbackup ${results.versions.botbackupGit ?? '?'}${results.versions.botbackupBuiltAt ? ` (built ${results.versions.botbackupBuiltAt.slice(0, 16)})` : ''}${results.versions.botbackupRebuiltDuringRun ? ' **rebuilt during the run**' : ''}; ${results.machine.cores} cores, ${results.machine.cpu}.`);
   return lines.join('\n');
 }
@@ -411,14 +406,7 @@ async function main() {
   if (os.platform() !== 'linux') throw new Error('the benchmark needs Linux (GNU time, /proc, sync -f)');
   ensureTools();
   fs.mkdirSync(WORK, { recursive: true });
-  const results = {
-    date: new Date().toISOString(),
-    size: SIZE,
-    command: `node bench/incremental.mjs ${process.argv.slice(2).join(' ')}`.trim(),
-    machine: machine(),
-    versions: versions(),
-    settings: { seed: args.seed, chainDays: CHAIN_DAYS, skipped: [...skip] },
-  };
+  const results = resultsHeader('incremental.mjs', SIZE, { seed: args.seed, chainDays: CHAIN_DAYS, skipped: [...skip] });
   // The CLI is built from the work tree, which may be ahead of the commit git describe names.
   results.versions.botbackupBuiltAt = builtAt();
   const data = prepareData({ bot: BOT, targetBytes, seed: args.seed, regenerate: args.fresh });

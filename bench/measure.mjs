@@ -376,3 +376,25 @@ export function summarize(phase, syncDir) {
   };
 }
 
+
+/** The start of a results file: when, what size, the command line, the machine and tool versions. */
+export function resultsHeader(script, size, settings) {
+  return {
+    date: new Date().toISOString(),
+    size,
+    command: `node bench/${script} ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: machine(),
+    versions: versions(),
+    settings,
+  };
+}
+
+/** The report's lines about other load on the machine; `disturbedNote` says what happened to disturbed steps. */
+export function noiseLines(noise, disturbedNote) {
+  const lines = [];
+  if (noise?.busySteps) lines.push('', `**Noisy:** ${noise.busySteps} of ${noise.steps} steps started while other processes used up to ${noise.maxBusyPct} % CPU.`);
+  if (noise?.disturbed?.length) {
+    lines.push('', `**Disturbed** (${disturbedNote}): ${noise.disturbed.map((d) => `${d.phase} (${d.foreignCpuS} CPU-s in ${d.wallS} s)`).join(', ')}.`);
+  }
+  return lines;
+}

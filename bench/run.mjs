@@ -14,9 +14,7 @@ import path from 'node:path';
 import { STAMP } from './generate.mjs';
 import { fmtBytes, parseArgs, parseSize, sizeLabel } from './lib.mjs';
 import {
-  BENCH, CLK_TCK, DB_REL, ROOT, beforeStep, borgEnv, botbackupConfig, cacheDropWorks, configure, cpuBusyS, ensureTools, fingerprint,
-  fresh, log, machine, median, noise, noteForeign, parseJsonOutput, prepareData, resticEnv, rmrf, round, run, sleep, summarize, timed, treeBytes,
-  verifyRestore, versions,
+  BENCH, CLK_TCK, DB_REL, ROOT, beforeStep, borgEnv, botbackupConfig, cacheDropWorks, configure, cpuBusyS, ensureTools, fingerprint, fresh, log, median, noise, noiseLines, noteForeign, parseJsonOutput, prepareData, resticEnv, resultsHeader, rmrf, round, run, sleep, summarize, timed, treeBytes, verifyRestore,
 } from './measure.mjs';
 
 // BOTBACKUP_CLI benchmarks another build (e.g. a checkout of an older commit) on the same data.
@@ -461,10 +459,7 @@ function report(results) {
     lines.push('', '| target | result | |', '| --- | --- | --- |');
     for (const t of results.targets) lines.push(`| ${t.name} | ${t.pass ? 'pass' : '**FAIL**'} | ${t.detail} |`);
   }
-  if (results.noise?.busySteps) lines.push('', `**Noisy:** ${results.noise.busySteps} of ${results.noise.steps} steps started while other processes used up to ${results.noise.maxBusyPct} % CPU.`);
-  if (results.noise?.disturbed?.length) {
-    lines.push('', `**Disturbed** (other processes used CPU; left out of the medians where a clean run exists): ${results.noise.disturbed.map((d) => `${d.phase} (${d.foreignCpuS} CPU-s in ${d.wallS} s)`).join(', ')}.`);
-  }
+  lines.push(...noiseLines(results.noise, 'other processes used CPU; left out of the medians where a clean run exists'));
   lines.push('', `Page cache dropped before each step: ${results.cacheDropped ? 'yes' : 'no (warm cache)'}. restic ${results.versions.restic?.split(' ')[1] ?? '?'}, borg ${results.versions.borg?.split(' ')[1] ?? '?'}, zstd ${results.versions.zstd?.match(/v[\d.]+/)?.[0] ?? '?'}; ${results.machine.cores} cores, ${results.machine.cpu}.`);
   return lines.join('\n');
 }
@@ -479,14 +474,7 @@ async function main() {
   if (os.platform() !== 'linux') throw new Error('the benchmark needs Linux (GNU time, /proc, sync -f)');
   ensureTools();
   fs.mkdirSync(WORK, { recursive: true });
-  const results = {
-    date: new Date().toISOString(),
-    size: SIZE,
-    command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
-    machine: machine(),
-    versions: versions(),
-    settings: { repeat: args.repeat, seed: args.seed, writerSynchronous: args['writer-synchronous'], skipped: [...skip] },
-  };
+  const results = resultsHeader('run.mjs', SIZE, { repeat: args.repeat, seed: args.seed, writerSynchronous: args['writer-synchronous'], skipped: [...skip] });
   const data = prepareData({ bot: BOT, targetBytes, seed: args.seed, regenerate: args.fresh });
   results.data = { ...data, treeBytes: treeBytes(BOT) - treeBytes(path.join(BOT, STAMP)) };
   const expected = fingerprint(BOT);
