@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -70,13 +70,20 @@ export class S3Store implements BackupStore {
 
   async put(key: string, body: Readable | Uint8Array, options: StoreCallOptions = {}): Promise<{ size: number }> {
     const objectKey = this.keyOf(key, 'put');
-    let size = 0;
+    let size = body instanceof Uint8Array ? body.length : 0;
+    // A pass-through that counts what the upload reads; a failing body fails it (and the upload).
     const counted =
       body instanceof Uint8Array
-        ? ((size = body.length), body)
-        : body.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-          });
+        ? body
+        : body.pipe(
+            new Transform({
+              transform(chunk: Buffer, _encoding, done) {
+                size += chunk.length;
+                done(null, chunk);
+              },
+            }),
+          );
+    if (body instanceof Readable && counted instanceof Transform) body.once('error', (error: Error) => counted.destroy(error));
     const upload = new Upload({
       client: this.client,
       params: {
