@@ -263,6 +263,18 @@ describe('incremental backups', () => {
     ]);
     expect(JSON.parse(newest.stdout)).toMatchObject({ chain: [last.id], files: 1 });
     expect(await fs.readFile(path.join(tmp.dir, 'new/config/bot.json'), 'utf8')).toBe('{"exchange":"okx"}');
+    // Reading stops once the wanted file is read and proven: damage past it (in the database, at
+    // the archive's end) does not stop restoring one setting, while a whole restore refuses.
+    const archive = path.join(tmp.dir, 'repo', 'data/testbot', first.id, 'archive.tar.zst');
+    const bytes = await fs.readFile(archive);
+    bytes.fill(0, bytes.length - 64);
+    await fs.writeFile(archive, bytes);
+    const one = await runCli(['--config', config.file, 'restore', '--only', 'config/bot.json', '--from', first.id, '--target', path.join(tmp.dir, 'one')]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(await fs.readFile(path.join(tmp.dir, 'one/config/bot.json'), 'utf8')).toBe(original);
+    const whole = await runCli(['--config', config.file, 'restore', first.id, '--target', path.join(tmp.dir, 'whole')]);
+    expect(whole.code).toBe(6);
+
     // The argument and --from name the same thing; both at once is a usage error.
     const both = await runCli(['--config', config.file, 'restore', last.id, '--from', first.id, '--target', target]);
     expect(both.code).toBe(2);
