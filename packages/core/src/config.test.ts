@@ -102,4 +102,22 @@ describe('parseConfig', () => {
   it('rejects duplicate source ids and storage names', () => {
     expect(errorOf(() => parse(`${base}\n`.replace('sources:\n', 'sources:\n  - id: bot\n    root: /x\n'))).field).toBe('sources[1].id');
   });
+
+  it('defaults minCopies to every target, and refuses more copies than targets', () => {
+    const two = `${base}  - name: offsite\n    type: local\n    path: /mnt/offsite\n`;
+    expect(parse(two).minCopies).toBe(2);
+    expect(parse(`${two}minCopies: 1\n`).minCopies).toBe(1);
+    const error = errorOf(() => parse(`${two}minCopies: 3\n`));
+    expect(error.field).toBe('minCopies');
+    expect(error.message).toContain('only 2 storage target(s)');
+    expect(errorOf(() => parse(`${two}minCopies: 0\n`)).field).toBe('minCopies');
+  });
+
+  it('reads the catalog path and the orphan grace period', () => {
+    const config = parse(`${base}catalog: state/catalog.sqlite\ndefaults:\n  orphanGrace: 2h\n`);
+    expect(config.catalog).toBe('/etc/botbackup/state/catalog.sqlite');
+    expect(config.orphanGraceMs).toBe(2 * 3600_000);
+    expect(parse(base).orphanGraceMs).toBe(6 * 3600_000);
+    expect(parse(base).catalog).toBeUndefined();
+  });
 });

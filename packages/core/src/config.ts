@@ -86,6 +86,10 @@ const configSchema = z.strictObject({
   version: z.literal(1),
   sources: z.array(sourceSchema).min(1, 'at least one source'),
   storage: z.array(storageSchema).min(1, 'at least one storage target'),
+  /** Targets a backup must reach to be committed; the rest may fail (the backup is then degraded). All by default. */
+  minCopies: z.number().int().min(1).optional(),
+  /** The local catalog file (a cache of manifests and copy states); see docs/storage.md for the default. */
+  catalog: relPath.optional(),
   compression: z
     .strictObject({
       codec: z.enum(COMPRESSION_CODECS).default('zstd'),
@@ -102,8 +106,10 @@ const configSchema = z.strictObject({
       nice: z.number().int().min(0).max(19).default(10),
       /** Chain limits of incremental backups, for sources that set none of their own. */
       incremental: incrementalSchema.optional(),
+      /** Objects of a backup with no manifest in any target, older than this, are leftovers that replicate removes. */
+      orphanGrace: duration.default('6h'),
     })
-    .default({ logMaxAge: '7d', nice: 10 }),
+    .default({ logMaxAge: '7d', nice: 10, orphanGrace: '6h' }),
 });
 
 export interface DatabaseConfig {
@@ -171,6 +177,12 @@ export interface Config {
   tmpDir: string | undefined;
   /** CPU nice value for backup and verify work (0: unchanged). */
   nice: number;
+  /** Storage targets a backup must reach to be committed (1..storage.length). */
+  minCopies: number;
+  /** Absolute path of the local catalog, when the config sets one. */
+  catalog: string | undefined;
+  /** Age after which objects without a manifest anywhere count as leftovers, in milliseconds. */
+  orphanGraceMs: number;
 }
 
 /** Default compression level of each codec. */
@@ -240,6 +252,9 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     seenTargets.add(target.name);
     return target.type === 'local' ? { ...target, path: path.resolve(baseDir, target.path) } : target;
   });
+  if (data.minCopies !== undefined && data.minCopies > storage.length) {
+    throw new ConfigError(file, 'minCopies', `is ${data.minCopies}, but only ${storage.length} storage target(s) are configured`);
+  }
   return {
     file,
     sources,
@@ -247,6 +262,9 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     compression: { codec: data.compression.codec, level: data.compression.level ?? DEFAULT_LEVEL[data.compression.codec] },
     tmpDir: data.defaults.tmpDir === undefined ? undefined : path.resolve(baseDir, data.defaults.tmpDir),
     nice: data.defaults.nice,
+    minCopies: data.minCopies ?? storage.length,
+    catalog: data.catalog === undefined ? undefined : path.resolve(baseDir, data.catalog),
+    orphanGraceMs: parseDuration(data.defaults.orphanGrace)!,
   };
 }
 

@@ -23,6 +23,8 @@ export const ExitCode = {
   notFound: 7,
   /** Restore refused to overwrite existing data, or the archive holds an unsafe path. */
   restoreRefused: 8,
+  /** The backup was committed, but to fewer storage targets than configured (at least minCopies). */
+  degraded: 9,
   /** The operation was interrupted (Ctrl-C, abort signal). */
   aborted: 130,
 } as const;

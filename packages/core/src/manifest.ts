@@ -99,6 +99,17 @@ const manifestSchema = z.object({
   excluded: z.array(z.object({ path: z.string(), reason: z.string() })),
   warnings: z.array(z.string()),
   stats: z.object({ entryBytes: z.number().int().min(0), storedBytes: z.number().int().min(0), durationMs: z.number().min(0) }),
+  /**
+   * The storage targets the backup was committed to, and those it failed to reach (the backup is
+   * degraded when any failed; `replicate` copies it there later). Absent in manifests written
+   * before several targets were supported.
+   */
+  copies: z
+    .object({
+      written: z.array(z.string()).min(1),
+      failed: z.array(z.object({ target: z.string(), error: z.string() })),
+    })
+    .optional(),
 });
 
 export type ManifestEntry = z.infer<typeof entrySchema>;
