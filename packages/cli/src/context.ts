@@ -57,6 +57,14 @@ export class CommandContext {
     return store;
   }
 
+  /**
+   * The stores to read a backup from, in the order to try them: only the named one with
+   * `--storage`, else every configured target in config order (a bad copy falls back to the next).
+   */
+  async readStores(name?: string): Promise<BackupStore[]> {
+    return name === undefined ? this.stores() : [await this.store(name)];
+  }
+
   /** The store and manifest a `<backup>` argument names, with the options of {@link withBackupSelection}. */
   async resolveBackup(ref: string, opts: Record<string, unknown>): Promise<{ store: BackupStore; manifest: Manifest }> {
     const store = await this.store(opts.storage as string | undefined);
@@ -78,5 +86,5 @@ export class CommandContext {
 export function withBackupSelection(command: Command): Command {
   return command
     .option('-s, --source <id>', 'only backups of this source (with "latest": the newest of it)')
-    .option('--storage <name>', 'storage target to read (default: the first configured)');
+    .option('--storage <name>', 'read only this storage target (default: every target in config order, the next one when a copy is bad)');
 }
