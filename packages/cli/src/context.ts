@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import { UsageError, type Config, type Manifest } from '@botbackup/core';
-import { loadConfig, resolveBackupRef, type Logger } from '@botbackup/engine';
+import { Catalog, defaultCatalogPath, loadConfig, resolveBackupRef, type Logger } from '@botbackup/engine';
 import { createStore, type BackupStore } from '@botbackup/storage';
 import { ProgressBar } from './output.js';
 
@@ -20,6 +20,7 @@ export class CommandContext {
   readonly logger: Logger;
   readonly progress: ProgressBar;
   private configPromise: Promise<Config> | undefined;
+  private catalogPromise: Promise<Catalog> | undefined;
 
   constructor(
     readonly options: GlobalOptions,
@@ -41,6 +42,19 @@ export class CommandContext {
   config(): Promise<Config> {
     this.configPromise ??= loadConfig(this.configFile);
     return this.configPromise;
+  }
+
+  /**
+   * The local catalog (the config's `catalog`, else {@link defaultCatalogPath}), opened on first
+   * use and closed when the process exits. Its warnings (a damaged file moved aside...) are logged.
+   */
+  catalog(): Promise<Catalog> {
+    this.catalogPromise ??= this.config().then((config) => {
+      const catalog = Catalog.open(config.catalog ?? defaultCatalogPath(config.file), { logger: this.logger });
+      process.once('exit', () => catalog.close());
+      return catalog;
+    });
+    return this.catalogPromise;
   }
 
   /** Every configured store, in config order. */

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { BotbackupError, ExitCode, exitCodeFor } from '@botbackup/core';
 import { TOOL_VERSION } from '@botbackup/engine';
 import { backupCommand } from './commands/backup.js';
+import { catalogCommand } from './commands/catalog.js';
 import { diffCommand } from './commands/diff.js';
 import { historyCommand } from './commands/history.js';
 import { initCommand } from './commands/init.js';
@@ -42,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'debug logs and stack traces')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-  for (const make of [backupCommand, restoreCommand, listCommand, showCommand, verifyCommand, initCommand]) {
+  for (const make of [backupCommand, restoreCommand, listCommand, showCommand, verifyCommand, initCommand, catalogCommand]) {
     program.addCommand(make(wrap).exitOverride());
   }
   program.addCommand(historyCommand(wrap).exitOverride());

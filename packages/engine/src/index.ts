@@ -2,6 +2,7 @@ export * from './backup.js';
 export * from './restore.js';
 export * from './verify.js';
 export * from './repository.js';
+export * from './catalog.js';
 export * from './load-config.js';
 export * from './init-config.js';
 export * from './snapshot-database.js';

@@ -1,37 +1,61 @@
 import { Command } from 'commander';
-import { listBackups } from '@botbackup/engine';
-import { backupInfo } from '../backup-info.js';
+import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
+import { backupInfo, type BackupInfo } from '../backup-info.js';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
 import { formatBytes, formatTable } from '../output.js';
 
+/** One element of `list --json` (docs/cli.md): a backup's info, or for a damaged manifest its id and error. */
+export type ListedBackupJson = (BackupInfo | { id: string; source: string; error: string | undefined }) & {
+  copies: { target: string; state: CatalogCopy['state']; at: string | null; error: string | null }[];
+  degraded: boolean;
+};
+
 export function listCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
-  return withBackupSelection(new Command('list').description('list the backups in storage, oldest first')).action(
+  return withBackupSelection(new Command('list').description('list the backups and the state of their copies in every storage target, oldest first')).action(
     wrap(async (ctx, _args, opts) => {
-      const store = await ctx.store(opts.storage as string | undefined);
-      const listed = await listBackups(store, opts.source as string | undefined, ctx.signal);
+      const name = opts.storage as string | undefined;
+      const stores = name === undefined ? await ctx.stores() : [await ctx.store(name)];
+      const catalog = await ctx.catalog();
+      const listed = await catalog.sync(stores, { sourceId: opts.source as string | undefined, signal: ctx.signal });
       if (ctx.options.json) {
-        ctx.printJson(listed.map((b) => (b.manifest ? backupInfo(b.manifest) : { id: b.backupId, source: b.sourceId, error: b.error?.message })));
+        ctx.printJson(listed.map(toJson));
         return;
       }
       if (listed.length === 0) {
-        ctx.print(`No backups in "${store.name}" (${store.location}) yet.`);
+        ctx.print(`No backups in ${stores.map((s) => `"${s.name}" (${s.location})`).join(', ')} yet.`);
         return;
       }
-      const rows = listed.map((b) =>
-        b.manifest
+      const rows = listed.map((b) => {
+        const copies = b.copies.map((c) => `${c.target}:${c.state}`).join(' ') + (b.degraded ? '  DEGRADED' : '');
+        const m = b.manifest;
+        return m
           ? [
               b.backupId,
               b.sourceId,
-              b.manifest.type === 'full' ? 'full' : `incr ${b.manifest.chainDepth}`,
-              b.manifest.completedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-              String(b.manifest.entries.length),
-              formatBytes(b.manifest.stats.entryBytes),
-              formatBytes(b.manifest.stats.storedBytes),
+              m.type === 'full' ? 'full' : `incr ${m.chainDepth}`,
+              m.completedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+              formatBytes(m.stats.entryBytes),
+              formatBytes(m.stats.storedBytes),
+              copies,
             ]
-          : [b.backupId, b.sourceId, 'DAMAGED', b.error?.message ?? '', '', '', ''],
-      );
-      ctx.print(formatTable(['ID', 'SOURCE', 'TYPE', 'COMPLETED', 'ENTRIES', 'SIZE', 'STORED'], rows));
+          : [b.backupId, b.sourceId, 'DAMAGED', '', '', '', copies];
+      });
+      ctx.print(formatTable(['ID', 'SOURCE', 'TYPE', 'COMPLETED', 'SIZE', 'STORED', 'COPIES'], rows));
+      // Why a manifest is unreadable or a copy bad, under the table (unreachable targets are logged once each).
+      const notes = listed.flatMap((b) => [
+        ...(b.manifest ? [] : [`${b.backupId}: ${b.error ?? 'its manifest cannot be read'}`]),
+        ...b.copies.filter((c) => c.state === 'bad' && c.error && c.error !== b.error).map((c) => `${b.backupId} in "${c.target}": ${c.error}`),
+      ]);
+      if (notes.length > 0) ctx.print(['', ...notes].join('\n'));
     }),
   );
+}
+
+function toJson(b: CatalogBackup): ListedBackupJson {
+  return {
+    ...(b.manifest ? backupInfo(b.manifest) : { id: b.backupId, source: b.sourceId, error: b.error }),
+    copies: b.copies.map((c) => ({ target: c.target, state: c.state, at: c.at ?? null, error: c.error ?? null })),
+    degraded: b.degraded,
+  };
 }
