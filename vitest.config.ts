@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,5 +9,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The CLI keeps its catalog under $XDG_STATE_HOME: tests must not write into the user's home.
+    env: { XDG_STATE_HOME: path.join(os.tmpdir(), 'botbackup-test-state') },
   },
 });

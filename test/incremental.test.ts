@@ -130,7 +130,7 @@ describe('incremental backups', () => {
 
     for (const [i, point] of points.entries()) {
       const target = path.join(tmp.dir, `restore-${i}`);
-      const result = await restoreBackup({ store, manifest: point.manifest, target });
+      const result = await restoreBackup({ stores: [store], manifest: point.manifest, target });
       expect(result.chain).toHaveLength(i + 1);
       const restoredDb = path.join(target, 'data/trades.db');
       expect(await sha256File(restoredDb), steps[i]!.name).toBe(point.dbSha256);
@@ -152,7 +152,7 @@ describe('incremental backups', () => {
       const { manifest } = await runBackup({ config, stores: [store], incremental: true });
       expect(manifest.type, manifest.fullReason ?? '').toBe('incremental');
       const target = path.join(tmp.dir, 'restored');
-      await restoreBackup({ store, manifest, target });
+      await restoreBackup({ stores: [store], manifest, target });
       const db = new Database(path.join(target, 'data/trades.db'), { readonly: true });
       const deals = (db.prepare('SELECT count(*) AS c FROM deals').get() as { c: number }).c;
       const counter = (db.prepare('SELECT n FROM counter').get() as { n: number }).n;
@@ -179,7 +179,7 @@ describe('incremental backups', () => {
     const damaged = Buffer.from(own);
     damaged[damaged.length - 20]! ^= 0xff;
     await fs.writeFile(archiveOf(chain[4]!), damaged);
-    const ownBroken = await restoreBackup({ store, manifest: chain[4]!, target: path.join(tmp.dir, 'r4') }).catch((e: unknown) => e);
+    const ownBroken = await restoreBackup({ stores: [store], manifest: chain[4]!, target: path.join(tmp.dir, 'r4') }).catch((e: unknown) => e);
     expect((ownBroken as Error).message).toContain(`Backup ${chain[4]!.id} cannot be restored: Backup ${chain[4]!.id} is unusable:`);
     expect((ownBroken as Error).message).toContain(`the newest backup that does not need it is ${chain[3]!.id}`);
     await fs.writeFile(archiveOf(chain[4]!), own);
@@ -188,13 +188,13 @@ describe('incremental backups', () => {
     const bytes = await fs.readFile(archiveOf(chain[3]!));
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     await fs.writeFile(archiveOf(chain[3]!), bytes);
-    const broken = await restoreBackup({ store, manifest: chain[4]!, target: path.join(tmp.dir, 'r4') }).catch((e: unknown) => e);
+    const broken = await restoreBackup({ stores: [store], manifest: chain[4]!, target: path.join(tmp.dir, 'r4') }).catch((e: unknown) => e);
     expect(broken).toBeInstanceOf(IntegrityError);
     expect((broken as IntegrityError).code).toBe('BROKEN_CHAIN');
     expect((broken as Error).message).toContain(`Backup ${chain[4]!.id} cannot be restored: Backup ${chain[3]!.id}, a link`);
     expect((broken as Error).message).toContain(`the newest backup that does not need it is ${chain[2]!.id}`);
     await expect(fs.stat(path.join(tmp.dir, 'r4'))).rejects.toThrow();
-    await restoreBackup({ store, manifest: chain[2]!, target: path.join(tmp.dir, 'r2') });
+    await restoreBackup({ stores: [store], manifest: chain[2]!, target: path.join(tmp.dir, 'r2') });
 
     // Remove link 1's manifest: everything after it names it; only the full one is left.
     await fs.rm(path.join(repo, repositoryKeys.manifest(chain[1]!.source.id, chain[1]!.id)));

@@ -75,7 +75,7 @@ describe('backup of a database that a separate process keeps writing', () => {
       expect(result.manifest.warnings).toEqual([]);
 
       const target = path.join(tmp.dir, 'restored');
-      await restoreBackup({ store, manifest: result.manifest, target });
+      await restoreBackup({ stores: [store], manifest: result.manifest, target });
       const restoredFile = path.join(target, 'data/trades.db');
       expect(await sha256File(restoredFile)).toBe(result.manifest.databases[0]!.sha256);
       const db = new Database(restoredFile, { readonly: true });
@@ -114,7 +114,7 @@ describe('backup of a database that a separate process keeps writing', () => {
       expect(result.manifest.databases[0]!.journalMode).toBe('delete');
 
       const target = path.join(tmp.dir, 'restored');
-      await restoreBackup({ store, manifest: result.manifest, target });
+      await restoreBackup({ stores: [store], manifest: result.manifest, target });
       const db = new Database(path.join(target, 'data/trades.db'), { readonly: true });
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       const deals = (db.prepare('SELECT count(*) AS c FROM deals').get() as { c: number }).c;

@@ -127,7 +127,7 @@ describe('damaged backups are detected and nothing is written', () => {
     await fs.truncate(file, Math.floor(size / 3));
     const verify = await runCli(['--config', configFile, 'verify', '--all']);
     expect(verify.code).toBe(6);
-    expect(verify.stdout).toMatch(new RegExp(`FAILED ${m.id}: .*truncated \\(${Math.floor(size / 3)} of ${size} bytes\\)`));
+    expect(verify.stdout).toMatch(new RegExp(`FAILED ${m.id} in "local": .*truncated \\(${Math.floor(size / 3)} of ${size} bytes\\)`));
   });
 
   it('a backup whose manifest is missing does not exist', async () => {

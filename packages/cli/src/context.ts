@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import { UsageError, type Config, type Manifest } from '@botbackup/core';
-import { Catalog, defaultCatalogPath, loadConfig, resolveBackupRef, type Logger } from '@botbackup/engine';
+import { Catalog, defaultCatalogPath, loadConfig, resolveBackupInStores, type Logger } from '@botbackup/engine';
 import { createStore, type BackupStore } from '@botbackup/storage';
 import { ProgressBar } from './output.js';
 
@@ -79,10 +79,12 @@ export class CommandContext {
     return name === undefined ? this.stores() : [await this.store(name)];
   }
 
-  /** The store and manifest a `<backup>` argument names, with the options of {@link withBackupSelection}. */
-  async resolveBackup(ref: string, opts: Record<string, unknown>): Promise<{ store: BackupStore; manifest: Manifest }> {
-    const store = await this.store(opts.storage as string | undefined);
-    return { store, manifest: await resolveBackupRef(store, ref, opts.source as string | undefined, this.signal) };
+  /** The backup a `<backup>` argument names (with the options of {@link withBackupSelection}), the store it was found in, and every store to read it from in order. */
+  async resolveBackup(ref: string, opts: Record<string, unknown>): Promise<{ store: BackupStore; stores: BackupStore[]; manifest: Manifest }> {
+    const readable = await this.readStores(opts.storage as string | undefined);
+    const { store, manifest } = await resolveBackupInStores(readable, ref, opts.source as string | undefined, this.signal);
+    // The store that had it first, then the others as fallbacks.
+    return { store, stores: [store, ...readable.filter((s) => s !== store)], manifest };
   }
 
   /** Prints the machine-readable result on stdout. */

@@ -7,6 +7,7 @@ import { diffCommand } from './commands/diff.js';
 import { historyCommand } from './commands/history.js';
 import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
+import { replicateCommand } from './commands/replicate.js';
 import { restoreCommand } from './commands/restore.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
@@ -43,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'debug logs and stack traces')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-  for (const make of [backupCommand, restoreCommand, listCommand, showCommand, verifyCommand, initCommand, catalogCommand]) {
+  for (const make of [backupCommand, restoreCommand, listCommand, showCommand, verifyCommand, replicateCommand, initCommand, catalogCommand]) {
     program.addCommand(make(wrap).exitOverride());
   }
   program.addCommand(historyCommand(wrap).exitOverride());

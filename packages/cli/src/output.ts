@@ -25,6 +25,7 @@ const PHASE_LABEL: Record<ProgressEvent['phase'], string> = {
   read: 'read',
   verify: 'checksum',
   integrity: 'integrity check',
+  copy: 'copy',
 };
 
 /**

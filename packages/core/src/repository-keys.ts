@@ -26,6 +26,15 @@ export const repositoryKeys = {
   pageMap(sourceId: string, backupId: string, databaseName: string): string {
     return `data/${sourceId}/${backupId}/pagemap-${databaseName}.bin`;
   },
+  /** Prefix of every object of every backup (of one source). */
+  dataRoot(sourceId?: string): string {
+    return sourceId === undefined ? 'data/' : `data/${sourceId}/`;
+  },
+  /** The backup an object under data/ belongs to, or undefined for any other key. */
+  parseDataKey(key: string): { sourceId: string; backupId: string } | undefined {
+    const match = /^data\/([^/]+)\/([^/]+)\/[^/]+$/.exec(key);
+    return match ? { sourceId: match[1]!, backupId: match[2]! } : undefined;
+  },
   /** Parses a manifest key back into its parts, or undefined for any other key. */
   parseManifestKey(key: string): { sourceId: string; backupId: string } | undefined {
     const match = /^manifests\/([^/]+)\/([^/]+)\.json$/.exec(key);

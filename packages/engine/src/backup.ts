@@ -6,11 +6,14 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   BackupNotFoundError,
+  BotbackupError,
   DELTA_SUFFIX,
+  ExitCode,
   IntegrityError,
   MANIFEST_FORMAT,
   MANIFEST_SCHEMA_VERSION,
   SourceError,
+  StorageError,
   UsageError,
   createBackupId,
   decodePageMap,
@@ -32,6 +35,8 @@ import {
 import type { BackupStore } from '@botbackup/storage';
 import { collectFiles, type CollectedFile } from './collect-files.js';
 import { createDeltaStream } from './page-delta-io.js';
+import { copyBackup } from './replicate.js';
+import { isTargetFailure } from './target-failure.js';
 import { checkChainObjects, loadChain, readVerifiedObject, resolveBackupRef } from './repository.js';
 import { silentLogger, type Logger } from './logger.js';
 import { packArchive, type ArchiveInput } from './pack-archive.js';
@@ -60,12 +65,65 @@ export interface BackupOptions {
   incremental?: boolean;
   /** The parent of an incremental: the newest backup at or before this id, id prefix or time; the newest by default. */
   since?: string | undefined;
+  /** Stores the backup must reach to be committed (default: the config's minCopies, at most every store). */
+  minCopies?: number;
 }
 
 export interface BackupResult {
   manifest: Manifest;
   /** Where the backup was written: store name, location and manifest key. */
   stored: { store: string; location: string; manifestKey: string }[];
+  /** Stores the backup did not reach, with why: the backup is degraded when this is not empty. */
+  failed: { store: string; location: string; error: string }[];
+  /** Links of the parent's chain that a store lacked and that were copied there first. */
+  repaired: { store: string; backupId: string }[];
+}
+
+/**
+ * The stores a backup is being written to. A store that fails is dropped (the backup goes on
+ * without it) until fewer than `minCopies` remain; then the backup fails.
+ */
+class TargetSet {
+  readonly alive: BackupStore[];
+  readonly failed = new Map<BackupStore, StorageError>();
+  constructor(
+    private readonly all: readonly BackupStore[],
+    private readonly minCopies: number,
+    private readonly log: Logger,
+  ) {
+    this.alive = [...all];
+  }
+
+  /** Drops a store that failed; throws when the backup can no longer reach minCopies stores. */
+  fail(store: BackupStore, error: StorageError): void {
+    if (this.failed.has(store)) return;
+    this.failed.set(store, error);
+    this.alive.splice(this.alive.indexOf(store), 1);
+    if (this.alive.length >= this.minCopies) {
+      this.log.warn({ store: store.name, err: error.message }, 'storage target failed; the backup goes on without it');
+      return;
+    }
+    if (this.all.length === 1) throw error;
+    const reasons = [...this.failed].map(([s, e]) => `"${s.name}": ${e.message.replace(/\.$/, '')}`).join('; ');
+    throw new BotbackupError(
+      'TOO_FEW_COPIES',
+      `The backup reached ${this.alive.length} of ${this.all.length} storage targets, fewer than minCopies (${this.minCopies}), so nothing was committed (${reasons}).`,
+      ExitCode.storage,
+      { cause: error },
+    );
+  }
+
+  /** Runs `work` on every live store at once; a store whose work fails with a target failure is dropped. */
+  async each(work: (store: BackupStore) => Promise<unknown>, signal: AbortSignal | undefined): Promise<void> {
+    await settleAll(
+      this.alive.slice().map((store) =>
+        work(store).catch((error: unknown) => {
+          if (!isTargetFailure(error) || signal?.aborted) throw error;
+          this.fail(store, error);
+        }),
+      ),
+    );
+  }
 }
 
 /** Picks the source a command means: the named one, or the only one. */
@@ -97,6 +155,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const startedAt = now();
   const backupId = createBackupId(startedAt, randomBytes(10));
   const log = logger.child({ backupId, source: source.id });
+  const targets = new TargetSet(stores, Math.min(options.minCopies ?? config.minCopies, stores.length), log);
   const tmpRoot = config.tmpDir ?? os.tmpdir();
   await fs.mkdir(tmpRoot, { recursive: true });
   const staging = await fs.mkdtemp(path.join(tmpRoot, 'botbackup-'));
@@ -111,11 +170,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const stop = new AbortController();
   const snapshotSignal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const written: string[] = [];
+  let manifestKey: string | undefined;
   try {
     log.info({ databases: source.databases.length, incremental: options.incremental ?? false }, 'backup started');
     // Files first: an unreadable key file fails the backup before the expensive snapshot.
     const collected = await collectFiles(source, startedAt);
-    const found = options.incremental ? await findParent(stores, source.id, options.since, options.signal) : { reason: 'a full backup was requested' };
+    const found = options.incremental ? await findParent(targets, source.id, options.since, options.signal) : { reason: 'a full backup was requested' };
     if ('warning' in found && found.warning) warn(found.warning);
     const modes = await Promise.all(
       source.databases.map((db) =>
@@ -191,11 +251,21 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       options.onProgress?.({ phase: 'pack', done: packed, total: Math.max(expected, packed) });
     });
     const stored = new HashingStream();
-    const branches = tee(stored, stores.length);
+    let sourceFailed = false;
+    stored.once('error', () => (sourceFailed = true));
+    const receivers = targets.alive.slice();
+    const branches = tee(stored, receivers.length);
     written.push(archiveKey);
     await settleAll([
       pipeline(archive.stream, createCompressStream(config.compression.codec, config.compression.level), stored, { signal: options.signal }),
-      ...stores.map((store, i) => store.put(archiveKey, branches[i]!, { signal: options.signal })),
+      ...receivers.map((store, i) =>
+        store.put(archiveKey, branches[i]!, { signal: options.signal }).catch((error: unknown) => {
+          // The others go on: a destroyed branch is unpiped from the tee.
+          branches[i]!.destroy();
+          if (sourceFailed || !isTargetFailure(error) || options.signal?.aborted) throw error;
+          targets.fail(store, error);
+        }),
+      ),
     ]);
     const entries = await archive.entries;
     const entryByPath = new Map(entries.map((e) => [e.path, e]));
@@ -213,7 +283,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       const mapKey = repositoryKeys.pageMap(source.id, backupId, db.name);
       const mapBytes = encodePageMap(pageMaps.get(db.relativePath)!);
       written.push(mapKey);
-      await Promise.all(stores.map((store) => store.put(mapKey, mapBytes, { signal: options.signal })));
+      await targets.each((store) => store.put(mapKey, mapBytes, { signal: options.signal }), options.signal);
       objects.push({
         key: mapKey,
         role: 'page-map',
@@ -285,19 +355,41 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       excluded: collected.excluded,
       warnings,
       stats: { entryBytes, storedBytes, durationMs: completedAt.getTime() - startedAt.getTime() },
+      copies: {
+        written: targets.alive.map((s) => s.name),
+        failed: [...targets.failed].map(([s, e]) => ({ target: s.name, error: e.message })),
+      },
     };
-    // The manifest goes last: from this moment on the backup exists.
-    const manifestKey = repositoryKeys.manifest(source.id, backupId);
-    const text = serializeManifest(manifest);
-    await Promise.all(stores.map((store) => store.put(manifestKey, Buffer.from(text), { signal: options.signal })));
+    // The manifest goes last: from this moment on the backup exists (where it was written).
+    manifestKey = repositoryKeys.manifest(source.id, backupId);
+    const text = Buffer.from(serializeManifest(manifest));
+    await targets.each((store) => store.put(manifestKey!, text, { signal: options.signal }), options.signal);
     log.info(
-      { type: manifest.type, parent: manifest.parent, entries: entries.length, entryBytes, storedBytes, durationMs: manifest.stats.durationMs },
-      'backup committed',
+      {
+        type: manifest.type,
+        parent: manifest.parent,
+        entries: entries.length,
+        entryBytes,
+        storedBytes,
+        durationMs: manifest.stats.durationMs,
+        stores: targets.alive.map((s) => s.name),
+        failed: [...targets.failed.keys()].map((s) => s.name),
+      },
+      targets.failed.size > 0 ? 'backup committed, degraded' : 'backup committed',
     );
-    return { manifest, stored: stores.map((store) => ({ store: store.name, location: store.location, manifestKey })) };
+    return {
+      manifest,
+      stored: targets.alive.map((store) => ({ store: store.name, location: store.location, manifestKey: manifestKey! })),
+      failed: [...targets.failed].map(([store, error]) => ({ store: store.name, location: store.location, error: error.message })),
+      repaired: 'repaired' in found ? found.repaired : [],
+    };
   } catch (error) {
     stop.abort();
-    await Promise.all(stores.flatMap((store) => written.map((key) => store.delete(key).catch(() => undefined))));
+    // The manifest first (a backup is visible exactly while it exists), then its objects; not
+    // on a store known to be down: replicate removes what is left there.
+    const reachable = stores.filter((s) => targets.failed.get(s)?.storageCode !== 'UNAVAILABLE');
+    if (manifestKey !== undefined) await Promise.all(reachable.map((store) => store.delete(manifestKey!).catch(() => undefined)));
+    await Promise.all(reachable.flatMap((store) => written.map((key) => store.delete(key).catch(() => undefined))));
     throw options.signal?.aborted ? (options.signal.reason ?? error) : error;
   } finally {
     // Wait for the snapshots' copies and checks to settle before removing their files.
@@ -306,28 +398,43 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   }
 }
 
-type ParentSearch = { parent: Manifest; pageMaps: Map<string, PageMap> } | { reason: string; warning?: string };
+type ParentSearch =
+  { parent: Manifest; pageMaps: Map<string, PageMap>; repaired: { store: string; backupId: string }[] } | { reason: string; warning?: string };
 
 /**
  * The parent of an incremental: the newest backup of the source (or the newest at or before
- * `since`), if it can be built on. Every store must hold its whole chain (every link's manifest,
- * and every object at its recorded size), and its page maps must match their sha256; otherwise
- * the backup becomes full, with a warning, and never builds on a broken parent. Content of the
- * older links is `verify`'s job: reading it here would cost as much as a full backup.
+ * `since`) that any target holds, if it can be built on. The target it was found in must hold
+ * its whole chain (every link's manifest, and every object at its recorded size), and its page
+ * maps must match their sha256; otherwise the backup becomes full, with a warning, and never
+ * builds on a broken parent. A target that lacks links of the chain (it was down when they were
+ * made) gets them copied first, checked on the way, so every target holds complete chains. A
+ * target that fails is dropped from the backup. Content of the older links is `verify`'s job:
+ * reading it here would cost as much as a full backup.
  */
-async function findParent(stores: BackupStore[], sourceId: string, since: string | undefined, signal: AbortSignal | undefined): Promise<ParentSearch> {
-  const primary = stores[0]!;
-  let parent: Manifest;
-  try {
-    parent = await resolveBackupRef(primary, since ?? 'latest', sourceId, signal);
-  } catch (error) {
-    if (error instanceof BackupNotFoundError && since === undefined) return { reason: `there is no earlier backup of source "${sourceId}" to build on` };
-    if (error instanceof IntegrityError) return unusable(since ?? 'latest', error);
-    throw error;
+async function findParent(targets: TargetSet, sourceId: string, since: string | undefined, signal: AbortSignal | undefined): Promise<ParentSearch> {
+  let best: { parent: Manifest; store: BackupStore } | undefined;
+  let notFound: BackupNotFoundError | undefined;
+  for (const store of targets.alive.slice()) {
+    try {
+      const parent = await resolveBackupRef(store, since ?? 'latest', sourceId, signal);
+      if (!best || parent.id > best.parent.id) best = { parent, store };
+    } catch (error) {
+      if (error instanceof BackupNotFoundError) notFound ??= error;
+      else if (error instanceof IntegrityError) return unusable(since ?? 'latest', error);
+      else if (isTargetFailure(error)) targets.fail(store, error);
+      else throw error;
+    }
   }
+  if (!best) {
+    if (since === undefined || !notFound) return { reason: `there is no earlier backup of source "${sourceId}" to build on` };
+    throw notFound;
+  }
+  const { parent, store: primary } = best;
+  let chain: Manifest[];
+  const pageMaps = new Map<string, PageMap>();
   try {
-    for (const store of stores) await checkChainObjects(store, await loadChain(store, parent, signal), signal);
-    const pageMaps = new Map<string, PageMap>();
+    chain = await loadChain(primary, parent, signal);
+    await checkChainObjects(primary, chain, signal);
     for (const db of parent.databases) {
       if (db.pageMap === null) continue;
       const object = parent.objects.find((o) => o.key === db.pageMap);
@@ -335,9 +442,40 @@ async function findParent(stores: BackupStore[], sourceId: string, since: string
       const bytes = await readVerifiedObject(primary, parent, object, signal);
       pageMaps.set(db.path, decodePageMap(bytes, `${object.key} in storage "${primary.name}"`));
     }
-    return { parent, pageMaps };
   } catch (error) {
     if (error instanceof IntegrityError) return unusable(parent.id, error);
+    if (isTargetFailure(error) && !signal?.aborted) {
+      targets.fail(primary, error);
+      return { reason: `storage "${primary.name}", which holds the parent ${parent.id}, failed while it was read` };
+    }
+    throw error;
+  }
+  const repaired: { store: string; backupId: string }[] = [];
+  for (const store of targets.alive.slice()) {
+    if (store === primary) continue;
+    try {
+      for (const link of chain) {
+        if (await holdsCopy(store, link, signal)) continue;
+        await copyBackup(primary, store, link, { signal });
+        repaired.push({ store: store.name, backupId: link.id });
+      }
+    } catch (error) {
+      if (error instanceof IntegrityError) return unusable(parent.id, error);
+      if (!isTargetFailure(error) || signal?.aborted) throw error;
+      targets.fail(store, error);
+    }
+  }
+  return { parent, pageMaps, repaired };
+}
+
+/** True when `store` holds a backup's manifest and every object at its recorded size. */
+async function holdsCopy(store: BackupStore, manifest: Manifest, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!(await store.stat(repositoryKeys.manifest(manifest.source.id, manifest.id), { signal }))) return false;
+  try {
+    await checkChainObjects(store, [manifest], signal);
+    return true;
+  } catch (error) {
+    if (error instanceof IntegrityError) return false;
     throw error;
   }
 }

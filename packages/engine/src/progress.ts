@@ -1,6 +1,6 @@
 /** What an engine operation is doing, for progress bars and job progress. */
 export interface ProgressEvent {
-  phase: 'snapshot' | 'pack' | 'read' | 'verify' | 'integrity';
+  phase: 'snapshot' | 'pack' | 'read' | 'verify' | 'integrity' | 'copy';
   /** Bytes (or pages for `snapshot`) done in this phase. */
   done: number;
   /** Total for this phase, when known. */

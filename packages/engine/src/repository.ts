@@ -10,6 +10,7 @@ import {
   type ManifestObject,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
+import { isTargetFailure } from './target-failure.js';
 
 async function readBytes(store: BackupStore, key: string, signal?: AbortSignal): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -19,10 +20,20 @@ async function readBytes(store: BackupStore, key: string, signal?: AbortSignal):
 
 /** Reads and validates one manifest. A missing one is a BackupNotFoundError. */
 export async function readManifest(store: BackupStore, sourceId: string, backupId: string, signal?: AbortSignal): Promise<Manifest> {
+  return (await readManifestBytes(store, sourceId, backupId, signal)).manifest;
+}
+
+/** As {@link readManifest}, with the stored bytes (a copy to another target takes them verbatim). */
+export async function readManifestBytes(
+  store: BackupStore,
+  sourceId: string,
+  backupId: string,
+  signal?: AbortSignal,
+): Promise<{ manifest: Manifest; bytes: Buffer }> {
   const key = repositoryKeys.manifest(sourceId, backupId);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = (await readBytes(store, key, signal)).toString('utf8');
+    bytes = await readBytes(store, key, signal);
   } catch (error) {
     if (error instanceof StorageError && error.storageCode === 'NOT_FOUND') {
       throw new BackupNotFoundError(
@@ -31,7 +42,7 @@ export async function readManifest(store: BackupStore, sourceId: string, backupI
     }
     throw error;
   }
-  const manifest = parseManifest(text, `${key} in storage "${store.name}"`);
+  const manifest = parseManifest(bytes.toString('utf8'), `${key} in storage "${store.name}"`);
   if (manifest.id !== backupId || manifest.source.id !== sourceId) {
     throw new IntegrityError(
       'BAD_MANIFEST',
@@ -39,7 +50,7 @@ export async function readManifest(store: BackupStore, sourceId: string, backupI
       { backupId, subject: key },
     );
   }
-  return manifest;
+  return { manifest, bytes };
 }
 
 /** Every backup id in a store (optionally of one source), oldest first, from manifest keys only. */
@@ -130,6 +141,35 @@ export async function resolveBackupAt(store: BackupStore, at: Date, sourceId?: s
 export async function resolveBackupRef(store: BackupStore, ref: string, sourceId?: string, signal?: AbortSignal): Promise<Manifest> {
   const at = parseTimeRef(ref);
   return at ? resolveBackupAt(store, at, sourceId, signal) : resolveBackup(store, ref, sourceId, signal);
+}
+
+/**
+ * Resolves a reference across several stores (see {@link resolveBackupRef}), in their order: an
+ * id or prefix in the first store that holds it; `latest` or a time as the newest match in any
+ * store (a store that was down may lack the newest backups). Stores that fail or lack it are
+ * passed over; when none resolves it, the first store's error is thrown.
+ */
+export async function resolveBackupInStores(
+  stores: readonly BackupStore[],
+  ref: string,
+  sourceId?: string,
+  signal?: AbortSignal,
+): Promise<{ manifest: Manifest; store: BackupStore }> {
+  const newest = ref === 'latest' || parseTimeRef(ref) !== undefined;
+  let best: { manifest: Manifest; store: BackupStore } | undefined;
+  let firstError: unknown;
+  for (const store of stores) {
+    try {
+      const manifest = await resolveBackupRef(store, ref, sourceId, signal);
+      if (!best || manifest.id > best.manifest.id) best = { manifest, store };
+      if (!newest) break;
+    } catch (error) {
+      if (!(error instanceof BackupNotFoundError || error instanceof IntegrityError || isTargetFailure(error))) throw error;
+      firstError ??= error;
+    }
+  }
+  if (!best) throw firstError;
+  return best;
 }
 
 /**

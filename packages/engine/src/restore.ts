@@ -2,7 +2,16 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { BackupNotFoundError, BotbackupError, IntegrityError, RestoreRefusedError, restorableItems, type Manifest, type RestorableItem } from '@botbackup/core';
+import {
+  BackupNotFoundError,
+  BotbackupError,
+  IntegrityError,
+  RestoreRefusedError,
+  UsageError,
+  restorableItems,
+  type Manifest,
+  type RestorableItem,
+} from '@botbackup/core';
 import { syncDir, writeDurably, type BackupStore } from '@botbackup/storage';
 import { checkDatabase } from './check-database.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -11,9 +20,11 @@ import type { ProgressListener } from './progress.js';
 import { archiveObject, readArchive } from './read-archive.js';
 import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManifest } from './repository.js';
 import { hashFile } from './streams.js';
+import { isTargetFailure } from './target-failure.js';
 
 export interface RestoreOptions {
-  store: BackupStore;
+  /** Where to read from, in order: the next store is tried when a copy is missing or bad. */
+  stores: readonly BackupStore[];
   manifest: Manifest;
   /** Folder to restore into; created when missing. */
   target: string;
@@ -28,6 +39,10 @@ export interface RestoreOptions {
 
 export interface RestoreResult {
   backupId: string;
+  /** The store whose copy was restored. */
+  store: string;
+  /** Stores tried before it, whose copy was missing or bad, with why. */
+  badCopies: { store: string; error: string }[];
   target: string;
   files: number;
   bytes: number;
@@ -62,11 +77,41 @@ type MemberAction =
  * of a chain is named, with the newest backup that does not need it.
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
+  const logger = (options.logger ?? silentLogger).child({ backupId: options.manifest.id });
+  // A path that is not in the backup is the user's mistake, not a bad copy: said once, up front.
+  const selected = selectEntries(options.manifest, options.only);
+  const badCopies: { store: string; error: string }[] = [];
+  const errors: unknown[] = [];
+  for (const store of options.stores) {
+    try {
+      return { ...(await restoreFrom(store, options, selected)), store: store.name, badCopies };
+    } catch (error) {
+      // Only a bad or unreachable copy is worth another try; a refusal or an abort is final.
+      if (!(error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) || options.signal?.aborted) throw error;
+      errors.push(error);
+      badCopies.push({ store: store.name, error: error.message });
+      if (badCopies.length < options.stores.length)
+        logger.warn({ store: store.name, err: error.message }, 'this copy cannot be restored; trying the next storage target');
+    }
+  }
+  if (errors.length <= 1) throw errors[0] ?? new UsageError('No storage target to restore from.');
+  const first = (errors.find((e) => e instanceof IntegrityError) ?? errors[0]) as BotbackupError;
+  throw new BotbackupError(
+    first.code,
+    `No storage target holds a good copy of backup ${options.manifest.id}: ${badCopies.map((c) => `"${c.store}": ${c.error.replace(/\.$/, '')}`).join('; ')}.`,
+    first.exitCode,
+    { cause: first },
+  );
+}
+
+type StoreRestoreResult = Omit<RestoreResult, 'store' | 'badCopies'>;
+
+/** Restores from one store (see {@link restoreBackup}). */
+async function restoreFrom(store: BackupStore, options: RestoreOptions, selected: readonly RestorableItem[]): Promise<StoreRestoreResult> {
   const started = performance.now();
-  const { manifest, store } = options;
+  const { manifest } = options;
   const logger = (options.logger ?? silentLogger).child({ backupId: manifest.id });
   const target = path.resolve(options.target);
-  const selected = selectEntries(manifest, options.only);
 
   // Refuse before reading a byte if anything would be overwritten, or (even with --force) if
   // a folder stands where a file goes: the renames at the end must all succeed.

@@ -41,7 +41,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
   if (options.deep) {
     const dir = await fs.mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'botbackup-verify-'));
     try {
-      await restoreBackup({ store, manifest, target: path.join(dir, 'restore'), onProgress: options.onProgress, signal: options.signal });
+      await restoreBackup({ stores: [store], manifest, target: path.join(dir, 'restore'), onProgress: options.onProgress, signal: options.signal });
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { BotbackupError, ExitCode } from '@botbackup/core';
 import { lowerPriority, runBackup } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
 import type { CommandAction } from '../main.js';
@@ -31,18 +32,30 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
         });
         ctx.progress.done();
         const m = result.manifest;
+        const catalog = await ctx.catalog();
+        for (const s of result.stored) catalog.recordCopy(s.store, m, 'unverified', new Date());
         if (ctx.options.json) {
-          ctx.printJson({ ...backupInfo(m), stored: result.stored });
-          return;
+          ctx.printJson({ ...backupInfo(m), stored: result.stored, failed: result.failed, repaired: result.repaired });
+        } else {
+          const kind = m.type === 'incremental' ? `Incremental backup ${m.id} (on ${m.parent}, chain depth ${m.chainDepth})` : `Full backup ${m.id}`;
+          ctx.print(
+            `${kind} of "${m.source.id}": ${m.entries.length} entr${m.entries.length === 1 ? 'y' : 'ies'}, ${formatBytes(m.stats.entryBytes)} packed, ${formatBytes(m.stats.storedBytes)} stored (${m.compression.codec}) in ${(m.stats.durationMs / 1000).toFixed(1)} s.`,
+          );
+          if (m.type === 'full' && opts.incremental) ctx.print(`  full because ${m.fullReason}`);
+          for (const db of m.databases) if (db.stored.type === 'delta') ctx.print(`  ${db.path}: ${db.stored.pages} of ${db.pageCount} pages changed`);
+          if (m.deleted.length > 0) ctx.print(`  ${m.deleted.length} file(s) deleted since the parent`);
+          for (const r of result.repaired) ctx.print(`  copied ${r.backupId} of the chain into "${r.store}" first`);
+          for (const s of result.stored) ctx.print(`  stored in "${s.store}" (${s.location})`);
+          for (const f of result.failed) ctx.print(`  NOT stored in "${f.store}" (${f.location}): ${f.error}`);
         }
-        const kind = m.type === 'incremental' ? `Incremental backup ${m.id} (on ${m.parent}, chain depth ${m.chainDepth})` : `Full backup ${m.id}`;
-        ctx.print(
-          `${kind} of "${m.source.id}": ${m.entries.length} entr${m.entries.length === 1 ? 'y' : 'ies'}, ${formatBytes(m.stats.entryBytes)} packed, ${formatBytes(m.stats.storedBytes)} stored (${m.compression.codec}) in ${(m.stats.durationMs / 1000).toFixed(1)} s.`,
-        );
-        if (m.type === 'full' && opts.incremental) ctx.print(`  full because ${m.fullReason}`);
-        for (const db of m.databases) if (db.stored.type === 'delta') ctx.print(`  ${db.path}: ${db.stored.pages} of ${db.pageCount} pages changed`);
-        if (m.deleted.length > 0) ctx.print(`  ${m.deleted.length} file(s) deleted since the parent`);
-        for (const s of result.stored) ctx.print(`  stored in "${s.store}" (${s.location})`);
+        if (result.failed.length > 0) {
+          const reasons = result.failed.map((f) => `"${f.store}": ${f.error.replace(/\.$/, '')}`).join('; ');
+          throw new BotbackupError(
+            'DEGRADED',
+            `Backup ${m.id} was committed to ${result.stored.length} of ${result.stored.length + result.failed.length} storage targets, not to ${reasons}; run "botbackup replicate" once ${result.failed.length === 1 ? 'it is' : 'they are'} back.`,
+            ExitCode.degraded,
+          );
+        }
       }),
     );
 }

@@ -22,9 +22,9 @@ export function restoreCommand(wrap: (action: CommandAction) => (...args: unknow
       if (opts.at !== undefined && parseTimeRef(opts.at as string) === undefined) {
         throw new UsageError(`--at "${opts.at as string}" is not a time; use ISO 8601, e.g. 2026-11-26T14:30 (UTC) or 2026-11-26T14:30+02:00.`);
       }
-      const { store, manifest } = await ctx.resolveBackup(refs[0]!, opts);
+      const { stores, manifest } = await ctx.resolveBackup(refs[0]!, opts);
       const result = await restoreBackup({
-        store,
+        stores,
         manifest,
         target: opts.target as string,
         force: Boolean(opts.force),
@@ -38,8 +38,9 @@ export function restoreCommand(wrap: (action: CommandAction) => (...args: unknow
         ctx.printJson(result);
         return;
       }
+      for (const bad of result.badCopies) ctx.print(`  the copy in "${bad.store}" is not usable: ${bad.error}`);
       ctx.print(
-        `Restored backup ${result.backupId}: ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s.`,
+        `Restored backup ${result.backupId} from "${result.store}": ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s.`,
       );
       if (result.chain.length > 1) ctx.print(`  rebuilt from a chain of ${result.chain.length} backups, ${result.chain[0]} to ${result.chain.at(-1)}`);
       for (const db of result.databases) ctx.print(`  ${db.path}: integrity_check ok, sha256 ${db.sha256}`);

@@ -1,0 +1,56 @@
+import { Command } from 'commander';
+import { BotbackupError, ExitCode } from '@botbackup/core';
+import { lowerPriority, readManifest, replicate } from '@botbackup/engine';
+import type { CommandAction } from '../main.js';
+import { formatBytes } from '../output.js';
+
+export function replicateCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+  return new Command('replicate')
+    .description('copy every backup that one storage target has and another lacks (checked on the way), and remove leftovers of failed uploads')
+    .option('-s, --source <id>', 'only backups of this source')
+    .action(
+      wrap(async (ctx, _args, opts) => {
+        const config = await ctx.config();
+        lowerPriority(config.nice);
+        const stores = await ctx.stores();
+        const result = await replicate({
+          stores,
+          sourceId: opts.source as string | undefined,
+          orphanGraceMs: config.orphanGraceMs,
+          logger: ctx.logger,
+          onProgress: ctx.progress.update,
+          signal: ctx.signal,
+        });
+        ctx.progress.done();
+        const catalog = await ctx.catalog();
+        for (const c of result.copied) {
+          const store = stores.find((s) => s.name === c.to)!;
+          catalog.recordCopy(c.to, await readManifest(store, c.sourceId, c.backupId, ctx.signal), 'unverified', new Date());
+        }
+        for (const b of result.badCopies) catalog.recordBadCopy(b.store, b.sourceId, b.backupId, b.error, new Date());
+        if (ctx.options.json) ctx.printJson(result);
+        else {
+          for (const u of result.unreachable) ctx.print(`unreachable "${u.store}": ${u.error}`);
+          for (const c of result.copied) ctx.print(`copied ${c.backupId} (${c.sourceId}) from "${c.from}" to "${c.to}", ${formatBytes(c.bytes)}`);
+          for (const b of result.badCopies) ctx.print(`bad copy of ${b.backupId} in "${b.store}": ${b.error}`);
+          for (const f of result.failed) ctx.print(`FAILED to copy ${f.backupId} to "${f.to}": ${f.error}`);
+          if (result.removed.length > 0) ctx.print(`removed ${result.removed.length} leftover object(s) of failed uploads`);
+          ctx.print(
+            `${result.copied.length} cop${result.copied.length === 1 ? 'y' : 'ies'} made, ${result.inSync} backup(s) already on every reachable target, ${result.failed.length} failed.`,
+          );
+        }
+        const problems = result.failed.length + result.unreachable.length;
+        if (problems > 0) {
+          const first = result.failed[0]
+            ? `${result.failed[0].backupId} could not be copied to "${result.failed[0].to}" (${result.failed[0].error.replace(/\.$/, '')})`
+            : `storage "${result.unreachable[0]!.store}" is unreachable (${result.unreachable[0]!.error.replace(/\.$/, '')})`;
+          const noGoodCopy = result.failed.some((f) => result.badCopies.some((b) => b.backupId === f.backupId));
+          throw new BotbackupError(
+            'REPLICATE_INCOMPLETE',
+            `Replication is incomplete: ${first}${problems > 1 ? `, and ${problems - 1} more problem(s) listed above` : ''}; run it again once the target is back.`,
+            noGoodCopy ? ExitCode.integrity : ExitCode.storage,
+          );
+        }
+      }),
+    );
+}
