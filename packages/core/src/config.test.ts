@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.js';
-import { parseConfig } from './config.js';
+import { DEFAULT_WORKER, parseConfig, redactUrl } from './config.js';
 
 const base = `
 version: 1
@@ -119,5 +119,33 @@ describe('parseConfig', () => {
     expect(config.orphanGraceMs).toBe(2 * 3600_000);
     expect(parse(base).orphanGraceMs).toBe(6 * 3600_000);
     expect(parse(base).catalog).toBeUndefined();
+  });
+
+  it('reads schedules, redis and worker settings, and names the schedule whose cron or zone is wrong', () => {
+    const text = `${base}redis:\n  url: redis://:\${REDIS_PASSWORD}@redis:6379/0\nschedules:\n  - { id: nightly, source: bot, job: incremental, cron: "0 2 * * *" }\n  - { id: weekly, source: bot, job: full, cron: "0 3 * * 0", timezone: Europe/Berlin }\n  - { id: copy, job: replicate, cron: "*/30 * * * *", enabled: false }\nworker:\n  sources: [bot]\n  lockDuration: 20s\n`;
+    const config = parse(text, { BACKUP_DIR: '/srv/backups', REDIS_PASSWORD: 'hunter2' });
+    expect(config.schedules).toEqual([
+      { id: 'nightly', source: 'bot', job: 'incremental', cron: '0 2 * * *', timezone: 'UTC', enabled: true },
+      { id: 'weekly', source: 'bot', job: 'full', cron: '0 3 * * 0', timezone: 'Europe/Berlin', enabled: true },
+      { id: 'copy', source: undefined, job: 'replicate', cron: '*/30 * * * *', timezone: 'UTC', enabled: false },
+    ]);
+    expect(config.redis).toEqual({ url: 'redis://:hunter2@redis:6379/0', prefix: 'botbackup' });
+    expect(redactUrl(config.redis!.url)).toBe('redis://:***@redis:6379/0');
+    expect(redactUrl('rediss://backup:pw@h:6380')).toBe('rediss://backup:***@h:6380');
+    expect(config.worker).toMatchObject({ sources: ['bot'], lockDurationMs: 20_000, stalledIntervalMs: 15_000, maxStalledCount: 1 });
+    expect(parse(base).worker).toEqual(DEFAULT_WORKER);
+
+    const env = { BACKUP_DIR: '/srv/backups', REDIS_PASSWORD: 'x' };
+    const bad = (from: string, to: string) => errorOf(() => parse(text.replace(from, to), env));
+    expect(bad('"0 2 * * *"', '"0 25 * * *"').field).toBe('schedules[0].cron');
+    expect(bad('"0 2 * * *"', '"0 25 * * *"').message).toContain('is "0 25 * * *", which is not a valid cron expression');
+    expect(bad('"0 2 * * *"', '"every day"').message).toContain('has 2 field(s)');
+    expect(bad('Europe/Berlin', 'Europe/Atlantis').field).toBe('schedules[1].timezone');
+    expect(bad('id: weekly', 'id: nightly').field).toBe('schedules[1].id');
+    expect(bad('source: bot, job: full', 'source: other, job: full').field).toBe('schedules[1].source');
+    expect(bad('source: bot, job: full', 'job: full').message).toContain('a full job is for one source');
+    expect(bad('job: full', 'job: snapshot').field).toBe('schedules[1].job');
+    expect(bad('sources: [bot]', 'sources: [nope]').field).toBe('worker.sources[0]');
+    expect(bad('redis://', 'http://').field).toBe('redis.url');
   });
 });

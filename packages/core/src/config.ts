@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { CronExpressionParser } from 'cron-parser';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
@@ -82,10 +83,58 @@ const s3StorageSchema = z
 
 const storageSchema = z.discriminatedUnion('type', [localStorageSchema, s3StorageSchema]);
 
+/** What a scheduled or queued job does. */
+export const JOB_TYPES = ['full', 'incremental', 'verify', 'prune', 'replicate', 'drill'] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+const scheduleSchema = z.strictObject({
+  id: slug,
+  /** The source the job is for; replicate may leave it out (every source). */
+  source: slug.optional(),
+  job: z.enum(JOB_TYPES),
+  /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first. */
+  cron: z.string().min(1, 'a cron expression such as "0 2 * * *"'),
+  /** IANA time zone the cron expression is read in. */
+  timezone: z.string().min(1).default('UTC'),
+  enabled: z.boolean().default(true),
+});
+
+const redisSchema = z.strictObject({
+  /** redis://[user:password@]host:port[/db] or rediss:// for TLS; use ${VAR} for the password. */
+  url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'a redis:// or rediss:// URL'),
+  /** Prefix of every BullMQ key, so several deployments can share one Redis. */
+  prefix: slug.default('botbackup'),
+});
+
+const workerSchema = z.strictObject({
+  /** Sources whose backup jobs this worker runs (it must see their files). */
+  sources: z.array(slug).default([]),
+  /** Whether it also runs verify, prune, replicate and drill jobs (any host with storage access). */
+  maintenance: z.boolean().default(true),
+  /** How long a job's lock lasts without renewal: a crashed worker's job is taken over after about this long. */
+  lockDuration: duration.default('30s'),
+  /** How often workers look for jobs whose worker died. */
+  stalledInterval: duration.default('15s'),
+  /** A job whose worker died more often than this fails instead of running again. */
+  maxStalledCount: z.number().int().min(0).max(10).default(1),
+  /** Attempts of a job that fails with a transient error (storage unreachable...), with exponential backoff. */
+  attempts: z.number().int().min(1).max(20).default(3),
+  /** On SIGTERM, how long the running job may take to finish before it is aborted. */
+  drainTimeout: duration.default('60s'),
+  /** How long a source's lock is held without renewal (a backup never overlaps another of its source). */
+  sourceLockLease: duration.default('60s'),
+  /** Finished jobs kept in Redis for inspection: at most this many, and this long. */
+  keepCompleted: z.strictObject({ count: z.number().int().min(0).default(1000), age: duration.default('7d') }).default({ count: 1000, age: '7d' }),
+  keepFailed: z.strictObject({ count: z.number().int().min(0).default(5000), age: duration.default('30d') }).default({ count: 5000, age: '30d' }),
+});
+
 const configSchema = z.strictObject({
   version: z.literal(1),
   sources: z.array(sourceSchema).min(1, 'at least one source'),
   storage: z.array(storageSchema).min(1, 'at least one storage target'),
+  redis: redisSchema.optional(),
+  schedules: z.array(scheduleSchema).default([]),
+  worker: workerSchema.optional(),
   /** Targets a backup must reach to be committed; the rest may fail (the backup is then degraded). All by default. */
   minCopies: z.number().int().min(1).optional(),
   /** The local catalog file (a cache of manifests and copy states); see docs/storage.md for the default. */
@@ -168,6 +217,46 @@ export interface CompressionConfig {
   codec: CompressionCodec;
   level: number;
 }
+/** A schedule from the config, its cron expression checked. */
+export interface ScheduleConfig {
+  id: string;
+  source: string | undefined;
+  job: JobType;
+  cron: string;
+  timezone: string;
+  enabled: boolean;
+}
+export interface RedisConfig {
+  /** The connection URL; may hold a password: never print it (see {@link redactUrl}). */
+  url: string;
+  prefix: string;
+}
+export interface WorkerConfig {
+  sources: string[];
+  maintenance: boolean;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxStalledCount: number;
+  attempts: number;
+  drainTimeoutMs: number;
+  sourceLockLeaseMs: number;
+  keepCompleted: { count: number; ageMs: number };
+  keepFailed: { count: number; ageMs: number };
+}
+/** Worker settings when the config has no `worker` section. */
+export const DEFAULT_WORKER: WorkerConfig = {
+  sources: [],
+  maintenance: true,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 15_000,
+  maxStalledCount: 1,
+  attempts: 3,
+  drainTimeoutMs: 60_000,
+  sourceLockLeaseMs: 60_000,
+  keepCompleted: { count: 1000, ageMs: 7 * 86_400_000 },
+  keepFailed: { count: 5000, ageMs: 30 * 86_400_000 },
+};
+
 /** A validated configuration with every path made absolute. */
 export interface Config {
   file: string;
@@ -183,6 +272,11 @@ export interface Config {
   catalog: string | undefined;
   /** Age after which objects without a manifest anywhere count as leftovers, in milliseconds. */
   orphanGraceMs: number;
+  /** Where queues and schedules live, when distributed mode is configured. */
+  redis: RedisConfig | undefined;
+  schedules: ScheduleConfig[];
+  /** Settings of `botbackup worker` (defaults when the config has none). */
+  worker: WorkerConfig;
 }
 
 /** Default compression level of each codec. */
@@ -252,6 +346,39 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     seenTargets.add(target.name);
     return target.type === 'local' ? { ...target, path: path.resolve(baseDir, target.path) } : target;
   });
+  const seenSchedules = new Set<string>();
+  const schedules = data.schedules.map((schedule, i): ScheduleConfig => {
+    const at = `schedules[${i}]`;
+    if (seenSchedules.has(schedule.id)) throw new ConfigError(file, `${at}.id`, `repeats the schedule id "${schedule.id}"; ids must be unique`);
+    seenSchedules.add(schedule.id);
+    if (schedule.source !== undefined && !seenSources.has(schedule.source)) {
+      throw new ConfigError(file, `${at}.source`, `names the source "${schedule.source}", which is not configured (sources: ${[...seenSources].join(', ')})`);
+    }
+    if (schedule.source === undefined && schedule.job !== 'replicate') {
+      throw new ConfigError(file, `${at}.source`, `is missing; a ${schedule.job} job is for one source`);
+    }
+    const problem = cronProblem(schedule.cron, schedule.timezone);
+    if (problem) throw new ConfigError(file, problem.field === 'timezone' ? `${at}.timezone` : `${at}.cron`, problem.message);
+    return { ...schedule, source: schedule.source };
+  });
+  for (const [i, id] of (data.worker?.sources ?? []).entries()) {
+    if (!seenSources.has(id)) throw new ConfigError(file, `worker.sources[${i}]`, `names the source "${id}", which is not configured`);
+  }
+  const w = data.worker;
+  const worker: WorkerConfig = w
+    ? {
+        sources: w.sources,
+        maintenance: w.maintenance,
+        lockDurationMs: parseDuration(w.lockDuration)!,
+        stalledIntervalMs: parseDuration(w.stalledInterval)!,
+        maxStalledCount: w.maxStalledCount,
+        attempts: w.attempts,
+        drainTimeoutMs: parseDuration(w.drainTimeout)!,
+        sourceLockLeaseMs: parseDuration(w.sourceLockLease)!,
+        keepCompleted: { count: w.keepCompleted.count, ageMs: parseDuration(w.keepCompleted.age)! },
+        keepFailed: { count: w.keepFailed.count, ageMs: parseDuration(w.keepFailed.age)! },
+      }
+    : DEFAULT_WORKER;
   if (data.minCopies !== undefined && data.minCopies > storage.length) {
     throw new ConfigError(file, 'minCopies', `is ${data.minCopies}, but only ${storage.length} storage target(s) are configured`);
   }
@@ -265,7 +392,36 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     minCopies: data.minCopies ?? storage.length,
     catalog: data.catalog === undefined ? undefined : path.resolve(baseDir, data.catalog),
     orphanGraceMs: parseDuration(data.defaults.orphanGrace)!,
+    redis: data.redis,
+    schedules,
+    worker,
   };
+}
+
+/**
+ * Why a cron expression (read in `timezone`) cannot be used, or undefined when it can: the
+ * same parser BullMQ uses (cron-parser), so what passes here is what the scheduler runs.
+ */
+export function cronProblem(cron: string, timezone: string): { field: 'cron' | 'timezone'; message: string } | undefined {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch {
+    return { field: 'timezone', message: `is "${timezone}", which is not an IANA time zone such as "UTC" or "Europe/Berlin"` };
+  }
+  const fields = cron.trim().split(/\s+/).length;
+  if (fields < 5 || fields > 6)
+    return { field: 'cron', message: `is "${cron}", which has ${fields} field(s); use 5 (minute hour day month weekday), e.g. "0 2 * * *"` };
+  try {
+    CronExpressionParser.parse(cron, { tz: timezone }).next();
+  } catch (error) {
+    return { field: 'cron', message: `is "${cron}", which is not a valid cron expression (${(error as Error).message})` };
+  }
+  return undefined;
+}
+
+/** A Redis URL with its password replaced by `***`, safe to print. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_, scheme: string, auth: string) => `${scheme}${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
 }
 
 /** Formats a schema path as `sources[0].databases[1].path`. */

@@ -7,3 +7,4 @@ export * from './repository-keys.js';
 export * from './page-delta.js';
 export * from './plan-backup.js';
 export * from './settings-diff.js';
+export * from './jobs.js';

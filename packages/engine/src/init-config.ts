@@ -81,6 +81,14 @@ export function renderStarterConfig(plan: InitPlan, options: { botDir: string; s
     '  codec: zstd   # zstd, gzip or none',
     '  level: 3',
     '',
+    '# Used by "botbackup scheduler" and "botbackup worker" (distributed mode, docs/deploy.md);',
+    '# "botbackup backup" alone needs none of it. Cron fields: minute hour day month weekday.',
+    'schedules:',
+    `  - { id: daily-incremental, source: ${options.sourceId}, job: incremental, cron: "0 2 * * *", timezone: UTC }`,
+    `  - { id: weekly-full, source: ${options.sourceId}, job: full, cron: "0 3 * * 0", timezone: UTC }`,
+    '# redis:',
+    '#   url: redis://:${REDIS_PASSWORD}@redis:6379/0',
+    '',
   ];
   return lines.join('\n');
 }

@@ -1,0 +1,46 @@
+import type { JobType } from './config.js';
+
+/**
+ * Queue names and job payloads of distributed mode: the one place that names them, shared by
+ * the scheduler, the workers and the CLI. Backup jobs of a source go to that source's own queue,
+ * which only workers that can see the source's files serve; every other job needs only storage
+ * access and goes to the shared maintenance queue.
+ */
+export const queueNames = {
+  /** The queue of one source's full and incremental backups. */
+  backup(sourceId: string): string {
+    return `backup.${sourceId}`;
+  },
+  /** verify, prune, replicate and drill jobs, for any worker with storage access. */
+  maintenance: 'maintenance',
+};
+
+/** The queue a job of this type (for this source) goes to. */
+export function queueFor(type: JobType, sourceId: string | undefined): string {
+  if (type === 'full' || type === 'incremental') {
+    if (sourceId === undefined) throw new RangeError(`a ${type} job needs a source`);
+    return queueNames.backup(sourceId);
+  }
+  return queueNames.maintenance;
+}
+
+/**
+ * What a job carries: ids and options only, never data or secrets (a worker reads its config,
+ * credentials included, from its own environment).
+ */
+export interface JobPayload {
+  type: JobType;
+  /** The source it is for; replicate may have none (every source). */
+  sourceId?: string | undefined;
+  /** The schedule that produced it, if any. */
+  scheduleId?: string | undefined;
+  /** verify: the backup (id, prefix, `latest`); default latest. */
+  backup?: string | undefined;
+  /** verify: also restore and run integrity_check. */
+  deep?: boolean | undefined;
+}
+
+/** The job name BullMQ shows: the type, and the source when there is one. */
+export function jobName(payload: JobPayload): string {
+  return payload.sourceId === undefined ? payload.type : `${payload.type}:${payload.sourceId}`;
+}
