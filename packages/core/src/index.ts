@@ -8,3 +8,4 @@ export * from './page-delta.js';
 export * from './plan-backup.js';
 export * from './settings-diff.js';
 export * from './jobs.js';
+export * from './redis-options.js';
