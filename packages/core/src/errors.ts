@@ -25,6 +25,8 @@ export const ExitCode = {
   restoreRefused: 8,
   /** The backup was committed, but to fewer storage targets than configured (at least minCopies). */
   degraded: 9,
+  /** Redis (queues and schedules of distributed mode) cannot be reached, or refused the login. */
+  redis: 10,
   /** The operation was interrupted (Ctrl-C, abort signal). */
   aborted: 130,
 } as const;
@@ -119,6 +121,13 @@ export class RestoreRefusedError extends BotbackupError {
   constructor(code: RestoreRefusedCode, path: string, message: string) {
     super(code, message, ExitCode.restoreRefused);
     this.path = path;
+  }
+}
+
+/** Redis, which holds the queues and schedules of distributed mode, cannot be used. Never holds the password. */
+export class RedisUnavailableError extends BotbackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('REDIS_UNAVAILABLE', message, ExitCode.redis, options);
   }
 }
 
