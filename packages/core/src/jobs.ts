@@ -1,4 +1,4 @@
-import type { JobType } from './config.js';
+import type { JobType, WorkerConfig } from './config.js';
 
 /**
  * Queue names and job payloads of distributed mode: the one place that names them, shared by
@@ -43,4 +43,23 @@ export interface JobPayload {
 /** The job name BullMQ shows: the type, and the source when there is one. */
 export function jobName(payload: JobPayload): string {
   return payload.sourceId === undefined ? payload.type : `${payload.type}:${payload.sourceId}`;
+}
+
+/**
+ * BullMQ options of every job (scheduled or one-off): retries with exponential backoff for
+ * transient failures, and finished jobs kept for a bounded count and age (BullMQ counts `age`
+ * in seconds).
+ */
+export function jobOptions(worker: WorkerConfig): {
+  attempts: number;
+  backoff: { type: 'exponential'; delay: number };
+  removeOnComplete: { count: number; age: number };
+  removeOnFail: { count: number; age: number };
+} {
+  return {
+    attempts: worker.attempts,
+    backoff: { type: 'exponential', delay: 10_000 },
+    removeOnComplete: { count: worker.keepCompleted.count, age: Math.round(worker.keepCompleted.ageMs / 1000) },
+    removeOnFail: { count: worker.keepFailed.count, age: Math.round(worker.keepFailed.ageMs / 1000) },
+  };
 }

@@ -104,6 +104,12 @@ const manifestSchema = z.object({
    * degraded when any failed; `replicate` copies it there later). Absent in manifests written
    * before several targets were supported.
    */
+  /**
+   * What made the backup when it ran as a queued job: the job's id (the same for every retry of
+   * it, so a retry finds the backup an earlier attempt committed) and its schedule. Absent for a
+   * backup run from the command line.
+   */
+  trigger: z.object({ jobId: z.string(), scheduleId: z.string().nullable() }).optional(),
   copies: z
     .object({
       written: z.array(z.string()).min(1),

@@ -67,6 +67,8 @@ export interface BackupOptions {
   since?: string | undefined;
   /** Stores the backup must reach to be committed (default: the config's minCopies, at most every store). */
   minCopies?: number;
+  /** The queued job that runs it, recorded in the manifest (see {@link findBackupByTrigger}). */
+  trigger?: { jobId: string; scheduleId: string | null } | undefined;
 }
 
 export interface BackupResult {
@@ -355,6 +357,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       excluded: collected.excluded,
       warnings,
       stats: { entryBytes, storedBytes, durationMs: completedAt.getTime() - startedAt.getTime() },
+      ...(options.trigger ? { trigger: options.trigger } : {}),
       copies: {
         written: targets.alive.map((s) => s.name),
         failed: [...targets.failed].map(([s, e]) => ({ target: s.name, error: e.message })),

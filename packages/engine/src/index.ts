@@ -1,6 +1,7 @@
 export * from './backup.js';
 export * from './restore.js';
 export * from './verify.js';
+export * from './verify-copies.js';
 export * from './replicate.js';
 export * from './target-failure.js';
 export * from './repository.js';

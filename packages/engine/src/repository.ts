@@ -265,3 +265,38 @@ export async function checkChainObjects(store: BackupStore, chain: readonly Mani
     }
   }
 }
+
+/**
+ * The backup of a source that the queued job `jobId` committed, if any: a retried job (after a
+ * crash, or a failure after the commit) uses it instead of making a second one. Only backups
+ * that started after the job was created are read, newest first, in the first store that can
+ * be listed.
+ */
+export async function findBackupByTrigger(
+  stores: readonly BackupStore[],
+  sourceId: string,
+  jobId: string,
+  createdAt: Date,
+  signal?: AbortSignal,
+): Promise<{ manifest: Manifest; store: BackupStore } | undefined> {
+  for (const store of stores) {
+    let ids: { sourceId: string; backupId: string }[];
+    try {
+      ids = await listBackupIds(store, sourceId, signal);
+    } catch (error) {
+      if (isTargetFailure(error)) continue;
+      throw error;
+    }
+    for (const { backupId } of ids.reverse()) {
+      // Five minutes of slack for clocks of different hosts (the job's creator, the backup's host).
+      if (backupIdTime(backupId).getTime() < createdAt.getTime() - 5 * 60_000) break;
+      const manifest = await readManifest(store, sourceId, backupId, signal).catch((error: unknown) => {
+        if (error instanceof IntegrityError || error instanceof BackupNotFoundError) return undefined;
+        throw error;
+      });
+      if (manifest?.trigger?.jobId === jobId) return { manifest, store };
+    }
+    return undefined;
+  }
+  return undefined;
+}

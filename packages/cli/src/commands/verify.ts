@@ -1,22 +1,10 @@
 import { Command } from 'commander';
-import { BackupNotFoundError, BotbackupError, ExitCode, IntegrityError, UsageError, type Manifest } from '@botbackup/core';
-import { copyBackup, isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyBackup } from '@botbackup/engine';
+import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
+import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
 import { formatBytes } from '../output.js';
-
-interface CopyResult {
-  id: string;
-  source: string;
-  store: string;
-  ok: boolean;
-  error?: string;
-  code?: string;
-  durationMs?: number;
-  /** With --repair: the store whose good copy replaced this one. */
-  repairedFrom?: string;
-}
 
 export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return withBackupSelection(
@@ -52,60 +40,41 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
         backups = [{ sourceId: manifest.source.id, backupId: manifest.id }];
       }
 
-      const results: CopyResult[] = [];
+      const results: CopyVerdict[] = [];
       for (const backup of backups) {
-        const base = { id: backup.backupId, source: backup.sourceId };
-        const good: { store: BackupStore; manifest: Manifest }[] = [];
-        const bad: { store: BackupStore; result: CopyResult }[] = [];
-        for (const store of stores) {
-          const fail = (error: BotbackupError) => {
-            const result: CopyResult = { ...base, store: store.name, ok: false, error: error.message, code: error.code };
-            results.push(result);
-            if (error instanceof IntegrityError || error instanceof BackupNotFoundError) {
-              catalog.recordBadCopy(store.name, backup.sourceId, backup.backupId, error.message, new Date());
-              bad.push({ store, result });
+        const verdicts = await verifyCopies({
+          stores,
+          backup,
+          deep: Boolean(opts.deep),
+          repair: Boolean(opts.repair),
+          unreachable,
+          tmpDir: config.tmpDir,
+          onProgress: ctx.progress.update,
+          signal: ctx.signal,
+          onVerdict: (v, manifest) => {
+            ctx.progress.done();
+            if (v.ok && manifest) {
+              catalog.recordCopy(v.store, manifest, 'verified', new Date());
+              ctx.print(
+                `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} checked${v.deep ? ' and restored with integrity_check' : ''} in ${((v.durationMs ?? 0) / 1000).toFixed(1)} s`,
+              );
+              return;
             }
-            ctx.print(`FAILED ${backup.backupId} in "${store.name}": ${error.message}`);
-          };
-          if (unreachable.has(store)) {
-            fail(new BotbackupError('STORAGE_UNAVAILABLE', unreachable.get(store)!, ExitCode.storage));
-            continue;
-          }
-          try {
-            const manifest = await readManifest(store, backup.sourceId, backup.backupId, ctx.signal);
-            const r = await verifyBackup({
-              store,
-              manifest,
-              deep: Boolean(opts.deep),
-              tmpDir: config.tmpDir,
-              onProgress: ctx.progress.update,
-              signal: ctx.signal,
-            });
-            ctx.progress.done();
-            catalog.recordCopy(store.name, manifest, 'verified', new Date());
-            good.push({ store, manifest });
-            results.push({ ...base, store: store.name, ok: true, durationMs: Math.round(r.durationMs) });
-            ctx.print(
-              `ok     ${backup.backupId} in "${store.name}": ${r.entries} entries, ${formatBytes(r.storedBytes)} checked${r.deep ? ' and restored with integrity_check' : ''} in ${(r.durationMs / 1000).toFixed(1)} s`,
-            );
-          } catch (error) {
-            ctx.progress.done();
-            if (error instanceof BackupNotFoundError) {
-              fail(new BackupNotFoundError(`Backup ${backup.backupId} is missing in storage "${store.name}"; run "botbackup replicate" to copy it there.`));
-            } else if (error instanceof IntegrityError || (isTargetFailure(error) && !ctx.signal.aborted)) {
-              fail(error);
-            } else throw error;
-          }
+            if (v.code !== 'STORAGE_UNAVAILABLE' && !v.code?.startsWith('STORAGE_')) catalog.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
+            ctx.print(`FAILED ${v.id} in "${v.store}": ${v.error}`);
+          },
+        });
+        for (const v of verdicts.filter((r) => r.repairedFrom !== undefined)) {
+          const manifest = await readManifest(
+            stores.find((s) => s.name === v.store)!,
+            v.source,
+            v.id,
+            ctx.signal,
+          );
+          catalog.recordCopy(v.store, manifest, 'verified', new Date());
+          ctx.print(`repaired ${v.id} in "${v.store}" with the copy in "${v.repairedFrom}"`);
         }
-        if (opts.repair && good.length > 0) {
-          const from = good[0]!;
-          for (const { store, result } of bad) {
-            await copyBackup(from.store, store, from.manifest, { signal: ctx.signal });
-            catalog.recordCopy(store.name, from.manifest, 'verified', new Date());
-            result.repairedFrom = from.store.name;
-            ctx.print(`repaired ${backup.backupId} in "${store.name}" with the copy in "${from.store.name}"`);
-          }
-        }
+        results.push(...verdicts);
       }
       if (ctx.options.json) ctx.printJson(results);
       const failed = results.filter((r) => !r.ok && r.repairedFrom === undefined);
