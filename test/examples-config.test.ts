@@ -36,7 +36,8 @@ interface Compose {
 
 async function readCompose(): Promise<{ text: string; compose: Compose }> {
   const text = await fs.readFile(path.join(repoRoot, 'docker-compose.yml'), 'utf8');
-  return { text, compose: parseYaml(text) as Compose };
+  // Compose reads YAML merge keys (`<<: *botbackup`).
+  return { text, compose: parseYaml(text, { merge: true }) as Compose };
 }
 
 /** The default of a `${NAME:-default}` reference, as docker compose resolves it without .env. */
@@ -125,12 +126,12 @@ describe('examples/botbackup.minio.yaml', () => {
 describe('docker-compose.yml', () => {
   it('is valid YAML with a MinIO service that keeps its data in a named volume and reports its health', async () => {
     const { compose } = await readCompose();
-    expect(Object.keys(compose.services).sort()).toEqual(['minio', 'minio-init']);
+    expect(Object.keys(compose.services).sort()).toEqual(['minio', 'minio-init', 'redis', 'scheduler', 'worker-1', 'worker-2', 'worker-bot']);
     const minio = compose.services.minio!;
     expect(minio.image).toMatch(/^minio\/minio:RELEASE\./);
     expect(minio.command).toEqual(['server', '/data', '--console-address', ':9001']);
     expect(minio.volumes).toEqual(['minio-data:/data']);
-    expect(Object.keys(compose.volumes)).toEqual(['minio-data']);
+    expect(Object.keys(compose.volumes)).toEqual(['minio-data', 'redis-data', 'backups', 'botbackup-state']);
     expect(minio.healthcheck?.test).toEqual(['CMD', 'mc', 'ready', 'local']);
     expect(minio.environment?.MINIO_API_STALE_UPLOADS_EXPIRY).toBe('24h');
   });
@@ -155,7 +156,45 @@ describe('docker-compose.yml', () => {
         checked++;
       }
     }
-    expect(checked).toBe(6);
+    // minio 2, minio-init 4, redis 1, and 3 in each of the 4 botbackup services.
+    expect(checked).toBe(19);
+  });
+
+  it('runs the scheduler, a worker that sees the bot read-only, and two storage-only workers, all on one config', async () => {
+    const { compose, text } = await readCompose();
+    const s = compose.services as unknown as Record<string, Record<string, unknown>>;
+    expect(s.scheduler!.command).toEqual(['scheduler']);
+    expect(s['worker-bot']!.command).toEqual(['worker', '--source', 'bot', '--no-maintenance']);
+    expect(s['worker-bot']!.volumes).toContain('${BOT_DATA_DIR:-./examples/bot}:/bot:ro');
+    expect(s['worker-1']!.command).toEqual(['worker']);
+    expect(s['worker-1']!.volumes).not.toContainEqual(expect.stringContaining(':/bot'));
+    for (const name of ['scheduler', 'worker-bot', 'worker-1', 'worker-2']) {
+      expect(s[name]!.volumes).toContain('./deploy/botbackup.yaml:/config/botbackup.yaml:ro');
+      expect(s[name]!.depends_on).toEqual({ redis: { condition: 'service_healthy' }, 'minio-init': { condition: 'service_completed_successfully' } });
+    }
+    // Redis as BullMQ needs it, with its password in a file inside the container, not on a command line.
+    const redisScript = (s.redis!.command as string[])[0]!;
+    expect(redisScript).toContain('--appendonly yes');
+    expect(redisScript).toContain('--maxmemory-policy noeviction');
+    expect(redisScript).toMatch(/printf 'requirepass %s\\n' "\$\$REDIS_PASSWORD" > \/tmp\/redis.conf/);
+    expect(text).not.toMatch(/--requirepass/);
+
+    // The config the containers mount loads, with the environment compose gives them.
+    const deployFile = path.join(repoRoot, 'deploy/botbackup.yaml');
+    const config = parseConfig(await fs.readFile(deployFile, 'utf8'), {
+      file: deployFile,
+      env: { REDIS_PASSWORD: 'p', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's', BACKUP_BUCKET: 'bot-backups' },
+    });
+    expect(config.sources[0]!.root).toBe('/bot');
+    expect(config.redis?.url).toBe('redis://:p@redis:6379/0');
+    expect(config.schedules.map((x) => [x.id, x.job, x.cron])).toEqual([
+      ['daily-incremental', 'incremental', '0 2 * * *'],
+      ['weekly-full', 'full', '0 3 * * 0'],
+      ['daily-verify', 'verify', '30 4 * * *'],
+      ['hourly-replicate', 'replicate', '15 * * * *'],
+    ]);
+    // A worker gets longer to stop than a running job gets to finish.
+    expect(Number.parseInt(String(s['worker-bot']!.stop_grace_period), 10) * 1000).toBeGreaterThan(config.worker.drainTimeoutMs);
   });
 
   // What this cannot show: that a real mc accepts these commands and repeats them without error on
