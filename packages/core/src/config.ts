@@ -99,6 +99,17 @@ const scheduleSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
+const notifySchema = z.strictObject({
+  /** A URL that receives a JSON POST per event (Slack and Telegram bots accept such webhooks); use ${VAR} for a token in it. */
+  webhook: z.url('an http(s) URL').optional(),
+  /** Extra headers of the POST (e.g. Authorization: Bearer ${TOKEN}). */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Events to send: a job failed, a failing schedule or source works again, the newest good backup is too old. */
+  on: z.array(z.enum(['failure', 'recovery', 'stale'])).default(['failure', 'recovery', 'stale']),
+  /** The newest good backup of a source older than this is "stale". */
+  staleAfter: duration.default('26h'),
+});
+
 const redisSchema = z.strictObject({
   /** redis://[user:password@]host:port[/db] or rediss:// for TLS; use ${VAR} for the password. */
   url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'a redis:// or rediss:// URL'),
@@ -135,6 +146,7 @@ const configSchema = z.strictObject({
   redis: redisSchema.optional(),
   schedules: z.array(scheduleSchema).default([]),
   worker: workerSchema.optional(),
+  notify: notifySchema.optional(),
   /** Targets a backup must reach to be committed; the rest may fail (the backup is then degraded). All by default. */
   minCopies: z.number().int().min(1).optional(),
   /** The local catalog file (a cache of manifests and copy states); see docs/storage.md for the default. */
@@ -226,6 +238,13 @@ export interface ScheduleConfig {
   timezone: string;
   enabled: boolean;
 }
+export interface NotifyConfig {
+  /** May hold a token: never print it. */
+  webhook: string | undefined;
+  headers: Record<string, string>;
+  on: ('failure' | 'recovery' | 'stale')[];
+  staleAfterMs: number;
+}
 export interface RedisConfig {
   /** The connection URL; may hold a password: never print it (see {@link redactUrl}). */
   url: string;
@@ -277,6 +296,8 @@ export interface Config {
   schedules: ScheduleConfig[];
   /** Settings of `botbackup worker` (defaults when the config has none). */
   worker: WorkerConfig;
+  /** Where notifications go (no webhook: none are sent). */
+  notify: NotifyConfig;
 }
 
 /** Default compression level of each codec. */
@@ -395,6 +416,12 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     redis: data.redis,
     schedules,
     worker,
+    notify: {
+      webhook: data.notify?.webhook,
+      headers: data.notify?.headers ?? {},
+      on: data.notify?.on ?? ['failure', 'recovery', 'stale'],
+      staleAfterMs: parseDuration(data.notify?.staleAfter ?? '26h')!,
+    },
   };
 }
 
