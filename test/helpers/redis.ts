@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const wrapper = path.join(path.dirname(fileURLToPath(import.meta.url)), 'redis-process.mjs');
+
+export interface StartRedisOptions {
+  /** Sets `requirepass`; the URL then carries it (`redis://:<password>@…`). */
+  password?: string;
+  /** AOF fsync policy: production's `everysec` by default; `always` when a test SIGKILLs the server and needs every write back. */
+  appendfsync?: 'always' | 'everysec' | 'no';
+}
+
+/**
+ * A private redis-server (never the shared one on 6379): its URL, port and data folder, stop(),
+ * and for fault tests kill() (SIGKILL, as a crash: the data folder stays) and restart() (the same
+ * folder on the same port). It runs as production should: AOF on (a restart keeps the data),
+ * no RDB snapshots, `maxmemory-policy noeviction`; and it dies with the test process.
+ */
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+interface Running {
+  wrapper: ChildProcess;
+  /** redis-server's own pid (the wrapper's child). */
+  pid: number;
+  exited: Promise<void>;
+}
+
+/** Starts a private Redis on a free port of 127.0.0.1 and resolves once it answers PING. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<PrivateRedis> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bb-redis-'));
+  let port = 0;
+  let running: Running | undefined;
+  // Another process may take the free port between our probe and redis-server's bind: try again.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    try {
+      running = await spawnRedis(dir, port, options);
+      break;
+    } catch (error) {
+      if (!(error instanceof BindError) || attempt >= 5) {
+        await fs.rm(dir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  const kill = async (): Promise<void> => {
+    if (!running) return;
+    const { pid, exited } = running;
+    running = undefined;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    await exited;
+  };
+  return {
+    url: `redis://${auth}127.0.0.1:${port}`,
+    port,
+    dir,
+    kill,
+    async restart() {
+      await kill();
+      // The port was ours a moment ago; a bind failure here is a leftover socket: retry briefly.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          running = await spawnRedis(dir, port, options);
+          return;
+        } catch (error) {
+          if (!(error instanceof BindError) || attempt >= 20) throw error;
+          await delay(100);
+        }
+      }
+    },
+    async stop() {
+      if (running) {
+        const { wrapper, exited } = running;
+        running = undefined;
+        // The wrapper forwards SIGTERM: redis-server shuts down cleanly (AOF flushed).
+        wrapper.kill('SIGTERM');
+        await exited;
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+class BindError extends Error {}
+
+async function spawnRedis(dir: string, port: number, options: StartRedisOptions): Promise<Running> {
+  // prettier-ignore
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--save', '',
+    '--appendonly', 'yes',
+    '--appendfsync', options.appendfsync ?? 'everysec',
+    '--maxmemory-policy', 'noeviction',
+    '--daemonize', 'no',
+    '--logfile', '',
+  ];
+  if (options.password !== undefined) args.push('--requirepass', options.password);
+  const child = spawn(process.execPath, [wrapper, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  let pid: number | undefined;
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const match = /^pid (\d+)$/.exec(line);
+    if (match && pid === undefined) pid = Number(match[1]);
+    else log += `${line}\n`;
+  });
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exitCode = code;
+      resolve();
+    }),
+  );
+  const deadline = Date.now() + 15_000;
+  // Poll PING (it answers -LOADING while the AOF is replayed, then +PONG); no fixed sleeps.
+  for (;;) {
+    if (exitCode !== undefined) {
+      if (/Address already in use|bind: /i.test(log)) throw new BindError(`redis-server could not bind 127.0.0.1:${port}`);
+      throw new Error(`redis-server exited with ${exitCode} before it was ready:\n${log}`);
+    }
+    if (pid !== undefined && (await ping(port, options.password))) return { wrapper: child, pid, exited };
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new Error(`redis-server on port ${port} did not answer PING within 15 s:\n${log}`);
+    }
+    await delay(20);
+  }
+}
+
+/** A port nothing listens on right now (the kernel's pick for port 0). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether Redis on this port answers PING with PONG (not an error such as -LOADING). */
+function ping(port: number, password: string | undefined): Promise<boolean> {
+  const command = (...parts: string[]) => `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`;
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write((password === undefined ? '' : command('AUTH', password)) + command('PING')));
+    socket.on('data', (d: Buffer) => {
+      reply += d.toString();
+      if (reply.includes('+PONG')) done(true);
+      else if (reply.includes('-')) done(false);
+    });
+  });
+}
