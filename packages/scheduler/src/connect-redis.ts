@@ -1,0 +1,82 @@
+import { Redis } from 'ioredis';
+import { BotbackupError, RedisUnavailableError, redactUrl, type RedisConnectionOptions } from '@botbackup/core';
+
+/** How long a producer waits for the TCP (and TLS) connection before it gives up. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** How long one command may take: a server that accepts connections but hangs does not hang us. */
+const COMMAND_TIMEOUT_MS = 15_000;
+
+/**
+ * Opens a producer connection that fails fast: one attempt (no reconnect loop), no offline queue
+ * (a command while disconnected fails at once instead of waiting for Redis to come back), and
+ * timeouts on connecting and on each command. A long-running caller opens a fresh one for each
+ * round of work, so an outage costs one failed round, not a stuck process. Aborting `signal`
+ * drops the connection. Throws a {@link RedisUnavailableError} naming `url` (redacted).
+ */
+export async function connectProducer(connection: RedisConnectionOptions, url: string, signal?: AbortSignal): Promise<Redis> {
+  const client = new Redis({
+    ...connection,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // Without a listener ioredis prints every connection error; they surface as rejected calls instead.
+  let lastError: unknown;
+  client.on('error', (error) => (lastError = error));
+  const onAbort = () => void closeProducer(client, { now: true });
+  signal?.addEventListener('abort', onAbort, { once: true });
+  client.once('end', () => signal?.removeEventListener('abort', onAbort));
+  try {
+    await client.connect();
+  } catch (error) {
+    await closeProducer(client, { now: true });
+    // connect() rejects with "Connection is closed"; the 'error' event had the reason (ECONNREFUSED, WRONGPASS...).
+    throw redisError(lastError ?? error, url, 'connect', client);
+  }
+  return client;
+}
+
+/**
+ * Closes a producer connection: QUIT (pending replies first), or at once with `now`. A connection
+ * that already ended is left alone: ioredis would arm a 2 s timer to destroy its closed socket,
+ * which keeps a one-shot command alive for nothing.
+ */
+export async function closeProducer(client: Redis, options: { now?: boolean } = {}): Promise<void> {
+  if (client.status === 'end') return;
+  if (options.now || client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
+}
+
+/**
+ * Turns what ioredis or BullMQ threw while using Redis at `url` into one sentence a user can act
+ * on ({@link RedisUnavailableError}): refused logins, socket errors, lost connections (any error
+ * while `client` is not ready), and the server's error replies. Anything else (a bug) and errors
+ * that are already typed come back unchanged. The message names the redacted URL and the
+ * server's own words or the socket error code, never the password.
+ */
+export function redisError(error: unknown, url: string, operation: string, client?: Redis): unknown {
+  if (error instanceof BotbackupError || !(error instanceof Error)) return error;
+  const where = redactUrl(url);
+  const text = error.message;
+  const firstLine = text.split(/\r?\n/)[0]!.replace(/[.\s]+$/, '');
+  if (/^(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|invalid username-password/i.test(text)) {
+    return new RedisUnavailableError(`Redis at ${where} refused the login (${firstLine}); check the user and password in redis.url.`, { cause: error });
+  }
+  const code = (error as { code?: unknown }).code;
+  const socketCode = typeof code === 'string' && /^E[A-Z_]+$/.test(code) ? code : undefined;
+  const lost = /Connection is closed|Stream isn't writeable|Command timed out|max retries per request|Connection (was )?reset/i.test(text);
+  if (socketCode || lost || (client !== undefined && client.status !== 'ready')) {
+    return new RedisUnavailableError(
+      `Cannot reach Redis at ${where} to ${operation} (${socketCode ?? firstLine.toLowerCase()}); check redis.url and that the server is running.`,
+      { cause: error },
+    );
+  }
+  if (error.name === 'ReplyError') return new RedisUnavailableError(`Redis at ${where} refused to ${operation}: ${firstLine}.`, { cause: error });
+  return error;
+}

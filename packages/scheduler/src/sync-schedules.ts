@@ -1,0 +1,193 @@
+import { isDeepStrictEqual } from 'node:util';
+import { Queue, type JobSchedulerJson } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AbortedError, jobName, jobOptions, queueFor, type Config, type JobPayload, type RedisConnectionOptions, type ScheduleConfig } from '@botbackup/core';
+import { closeProducer, connectProducer, redisError } from './connect-redis.js';
+
+/** What the scheduler logs through: a pino logger fits. */
+export interface SchedulerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface SyncSchedulesOptions {
+  /** Its `schedules`, `redis.prefix` and `worker` (attempts, how long finished jobs are kept). */
+  config: Config;
+  connection: RedisConnectionOptions;
+  logger?: SchedulerLogger | undefined;
+  /** Aborting stops between two changes and drops the connection; the next sync completes the rest. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Schedule ids by what the sync did to them, each list sorted. */
+export interface SyncSchedulesResult {
+  /** New in Redis. */
+  added: string[];
+  /** Changed in Redis: cron, zone, job or its options, or moved to another queue (its job type changed). */
+  updated: string[];
+  /** Gone from Redis: no longer configured, or disabled. */
+  removed: string[];
+  /** Already as configured; left alone, so their next run stays where it was. */
+  unchanged: string[];
+}
+
+/** What one schedule should look like in Redis. */
+interface DesiredScheduler {
+  id: string;
+  queue: string;
+  repeat: { pattern: string; tz: string };
+  template: { name: string; data: JobPayload; opts: ReturnType<typeof jobOptions> };
+}
+
+/** Key prefix when the config has no `redis` section (the config schema's default). */
+const DEFAULT_PREFIX = 'botbackup';
+
+/**
+ * Makes Redis hold exactly the config's enabled schedules as BullMQ job schedulers: one per
+ * schedule, with the schedule's id, in the queue of its job ({@link queueFor}), firing on its cron
+ * expression in its time zone, each job carrying ids only ({@link JobPayload}). It adds missing
+ * ones, updates changed ones (upsert), leaves equal ones alone, and removes every other job
+ * scheduler under the prefix: schedules deleted or disabled, moved to another queue, or of
+ * queues no longer configured (found by scanning Redis, not from the config).
+ *
+ * Idempotent and safe to run from several processes at once: `upsertJobScheduler` keys a
+ * scheduler by its id, so concurrent syncs of one config leave one scheduler per schedule.
+ * Fails fast with a {@link RedisUnavailableError} (redacted URL) when Redis cannot be used, and
+ * closes its connection in every case.
+ */
+export async function syncSchedules(options: SyncSchedulesOptions): Promise<SyncSchedulesResult> {
+  const { config, signal } = options;
+  const logger = options.logger ?? silentLogger;
+  const prefix = config.redis?.prefix ?? DEFAULT_PREFIX;
+  const url = config.redis?.url ?? `redis://${options.connection.host}:${options.connection.port}/${options.connection.db}`;
+  const desired = new Map(config.schedules.filter((s) => s.enabled).map((s) => [s.id, desiredScheduler(s, config)]));
+  const result: SyncSchedulesResult = { added: [], updated: [], removed: [], unchanged: [] };
+  let operation = 'list the job schedulers';
+  const checkAborted = () => {
+    if (signal?.aborted) throw new AbortedError('The scheduler was interrupted; the next sync completes the job schedulers in Redis.');
+  };
+  checkAborted();
+  let client: Redis;
+  try {
+    client = await connectProducer(options.connection, url, signal);
+  } catch (error) {
+    checkAborted();
+    throw error;
+  }
+  const queues = new Map<string, Queue>();
+  const queue = (name: string): Queue => {
+    let q = queues.get(name);
+    if (!q) {
+      // The shared connection fails fast (see connectProducer); BullMQ does not close it with the queue.
+      q = new Queue(name, { connection: client, prefix });
+      q.on('error', () => {});
+      queues.set(name, q);
+    }
+    return q;
+  };
+  try {
+    const names = new Set([...(await queuesWithSchedulers(client, prefix)), ...[...desired.values()].map((d) => d.queue)]);
+    const existing = new Map<string, { queue: string; scheduler: JobSchedulerJson }[]>();
+    for (const name of [...names].sort()) {
+      for (const scheduler of await queue(name).getJobSchedulers()) {
+        const id = scheduler.key;
+        existing.set(id, [...(existing.get(id) ?? []), { queue: name, scheduler }]);
+      }
+    }
+    // Add and update first, then remove: a sync cut short leaves a schedule twice rather than not at all.
+    for (const want of [...desired.values()].sort((a, b) => a.id.localeCompare(b.id))) {
+      const found = existing.get(want.id) ?? [];
+      const here = found.find((f) => f.queue === want.queue);
+      const changes = here ? differences(here.scheduler, want) : ['new'];
+      if (changes.length === 0) {
+        result.unchanged.push(want.id);
+        continue;
+      }
+      checkAborted();
+      operation = `write the job scheduler "${want.id}"`;
+      await queue(want.queue).upsertJobScheduler(want.id, want.repeat, want.template);
+      const moved = found.some((f) => f.queue !== want.queue);
+      if (here || moved) {
+        result.updated.push(want.id);
+        logger.info({ schedule: want.id, queue: want.queue, changed: moved && !here ? ['queue'] : changes }, 'job scheduler updated');
+      } else {
+        result.added.push(want.id);
+        logger.info({ schedule: want.id, queue: want.queue, cron: want.repeat.pattern, timezone: want.repeat.tz }, 'job scheduler added');
+      }
+    }
+    for (const [id, found] of [...existing].sort(([a], [b]) => a.localeCompare(b))) {
+      const want = desired.get(id);
+      for (const { queue: name } of found) {
+        if (want?.queue === name) continue;
+        checkAborted();
+        operation = `remove the job scheduler "${id}"`;
+        await queue(name).removeJobScheduler(id);
+        logger.info({ schedule: id, queue: name }, want ? 'job scheduler removed from its old queue' : 'job scheduler removed');
+      }
+      if (!want) result.removed.push(id);
+    }
+  } catch (error) {
+    checkAborted();
+    throw redisError(error, url, operation, client);
+  } finally {
+    await Promise.all([...queues.values()].map((q) => q.close().catch(() => {})));
+    await closeProducer(client);
+  }
+  return result;
+}
+
+function desiredScheduler(schedule: ScheduleConfig, config: Config): DesiredScheduler {
+  const data: JobPayload = { type: schedule.job, sourceId: schedule.source, scheduleId: schedule.id };
+  // JSON drops undefined: keep the payload equal to what Redis gives back, for the comparison.
+  if (data.sourceId === undefined) delete data.sourceId;
+  return {
+    id: schedule.id,
+    queue: queueFor(schedule.job, schedule.source),
+    repeat: { pattern: schedule.cron, tz: schedule.timezone },
+    template: {
+      name: jobName(data),
+      data,
+      // Retries with backoff and bounded retention, the same as one-off jobs.
+      opts: jobOptions(config.worker),
+    },
+  };
+}
+
+/** What differs between a job scheduler in Redis and the wanted one (empty: equal). */
+function differences(actual: JobSchedulerJson, want: DesiredScheduler): string[] {
+  const changed: string[] = [];
+  if (actual.pattern !== want.repeat.pattern || actual.every !== undefined) changed.push('cron');
+  if ((actual.tz ?? 'UTC') !== want.repeat.tz) changed.push('timezone');
+  if (actual.name !== want.template.name || !isDeepStrictEqual(actual.template?.data, want.template.data)) changed.push('job');
+  const opts = (actual.template?.opts ?? {}) as Record<string, unknown>;
+  if (Object.entries(want.template.opts).some(([key, value]) => !isDeepStrictEqual(opts[key], value))) changed.push('options');
+  return changed;
+}
+
+/**
+ * Every queue under `prefix` that holds job schedulers: BullMQ keeps a queue's schedulers in the
+ * sorted set `<prefix>:<queue>:repeat` (one member per scheduler id, scored by its next run), and
+ * Redis drops the key once it is empty. SCAN, not KEYS, so a large Redis is not blocked.
+ */
+async function queuesWithSchedulers(client: Redis, prefix: string): Promise<string[]> {
+  const head = `${prefix}:`;
+  const tail = ':repeat';
+  const found = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${escapeGlob(head)}*${tail}`, 'COUNT', 1000, 'TYPE', 'zset');
+    cursor = next;
+    for (const key of keys) {
+      const name = key.slice(head.length, -tail.length);
+      // Queue names never hold ":" (queueNames); anything else is not a queue's scheduler set.
+      if (name !== '' && !name.includes(':')) found.add(name);
+    }
+  } while (cursor !== '0');
+  return [...found];
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+const silentLogger: SchedulerLogger = { info() {}, warn() {} };
