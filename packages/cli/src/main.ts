@@ -9,6 +9,7 @@ import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { replicateCommand } from './commands/replicate.js';
 import { restoreCommand } from './commands/restore.js';
+import { schedulerCommand } from './commands/scheduler.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
 import { CommandContext, type GlobalOptions } from './context.js';
@@ -49,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   program.addCommand(historyCommand(wrap).exitOverride());
   program.addCommand(diffCommand(wrap).exitOverride());
+  program.addCommand(schedulerCommand(wrap).exitOverride());
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,82 @@
+import fs from 'node:fs/promises';
+import { Command } from 'commander';
+import { ConfigError, UsageError, parseConfig, parseDuration, redisOptionsFromUrl, type Config } from '@botbackup/core';
+import { DEFAULT_SYNC_INTERVAL_MS, nextRuns, runScheduler, syncSchedules, type SyncSchedulesResult } from '@botbackup/scheduler';
+import type { CommandContext } from '../context.js';
+import type { CommandAction } from '../main.js';
+
+export function schedulerCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+  return new Command('scheduler')
+    .description("keep Redis's job schedulers equal to the config's schedules: sync now, then every --interval until stopped")
+    .option('--once', 'sync once and exit')
+    .option('--interval <duration>', `time between two syncs (e.g. 30s, 5m; default ${DEFAULT_SYNC_INTERVAL_MS / 1000}s)`)
+    .action(
+      wrap(async (ctx, _args, opts) => {
+        const config = await readSchedulerConfig(ctx.configFile);
+        if (!config.redis) {
+          throw new ConfigError(config.file, 'redis', 'is missing; the scheduler keeps the schedules in Redis (redis: { url: "redis://host:6379" })');
+        }
+        const interval = opts.interval as string | undefined;
+        const intervalMs = interval === undefined ? DEFAULT_SYNC_INTERVAL_MS : parseDuration(interval);
+        if (!intervalMs) throw new UsageError(`--interval must be a duration such as 30s, 5m or 1h, not "${interval}".`);
+        const connection = redisOptionsFromUrl(config.redis.url, config.file);
+        const common = { config, connection, signal: ctx.signal };
+        if (opts.once) {
+          // No logger: the lines printed below are the record of a one-off sync.
+          const result = await syncSchedules(common);
+          if (ctx.options.json) ctx.printJson(result);
+          else printResult(ctx, config, result);
+          return;
+        }
+        let first = true;
+        await runScheduler({
+          ...common,
+          logger: ctx.logger,
+          intervalMs,
+          onSync: (result) => {
+            // The first sync, then only those that changed something.
+            if (!first && result.added.length + result.updated.length + result.removed.length === 0) return;
+            first = false;
+            // One JSON line per sync, for a log shipper.
+            if (ctx.options.json) process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...result })}\n`);
+            else printResult(ctx, config, result);
+          },
+        });
+        ctx.logger.info({}, 'scheduler stopped');
+      }),
+    );
+}
+
+/**
+ * The config, parsed and validated, without the check of ctx.config() (loadConfig) that every
+ * source root exists: the scheduler needs only ids, crons and Redis, and usually runs where the
+ * bots' files are not (a container of its own, another host).
+ */
+async function readSchedulerConfig(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, undefined, code === 'ENOENT' ? 'does not exist; pass --config <file> or set BOTBACKUP_CONFIG' : `cannot be read (${code})`, {
+      cause: error,
+    });
+  }
+  return parseConfig(text, { file, env: process.env });
+}
+
+function printResult(ctx: CommandContext, config: Config, result: SyncSchedulesResult): void {
+  const now = new Date();
+  const describe = (id: string) => {
+    const s = config.schedules.find((x) => x.id === id)!;
+    const next = nextRuns(s, now, 1)[0];
+    return `${s.job}${s.source ? ` of ${s.source}` : ''}, "${s.cron}" ${s.timezone}${next ? `, next run ${next.toISOString()}` : ''}`;
+  };
+  for (const id of result.added) ctx.print(`added ${id}: ${describe(id)}`);
+  for (const id of result.updated) ctx.print(`updated ${id}: ${describe(id)}`);
+  for (const id of result.removed) ctx.print(`removed ${id}`);
+  const inRedis = result.added.length + result.updated.length + result.unchanged.length;
+  ctx.print(
+    `${inRedis} job scheduler(s) in Redis as configured: ${result.added.length} added, ${result.updated.length} updated, ${result.removed.length} removed, ${result.unchanged.length} unchanged.`,
+  );
+}
