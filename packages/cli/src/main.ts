@@ -9,6 +9,8 @@ import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { replicateCommand } from './commands/replicate.js';
 import { restoreCommand } from './commands/restore.js';
+import { runCommand } from './commands/run.js';
+import { workerCommand } from './commands/worker.js';
 import { schedulerCommand } from './commands/scheduler.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
@@ -45,7 +47,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'debug logs and stack traces')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-  for (const make of [backupCommand, restoreCommand, listCommand, showCommand, verifyCommand, replicateCommand, initCommand, catalogCommand]) {
+  for (const make of [
+    backupCommand,
+    restoreCommand,
+    listCommand,
+    showCommand,
+    verifyCommand,
+    replicateCommand,
+    initCommand,
+    catalogCommand,
+    workerCommand,
+    runCommand,
+  ]) {
     program.addCommand(make(wrap).exitOverride());
   }
   program.addCommand(historyCommand(wrap).exitOverride());

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
-import { BotbackupError, ExitCode } from '@botbackup/core';
-import { lowerPriority, runBackup } from '@botbackup/engine';
+import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
+import { submitJob } from './run.js';
+import { lowerPriority, runBackup, selectSource } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
 import type { CommandAction } from '../main.js';
 import { formatBytes } from '../output.js';
@@ -16,9 +17,17 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
         incremental: true,
       }),
     )
+    .option('--queue', 'hand the backup to a worker through Redis instead of running it here')
+    .option('--no-wait', 'with --queue: return once the job is queued')
     .action(
       wrap(async (ctx, _args, opts) => {
         const config = await ctx.config();
+        if (opts.since !== undefined && opts.queue) throw new UsageError('--since cannot be queued; run that backup here, without --queue.');
+        if (opts.queue) {
+          const sourceId = selectSource(config, opts.source as string | undefined).id;
+          await submitJob(ctx, { type: opts.incremental ? 'incremental' : 'full', sourceId }, opts.wait as boolean);
+          return;
+        }
         lowerPriority(config.nice);
         const result = await runBackup({
           config,

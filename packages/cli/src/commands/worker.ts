@@ -1,0 +1,33 @@
+import { Command } from 'commander';
+import { lowerPriority } from '@botbackup/engine';
+import { startWorker } from '@botbackup/worker';
+import type { CommandAction } from '../main.js';
+import { redisOf } from '../queue-client.js';
+
+export function workerCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+  return new Command('worker')
+    .description('run queued and scheduled jobs until SIGTERM: backups of the sources whose files this host sees, and maintenance jobs')
+    .option('-s, --source <id...>', 'sources whose backup jobs run here (default: worker.sources)')
+    .option('--no-maintenance', 'do not run verify, prune, replicate and drill jobs here')
+    .action(
+      wrap(async (ctx, _args, opts) => {
+        const config = await ctx.config();
+        const redis = redisOf(config);
+        lowerPriority(config.nice);
+        const worker = await startWorker({
+          config,
+          connection: redis.connection,
+          stores: await ctx.stores(),
+          logger: ctx.logger,
+          sources: opts.source as string[] | undefined,
+          maintenance: opts.maintenance as boolean,
+        });
+        ctx.print(
+          `Worker serving ${worker.queues.join(', ')}; stop it with Ctrl-C or SIGTERM (running jobs get ${config.worker.drainTimeoutMs / 1000} s to finish).`,
+        );
+        // SIGINT/SIGTERM abort the command's signal: then drain.
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        await worker.close();
+      }),
+    );
+}

@@ -1,0 +1,108 @@
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import {
+  BotbackupError,
+  ConfigError,
+  ExitCode,
+  jobName,
+  jobOptions,
+  queueFor,
+  redisOptionsFromUrl,
+  type Config,
+  type ExitCodeValue,
+  type JobPayload,
+  type RedisConnectionOptions,
+} from '@botbackup/core';
+import type { ProgressEvent } from '@botbackup/engine';
+import { connectProducer, redisError } from '@botbackup/scheduler';
+import type { JobProgress, JobResult } from '@botbackup/worker';
+
+/** The Redis settings of a config, or a ConfigError saying that distributed mode needs them. */
+export function redisOf(config: Config): { url: string; prefix: string; connection: RedisConnectionOptions } {
+  if (!config.redis) throw new ConfigError(config.file, 'redis', 'is missing; queues, workers and schedules need redis.url (docs/deploy.md)');
+  return { ...config.redis, connection: redisOptionsFromUrl(config.redis.url, config.file) };
+}
+
+/**
+ * Adds a one-off job for a worker: the payload's queue, the same retry and retention options as
+ * scheduled jobs. Fails fast, in one sentence, when Redis cannot be reached.
+ */
+export async function enqueueJob(config: Config, payload: JobPayload, signal: AbortSignal): Promise<{ job: Job<JobPayload, JobResult>; queueName: string }> {
+  const redis = redisOf(config);
+  const client = await connectProducer(redis.connection, redis.url, signal);
+  const queueName = queueFor(payload.type, payload.sourceId);
+  const queue = new Queue<JobPayload, JobResult>(queueName, { connection: client, prefix: redis.prefix });
+  try {
+    const job = await queue.add(jobName(payload), payload, jobOptions(config.worker));
+    return { job, queueName };
+  } catch (error) {
+    throw redisError(error, redis.url, `add a job to ${queueName}`, client);
+  } finally {
+    await queue.close().catch(() => undefined);
+    client.disconnect();
+  }
+}
+
+/** How a followed job ended. */
+export type FollowedJob = { state: 'completed'; result: JobResult } | { state: 'failed'; reason: string; exitCode: ExitCodeValue };
+
+/**
+ * Follows a job to its end through Redis (QueueEvents): its progress, then its result or the
+ * reason it failed and the exit code its error maps to. Waits through retries: a job is failed
+ * only when BullMQ gives up on it.
+ */
+export async function followJob(
+  config: Config,
+  queueName: string,
+  jobId: string,
+  onProgress: (event: ProgressEvent) => void,
+  signal: AbortSignal,
+): Promise<FollowedJob> {
+  const redis = redisOf(config);
+  const events = new QueueEvents(queueName, { connection: { ...redis.connection, maxRetriesPerRequest: null }, prefix: redis.prefix });
+  const queue = new Queue<JobPayload, JobResult>(queueName, { connection: { ...redis.connection, maxRetriesPerRequest: null }, prefix: redis.prefix });
+  events.on('error', () => undefined);
+  queue.on('error', () => undefined);
+  let lastExit: ExitCodeValue = ExitCode.internal;
+  try {
+    await events.waitUntilReady();
+    const finished = new Promise<FollowedJob>((resolve) => {
+      events.on('progress', ({ jobId: id, data }) => {
+        if (id !== jobId || typeof data !== 'object' || data === null) return;
+        const progress = data as JobProgress;
+        if (progress.phase === 'failed') lastExit = progress.exitCode as ExitCodeValue;
+        else onProgress(progress);
+      });
+      events.on('completed', ({ jobId: id, returnvalue }) => {
+        if (id === jobId) resolve({ state: 'completed', result: (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobResult });
+      });
+      events.on('failed', async ({ jobId: id, failedReason }) => {
+        if (id !== jobId) return;
+        // 'failed' is emitted for every failed attempt; the job has ended only when it is not retried.
+        const job = await queue.getJob(jobId);
+        if ((await job?.getState()) === 'failed') resolve({ state: 'failed', reason: failedReason, exitCode: lastExit });
+      });
+    });
+    // It may have ended before we listened.
+    const job = await queue.getJob(jobId);
+    const state = await job?.getState();
+    if (job && state === 'completed') return { state: 'completed', result: job.returnvalue };
+    if (job && state === 'failed') {
+      const progress = job.progress as JobProgress | undefined;
+      return {
+        state: 'failed',
+        reason: job.failedReason,
+        exitCode: (progress && progress.phase === 'failed' ? progress.exitCode : ExitCode.internal) as ExitCodeValue,
+      };
+    }
+    const aborted = new Promise<never>((_, reject) => {
+      signal.addEventListener('abort', () =>
+        reject(new BotbackupError('ABORTED', `Stopped following job ${jobId}; it goes on in the worker (see "botbackup jobs").`, ExitCode.aborted)),
+      );
+    });
+    return await Promise.race([finished, aborted]);
+  } catch (error) {
+    throw redisError(error, redis.url, `follow job ${jobId}`);
+  } finally {
+    await Promise.allSettled([events.close(), queue.close()]);
+  }
+}

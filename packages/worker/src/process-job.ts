@@ -1,0 +1,184 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { BotbackupError, ExitCode, UsageError, exitCodeFor, type Config, type JobPayload } from '@botbackup/core';
+import {
+  findBackupByTrigger,
+  replicate,
+  resolveBackupInStores,
+  runBackup,
+  verifyCopies,
+  type CopyVerdict,
+  type Logger,
+  type ProgressEvent,
+} from '@botbackup/engine';
+import type { BackupStore } from '@botbackup/storage';
+import { acquireSourceLock } from './source-lock.js';
+
+/** What a processor needs besides the job: everything comes from the worker's own config and environment. */
+export interface JobContext {
+  config: Config;
+  stores: BackupStore[];
+  /** A connection for the source locks. */
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+}
+
+/** What a finished job returns (stored by BullMQ as its return value; ids and numbers only). */
+export interface JobResult {
+  type: JobPayload['type'];
+  sourceId: string | undefined;
+  /** The backup made (or verified); for a retried backup job, the one an earlier attempt committed. */
+  backupId?: string;
+  /** True when an earlier attempt of this job had already committed the backup. */
+  reused?: boolean;
+  /** Why the job did nothing (another backup of the source was running). */
+  skipped?: string;
+  /** Storage targets a backup did not reach (it is committed, degraded). */
+  failedTargets?: string[];
+  verdicts?: Pick<CopyVerdict, 'store' | 'ok' | 'error'>[];
+  copied?: number;
+  removed?: number;
+}
+
+/** The progress a job reports: the engine's phase, and at the end of a failure the error's code and exit code. */
+export type JobProgress = (ProgressEvent & { percent: number | undefined }) | { phase: 'failed'; code: string; exitCode: number };
+
+/** How long a one-off backup waits before trying again when its source is locked. */
+const LOCKED_RETRY_MS = 15_000;
+
+/**
+ * Runs one job: a thin processor over the engine functions (backup, verify, replicate). Backups
+ * hold their source's lock; a retried backup job first looks for the backup an earlier attempt
+ * committed (delivery is at least once). Configuration and validation errors end the job at once
+ * (UnrecoverableError); others are retried with backoff by BullMQ.
+ */
+export async function processJob(job: Job<JobPayload, JobResult>, token: string | undefined, signal: AbortSignal, ctx: JobContext): Promise<JobResult> {
+  const payload = job.data;
+  const log = ctx.logger.child({ jobId: job.id, job: payload.type, source: payload.sourceId, attempt: job.attemptsMade + 1 });
+  let lastProgress = 0;
+  const onProgress = (event: ProgressEvent) => {
+    const now = Date.now();
+    if (now - lastProgress < 500) return;
+    lastProgress = now;
+    const percent = event.total ? Math.min(100, Math.round((100 * event.done) / event.total)) : undefined;
+    job.updateProgress({ ...event, percent } satisfies JobProgress).catch(() => undefined);
+  };
+  try {
+    switch (payload.type) {
+      case 'full':
+      case 'incremental':
+        return await processBackup(job, token, signal, ctx, log, onProgress);
+      case 'verify':
+        return await processVerify(job, signal, ctx, onProgress);
+      case 'replicate': {
+        const result = await replicate({
+          stores: ctx.stores,
+          sourceId: payload.sourceId,
+          orphanGraceMs: ctx.config.orphanGraceMs,
+          logger: log,
+          onProgress,
+          signal,
+        });
+        await job.log(`copied ${result.copied.length}, failed ${result.failed.length}, removed ${result.removed.length} leftover object(s)`);
+        if (result.failed.length > 0 || result.unreachable.length > 0) {
+          const first = result.failed[0]?.error ?? result.unreachable[0]!.error;
+          throw new BotbackupError('REPLICATE_INCOMPLETE', `Replication is incomplete: ${first}`, ExitCode.storage);
+        }
+        return { type: 'replicate', sourceId: payload.sourceId, copied: result.copied.length, removed: result.removed.length };
+      }
+      case 'prune':
+      case 'drill':
+        throw new UsageError(`This botbackup cannot run ${payload.type} jobs yet; remove the schedule "${payload.scheduleId ?? '?'}" or upgrade.`);
+    }
+  } catch (error) {
+    if (error instanceof DelayedError) throw error;
+    const reported = signal.aborted && !(error instanceof BotbackupError) ? signal.reason : error;
+    const code = reported instanceof BotbackupError ? reported.code : 'INTERNAL';
+    const exitCode = exitCodeFor(reported);
+    await job.updateProgress({ phase: 'failed', code, exitCode } satisfies JobProgress).catch(() => undefined);
+    const message = reported instanceof Error ? reported.message : String(reported);
+    log.warn({ code, err: message }, 'job failed');
+    // Wrong settings, a bad request or a corrupt copy do not get better by retrying.
+    if (error instanceof UnrecoverableError || [ExitCode.config, ExitCode.usage, ExitCode.notFound, ExitCode.integrity].some((c) => c === exitCode)) {
+      throw new UnrecoverableError(message);
+    }
+    throw reported instanceof Error ? reported : new Error(message);
+  }
+}
+
+async function processBackup(
+  job: Job<JobPayload, JobResult>,
+  token: string | undefined,
+  signal: AbortSignal,
+  ctx: JobContext,
+  log: Logger,
+  onProgress: (event: ProgressEvent) => void,
+): Promise<JobResult> {
+  const { type, sourceId, scheduleId } = job.data;
+  if (sourceId === undefined) throw new UsageError(`A ${type} job names no source.`);
+  const base = { type, sourceId };
+  // At least once: a retry of a job whose earlier attempt committed must not make a second backup.
+  const earlier = await findBackupByTrigger(ctx.stores, sourceId, job.id!, new Date(job.timestamp), signal);
+  if (earlier) {
+    await job.log(`backup ${earlier.manifest.id} was already committed by an earlier attempt of this job`);
+    return { ...base, backupId: earlier.manifest.id, reused: true };
+  }
+  const lock = await acquireSourceLock({ redis: ctx.redis, prefix: ctx.prefix, sourceId, holder: job.id!, leaseMs: ctx.config.worker.sourceLockLeaseMs });
+  if ('heldBy' in lock) {
+    if (scheduleId !== undefined) {
+      // A scheduled run while the previous one still runs: the running one stands for this slot.
+      const skipped = `another job (${lock.heldBy}) is working on source "${sourceId}"; this scheduled run was skipped`;
+      await job.log(skipped);
+      log.info({ heldBy: lock.heldBy }, 'scheduled backup skipped: its source is busy');
+      return { ...base, skipped };
+    }
+    await job.log(`source "${sourceId}" is busy (job ${lock.heldBy}); trying again in ${LOCKED_RETRY_MS / 1000} s`);
+    await job.moveToDelayed(Date.now() + LOCKED_RETRY_MS, token);
+    throw new DelayedError();
+  }
+  try {
+    await job.log(`${type} backup of "${sourceId}" started`);
+    const result = await runBackup({
+      config: ctx.config,
+      sourceId,
+      stores: ctx.stores,
+      incremental: type === 'incremental',
+      trigger: { jobId: job.id!, scheduleId: scheduleId ?? null },
+      logger: log,
+      onProgress,
+      signal: AbortSignal.any([signal, lock.lost]),
+    });
+    const m = result.manifest;
+    await job.log(`committed ${m.type} backup ${m.id}: ${m.entries.length} entries, ${m.stats.storedBytes} bytes stored`);
+    for (const f of result.failed) await job.log(`NOT stored in "${f.store}": ${f.error}`);
+    return { ...base, backupId: m.id, failedTargets: result.failed.map((f) => f.store) };
+  } finally {
+    await lock.release();
+  }
+}
+
+async function processVerify(
+  job: Job<JobPayload, JobResult>,
+  signal: AbortSignal,
+  ctx: JobContext,
+  onProgress: (event: ProgressEvent) => void,
+): Promise<JobResult> {
+  const { sourceId } = job.data;
+  const { manifest } = await resolveBackupInStores(ctx.stores, job.data.backup ?? 'latest', sourceId, signal);
+  const verdicts = await verifyCopies({
+    stores: ctx.stores,
+    backup: { sourceId: manifest.source.id, backupId: manifest.id },
+    deep: job.data.deep ?? false,
+    tmpDir: ctx.config.tmpDir,
+    onProgress,
+    signal,
+  });
+  for (const v of verdicts) await job.log(v.ok ? `ok ${v.id} in "${v.store}"` : `FAILED ${v.id} in "${v.store}": ${v.error}`);
+  const failed = verdicts.filter((v) => !v.ok);
+  if (failed.length > 0) {
+    const message = failed.length === 1 ? failed[0]!.error! : `${failed.length} of ${verdicts.length} copies of ${manifest.id} failed verification.`;
+    throw new BotbackupError('VERIFY_FAILED', message, failed.some((v) => !v.code?.startsWith('STORAGE_')) ? ExitCode.integrity : ExitCode.storage);
+  }
+  return { type: 'verify', sourceId: manifest.source.id, backupId: manifest.id, verdicts: verdicts.map((v) => ({ store: v.store, ok: v.ok, error: v.error })) };
+}

@@ -1,0 +1,267 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jobName, jobOptions, parseManifest, queueNames, redisOptionsFromUrl, type Config, type JobPayload, type Manifest } from '@botbackup/core';
+import { loadConfig } from '@botbackup/engine';
+import { sourceLockKey } from '@botbackup/worker';
+import { cliBin, createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { startRedis, type PrivateRedis } from './helpers/redis.js';
+
+/** A `botbackup worker` process, with a way to wait for a log line. */
+interface WorkerProcess {
+  child: ChildProcess;
+  /** Resolves with the first log record (JSON line on stderr) that matches. */
+  waitFor(match: (record: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  exited: Promise<number | null>;
+  /** Every log record so far. */
+  records: Record<string, unknown>[];
+}
+
+function startWorkerProcess(config: string, ...args: string[]): WorkerProcess {
+  const child = spawn(process.execPath, [cliBin, '--config', config, 'worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const records: Record<string, unknown>[] = [];
+  const waiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    records.push(record);
+    for (const w of waiters.splice(0)) {
+      if (w.match(record)) w.resolve(record);
+      else waiters.push(w);
+    }
+  });
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    records,
+    waitFor: (match) =>
+      new Promise((resolve, reject) => {
+        const seen = records.find(match);
+        if (seen) return resolve(seen);
+        waiters.push({ match, resolve });
+        void exited.then((code) => reject(new Error(`the worker exited (${code}) before the awaited log line`)));
+      }),
+  };
+}
+
+async function manifests(repo: string): Promise<Manifest[]> {
+  const dir = path.join(repo, 'manifests/testbot');
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  return Promise.all(names.filter((n) => n.endsWith('.json')).map(async (n) => parseManifest(await fs.readFile(path.join(dir, n), 'utf8'), n)));
+}
+
+describe('distributed mode: workers run queued backups through a private Redis', () => {
+  const tmp = useTempDir();
+  let redis: PrivateRedis;
+  const workers: WorkerProcess[] = [];
+  beforeAll(async () => {
+    redis = await startRedis({ appendfsync: 'always' });
+  });
+  afterAll(() => redis.stop());
+  afterEach(async () => {
+    for (const w of workers.splice(0)) {
+      w.child.kill('SIGKILL');
+      await w.exited;
+    }
+  });
+
+  /** A bot and a config whose worker section lets a crashed worker's job be taken over within seconds. */
+  async function setup(options: { deals?: number; prefix: string; extra?: string }) {
+    const root = path.join(tmp.dir, 'bot');
+    await createBot(root, { deals: options.deals });
+    const repo = path.join(tmp.dir, 'repo');
+    const file = await writeConfig(tmp.dir, {
+      root,
+      repo,
+      codec: 'none',
+      extra: `redis: { url: "${redis.url}", prefix: ${options.prefix} }\nworker: { sources: [testbot], lockDuration: 2s, stalledInterval: 1s, maxStalledCount: 1, drainTimeout: 30s }\n${options.extra ?? ''}`,
+    });
+    const config: Config = await loadConfig(file);
+    const connection = redisOptionsFromUrl(redis.url);
+    const queue = new Queue<JobPayload>(queueNames.backup('testbot'), { connection, prefix: options.prefix });
+    const start = (...args: string[]) => {
+      const w = startWorkerProcess(file, ...args);
+      workers.push(w);
+      return w;
+    };
+    return { root, repo, file, config, queue, start, connection };
+  }
+
+  it('backup --queue hands the backup to a worker and follows it; the manifest names the job', async () => {
+    const { file, repo, start, queue } = await setup({ prefix: 'q1' });
+    const worker = start();
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const run = await runCli(['--config', file, '--json', 'backup', '--queue']);
+    expect(run.code, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as { jobId: string; state: string; result: { backupId: string } };
+    expect(out.state).toBe('completed');
+    const [m] = await manifests(repo);
+    expect(m!.id).toBe(out.result.backupId);
+    expect(m!.trigger).toEqual({ jobId: out.jobId, scheduleId: null });
+    const job = await queue.getJob(out.jobId);
+    expect(await job!.getState()).toBe('completed');
+    expect(JSON.stringify(job!.data)).not.toMatch(/test-secret|test-key/);
+    expect((await queue.getJobLogs(out.jobId)).logs.some((l) => l.startsWith('committed full backup'))).toBe(true);
+    await queue.close();
+  });
+
+  it('two workers split a burst; one is SIGKILLed mid-backup; its job completes on the other, and nothing is duplicated or partial', async () => {
+    const { file, repo, start, queue, config } = await setup({ prefix: 'q2', deals: 60_000 });
+    const a = start();
+    const b = start();
+    await Promise.all([a.waitFor((r) => r.msg === 'worker started'), b.waitFor((r) => r.msg === 'worker started')]);
+    const jobs = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => {
+        const payload: JobPayload = { type: i % 2 ? 'incremental' : 'full', sourceId: 'testbot' };
+        return queue.add(jobName(payload), payload, jobOptions(config.worker));
+      }),
+    );
+    // Kill whichever worker starts a backup first, in the middle of it.
+    const first = await Promise.race([a, b].map((w) => w.waitFor((r) => r.msg === 'backup started').then(() => w)));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const survivor = first === a ? b : a;
+    // Every job ends completed on the survivor (the killed one's after its lock expires).
+    for (const job of jobs) {
+      await survivor.waitFor((r) => r.msg === 'job completed' && r.jobId === job.id);
+      expect(await (await queue.getJob(job.id!))!.getState()).toBe('completed');
+    }
+    const all = await manifests(repo);
+    const byJob = new Map(all.map((m) => [m.trigger?.jobId, m]));
+    expect(all).toHaveLength(4);
+    expect(new Set(jobs.map((j) => j.id))).toEqual(new Set(byJob.keys()));
+    // One source, one backup at a time.
+    const spans = all.map((m) => [Date.parse(m.startedAt), Date.parse(m.completedAt)] as const).sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    const verify = await runCli(['--config', file, 'verify', '--all']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    await queue.close();
+  });
+
+  it('Redis is restarted while a job runs: the job still ends exactly once', async () => {
+    const { repo, start, queue, config } = await setup({ prefix: 'q3', deals: 60_000 });
+    const worker = start();
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const job = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, jobOptions(config.worker));
+    await worker.waitFor((r) => r.msg === 'backup started');
+    await redis.restart();
+    await worker.waitFor((r) => r.msg === 'job completed' && r.jobId === job.id);
+    expect(await (await queue.getJob(job.id!))!.getState()).toBe('completed');
+    const all = await manifests(repo);
+    expect(all.filter((m) => m.trigger?.jobId === job.id)).toHaveLength(1);
+    await queue.close();
+  });
+
+  it('a scheduled run while its source is busy is skipped, saying which job holds it; a one-off is delayed', async () => {
+    const { repo, start, queue, config, connection } = await setup({ prefix: 'q4' });
+    // As if a long backup of the source were running on another host.
+    const client = new Redis(connection);
+    await client.set(sourceLockKey('q4', 'testbot'), 'job-running-elsewhere', 'PX', 60_000);
+    const worker = start();
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const scheduled = await queue.add('incremental:testbot', { type: 'incremental', sourceId: 'testbot', scheduleId: 'nightly' }, jobOptions(config.worker));
+    await worker.waitFor((r) => r.msg === 'job completed' && r.jobId === scheduled.id);
+    const done = await queue.getJob(scheduled.id!);
+    expect(done!.returnvalue.skipped).toMatch(/another job \(job-running-elsewhere\) is working on source "testbot"/);
+    const oneOff = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, jobOptions(config.worker));
+    await expect.poll(async () => (await queue.getJob(oneOff.id!))!.getState(), { timeout: 10_000 }).toBe('delayed');
+    expect((await queue.getJobLogs(oneOff.id!)).logs.join('\n')).toContain('source "testbot" is busy (job job-running-elsewhere)');
+    expect(await manifests(repo)).toEqual([]);
+    client.disconnect();
+    await queue.close();
+  });
+
+  it('SIGTERM drains: the running backup finishes, then the worker exits 0', async () => {
+    const { repo, start, queue, config } = await setup({ prefix: 'q5', deals: 60_000 });
+    const worker = start();
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const job = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, jobOptions(config.worker));
+    await worker.waitFor((r) => r.msg === 'backup started');
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    expect(await (await queue.getJob(job.id!))!.getState()).toBe('completed');
+    expect((await manifests(repo)).map((m) => m.trigger?.jobId)).toEqual([job.id]);
+    await queue.close();
+  });
+
+  it('a job that keeps crashing its worker ends as failed instead of looping', async () => {
+    const { start, queue, config, repo } = await setup({ prefix: 'q6', deals: 60_000 });
+    const job = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, jobOptions(config.worker));
+    for (let crash = 0; crash < 2; crash++) {
+      const w = start();
+      await w.waitFor((r) => r.msg === 'backup started');
+      w.child.kill('SIGKILL');
+      await w.exited;
+    }
+    // A healthy worker's stalled-job check finds it stalled a second time: more than maxStalledCount (1).
+    start('--no-maintenance');
+    await expect.poll(async () => (await queue.getJob(job.id!))!.getState(), { timeout: 30_000, interval: 200 }).toBe('failed');
+    const failed = await queue.getJob(job.id!);
+    expect(await failed!.getState()).toBe('failed');
+    expect(failed!.failedReason).toMatch(/stalled/i);
+    expect(await manifests(repo)).toEqual([]);
+    await queue.close();
+  });
+
+  it('notifies a webhook: stale (no backup yet), failure once retries are over, then recovery', async () => {
+    const received: Record<string, unknown>[] = [];
+    const headers: string[] = [];
+    const waiting: { count: number; resolve: () => void }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        received.push(JSON.parse(body) as Record<string, unknown>);
+        headers.push(String(req.headers.authorization));
+        res.end('ok');
+        for (const w of waiting.splice(0)) (received.length >= w.count ? w.resolve : () => waiting.push(w))();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const events = (count: number) => new Promise<void>((resolve) => (received.length >= count ? resolve() : waiting.push({ count, resolve })));
+    try {
+      const { root, start, queue, config } = await setup({
+        prefix: 'q7',
+        extra: `notify: { webhook: "http://127.0.0.1:${port}/hook/T0KEN-in-url", headers: { Authorization: "Bearer hook-secret" }, staleAfter: 1h }\n`,
+      });
+      // The database is gone: the backup fails; with no retries left, that is its end.
+      await fs.rename(path.join(root, 'data/trades.db'), path.join(root, 'data/trades.db.away'));
+      const worker = start();
+      await events(1);
+      expect(received[0]).toMatchObject({ event: 'stale', sourceId: 'testbot', message: 'source "testbot" has no backup at all.' });
+      const failing = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, { ...jobOptions(config.worker), attempts: 1 });
+      await events(2);
+      expect(received[1]).toMatchObject({ event: 'failure', sourceId: 'testbot', job: 'full', jobId: failing.id });
+      expect(String(received[1]!.text)).toMatch(/^botbackup failure \(testbot\): full:testbot \(job \S+\) failed: .*trades\.db/);
+
+      await fs.rename(path.join(root, 'data/trades.db.away'), path.join(root, 'data/trades.db'));
+      const fixed = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, jobOptions(config.worker));
+      await worker.waitFor((r) => r.msg === 'job completed' && r.jobId === fixed.id);
+      await events(4);
+      expect(received.slice(2).map((e) => e.event)).toEqual(['recovery', 'recovery']);
+      expect(received.slice(2).map((e) => e.message)).toEqual(
+        expect.arrayContaining(['full:testbot works again (job ' + fixed.id + ' completed).', 'source "testbot" has a fresh backup again.']),
+      );
+      expect(headers.every((h) => h === 'Bearer hook-secret')).toBe(true);
+      // The webhook's URL and header are secrets: no log line of the worker holds them.
+      expect(worker.records.length).toBeGreaterThan(5);
+      expect(JSON.stringify(worker.records)).not.toMatch(/T0KEN|hook-secret/);
+      await queue.close();
+    } finally {
+      server.close();
+    }
+  });
+});
