@@ -117,6 +117,25 @@ describe('distributed mode: workers run queued backups through a private Redis',
     await queue.close();
   });
 
+  it("run <schedule-id> enqueues that schedule's job and follows it; an unknown schedule is a usage error", async () => {
+    const { file, start, repo } = await setup({
+      prefix: 'q8',
+      extra: 'schedules:\n  - { id: nightly, source: testbot, job: incremental, cron: "0 2 * * *" }\n',
+    });
+    const worker = start();
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const run = await runCli(['--config', file, '--json', 'run', 'nightly']);
+    expect(run.code, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as { state: string; result: { type: string; backupId: string } };
+    expect(out.state).toBe('completed');
+    expect(out.result.type).toBe('incremental');
+    // The first backup of a source is full, whatever the job asked for.
+    expect((await manifests(repo)).map((m) => [m.id, m.type])).toEqual([[out.result.backupId, 'full']]);
+    const unknown = await runCli(['--config', file, 'run', 'hourly']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('has no schedule "hourly"; it has nightly.');
+  });
+
   it('two workers split a burst; one is SIGKILLed mid-backup; its job completes on the other, and nothing is duplicated or partial', async () => {
     const { file, repo, start, queue, config } = await setup({ prefix: 'q2', deals: 60_000 });
     const a = start();
