@@ -197,6 +197,18 @@ describe('docker-compose.yml', () => {
     expect(Number.parseInt(String(s['worker-bot']!.stop_grace_period), 10) * 1000).toBeGreaterThan(config.worker.drainTimeoutMs);
   });
 
+  it('docker-compose config accepts it, with the variables .env.example sets', async () => {
+    const result = await runCli(['docker-compose', '--env-file', '.env.example', '-f', 'docker-compose.yml', 'config', '-q'], { raw: true });
+    expect(result.code, `${result.stderr} (docker-compose is installed by .ci/run)`).toBe(0);
+    // A required variable that is missing is named.
+    const missing = await runCli(['docker-compose', '-f', 'docker-compose.yml', 'config', '-q'], {
+      raw: true,
+      env: { REDIS_PASSWORD: '', MINIO_ROOT_USER: '' },
+    });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/set (REDIS_PASSWORD|MINIO_ROOT_USER) in \.env/);
+  });
+
   // What this cannot show: that a real mc accepts these commands and repeats them without error on
   // a second `docker compose up` (mc mb --ignore-existing; user add updates; attaching an attached
   // policy succeeds since minio/mc#5058, October 2024). That needs a Docker engine.
