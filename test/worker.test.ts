@@ -136,6 +136,18 @@ describe('distributed mode: workers run queued backups through a private Redis',
     expect(unknown.stderr).toContain('has no schedule "hourly"; it has nightly.');
   });
 
+  it('backup --queue fails fast with one sentence when Redis is unreachable, and never shows the password', async () => {
+    const root = path.join(tmp.dir, 'bot');
+    await createBot(root);
+    const file = await writeConfig(tmp.dir, { root, repo: path.join(tmp.dir, 'repo'), extra: 'redis: { url: "redis://:s3cr3t-pw@127.0.0.1:1/0" }\n' });
+    const started = Date.now();
+    const run = await runCli(['--config', file, 'backup', '--queue']);
+    expect(run.code).toBe(10);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(run.stderr).toMatch(/^botbackup: Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1\/0 .*; check redis\.url and that the server is running\.$/m);
+    expect(run.stderr + run.stdout).not.toContain('s3cr3t-pw');
+  });
+
   it('two workers split a burst; one is SIGKILLed mid-backup; its job completes on the other, and nothing is duplicated or partial', async () => {
     const { file, repo, start, queue, config } = await setup({ prefix: 'q2', deals: 60_000 });
     const a = start();
