@@ -57,7 +57,11 @@ function startWorkerProcess(config: string, ...args: string[]): WorkerProcess {
 }
 
 async function manifests(repo: string): Promise<Manifest[]> {
-  const dir = path.join(repo, 'manifests/testbot');
+  return manifestsOf(repo, 'testbot');
+}
+
+async function manifestsOf(repo: string, sourceId: string): Promise<Manifest[]> {
+  const dir = path.join(repo, 'manifests', sourceId);
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   return Promise.all(names.filter((n) => n.endsWith('.json')).map(async (n) => parseManifest(await fs.readFile(path.join(dir, n), 'utf8'), n)));
 }
@@ -109,7 +113,7 @@ describe('distributed mode: workers run queued backups through a private Redis',
     expect(out.state).toBe('completed');
     const [m] = await manifests(repo);
     expect(m!.id).toBe(out.result.backupId);
-    expect(m!.trigger).toEqual({ jobId: out.jobId, scheduleId: null });
+    expect(m!.trigger).toMatchObject({ jobId: out.jobId, scheduleId: null });
     const job = await queue.getJob(out.jobId);
     expect(await job!.getState()).toBe('completed');
     expect(JSON.stringify(job!.data)).not.toMatch(/test-secret|test-key/);
@@ -179,6 +183,27 @@ describe('distributed mode: workers run queued backups through a private Redis',
     const verify = await runCli(['--config', file, 'verify', '--all']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     await queue.close();
+  });
+
+  it('one worker process runs one job at a time across its queues (--concurrency 1): two sources back up in turn', async () => {
+    const { file, root, repo, config, connection } = await setup({ prefix: 'q9', deals: 30_000 });
+    const text = (await fs.readFile(file, 'utf8'))
+      .replace('sources:\n', `sources:\n  - { id: other, root: ${JSON.stringify(root)}, databases: [{ path: data/trades.db }] }\n`)
+      .replace('sources: [testbot]', 'sources: [testbot, other]');
+    await fs.writeFile(file, text);
+    const worker = startWorkerProcess(file);
+    workers.push(worker);
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const queues = ['testbot', 'other'].map((id) => new Queue<JobPayload>(queueNames.backup(id), { connection, prefix: 'q9' }));
+    const jobs = await Promise.all(queues.map((q, i) => q.add('full', { type: 'full', sourceId: i ? 'other' : 'testbot' }, jobOptions(config.worker))));
+    // Job ids are per queue: match the queue too.
+    for (const job of jobs) await worker.waitFor((r) => r.msg === 'job completed' && r.jobId === job.id && r.queue === job.queueName);
+    const spans = [...(await manifests(repo)), ...(await manifestsOf(repo, 'other'))]
+      .map((m) => [Date.parse(m.startedAt), Date.parse(m.completedAt)] as const)
+      .sort((x, y) => x[0] - y[0]);
+    expect(spans).toHaveLength(2);
+    expect(spans[1]![0]).toBeGreaterThanOrEqual(spans[0]![1]);
+    await Promise.all(queues.map((q) => q.close()));
   });
 
   it('Redis is restarted while a job runs: the job still ends exactly once', async () => {

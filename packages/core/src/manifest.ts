@@ -105,11 +105,12 @@ const manifestSchema = z.object({
    * before several targets were supported.
    */
   /**
-   * What made the backup when it ran as a queued job: the job's id (the same for every retry of
-   * it, so a retry finds the backup an earlier attempt committed) and its schedule. Absent for a
+   * What made the backup when it ran as a queued job: the job's id and when it was queued (the
+   * same for every retry of it, so a retry finds the backup an earlier attempt committed; ids
+   * alone repeat if Redis loses its data) and its schedule. Absent for a
    * backup run from the command line.
    */
-  trigger: z.object({ jobId: z.string(), scheduleId: z.string().nullable() }).optional(),
+  trigger: z.object({ jobId: z.string(), scheduleId: z.string().nullable(), queuedAt: z.string().optional() }).optional(),
   copies: z
     .object({
       written: z.array(z.string()).min(1),

@@ -68,7 +68,7 @@ export interface BackupOptions {
   /** Stores the backup must reach to be committed (default: the config's minCopies, at most every store). */
   minCopies?: number;
   /** The queued job that runs it, recorded in the manifest (see {@link findBackupByTrigger}). */
-  trigger?: { jobId: string; scheduleId: string | null } | undefined;
+  trigger?: { jobId: string; scheduleId: string | null; queuedAt?: string } | undefined;
 }
 
 export interface BackupResult {

@@ -279,6 +279,7 @@ export async function findBackupByTrigger(
   createdAt: Date,
   signal?: AbortSignal,
 ): Promise<{ manifest: Manifest; store: BackupStore } | undefined> {
+  const queuedAt = createdAt.toISOString();
   for (const store of stores) {
     let ids: { sourceId: string; backupId: string }[];
     try {
@@ -294,7 +295,8 @@ export async function findBackupByTrigger(
         if (error instanceof IntegrityError || error instanceof BackupNotFoundError) return undefined;
         throw error;
       });
-      if (manifest?.trigger?.jobId === jobId) return { manifest, store };
+      const trigger = manifest?.trigger;
+      if (trigger?.jobId === jobId && (trigger.queuedAt === undefined || trigger.queuedAt === queuedAt)) return { manifest: manifest!, store };
     }
     return undefined;
   }

@@ -144,7 +144,7 @@ async function processBackup(
       sourceId,
       stores: ctx.stores,
       incremental: type === 'incremental',
-      trigger: { jobId: job.id!, scheduleId: scheduleId ?? null },
+      trigger: { jobId: job.id!, scheduleId: scheduleId ?? null, queuedAt: new Date(job.timestamp).toISOString() },
       logger: log,
       onProgress,
       signal: AbortSignal.any([signal, lock.lost]),

@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UsageError, queueNames, type Config, type JobPayload, type RedisConnectionOptions } from '@botbackup/core';
 import type { Logger } from '@botbackup/engine';
@@ -16,6 +16,8 @@ export interface StartWorkerOptions {
   sources?: string[] | undefined;
   /** Whether to serve the maintenance queue (default: `worker.maintenance`). */
   maintenance?: boolean | undefined;
+  /** Jobs this process runs at once, across all its queues (default 1: a backup's CPU and disk use stay next to the bot's). */
+  concurrency?: number | undefined;
 }
 
 export interface RunningWorker {
@@ -55,8 +57,35 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const context: JobContext = { config, stores: options.stores, redis, prefix, logger };
   const health: HealthContext = { config, redis, prefix, logger };
   const report = (work: Promise<void>) => work.catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not record a job outcome'));
-  const workers = queues.map((name) => {
-    const worker = new Worker<JobPayload, JobResult>(name, (job, token, signal) => processJob(job, token, signal!, context), {
+  // One BullMQ Worker per queue, but at most `concurrency` jobs per process: while the slots are
+  // full the other Workers are paused, and a job one of them fetched anyway is handed back to its
+  // queue (delayed a second) for a process with a free slot, instead of waiting here.
+  const limit = Math.max(1, options.concurrency ?? 1);
+  let running = 0;
+  const workers: Worker<JobPayload, JobResult>[] = [];
+  let closing = false;
+  const setPaused = (paused: boolean) => {
+    for (const w of workers) {
+      if (paused && !w.isPaused()) void w.pause(true);
+      if (!paused && w.isPaused() && !closing) void w.resume();
+    }
+  };
+  const run = async (job: Job<JobPayload, JobResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> => {
+    if (running >= limit) {
+      await job.moveToDelayed(Date.now() + 1000 + Math.floor(Math.random() * 500), token);
+      throw new DelayedError();
+    }
+    running++;
+    if (running >= limit) setPaused(true);
+    try {
+      return await processJob(job, token, signal!, context);
+    } finally {
+      running--;
+      setPaused(false);
+    }
+  };
+  for (const name of queues) {
+    const worker = new Worker<JobPayload, JobResult>(name, (job, token, signal) => run(job, token, signal), {
       connection,
       prefix,
       concurrency: 1,
@@ -84,22 +113,23 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     });
     // Without a listener an 'error' event would crash the process; a Redis outage is survived.
     worker.on('error', (error) => logger.warn({ queue: name, err: error.message }, 'worker error'));
-    return worker;
-  });
+    workers.push(worker);
+  }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const stopStaleCheck = queues.includes(queueNames.maintenance) ? startStaleCheck(health, options.stores) : () => undefined;
-  logger.info({ queues }, 'worker started');
+  logger.info({ queues, concurrency: limit }, 'worker started');
   return {
     queues,
     async close(graceMs = settings.drainTimeoutMs) {
+      closing = true;
       stopStaleCheck();
-      const closing = Promise.all(workers.map((w) => w.close()));
+      const closed = Promise.all(workers.map((w) => w.close()));
       const timer = setTimeout(() => {
         logger.warn({ graceMs }, 'drain timeout: aborting the running jobs');
         for (const w of workers) w.cancelAllJobs('the worker is shutting down');
       }, graceMs);
       try {
-        await closing;
+        await closed;
       } finally {
         clearTimeout(timer);
         await redis.quit().catch(() => redis.disconnect());

@@ -9,6 +9,7 @@ export function workerCommand(wrap: (action: CommandAction) => (...args: unknown
     .description('run queued and scheduled jobs until SIGTERM: backups of the sources whose files this host sees, and maintenance jobs')
     .option('-s, --source <id...>', 'sources whose backup jobs run here (default: worker.sources)')
     .option('--no-maintenance', 'do not run verify, prune, replicate and drill jobs here')
+    .option('--concurrency <n>', 'jobs run at once by this process, across its queues', (v) => Number.parseInt(v, 10), 1)
     .action(
       wrap(async (ctx, _args, opts) => {
         const config = await ctx.config();
@@ -21,6 +22,7 @@ export function workerCommand(wrap: (action: CommandAction) => (...args: unknown
           logger: ctx.logger,
           sources: opts.source as string[] | undefined,
           maintenance: opts.maintenance as boolean,
+          concurrency: opts.concurrency as number,
         });
         ctx.print(
           `Worker serving ${worker.queues.join(', ')}; stop it with Ctrl-C or SIGTERM (running jobs get ${config.worker.drainTimeoutMs / 1000} s to finish).`,
