@@ -13,7 +13,7 @@ import {
   type RedisConnectionOptions,
 } from '@botbackup/core';
 import type { ProgressEvent } from '@botbackup/engine';
-import { connectProducer, redisError } from '@botbackup/scheduler';
+import { closeProducer, connectProducer, redisError } from '@botbackup/scheduler';
 import type { JobProgress, JobResult } from '@botbackup/worker';
 
 /** The Redis settings of a config, or a ConfigError saying that distributed mode needs them. */
@@ -38,7 +38,7 @@ export async function enqueueJob(config: Config, payload: JobPayload, signal: Ab
     throw redisError(error, redis.url, `add a job to ${queueName}`, client);
   } finally {
     await queue.close().catch(() => undefined);
-    client.disconnect();
+    await closeProducer(client);
   }
 }
 
