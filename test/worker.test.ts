@@ -239,6 +239,28 @@ describe('distributed mode: workers run queued backups through a private Redis',
     await queue.close();
   });
 
+  it('a backup whose source lock is lost mid-run aborts instead of committing', async () => {
+    const { repo, file, queue, config, connection } = await setup({ prefix: 'q10', deals: 120_000 });
+    // A short lease, renewed every third of a second: the loss is seen long before the backup could end.
+    await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace('drainTimeout: 30s', 'drainTimeout: 30s, sourceLockLease: 1s'));
+    const worker = startWorkerProcess(file);
+    workers.push(worker);
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const job = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, { ...jobOptions(config.worker), attempts: 1 });
+    await worker.waitFor((r) => r.msg === 'backup started');
+    // As if the lock had expired and another worker had taken it over.
+    const client = new Redis(connection);
+    await client.set(sourceLockKey('q10', 'testbot'), 'job-of-another-worker');
+    const failed = await worker.waitFor((r) => r.msg === 'job failed' && r.jobId === job.id);
+    expect(String(failed.err)).toContain('the lock of source "testbot" was lost');
+    expect(await (await queue.getJob(job.id!))!.getState()).toBe('failed');
+    expect(await manifests(repo)).toEqual([]);
+    // The other holder's lock is left alone.
+    expect(await client.get(sourceLockKey('q10', 'testbot'))).toBe('job-of-another-worker');
+    client.disconnect();
+    await queue.close();
+  });
+
   it('SIGTERM drains: the running backup finishes, then the worker exits 0', async () => {
     const { repo, start, queue, config } = await setup({ prefix: 'q5', deals: 60_000 });
     const worker = start();

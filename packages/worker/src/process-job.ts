@@ -98,7 +98,7 @@ export async function processJob(job: Job<JobPayload, JobResult>, token: string 
     const exitCode = exitCodeFor(reported);
     await job.updateProgress({ phase: 'failed', code, exitCode } satisfies JobProgress).catch(() => undefined);
     const message = reported instanceof Error ? reported.message : String(reported);
-    log.warn({ code, err: message }, 'job failed');
+    log.warn({ code, err: message }, 'job attempt failed');
     // Wrong settings, a bad request or a corrupt copy do not get better by retrying.
     if (error instanceof UnrecoverableError || [ExitCode.config, ExitCode.usage, ExitCode.notFound, ExitCode.integrity].some((c) => c === exitCode)) {
       throw new UnrecoverableError(message);
