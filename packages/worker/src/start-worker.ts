@@ -1,4 +1,4 @@
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UsageError, queueNames, type Config, type JobPayload, type RedisConnectionOptions } from '@botbackup/core';
 import type { Logger } from '@botbackup/engine';
@@ -59,7 +59,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const report = (work: Promise<void>) => work.catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not record a job outcome'));
   // One BullMQ Worker per queue, but at most `concurrency` jobs per process: while the slots are
   // full the other Workers are paused, and a job one of them fetched anyway is handed back to its
-  // queue (delayed a second) for a process with a free slot, instead of waiting here.
+  // queue for a process with a free slot, instead of waiting here.
   const limit = Math.max(1, options.concurrency ?? 1);
   let running = 0;
   const workers: Worker<JobPayload, JobResult>[] = [];
@@ -72,8 +72,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   };
   const run = async (job: Job<JobPayload, JobResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> => {
     if (running >= limit) {
-      await job.moveToDelayed(Date.now() + 1000 + Math.floor(Math.random() * 500), token);
-      throw new DelayedError();
+      // Straight back to its queue (this process's Workers are paused by now, so another
+      // process, or this one once a slot frees, takes it).
+      await job.moveToWait(token);
+      throw new WaitingError();
     }
     running++;
     if (running >= limit) setPaused(true);
