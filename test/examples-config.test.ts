@@ -126,7 +126,7 @@ describe('examples/botbackup.minio.yaml', () => {
 describe('docker-compose.yml', () => {
   it('is valid YAML with a MinIO service that keeps its data in a named volume and reports its health', async () => {
     const { compose } = await readCompose();
-    expect(Object.keys(compose.services).sort()).toEqual(['minio', 'minio-init', 'redis', 'scheduler', 'worker-1', 'worker-2', 'worker-bot']);
+    expect(Object.keys(compose.services).sort()).toEqual(['dashboard', 'minio', 'minio-init', 'redis', 'scheduler', 'worker-1', 'worker-2', 'worker-bot']);
     const minio = compose.services.minio!;
     expect(minio.image).toMatch(/^minio\/minio:RELEASE\./);
     expect(minio.command).toEqual(['server', '/data', '--console-address', ':9001']);
@@ -146,7 +146,7 @@ describe('docker-compose.yml', () => {
   it('holds no secret: every credential is a required ${VAR} that .env.example defines', async () => {
     const { compose } = await readCompose();
     const dotEnv = await fs.readFile(path.join(repoRoot, '.env.example'), 'utf8');
-    const secretNames = /USER|PASSWORD|KEY|SECRET/;
+    const secretNames = /USER|PASSWORD|KEY|SECRET|TOKEN/;
     let checked = 0;
     for (const service of Object.values(compose.services)) {
       for (const [name, value] of Object.entries(service.environment ?? {})) {
@@ -156,8 +156,8 @@ describe('docker-compose.yml', () => {
         checked++;
       }
     }
-    // minio 2, minio-init 4, redis 1, and 3 in each of the 4 botbackup services.
-    expect(checked).toBe(19);
+    // minio 2, minio-init 4, redis 1, and 4 (with DASHBOARD_TOKEN) in each of the 5 botbackup services.
+    expect(checked).toBe(27);
   });
 
   it('runs the scheduler, a worker that sees the bot read-only, and two storage-only workers, all on one config', async () => {
@@ -168,7 +168,7 @@ describe('docker-compose.yml', () => {
     expect(s['worker-bot']!.volumes).toContain('${BOT_DATA_DIR:-./examples/bot}:/bot:ro');
     expect(s['worker-1']!.command).toEqual(['worker']);
     expect(s['worker-1']!.volumes).not.toContainEqual(expect.stringContaining(':/bot'));
-    for (const name of ['scheduler', 'worker-bot', 'worker-1', 'worker-2']) {
+    for (const name of ['scheduler', 'worker-bot', 'worker-1', 'worker-2', 'dashboard']) {
       expect(s[name]!.volumes).toContain('./deploy/botbackup.yaml:/config/botbackup.yaml:ro');
       expect(s[name]!.depends_on).toEqual({ redis: { condition: 'service_healthy' }, 'minio-init': { condition: 'service_completed_successfully' } });
     }
@@ -183,7 +183,13 @@ describe('docker-compose.yml', () => {
     const deployFile = path.join(repoRoot, 'deploy/botbackup.yaml');
     const config = parseConfig(await fs.readFile(deployFile, 'utf8'), {
       file: deployFile,
-      env: { REDIS_PASSWORD: 'p', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's', BACKUP_BUCKET: 'bot-backups' },
+      env: {
+        REDIS_PASSWORD: 'p',
+        S3_ACCESS_KEY_ID: 'k',
+        S3_SECRET_ACCESS_KEY: 's',
+        BACKUP_BUCKET: 'bot-backups',
+        DASHBOARD_TOKEN: 'a-dashboard-token-for-tests',
+      },
     });
     expect(config.sources[0]!.root).toBe('/bot');
     expect(config.redis?.url).toBe('redis://:p@redis:6379/0');
@@ -193,6 +199,11 @@ describe('docker-compose.yml', () => {
       ['daily-verify', 'verify', '30 4 * * *'],
       ['hourly-replicate', 'replicate', '15 * * * *'],
     ]);
+    // The dashboard: published on this machine only, listening on the container's interfaces behind the token, read-only.
+    expect(s.dashboard!.command).toEqual(['dashboard', '--host', '0.0.0.0', '--port', '8080']);
+    expect(s.dashboard!.ports).toEqual(['127.0.0.1:8080:8080']);
+    expect(s.dashboard!.volumes).not.toContainEqual(expect.stringContaining(':/bot'));
+    expect(config.dashboard).toMatchObject({ token: 'a-dashboard-token-for-tests', readOnly: true, port: 8080 });
     // A worker gets longer to stop than a running job gets to finish.
     expect(Number.parseInt(String(s['worker-bot']!.stop_grace_period), 10) * 1000).toBeGreaterThan(config.worker.drainTimeoutMs);
   });

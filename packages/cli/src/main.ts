@@ -3,6 +3,7 @@ import { BotbackupError, ExitCode, exitCodeFor } from '@botbackup/core';
 import { TOOL_VERSION } from '@botbackup/engine';
 import { backupCommand } from './commands/backup.js';
 import { catalogCommand } from './commands/catalog.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { diffCommand } from './commands/diff.js';
 import { historyCommand } from './commands/history.js';
 import { initCommand } from './commands/init.js';
@@ -58,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     catalogCommand,
     workerCommand,
     runCommand,
+    dashboardCommand,
   ]) {
     program.addCommand(make(wrap).exitOverride());
   }

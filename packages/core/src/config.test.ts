@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.js';
-import { DEFAULT_WORKER, parseConfig, redactUrl } from './config.js';
+import { DEFAULT_DASHBOARD, DEFAULT_WORKER, parseConfig, redactUrl } from './config.js';
 
 const base = `
 version: 1
@@ -147,5 +147,26 @@ describe('parseConfig', () => {
     expect(bad('job: full', 'job: snapshot').field).toBe('schedules[1].job');
     expect(bad('sources: [bot]', 'sources: [nope]').field).toBe('worker.sources[0]');
     expect(bad('redis://', 'http://').field).toBe('redis.url');
+  });
+
+  it('reads the dashboard section (token from the environment), with safe defaults when absent', () => {
+    expect(parse(base).dashboard).toEqual(DEFAULT_DASHBOARD);
+    expect(DEFAULT_DASHBOARD).toMatchObject({ host: '127.0.0.1', port: 8080, readOnly: true, token: undefined, basic: undefined });
+    const env = { BACKUP_DIR: '/srv/backups', DASHBOARD_TOKEN: 'a-token-of-24-characters', DASHBOARD_PASSWORD: 'hunter2hunter2' };
+    const text = `${base}dashboard:\n  host: 0.0.0.0\n  port: 9090\n  token: \${DASHBOARD_TOKEN}\n  basic: { user: ops, password: "\${DASHBOARD_PASSWORD}" }\n  readOnly: false\n`;
+    expect(parse(text, env).dashboard).toEqual({
+      host: '0.0.0.0',
+      port: 9090,
+      token: 'a-token-of-24-characters',
+      basic: { user: 'ops', password: 'hunter2hunter2' },
+      readOnly: false,
+    });
+    expect(parse(`${base}dashboard: { port: 9000 }\n`).dashboard).toEqual({ ...DEFAULT_DASHBOARD, port: 9000 });
+    const bad = (from: string, to: string) => errorOf(() => parse(text.replace(from, to), env));
+    expect(bad('\${DASHBOARD_TOKEN}', 'short').field).toBe('dashboard.token');
+    expect(bad('\${DASHBOARD_TOKEN}', 'short').message).toContain('at least 16 characters');
+    expect(bad('port: 9090', 'port: 70000').field).toBe('dashboard.port');
+    expect(bad('readOnly: false', 'readonly: false').message).toContain('unknown setting "readonly"');
+    expect(errorOf(() => parse(text, { BACKUP_DIR: '/srv/backups', DASHBOARD_PASSWORD: 'hunter2hunter2' })).message).toContain('DASHBOARD_TOKEN');
   });
 });

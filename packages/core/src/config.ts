@@ -139,6 +139,19 @@ const workerSchema = z.strictObject({
   keepFailed: z.strictObject({ count: z.number().int().min(0).default(5000), age: duration.default('30d') }).default({ count: 5000, age: '30d' }),
 });
 
+const dashboardSchema = z.strictObject({
+  /** Address the dashboard listens on; anything but loopback needs a token or basic auth. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** TCP port (0: any free port). */
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Bearer token (use ${VAR}); also accepted as the password of HTTP basic auth, whatever the user name. */
+  token: z.string().min(16, 'a token of at least 16 characters (use ${VAR})').optional(),
+  /** HTTP basic auth (use ${VAR} for the password). */
+  basic: z.strictObject({ user: z.string().min(1), password: z.string().min(8, 'a password of at least 8 characters (use ${VAR})') }).optional(),
+  /** Refuse every change (retry, delete, clean, pause...) through the dashboard. */
+  readOnly: z.boolean().default(true),
+});
+
 const configSchema = z.strictObject({
   version: z.literal(1),
   sources: z.array(sourceSchema).min(1, 'at least one source'),
@@ -147,6 +160,7 @@ const configSchema = z.strictObject({
   schedules: z.array(scheduleSchema).default([]),
   worker: workerSchema.optional(),
   notify: notifySchema.optional(),
+  dashboard: dashboardSchema.optional(),
   /** Targets a backup must reach to be committed; the rest may fail (the backup is then degraded). All by default. */
   minCopies: z.number().int().min(1).optional(),
   /** The local catalog file (a cache of manifests and copy states); see docs/storage.md for the default. */
@@ -276,6 +290,19 @@ export const DEFAULT_WORKER: WorkerConfig = {
   keepFailed: { count: 5000, ageMs: 30 * 86_400_000 },
 };
 
+/** Settings of `botbackup dashboard`. */
+export interface DashboardConfig {
+  host: string;
+  port: number;
+  /** Never print it. */
+  token: string | undefined;
+  /** Never print the password. */
+  basic: { user: string; password: string } | undefined;
+  readOnly: boolean;
+}
+/** Dashboard settings when the config has no `dashboard` section: loopback only, read-only, no credentials. */
+export const DEFAULT_DASHBOARD: DashboardConfig = { host: '127.0.0.1', port: 8080, token: undefined, basic: undefined, readOnly: true };
+
 /** A validated configuration with every path made absolute. */
 export interface Config {
   file: string;
@@ -298,6 +325,8 @@ export interface Config {
   worker: WorkerConfig;
   /** Where notifications go (no webhook: none are sent). */
   notify: NotifyConfig;
+  /** Settings of `botbackup dashboard` (defaults when the config has none). */
+  dashboard: DashboardConfig;
 }
 
 /** Default compression level of each codec. */
@@ -422,6 +451,9 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
       on: data.notify?.on ?? ['failure', 'recovery', 'stale'],
       staleAfterMs: parseDuration(data.notify?.staleAfter ?? '26h')!,
     },
+    dashboard: data.dashboard
+      ? { host: data.dashboard.host, port: data.dashboard.port, token: data.dashboard.token, basic: data.dashboard.basic, readOnly: data.dashboard.readOnly }
+      : DEFAULT_DASHBOARD,
   };
 }
 

@@ -1,0 +1,142 @@
+import type { QueueStats } from './queue-stats.js';
+import type { BackupsSummary } from './summarize-backups.js';
+
+/** What `/metrics` reports: the backups summary, and the queues unless Redis could not be read. */
+export interface MetricsInput {
+  summary: BackupsSummary;
+  /** Undefined when Redis could not be read (then `botbackup_redis_up` is 0 and no queue metric is given). */
+  queues: QueueStats[] | undefined;
+}
+
+type Labels = Record<string, string>;
+
+interface Family {
+  name: string;
+  help: string;
+  type: 'gauge';
+  samples: { labels: Labels; value: number }[];
+}
+
+/** Copy states, each always reported per target (0 when none) so that a rate or an alert has a series to read. */
+const COPY_STATES = ['verified', 'unverified', 'bad', 'missing', 'unreachable'] as const;
+
+/**
+ * Renders the metrics in the Prometheus text exposition format (version 0.0.4). Pure. Every
+ * metric is a gauge: they are read from the catalog and from Redis at scrape time, not counted by
+ * this process (which may restart at any time). docs/deploy.md lists them.
+ */
+export function renderMetrics(input: MetricsInput): string {
+  const { summary, queues } = input;
+  const families: Family[] = [];
+  const family = (name: string, help: string): Family['samples'] => {
+    const f: Family = { name, help, type: 'gauge', samples: [] };
+    families.push(f);
+    return f.samples;
+  };
+
+  family('botbackup_catalog_up', 'Whether the last catalog sync could list at least one storage target (1) or none (0).').push({
+    labels: {},
+    value: summary.error === undefined ? 1 : 0,
+  });
+  const reachable = family('botbackup_target_reachable', 'Whether the last catalog sync could list the storage target.');
+  for (const t of summary.targets) reachable.push({ labels: { target: t.name }, value: t.reachable ? 1 : 0 });
+
+  const age = family('botbackup_newest_backup_age_seconds', 'Age of the newest good backup of the source (manifest readable, a readable copy, no bad copy).');
+  const stamp = family('botbackup_newest_backup_timestamp_seconds', 'Completion time (Unix seconds) of the newest good backup of the source.');
+  const scheduleAge = family(
+    'botbackup_schedule_newest_backup_age_seconds',
+    'Age of the newest good backup made by a job of the schedule (from the manifest trigger).',
+  );
+  const duration = family('botbackup_backup_last_duration_seconds', 'How long the newest backup of the source took.');
+  const stored = family('botbackup_backup_last_stored_bytes', 'Bytes the newest backup of the source stored (compressed archive and page map).');
+  const backups = family('botbackup_backups', 'Backups of the source in the storage targets, by whether they are degraded (a target lacks a good copy).');
+  const now = Date.parse(summary.generatedAt);
+  // When the catalog could not be synced nothing is known of the backups: no series, rather than zeros.
+  const known = summary.error === undefined ? summary.sources : [];
+  for (const source of known) {
+    const labels = { source: source.sourceId };
+    if (source.newestGood) {
+      age.push({ labels, value: round(source.newestGood.ageSeconds) });
+      stamp.push({ labels, value: round(Date.parse(source.newestGood.completedAt) / 1000) });
+    }
+    const bySchedule = new Map<string, number>();
+    for (const b of source.backups) {
+      const schedule = b.trigger?.scheduleId;
+      if (!b.good || !schedule || bySchedule.has(schedule)) continue;
+      // Newest first: the first good backup of a schedule is its newest.
+      bySchedule.set(schedule, Math.max(0, (now - Date.parse(b.completedAt!)) / 1000));
+    }
+    for (const [schedule, seconds] of bySchedule) scheduleAge.push({ labels: { schedule, source: source.sourceId }, value: round(seconds) });
+    const newest = source.backups.find((b) => b.durationSeconds !== undefined);
+    if (newest) {
+      duration.push({ labels, value: round(newest.durationSeconds!) });
+      stored.push({ labels, value: newest.storedBytes ?? 0 });
+    }
+    const degraded = source.backups.filter((b) => b.degraded).length;
+    backups.push({ labels: { source: source.sourceId, degraded: 'false' }, value: source.backups.length - degraded });
+    backups.push({ labels: { source: source.sourceId, degraded: 'true' }, value: degraded });
+  }
+
+  const copies = family('botbackup_copies', 'Copies of backups per storage target, by state (verified by verify, unverified, bad, missing, unreachable).');
+  for (const t of summary.error === undefined ? summary.targets : []) {
+    const counts = new Map<string, number>(COPY_STATES.map((s) => [s, 0]));
+    for (const source of summary.sources) {
+      for (const b of source.backups) {
+        const copy = b.copies.find((c) => c.target === t.name);
+        if (copy) counts.set(copy.state, (counts.get(copy.state) ?? 0) + 1);
+      }
+    }
+    for (const [state, value] of counts) copies.push({ labels: { target: t.name, state }, value });
+  }
+
+  family('botbackup_redis_up', 'Whether the queues could be read from Redis for this scrape.').push({ labels: {}, value: queues ? 1 : 0 });
+  if (queues) {
+    const jobs = family(
+      'botbackup_queue_jobs',
+      'Jobs in the queue by state (BullMQ getJobCounts); state="failed" counts failed jobs kept in Redis (worker.keepFailed).',
+    );
+    for (const q of queues) {
+      for (const [state, value] of Object.entries(q.counts).sort(([a], [b]) => (a < b ? -1 : 1))) jobs.push({ labels: { queue: q.name, state }, value });
+    }
+    const finished = family(
+      'botbackup_job_last_finished_timestamp_seconds',
+      'When the newest recent job of the type and source ended (Unix seconds), by result (completed or failed).',
+    );
+    const lastFailed = family('botbackup_job_last_failed', 'Whether the newest recent job of the type and source that ended failed (1) or completed (0).');
+    const latest = new Map<string, { type: string; sourceId: string; result: string; finishedOn: number }>();
+    for (const q of queues) {
+      for (const o of q.lastOutcomes) {
+        finished.push({ labels: { type: o.type, source: o.sourceId, result: o.result }, value: round(o.finishedOn / 1000) });
+        const key = `${o.type}\0${o.sourceId}`;
+        if ((latest.get(key)?.finishedOn ?? -1) < o.finishedOn) latest.set(key, o);
+      }
+    }
+    for (const o of latest.values()) lastFailed.push({ labels: { type: o.type, source: o.sourceId }, value: o.result === 'failed' ? 1 : 0 });
+  }
+
+  return families.map(renderFamily).join('');
+}
+
+function renderFamily(f: Family): string {
+  let out = `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.type}\n`;
+  for (const s of f.samples) out += `${f.name}${renderLabels(s.labels)} ${formatValue(s.value)}\n`;
+  return out;
+}
+
+function renderLabels(labels: Labels): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return '';
+  return `{${entries.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}
+
+/** Milliseconds are enough for ages and durations. */
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

@@ -1,0 +1,218 @@
+import type { AddressInfo } from 'node:net';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import { Queue } from 'bullmq';
+import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Redis } from 'ioredis';
+import { ConfigError, queueNames, type Config, type RedisConnectionOptions } from '@botbackup/core';
+import { Catalog, type Logger } from '@botbackup/engine';
+import type { BackupStore } from '@botbackup/storage';
+import { AUTH_CHALLENGES, hasCredentials, isAuthorized, isLoopbackHost, type DashboardAuth } from './auth.js';
+import { readQueueStats, type QueueStats } from './queue-stats.js';
+import { renderMetrics } from './render-metrics.js';
+import { renderPage } from './render-page.js';
+import { summarizeBackups, type BackupsSummary } from './summarize-backups.js';
+
+export interface StartDashboardOptions {
+  /** Sources (one backup queue each), storage target names and `redis.prefix`. */
+  config: Config;
+  connection: RedisConnectionOptions;
+  stores: BackupStore[];
+  /** The local catalog to sync from the stores (the CLI's: the config's `catalog` or the default path). */
+  catalogFile: string;
+  host: string;
+  /** 0: any free port (the returned URL has the one chosen). */
+  port: number;
+  auth: DashboardAuth;
+  /** Refuse every request but GET and HEAD (403), and run bull-board in its read-only mode. */
+  readOnly: boolean;
+  logger: Logger;
+}
+
+export interface RunningDashboard {
+  /** Where it listens, e.g. http://127.0.0.1:8080/ (never with credentials). */
+  url: string;
+  /** Stops listening and closes the Redis connection and the catalog. */
+  close(): Promise<void>;
+}
+
+/** A catalog sync (a listing of every target) serves the requests of this long: a scrape every few seconds does not list S3 each time. */
+const SUMMARY_MAX_AGE_MS = 5_000;
+/** How long a request waits for Redis before it answers without queue data. */
+const QUEUE_READ_TIMEOUT_MS = 5_000;
+
+/**
+ * Starts the dashboard: bull-board at `/queues` over the maintenance queue and each configured
+ * source's backup queue; the backups at `/` (HTML) and `/api/backups` (JSON) from the local
+ * catalog synced with the stores; Prometheus metrics at `/metrics`. Every route, `/metrics`
+ * and bull-board's static files included, needs the configured credentials (401 with
+ * `WWW-Authenticate` otherwise). Without any credential it only starts on a loopback host,
+ * with a warning; elsewhere it throws a {@link ConfigError}. Credentials are never logged.
+ *
+ * Redis may be down when it starts or later: pages then show the backups without the queues,
+ * `botbackup_redis_up` is 0, and the connection is retried in the background.
+ */
+export async function startDashboard(options: StartDashboardOptions): Promise<RunningDashboard> {
+  const { config, auth, readOnly, logger } = options;
+  if (!hasCredentials(auth)) {
+    if (!isLoopbackHost(options.host)) {
+      throw new ConfigError(
+        config.file,
+        'dashboard',
+        `sets neither token nor basic, and the dashboard would listen on ${options.host}; set dashboard.token (e.g. \${DASHBOARD_TOKEN}) or dashboard.basic, or listen on 127.0.0.1`,
+      );
+    }
+    logger.warn({ host: options.host }, 'the dashboard has no credentials configured: anyone who can connect to this host can use it (set dashboard.token)');
+  }
+
+  const prefix = config.redis?.prefix ?? 'botbackup';
+  // One connection for every queue. A command fails after one reconnection attempt instead of
+  // waiting out an outage (a page must answer); ioredis keeps reconnecting in the background.
+  const redis = new Redis({ ...options.connection, maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'dashboard: redis connection error'));
+  const names = [queueNames.maintenance, ...config.sources.map((s) => queueNames.backup(s.id))];
+  const queues = names.map((name) => {
+    const queue = new Queue(name, { connection: redis, prefix });
+    queue.on('error', (error: Error) => logger.debug({ queue: name, err: error.message }, 'dashboard: queue error'));
+    return queue;
+  });
+
+  const catalog = Catalog.open(options.catalogFile, { logger });
+  const closing = new AbortController();
+  let cached: { at: number; summary: Promise<BackupsSummary> } | undefined;
+  const loadSummary = (): Promise<BackupsSummary> => {
+    if (cached && Date.now() - cached.at < SUMMARY_MAX_AGE_MS) return cached.summary;
+    const summary = syncSummary();
+    cached = { at: Date.now(), summary };
+    return summary;
+  };
+  const syncSummary = async (): Promise<BackupsSummary> => {
+    const base = { sourceIds: config.sources.map((s) => s.id), targets: options.stores.map((s) => s.name) };
+    try {
+      const backups = await catalog.sync(options.stores, { signal: closing.signal });
+      return summarizeBackups({ ...base, backups, unreachable: catalog.unreachable, now: new Date() });
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      logger.warn({ err: message }, 'dashboard: the catalog could not be synced');
+      return summarizeBackups({ ...base, backups: [], unreachable: [], error: message, now: new Date() });
+    }
+  };
+  const loadQueues = async (): Promise<QueueStats[] | undefined> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${QUEUE_READ_TIMEOUT_MS / 1000} s`)), QUEUE_READ_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([readQueueStats(queues), timeout]);
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, 'dashboard: the queues could not be read from Redis');
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  // No line per request (a scrape every few seconds would flood the log); request logs never hold headers anyway.
+  const app = fastify({
+    loggerInstance: logger.child({ component: 'dashboard' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1_048_576,
+  });
+
+  // Before any route or plugin: these hooks guard everything registered on the instance,
+  // bull-board's API and static files and unknown URLs included.
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!isAuthorized(request.headers.authorization, auth)) {
+      return reply.code(401).header('WWW-Authenticate', AUTH_CHALLENGES).type('text/plain; charset=utf-8').send('Authentication required.\n');
+    }
+    const method = request.method;
+    if (method === 'GET' || method === 'HEAD') return;
+    if (readOnly) {
+      return reply
+        .code(403)
+        .type('text/plain; charset=utf-8')
+        .send('The dashboard is read-only: it changes nothing (start it with --read-write, or set dashboard.readOnly: false).\n');
+    }
+    // A browser logged in with basic auth sends the credentials with any request, another site's
+    // included: a change must come from the dashboard's own pages.
+    if (isCrossSite(request)) return reply.code(403).type('text/plain; charset=utf-8').send('Cross-site requests cannot change anything.\n');
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('X-Frame-Options', 'DENY');
+    reply.header('Referrer-Policy', 'no-referrer');
+    if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
+  });
+
+  app.get('/', async (_request, reply) => {
+    const [summary, queueStats] = await Promise.all([loadSummary(), loadQueues()]);
+    return reply.type('text/html; charset=utf-8').send(renderPage({ summary, queues: queueStats, readOnly }));
+  });
+  app.get('/api/backups', async (_request, reply) => {
+    const [summary, queueStats] = await Promise.all([loadSummary(), loadQueues()]);
+    return reply.send({ ...summary, queues: queueStats ?? null, readOnly });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const [summary, queueStats] = await Promise.all([loadSummary(), loadQueues()]);
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics({ summary, queues: queueStats }));
+  });
+
+  const board = new FastifyAdapter();
+  board.setBasePath('/queues');
+  createBullBoard({
+    queues: queues.map(
+      (queue) =>
+        new BullMQAdapter(queue, {
+          readOnlyMode: readOnly,
+          allowRetries: !readOnly,
+          description: queue.name === queueNames.maintenance ? 'verify, prune, replicate and drill jobs' : `backups of ${queue.name.slice('backup.'.length)}`,
+        }),
+    ),
+    serverAdapter: board,
+    options: { uiConfig: { boardTitle: 'botbackup' } },
+  });
+  await app.register(board.registerPlugin(), { prefix: '/queues' });
+
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  const address = app.server.address() as AddressInfo;
+  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${hostInUrl}:${address.port}/`;
+  logger.info({ url, readOnly, auth: describeAuth(auth), queues: names }, 'dashboard started');
+
+  async function closeAll(): Promise<void> {
+    closing.abort();
+    await app.close().catch(() => undefined);
+    await Promise.allSettled([cached?.summary, ...queues.map((q) => q.close())]);
+    await redis.quit().catch(() => redis.disconnect());
+    catalog.close();
+  }
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    close: () => (closed ??= closeAll()),
+  };
+}
+
+/** Which kinds of credentials are set, for the log (never the values). */
+function describeAuth(auth: DashboardAuth): string {
+  return [auth.token !== undefined ? 'token' : undefined, auth.basic !== undefined ? 'basic' : undefined].filter(Boolean).join('+') || 'none';
+}
+
+/** A request a browser made for another site's page (Fetch metadata, else an Origin of another host). */
+function isCrossSite(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return true;
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== request.headers.host;
+  } catch {
+    return true;
+  }
+}

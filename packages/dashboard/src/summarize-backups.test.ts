@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import type { Manifest } from '@botbackup/core';
+import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
+import type { QueueStats } from './queue-stats.js';
+import { renderMetrics } from './render-metrics.js';
+import { renderPage } from './render-page.js';
+import { summarizeBackups } from './summarize-backups.js';
+
+const NOW = new Date('2026-11-26T12:00:00.000Z');
+
+/** A catalog entry: only the manifest fields the dashboard reads, plus a secret file's hash it must never show. */
+function backup(
+  id: string,
+  completedAt: string,
+  copies: [string, CatalogCopy['state']][],
+  extra: { sourceId?: string; manifest?: false; scheduleId?: string; degraded?: boolean } = {},
+): CatalogBackup {
+  const sourceId = extra.sourceId ?? 'bot';
+  const manifest = {
+    id,
+    type: 'full',
+    source: { id: sourceId, host: 'h1', root: '/srv/bot' },
+    startedAt: new Date(Date.parse(completedAt) - 2500).toISOString(),
+    completedAt,
+    stats: { entryBytes: 900, storedBytes: 300, durationMs: 2500 },
+    files: [{ path: '.env', kind: 'secret', sha256: 'a'.repeat(64) }],
+    trigger: extra.scheduleId ? { jobId: `repeat:${extra.scheduleId}:1`, scheduleId: extra.scheduleId } : undefined,
+  } as unknown as Manifest;
+  return {
+    sourceId,
+    backupId: id,
+    manifest: extra.manifest === false ? undefined : manifest,
+    error: extra.manifest === false ? 'No copy of its manifest could be read.' : undefined,
+    copies: copies.map(([target, state]) => ({ target, state, at: completedAt, error: state === 'bad' ? 'archive hash mismatch' : undefined })),
+    degraded: extra.degraded ?? copies.some(([, s]) => s === 'missing' || s === 'bad'),
+  };
+}
+
+const input = (backups: CatalogBackup[]) => ({ sourceIds: ['bot', 'idle'], targets: ['local', 's3'], backups, unreachable: [], now: NOW });
+
+describe('summarizeBackups', () => {
+  it.each([
+    [
+      'every copy readable: good',
+      [
+        ['local', 'verified'],
+        ['s3', 'unverified'],
+      ],
+      true,
+    ],
+    [
+      'a copy missing (degraded, still restorable): good',
+      [
+        ['local', 'unverified'],
+        ['s3', 'missing'],
+      ],
+      true,
+    ],
+    [
+      'a copy unreachable now: good',
+      [
+        ['local', 'unverified'],
+        ['s3', 'unreachable'],
+      ],
+      true,
+    ],
+    [
+      'a copy bad: not good',
+      [
+        ['local', 'verified'],
+        ['s3', 'bad'],
+      ],
+      false,
+    ],
+    [
+      'no readable copy: not good',
+      [
+        ['local', 'missing'],
+        ['s3', 'unreachable'],
+      ],
+      false,
+    ],
+  ] as [string, [string, CatalogCopy['state']][], boolean][])('a backup with %s', (_, copies, good) => {
+    const summary = summarizeBackups(input([backup('b1', '2026-11-26T11:00:00.000Z', copies)]));
+    expect(summary.sources[0]!.backups[0]!.good).toBe(good);
+    expect(summary.sources[0]!.newestGood?.ageSeconds).toBe(good ? 3600 : undefined);
+  });
+
+  it('finds the newest good backup, sorts newest first, keeps every configured source and adds unknown ones', () => {
+    const summary = summarizeBackups(
+      input([
+        backup('b1', '2026-11-26T09:00:00.000Z', [
+          ['local', 'verified'],
+          ['s3', 'verified'],
+        ]),
+        backup('b3', '2026-11-26T11:00:00.000Z', [
+          ['local', 'bad'],
+          ['s3', 'verified'],
+        ]),
+        backup('b2', '2026-11-26T10:00:00.000Z', [
+          ['local', 'unverified'],
+          ['s3', 'missing'],
+        ]),
+        backup(
+          'b4',
+          '2026-11-26T11:45:00.000Z',
+          [
+            ['local', 'bad'],
+            ['s3', 'missing'],
+          ],
+          { manifest: false },
+        ),
+        backup(
+          'o1',
+          '2026-11-26T11:30:00.000Z',
+          [
+            ['local', 'unverified'],
+            ['s3', 'unverified'],
+          ],
+          { sourceId: 'other' },
+        ),
+      ]),
+    );
+    expect(summary.sources.map((s) => [s.sourceId, s.configured, s.backups.map((b) => b.backupId)])).toEqual([
+      ['bot', true, ['b3', 'b2', 'b1', 'b4']],
+      ['idle', true, []],
+      ['other', false, ['o1']],
+    ]);
+    expect(summary.sources[0]!.newestGood).toEqual({ backupId: 'b2', completedAt: '2026-11-26T10:00:00.000Z', ageSeconds: 7200 });
+    expect(summary.sources[1]!.newestGood).toBeUndefined();
+  });
+
+  it('never gives a negative age (a backup host whose clock runs ahead)', () => {
+    const summary = summarizeBackups(input([backup('b1', '2026-11-26T12:00:05.000Z', [['local', 'unverified']])]));
+    expect(summary.sources[0]!.newestGood!.ageSeconds).toBe(0);
+  });
+
+  it('marks targets the sync could not list, or all of them when the sync failed', () => {
+    expect(summarizeBackups({ ...input([]), unreachable: [{ target: 's3', error: 'timed out' }] }).targets).toEqual([
+      { name: 'local', reachable: true, error: undefined },
+      { name: 's3', reachable: false, error: 'timed out' },
+    ]);
+    const failed = summarizeBackups({ ...input([]), error: 'every target failed' });
+    expect(failed.targets.every((t) => !t.reachable && t.error === 'every target failed')).toBe(true);
+  });
+});
+
+describe('renderMetrics and renderPage', () => {
+  const summary = summarizeBackups(
+    input([
+      backup(
+        'b1',
+        '2026-11-26T09:00:00.000Z',
+        [
+          ['local', 'verified'],
+          ['s3', 'verified'],
+        ],
+        { scheduleId: 'nightly' },
+      ),
+      backup('b2', '2026-11-26T11:00:00.000Z', [
+        ['local', 'unverified'],
+        ['s3', 'missing'],
+      ]),
+      backup(
+        'q"1',
+        '2026-11-26T10:00:00.000Z',
+        [
+          ['local', 'unverified'],
+          ['s3', 'unverified'],
+        ],
+        { sourceId: 'we"ird\\id' },
+      ),
+    ]),
+  );
+  const queues: QueueStats[] = [
+    {
+      name: 'backup.bot',
+      counts: { waiting: 2, failed: 1 },
+      active: [{ jobId: '7', name: 'full:bot', percent: 40, phase: 'upload' }],
+      lastOutcomes: [
+        { queue: 'backup.bot', type: 'full', sourceId: 'bot', result: 'failed', finishedOn: 1_700_000_002_000, jobId: '5', reason: 'disk full' },
+        { queue: 'backup.bot', type: 'full', sourceId: 'bot', result: 'completed', finishedOn: 1_700_000_001_000, jobId: '4', reason: undefined },
+      ],
+    },
+  ];
+
+  it('reports the backup, copy and queue series, with escaped labels', () => {
+    const text = renderMetrics({ summary, queues });
+    const lines = text.split('\n');
+    for (const expected of [
+      'botbackup_catalog_up 1',
+      'botbackup_newest_backup_age_seconds{source="bot"} 3600',
+      'botbackup_newest_backup_timestamp_seconds{source="bot"} 1795690800',
+      'botbackup_schedule_newest_backup_age_seconds{schedule="nightly",source="bot"} 10800',
+      'botbackup_backup_last_duration_seconds{source="bot"} 2.5',
+      'botbackup_backup_last_stored_bytes{source="bot"} 300',
+      'botbackup_backups{source="bot",degraded="false"} 1',
+      'botbackup_backups{source="bot",degraded="true"} 1',
+      'botbackup_backups{source="idle",degraded="false"} 0',
+      'botbackup_newest_backup_age_seconds{source="we\\"ird\\\\id"} 7200',
+      'botbackup_copies{target="local",state="verified"} 1',
+      'botbackup_copies{target="local",state="unverified"} 2',
+      'botbackup_copies{target="s3",state="missing"} 1',
+      'botbackup_copies{target="s3",state="bad"} 0',
+      'botbackup_redis_up 1',
+      'botbackup_queue_jobs{queue="backup.bot",state="failed"} 1',
+      'botbackup_queue_jobs{queue="backup.bot",state="waiting"} 2',
+      'botbackup_job_last_finished_timestamp_seconds{type="full",source="bot",result="failed"} 1700000002',
+      'botbackup_job_last_failed{type="full",source="bot"} 1',
+    ]) {
+      expect(lines, expected).toContain(expected);
+    }
+    expect(lines).toContain('# TYPE botbackup_newest_backup_age_seconds gauge');
+    expect(lines.some((l) => l.startsWith('botbackup_newest_backup_age_seconds{source="idle"}'))).toBe(false);
+  });
+
+  it('without the catalog: catalog_up 0, every target unreachable, and no backup series rather than zeros', () => {
+    const failed = summarizeBackups({ ...input([]), error: 'every target failed' });
+    const text = renderMetrics({ summary: failed, queues });
+    expect(text).toContain('\nbotbackup_catalog_up 0\n');
+    expect(text).toContain('\nbotbackup_target_reachable{target="s3"} 0\n');
+    expect(text).not.toMatch(/^botbackup_(backups|copies|newest_backup_age_seconds)\{/m);
+    expect(text).toContain('botbackup_queue_jobs{queue="backup.bot",state="waiting"} 2');
+    const html = renderPage({ summary: failed, queues, readOnly: true });
+    expect(html).toContain('The catalog could not be synced: every target failed');
+    expect(html).not.toContain('No backups yet');
+  });
+
+  it('without Redis: redis_up 0 and no queue series', () => {
+    const text = renderMetrics({ summary, queues: undefined });
+    expect(text).toContain('\nbotbackup_redis_up 0\n');
+    expect(text).not.toContain('botbackup_queue_jobs');
+  });
+
+  it('the page escapes every value and shows no hash', () => {
+    const html = renderPage({ summary, queues, readOnly: true });
+    expect(html).toContain('we&quot;ird\\id');
+    expect(html).not.toContain('we"ird');
+    expect(html).toContain('Newest good backup: <code>b2</code>, 1 h 0 min ago');
+    expect(html).toContain('full:bot #7 upload 40%');
+    expect(html).not.toMatch(/[0-9a-f]{64}/);
+  });
+});

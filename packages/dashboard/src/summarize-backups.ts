@@ -1,0 +1,132 @@
+import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
+
+/**
+ * One backup as the dashboard shows it: what it is, when and how it was made, and the state of
+ * each target's copy. Deliberately not the manifest: no file list, no hashes (a hash of a
+ * `secret` file is a way to test guesses of it), no object keys.
+ */
+export interface BackupView {
+  sourceId: string;
+  backupId: string;
+  /** Undefined when no copy of the manifest could be read (then `error` says why). */
+  type: 'full' | 'incremental' | undefined;
+  /** The host that made it. */
+  host: string | undefined;
+  startedAt: string | undefined;
+  completedAt: string | undefined;
+  durationSeconds: number | undefined;
+  /** Bytes of the backup's objects as stored (compressed). */
+  storedBytes: number | undefined;
+  /** The queued job and schedule that made it; null when it ran from the command line. */
+  trigger: { jobId: string; scheduleId: string | null } | null;
+  /** Some target lacks a good copy (see the catalog's definition). */
+  degraded: boolean;
+  /** Restorable and trusted: its manifest was read, some copy is readable, and no copy is known bad. */
+  good: boolean;
+  error: string | undefined;
+  copies: CatalogCopy[];
+}
+
+/** A source's backups, newest first, and its newest good one. */
+export interface SourceView {
+  sourceId: string;
+  /** Whether the config names the source (else its backups were only found in the storage targets). */
+  configured: boolean;
+  newestGood: { backupId: string; completedAt: string; ageSeconds: number } | undefined;
+  backups: BackupView[];
+}
+
+/** What the page, `/api/backups` and the backup metrics show. */
+export interface BackupsSummary {
+  generatedAt: string;
+  sources: SourceView[];
+  /** Every configured target, and whether the last catalog sync could list it. */
+  targets: { name: string; reachable: boolean; error: string | undefined }[];
+  /** Set when the catalog could not be synced at all (every target failed); the lists are then empty. */
+  error: string | undefined;
+}
+
+export interface SummarizeBackupsInput {
+  /** Source ids in config order: each gets a section, even without backups. */
+  sourceIds: string[];
+  targets: string[];
+  backups: CatalogBackup[];
+  unreachable: { target: string; error: string }[];
+  error?: string | undefined;
+  now: Date;
+}
+
+/**
+ * Turns the catalog's view of the repository into the dashboard's: per source (configured ones
+ * first, in config order, then any other found in the targets), backups newest first and the
+ * newest good one with its age at `now`. Pure. An age is never negative: a backup host whose
+ * clock runs ahead of this one's reads as age 0.
+ */
+export function summarizeBackups(input: SummarizeBackupsInput): BackupsSummary {
+  const bySource = new Map<string, BackupView[]>(input.sourceIds.map((id) => [id, []]));
+  for (const backup of input.backups) {
+    const list = bySource.get(backup.sourceId) ?? [];
+    list.push(viewOf(backup));
+    bySource.set(backup.sourceId, list);
+  }
+  const configured = new Set(input.sourceIds);
+  const sources = [...bySource.entries()].map(([sourceId, backups]): SourceView => {
+    backups.sort((a, b) => compareNewestFirst(a, b));
+    const good = backups.find((b) => b.good);
+    return {
+      sourceId,
+      configured: configured.has(sourceId),
+      newestGood: good && {
+        backupId: good.backupId,
+        completedAt: good.completedAt!,
+        ageSeconds: Math.max(0, (input.now.getTime() - Date.parse(good.completedAt!)) / 1000),
+      },
+      backups,
+    };
+  });
+  const unreachable = new Map(input.unreachable.map((u) => [u.target, u.error]));
+  return {
+    generatedAt: input.now.toISOString(),
+    sources,
+    targets: input.targets.map((name) => ({
+      name,
+      reachable: !unreachable.has(name) && input.error === undefined,
+      error: unreachable.get(name) ?? input.error,
+    })),
+    error: input.error,
+  };
+}
+
+function viewOf(backup: CatalogBackup): BackupView {
+  const m = backup.manifest;
+  const readable = backup.copies.some((c) => c.state === 'verified' || c.state === 'unverified');
+  const bad = backup.copies.some((c) => c.state === 'bad');
+  return {
+    sourceId: backup.sourceId,
+    backupId: backup.backupId,
+    type: m?.type,
+    host: m?.source.host,
+    startedAt: m?.startedAt,
+    completedAt: m?.completedAt,
+    durationSeconds: m && m.stats.durationMs / 1000,
+    storedBytes: m?.stats.storedBytes,
+    trigger: m?.trigger ?? null,
+    degraded: backup.degraded,
+    good: m !== undefined && readable && !bad && !Number.isNaN(Date.parse(m.completedAt)),
+    error: backup.error,
+    copies: backup.copies,
+  };
+}
+
+/** Newest first by completion time, then by id (ids sort by time of start). */
+function compareNewestFirst(a: BackupView, b: BackupView): number {
+  const ta = timeOf(a.completedAt);
+  const tb = timeOf(b.completedAt);
+  if (ta !== tb) return ta < tb ? 1 : -1;
+  return a.backupId < b.backupId ? 1 : a.backupId > b.backupId ? -1 : 0;
+}
+
+function timeOf(iso: string | undefined): number {
+  const t = iso === undefined ? NaN : Date.parse(iso);
+  return Number.isNaN(t) ? -Infinity : t;
+}

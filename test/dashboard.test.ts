@@ -1,0 +1,321 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, ExitCode, queueNames, redisOptionsFromUrl, type Config, type JobPayload } from '@botbackup/core';
+import { startDashboard, type RunningDashboard } from '@botbackup/dashboard';
+import { loadConfig, silentLogger } from '@botbackup/engine';
+import { createStore } from '@botbackup/storage';
+import { cliBin, createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { startRedis, type PrivateRedis } from './helpers/redis.js';
+
+const TOKEN = 'dashboard-test-token-0123456789';
+const PREFIX = 'dash';
+/** Debian's chromium (see .ci/run); playwright-core drives it without a browser download of its own. */
+const CHROMIUM = '/usr/bin/chromium';
+
+/** `botbackup dashboard` as a process: its URL (from its first line on stdout) and its log lines. */
+interface DashboardProcess {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startDashboardProcess(config: string, env: Record<string, string>, ...args: string[]): Promise<DashboardProcess> {
+  const child = spawn(process.execPath, [cliBin, '--config', config, 'dashboard', '--port', '0', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /Dashboard at (http:\/\/\S+\/)/.exec(line);
+      if (match) resolve(match[1]!);
+    });
+    void exited.then((code) => reject(new Error(`botbackup dashboard exited (${code}) before printing its URL:\n${stderr}`)));
+  });
+  return { child, url, stderr: () => stderr, exited };
+}
+
+const bearer = { Authorization: `Bearer ${TOKEN}` };
+
+describe('botbackup dashboard: bull-board, the backups and /metrics behind auth', () => {
+  const tmp = useTempDir('all');
+  const startedAt = Date.now();
+  let redis: PrivateRedis;
+  let file: string;
+  let repo: string;
+  let config: Config;
+  let dashboard: DashboardProcess;
+  let browser: Browser | undefined;
+  let backupIds: string[];
+  /** A failed job that stays failed; and one that the read-write dashboard retries. */
+  let failedJob: Job<JobPayload>;
+  let retriedJob: Job<JobPayload>;
+  let waitingJobId: string;
+  const queues: Queue<JobPayload>[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const root = path.join(tmp.dir, 'bot');
+    await createBot(root);
+    repo = path.join(tmp.dir, 'repo');
+    file = await writeConfig(tmp.dir, {
+      root,
+      repo,
+      codec: 'none',
+      extra: `catalog: ${JSON.stringify(path.join(tmp.dir, 'catalog.sqlite'))}\nredis: { url: "${redis.url}", prefix: ${PREFIX} }\ndashboard: { token: "\${DASHBOARD_TOKEN}" }\n`,
+    });
+    const env = { DASHBOARD_TOKEN: TOKEN };
+    // Real backups made by the CLI: a full, an incremental on it, and the newest verified.
+    for (const args of [['backup'], ['backup', '--incremental'], ['verify', 'latest']]) {
+      const run = await runCli(['--config', file, ...args], { env });
+      expect(run.code, run.stderr).toBe(0);
+    }
+    backupIds = (await fs.readdir(path.join(repo, 'manifests/testbot'))).map((n) => n.replace(/\.json$/, '')).sort();
+    expect(backupIds).toHaveLength(2);
+    config = await loadConfig(file, { ...process.env, DASHBOARD_TOKEN: TOKEN });
+
+    // A queued backup that no worker takes (waiting), and a verify job that failed.
+    const queued = await runCli(['--config', file, '--json', 'backup', '--queue', '--no-wait'], { env });
+    expect(queued.code, queued.stderr).toBe(0);
+    waitingJobId = (JSON.parse(queued.stdout.slice(queued.stdout.indexOf('{'))) as { jobId: string }).jobId;
+    const connection = redisOptionsFromUrl(redis.url);
+    const maintenance = new Queue<JobPayload>(queueNames.maintenance, { connection, prefix: PREFIX });
+    queues.push(maintenance, new Queue<JobPayload>(queueNames.backup('testbot'), { connection, prefix: PREFIX }));
+    const worker = new Worker<JobPayload>(
+      queueNames.maintenance,
+      async () => {
+        throw new UnrecoverableError('simulated verify failure');
+      },
+      { connection: { ...connection, maxRetriesPerRequest: null }, prefix: PREFIX },
+    );
+    let failures = 0;
+    const failed = new Promise<void>((resolve) => worker.on('failed', () => ++failures === 2 && resolve()));
+    failedJob = await maintenance.add('verify:testbot', { type: 'verify', sourceId: 'testbot' }, { attempts: 1 });
+    retriedJob = await maintenance.add('verify:testbot', { type: 'verify', sourceId: 'testbot' }, { attempts: 1 });
+    await failed;
+    expect(await (await maintenance.getJob(failedJob.id!))!.getState()).toBe('failed');
+    await worker.close();
+
+    dashboard = await startDashboardProcess(file, env);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (dashboard && dashboard.child.exitCode === null) {
+      dashboard.child.kill('SIGKILL');
+      await dashboard.exited;
+    }
+    await Promise.all(queues.map((q) => q.close()));
+    await redis?.stop();
+  });
+
+  async function launchBrowser(): Promise<Browser> {
+    browser ??= await chromium.launch({ executablePath: CHROMIUM });
+    return browser;
+  }
+
+  it('refuses every route without valid credentials: 401 with WWW-Authenticate and no data', async () => {
+    const wrongBasic = `Basic ${Buffer.from(`ops:not-the-token-at-all`).toString('base64')}`;
+    for (const route of ['', 'api/backups', 'metrics', 'queues', 'queues/api/queues', 'queues/static/favicon-32x32.png', 'no-such-page']) {
+      for (const headers of [
+        {},
+        { Authorization: 'Bearer wrong-token-of-some-length' },
+        { Authorization: wrongBasic },
+        { Authorization: `Bearer ${TOKEN}x` },
+      ] as Record<string, string>[]) {
+        const response = await fetch(dashboard.url + route, { headers });
+        const body = await response.text();
+        expect(response.status, `${route} ${JSON.stringify(headers)}`).toBe(401);
+        expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="botbackup"/);
+        expect(body).not.toMatch(/testbot|maintenance|botbackup_/);
+      }
+    }
+    // The same routes with the token, as a bearer or as a basic password, are served.
+    for (const route of ['', 'api/backups', 'metrics', 'queues', 'queues/api/queues']) {
+      expect((await fetch(dashboard.url + route, { headers: bearer })).status, route).toBe(200);
+    }
+    const basic = `Basic ${Buffer.from(`anyone:${TOKEN}`).toString('base64')}`;
+    expect((await fetch(dashboard.url + 'api/backups', { headers: { Authorization: basic } })).status).toBe(200);
+  });
+
+  it('shows each backup and its copy states in a real browser, and bull-board renders the queues', async () => {
+    const context = await (await launchBrowser()).newContext({ httpCredentials: { username: 'ops', password: TOKEN } });
+    // bull-board's page links web fonts; this machine (and CI) has no internet.
+    await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+    const page = await context.newPage();
+    const response = await page.goto(dashboard.url);
+    expect(response!.status()).toBe(200);
+    const [full, incremental] = backupIds as [string, string];
+    await expect.poll(() => page.locator('p.newest[data-source="testbot"]').innerText()).toContain(`Newest good backup: ${incremental}`);
+    expect(await page.locator('p.newest[data-source="testbot"]').innerText()).toMatch(/, \d+ (s|min) ago/);
+    const rows = page.locator('table.backups tbody tr');
+    expect(await rows.count()).toBe(2);
+    // Newest first; verify checked the newest (and, through its chain, nothing else is marked).
+    expect(await rows.nth(0).getAttribute('data-backup')).toBe(incremental);
+    expect(await rows.nth(0).innerText()).toMatch(/incremental[\s\S]*verified[\s\S]*ok/);
+    expect(await rows.nth(1).getAttribute('data-backup')).toBe(full);
+    expect(await rows.nth(1).innerText()).toMatch(/full[\s\S]*unverified[\s\S]*ok/);
+    expect(await page.locator('table.queues tr[data-queue="backup.testbot"]').innerText()).toMatch(/backup\.testbot\s+1\b/);
+
+    const board = await page.goto(`${dashboard.url}queues`);
+    expect(board!.status()).toBe(200);
+    // A React app: the names appear once it has fetched /queues/api/queues.
+    await page.getByText('backup.testbot').first().waitFor({ timeout: 30_000 });
+    await page.getByText('maintenance').first().waitFor({ timeout: 30_000 });
+    await context.close();
+  });
+
+  it('read-only mode refuses a retry and a delete through bull-board with 403, and the jobs are unchanged in Redis', async () => {
+    const [maintenance, backups] = queues as [Queue<JobPayload>, Queue<JobPayload>];
+    const before = await maintenance.getJob(failedJob.id!);
+    const api = `${dashboard.url}queues/api/queues`;
+    // bull-board's own routes (@bull-board/api 9.10 routes.js): retry, clean (delete) one job, and some queue-wide changes.
+    const attempts: [string, string][] = [
+      ['PUT', `${api}/${queueNames.maintenance}/${failedJob.id}/retry`],
+      ['PUT', `${api}/${queueNames.maintenance}/${failedJob.id}/clean`],
+      ['PUT', `${api}/backup.testbot/${waitingJobId}/clean`],
+      ['PUT', `${api}/${queueNames.maintenance}/retry/failed`],
+      ['PUT', `${api}/${queueNames.maintenance}/clean/failed`],
+      ['PUT', `${api}/backup.testbot/empty`],
+      ['PUT', `${api}/pause`],
+      ['POST', `${api}/backup.testbot/add`],
+    ];
+    for (const [method, url] of attempts) {
+      const response = await fetch(url, { method, headers: { ...bearer, 'Content-Type': 'application/json' }, body: '{}' });
+      expect(response.status, `${method} ${url}`).toBe(403);
+    }
+    const after = await maintenance.getJob(failedJob.id!);
+    expect(await after!.getState()).toBe('failed');
+    expect(after!.attemptsMade).toBe(before!.attemptsMade);
+    expect(after!.failedReason).toBe('simulated verify failure');
+    expect(await (await backups.getJob(waitingJobId))!.getState()).toBe('waiting');
+    expect(await backups.isPaused()).toBe(false);
+    expect(await backups.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    // The UI knows it is read-only too (no retry or clean buttons).
+    const listed = (await (await fetch(api, { headers: bearer })).json()) as { queues: { name: string; readOnlyMode: boolean }[] };
+    expect(listed.queues.map((q) => [q.name, q.readOnlyMode])).toEqual([
+      ['maintenance', true],
+      ['backup.testbot', true],
+    ]);
+  });
+
+  it('read-write mode (for contrast) lets the same retry through, but not from another site', async () => {
+    const readWrite: RunningDashboard = await startDashboard({
+      config,
+      connection: redisOptionsFromUrl(redis.url),
+      stores: config.storage.map(createStore),
+      catalogFile: path.join(tmp.dir, 'catalog.sqlite'),
+      host: '127.0.0.1',
+      port: 0,
+      auth: { token: TOKEN },
+      readOnly: false,
+      logger: silentLogger,
+    });
+    try {
+      const retry = `${readWrite.url}queues/api/queues/${queueNames.maintenance}/${retriedJob.id}/retry`;
+      const crossSite = await fetch(retry, { method: 'PUT', headers: { ...bearer, Origin: 'http://evil.example' } });
+      expect(crossSite.status).toBe(403);
+      expect(await (await queues[0]!.getJob(retriedJob.id!))!.getState()).toBe('failed');
+      const response = await fetch(retry, { method: 'PUT', headers: bearer });
+      expect(response.status).toBe(204);
+      expect(await (await queues[0]!.getJob(retriedJob.id!))!.getState()).toBe('waiting');
+    } finally {
+      await readWrite.close();
+    }
+  });
+
+  it('/metrics reports the age of the newest good backup, copies and queue counts', async () => {
+    const response = await fetch(`${dashboard.url}metrics`, { headers: bearer });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    const value = (series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      expect(line, `${series} in\n${text}`).toBeDefined();
+      return Number(line!.slice(series.length + 1));
+    };
+    const age = value('botbackup_newest_backup_age_seconds{source="testbot"}');
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan((Date.now() - startedAt) / 1000);
+    expect(value('botbackup_backups{source="testbot",degraded="false"}')).toBe(2);
+    expect(value('botbackup_copies{target="local",state="verified"}')).toBe(1);
+    expect(value('botbackup_copies{target="local",state="unverified"}')).toBe(1);
+    expect(value('botbackup_backup_last_duration_seconds{source="testbot"}')).toBeGreaterThan(0);
+    expect(value('botbackup_backup_last_stored_bytes{source="testbot"}')).toBeGreaterThan(0);
+    expect(value('botbackup_redis_up')).toBe(1);
+    expect(value('botbackup_queue_jobs{queue="backup.testbot",state="waiting"}')).toBe(1);
+    // One failed verify job is still failed; the other was retried by the read-write dashboard and waits.
+    expect(value('botbackup_queue_jobs{queue="maintenance",state="failed"}')).toBe(1);
+    expect(value('botbackup_queue_jobs{queue="maintenance",state="waiting"}')).toBe(1);
+    expect(value('botbackup_job_last_failed{type="verify",source="testbot"}')).toBe(1);
+    const failedAt = value('botbackup_job_last_finished_timestamp_seconds{type="verify",source="testbot",result="failed"}');
+    expect(failedAt * 1000).toBeGreaterThanOrEqual(startedAt);
+    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toMatch(/^botbackup_[a-z_]+(\{[^}]*\})? -?[\d.e+]+$/);
+  });
+
+  it('shows no secret: no hashes, no Redis URL, no token, in any answer or log line', async () => {
+    const secretHashes = new Set<string>();
+    for (const id of backupIds) {
+      const manifest = JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${id}.json`), 'utf8')) as {
+        files: { kind: string; sha256: string }[];
+      };
+      for (const f of manifest.files) if (f.kind === 'secret') secretHashes.add(f.sha256);
+    }
+    expect(secretHashes.size).toBeGreaterThan(0);
+    for (const route of ['', 'api/backups', 'metrics', 'queues/api/queues']) {
+      const body = await (await fetch(dashboard.url + route, { headers: bearer })).text();
+      expect(body).not.toMatch(/[0-9a-f]{64}/);
+      expect(body).not.toContain(redis.url);
+      expect(body).not.toContain(TOKEN);
+      for (const hash of secretHashes) expect(body).not.toContain(hash);
+    }
+    expect(dashboard.stderr()).not.toContain(TOKEN);
+  });
+
+  it('refuses to start without credentials unless it listens on loopback (then it warns)', async () => {
+    const dir = path.join(tmp.dir, 'noauth');
+    await fs.mkdir(dir);
+    const open = await writeConfig(dir, {
+      root: path.join(tmp.dir, 'bot'),
+      repo,
+      extra: `catalog: ${JSON.stringify(path.join(dir, 'catalog.sqlite'))}\nredis: { url: "${redis.url}", prefix: ${PREFIX} }\n`,
+    });
+    const refused = await runCli(['--config', open, 'dashboard', '--host', '0.0.0.0', '--port', '0']);
+    expect(refused.code).toBe(ExitCode.config);
+    expect(refused.stderr).toMatch(/field "dashboard" sets neither token nor basic, and the dashboard would listen on 0\.0\.0\.0/);
+    await expect(
+      startDashboard({
+        config: await loadConfig(open),
+        connection: redisOptionsFromUrl(redis.url),
+        stores: [],
+        catalogFile: path.join(dir, 'catalog.sqlite'),
+        host: '192.0.2.1',
+        port: 0,
+        auth: {},
+        readOnly: true,
+        logger: silentLogger,
+      }),
+    ).rejects.toBeInstanceOf(ConfigError);
+    const local = await startDashboardProcess(open, {});
+    try {
+      expect((await fetch(`${local.url}api/backups`)).status).toBe(200);
+      expect(local.stderr()).toContain('the dashboard has no credentials configured');
+    } finally {
+      local.child.kill('SIGTERM');
+      expect(await local.exited).toBe(0);
+    }
+  });
+
+  it('stops on SIGTERM with exit code 0', async () => {
+    dashboard.child.kill('SIGTERM');
+    expect(await dashboard.exited).toBe(0);
+  });
+});
