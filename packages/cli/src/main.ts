@@ -6,6 +6,7 @@ import { catalogCommand } from './commands/catalog.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { diffCommand } from './commands/diff.js';
 import { historyCommand } from './commands/history.js';
+import { jobsCommand } from './commands/jobs.js';
 import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { replicateCommand } from './commands/replicate.js';
@@ -14,6 +15,7 @@ import { runCommand } from './commands/run.js';
 import { workerCommand } from './commands/worker.js';
 import { schedulerCommand } from './commands/scheduler.js';
 import { showCommand } from './commands/show.js';
+import { statusCommand } from './commands/status.js';
 import { verifyCommand } from './commands/verify.js';
 import { CommandContext, type GlobalOptions } from './context.js';
 
@@ -60,6 +62,8 @@ export async function main(argv: string[]): Promise<number> {
     workerCommand,
     runCommand,
     dashboardCommand,
+    statusCommand,
+    jobsCommand,
   ]) {
     program.addCommand(make(wrap).exitOverride());
   }

@@ -1,0 +1,278 @@
+import { Command } from 'commander';
+import { RedisUnavailableError, redactUrl, type Config } from '@botbackup/core';
+import type { CatalogBackup } from '@botbackup/engine';
+import type { CommandContext } from '../context.js';
+import {
+  compareSchedules,
+  inspectQueues,
+  lastJobOf,
+  newestGoodBackup,
+  type JobView,
+  type ProgressView,
+  type QueueInspection,
+  type QueueSummary,
+  type ScheduleState,
+  type ScheduleStatus,
+} from '../inspect.js';
+import type { CommandAction } from '../main.js';
+import { formatBytes, formatTable } from '../output.js';
+
+/** Failures `status` lists: those of the last day, at most this many. */
+const RECENT_FAILURES_MS = 86_400_000;
+const RECENT_FAILURES_MAX = 10;
+
+/** `status --json` (docs/cli.md). Parts read from Redis are null when distributed mode is not configured or Redis could not be read. */
+export interface StatusJson {
+  at: string;
+  distributed: { configured: boolean; redis: string | null; prefix: string | null; error: string | null };
+  staleAfterMs: number;
+  schedules: ScheduleStatus[] | null;
+  queues: QueueSummary[] | null;
+  active: (JobView & { runningForMs: number | null })[] | null;
+  sources: SourceStatus[];
+  recentFailures: JobView[] | null;
+  storage: { error: string | null; unreachable: { target: string; error: string }[] };
+}
+
+export interface SourceStatus {
+  id: string;
+  newestGoodBackup: { id: string; type: 'full' | 'incremental'; completedAt: string; ageMs: number; degraded: boolean } | null;
+  /** No good backup, or the newest is older than `notify.staleAfter`. */
+  stale: boolean;
+  /** The newest finished job of the source (any type), or null (none kept in Redis, or Redis not read). */
+  lastJob: JobView | null;
+}
+
+export function statusCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+  return new Command('status')
+    .description('schedules and their next run, queues, running jobs, the age of the newest good backup of each source, and recent failures')
+    .action(
+      wrap(async (ctx) => {
+        const config = await ctx.config();
+        // The backups part needs only the storage targets, the rest only Redis: read both at once,
+        // so that a Redis outage still shows how old the backups are.
+        const [backups, queues] = await Promise.allSettled([readBackups(ctx), config.redis ? inspectQueues({ config, signal: ctx.signal }) : undefined]);
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        if (queues.status === 'rejected' && !(queues.reason instanceof RedisUnavailableError)) throw queues.reason;
+        const report = buildStatus({
+          config,
+          now: new Date(),
+          backups: backups.status === 'fulfilled' ? backups.value : { error: (backups.reason as Error).message, unreachable: [] },
+          queues: queues.status === 'fulfilled' ? queues.value : { error: (queues.reason as Error).message },
+        });
+        if (ctx.options.json) ctx.printJson(report);
+        else printStatus(ctx, config, report);
+        // Printed first, then the failure: one sentence on stderr and its exit code (10 for Redis, else the storage's).
+        if (queues.status === 'rejected') throw queues.reason;
+        if (backups.status === 'rejected') throw backups.reason;
+      }),
+    );
+}
+
+interface BackupsRead {
+  list?: CatalogBackup[];
+  error: string | null;
+  unreachable: { target: string; error: string }[];
+}
+
+async function readBackups(ctx: CommandContext): Promise<BackupsRead> {
+  const catalog = await ctx.catalog();
+  const list = await catalog.sync(await ctx.stores(), { signal: ctx.signal });
+  return { list, error: null, unreachable: catalog.unreachable };
+}
+
+/**
+ * Assembles the status report (pure: `now` passed in) from the catalog's backups and what Redis
+ * holds (undefined: distributed mode is not configured; `{ error }`: Redis could not be read).
+ */
+export function buildStatus(input: { config: Config; now: Date; backups: BackupsRead; queues: QueueInspection | { error: string } | undefined }): StatusJson {
+  const { config, now } = input;
+  const inspected = input.queues && 'queues' in input.queues ? input.queues : undefined;
+  const since = now.getTime() - RECENT_FAILURES_MS;
+  const sources = config.sources.map((source): SourceStatus => {
+    const good = input.backups.list && newestGoodBackup(input.backups.list, source.id);
+    const ageMs = good ? Math.max(0, now.getTime() - Date.parse(good.manifest!.completedAt)) : undefined;
+    return {
+      id: source.id,
+      newestGoodBackup: good
+        ? { id: good.backupId, type: good.manifest!.type, completedAt: good.manifest!.completedAt, ageMs: ageMs!, degraded: good.degraded }
+        : null,
+      // Unknown when no target could be listed: then not called stale (the error says why).
+      stale: input.backups.list ? ageMs === undefined || ageMs > config.notify.staleAfterMs : false,
+      lastJob: (inspected && lastJobOf(inspected.finished, source.id)) ?? null,
+    };
+  });
+  return {
+    at: now.toISOString(),
+    distributed: {
+      configured: config.redis !== undefined,
+      redis: config.redis ? redactUrl(config.redis.url) : null,
+      prefix: config.redis?.prefix ?? null,
+      error: input.queues && 'error' in input.queues ? input.queues.error : null,
+    },
+    staleAfterMs: config.notify.staleAfterMs,
+    schedules: inspected ? compareSchedules(config.schedules, inspected.schedulers, now) : null,
+    queues: inspected?.queues ?? null,
+    active: inspected
+      ? inspected.active.map((job) => ({ ...job, runningForMs: job.startedAt ? Math.max(0, now.getTime() - Date.parse(job.startedAt)) : null }))
+      : null,
+    sources,
+    recentFailures: inspected
+      ? inspected.finished.filter((j) => j.state === 'failed' && j.finishedAt !== null && Date.parse(j.finishedAt) >= since).slice(0, RECENT_FAILURES_MAX)
+      : null,
+    storage: { error: input.backups.error, unreachable: input.backups.unreachable },
+  };
+}
+
+const STATE_TEXT: Record<ScheduleState, string> = {
+  scheduled: 'ok',
+  outdated: 'OUTDATED: Redis has another cron, zone or job; restart "botbackup scheduler" with this config',
+  missing: 'MISSING from Redis: is "botbackup scheduler" running with this config?',
+  disabled: 'disabled',
+  unconfigured: 'NOT CONFIGURED: in Redis only; "botbackup scheduler" with this config removes it',
+};
+
+function printStatus(ctx: CommandContext, config: Config, report: StatusJson): void {
+  const now = Date.parse(report.at);
+  const blocks: string[] = [];
+  const d = report.distributed;
+  if (!d.configured) {
+    const n = config.schedules.length;
+    blocks.push(
+      `Distributed mode is not configured (no "redis" in ${config.file})${n > 0 ? `: the ${n} schedule(s) of the config do not run` : ''}; showing the backups only.`,
+    );
+  } else if (d.error) {
+    blocks.push(`Redis at ${d.redis} could not be read; showing the backups only.`);
+  }
+  if (report.schedules) {
+    const rows = report.schedules.map((s) => [
+      s.id,
+      s.job ?? '?',
+      s.source ?? '-',
+      s.cron ?? '-',
+      s.timezone ?? '-',
+      s.next ? `${formatTime(s.next)} (${formatRelative(Date.parse(s.next) - now)})` : '-',
+      STATE_TEXT[s.state],
+    ]);
+    blocks.push(
+      `Schedules (Redis ${d.redis}, prefix ${d.prefix})\n` +
+        (rows.length > 0 ? formatTable(['SCHEDULE', 'JOB', 'SOURCE', 'CRON', 'ZONE', 'NEXT RUN', 'STATE'], rows) : '  none configured or in Redis'),
+    );
+  }
+  if (report.queues) {
+    const notes = report.queues.map((q) => [q.paused ? 'PAUSED' : '', q.configured ? '' : 'not configured (no such source)'].filter(Boolean).join(', '));
+    const withNotes = notes.some((n) => n !== '');
+    const rows = report.queues.map((q, i) => [
+      q.name,
+      String(q.counts.waiting + q.counts.prioritized + q.counts['waiting-children']),
+      String(q.counts.active),
+      String(q.counts.delayed),
+      String(q.counts.completed),
+      String(q.counts.failed),
+      ...(withNotes ? [notes[i]!] : []),
+    ]);
+    const headers = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', ...(withNotes ? ['NOTE'] : [])];
+    blocks.push(`Queues\n${formatTable(headers, rows)}`);
+  }
+  if (report.active) {
+    blocks.push(
+      report.active.length === 0
+        ? 'Active jobs: none'
+        : `Active jobs\n${formatTable(
+            ['JOB', 'QUEUE', 'NAME', 'PROGRESS', 'RUNNING FOR'],
+            report.active.map((j) => [j.id, j.queue, j.name, describeProgress(j.progress), j.runningForMs === null ? '-' : formatAge(j.runningForMs)]),
+          )}`,
+    );
+  }
+  const sourceRows = report.sources.map((s) => {
+    const b = s.newestGoodBackup;
+    const state = report.storage.error ? 'UNKNOWN' : s.stale ? `STALE (${b ? `older than ${formatAge(report.staleAfterMs)}` : 'no good backup'})` : 'ok';
+    return [
+      s.id,
+      b ? `${b.id}${b.degraded ? ' DEGRADED' : ''}` : 'none',
+      b ? formatAge(b.ageMs) : '-',
+      state,
+      s.lastJob ? describeLastJob(s.lastJob, now) : d.configured && !d.error ? 'none in Redis' : '-',
+    ];
+  });
+  blocks.push(`Sources\n${formatTable(['SOURCE', 'NEWEST GOOD BACKUP', 'AGE', 'STATE', 'LAST JOB'], sourceRows)}`);
+  if (report.storage.error) blocks.push(`No storage target could be listed: ${report.storage.error}`);
+  for (const u of report.storage.unreachable) blocks.push(`Storage "${u.target}" could not be listed: ${u.error}`);
+  if (report.recentFailures) {
+    blocks.push(
+      report.recentFailures.length === 0
+        ? 'Failures in the last 24 h: none'
+        : `Failures in the last 24 h (newest ${RECENT_FAILURES_MAX} at most)\n${formatTable(
+            ['JOB', 'QUEUE', 'NAME', 'FAILED', 'ATTEMPTS', 'REASON'],
+            report.recentFailures.map((j) => [
+              j.id,
+              j.queue,
+              j.name,
+              `${formatAge(now - Date.parse(j.finishedAt!))} ago`,
+              `${j.attemptsMade}/${j.attempts}`,
+              j.failedReason ?? '',
+            ]),
+          )}`,
+    );
+  }
+  ctx.print(blocks.join('\n\n'));
+}
+
+function describeLastJob(job: JobView, now: number): string {
+  const when = job.finishedAt ? ` ${formatAge(now - Date.parse(job.finishedAt))} ago` : '';
+  const type = job.payload.type;
+  if (job.state === 'failed') return `${type} FAILED${when}: ${job.failedReason ?? 'no reason given'}`;
+  const result = describeResult(job);
+  return `${type} ok${when}${result ? `: ${result}` : ''}`;
+}
+
+/** A finished job's outcome in a few words: its result, or why it failed. */
+export function describeResult(job: JobView): string {
+  if (job.state === 'failed') return job.failedReason ?? '';
+  const r = job.result;
+  if (!r) return job.failedReason ? `last attempt failed: ${job.failedReason}` : '';
+  if (r.skipped) return `skipped: ${r.skipped}`;
+  const parts: string[] = [];
+  if (r.backupId) parts.push(`${r.type === 'verify' ? 'verified' : 'backup'} ${r.backupId}${r.reused ? ' (an earlier attempt)' : ''}`);
+  if (r.failedTargets && r.failedTargets.length > 0) parts.push(`DEGRADED, not in ${r.failedTargets.join(', ')}`);
+  if (r.copied !== undefined) parts.push(`${r.copied} copied`);
+  if (r.removed !== undefined) parts.push(`${r.removed} leftover(s) removed`);
+  return parts.join(', ');
+}
+
+/** A running job's progress: phase, subject and how far (pages for snapshots, bytes otherwise). */
+export function describeProgress(p: ProgressView | null): string {
+  if (!p) return '-';
+  const unit = (n: number) => (p.phase === 'snapshot' ? `${n} pages` : formatBytes(n));
+  const amount = p.total === null ? unit(p.done) : `${unit(p.done)} / ${unit(p.total)}`;
+  return `${p.phase}${p.subject ? ` ${p.subject}` : ''} ${p.percent === null ? '' : `${p.percent}% `}(${amount})`;
+}
+
+/** An ISO time as `2026-11-26 06:40:15Z`. */
+export function formatTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+/** A duration in its two largest units: `45s`, `12m 5s`, `5h 3m`, `3d 4h`. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const units: [number, string][] = [
+    [86_400, 'd'],
+    [3_600, 'h'],
+    [60, 'm'],
+    [1, 's'],
+  ];
+  const i = units.findIndex(([size]) => s >= size);
+  if (i === -1) return '0s';
+  const [big, bigName] = units[i]!;
+  const first = `${Math.floor(s / big)}${bigName}`;
+  const next = units[i + 1];
+  if (!next) return first;
+  const rest = Math.floor((s % big) / next[0]);
+  return rest > 0 ? `${first} ${rest}${next[1]}` : first;
+}
+
+/** `in 5h 3m`, or `5m ago` for a time past (a scheduled job that is due). */
+function formatRelative(ms: number): string {
+  return ms >= 0 ? `in ${formatAge(ms)}` : `due ${formatAge(-ms)} ago`;
+}

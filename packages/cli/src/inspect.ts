@@ -1,0 +1,405 @@
+import { Queue, type Job, type JobSchedulerJson, type JobState } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { queueNames, queueFor, redisOptionsFromUrl, type Config, type JobPayload, type JobType, type ScheduleConfig } from '@botbackup/core';
+import type { CatalogBackup } from '@botbackup/engine';
+import { closeProducer, connectProducer, nextRuns, redisError } from '@botbackup/scheduler';
+import type { JobProgress, JobResult } from '@botbackup/worker';
+
+/*
+ * What `botbackup status` and `botbackup jobs` read from Redis, and the pure functions that
+ * compare it with the config and the catalog. It lives in the CLI package, not in the scheduler,
+ * because it reads the jobs' results and progress as the worker writes them (JobResult,
+ * JobProgress) and the scheduler must not import the worker.
+ */
+
+/** The job states `jobs` can list, as BullMQ names them. */
+export const LISTED_STATES = ['active', 'waiting', 'prioritized', 'delayed', 'completed', 'failed'] as const satisfies readonly JobState[];
+export type ListedState = (typeof LISTED_STATES)[number];
+
+/** Jobs per state of one queue (BullMQ's getJobCounts), and whether it is paused. */
+export interface QueueSummary {
+  name: string;
+  /** Configured: the maintenance queue, or the backup queue of a configured source; else only found in Redis. */
+  configured: boolean;
+  paused: boolean;
+  counts: Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed' | 'waiting-children', number>;
+}
+
+/** Progress as the worker reports it, reduced to what people read; null when the job reported none. */
+export type ProgressView = { phase: string; subject: string | null; done: number; total: number | null; percent: number | null };
+
+/** One job, as `jobs --json` prints it: ids and options only from its payload, never data or secrets. */
+export interface JobView {
+  id: string;
+  queue: string;
+  name: string;
+  state: JobState | 'unknown';
+  /** The payload's ids and options (type, sourceId, scheduleId, backup, deep); nothing else is copied. */
+  payload: JobPayload;
+  /** Attempts made so far (a failed attempt that is retried counts), and how many it may make. */
+  attemptsMade: number;
+  attempts: number;
+  progress: ProgressView | null;
+  /** ISO times: added to the queue, last started by a worker, finished (completed or failed for good). */
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** For a delayed job (a retry after backoff, a scheduled run, a busy source): when it becomes due. */
+  dueAt: string | null;
+  result: JobResult | null;
+  /** Why the last attempt failed (also for a job that waits for its retry). */
+  failedReason: string | null;
+  /** The job's own log lines (`job.log`), oldest first; only when asked for. */
+  logs?: string[] | undefined;
+}
+
+/** A job scheduler as Redis holds it. */
+export interface SchedulerView {
+  id: string;
+  queue: string;
+  /** The name of the jobs it makes (`incremental:bot`). */
+  name: string;
+  cron: string | null;
+  timezone: string;
+  /** ISO time of its next job, as BullMQ stores it. */
+  next: string | null;
+  payload: JobPayload | null;
+}
+
+/** Everything `status` reads from Redis. */
+export interface QueueInspection {
+  queues: QueueSummary[];
+  schedulers: SchedulerView[];
+  /** Running jobs, longest-running first. */
+  active: JobView[];
+  /** The newest finished jobs of each queue (up to `finishedPerQueue` completed and as many failed), newest first. */
+  finished: JobView[];
+}
+
+export interface InspectOptions {
+  config: Config;
+  /** Completed and failed jobs read per queue and state, for the last result per source and the recent failures (default 50). */
+  finishedPerQueue?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ListJobsOptions {
+  config: Config;
+  /** States to list (default: all of {@link LISTED_STATES}). */
+  states?: readonly ListedState[] | undefined;
+  /** At most this many jobs in all (default 20), newest first. */
+  limit?: number | undefined;
+  /** Also read each job's log lines. */
+  withLogs?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Active jobs read per queue: a queue runs one at a time per worker, so this is plenty. */
+const ACTIVE_PER_QUEUE = 100;
+/** Log lines read per job by `jobs --json`. */
+const LOG_LINES = 50;
+
+/**
+ * Reads every botbackup queue under `redis.prefix` (the maintenance queue, the backup queue of
+ * each configured source, and any other queue found in Redis): job counts per state, running
+ * jobs with their progress, the newest finished jobs, and the job schedulers with their next run.
+ * Read-only. Fails fast with a {@link RedisUnavailableError} (redacted URL) when Redis cannot
+ * be used.
+ */
+export async function inspectQueues(options: InspectOptions): Promise<QueueInspection> {
+  const finishedPerQueue = options.finishedPerQueue ?? 50;
+  return withQueues(options.config, options.signal, async ({ names, queue, jobsIn, step }) => {
+    const summaries: QueueSummary[] = [];
+    const schedulers: SchedulerView[] = [];
+    const active: JobView[] = [];
+    const finished: JobView[] = [];
+    for (const { name, configured } of names) {
+      const q = queue(name);
+      step(`read the queue ${name}`);
+      const [counts, paused] = await Promise.all([q.getJobCounts(...COUNTED_STATES), q.isPaused()]);
+      summaries.push({ name, configured, paused, counts: Object.fromEntries(COUNTED_STATES.map((s) => [s, counts[s] ?? 0])) as QueueSummary['counts'] });
+      for (const s of await q.getJobSchedulers()) schedulers.push(schedulerView(name, s));
+      if (counts.active) active.push(...(await jobsIn(name, 'active', ACTIVE_PER_QUEUE)));
+      if (counts.completed) finished.push(...(await jobsIn(name, 'completed', finishedPerQueue)));
+      if (counts.failed) finished.push(...(await jobsIn(name, 'failed', finishedPerQueue)));
+    }
+    active.sort((a, b) => compareTimes(a.startedAt ?? a.createdAt, b.startedAt ?? b.createdAt));
+    finished.sort((a, b) => compareTimes(b.finishedAt ?? b.createdAt, a.finishedAt ?? a.createdAt));
+    schedulers.sort((a, b) => a.id.localeCompare(b.id) || a.queue.localeCompare(b.queue));
+    return { queues: summaries, schedulers, active, finished };
+  });
+}
+
+/**
+ * The jobs of every botbackup queue in the given states, newest first (by the time of their last
+ * change: finished, started, or added), at most `limit`. Read-only; fails fast like
+ * {@link inspectQueues}.
+ */
+export async function listJobs(options: ListJobsOptions): Promise<JobView[]> {
+  const states = options.states ?? LISTED_STATES;
+  const limit = options.limit ?? 20;
+  return withQueues(options.config, options.signal, async ({ names, queue, jobsIn, step }) => {
+    const found: JobView[] = [];
+    for (const { name } of names) {
+      step(`list the jobs of ${name}`);
+      // The newest `limit` of each state and queue: enough to take the newest `limit` of all.
+      for (const state of states) found.push(...(await jobsIn(name, state, limit)));
+    }
+    found.sort((a, b) => compareTimes(lastChange(b), lastChange(a)) || b.id.localeCompare(a.id));
+    const newest = found.slice(0, limit);
+    if (options.withLogs) {
+      for (const job of newest) {
+        step(`read the log of job ${job.id}`);
+        job.logs = (await queue(job.queue).getJobLogs(job.id, 0, LOG_LINES - 1, true)).logs;
+      }
+    }
+    return newest;
+  });
+}
+
+/** How a configured schedule compares with Redis. */
+export type ScheduleState =
+  /** Enabled, and Redis holds it as configured. */
+  | 'scheduled'
+  /** Enabled, but Redis holds it with another cron expression, zone, job or queue: the scheduler has not synced this config. */
+  | 'outdated'
+  /** Enabled, but not in Redis: no scheduler runs with this config (or it has not synced yet). */
+  | 'missing'
+  /** Disabled in the config, and not in Redis. */
+  | 'disabled'
+  /** In Redis, but not an enabled schedule of the config: a scheduler with this config would remove it. */
+  | 'unconfigured';
+
+/** A schedule of the config, a job scheduler of Redis, or both, side by side. */
+export interface ScheduleStatus {
+  id: string;
+  state: ScheduleState;
+  job: string | null;
+  source: string | null;
+  /** The queue its jobs go to (Redis's, when Redis holds it). */
+  queue: string | null;
+  cron: string | null;
+  timezone: string | null;
+  /** ISO time of its next run: Redis's when Redis holds it, else computed from the config's cron (for `missing`). */
+  next: string | null;
+  nextFrom: 'redis' | 'cron' | null;
+}
+
+/**
+ * Compares the config's schedules with the job schedulers in Redis (pure; `now` for the next run
+ * of a schedule Redis lacks). Sorted by id.
+ */
+export function compareSchedules(schedules: readonly ScheduleConfig[], inRedis: readonly SchedulerView[], now: Date): ScheduleStatus[] {
+  const byId = new Map<string, SchedulerView[]>();
+  for (const s of inRedis) byId.set(s.id, [...(byId.get(s.id) ?? []), s]);
+  const out: ScheduleStatus[] = [];
+  for (const schedule of schedules) {
+    const found = byId.get(schedule.id) ?? [];
+    byId.delete(schedule.id);
+    const queue = queueFor(schedule.job as JobType, schedule.source);
+    const base = { id: schedule.id, job: schedule.job, source: schedule.source ?? null, cron: schedule.cron, timezone: schedule.timezone };
+    if (!schedule.enabled) {
+      out.push({ ...base, state: 'disabled', queue, next: null, nextFrom: null });
+      for (const s of found) out.push(unconfigured(s));
+      continue;
+    }
+    const here = found.find((s) => s.queue === queue);
+    if (here) {
+      const same =
+        here.cron === schedule.cron && here.timezone === schedule.timezone && here.payload?.type === schedule.job && here.payload.sourceId === schedule.source;
+      out.push({ ...base, state: same ? 'scheduled' : 'outdated', queue, next: here.next, nextFrom: here.next ? 'redis' : null });
+      for (const s of found) if (s !== here) out.push(unconfigured(s));
+    } else if (found.length > 0) {
+      // In Redis, but in another queue (its job type changed): the scheduler has not synced this config.
+      const [first, ...rest] = found;
+      out.push({ ...base, state: 'outdated', queue: first!.queue, next: first!.next, nextFrom: first!.next ? 'redis' : null });
+      for (const s of rest) out.push(unconfigured(s));
+    } else {
+      const next = nextRuns(schedule, now, 1)[0];
+      out.push({ ...base, state: 'missing', queue, next: next?.toISOString() ?? null, nextFrom: next ? 'cron' : null });
+    }
+  }
+  for (const rest of byId.values()) for (const s of rest) out.push(unconfigured(s));
+  return out.sort((a, b) => a.id.localeCompare(b.id) || (a.queue ?? '').localeCompare(b.queue ?? ''));
+}
+
+/**
+ * The newest good backup of a source among the catalog's (pure): its manifest could be read, no
+ * copy of it is bad, and at least one copy is there (verified or not). Copies that are missing or
+ * unreachable do not disqualify it: the backup is then degraded, not bad.
+ */
+export function newestGoodBackup(backups: readonly CatalogBackup[], sourceId: string): CatalogBackup | undefined {
+  let best: CatalogBackup | undefined;
+  for (const b of backups) {
+    if (b.sourceId !== sourceId || !b.manifest) continue;
+    if (b.copies.some((c) => c.state === 'bad')) continue;
+    if (!b.copies.some((c) => c.state === 'verified' || c.state === 'unverified')) continue;
+    if (!best || b.manifest.completedAt > best.manifest!.completedAt) best = b;
+  }
+  return best;
+}
+
+/** The newest finished job (completed or failed) of a source among `finished` (pure); undefined when none. */
+export function lastJobOf(finished: readonly JobView[], sourceId: string): JobView | undefined {
+  let last: JobView | undefined;
+  for (const job of finished) {
+    if (job.payload.sourceId !== sourceId || job.finishedAt === null) continue;
+    if (!last || job.finishedAt > last.finishedAt!) last = job;
+  }
+  return last;
+}
+
+/** States whose counts `status` shows (BullMQ 6 keeps paused jobs in `wait`; a paused queue is a flag). */
+const COUNTED_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'waiting-children'] as const;
+
+interface QueueAccess {
+  /** Queues to read: configured first (maintenance, then each source's), then those only found in Redis. */
+  names: { name: string; configured: boolean }[];
+  queue(name: string): Queue<JobPayload, JobResult>;
+  /** The newest `count` jobs of one state of a queue, newest first. */
+  jobsIn(name: string, state: ListedState, count: number): Promise<JobView[]>;
+  /** Names what is being done, for the error message if Redis fails now. */
+  step(operation: string): void;
+}
+
+/**
+ * Opens one fail-fast producer connection (see connectProducer), runs `work` with queues on it,
+ * and closes everything. Errors from Redis become one sentence naming the redacted URL.
+ */
+async function withQueues<T>(config: Config, signal: AbortSignal | undefined, work: (access: QueueAccess) => Promise<T>): Promise<T> {
+  if (!config.redis) throw new RangeError('inspecting the queues needs redis in the config');
+  const { url, prefix } = config.redis;
+  const client = await connectProducer(redisOptionsFromUrl(url, config.file), url, signal);
+  const queues = new Map<string, Queue<JobPayload, JobResult>>();
+  let operation = 'list the queues';
+  const queue = (name: string) => {
+    let q = queues.get(name);
+    if (!q) {
+      // Every queue shares the one fail-fast connection; BullMQ does not close a connection it was given.
+      q = new Queue<JobPayload, JobResult>(name, { connection: client, prefix });
+      q.on('error', () => undefined);
+      queues.set(name, q);
+    }
+    return q;
+  };
+  try {
+    const configured = [queueNames.maintenance, ...config.sources.map((s) => queueNames.backup(s.id))];
+    const others = (await queuesInRedis(client, prefix)).filter((n) => !configured.includes(n)).sort();
+    const names = [...configured.map((name) => ({ name, configured: true })), ...others.map((name) => ({ name, configured: false }))];
+    const jobsIn = (name: string, state: ListedState, count: number) => readJobs(client, queue(name), state, count);
+    return await work({ names, queue, jobsIn, step: (op) => (operation = op) });
+  } catch (error) {
+    // Ctrl-C drops the connection: report the interruption, not a Redis failure.
+    if (signal?.aborted) throw signal.reason ?? error;
+    throw redisError(error, url, operation, client);
+  } finally {
+    await Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)));
+    await closeProducer(client);
+  }
+}
+
+/**
+ * Every queue under `prefix` that Redis holds: BullMQ writes a queue's `<prefix>:<queue>:meta`
+ * hash when the first job is added (a job scheduler adds its next job), so this finds the queues
+ * of sources no longer configured too. SCAN, not KEYS, so a large Redis is not blocked.
+ */
+async function queuesInRedis(client: Redis, prefix: string): Promise<string[]> {
+  const head = `${prefix}:`;
+  const tail = ':meta';
+  const found = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${head.replace(/[*?[\]\\]/g, '\\$&')}*${tail}`, 'COUNT', 1000, 'TYPE', 'hash');
+    cursor = next;
+    for (const key of keys) {
+      const name = key.slice(head.length, -tail.length);
+      // Queue names never hold ":" (queueNames); anything else is a job's key, not a queue's.
+      if (name !== '' && !name.includes(':')) found.add(name);
+    }
+  } while (cursor !== '0');
+  return [...found];
+}
+
+/** The newest `count` jobs of one state of a queue (BullMQ's getJobs, newest first). */
+async function readJobs(client: Redis, queue: Queue<JobPayload, JobResult>, state: ListedState, count: number): Promise<JobView[]> {
+  if (count <= 0) return [];
+  const jobs = await queue.getJobs([state], 0, count - 1, false);
+  let due: (string | null)[] = [];
+  if (state === 'delayed' && jobs.length > 0) {
+    // BullMQ scores a delayed job by when it is due, times 0x1000 plus a counter (addDelayedJob's
+    // getDelayedScore); the job's own `delay` is relative to a time it does not keep for retries.
+    due = await client.zmscore(queue.keys.delayed!, ...jobs.map((j) => j.id!));
+  }
+  return jobs.map((job, i) => jobView(queue.name, state, job, due[i] ? Math.floor(Number(due[i]) / 0x1000) : undefined));
+}
+
+function jobView(queue: string, state: JobState, job: Job<JobPayload, JobResult>, dueAt: number | undefined): JobView {
+  return {
+    id: job.id ?? '',
+    queue,
+    name: job.name,
+    state,
+    payload: payloadIds(job.data),
+    attemptsMade: job.attemptsMade,
+    attempts: job.opts.attempts ?? 1,
+    progress: progressView(job.progress),
+    createdAt: new Date(job.timestamp).toISOString(),
+    startedAt: job.processedOn ? new Date(job.processedOn).toISOString() : null,
+    finishedAt: job.finishedOn && (state === 'completed' || state === 'failed') ? new Date(job.finishedOn).toISOString() : null,
+    dueAt: dueAt === undefined ? null : new Date(dueAt).toISOString(),
+    result: state === 'completed' && job.returnvalue && typeof job.returnvalue === 'object' ? job.returnvalue : null,
+    failedReason: job.failedReason || null,
+  };
+}
+
+/** Only the payload's known ids and options: whatever else a job might carry is not shown. */
+function payloadIds(data: JobPayload | undefined): JobPayload {
+  const out: JobPayload = { type: data?.type ?? ('unknown' as JobType) };
+  if (typeof data?.sourceId === 'string') out.sourceId = data.sourceId;
+  if (typeof data?.scheduleId === 'string') out.scheduleId = data.scheduleId;
+  if (typeof data?.backup === 'string') out.backup = data.backup;
+  if (typeof data?.deep === 'boolean') out.deep = data.deep;
+  return out;
+}
+
+/** The worker reports {@link JobProgress} objects; BullMQ's own default is the number 0. */
+function progressView(progress: unknown): ProgressView | null {
+  if (typeof progress !== 'object' || progress === null || !('phase' in progress)) return null;
+  const p = progress as JobProgress;
+  if (p.phase === 'failed') return null;
+  return { phase: p.phase, subject: p.subject ?? null, done: p.done, total: p.total ?? null, percent: p.percent ?? null };
+}
+
+function schedulerView(queue: string, s: JobSchedulerJson<JobPayload>): SchedulerView {
+  return {
+    id: s.key,
+    queue,
+    name: s.name,
+    cron: s.pattern ?? null,
+    timezone: s.tz ?? 'UTC',
+    next: typeof s.next === 'number' && Number.isFinite(s.next) ? new Date(s.next).toISOString() : null,
+    payload: s.template?.data ? payloadIds(s.template.data) : null,
+  };
+}
+
+function unconfigured(s: SchedulerView): ScheduleStatus {
+  return {
+    id: s.id,
+    state: 'unconfigured',
+    job: s.payload?.type ?? null,
+    source: s.payload?.sourceId ?? null,
+    queue: s.queue,
+    cron: s.cron,
+    timezone: s.timezone,
+    next: s.next,
+    nextFrom: s.next ? 'redis' : null,
+  };
+}
+
+function lastChange(job: JobView): string {
+  return job.finishedAt ?? job.startedAt ?? job.createdAt;
+}
+
+function compareTimes(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,239 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Queue } from 'bullmq';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_WORKER, jobName, jobOptions, queueNames, redisOptionsFromUrl, type JobPayload } from '@botbackup/core';
+import { cliBin, createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { startRedis, type PrivateRedis } from './helpers/redis.js';
+
+/** A `botbackup worker` process and a way to wait for one of its log records (JSON lines on stderr). */
+function startWorker(config: string): { child: ChildProcess; exited: Promise<number | null>; started: Promise<void> } {
+  const child = spawn(process.execPath, [cliBin, '--config', config, 'worker'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const started = new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (line.includes('"msg":"worker started"')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`the worker exited (${code}) before it started`)));
+  });
+  return { child, exited, started };
+}
+
+/** `status --json` as the tests read it. */
+interface Status {
+  distributed: { configured: boolean; redis: string | null; prefix: string | null; error: string | null };
+  schedules:
+    { id: string; state: string; job: string | null; source: string | null; queue: string | null; next: string | null; nextFrom: string | null }[] | null;
+  queues: { name: string; configured: boolean; counts: Record<string, number> }[] | null;
+  active: unknown[] | null;
+  sources: {
+    id: string;
+    newestGoodBackup: { id: string; ageMs: number } | null;
+    stale: boolean;
+    lastJob: { id: string; state: string; failedReason: string | null; result: { backupId?: string } | null } | null;
+  }[];
+  recentFailures: { id: string; queue: string; state: string; failedReason: string | null; attemptsMade: number }[] | null;
+}
+
+const sched = {
+  nightly: '{ id: nightly, source: testbot, job: incremental, cron: "0 2 * * *" }',
+  oldFull: '{ id: old-full, source: testbot, job: full, cron: "0 3 * * 0" }',
+  verifyDaily: '{ id: verify-daily, source: testbot, job: verify, cron: "0 5 * * *" }',
+  // Disabled: never synced.
+  idleVerify: '{ id: idle-verify, source: idlebot, job: verify, cron: "0 6 * * *", enabled: false }',
+};
+
+/**
+ * A config with two sources (testbot, and idlebot that never gets a backup), a private Redis under
+ * `prefix`, a worker for testbot's queue and the maintenance queue, and these schedules.
+ */
+async function writeStatusConfig(dir: string, redisUrl: string, prefix: string, schedules: string[]): Promise<string> {
+  const root = path.join(dir, 'bot');
+  const file = await writeConfig(dir, {
+    root,
+    repo: path.join(dir, 'repo'),
+    codec: 'none',
+    extra: [
+      `redis: { url: "${redisUrl}", prefix: ${prefix} }`,
+      'worker: { sources: [testbot], drainTimeout: 30s }',
+      `schedules:\n${schedules.map((s) => `  - ${s}`).join('\n')}`,
+      '',
+    ].join('\n'),
+  });
+  // A second source without backups, on the same folder (only its config files).
+  const text = await fs.readFile(file, 'utf8');
+  await fs.writeFile(
+    file,
+    text.replace('storage:\n', `  - id: idlebot\n    root: ${JSON.stringify(root)}\n    files: [{ kind: config, include: ["config/*.json"] }]\nstorage:\n`),
+  );
+  return file;
+}
+
+describe('botbackup status and jobs', () => {
+  const tmp = useTempDir();
+  let redis: PrivateRedis;
+  const workers: ChildProcess[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(() => redis?.stop());
+  afterEach(() => {
+    for (const w of workers.splice(0)) if (w.exitCode === null) w.kill('SIGKILL');
+  });
+
+  it('shows schedules with their next run, queue counts, the newest good backup per source and the failure; jobs --failed lists it', async () => {
+    await createBot(path.join(tmp.dir, 'bot'));
+    const file = await writeStatusConfig(tmp.dir, redis.url, 'st1', [sched.nightly, sched.oldFull, sched.idleVerify]);
+
+    // A worker completes a queued backup, and a verify of a source without backups fails (at once: "not found" is not retried).
+    const worker = startWorker(file);
+    workers.push(worker.child);
+    await worker.started;
+    const backup = await runCli(['--config', file, '--json', 'backup', '--source', 'testbot', '--queue']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const done = JSON.parse(backup.stdout.slice(backup.stdout.indexOf('{'))) as { jobId: string; result: { backupId: string } };
+    // Added here rather than with `run`: the test needs the job to fail, not a command to follow it.
+    const queue = new Queue<JobPayload>(queueNames.maintenance, { connection: redisOptionsFromUrl(redis.url), prefix: 'st1' });
+    const payload: JobPayload = { type: 'verify', sourceId: 'idlebot' };
+    const job = await queue.add(jobName(payload), payload, jobOptions(DEFAULT_WORKER));
+    await expect.poll(() => queue.getJobState(job.id!), { timeout: 30_000, interval: 100 }).toBe('failed');
+    const failed = { jobId: job.id!, reason: (await queue.getJob(job.id!))!.failedReason };
+    await queue.close();
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+
+    // The scheduler syncs nightly and old-full; then the config drops old-full and gains verify-daily, unsynced.
+    const sync = await runCli(['--config', file, 'scheduler', '--once']);
+    expect(sync.code, sync.stderr).toBe(0);
+    await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace(sched.oldFull, sched.verifyDaily));
+
+    const started = Date.now();
+    const run = await runCli(['--config', file, '--json', 'status']);
+    expect(run.code, run.stderr).toBe(0);
+    const status = JSON.parse(run.stdout) as Status;
+    expect(status.distributed).toEqual({ configured: true, redis: redis.url, prefix: 'st1', error: null });
+
+    const byId = new Map(status.schedules!.map((s) => [s.id, s]));
+    expect([...byId.keys()]).toEqual(['idle-verify', 'nightly', 'old-full', 'verify-daily']);
+    const nightly = byId.get('nightly')!;
+    expect(nightly).toMatchObject({ state: 'scheduled', job: 'incremental', source: 'testbot', queue: 'backup.testbot', nextFrom: 'redis' });
+    expect(nightly.next).toMatch(/T02:00:00\.000Z$/);
+    expect(Date.parse(nightly.next!)).toBeGreaterThan(started);
+    expect(Date.parse(nightly.next!) - started).toBeLessThanOrEqual(86_400_000);
+    expect(byId.get('old-full')).toMatchObject({ state: 'unconfigured', job: 'full', source: 'testbot', nextFrom: 'redis' });
+    expect(byId.get('verify-daily')).toMatchObject({ state: 'missing', queue: 'maintenance', nextFrom: 'cron' });
+    expect(byId.get('verify-daily')!.next).toMatch(/T05:00:00\.000Z$/);
+    expect(byId.get('idle-verify')).toMatchObject({ state: 'disabled', next: null });
+
+    const counts = new Map(status.queues!.map((q) => [q.name, q.counts]));
+    expect([...counts.keys()]).toEqual(['maintenance', 'backup.testbot', 'backup.idlebot']);
+    // backup.testbot: the backup, and the next job of each of its two job schedulers.
+    expect(counts.get('backup.testbot')).toMatchObject({ completed: 1, failed: 0, active: 0, waiting: 0, delayed: 2 });
+    expect(counts.get('maintenance')).toMatchObject({ completed: 0, failed: 1, active: 0, waiting: 0, delayed: 0 });
+    expect(status.active).toEqual([]);
+
+    const [testbot, idlebot] = status.sources;
+    expect(testbot).toMatchObject({ id: 'testbot', stale: false, lastJob: { id: done.jobId, state: 'completed', result: { backupId: done.result.backupId } } });
+    expect(testbot!.newestGoodBackup!.id).toBe(done.result.backupId);
+    expect(testbot!.newestGoodBackup!.ageMs).toBeGreaterThanOrEqual(0);
+    expect(testbot!.newestGoodBackup!.ageMs).toBeLessThan(Date.now() - started + 120_000);
+    expect(idlebot).toMatchObject({ id: 'idlebot', stale: true, newestGoodBackup: null, lastJob: { id: failed.jobId, state: 'failed' } });
+
+    expect(status.recentFailures).toHaveLength(1);
+    expect(status.recentFailures![0]).toMatchObject({ id: failed.jobId, queue: 'maintenance', state: 'failed', attemptsMade: 1 });
+    expect(status.recentFailures![0]!.failedReason).toBe(failed.reason);
+    expect(failed.reason).toMatch(/holds no backups of source "idlebot"|no backups/);
+
+    // jobs --failed: exactly the failed one, payload ids only, with its log.
+    const jobs = await runCli(['--config', file, '--json', 'jobs', '--failed']);
+    expect(jobs.code, jobs.stderr).toBe(0);
+    const listed = JSON.parse(jobs.stdout) as { id: string; queue: string; state: string; payload: unknown; failedReason: string; logs: string[] }[];
+    // Job ids are per queue (both jobs here are "1"): the queue tells them apart.
+    expect(listed.map((j) => [j.queue, j.id, j.state])).toEqual([['maintenance', failed.jobId, 'failed']]);
+    expect(listed[0]!.payload).toEqual({ type: 'verify', sourceId: 'idlebot' });
+    expect(listed[0]!.failedReason).toBe(failed.reason);
+
+    const all = await runCli(['--config', file, '--json', 'jobs', '--limit', '10']);
+    const every = JSON.parse(all.stdout) as { id: string; queue: string; state: string; payload: { type: string }; dueAt: string | null; logs: string[] }[];
+    expect(every.map((j) => j.state).sort()).toEqual(['completed', 'delayed', 'delayed', 'failed']);
+    expect(every.find((j) => j.queue === 'backup.testbot' && j.id === done.jobId)!.logs).toContainEqual(expect.stringMatching(/^committed full backup /));
+    for (const j of every.filter((x) => x.state === 'delayed')) expect(Date.parse(j.dueAt!)).toBeGreaterThan(started);
+    expect(all.stdout).not.toMatch(/test-secret|test-key/);
+    const newestFirst = await runCli(['--config', file, '--json', 'jobs', '--completed', '--failed', '--limit', '1']);
+    expect((JSON.parse(newestFirst.stdout) as { id: string; queue: string }[]).map((j) => [j.queue, j.id])).toEqual([['maintenance', failed.jobId]]);
+
+    // For people: the schedule ids and their state, the sources with the age of their newest good backup.
+    const text = await runCli(['--config', file, 'status']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^nightly +incremental +testbot +0 2 \* \* \* +UTC +\d{4}-\d\d-\d\d 02:00:00Z \(in [\dhm ]+\) +ok$/m);
+    expect(text.stdout).toMatch(/^verify-daily .*MISSING from Redis/m);
+    expect(text.stdout).toMatch(/^old-full .*NOT CONFIGURED/m);
+    expect(text.stdout).toMatch(
+      new RegExp(`^testbot +${done.result.backupId} +\\d+[sm]( \\d+s)? +ok +full ok \\d+[sm].* ago: backup ${done.result.backupId}$`, 'm'),
+    );
+    expect(text.stdout).toMatch(/^idlebot +none +- +STALE \(no good backup\) +verify FAILED .* ago: /m);
+    expect(text.stdout).toMatch(new RegExp(`^${failed.jobId} +maintenance +verify:idlebot +\\d+[sm].* ago +1/3 +`, 'm'));
+
+    const table = await runCli(['--config', file, 'jobs', '--failed']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^JOB +QUEUE +NAME +STATE +ATTEMPTS +PROGRESS +CREATED +FINISHED +RESULT$/);
+    expect(table.stdout).toMatch(
+      new RegExp(`^${failed.jobId} +maintenance +verify:idlebot +failed +1/3 +- +[\\d-]+ [\\d:]+Z +[\\d-]+ [\\d:]+Z +Storage "local" holds no backups`, 'm'),
+    );
+  });
+
+  it('with Redis down: the backups part, then one sentence and exit 10 within seconds, never the password', async () => {
+    const own = await startRedis({ password: 'hunter2-secret' });
+    await createBot(path.join(tmp.dir, 'bot'));
+    const file = await writeStatusConfig(tmp.dir, `redis://:\${REDIS_PASSWORD}@127.0.0.1:${own.port}/0`, 'st2', [sched.nightly]);
+    const env = { REDIS_PASSWORD: 'hunter2-secret' };
+    expect((await runCli(['--config', file, 'backup', '--source', 'testbot'], { env })).code).toBe(0);
+    const up = await runCli(['--config', file, '--json', 'status'], { env });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).not.toContain('hunter2');
+    expect((JSON.parse(up.stdout) as Status).distributed.redis).toBe(`redis://:***@127.0.0.1:${own.port}/0`);
+    await own.stop();
+
+    const sentence = `botbackup: Cannot reach Redis at redis://:***@127.0.0.1:${own.port}/0 to connect (ECONNREFUSED); check redis.url and that the server is running.\n`;
+    const started = Date.now();
+    const text = await runCli(['--config', file, 'status'], { env });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(text.code).toBe(10);
+    expect(text.stderr).toBe(sentence);
+    expect(text.stdout).toMatch(/could not be read; showing the backups only/);
+    expect(text.stdout).toMatch(/^testbot +\S+ +\d+[sm].* +ok +-$/m);
+    expect(text.stdout + text.stderr).not.toContain('hunter2');
+
+    const json = await runCli(['--config', file, '--json', 'status'], { env });
+    expect(json.code).toBe(10);
+    const status = JSON.parse(json.stdout) as Status;
+    expect(status.distributed.error).toBe(sentence.slice('botbackup: '.length, -1));
+    expect(status.schedules).toBeNull();
+    expect(status.sources[0]!.newestGoodBackup).not.toBeNull();
+    expect(json.stdout + json.stderr).not.toContain('hunter2');
+
+    const jobs = await runCli(['--config', file, 'jobs', '--failed'], { env });
+    expect(jobs.code).toBe(10);
+    expect(jobs.stderr).toBe(sentence);
+  });
+
+  it('without a redis section: the backups only, saying distributed mode is not configured; jobs exits 3 naming the field', async () => {
+    const root = path.join(tmp.dir, 'bot');
+    await createBot(root);
+    const file = await writeConfig(tmp.dir, { root, repo: path.join(tmp.dir, 'repo'), codec: 'none' });
+    const before = await runCli(['--config', file, 'status']);
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toMatch(/^Distributed mode is not configured \(no "redis" in .*\); showing the backups only\.$/m);
+    expect(before.stdout).toMatch(/^testbot +none +- +STALE \(no good backup\) +-$/m);
+    expect((await runCli(['--config', file, 'backup'])).code).toBe(0);
+    const json = JSON.parse((await runCli(['--config', file, '--json', 'status'])).stdout) as Status;
+    expect(json.distributed).toEqual({ configured: false, redis: null, prefix: null, error: null });
+    expect(json.queues).toBeNull();
+    expect(json.sources[0]).toMatchObject({ id: 'testbot', stale: false, lastJob: null });
+    const jobs = await runCli(['--config', file, 'jobs']);
+    expect(jobs.code).toBe(3);
+    expect(jobs.stderr).toMatch(/field "redis" is missing/);
+  });
+});
