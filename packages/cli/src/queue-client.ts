@@ -63,6 +63,7 @@ export async function followJob(
   events.on('error', () => undefined);
   queue.on('error', () => undefined);
   let lastExit: ExitCodeValue = ExitCode.internal;
+  let settled = false;
   try {
     await events.waitUntilReady();
     const finished = new Promise<FollowedJob>((resolve) => {
@@ -75,11 +76,17 @@ export async function followJob(
       events.on('completed', ({ jobId: id, returnvalue }) => {
         if (id === jobId) resolve({ state: 'completed', result: (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobResult });
       });
-      events.on('failed', async ({ jobId: id, failedReason }) => {
-        if (id !== jobId) return;
-        // 'failed' is emitted for every failed attempt; the job has ended only when it is not retried.
-        const job = await queue.getJob(jobId);
-        if ((await job?.getState()) === 'failed') resolve({ state: 'failed', reason: failedReason, exitCode: lastExit });
+      events.on('failed', ({ jobId: id, failedReason }) => {
+        if (id !== jobId || settled) return;
+        // 'failed' is emitted for every failed attempt; the job has ended only when it is not
+        // retried. The lookup may race with the end of this function (the queue is closed then).
+        queue
+          .getJob(jobId)
+          .then((job) => job?.getState())
+          .then(
+            (state) => state === 'failed' && resolve({ state: 'failed', reason: failedReason, exitCode: lastExit }),
+            () => undefined,
+          );
       });
     });
     // It may have ended before we listened.
@@ -103,6 +110,7 @@ export async function followJob(
   } catch (error) {
     throw redisError(error, redis.url, `follow job ${jobId}`);
   } finally {
+    settled = true;
     await Promise.allSettled([events.close(), queue.close()]);
   }
 }
