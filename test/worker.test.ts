@@ -124,10 +124,15 @@ describe('distributed mode: workers run queued backups through a private Redis',
   it("run <schedule-id> enqueues that schedule's job and follows it; an unknown schedule is a usage error", async () => {
     const { file, start, repo } = await setup({
       prefix: 'q8',
-      extra: 'schedules:\n  - { id: nightly, source: testbot, job: incremental, cron: "0 2 * * *" }\n',
+      extra:
+        'schedules:\n  - { id: nightly, source: testbot, job: incremental, cron: "0 2 * * *" }\n  - { id: check, source: testbot, job: verify, cron: "0 4 * * *" }\n',
     });
     const worker = start();
     await worker.waitFor((r) => r.msg === 'worker started');
+    // Nothing to verify yet: the job fails at once, and run exits as verify would here (7).
+    const early = await runCli(['--config', file, 'run', 'check']);
+    expect(early.code, early.stderr).toBe(7);
+    expect(early.stderr).toMatch(/^botbackup: Job \S+ failed: Storage "local" holds no backups of source "testbot" yet/m);
     const run = await runCli(['--config', file, '--json', 'run', 'nightly']);
     expect(run.code, run.stderr).toBe(0);
     const out = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as { state: string; result: { type: string; backupId: string } };
@@ -137,7 +142,7 @@ describe('distributed mode: workers run queued backups through a private Redis',
     expect((await manifests(repo)).map((m) => [m.id, m.type])).toEqual([[out.result.backupId, 'full']]);
     const unknown = await runCli(['--config', file, 'run', 'hourly']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('has no schedule "hourly"; it has nightly.');
+    expect(unknown.stderr).toContain('has no schedule "hourly"; it has nightly, check.');
   });
 
   it('backup --queue fails fast with one sentence when Redis is unreachable, and never shows the password', async () => {

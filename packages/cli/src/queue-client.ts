@@ -62,16 +62,16 @@ export async function followJob(
   const queue = new Queue<JobPayload, JobResult>(queueName, { connection: { ...redis.connection, maxRetriesPerRequest: null }, prefix: redis.prefix });
   events.on('error', () => undefined);
   queue.on('error', () => undefined);
-  let lastExit: ExitCodeValue = ExitCode.internal;
   let settled = false;
   try {
     await events.waitUntilReady();
     const finished = new Promise<FollowedJob>((resolve) => {
       events.on('progress', ({ jobId: id, data }) => {
-        if (id !== jobId || typeof data !== 'object' || data === null) return;
-        const progress = data as JobProgress;
-        if (progress.phase === 'failed') lastExit = progress.exitCode as ExitCodeValue;
-        else onProgress(progress);
+        // The event stream may carry the progress as JSON text.
+        const parsed: unknown = typeof data === 'string' ? JSON.parse(data) : data;
+        if (id !== jobId || typeof parsed !== 'object' || parsed === null) return;
+        const progress = parsed as JobProgress;
+        if (progress.phase !== 'failed') onProgress(progress);
       });
       events.on('completed', ({ jobId: id, returnvalue }) => {
         if (id === jobId) resolve({ state: 'completed', result: (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobResult });
@@ -82,9 +82,10 @@ export async function followJob(
         // retried. The lookup may race with the end of this function (the queue is closed then).
         queue
           .getJob(jobId)
-          .then((job) => job?.getState())
+          .then(async (job) => ({ job, state: await job?.getState() }))
           .then(
-            (state) => state === 'failed' && resolve({ state: 'failed', reason: failedReason, exitCode: lastExit }),
+            // The exit code is read from the job, not from a progress event this side may have missed.
+            ({ job, state }) => state === 'failed' && resolve({ state: 'failed', reason: failedReason, exitCode: exitCodeOf(job?.progress) }),
             () => undefined,
           );
       });
@@ -93,14 +94,7 @@ export async function followJob(
     const job = await queue.getJob(jobId);
     const state = await job?.getState();
     if (job && state === 'completed') return { state: 'completed', result: job.returnvalue };
-    if (job && state === 'failed') {
-      const progress = job.progress as JobProgress | undefined;
-      return {
-        state: 'failed',
-        reason: job.failedReason,
-        exitCode: (progress && progress.phase === 'failed' ? progress.exitCode : ExitCode.internal) as ExitCodeValue,
-      };
-    }
+    if (job && state === 'failed') return { state: 'failed', reason: job.failedReason, exitCode: exitCodeOf(job.progress) };
     const aborted = new Promise<never>((_, reject) => {
       signal.addEventListener('abort', () =>
         reject(new BotbackupError('ABORTED', `Stopped following job ${jobId}; it goes on in the worker (see "botbackup jobs").`, ExitCode.aborted)),
@@ -113,4 +107,10 @@ export async function followJob(
     settled = true;
     await Promise.allSettled([events.close(), queue.close()]);
   }
+}
+
+/** The exit code a failed job's last progress carries (the worker records it), else "internal". */
+function exitCodeOf(progress: unknown): ExitCodeValue {
+  const p = progress as JobProgress | undefined;
+  return (p && typeof p === 'object' && p.phase === 'failed' ? p.exitCode : ExitCode.internal) as ExitCodeValue;
 }
