@@ -34,6 +34,7 @@ import {
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { collectFiles, type CollectedFile } from './collect-files.js';
+import { checkSourceRoots } from './load-config.js';
 import { createDeltaStream } from './page-delta-io.js';
 import { copyBackup } from './replicate.js';
 import { isTargetFailure } from './target-failure.js';
@@ -151,6 +152,7 @@ export function selectSource(config: Config, sourceId: string | undefined): Sour
 export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const { config, stores } = options;
   const source = selectSource(config, options.sourceId);
+  await checkSourceRoots(config, [source.id]);
   if (stores.length === 0) throw new UsageError(`${config.file} configures no storage target.`);
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? (() => new Date());

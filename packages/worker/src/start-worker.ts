@@ -1,7 +1,7 @@
 import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UsageError, queueNames, type Config, type JobPayload, type RedisConnectionOptions } from '@botbackup/core';
-import type { Logger } from '@botbackup/engine';
+import { checkSourceRoots, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
 import { processJob, type JobContext, type JobResult } from './process-job.js';
@@ -46,6 +46,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   for (const id of sources) {
     if (!config.sources.some((s) => s.id === id)) throw new UsageError(`${config.file} has no source "${id}" for this worker to back up.`);
   }
+  // A worker that backs up a source must see its files: say so at start, not at the first job.
+  await checkSourceRoots(config, sources);
   const queues = [...sources.map((id) => queueNames.backup(id)), ...((options.maintenance ?? settings.maintenance) ? [queueNames.maintenance] : [])];
   if (queues.length === 0)
     throw new UsageError(`This worker would serve no queue: name a source (--source or worker.sources in ${config.file}) or allow maintenance jobs.`);

@@ -1,6 +1,5 @@
-import fs from 'node:fs/promises';
 import { Command } from 'commander';
-import { ConfigError, UsageError, parseConfig, parseDuration, redisOptionsFromUrl, type Config } from '@botbackup/core';
+import { ConfigError, UsageError, parseDuration, redisOptionsFromUrl, type Config } from '@botbackup/core';
 import { DEFAULT_SYNC_INTERVAL_MS, nextRuns, runScheduler, syncSchedules, type SyncSchedulesResult } from '@botbackup/scheduler';
 import type { CommandContext } from '../context.js';
 import type { CommandAction } from '../main.js';
@@ -12,7 +11,7 @@ export function schedulerCommand(wrap: (action: CommandAction) => (...args: unkn
     .option('--interval <duration>', `time between two syncs (e.g. 30s, 5m; default ${DEFAULT_SYNC_INTERVAL_MS / 1000}s)`)
     .action(
       wrap(async (ctx, _args, opts) => {
-        const config = await readSchedulerConfig(ctx.configFile);
+        const config = await ctx.config();
         if (!config.redis) {
           throw new ConfigError(config.file, 'redis', 'is missing; the scheduler keeps the schedules in Redis (redis: { url: "redis://host:6379" })');
         }
@@ -45,24 +44,6 @@ export function schedulerCommand(wrap: (action: CommandAction) => (...args: unkn
         ctx.logger.info({}, 'scheduler stopped');
       }),
     );
-}
-
-/**
- * The config, parsed and validated, without the check of ctx.config() (loadConfig) that every
- * source root exists: the scheduler needs only ids, crons and Redis, and usually runs where the
- * bots' files are not (a container of its own, another host).
- */
-async function readSchedulerConfig(file: string): Promise<Config> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, undefined, code === 'ENOENT' ? 'does not exist; pass --config <file> or set BOTBACKUP_CONFIG' : `cannot be read (${code})`, {
-      cause: error,
-    });
-  }
-  return parseConfig(text, { file, env: process.env });
 }
 
 function printResult(ctx: CommandContext, config: Config, result: SyncSchedulesResult): void {
