@@ -279,6 +279,33 @@ describe('distributed mode: workers run queued backups through a private Redis',
     await queue.close();
   });
 
+  it('SIGTERM with a backup that outlasts drainTimeout: the backup is aborted, nothing is committed, the job goes back for a retry, the worker exits 0', async () => {
+    const { repo, file, queue, config } = await setup({ prefix: 'q11', deals: 100_000 });
+    // zstd at level 19 packs a few MB/s: the backup lasts several seconds, well past the 1 s drain.
+    // It also holds the event loop for long stretches, so a 2 s job lock would expire under it.
+    await fs.writeFile(
+      file,
+      (await fs.readFile(file, 'utf8'))
+        .replace('drainTimeout: 30s', 'drainTimeout: 1s')
+        .replace('lockDuration: 2s', 'lockDuration: 30s')
+        .replace('compression: { codec: none }', 'compression: { codec: zstd, level: 19 }'),
+    );
+    const worker = startWorkerProcess(file);
+    workers.push(worker);
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const job = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, jobOptions(config.worker));
+    await worker.waitFor((r) => r.msg === 'backup started');
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    expect(worker.records.map((r) => r.msg)).toContain('drain timeout: aborting the running jobs');
+    // This attempt failed; BullMQ retries it later (attempts: 3), on this or another worker.
+    const after = (await queue.getJob(job.id!))!;
+    expect(await after.getState()).toBe('delayed');
+    expect(after.attemptsMade).toBe(1);
+    expect(await manifests(repo)).toEqual([]);
+    await queue.close();
+  });
+
   it('a job that keeps crashing its worker ends as failed instead of looping', async () => {
     const { start, queue, config, repo } = await setup({ prefix: 'q6', deals: 60_000 });
     const job = await queue.add('full:testbot', { type: 'full', sourceId: 'testbot' }, jobOptions(config.worker));

@@ -58,7 +58,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error (lock connection)'));
   const context: JobContext = { config, stores: options.stores, redis, prefix, logger };
   const health: HealthContext = { config, redis, prefix, logger };
-  const report = (work: Promise<void>) => work.catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not record a job outcome'));
+  // Outcomes are recorded after BullMQ's events; close() waits for them before it closes Redis.
+  const reporting = new Set<Promise<void>>();
+  const report = (work: Promise<void>) => {
+    const done = work.catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not record a job outcome'));
+    reporting.add(done);
+    void done.finally(() => reporting.delete(done));
+  };
   // One BullMQ Worker per queue, but at most `concurrency` jobs per process: while the slots are
   // full the other Workers are paused, and a job one of them fetched anyway is handed back to its
   // queue for a process with a free slot, instead of waiting here.
@@ -66,13 +72,22 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   let running = 0;
   const workers: Worker<JobPayload, JobResult>[] = [];
   let closing = false;
-  const setPaused = (paused: boolean) => {
+  // Never the Worker that runs the job: a paused Worker's close() does not wait for its running
+  // job (it would be left active, its lock released, until it stalls). With a concurrency of 1
+  // per Worker it fetches nothing more while busy anyway.
+  const setPaused = (paused: boolean, runner: Worker<JobPayload, JobResult>) => {
     for (const w of workers) {
+      if (w === runner) continue;
       if (paused && !w.isPaused()) void w.pause(true);
       if (!paused && w.isPaused() && !closing) void w.resume();
     }
   };
-  const run = async (job: Job<JobPayload, JobResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> => {
+  const run = async (
+    runner: Worker<JobPayload, JobResult>,
+    job: Job<JobPayload, JobResult>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<JobResult> => {
     if (running >= limit) {
       // Straight back to its queue (this process's Workers are paused by now, so another
       // process, or this one once a slot frees, takes it).
@@ -80,16 +95,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       throw new WaitingError();
     }
     running++;
-    if (running >= limit) setPaused(true);
+    if (running >= limit) setPaused(true, runner);
     try {
       return await processJob(job, token, signal!, context);
     } finally {
       running--;
-      setPaused(false);
+      setPaused(false, runner);
     }
   };
   for (const name of queues) {
-    const worker = new Worker<JobPayload, JobResult>(name, (job, token, signal) => run(job, token, signal), {
+    const worker: Worker<JobPayload, JobResult> = new Worker<JobPayload, JobResult>(name, (job, token, signal) => run(worker, job, token, signal), {
       connection,
       prefix,
       concurrency: 1,
@@ -106,13 +121,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     worker.on('stalled', (jobId: string) => logger.warn({ queue: name, jobId }, 'job stalled (its worker stopped renewing its lock); it runs again or fails'));
     worker.on('completed', (job, result) => {
       logger.info({ queue: name, jobId: job.id, ...result }, 'job completed');
-      if (!result.skipped) void report(reportSuccess(health, job));
+      if (!result.skipped) report(reportSuccess(health, job));
     });
     worker.on('failed', (job, error) => {
       logger.warn({ queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: error.message }, 'job failed');
       // Notify once BullMQ gives up on the job, not at every attempt that will be retried.
       if (job && error.name !== 'DelayedError') {
-        void report(job.getState().then((state) => (state === 'failed' ? reportFailure(health, job, error.message) : undefined)));
+        report(job.getState().then((state) => (state === 'failed' ? reportFailure(health, job, error.message) : undefined)));
       }
     });
     // Without a listener an 'error' event would crash the process; a Redis outage is survived.
@@ -134,6 +149,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       }, graceMs);
       try {
         await closed;
+        await Promise.all(reporting);
       } finally {
         clearTimeout(timer);
         await redis.quit().catch(() => redis.disconnect());
