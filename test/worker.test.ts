@@ -158,7 +158,8 @@ describe('distributed mode: workers run queued backups through a private Redis',
   });
 
   it('two workers split a burst; one is SIGKILLed mid-backup; its job completes on the other, and nothing is duplicated or partial', async () => {
-    const { file, repo, start, queue, config } = await setup({ prefix: 'q2', deals: 60_000 });
+    // 150,000 deals, stored uncompressed: a backup of about 30 MB, long enough for the kill to land in it.
+    const { file, repo, start, queue, config } = await setup({ prefix: 'q2', deals: 150_000 });
     const a = start();
     const b = start();
     await Promise.all([a.waitFor((r) => r.msg === 'worker started'), b.waitFor((r) => r.msg === 'worker started')]);
@@ -169,14 +170,19 @@ describe('distributed mode: workers run queued backups through a private Redis',
       }),
     );
     // Kill whichever worker starts a backup first, in the middle of it.
-    const first = await Promise.race([a, b].map((w) => w.waitFor((r) => r.msg === 'backup started').then(() => w)));
+    const [first, started] = await Promise.race([a, b].map((w) => w.waitFor((r) => r.msg === 'backup started').then((r) => [w, r] as const)));
     first.child.kill('SIGKILL');
     await first.exited;
     const survivor = first === a ? b : a;
-    // Every job ends completed on the survivor (the killed one's after its lock expires).
+    const killedJob = String(started.jobId);
+    expect(
+      first.records.some((r) => r.msg === 'job completed' && r.jobId === killedJob),
+      'the kill came after the backup ended',
+    ).toBe(false);
+    // Every job ends completed, the killed one's on the survivor once its lock expired.
+    await survivor.waitFor((r) => r.msg === 'job completed' && r.jobId === killedJob);
     for (const job of jobs) {
-      await survivor.waitFor((r) => r.msg === 'job completed' && r.jobId === job.id);
-      expect(await (await queue.getJob(job.id!))!.getState()).toBe('completed');
+      await expect.poll(async () => (await queue.getJob(job.id!))!.getState(), { timeout: 30_000, interval: 200 }).toBe('completed');
     }
     const all = await manifests(repo);
     const byJob = new Map(all.map((m) => [m.trigger?.jobId, m]));

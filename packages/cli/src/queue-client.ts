@@ -85,16 +85,19 @@ export async function followJob(
           .then(async (job) => ({ job, state: await job?.getState() }))
           .then(
             // The exit code is read from the job, not from a progress event this side may have missed.
-            ({ job, state }) => state === 'failed' && resolve({ state: 'failed', reason: failedReason, exitCode: exitCodeOf(job?.progress) }),
+            ({ job, state }) =>
+              state === 'failed' &&
+              resolve({ state: 'failed', reason: failedReason ?? job?.failedReason ?? 'no reason recorded', exitCode: exitCodeOf(job?.progress) }),
             () => undefined,
           );
       });
     });
-    // It may have ended before we listened.
+    // It may have ended before we listened (read the job again after its state: the state may
+    // have changed since the first read).
+    const state = await (await queue.getJob(jobId))?.getState();
     const job = await queue.getJob(jobId);
-    const state = await job?.getState();
     if (job && state === 'completed') return { state: 'completed', result: job.returnvalue };
-    if (job && state === 'failed') return { state: 'failed', reason: job.failedReason, exitCode: exitCodeOf(job.progress) };
+    if (job && state === 'failed') return { state: 'failed', reason: job.failedReason ?? 'no reason recorded', exitCode: exitCodeOf(job.progress) };
     const aborted = new Promise<never>((_, reject) => {
       signal.addEventListener('abort', () =>
         reject(new BotbackupError('ABORTED', `Stopped following job ${jobId}; it goes on in the worker (see "botbackup jobs").`, ExitCode.aborted)),

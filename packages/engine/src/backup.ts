@@ -68,6 +68,11 @@ export interface BackupOptions {
   since?: string | undefined;
   /** Stores the backup must reach to be committed (default: the config's minCopies, at most every store). */
   minCopies?: number;
+  /**
+   * Called right before the manifest is written: a last chance to refuse the commit (a worker
+   * checks that it still holds its source's lock, so that two hosts never both commit).
+   */
+  beforeCommit?: () => Promise<void>;
   /** The queued job that runs it, recorded in the manifest (see {@link findBackupByTrigger}). */
   trigger?: { jobId: string; scheduleId: string | null; queuedAt?: string } | undefined;
 }
@@ -365,6 +370,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         failed: [...targets.failed].map(([s, e]) => ({ target: s.name, error: e.message })),
       },
     };
+    await options.beforeCommit?.();
     // The manifest goes last: from this moment on the backup exists (where it was written).
     manifestKey = repositoryKeys.manifest(source.id, backupId);
     const text = Buffer.from(serializeManifest(manifest));

@@ -145,6 +145,8 @@ async function processBackup(
       stores: ctx.stores,
       incremental: type === 'incremental',
       trigger: { jobId: job.id!, scheduleId: scheduleId ?? null, queuedAt: new Date(job.timestamp).toISOString() },
+      // The renewal notices a lost lock within a third of its lease; this makes sure at the commit.
+      beforeCommit: () => lock.confirm(),
       logger: log,
       onProgress,
       signal: AbortSignal.any([signal, lock.lost]),

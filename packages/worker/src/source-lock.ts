@@ -19,6 +19,8 @@ export function sourceLockKey(prefix: string, sourceId: string): string {
 /** A held source lock: `lost` aborts when it can no longer be renewed; release() gives it back. */
 export interface SourceLock {
   readonly lost: AbortSignal;
+  /** Checks with Redis, now, that the lock is still this job's; throws (and aborts `lost`) if not. */
+  confirm(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -67,6 +69,14 @@ export async function acquireSourceLock(options: SourceLockOptions): Promise<Sou
   timer.unref();
   return {
     lost: lost.signal,
+    async confirm() {
+      const value = await redis.get(key);
+      if (value !== holder) {
+        const error = new Error(`the lock of source "${options.sourceId}" was lost (another worker took it over)`);
+        lost.abort(error);
+        throw error;
+      }
+    },
     async release() {
       stopped = true;
       clearInterval(timer);
