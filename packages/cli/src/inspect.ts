@@ -2,7 +2,7 @@ import { Queue, type Job, type JobSchedulerJson, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { queueNames, queueFor, redisOptionsFromUrl, type Config, type JobPayload, type JobType, type ScheduleConfig } from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
-import { closeProducer, connectProducer, nextRuns, redisError } from '@botbackup/scheduler';
+import { closeProducer, connectProducer, nextRuns, redisError, scanQueueNames } from '@botbackup/scheduler';
 import type { JobProgress, JobResult } from '@botbackup/worker';
 
 /*
@@ -284,7 +284,7 @@ async function withQueues<T>(config: Config, signal: AbortSignal | undefined, wo
   };
   try {
     const configured = [queueNames.maintenance, ...config.sources.map((s) => queueNames.backup(s.id))];
-    const others = (await queuesInRedis(client, prefix)).filter((n) => !configured.includes(n)).sort();
+    const others = (await scanQueueNames(client, prefix, ':meta', 'hash')).filter((n) => !configured.includes(n)).sort();
     const names = [...configured.map((name) => ({ name, configured: true })), ...others.map((name) => ({ name, configured: false }))];
     const jobsIn = (name: string, state: ListedState, count: number) => readJobs(client, queue(name), state, count);
     return await work({ names, queue, jobsIn, step: (op) => (operation = op) });
@@ -296,28 +296,6 @@ async function withQueues<T>(config: Config, signal: AbortSignal | undefined, wo
     await Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)));
     await closeProducer(client);
   }
-}
-
-/**
- * Every queue under `prefix` that Redis holds: BullMQ writes a queue's `<prefix>:<queue>:meta`
- * hash when the first job is added (a job scheduler adds its next job), so this finds the queues
- * of sources no longer configured too. SCAN, not KEYS, so a large Redis is not blocked.
- */
-async function queuesInRedis(client: Redis, prefix: string): Promise<string[]> {
-  const head = `${prefix}:`;
-  const tail = ':meta';
-  const found = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${head.replace(/[*?[\]\\]/g, '\\$&')}*${tail}`, 'COUNT', 1000, 'TYPE', 'hash');
-    cursor = next;
-    for (const key of keys) {
-      const name = key.slice(head.length, -tail.length);
-      // Queue names never hold ":" (queueNames); anything else is a job's key, not a queue's.
-      if (name !== '' && !name.includes(':')) found.add(name);
-    }
-  } while (cursor !== '0');
-  return [...found];
 }
 
 /** The newest `count` jobs of one state of a queue (BullMQ's getJobs, newest first). */

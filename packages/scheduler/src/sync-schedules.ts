@@ -86,7 +86,7 @@ export async function syncSchedules(options: SyncSchedulesOptions): Promise<Sync
     return q;
   };
   try {
-    const names = new Set([...(await queuesWithSchedulers(client, prefix)), ...[...desired.values()].map((d) => d.queue)]);
+    const names = new Set([...(await scanQueueNames(client, prefix, ':repeat', 'zset')), ...[...desired.values()].map((d) => d.queue)]);
     const existing = new Map<string, { queue: string; scheduler: JobSchedulerJson }[]>();
     for (const name of [...names].sort()) {
       for (const scheduler of await queue(name).getJobSchedulers()) {
@@ -165,29 +165,25 @@ function differences(actual: JobSchedulerJson, want: DesiredScheduler): string[]
 }
 
 /**
- * Every queue under `prefix` that holds job schedulers: BullMQ keeps a queue's schedulers in the
- * sorted set `<prefix>:<queue>:repeat` (one member per scheduler id, scored by its next run), and
- * Redis drops the key once it is empty. SCAN, not KEYS, so a large Redis is not blocked.
+ * The queues under `prefix` that have a given key: `<prefix>:<queue><suffix>` of this Redis
+ * type. Job schedulers live in the sorted set `:repeat` (one member per scheduler id, dropped by
+ * Redis once empty); every queue that ever had a job has the hash `:meta`. SCAN, not KEYS, so a
+ * large Redis is not blocked.
  */
-async function queuesWithSchedulers(client: Redis, prefix: string): Promise<string[]> {
+export async function scanQueueNames(client: Redis, prefix: string, suffix: ':repeat' | ':meta', type: 'zset' | 'hash'): Promise<string[]> {
   const head = `${prefix}:`;
-  const tail = ':repeat';
   const found = new Set<string>();
   let cursor = '0';
   do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${escapeGlob(head)}*${tail}`, 'COUNT', 1000, 'TYPE', 'zset');
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${head.replace(/[*?[\]\\]/g, '\\$&')}*${suffix}`, 'COUNT', 1000, 'TYPE', type);
     cursor = next;
     for (const key of keys) {
-      const name = key.slice(head.length, -tail.length);
-      // Queue names never hold ":" (queueNames); anything else is not a queue's scheduler set.
+      const name = key.slice(head.length, -suffix.length);
+      // Queue names never hold ":" (queueNames); anything else is a job's key, not a queue's.
       if (name !== '' && !name.includes(':')) found.add(name);
     }
   } while (cursor !== '0');
   return [...found];
-}
-
-function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 const silentLogger: SchedulerLogger = { info() {}, warn() {} };
