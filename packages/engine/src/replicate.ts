@@ -1,9 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { IntegrityError, StorageError, backupIdTime, repositoryKeys, type Manifest } from '@botbackup/core';
+import { IntegrityError, StorageError, repositoryKeys, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { silentLogger, type Logger } from './logger.js';
 import type { ProgressListener } from './progress.js';
+import { removeLeftovers } from './leftovers.js';
 import { listBackupIds, readManifestBytes } from './repository.js';
 import { isTargetFailure } from './target-failure.js';
 
@@ -198,26 +199,12 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicateRes
   }
 
   if (result.unreachable.length === 0 && down.size === 0) {
-    const cutoff = now().getTime() - options.orphanGraceMs;
-    for (const store of reachable) {
-      for await (const object of store.list(repositoryKeys.dataRoot(options.sourceId), { signal })) {
-        const owner = repositoryKeys.parseDataKey(object.key);
-        if (!owner || holders.has(`${owner.sourceId}/${owner.backupId}`)) continue;
-        if (!(idTime(owner.backupId) <= cutoff && object.modifiedAt.getTime() <= cutoff)) continue;
-        await store.delete(object.key, { signal });
-        result.removed.push({ store: store.name, key: object.key });
-      }
-    }
+    result.removed = await removeLeftovers(reachable, new Set(holders.keys()), {
+      sourceId: options.sourceId,
+      cutoff: now().getTime() - options.orphanGraceMs,
+      signal,
+    });
     if (result.removed.length > 0) logger.info({ removed: result.removed.length }, 'leftover objects removed');
   }
   return result;
-}
-
-/** The start time of a backup id, or +Infinity for a key that is not one (never removed). */
-function idTime(backupId: string): number {
-  try {
-    return backupIdTime(backupId).getTime();
-  } catch {
-    return Number.POSITIVE_INFINITY;
-  }
 }
