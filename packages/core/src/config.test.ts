@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.js';
 import { DEFAULT_DASHBOARD, DEFAULT_WORKER, parseConfig, redactUrl } from './config.js';
+import { DEFAULT_RETENTION } from './retention.js';
 
 const base = `
 version: 1
@@ -168,5 +169,82 @@ describe('parseConfig', () => {
     expect(bad('port: 9090', 'port: 70000').field).toBe('dashboard.port');
     expect(bad('readOnly: false', 'readonly: false').message).toContain('unknown setting "readonly"');
     expect(errorOf(() => parse(text, { BACKUP_DIR: '/srv/backups', DASHBOARD_PASSWORD: 'hunter2hunter2' })).message).toContain('DASHBOARD_TOKEN');
+  });
+
+  it('merges retention: the source over defaults.retention over the seed policy, with schedules keepWithin per schedule', () => {
+    expect(parse(base).sources[0]!.retention).toEqual(DEFAULT_RETENTION);
+    expect(DEFAULT_RETENTION).toMatchObject({ keepLast: 0, daily: 7, weekly: 4, monthly: 12, yearly: 2, keepWithinMs: 0, timezone: 'UTC', graceMs: 3_600_000 });
+    const text =
+      base
+        .replace('    root: ./bot\n', '    root: ./bot\n    retention: { daily: 10, keepWithin: 2w }\n')
+        .replace('storage:\n', '  - { id: other, root: ./other }\nstorage:\n') +
+      `defaults:\n  retention: { daily: 3, weekly: 0, timezone: Europe/Berlin, grace: 2h }\nschedules:\n` +
+      `  - { id: nightly, source: bot, job: incremental, cron: "0 2 * * *", keepWithin: 30d }\n  - { id: sunday, source: bot, job: full, cron: "0 3 * * 0" }\n`;
+    const config = parse(text);
+    expect(config.sources[0]!.retention).toEqual({
+      keepLast: 0,
+      daily: 10,
+      weekly: 0,
+      monthly: 12,
+      yearly: 2,
+      keepWithinMs: 14 * 86_400_000,
+      timezone: 'Europe/Berlin',
+      graceMs: 2 * 3_600_000,
+      scheduleKeepWithinMs: { nightly: 30 * 86_400_000 },
+    });
+    expect(config.schedules[0]!.keepWithinMs).toBe(30 * 86_400_000);
+    expect(config.schedules[1]).not.toHaveProperty('keepWithinMs');
+    expect(config.sources[1]!.retention).toEqual({ ...DEFAULT_RETENTION, daily: 3, weekly: 0, timezone: 'Europe/Berlin', graceMs: 2 * 3_600_000 });
+  });
+
+  it.each([
+    [
+      'a retention zone that is not IANA',
+      (t: string) => t.replace('    root: ./bot\n', '    root: ./bot\n    retention: { timezone: Europe/Atlantis }\n'),
+      'sources[0].retention.timezone',
+      /not an IANA time zone/,
+    ],
+    [
+      'a default retention zone that is not IANA',
+      (t: string) => `${t}defaults:\n  retention: { timezone: Mars/Olympus }\n`,
+      'defaults.retention.timezone',
+      /Mars\/Olympus/,
+    ],
+    ['a negative count', (t: string) => `${t}defaults:\n  retention: { daily: -1 }\n`, 'defaults.retention.daily', /must be/],
+    [
+      'a count that is not a whole number',
+      (t: string) => t.replace('    root: ./bot\n', '    root: ./bot\n    retention: { weekly: 1.5 }\n'),
+      'sources[0].retention.weekly',
+      /must be/,
+    ],
+    [
+      'a bad keepWithin',
+      (t: string) => t.replace('    root: ./bot\n', '    root: ./bot\n    retention: { keepWithin: forever }\n'),
+      'sources[0].retention.keepWithin',
+      /duration/,
+    ],
+    ['a bad grace', (t: string) => `${t}defaults:\n  retention: { grace: 1y }\n`, 'defaults.retention.grace', /duration/],
+    [
+      'an unknown retention key',
+      (t: string) => t.replace('    root: ./bot\n', '    root: ./bot\n    retention: { hourly: 24 }\n'),
+      'sources[0].retention',
+      /unknown setting "hourly"/,
+    ],
+    [
+      'a keepWithin on a verify schedule',
+      (t: string) => `${t}schedules:\n  - { id: check, source: bot, job: verify, cron: "0 4 * * *", keepWithin: 30d }\n`,
+      'schedules[0].keepWithin',
+      /only full and incremental/,
+    ],
+    [
+      'a bad schedule keepWithin',
+      (t: string) => `${t}schedules:\n  - { id: nightly, source: bot, job: full, cron: "0 4 * * *", keepWithin: 30 }\n`,
+      'schedules[0].keepWithin',
+      /must be/,
+    ],
+  ])('names the retention field for %s', (_name, edit, field, message) => {
+    const error = errorOf(() => parse(edit(base)));
+    expect(error.field).toBe(field);
+    expect(error.message).toMatch(message);
   });
 });

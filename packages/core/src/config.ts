@@ -4,6 +4,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
+import { DEFAULT_RETENTION, type RetentionPolicy } from './retention.js';
 
 /** What a file set holds; it decides modes on restore and, later, masking and encryption. */
 export const FILE_KINDS = ['config', 'secret', 'log', 'other'] as const;
@@ -38,12 +39,29 @@ const incrementalSchema = z.strictObject({
   maxDeltaRatio: z.number().min(0).max(1).optional(),
 });
 
+const keepCount = z.number().int().min(0).max(100_000);
+/** Which backups prune keeps (docs/retention.md); every field falls back to defaults.retention, then to the seed's policy. */
+const retentionSchema = z.strictObject({
+  keepLast: keepCount.optional(),
+  daily: keepCount.optional(),
+  weekly: keepCount.optional(),
+  monthly: keepCount.optional(),
+  yearly: keepCount.optional(),
+  keepWithin: duration.optional(),
+  /** IANA time zone the days, weeks, months and years are counted in. */
+  timezone: z.string().min(1).optional(),
+  /** Backups younger than this are always kept. */
+  grace: duration.optional(),
+});
+type RetentionSettings = z.infer<typeof retentionSchema>;
+
 const sourceSchema = z.strictObject({
   id: slug,
   root: relPath,
   databases: z.array(databaseSchema).default([]),
   files: z.array(fileSetSchema).default([]),
   incremental: incrementalSchema.optional(),
+  retention: retentionSchema.optional(),
 });
 
 const localStorageSchema = z.strictObject({
@@ -97,6 +115,8 @@ const scheduleSchema = z.strictObject({
   /** IANA time zone the cron expression is read in. */
   timezone: z.string().min(1).default('UTC'),
   enabled: z.boolean().default(true),
+  /** Backup schedules: every backup this schedule made is kept this long (the seed's retention_days). */
+  keepWithin: duration.optional(),
 });
 
 const notifySchema = z.strictObject({
@@ -183,6 +203,8 @@ const configSchema = z.strictObject({
       incremental: incrementalSchema.optional(),
       /** Objects of a backup with no manifest in any target, older than this, are leftovers that replicate removes. */
       orphanGrace: duration.default('6h'),
+      /** Retention of sources that set none (or only some fields) of their own. */
+      retention: retentionSchema.optional(),
     })
     .default({ logMaxAge: '7d', nice: 10, orphanGrace: '6h' }),
 });
@@ -217,6 +239,8 @@ export interface SourceConfig {
   databases: DatabaseConfig[];
   files: FileSetConfig[];
   incremental: IncrementalLimits;
+  /** What prune keeps: the source's retention over defaults.retention over {@link DEFAULT_RETENTION}. */
+  retention: RetentionPolicy;
 }
 export interface LocalStorageConfig {
   name: string;
@@ -251,6 +275,8 @@ export interface ScheduleConfig {
   cron: string;
   timezone: string;
   enabled: boolean;
+  /** Backups made by this schedule are kept at least this long, in milliseconds (set only when configured). */
+  keepWithinMs?: number;
 }
 export interface NotifyConfig {
   /** May hold a token: never print it. */
@@ -361,6 +387,16 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   }
   const data = result.data;
   const baseDir = path.dirname(path.resolve(file));
+  const zoneProblem = timeZoneProblem(data.defaults.retention?.timezone);
+  if (zoneProblem) throw new ConfigError(file, 'defaults.retention.timezone', zoneProblem);
+  // A schedule's keepWithin is a keepWithin for the backups it made, in its source's policy.
+  const scheduleKeepWithin = new Map<string, Record<string, number>>();
+  for (const schedule of data.schedules) {
+    if (schedule.keepWithin === undefined || schedule.source === undefined) continue;
+    const perSchedule = scheduleKeepWithin.get(schedule.source) ?? {};
+    perSchedule[schedule.id] = parseDuration(schedule.keepWithin)!;
+    scheduleKeepWithin.set(schedule.source, perSchedule);
+  }
   const seenSources = new Set<string>();
   const sources = data.sources.map((source, i): SourceConfig => {
     if (seenSources.has(source.id)) throw new ConfigError(file, `sources[${i}].id`, `repeats the source id "${source.id}"; ids must be unique`);
@@ -388,7 +424,10 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
       maxChainLength: source.incremental?.maxChainLength ?? data.defaults.incremental?.maxChainLength ?? DEFAULT_INCREMENTAL_LIMITS.maxChainLength,
       maxDeltaRatio: source.incremental?.maxDeltaRatio ?? data.defaults.incremental?.maxDeltaRatio ?? DEFAULT_INCREMENTAL_LIMITS.maxDeltaRatio,
     };
-    return { id: source.id, root, databases, files, incremental };
+    const retentionZoneProblem = timeZoneProblem(source.retention?.timezone);
+    if (retentionZoneProblem) throw new ConfigError(file, `sources[${i}].retention.timezone`, retentionZoneProblem);
+    const retention = mergeRetention(source.retention, data.defaults.retention, scheduleKeepWithin.get(source.id) ?? {});
+    return { id: source.id, root, databases, files, incremental, retention };
   });
   const seenTargets = new Set<string>();
   const storage = data.storage.map((target, i): StorageConfig => {
@@ -409,7 +448,12 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     }
     const problem = cronProblem(schedule.cron, schedule.timezone);
     if (problem) throw new ConfigError(file, problem.field === 'timezone' ? `${at}.timezone` : `${at}.cron`, problem.message);
-    return { ...schedule, source: schedule.source };
+    const { keepWithin, ...rest } = schedule;
+    if (keepWithin === undefined) return { ...rest, source: schedule.source };
+    if (schedule.job !== 'full' && schedule.job !== 'incremental') {
+      throw new ConfigError(file, `${at}.keepWithin`, `is set on a ${schedule.job} schedule; only full and incremental schedules make backups to keep`);
+    }
+    return { ...rest, source: schedule.source, keepWithinMs: parseDuration(keepWithin)! };
   });
   for (const [i, id] of (data.worker?.sources ?? []).entries()) {
     if (!seenSources.has(id)) throw new ConfigError(file, `worker.sources[${i}]`, `names the source "${id}", which is not configured`);
@@ -476,6 +520,39 @@ export function cronProblem(cron: string, timezone: string): { field: 'cron' | '
     return { field: 'cron', message: `is "${cron}", which is not a valid cron expression (${(error as Error).message})` };
   }
   return undefined;
+}
+
+/** Why `zone` is not an IANA time zone, or undefined when it is (or is not set). */
+function timeZoneProblem(zone: string | undefined): string | undefined {
+  if (zone === undefined) return undefined;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return undefined;
+  } catch {
+    return `is "${zone}", which is not an IANA time zone such as "UTC" or "Europe/Berlin"`;
+  }
+}
+
+/** A source's retention: each field from the source, else from defaults, else the seed's policy. */
+function mergeRetention(
+  source: RetentionSettings | undefined,
+  defaults: RetentionSettings | undefined,
+  scheduleKeepWithinMs: Record<string, number>,
+): RetentionPolicy {
+  const pick = <K extends keyof RetentionSettings>(key: K) => source?.[key] ?? defaults?.[key];
+  const keepWithin = pick('keepWithin');
+  const grace = pick('grace');
+  return {
+    keepLast: pick('keepLast') ?? DEFAULT_RETENTION.keepLast,
+    daily: pick('daily') ?? DEFAULT_RETENTION.daily,
+    weekly: pick('weekly') ?? DEFAULT_RETENTION.weekly,
+    monthly: pick('monthly') ?? DEFAULT_RETENTION.monthly,
+    yearly: pick('yearly') ?? DEFAULT_RETENTION.yearly,
+    keepWithinMs: keepWithin === undefined ? DEFAULT_RETENTION.keepWithinMs : parseDuration(keepWithin)!,
+    timezone: pick('timezone') ?? DEFAULT_RETENTION.timezone,
+    graceMs: grace === undefined ? DEFAULT_RETENTION.graceMs : parseDuration(grace)!,
+    scheduleKeepWithinMs,
+  };
 }
 
 /** A Redis URL with its password replaced by `***`, safe to print. */

@@ -9,3 +9,4 @@ export * from './plan-backup.js';
 export * from './settings-diff.js';
 export * from './jobs.js';
 export * from './redis-options.js';
+export * from './retention.js';
