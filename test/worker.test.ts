@@ -272,6 +272,24 @@ describe('distributed mode: workers run queued backups through a private Redis',
     await queue.close();
   });
 
+  it('a prune job deletes what the retention policy lets go, under the source lock', async () => {
+    const { file, repo, start, config, connection } = await setup({
+      prefix: 'q12',
+      extra: 'defaults:\n  retention: { daily: 1, weekly: 0, monthly: 0, yearly: 0, grace: 0s }\n',
+    });
+    for (let i = 0; i < 2; i++) expect((await runCli(['--config', file, 'backup'])).code).toBe(0);
+    const [older, newer] = (await manifests(repo)).map((m) => m.id).sort();
+    const worker = start();
+    await worker.waitFor((r) => r.msg === 'worker started');
+    const maintenance = new Queue<JobPayload>(queueNames.maintenance, { connection, prefix: 'q12' });
+    const job = await maintenance.add('prune:testbot', { type: 'prune', sourceId: 'testbot' }, jobOptions(config.worker));
+    const done = await worker.waitFor((r) => r.msg === 'job completed' && r.jobId === job.id && r.queue === queueNames.maintenance);
+    expect(done).toMatchObject({ type: 'prune', deleted: 1 });
+    expect((await manifests(repo)).map((m) => m.id)).toEqual([newer]);
+    expect(older).not.toBe(newer);
+    await maintenance.close();
+  });
+
   it('SIGTERM drains: the running backup finishes, then the worker exits 0', async () => {
     const { repo, start, queue, config } = await setup({ prefix: 'q5', deals: 60_000 });
     const worker = start();

@@ -9,6 +9,7 @@ import { historyCommand } from './commands/history.js';
 import { jobsCommand } from './commands/jobs.js';
 import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
+import { pruneCommand } from './commands/prune.js';
 import { replicateCommand } from './commands/replicate.js';
 import { restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
@@ -57,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     showCommand,
     verifyCommand,
     replicateCommand,
+    pruneCommand,
     initCommand,
     catalogCommand,
     workerCommand,

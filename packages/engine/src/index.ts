@@ -3,6 +3,7 @@ export * from './restore.js';
 export * from './verify.js';
 export * from './verify-copies.js';
 export * from './replicate.js';
+export * from './prune.js';
 export * from './leftovers.js';
 export * from './notify.js';
 export * from './target-failure.js';

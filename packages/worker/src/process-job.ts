@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { BotbackupError, ExitCode, UsageError, exitCodeFor, type Config, type JobPayload } from '@botbackup/core';
 import {
   findBackupByTrigger,
+  pruneBackups,
   replicate,
   resolveBackupInStores,
   runBackup,
@@ -12,7 +13,7 @@ import {
   type ProgressEvent,
 } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
-import { acquireSourceLock } from './source-lock.js';
+import { acquireSourceLock, type SourceLock } from './source-lock.js';
 
 /** What a processor needs besides the job: everything comes from the worker's own config and environment. */
 export interface JobContext {
@@ -38,6 +39,8 @@ export interface JobResult {
   failedTargets?: string[];
   verdicts?: Pick<CopyVerdict, 'store' | 'ok' | 'error'>[];
   copied?: number;
+  /** Backups a prune deleted; `removed`: leftover objects removed (replicate, prune). */
+  deleted?: number;
   removed?: number;
 }
 
@@ -87,9 +90,20 @@ export async function processJob(job: Job<JobPayload, JobResult>, token: string 
         }
         return { type: 'replicate', sourceId: payload.sourceId, copied: result.copied.length, removed: result.removed.length };
       }
-      case 'prune':
+      case 'prune': {
+        const sourceId = payload.sourceId;
+        if (sourceId === undefined) throw new UsageError('A prune job names no source.');
+        return await withSourceLock(job, token, ctx, log, sourceId, async (lock) => {
+          const result = await pruneBackups({ config: ctx.config, stores: ctx.stores, sourceId, logger: log, signal: AbortSignal.any([signal, lock.lost]) });
+          const deleted = result.backups.filter((b) => b.deleted);
+          await job.log(
+            `kept ${result.backups.length - deleted.length}, deleted ${deleted.length} backup(s), removed ${result.leftovers.length} leftover object(s)`,
+          );
+          return { type: 'prune', sourceId, deleted: deleted.length, removed: result.leftovers.length };
+        });
+      }
       case 'drill':
-        throw new UsageError(`This botbackup cannot run ${payload.type} jobs yet; remove the schedule "${payload.scheduleId ?? '?'}" or upgrade.`);
+        throw new UsageError(`This botbackup cannot run drill jobs yet; remove the schedule "${payload.scheduleId ?? '?'}" or upgrade.`);
     }
   } catch (error) {
     if (error instanceof DelayedError) throw error;
@@ -124,20 +138,7 @@ async function processBackup(
     await job.log(`backup ${earlier.manifest.id} was already committed by an earlier attempt of this job`);
     return { ...base, backupId: earlier.manifest.id, reused: true };
   }
-  const lock = await acquireSourceLock({ redis: ctx.redis, prefix: ctx.prefix, sourceId, holder: job.id!, leaseMs: ctx.config.worker.sourceLockLeaseMs });
-  if ('heldBy' in lock) {
-    if (scheduleId !== undefined) {
-      // A scheduled run while the previous one still runs: the running one stands for this slot.
-      const skipped = `another job (${lock.heldBy}) is working on source "${sourceId}"; this scheduled run was skipped`;
-      await job.log(skipped);
-      log.info({ heldBy: lock.heldBy }, 'scheduled backup skipped: its source is busy');
-      return { ...base, skipped };
-    }
-    await job.log(`source "${sourceId}" is busy (job ${lock.heldBy}); trying again in ${LOCKED_RETRY_MS / 1000} s`);
-    await job.moveToDelayed(Date.now() + LOCKED_RETRY_MS, token);
-    throw new DelayedError();
-  }
-  try {
+  return withSourceLock(job, token, ctx, log, sourceId, async (lock) => {
     await job.log(`${type} backup of "${sourceId}" started`);
     const result = await runBackup({
       config: ctx.config,
@@ -155,6 +156,36 @@ async function processBackup(
     await job.log(`committed ${m.type} backup ${m.id}: ${m.entries.length} entries, ${m.stats.storedBytes} bytes stored`);
     for (const f of result.failed) await job.log(`NOT stored in "${f.store}": ${f.error}`);
     return { ...base, backupId: m.id, failedTargets: result.failed.map((f) => f.store) };
+  });
+}
+
+/**
+ * Runs `work` holding the source's lock (no two jobs on one source at once: two backups, or a
+ * backup and a prune). When another job holds it, a scheduled run is skipped (the running job
+ * stands for that slot) and says which job holds it; a one-off run is delayed and tried again.
+ */
+async function withSourceLock(
+  job: Job<JobPayload, JobResult>,
+  token: string | undefined,
+  ctx: JobContext,
+  log: Logger,
+  sourceId: string,
+  work: (lock: SourceLock) => Promise<JobResult>,
+): Promise<JobResult> {
+  const lock = await acquireSourceLock({ redis: ctx.redis, prefix: ctx.prefix, sourceId, holder: job.id!, leaseMs: ctx.config.worker.sourceLockLeaseMs });
+  if ('heldBy' in lock) {
+    if (job.data.scheduleId !== undefined) {
+      const skipped = `another job (${lock.heldBy}) is working on source "${sourceId}"; this scheduled run was skipped`;
+      await job.log(skipped);
+      log.info({ heldBy: lock.heldBy }, 'scheduled job skipped: its source is busy');
+      return { type: job.data.type, sourceId, skipped };
+    }
+    await job.log(`source "${sourceId}" is busy (job ${lock.heldBy}); trying again in ${LOCKED_RETRY_MS / 1000} s`);
+    await job.moveToDelayed(Date.now() + LOCKED_RETRY_MS, token);
+    throw new DelayedError();
+  }
+  try {
+    return await work(lock);
   } finally {
     await lock.release();
   }

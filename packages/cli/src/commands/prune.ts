@@ -1,0 +1,50 @@
+import { Command } from 'commander';
+import { formatDuration } from '@botbackup/core';
+import { lowerPriority, pruneBackups } from '@botbackup/engine';
+import type { CommandAction } from '../main.js';
+import { formatTable } from '../output.js';
+
+export function pruneCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+  return new Command('prune')
+    .description('apply the retention policy on every storage target: show what each rule keeps, delete the rest (docs/retention.md)')
+    .option('-s, --source <id>', 'only this source')
+    .option('-n, --dry-run', 'show the plan, delete nothing')
+    .action(
+      wrap(async (ctx, _args, opts) => {
+        const config = await ctx.config();
+        lowerPriority(config.nice);
+        const stores = await ctx.stores();
+        // The newest verified backup is always kept: what this host's catalog knows was verified.
+        const catalog = await ctx.catalog();
+        const synced = await catalog.sync(stores, { sourceId: opts.source as string | undefined, signal: ctx.signal });
+        const verified = new Set(synced.filter((b) => b.copies.some((c) => c.state === 'verified')).map((b) => b.backupId));
+        const result = await pruneBackups({
+          config,
+          stores,
+          sourceId: opts.source as string | undefined,
+          dryRun: Boolean(opts.dryRun),
+          verified,
+          logger: ctx.logger,
+          signal: ctx.signal,
+        });
+        if (ctx.options.json) {
+          ctx.printJson(result);
+          return;
+        }
+        const now = Date.parse(result.now);
+        const rows = result.backups.map((b) => [
+          b.id,
+          b.sourceId,
+          formatDuration(Math.max(0, now - Date.parse(b.time))),
+          b.type ?? '?',
+          b.keep ? 'keep' : opts.dryRun ? 'would delete' : b.deleted ? 'deleted' : 'delete',
+          b.reasons.join(', '),
+        ]);
+        if (rows.length > 0) ctx.print(formatTable(['BACKUP', 'SOURCE', 'AGE', 'TYPE', 'DECISION', 'KEPT BY / WHY IT GOES'], rows));
+        const gone = result.backups.filter((b) => !b.keep).length;
+        ctx.print(
+          `${result.backups.length - gone} kept, ${gone} ${opts.dryRun ? 'would be deleted (dry run)' : 'deleted'}${result.leftovers.length > 0 ? `, ${result.leftovers.length} leftover object(s) removed` : ''}.`,
+        );
+      }),
+    );
+}

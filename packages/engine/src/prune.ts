@@ -1,0 +1,113 @@
+import { IntegrityError, planRetention, repositoryKeys, type Config, type Manifest, type RetentionBackup, type RetentionDecision } from '@botbackup/core';
+import type { BackupStore } from '@botbackup/storage';
+import { removeLeftovers, storageNow } from './leftovers.js';
+import { silentLogger, type Logger } from './logger.js';
+import { listBackupIds, readManifest } from './repository.js';
+import { isTargetFailure } from './target-failure.js';
+
+export interface PruneOptions {
+  config: Config;
+  /** Every target, in config order: a backup is deleted from all of them. */
+  stores: BackupStore[];
+  /** Only this source (default: every configured source). */
+  sourceId?: string | undefined;
+  /** Plan only: delete nothing. */
+  dryRun?: boolean;
+  /** Backups a full verify has passed (from the local catalog); the newest of them is always kept. */
+  verified?: ReadonlySet<string>;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+export interface PrunedBackup extends RetentionDecision {
+  sourceId: string;
+  time: string;
+  type: Manifest['type'] | undefined;
+  /** Set once deleted from every target. */
+  deleted: boolean;
+}
+
+export interface PruneResult {
+  /** The storage clock the plan was made against (ISO). */
+  now: string;
+  backups: PrunedBackup[];
+  /** Objects of no backup, older than the grace period, that were removed. */
+  leftovers: { store: string; key: string }[];
+}
+
+/**
+ * Applies each source's retention policy (see `planRetention` in core) on every target. The plan
+ * is made against the storage's clock, over the backups whose manifest some target holds (the
+ * manifest read from the first that has a good one). Deleting removes, newest backup first, the
+ * manifest from every target and then the backup's objects, so an interrupted prune leaves
+ * orphans (removed by the next prune), never a backup that is listed but broken, and never an
+ * incremental whose parent is gone. Then objects of no backup older than `defaults.orphanGrace`
+ * are removed. Refuses to delete anything unless every target can be listed: a backup only one
+ * target holds might otherwise be counted wrong.
+ */
+export async function pruneBackups(options: PruneOptions): Promise<PruneResult> {
+  const { config, stores, signal } = options;
+  const logger = options.logger ?? silentLogger;
+  const now = await storageNow(stores[0]!, signal);
+  const sources = config.sources.filter((s) => options.sourceId === undefined || s.id === options.sourceId);
+  const held = new Map<string, { sourceId: string; backupId: string; stores: BackupStore[] }>();
+  for (const store of stores) {
+    for (const id of await listBackupIds(store, options.sourceId, signal)) {
+      const key = `${id.sourceId}/${id.backupId}`;
+      if (!held.has(key)) held.set(key, { ...id, stores: [] });
+      held.get(key)!.stores.push(store);
+    }
+  }
+  const result: PruneResult = { now: now.toISOString(), backups: [], leftovers: [] };
+  for (const source of sources) {
+    const mine = [...held.values()].filter((h) => h.sourceId === source.id).sort((a, b) => (a.backupId < b.backupId ? -1 : 1));
+    const manifests = new Map<string, Manifest | undefined>();
+    for (const h of mine) manifests.set(h.backupId, await firstReadable(h.stores, source.id, h.backupId, signal));
+    const input: RetentionBackup[] = mine.map((h) => {
+      const m = manifests.get(h.backupId);
+      return {
+        id: h.backupId,
+        time: new Date(m?.startedAt ?? 0),
+        parent: m?.parent ?? null,
+        good: m !== undefined,
+        verified: options.verified?.has(h.backupId) ?? false,
+        degraded: m === undefined || (m.copies?.failed.length ?? 0) > 0 || h.stores.length < stores.length,
+        scheduleId: m?.trigger?.scheduleId ?? null,
+      };
+    });
+    const decisions = planRetention(input, source.retention, now);
+    for (const [i, d] of decisions.entries()) {
+      const m = manifests.get(d.id);
+      result.backups.push({ ...d, sourceId: source.id, time: input[i]!.time.toISOString(), type: m?.type, deleted: false });
+    }
+    if (options.dryRun) continue;
+    // Newest first: a child is always gone before its parent.
+    for (const d of [...result.backups].reverse()) {
+      if (d.keep || d.sourceId !== source.id) continue;
+      const h = held.get(`${source.id}/${d.id}`)!;
+      const m = manifests.get(d.id);
+      for (const store of h.stores) await store.delete(repositoryKeys.manifest(source.id, d.id), { signal });
+      for (const store of h.stores) {
+        for (const object of m?.objects ?? []) await store.delete(object.key, { signal });
+      }
+      d.deleted = true;
+      logger.info({ source: source.id, backupId: d.id, reasons: d.reasons }, 'backup pruned');
+    }
+  }
+  if (!options.dryRun) {
+    const owners = new Set([...held.keys()].filter((k) => !result.backups.some((b) => b.deleted && `${b.sourceId}/${b.id}` === k)));
+    result.leftovers = await removeLeftovers(stores, owners, { sourceId: options.sourceId, cutoff: now.getTime() - config.orphanGraceMs, signal });
+  }
+  return result;
+}
+
+async function firstReadable(stores: BackupStore[], sourceId: string, backupId: string, signal: AbortSignal | undefined): Promise<Manifest | undefined> {
+  for (const store of stores) {
+    try {
+      return await readManifest(store, sourceId, backupId, signal);
+    } catch (error) {
+      if (signal?.aborted || !(isTargetFailure(error) || error instanceof IntegrityError)) throw error;
+    }
+  }
+  return undefined;
+}
