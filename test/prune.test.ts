@@ -117,4 +117,26 @@ describe('prune: the retention plan applied on every target', () => {
     expect(run.stdout).toMatch(/no rule keeps it/);
     expect(run.stdout).toMatch(/1 kept, 3 would be deleted \(dry run\)\./);
   });
+
+  it("with the manifests known (the catalog's cache), a prune reads no manifest: its cost is the listing and what it deletes", async () => {
+    const { config, stores, ids } = await setup([9, 8, 7, 6, 5, 4, 3, 2, 1], 'daily: 9, weekly: 0, monthly: 0, yearly: 0, grace: 1h');
+    const known = new Map(await Promise.all(ids.map(async (id) => [id, await readManifest(stores[0]!, 'testbot', id)] as const)));
+    let manifestReads = 0;
+    const counting = stores.map((store) =>
+      Object.create(store, {
+        get: {
+          value: (key: string, options?: object) => {
+            if (key.startsWith('manifests/')) manifestReads++;
+            return store.get(key, options);
+          },
+        },
+      }),
+    ) as BackupStore[];
+    const result = await pruneBackups({ config, stores: counting, knownManifests: known });
+    expect(result.backups.every((b) => b.keep)).toBe(true);
+    expect(manifestReads).toBe(0);
+    // Without them, every manifest is read once.
+    await pruneBackups({ config, stores: counting });
+    expect(manifestReads).toBe(ids.length);
+  });
 });

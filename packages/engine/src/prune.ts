@@ -15,6 +15,12 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** Backups a full verify has passed (from the local catalog); the newest of them is always kept. */
   verified?: ReadonlySet<string>;
+  /**
+   * Manifests already known (the local catalog's cache, by backup id): only the others are read
+   * from storage, so that a prune costs a listing plus what it deletes, not a read of every
+   * manifest of the repository.
+   */
+  knownManifests?: ReadonlyMap<string, Manifest>;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -62,7 +68,7 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
   for (const source of sources) {
     const mine = [...held.values()].filter((h) => h.sourceId === source.id).sort((a, b) => (a.backupId < b.backupId ? -1 : 1));
     const manifests = new Map<string, Manifest | undefined>();
-    for (const h of mine) manifests.set(h.backupId, await firstReadable(h.stores, source.id, h.backupId, signal));
+    for (const h of mine) manifests.set(h.backupId, options.knownManifests?.get(h.backupId) ?? (await firstReadable(h.stores, source.id, h.backupId, signal)));
     const input: RetentionBackup[] = mine.map((h) => {
       const m = manifests.get(h.backupId);
       return {

@@ -4,6 +4,7 @@ import { BotbackupError, ExitCode, UsageError, exitCodeFor, type Config, type Jo
 import {
   findBackupByTrigger,
   pruneBackups,
+  type Catalog,
   replicate,
   resolveBackupInStores,
   runBackup,
@@ -19,6 +20,8 @@ import { acquireSourceLock, type SourceLock } from './source-lock.js';
 export interface JobContext {
   config: Config;
   stores: BackupStore[];
+  /** This host's catalog (a cache of manifests and copy states), when it could be opened. */
+  catalog?: Catalog | undefined;
   /** A connection for the source locks. */
   redis: Redis;
   prefix: string;
@@ -94,7 +97,17 @@ export async function processJob(job: Job<JobPayload, JobResult>, token: string 
         const sourceId = payload.sourceId;
         if (sourceId === undefined) throw new UsageError('A prune job names no source.');
         return await withSourceLock(job, token, ctx, log, sourceId, async (lock) => {
-          const result = await pruneBackups({ config: ctx.config, stores: ctx.stores, sourceId, logger: log, signal: AbortSignal.any([signal, lock.lost]) });
+          // The worker's catalog: manifests read once, and what this host's verify jobs found.
+          const synced = (await ctx.catalog?.sync(ctx.stores, { sourceId, signal })) ?? [];
+          const result = await pruneBackups({
+            config: ctx.config,
+            stores: ctx.stores,
+            sourceId,
+            verified: new Set(synced.filter((b) => b.copies.some((c) => c.state === 'verified')).map((b) => b.backupId)),
+            knownManifests: new Map(synced.flatMap((b) => (b.manifest ? [[b.backupId, b.manifest] as const] : []))),
+            logger: log,
+            signal: AbortSignal.any([signal, lock.lost]),
+          });
           const deleted = result.backups.filter((b) => b.deleted);
           await job.log(
             `kept ${result.backups.length - deleted.length}, deleted ${deleted.length} backup(s), removed ${result.leftovers.length} leftover object(s)`,
@@ -155,6 +168,7 @@ async function processBackup(
     const m = result.manifest;
     await job.log(`committed ${m.type} backup ${m.id}: ${m.entries.length} entries, ${m.stats.storedBytes} bytes stored`);
     for (const f of result.failed) await job.log(`NOT stored in "${f.store}": ${f.error}`);
+    for (const s of result.stored) ctx.catalog?.recordCopy(s.store, m, 'unverified', new Date());
     return { ...base, backupId: m.id, failedTargets: result.failed.map((f) => f.store) };
   });
 }
@@ -207,7 +221,11 @@ async function processVerify(
     onProgress,
     signal,
   });
-  for (const v of verdicts) await job.log(v.ok ? `ok ${v.id} in "${v.store}"` : `FAILED ${v.id} in "${v.store}": ${v.error}`);
+  for (const v of verdicts) {
+    await job.log(v.ok ? `ok ${v.id} in "${v.store}"` : `FAILED ${v.id} in "${v.store}": ${v.error}`);
+    if (v.ok) ctx.catalog?.recordCopy(v.store, manifest, 'verified', new Date());
+    else if (!v.code?.startsWith('STORAGE_')) ctx.catalog?.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
+  }
   const failed = verdicts.filter((v) => !v.ok);
   if (failed.length > 0) {
     const message = failed.length === 1 ? failed[0]!.error! : `${failed.length} of ${verdicts.length} copies of ${manifest.id} failed verification.`;

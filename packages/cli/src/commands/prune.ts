@@ -18,12 +18,14 @@ export function pruneCommand(wrap: (action: CommandAction) => (...args: unknown[
         const catalog = await ctx.catalog();
         const synced = await catalog.sync(stores, { sourceId: opts.source as string | undefined, signal: ctx.signal });
         const verified = new Set(synced.filter((b) => b.copies.some((c) => c.state === 'verified')).map((b) => b.backupId));
+        const knownManifests = new Map(synced.flatMap((b) => (b.manifest ? [[b.backupId, b.manifest] as const] : [])));
         const result = await pruneBackups({
           config,
           stores,
           sourceId: opts.source as string | undefined,
           dryRun: Boolean(opts.dryRun),
           verified,
+          knownManifests,
           logger: ctx.logger,
           signal: ctx.signal,
         });
