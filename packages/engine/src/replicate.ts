@@ -4,7 +4,7 @@ import { IntegrityError, StorageError, repositoryKeys, type Manifest } from '@bo
 import type { BackupStore } from '@botbackup/storage';
 import { silentLogger, type Logger } from './logger.js';
 import type { ProgressListener } from './progress.js';
-import { removeLeftovers } from './leftovers.js';
+import { removeLeftovers, storageNow } from './leftovers.js';
 import { listBackupIds, readManifestBytes } from './repository.js';
 import { isTargetFailure } from './target-failure.js';
 
@@ -93,6 +93,7 @@ export interface ReplicateOptions {
   sourceId?: string | undefined;
   /** Objects with no manifest in any target, older than this, are removed as leftovers. */
   orphanGraceMs: number;
+  /** The clock leftovers' age is measured against (default: the first reachable target's own, see `storageNow`). */
   now?: () => Date;
   logger?: Logger;
   onProgress?: ProgressListener;
@@ -125,7 +126,6 @@ export interface ReplicateResult {
 export async function replicate(options: ReplicateOptions): Promise<ReplicateResult> {
   const { stores, signal } = options;
   const logger = options.logger ?? silentLogger;
-  const now = options.now ?? (() => new Date());
   const result: ReplicateResult = { copied: [], failed: [], badCopies: [], unreachable: [], removed: [], inSync: 0 };
   const holders = new Map<string, { sourceId: string; backupId: string; in: Set<BackupStore> }>();
   const reachable: BackupStore[] = [];
@@ -201,7 +201,7 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicateRes
   if (result.unreachable.length === 0 && down.size === 0) {
     result.removed = await removeLeftovers(reachable, new Set(holders.keys()), {
       sourceId: options.sourceId,
-      cutoff: now().getTime() - options.orphanGraceMs,
+      cutoff: (options.now ? options.now() : await storageNow(reachable[0]!, signal)).getTime() - options.orphanGraceMs,
       signal,
     });
     if (result.removed.length > 0) logger.info({ removed: result.removed.length }, 'leftover objects removed');
