@@ -506,11 +506,8 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
  * same parser BullMQ uses (cron-parser), so what passes here is what the scheduler runs.
  */
 export function cronProblem(cron: string, timezone: string): { field: 'cron' | 'timezone'; message: string } | undefined {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
-  } catch {
-    return { field: 'timezone', message: `is "${timezone}", which is not an IANA time zone such as "UTC" or "Europe/Berlin"` };
-  }
+  const zone = timeZoneProblem(timezone);
+  if (zone) return { field: 'timezone', message: zone };
   const fields = cron.trim().split(/\s+/).length;
   if (fields < 5 || fields > 6)
     return { field: 'cron', message: `is "${cron}", which has ${fields} field(s); use 5 (minute hour day month weekday), e.g. "0 2 * * *"` };
