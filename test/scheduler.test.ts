@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, repoRoot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
-import { startRedis, type PrivateRedis } from './helpers/redis.js';
+import { closedPort, startRedis, until, type PrivateRedis } from './helpers/redis.js';
 
 const schedules = (lines: string[]) => `schedules:\n${lines.map((l) => `  - ${l}`).join('\n')}\n`;
 const daily = '{ id: nightly, source: testbot, job: incremental, cron: "0 2 * * *" }';
@@ -153,20 +152,3 @@ describe('botbackup scheduler', () => {
     }
   });
 });
-
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -179,3 +179,22 @@ function ping(port: number, password: string | undefined): Promise<boolean> {
     });
   });
 }
+
+/** Polls `check` until it holds (for conditions no event reports); fails after `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A port on 127.0.0.1 where nothing listens (for "Redis unreachable" cases). */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

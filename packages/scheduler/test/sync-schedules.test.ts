@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisUnavailableError, parseConfig, redisOptionsFromUrl, type Config } from '@botbackup/core';
-import { startRedis, type PrivateRedis } from '../../../test/helpers/redis.js';
+import { closedPort, startRedis, until, type PrivateRedis } from '../../../test/helpers/redis.js';
 import { runScheduler, syncSchedules, type SchedulerLogger, type SyncSchedulesResult } from '../src/index.js';
 
 let redis: PrivateRedis;
@@ -266,22 +265,3 @@ describe('runScheduler', () => {
     }
   });
 });
-
-/** Polls `check` until it holds (10 s at most). */
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** A port where nothing listens. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
