@@ -1,5 +1,6 @@
 import { IntegrityError, planRetention, repositoryKeys, type Config, type Manifest, type RetentionBackup, type RetentionDecision } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
+import type { Catalog } from './catalog.js';
 import { removeLeftovers, storageNow } from './leftovers.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listBackupIds, readManifest } from './repository.js';
@@ -21,6 +22,11 @@ export interface PruneOptions {
    * manifest of the repository.
    */
   knownManifests?: ReadonlyMap<string, Manifest>;
+  /**
+   * A local catalog to take both from: synced first (it reads only the manifests it has not seen),
+   * its verified copies give `verified` and its manifests `knownManifests`, unless those are given.
+   */
+  catalog?: Catalog | undefined;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -55,6 +61,12 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
   const { config, stores, signal } = options;
   const logger = options.logger ?? silentLogger;
   const now = await storageNow(stores[0]!, signal);
+  let { verified, knownManifests } = options;
+  if (options.catalog) {
+    const synced = await options.catalog.sync(stores, { sourceId: options.sourceId, signal });
+    verified ??= new Set(synced.filter((b) => b.copies.some((c) => c.state === 'verified')).map((b) => b.backupId));
+    knownManifests ??= new Map(synced.flatMap((b) => (b.manifest ? [[b.backupId, b.manifest] as const] : [])));
+  }
   const sources = config.sources.filter((s) => options.sourceId === undefined || s.id === options.sourceId);
   const held = new Map<string, { sourceId: string; backupId: string; stores: BackupStore[] }>();
   for (const store of stores) {
@@ -68,7 +80,7 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
   for (const source of sources) {
     const mine = [...held.values()].filter((h) => h.sourceId === source.id).sort((a, b) => (a.backupId < b.backupId ? -1 : 1));
     const manifests = new Map<string, Manifest | undefined>();
-    for (const h of mine) manifests.set(h.backupId, options.knownManifests?.get(h.backupId) ?? (await firstReadable(h.stores, source.id, h.backupId, signal)));
+    for (const h of mine) manifests.set(h.backupId, knownManifests?.get(h.backupId) ?? (await firstReadable(h.stores, source.id, h.backupId, signal)));
     const input: RetentionBackup[] = mine.map((h) => {
       const m = manifests.get(h.backupId);
       return {
@@ -76,7 +88,7 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
         time: new Date(m?.startedAt ?? 0),
         parent: m?.parent ?? null,
         good: m !== undefined,
-        verified: options.verified?.has(h.backupId) ?? false,
+        verified: verified?.has(h.backupId) ?? false,
         degraded: m === undefined || (m.copies?.failed.length ?? 0) > 0 || h.stores.length < stores.length,
         scheduleId: m?.trigger?.scheduleId ?? null,
       };

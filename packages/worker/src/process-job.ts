@@ -54,8 +54,8 @@ export type JobProgress = (ProgressEvent & { percent: number | undefined }) | { 
 const LOCKED_RETRY_MS = 15_000;
 
 /**
- * Runs one job: a thin processor over the engine functions (backup, verify, replicate). Backups
- * hold their source's lock; a retried backup job first looks for the backup an earlier attempt
+ * Runs one job: a thin processor over the engine functions (backup, verify, replicate, prune).
+ * Backups and prunes hold their source's lock; a retried backup job first looks for the backup an earlier attempt
  * committed (delivery is at least once). Configuration and validation errors end the job at once
  * (UnrecoverableError); others are retried with backoff by BullMQ.
  */
@@ -98,13 +98,11 @@ export async function processJob(job: Job<JobPayload, JobResult>, token: string 
         if (sourceId === undefined) throw new UsageError('A prune job names no source.');
         return await withSourceLock(job, token, ctx, log, sourceId, async (lock) => {
           // The worker's catalog: manifests read once, and what this host's verify jobs found.
-          const synced = (await ctx.catalog?.sync(ctx.stores, { sourceId, signal })) ?? [];
           const result = await pruneBackups({
             config: ctx.config,
             stores: ctx.stores,
             sourceId,
-            verified: new Set(synced.filter((b) => b.copies.some((c) => c.state === 'verified')).map((b) => b.backupId)),
-            knownManifests: new Map(synced.flatMap((b) => (b.manifest ? [[b.backupId, b.manifest] as const] : []))),
+            catalog: ctx.catalog,
             logger: log,
             signal: AbortSignal.any([signal, lock.lost]),
           });

@@ -14,18 +14,14 @@ export function pruneCommand(wrap: (action: CommandAction) => (...args: unknown[
         const config = await ctx.config();
         lowerPriority(config.nice);
         const stores = await ctx.stores();
-        // The newest verified backup is always kept: what this host's catalog knows was verified.
-        const catalog = await ctx.catalog();
-        const synced = await catalog.sync(stores, { sourceId: opts.source as string | undefined, signal: ctx.signal });
-        const verified = new Set(synced.filter((b) => b.copies.some((c) => c.state === 'verified')).map((b) => b.backupId));
-        const knownManifests = new Map(synced.flatMap((b) => (b.manifest ? [[b.backupId, b.manifest] as const] : [])));
+
         const result = await pruneBackups({
           config,
           stores,
           sourceId: opts.source as string | undefined,
           dryRun: Boolean(opts.dryRun),
-          verified,
-          knownManifests,
+          // Manifests read once, and the newest backup this host verified is always kept.
+          catalog: await ctx.catalog(),
           logger: ctx.logger,
           signal: ctx.signal,
         });
