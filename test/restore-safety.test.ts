@@ -49,6 +49,12 @@ describe('backup and restore through the CLI', () => {
     // The log older than 7 days is left out and says why.
     const manifest = JSON.parse((await runCli(['--config', configFile, 'show', info.id, '--json'])).stdout) as Manifest;
     expect(manifest.excluded).toEqual([{ path: 'logs/old.log', reason: 'log not modified within 7d' }]);
+    // The text output shows a hash prefix for plain files, none for secret ones.
+    const shown = (await runCli(['--config', configFile, 'show', info.id])).stdout;
+    const envHash = manifest.files.find((f) => f.path === '.env')!.sha256;
+    expect(shown).toMatch(/^\.env\s+secret\s+\S+\s+.+\(secret\)/m);
+    expect(shown).not.toContain(envHash.slice(0, 16));
+    expect(shown).toContain(manifest.files.find((f) => f.path === 'config/bot.json')!.sha256.slice(0, 16));
     expect(await listFiles(target)).toEqual(['.env', 'config/bot.json', 'config/strategies/grid.json', 'data/trades.db', 'keys/binance.key', 'logs/bot.log']);
     for (const file of ['.env', 'config/bot.json', 'config/strategies/grid.json', 'keys/binance.key', 'logs/bot.log']) {
       expect(await sha256File(path.join(target, file)), file).toBe(await sha256File(path.join(root, file)));

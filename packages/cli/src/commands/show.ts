@@ -35,7 +35,8 @@ export function showCommand(wrap: (action: CommandAction) => (...args: unknown[]
             f.kind,
             f.mode.toString(8).padStart(4, '0'),
             formatBytes(f.size),
-            f.sha256.slice(0, 16),
+            // A secret's hash would let anyone holding a guess confirm it: not shown.
+            f.kind === 'secret' ? '(secret)' : f.sha256.slice(0, 16),
             f.storedIn === m.id ? 'this backup' : f.storedIn,
           ]),
         ),
