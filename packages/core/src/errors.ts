@@ -93,7 +93,9 @@ export class StorageError extends BotbackupError {
 }
 
 export type IntegrityErrorCode =
-  'CHECKSUM_MISMATCH' | 'TRUNCATED' | 'MISSING_OBJECT' | 'MISSING_MANIFEST' | 'BAD_MANIFEST' | 'BAD_ARCHIVE' | 'DATABASE_CHECK_FAILED' | 'BROKEN_CHAIN';
+  'CHECKSUM_MISMATCH' | 'TRUNCATED' | 'MISSING_OBJECT' | 'MISSING_MANIFEST' | 'BAD_MANIFEST' | 'BAD_ARCHIVE' | 'DATABASE_CHECK_FAILED' | 'BROKEN_CHAIN'
+  // An encrypted object that none of the given identities (or the given passphrase) can open.
+  | 'WRONG_KEY';
 
 /** Stored data does not match what its manifest promises. */
 export class IntegrityError extends BotbackupError {
