@@ -101,8 +101,7 @@ export function createAgeEncryptStream(options: AgeEncryptOptions): Transform {
 
   const fileKey = crypto.randomBytes(FILE_KEY_SIZE);
   let payloadKey: Buffer | undefined;
-  const stage = Buffer.allocUnsafe(CHUNK_SIZE);
-  let fill = 0;
+  const stage = new ChunkStage(CHUNK_SIZE);
   let counter = 0n;
 
   async function start(stream: Transform): Promise<Buffer> {
@@ -115,23 +114,8 @@ export function createAgeEncryptStream(options: AgeEncryptOptions): Transform {
 
   function consume(key: Buffer, chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
-    let offset = 0;
-    while (offset < chunk.length) {
-      // A chunk is sealed as "not last" only once a byte after it is known to exist.
-      if (fill === CHUNK_SIZE) {
-        out.push(...sealChunk(key, counter++, false, stage));
-        fill = 0;
-      }
-      if (fill === 0 && chunk.length - offset > CHUNK_SIZE) {
-        out.push(...sealChunk(key, counter++, false, chunk.subarray(offset, offset + CHUNK_SIZE)));
-        offset += CHUNK_SIZE;
-        continue;
-      }
-      const n = Math.min(CHUNK_SIZE - fill, chunk.length - offset);
-      chunk.copy(stage, fill, offset, offset + n);
-      fill += n;
-      offset += n;
-    }
+    // A chunk is sealed as "not last" only once a byte after it is known to exist.
+    stage.write(chunk, (full) => out.push(...sealChunk(key, counter++, false, full)));
     return out;
   }
 
@@ -148,7 +132,7 @@ export function createAgeEncryptStream(options: AgeEncryptOptions): Transform {
       const ready = payloadKey ? Promise.resolve(payloadKey) : start(this);
       ready.then((key) => {
         // The last chunk: possibly empty (only when the whole payload is), possibly full.
-        this.push(Buffer.concat(sealChunk(key, counter, true, stage.subarray(0, fill))));
+        this.push(Buffer.concat(sealChunk(key, counter, true, stage.rest())));
         callback();
       }, callback);
     },
@@ -175,27 +159,11 @@ export function createAgeDecryptStream(options: AgeDecryptOptions): Transform {
   /** The file key while the payload nonce has not fully arrived. */
   let pendingFileKey: Buffer | undefined;
   let payloadKey: Buffer | undefined;
-  const stage = Buffer.allocUnsafe(SEALED_CHUNK_SIZE);
-  let fill = 0;
+  const stage = new ChunkStage(SEALED_CHUNK_SIZE);
   let counter = 0n;
 
   function consumePayload(key: Buffer, chunk: Buffer, out: Buffer[]): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (fill === SEALED_CHUNK_SIZE) {
-        out.push(openChunk(key, counter++, stage));
-        fill = 0;
-      }
-      if (fill === 0 && chunk.length - offset > SEALED_CHUNK_SIZE) {
-        out.push(openChunk(key, counter++, chunk.subarray(offset, offset + SEALED_CHUNK_SIZE)));
-        offset += SEALED_CHUNK_SIZE;
-        continue;
-      }
-      const n = Math.min(SEALED_CHUNK_SIZE - fill, chunk.length - offset);
-      chunk.copy(stage, fill, offset, offset + n);
-      fill += n;
-      offset += n;
-    }
+    stage.write(chunk, (full) => out.push(openChunk(key, counter++, full)));
   }
 
   async function consume(chunk: Buffer): Promise<Buffer[]> {
@@ -233,15 +201,15 @@ export function createAgeDecryptStream(options: AgeDecryptOptions): Transform {
       throw truncated('its header is cut short');
     }
     if (!payloadKey) throw truncated('its payload nonce is cut short');
-    if (fill < TAG_SIZE) throw truncated(counter === 0n ? 'it has no payload' : 'its last chunk is cut short');
-    const last = stage.subarray(0, fill);
+    const last = stage.rest();
+    if (last.length < TAG_SIZE) throw truncated(counter === 0n ? 'it has no payload' : 'its last chunk is cut short');
     const plaintext = tryOpen(payloadKey, counter, true, last);
     if (plaintext) {
       if (plaintext.length === 0 && counter > 0n) throw badArchive('it ends with an empty chunk, which the format forbids');
       return plaintext;
     }
     // A file cut at a chunk boundary ends with a full chunk sealed as "not last": say truncated, not altered.
-    if (fill === SEALED_CHUNK_SIZE && tryOpen(payloadKey, counter, false, last)) {
+    if (last.length === SEALED_CHUNK_SIZE && tryOpen(payloadKey, counter, false, last)) {
       throw truncated('it ends at a chunk boundary before its last chunk');
     }
     throw new IntegrityError('CHECKSUM_MISMATCH', `The encrypted data is truncated or was altered: its last chunk (number ${counter}) failed authentication.`);
@@ -610,4 +578,42 @@ function bech32Decode(text: string): { hrp: string; data: Buffer } | undefined {
   if (bech32Polymod([...bech32HrpExpand(hrp), ...data]) !== 1) return undefined;
   const bytes = convertBits(data.slice(0, -6), 5, 8, false);
   return bytes ? { hrp, data: Buffer.from(bytes) } : undefined;
+}
+
+/**
+ * Cuts a byte stream into chunks of `size`, holding the last full chunk back until a byte after
+ * it arrives: both STREAM directions must know which chunk is the final one. `onFull` gets each
+ * chunk that is not the last (it may be a view of this stage's buffer: use it before returning);
+ * `rest()` is what remains at the end (0 to `size` bytes).
+ */
+class ChunkStage {
+  private readonly buffer: Buffer;
+  private fill = 0;
+  constructor(private readonly size: number) {
+    this.buffer = Buffer.allocUnsafe(size);
+  }
+
+  write(chunk: Buffer, onFull: (full: Buffer) => void): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.fill === this.size) {
+        onFull(this.buffer);
+        this.fill = 0;
+      }
+      // Whole chunks straight from the input, when more follows them in it.
+      if (this.fill === 0 && chunk.length - offset > this.size) {
+        onFull(chunk.subarray(offset, offset + this.size));
+        offset += this.size;
+        continue;
+      }
+      const n = Math.min(this.size - this.fill, chunk.length - offset);
+      chunk.copy(this.buffer, this.fill, offset, offset + n);
+      this.fill += n;
+      offset += n;
+    }
+  }
+
+  rest(): Buffer {
+    return this.buffer.subarray(0, this.fill);
+  }
 }
