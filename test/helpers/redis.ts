@@ -1,11 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const wrapper = path.join(path.dirname(fileURLToPath(import.meta.url)), 'redis-process.mjs');
 
@@ -14,7 +16,22 @@ export interface StartRedisOptions {
   password?: string;
   /** AOF fsync policy: production's `everysec` by default; `always` when a test SIGKILLs the server and needs every write back. */
   appendfsync?: 'always' | 'everysec' | 'no';
+  /**
+   * Serves TLS only (no plain port), with a throwaway CA and a server certificate for 127.0.0.1
+   * and localhost that `openssl` makes in the data folder; the URL is then `rediss://` and `ca`
+   * names the CA's PEM file. Clients need no certificate of their own.
+   */
+  tls?: boolean;
+  /**
+   * An ACL user besides `default` (which keeps `password`, or no password): the URL then logs in
+   * as this user. `rules` default to {@link BOTBACKUP_ACL_RULES} (keys and channels under the
+   * prefix `botbackup`).
+   */
+  aclUser?: { name: string; password: string; rules?: string[] };
 }
+
+/** The ACL rules docs/deploy.md gives a botbackup user (prefix `botbackup`), after `on >PASSWORD`. */
+export const BOTBACKUP_ACL_RULES = ['~botbackup:*', '+@all', '-@dangerous', '+info'];
 
 /**
  * A private redis-server (never the shared one on 6379): its URL, port and data folder, stop(),
@@ -26,6 +43,8 @@ export interface PrivateRedis {
   url: string;
   port: number;
   dir: string;
+  /** With `tls`: the PEM file of the CA that signed the server's certificate. */
+  ca?: string;
   stop(): Promise<void>;
   kill(): Promise<void>;
   restart(): Promise<void>;
@@ -41,13 +60,20 @@ interface Running {
 /** Starts a private Redis on a free port of 127.0.0.1 and resolves once it answers PING. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<PrivateRedis> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bb-redis-'));
+  let certs: Certificates | undefined;
+  try {
+    if (options.tls) certs = await makeCertificates(path.join(dir, 'tls'));
+  } catch (error) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw error;
+  }
   let port = 0;
   let running: Running | undefined;
   // Another process may take the free port between our probe and redis-server's bind: try again.
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
     try {
-      running = await spawnRedis(dir, port, options);
+      running = await spawnRedis(dir, port, options, certs);
       break;
     } catch (error) {
       if (!(error instanceof BindError) || attempt >= 5) {
@@ -56,7 +82,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Priva
       }
     }
   }
-  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  const auth = options.aclUser
+    ? `${encodeURIComponent(options.aclUser.name)}:${encodeURIComponent(options.aclUser.password)}@`
+    : options.password === undefined
+      ? ''
+      : `:${encodeURIComponent(options.password)}@`;
   const kill = async (): Promise<void> => {
     if (!running) return;
     const { pid, exited } = running;
@@ -69,16 +99,17 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Priva
     await exited;
   };
   return {
-    url: `redis://${auth}127.0.0.1:${port}`,
+    url: `${certs ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`,
     port,
     dir,
+    ...(certs ? { ca: certs.ca } : {}),
     kill,
     async restart() {
       await kill();
       // The port was ours a moment ago; a bind failure here is a leftover socket: retry briefly.
       for (let attempt = 1; ; attempt++) {
         try {
-          running = await spawnRedis(dir, port, options);
+          running = await spawnRedis(dir, port, options, certs);
           return;
         } catch (error) {
           if (!(error instanceof BindError) || attempt >= 20) throw error;
@@ -101,10 +132,43 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Priva
 
 class BindError extends Error {}
 
-async function spawnRedis(dir: string, port: number, options: StartRedisOptions): Promise<Running> {
+/** PEM files of a throwaway CA and of a server certificate it signed. */
+interface Certificates {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** A CA and a server certificate for 127.0.0.1 and localhost, valid for a day (EC keys: quick to make). */
+async function makeCertificates(dir: string): Promise<Certificates> {
+  await fs.mkdir(dir, { recursive: true });
+  const at = (name: string) => path.join(dir, name);
+  const openssl = async (...args: string[]) => {
+    try {
+      await promisify(execFile)('openssl', args, { cwd: dir });
+    } catch (error) {
+      throw new Error(`openssl ${args[0]} failed (the TLS tests need openssl): ${(error as Error).message}`);
+    }
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await openssl('req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.crt'), '-days', '1', '-subj', '/CN=botbackup test CA');
+  await openssl('req', ...ec, '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=localhost');
+  await fs.writeFile(
+    at('server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+  );
+  // prettier-ignore
+  await openssl('x509', '-req', '-in', at('server.csr'), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial',
+    '-out', at('server.crt'), '-days', '1', '-extfile', at('server.ext'));
+  return { ca: at('ca.crt'), cert: at('server.crt'), key: at('server.key') };
+}
+
+async function spawnRedis(dir: string, port: number, options: StartRedisOptions, certs: Certificates | undefined): Promise<Running> {
   // prettier-ignore
   const args = [
-    '--port', String(port),
+    ...(certs
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key, '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no']
+      : ['--port', String(port)]),
     '--bind', '127.0.0.1',
     '--dir', dir,
     '--save', '',
@@ -115,6 +179,8 @@ async function spawnRedis(dir: string, port: number, options: StartRedisOptions)
     '--logfile', '',
   ];
   if (options.password !== undefined) args.push('--requirepass', options.password);
+  // redis-server joins the words after --user into one `user` line of its config.
+  if (options.aclUser) args.push('--user', options.aclUser.name, 'on', `>${options.aclUser.password}`, ...(options.aclUser.rules ?? BOTBACKUP_ACL_RULES));
   const child = spawn(process.execPath, [wrapper, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   let pid: number | undefined;
@@ -138,7 +204,7 @@ async function spawnRedis(dir: string, port: number, options: StartRedisOptions)
       if (/Address already in use|bind: /i.test(log)) throw new BindError(`redis-server could not bind 127.0.0.1:${port}`);
       throw new Error(`redis-server exited with ${exitCode} before it was ready:\n${log}`);
     }
-    if (pid !== undefined && (await ping(port, options.password))) return { wrapper: child, pid, exited };
+    if (pid !== undefined && (await ping(port, options.password, certs?.ca))) return { wrapper: child, pid, exited };
     if (Date.now() > deadline) {
       child.kill('SIGTERM');
       throw new Error(`redis-server on port ${port} did not answer PING within 15 s:\n${log}`);
@@ -159,11 +225,12 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Whether Redis on this port answers PING with PONG (not an error such as -LOADING). */
-function ping(port: number, password: string | undefined): Promise<boolean> {
+/** Whether Redis on this port answers PING with PONG (not an error such as -LOADING); over TLS with `caFile`. */
+async function ping(port: number, password: string | undefined, caFile?: string): Promise<boolean> {
   const command = (...parts: string[]) => `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`;
+  const ca = caFile === undefined ? undefined : await fs.readFile(caFile, 'utf8');
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = ca === undefined ? net.connect({ host: '127.0.0.1', port }) : tls.connect({ host: '127.0.0.1', port, ca });
     let reply = '';
     const done = (ok: boolean) => {
       socket.destroy();
@@ -171,7 +238,9 @@ function ping(port: number, password: string | undefined): Promise<boolean> {
     };
     socket.setTimeout(1000, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write((password === undefined ? '' : command('AUTH', password)) + command('PING')));
+    socket.once(ca === undefined ? 'connect' : 'secureConnect', () =>
+      socket.write((password === undefined ? '' : command('AUTH', password)) + command('PING')),
+    );
     socket.on('data', (d: Buffer) => {
       reply += d.toString();
       if (reply.includes('+PONG')) done(true);

@@ -1,6 +1,6 @@
 import { Queue, type Job, type JobSchedulerJson, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { queueNames, queueFor, redisOptionsFromUrl, type Config, type JobPayload, type JobType, type ScheduleConfig } from '@botbackup/core';
+import { queueNames, queueFor, redisConnectionOptions, type Config, type JobPayload, type JobType, type ScheduleConfig } from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import { closeProducer, connectProducer, nextRuns, redisError, scanQueueNames } from '@botbackup/scheduler';
 import type { JobProgress, JobResult } from '@botbackup/worker';
@@ -269,7 +269,7 @@ interface QueueAccess {
 async function withQueues<T>(config: Config, signal: AbortSignal | undefined, work: (access: QueueAccess) => Promise<T>): Promise<T> {
   if (!config.redis) throw new RangeError('inspecting the queues needs redis in the config');
   const { url, prefix } = config.redis;
-  const client = await connectProducer(redisOptionsFromUrl(url, config.file), url, signal);
+  const client = await connectProducer(redisConnectionOptions(config.redis, config.file), url, signal);
   const queues = new Map<string, Queue<JobPayload, JobResult>>();
   let operation = 'list the queues';
   const queue = (name: string) => {

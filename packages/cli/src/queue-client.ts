@@ -6,7 +6,7 @@ import {
   jobName,
   jobOptions,
   queueFor,
-  redisOptionsFromUrl,
+  redisConnectionOptions,
   type Config,
   type ExitCodeValue,
   type JobPayload,
@@ -19,7 +19,7 @@ import type { JobProgress, JobResult } from '@botbackup/worker';
 /** The Redis settings of a config, or a ConfigError saying that distributed mode needs them. */
 export function redisOf(config: Config): { url: string; prefix: string; connection: RedisConnectionOptions } {
   if (!config.redis) throw new ConfigError(config.file, 'redis', 'is missing; queues, workers and schedules need redis.url (docs/deploy.md)');
-  return { ...config.redis, connection: redisOptionsFromUrl(config.redis.url, config.file) };
+  return { ...config.redis, connection: redisConnectionOptions(config.redis, config.file) };
 }
 
 /**

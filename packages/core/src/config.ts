@@ -133,6 +133,13 @@ const notifySchema = z.strictObject({
 const redisSchema = z.strictObject({
   /** redis://[user:password@]host:port[/db] or rediss:// for TLS; use ${VAR} for the password. */
   url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'a redis:// or rediss:// URL'),
+  /** For rediss://: the CA that signed the server's certificate (PEM file, relative to the config file) and the name checked against it. */
+  tls: z
+    .strictObject({
+      ca: relPath.optional(),
+      servername: z.string().min(1).optional(),
+    })
+    .optional(),
   /** Prefix of every BullMQ key, so several deployments can share one Redis. */
   prefix: slug.default('botbackup'),
 });
@@ -289,6 +296,8 @@ export interface RedisConfig {
   /** The connection URL; may hold a password: never print it (see {@link redactUrl}). */
   url: string;
   prefix: string;
+  /** For rediss://: `ca` is the absolute path of the CA's PEM file (read when connecting). */
+  tls?: { ca?: string; servername?: string };
 }
 export interface WorkerConfig {
   sources: string[];
@@ -486,7 +495,10 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     minCopies: data.minCopies ?? storage.length,
     catalog: data.catalog === undefined ? undefined : path.resolve(baseDir, data.catalog),
     orphanGraceMs: parseDuration(data.defaults.orphanGrace)!,
-    redis: data.redis,
+    redis: data.redis && {
+      ...data.redis,
+      tls: data.redis.tls && { ...data.redis.tls, ca: data.redis.tls.ca === undefined ? undefined : path.resolve(baseDir, data.redis.tls.ca) },
+    },
     schedules,
     worker,
     notify: {
@@ -552,9 +564,16 @@ function mergeRetention(
   };
 }
 
-/** A Redis URL with its password replaced by `***`, safe to print. */
+/**
+ * A Redis URL with its password replaced by `***`, safe to print. Everything up to the last `@`
+ * is taken as the user and password, as URL parsers do: a password with an unescaped `@`, `/` or
+ * `#` is hidden whole too.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_, scheme: string, auth: string) => `${scheme}${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
+  return url.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/)([^]*)@/i,
+    (_, scheme: string, auth: string) => `${scheme}${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`,
+  );
 }
 
 /** Formats a schema path as `sources[0].databases[1].path`. */

@@ -1,4 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
+
+/** TLS settings of a Redis connection, as ioredis passes them to `tls.connect`. */
+export interface RedisTlsOptions {
+  /** PEM text of the CA that signed the server's certificate (instead of the system's CAs). */
+  ca?: string;
+  /** Name the server's certificate is checked against (default: the host of the URL). */
+  servername?: string;
+}
 
 /** Connection options for ioredis (and BullMQ), taken from a `redis://` or `rediss://` URL. */
 export interface RedisConnectionOptions {
@@ -8,7 +17,14 @@ export interface RedisConnectionOptions {
   password?: string;
   db: number;
   /** Present for rediss:// (TLS). */
-  tls?: Record<string, never>;
+  tls?: RedisTlsOptions;
+}
+
+/** The `redis.tls` settings of a config: paths, not file contents. */
+export interface RedisTlsSettings {
+  /** Absolute path of a PEM file with the CA that signed the server's certificate. */
+  ca?: string;
+  servername?: string;
 }
 
 /**
@@ -30,4 +46,39 @@ export function redisOptionsFromUrl(url: string, file = 'the config'): RedisConn
   if (parsed.password) options.password = decodeURIComponent(parsed.password);
   if (parsed.protocol === 'rediss:') options.tls = {};
   return options;
+}
+
+/**
+ * The connection options of a config's `redis` section: the URL's (see
+ * {@link redisOptionsFromUrl}) and, for `rediss://`, its `tls` settings, with the CA file read.
+ * Throws a ConfigError naming `redis.tls` when TLS settings come with a plain `redis://` URL, and
+ * `redis.tls.ca` when the CA file cannot be read.
+ */
+export function redisConnectionOptions(redis: { url: string; tls?: RedisTlsSettings | undefined }, file = 'the config'): RedisConnectionOptions {
+  const options = redisOptionsFromUrl(redis.url, file);
+  const settings = redis.tls;
+  if (settings === undefined || (settings.ca === undefined && settings.servername === undefined)) return options;
+  if (!options.tls) throw new ConfigError(file, 'redis.tls', 'is set, but redis.url starts with redis://; use rediss:// for a TLS connection');
+  const tls: RedisTlsOptions = {};
+  if (settings.ca !== undefined) {
+    try {
+      tls.ca = readFileSync(settings.ca, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'which does not exist' : code === 'EACCES' ? 'which this user may not read' : `which cannot be read (${code ?? 'error'})`;
+      throw new ConfigError(
+        file,
+        'redis.tls.ca',
+        `names ${settings.ca}, ${why}; it must be the PEM file of the CA that signed the Redis server's certificate`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (!tls.ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new ConfigError(file, 'redis.tls.ca', `names ${settings.ca}, which holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    }
+  }
+  if (settings.servername !== undefined) tls.servername = settings.servername;
+  return { ...options, tls };
 }

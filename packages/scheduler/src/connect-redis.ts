@@ -53,6 +53,10 @@ export async function closeProducer(client: Redis, options: { now?: boolean } = 
   await client.quit().catch(() => client.disconnect());
 }
 
+/** Node's codes for a server certificate that does not verify (tls.connect's checks). */
+const TLS_CERTIFICATE_ERROR =
+  /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_[A-Z_]+)$/;
+
 /**
  * Turns what ioredis or BullMQ threw while using Redis at `url` into one sentence a user can act
  * on ({@link RedisUnavailableError}): refused logins, socket errors, lost connections (any error
@@ -65,10 +69,28 @@ export function redisError(error: unknown, url: string, operation: string, clien
   const where = redactUrl(url);
   const text = error.message;
   const firstLine = text.split(/\r?\n/)[0]!.replace(/[.\s]+$/, '');
-  if (/^(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|invalid username-password/i.test(text)) {
+  if (/^NOPERM\b/.test(text)) {
+    return new RedisUnavailableError(
+      `Redis at ${where} refused to ${operation} for this user (${firstLine}); give the ACL user the rules in docs/deploy.md ("Redis TLS and ACL users").`,
+      { cause: error },
+    );
+  }
+  if (/^(WRONGPASS|NOAUTH)\b|invalid password|invalid username-password/i.test(text)) {
     return new RedisUnavailableError(`Redis at ${where} refused the login (${firstLine}); check the user and password in redis.url.`, { cause: error });
   }
   const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && TLS_CERTIFICATE_ERROR.test(code)) {
+    return new RedisUnavailableError(
+      `Redis at ${where} presented a TLS certificate that cannot be trusted (${firstLine}); set redis.tls.ca to the PEM file of the CA that signed it, or redis.tls.servername to the name it was issued for.`,
+      { cause: error },
+    );
+  }
+  if (/^rediss:/i.test(url) && ((typeof code === 'string' && code.startsWith('ERR_SSL_')) || /before secure TLS connection|SSL routines/i.test(text))) {
+    return new RedisUnavailableError(
+      `Cannot open a TLS connection to Redis at ${where} to ${operation} (${firstLine}); check that the server has TLS on at that port, or use redis:// for a plain one.`,
+      { cause: error },
+    );
+  }
   const socketCode = typeof code === 'string' && /^E[A-Z_]+$/.test(code) ? code : undefined;
   const lost = /Connection is closed|Stream isn't writeable|Command timed out|max retries per request|Connection (was )?reset/i.test(text);
   if (socketCode || lost || (client !== undefined && client.status !== 'ready')) {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigError, UsageError, parseDuration, redisOptionsFromUrl, type Config } from '@botbackup/core';
+import { ConfigError, UsageError, parseDuration, redisConnectionOptions, type Config } from '@botbackup/core';
 import { DEFAULT_SYNC_INTERVAL_MS, nextRuns, runScheduler, syncSchedules, type SyncSchedulesResult } from '@botbackup/scheduler';
 import type { CommandContext } from '../context.js';
 import type { CommandAction } from '../main.js';
@@ -18,7 +18,7 @@ export function schedulerCommand(wrap: (action: CommandAction) => (...args: unkn
         const interval = opts.interval as string | undefined;
         const intervalMs = interval === undefined ? DEFAULT_SYNC_INTERVAL_MS : parseDuration(interval);
         if (!intervalMs) throw new UsageError(`--interval must be a duration such as 30s, 5m or 1h, not "${interval}".`);
-        const connection = redisOptionsFromUrl(config.redis.url, config.file);
+        const connection = redisConnectionOptions(config.redis, config.file);
         const common = { config, connection, signal: ctx.signal };
         if (opts.once) {
           // No logger: the lines printed below are the record of a one-off sync.
