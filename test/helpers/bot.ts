@@ -81,7 +81,49 @@ export async function createBot(root: string, options: BotOptions = {}): Promise
 }
 
 /** Writes a config for a bot folder and a local repository; returns its path. */
-export async function writeConfig(dir: string, options: { root: string; repo: string; codec?: 'zstd' | 'gzip' | 'none'; extra?: string }): Promise<string> {
+/** Keys of an encrypted, signed test repository (files written by {@link makeKeys}). */
+export interface TestKeys {
+  identityFile: string;
+  recipient: string;
+  workerKeyFile: string;
+  publicKey: string;
+}
+
+/** A fresh age identity and worker key in `dir` (mode 0600), as `botbackup keygen` writes them. */
+export async function makeKeys(dir: string, name = 'keys'): Promise<TestKeys> {
+  const { generateIdentity, generateWorkerKey } = await import('@botbackup/engine');
+  await fs.mkdir(path.join(dir, name), { recursive: true, mode: 0o700 });
+  const pair = generateIdentity();
+  const worker = generateWorkerKey();
+  const identityFile = path.join(dir, name, 'identity.txt');
+  const workerKeyFile = path.join(dir, name, 'worker.key');
+  await fs.writeFile(identityFile, `# public key: ${pair.recipient}\n${pair.identity}\n`, { mode: 0o600 });
+  await fs.writeFile(workerKeyFile, worker.text, { mode: 0o600 });
+  return { identityFile, recipient: pair.recipient, workerKeyFile, publicKey: worker.publicKey };
+}
+
+/** The encryption and signing sections of a config for these keys (`identity: false` leaves the identity out: a backup host). */
+export function keysYaml(keys: TestKeys, options: { identity?: boolean } = {}): string {
+  return [
+    'encryption:',
+    `  recipients: [${JSON.stringify(keys.recipient)}]`,
+    ...(options.identity === false ? [] : [`  identityFile: ${JSON.stringify(keys.identityFile)}`]),
+    'signing:',
+    `  keyFile: ${JSON.stringify(keys.workerKeyFile)}`,
+    `  trusted: [${JSON.stringify(keys.publicKey)}]`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The example bot's config. Without `keys` the repository is plaintext and its secret files are
+ * stored readable (allowPlaintextSecrets: the test bot's secrets are fake); with `keys`, every
+ * object is encrypted and every manifest signed.
+ */
+export async function writeConfig(
+  dir: string,
+  options: { root: string; repo: string; codec?: 'zstd' | 'gzip' | 'none'; extra?: string; keys?: TestKeys; identity?: boolean },
+): Promise<string> {
   const file = path.join(dir, 'botbackup.yaml');
   await fs.writeFile(
     file,
@@ -95,10 +137,11 @@ sources:
       - { kind: config, include: ["config/**/*.json"] }
       - { kind: secret, include: [".env", "keys/*.key"] }
       - { kind: log, include: ["logs/*.log"], maxAge: 7d }
+    allowPlaintextSecrets: ${options.keys ? 'false' : 'true'}
 storage:
   - { name: local, type: local, path: ${JSON.stringify(options.repo)} }
 compression: { codec: ${options.codec ?? 'zstd'} }
-${options.extra ?? ''}`,
+${options.keys ? keysYaml(options.keys, { identity: options.identity ?? true }) : ''}${options.extra ?? ''}`,
   );
   return file;
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import { UsageError, type Config, type Manifest } from '@botbackup/core';
-import { Catalog, defaultCatalogPath, loadConfig, resolveBackupInStores, type Logger } from '@botbackup/engine';
+import { Catalog, Keyring, defaultCatalogPath, loadConfig, resolveBackupInStores, type Logger } from '@botbackup/engine';
 import { createStore, type BackupStore } from '@botbackup/storage';
 import { ProgressBar } from './output.js';
 
@@ -13,6 +13,8 @@ export interface GlobalOptions {
   json?: boolean;
   quiet?: boolean;
   debug?: boolean;
+  identity?: string[];
+  insecure?: boolean;
 }
 
 /** What a command gets: its config, logger, stores, output helpers, and an abort signal for Ctrl-C. */
@@ -21,6 +23,7 @@ export class CommandContext {
   readonly progress: ProgressBar;
   private configPromise: Promise<Config> | undefined;
   private catalogPromise: Promise<Catalog> | undefined;
+  private keyringPromise: Promise<Keyring> | undefined;
 
   constructor(
     readonly options: GlobalOptions,
@@ -42,6 +45,14 @@ export class CommandContext {
   config(): Promise<Config> {
     this.configPromise ??= loadConfig(this.configFile);
     return this.configPromise;
+  }
+
+  /** The repository's keys: the config's, --identity files, and --insecure. */
+  async keyring(): Promise<Keyring> {
+    this.keyringPromise ??= this.config().then(
+      (config) => new Keyring({ config, identityFiles: (this.options.identity ?? []).map((f) => path.resolve(f)), insecure: this.options.insecure ?? false }),
+    );
+    return this.keyringPromise;
   }
 
   /**

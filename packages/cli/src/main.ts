@@ -8,6 +8,7 @@ import { diffCommand } from './commands/diff.js';
 import { historyCommand } from './commands/history.js';
 import { jobsCommand } from './commands/jobs.js';
 import { initCommand } from './commands/init.js';
+import { keygenCommand } from './commands/keygen.js';
 import { listCommand } from './commands/list.js';
 import { pruneCommand } from './commands/prune.js';
 import { replicateCommand } from './commands/replicate.js';
@@ -49,6 +50,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'machine-readable output on stdout')
     .option('-q, --quiet', 'no progress and no informational output')
     .option('--debug', 'debug logs and stack traces')
+    .option(
+      '--identity <file>',
+      'age identity file that opens encrypted backups (repeatable; also $BOTBACKUP_IDENTITY_FILE)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--insecure', 'accept backups that are unsigned or signed by a key signing.trusted does not list (with a warning)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
   for (const make of [
@@ -60,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     replicateCommand,
     pruneCommand,
     initCommand,
+    keygenCommand,
     catalogCommand,
     workerCommand,
     runCommand,

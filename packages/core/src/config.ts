@@ -62,6 +62,8 @@ const sourceSchema = z.strictObject({
   files: z.array(fileSetSchema).default([]),
   incremental: incrementalSchema.optional(),
   retention: retentionSchema.optional(),
+  /** Back up `secret` file sets even though no encryption is configured (they are then stored readable). */
+  allowPlaintextSecrets: z.boolean().default(false),
 });
 
 const localStorageSchema = z.strictObject({
@@ -179,6 +181,32 @@ const dashboardSchema = z.strictObject({
   readOnly: z.boolean().default(true),
 });
 
+/** An age X25519 recipient as age-keygen prints it (bech32, lower case). */
+export const AGE_RECIPIENT_PATTERN = /^age1[02-9ac-hj-np-z]{58}$/;
+/** A worker's public signing key as `botbackup keygen --worker` prints it. */
+export const SIGNING_PUBLIC_KEY_PATTERN = /^ed25519:[A-Za-z0-9+/]{43}=$/;
+
+const encryptionSchema = z
+  .strictObject({
+    /** Public keys (age1...) every backup is encrypted to; the identities stay offline, on the hosts that restore. */
+    recipients: z.array(z.string().regex(AGE_RECIPIENT_PATTERN, 'an age recipient (age1..., as "botbackup keygen" prints it)')).min(1).optional(),
+    /** Instead of recipients: a passphrase (use ${VAR}); every host that backs up then can also read. */
+    passphrase: z.string().min(12, 'a passphrase of at least 12 characters (use ${VAR})').optional(),
+    /** Where restore, verify and diff find the identity (AGE-SECRET-KEY-1...); --identity and BOTBACKUP_IDENTITY_FILE override it. */
+    identityFile: relPath.optional(),
+  })
+  .refine((e) => (e.recipients === undefined) !== (e.passphrase === undefined), {
+    message: 'needs either recipients or a passphrase (not both)',
+    path: ['recipients'],
+  });
+
+const signingSchema = z.strictObject({
+  /** The worker key (`botbackup keygen --worker`): signs every manifest; needed where backups are made. */
+  keyFile: relPath.optional(),
+  /** Public keys (ed25519:...) whose signatures restore, verify and incrementals accept. */
+  trusted: z.array(z.string().regex(SIGNING_PUBLIC_KEY_PATTERN, 'a public signing key (ed25519:..., as "botbackup keygen --worker" prints it)')).default([]),
+});
+
 const configSchema = z.strictObject({
   version: z.literal(1),
   sources: z.array(sourceSchema).min(1, 'at least one source'),
@@ -192,6 +220,10 @@ const configSchema = z.strictObject({
   minCopies: z.number().int().min(1).optional(),
   /** The local catalog file (a cache of manifests and copy states); see docs/storage.md for the default. */
   catalog: relPath.optional(),
+  /** Encrypt every stored object of every backup (docs/security.md). */
+  encryption: encryptionSchema.optional(),
+  /** Sign every manifest, and check the signatures of what is read. */
+  signing: signingSchema.optional(),
   compression: z
     .strictObject({
       codec: z.enum(COMPRESSION_CODECS).default('zstd'),
@@ -248,6 +280,23 @@ export interface SourceConfig {
   incremental: IncrementalLimits;
   /** What prune keeps: the source's retention over defaults.retention over {@link DEFAULT_RETENTION}. */
   retention: RetentionPolicy;
+  /** Back up `secret` file sets without encryption. */
+  allowPlaintextSecrets: boolean;
+}
+/** How new backups are encrypted (age format), and where this host finds the identity that opens them. */
+export interface EncryptionConfig {
+  /** Either recipients or a passphrase. */
+  recipients: string[] | undefined;
+  /** A secret: never print it. */
+  passphrase: string | undefined;
+  /** Absolute path of the identity file, when the config names one. */
+  identityFile: string | undefined;
+}
+export interface SigningConfig {
+  /** Absolute path of the worker key, where backups are made. */
+  keyFile: string | undefined;
+  /** Public keys whose signatures are accepted; empty: signatures are not checked (a plaintext, unsigned repository). */
+  trusted: string[];
 }
 export interface LocalStorageConfig {
   name: string;
@@ -362,6 +411,9 @@ export interface Config {
   notify: NotifyConfig;
   /** Settings of `botbackup dashboard` (defaults when the config has none). */
   dashboard: DashboardConfig;
+  /** Encryption of new backups; undefined: plaintext. */
+  encryption: EncryptionConfig | undefined;
+  signing: SigningConfig;
 }
 
 /** Default compression level of each codec. */
@@ -436,7 +488,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     const retentionZoneProblem = timeZoneProblem(source.retention?.timezone);
     if (retentionZoneProblem) throw new ConfigError(file, `sources[${i}].retention.timezone`, retentionZoneProblem);
     const retention = mergeRetention(source.retention, data.defaults.retention, scheduleKeepWithin.get(source.id) ?? {});
-    return { id: source.id, root, databases, files, incremental, retention };
+    return { id: source.id, root, databases, files, incremental, retention, allowPlaintextSecrets: source.allowPlaintextSecrets };
   });
   const seenTargets = new Set<string>();
   const storage = data.storage.map((target, i): StorageConfig => {
@@ -482,6 +534,19 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
         keepFailed: { count: w.keepFailed.count, ageMs: parseDuration(w.keepFailed.age)! },
       }
     : DEFAULT_WORKER;
+  const signing: SigningConfig = {
+    keyFile: data.signing?.keyFile === undefined ? undefined : path.resolve(baseDir, data.signing.keyFile),
+    trusted: data.signing?.trusted ?? [],
+  };
+  // With public-key encryption anyone who knows a recipient can write a backup that decrypts:
+  // only a signature says who made it, so an encrypted repository is always a signed one.
+  if (data.encryption && signing.trusted.length === 0) {
+    throw new ConfigError(
+      file,
+      'signing.trusted',
+      'is empty, but encryption is configured; list the public key of the worker key that signs backups (botbackup keygen --worker prints it)',
+    );
+  }
   if (data.minCopies !== undefined && data.minCopies > storage.length) {
     throw new ConfigError(file, 'minCopies', `is ${data.minCopies}, but only ${storage.length} storage target(s) are configured`);
   }
@@ -510,6 +575,14 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     dashboard: data.dashboard
       ? { host: data.dashboard.host, port: data.dashboard.port, token: data.dashboard.token, basic: data.dashboard.basic, readOnly: data.dashboard.readOnly }
       : DEFAULT_DASHBOARD,
+    encryption: data.encryption
+      ? {
+          recipients: data.encryption.recipients,
+          passphrase: data.encryption.passphrase,
+          identityFile: data.encryption.identityFile === undefined ? undefined : path.resolve(baseDir, data.encryption.identityFile),
+        }
+      : undefined,
+    signing,
   };
 }
 
@@ -593,7 +666,9 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
     case 'invalid_type': {
       const actual = valueAt(root, issue.path);
       if (actual === undefined) return `is missing; expected ${issue.expected}`;
-      return `must be ${article(issue.expected)}, not ${describeValue(actual)}`;
+      // Never quote what may be a secret, even a mistyped one.
+      const secret = /pass|secret|token|key|header/i.test(issue.path.map(String).join('.'));
+      return `must be ${article(issue.expected)}, not ${secret ? (Array.isArray(actual) ? 'a list' : typeof actual) : describeValue(actual)}`;
     }
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;

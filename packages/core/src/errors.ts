@@ -27,6 +27,8 @@ export const ExitCode = {
   degraded: 9,
   /** Redis (queues and schedules of distributed mode) cannot be reached, or refused the login. */
   redis: 10,
+  /** A key is missing or wrong: no identity or passphrase opens an encrypted backup, or the worker key cannot be read. */
+  key: 11,
   /** The operation was interrupted (Ctrl-C, abort signal). */
   aborted: 130,
 } as const;
@@ -93,9 +95,16 @@ export class StorageError extends BotbackupError {
 }
 
 export type IntegrityErrorCode =
-  'CHECKSUM_MISMATCH' | 'TRUNCATED' | 'MISSING_OBJECT' | 'MISSING_MANIFEST' | 'BAD_MANIFEST' | 'BAD_ARCHIVE' | 'DATABASE_CHECK_FAILED' | 'BROKEN_CHAIN'
-  // An encrypted object that none of the given identities (or the given passphrase) can open.
-  | 'WRONG_KEY';
+  | 'CHECKSUM_MISMATCH'
+  | 'TRUNCATED'
+  | 'MISSING_OBJECT'
+  | 'MISSING_MANIFEST'
+  | 'BAD_MANIFEST'
+  | 'BAD_ARCHIVE'
+  | 'DATABASE_CHECK_FAILED'
+  | 'BROKEN_CHAIN'
+  // A manifest whose signature is missing, invalid or made by a key that is not trusted.
+  | 'SIGNATURE';
 
 /** Stored data does not match what its manifest promises. */
 export class IntegrityError extends BotbackupError {
@@ -130,6 +139,20 @@ export class RestoreRefusedError extends BotbackupError {
 export class RedisUnavailableError extends BotbackupError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('REDIS_UNAVAILABLE', message, ExitCode.redis, options);
+  }
+}
+
+export type KeyErrorCode = 'NO_IDENTITY' | 'WRONG_KEY' | 'KEY_FILE' | 'NO_WORKER_KEY';
+
+/**
+ * A key is missing, unreadable or wrong: an encrypted backup and no identity (or passphrase) that
+ * opens it, or a worker key that cannot be read. The message names the file, never the key.
+ */
+export class KeyError extends BotbackupError {
+  readonly backupId: string | undefined;
+  constructor(code: KeyErrorCode, message: string, context: { backupId?: string } = {}, options?: { cause?: unknown }) {
+    super(code, message, ExitCode.key, options);
+    this.backupId = context.backupId;
   }
 }
 

@@ -1,9 +1,10 @@
+import crypto from 'node:crypto';
 import { z } from 'zod';
 import { COMPRESSION_CODECS, FILE_KINDS } from './config.js';
 import { IntegrityError } from './errors.js';
 
 /** The manifest schema version this build writes. Readers accept this and every older one. */
-export const MANIFEST_SCHEMA_VERSION = 2;
+export const MANIFEST_SCHEMA_VERSION = 3;
 export const MANIFEST_FORMAT = 'botbackup.manifest';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
@@ -67,8 +68,12 @@ const objectSchema = z.object({
   /** sha256 of the bytes as stored. */
   sha256: sha256Hex,
   compression: z.enum(COMPRESSION_CODECS),
-  /** Reserved for encryption (a later schema); null means plaintext. */
-  encryption: z.null(),
+  /**
+   * null: stored as is. Otherwise an age file (compressed first): `recipients` to the configured
+   * recipients, `recipients+worker` also to the worker key's own recipient (page maps, which the
+   * next incremental must read on a host without the identity), `passphrase` with the passphrase.
+   */
+  encryption: z.union([z.null(), z.object({ format: z.literal('age'), readers: z.enum(['recipients', 'recipients+worker', 'passphrase']) })]),
 });
 
 const manifestSchema = z.object({
@@ -117,6 +122,21 @@ const manifestSchema = z.object({
       failed: z.array(z.object({ target: z.string(), error: z.string() })),
     })
     .optional(),
+  /**
+   * Schema 3, encrypted backups: the `sha256` of every `secret` entry and file is an HMAC-SHA256
+   * under the secret-hash key (derived from the worker key, so the next incremental compares
+   * without any identity), and that key is stored here as an age file (base64) for the readers.
+   */
+  encryption: z
+    .object({
+      secretHash: z.literal('hmac-sha256'),
+      /** The first 16 hex digits of HMAC-SHA256(key, "botbackup key id"): equal ids, comparable hashes. */
+      secretHashKeyId: z.string().regex(/^[0-9a-f]{16}$/),
+      secretHashKey: z.string().min(1),
+    })
+    .optional(),
+  /** Schema 3: Ed25519 over the manifest as serialized without this field (always last). */
+  signature: z.object({ algorithm: z.literal('ed25519'), publicKey: z.string(), value: z.string() }).optional(),
 });
 
 export type ManifestEntry = z.infer<typeof entrySchema>;
@@ -129,6 +149,88 @@ export type Manifest = z.infer<typeof manifestSchema>;
 /** Serializes a manifest: stable key order (as built), two-space indent, trailing newline. */
 export function serializeManifest(manifest: Manifest): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** Signs manifests: an Ed25519 private key and its public key as `ed25519:<base64>`. */
+export interface ManifestSigner {
+  publicKey: string;
+  sign(data: Buffer): Buffer;
+}
+
+/**
+ * The stored text of a signed manifest: the manifest serialized without a signature is what is
+ * signed, and the signature is appended as the last field, so a reader that removes it and
+ * serializes the rest again (JSON keeps the order of keys) gets exactly the signed bytes.
+ */
+export function serializeSignedManifest(manifest: Manifest, signer: ManifestSigner): string {
+  const { signature: _old, ...unsigned } = manifest;
+  const text = serializeManifest(unsigned);
+  const value = signer.sign(Buffer.from(text)).toString('base64');
+  return serializeManifest({ ...unsigned, signature: { algorithm: 'ed25519', publicKey: signer.publicKey, value } });
+}
+
+/** Manifests parsed here whose embedded signature is valid for its public key, with that key. */
+const validSignatures = new WeakMap<Manifest, string>();
+
+/**
+ * Who signed a manifest, as a check of its signature: `valid` with the public key when the
+ * signature parsed with it verifies (over the exact stored bytes), `invalid` when one is present
+ * but does not verify, `unsigned` when there is none. Whether the key is trusted is the caller's
+ * question (see {@link checkManifestSignature}).
+ */
+export function manifestSignature(manifest: Manifest): { status: 'valid'; publicKey: string } | { status: 'invalid' | 'unsigned' } {
+  const key = validSignatures.get(manifest);
+  if (key !== undefined) return { status: 'valid', publicKey: key };
+  return { status: manifest.signature ? 'invalid' : 'unsigned' };
+}
+
+/** What a reader accepts: signatures by these keys; with `insecure`, anything (with a warning). */
+export interface SignaturePolicy {
+  trusted: readonly string[];
+  insecure: boolean;
+}
+
+/**
+ * Checks a manifest against the trusted keys. Returns undefined when it is acceptable (signed by
+ * a trusted key, or no key is trusted at all: an unsigned repository), or a warning when it is
+ * accepted only because of --insecure; throws an IntegrityError `SIGNATURE` otherwise.
+ */
+export function checkManifestSignature(manifest: Manifest, policy: SignaturePolicy, where: string): string | undefined {
+  if (policy.trusted.length === 0) return undefined;
+  const found = manifestSignature(manifest);
+  let problem: string | undefined;
+  if (found.status === 'unsigned') problem = 'is not signed';
+  else if (found.status === 'invalid') problem = 'has a signature that does not match its content (it was altered after signing)';
+  else if (found.status === 'valid' && !policy.trusted.includes(found.publicKey))
+    problem = `is signed by ${found.publicKey}, which signing.trusted does not list`;
+  if (problem === undefined) return undefined;
+  const message = `Backup ${manifest.id} (${where}) ${problem}; refusing it, since anyone with write access to the storage could have made it (--insecure accepts it anyway).`;
+  if (policy.insecure) return message.replace(/; refusing it.*$/, '; accepted because of --insecure.');
+  throw new IntegrityError('SIGNATURE', message, { backupId: manifest.id, subject: where });
+}
+
+/** The public key of an Ed25519 key object, as `ed25519:<base64 of the raw 32 bytes>`. */
+export function signingPublicKeyText(key: crypto.KeyObject): string {
+  return `ed25519:${Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url').toString('base64')}`;
+}
+
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function verifySignature(text: string, raw: Record<string, unknown>): string | undefined {
+  const signature = raw.signature as { algorithm?: unknown; publicKey?: unknown; value?: unknown } | undefined;
+  if (!signature || signature.algorithm !== 'ed25519' || typeof signature.publicKey !== 'string' || typeof signature.value !== 'string') return undefined;
+  const match = /^ed25519:([A-Za-z0-9+/]{43}=)$/.exec(signature.publicKey);
+  if (!match) return undefined;
+  const { signature: _sig, ...unsigned } = raw;
+  const signed = serializeManifest(unsigned as Manifest);
+  // The stored text must be exactly the signed text plus the signature field.
+  if (serializeManifest(raw as Manifest) !== text) return undefined;
+  try {
+    const key = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, Buffer.from(match[1]!, 'base64')]), format: 'der', type: 'spki' });
+    return crypto.verify(null, Buffer.from(signed), key, Buffer.from(signature.value, 'base64')) ? signature.publicKey : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -164,6 +266,8 @@ export function parseManifest(text: string, where: string): Manifest {
       { subject: where },
     );
   }
+  const signer = verifySignature(text, raw as Record<string, unknown>);
+  if (signer !== undefined) validSignatures.set(result.data, signer);
   return result.data;
 }
 

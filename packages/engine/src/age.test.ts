@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IntegrityError, UsageError } from '@botbackup/core';
+import { IntegrityError, KeyError, UsageError } from '@botbackup/core';
 import { createAgeDecryptStream, createAgeEncryptStream, generateIdentity, recipientOf } from './age.js';
 
 const KiB = 1024;
@@ -129,20 +129,23 @@ describe('age errors', () => {
     sealedWithPassphrase = await run(data, createAgeEncryptStream({ passphrase: 'right', scryptLogN: LOG_N }));
   });
 
-  async function decryptError(bytes: Buffer, options: Parameters<typeof createAgeDecryptStream>[0]): Promise<IntegrityError> {
+  async function decryptError(bytes: Buffer, options: Parameters<typeof createAgeDecryptStream>[0]): Promise<KeyError | IntegrityError> {
     const parts: Buffer[] = [];
     const error = await failure(
       pipeline(Readable.from([bytes]), createAgeDecryptStream(options), async (source: AsyncIterable<Buffer>) => {
         for await (const part of source) parts.push(part);
       }),
     );
-    expect(error).toBeInstanceOf(IntegrityError);
+    // A wrong key is exit 11; damage is exit 6.
+    expect(error instanceof KeyError || error instanceof IntegrityError).toBe(true);
+    expect((error as KeyError).exitCode).toBe(error instanceof KeyError ? 11 : 6);
     expectOneSentence(error.message);
-    return error as IntegrityError;
+    return error as KeyError | IntegrityError;
   }
 
   it('a wrong identity, a missing identity, a wrong passphrase: one sentence each, no plaintext', async () => {
     const wrongIdentity = await decryptError(sealed, { identities: [eve.identity] });
+    expect(wrongIdentity).toBeInstanceOf(KeyError);
     expect(wrongIdentity.code).toBe('WRONG_KEY');
     expect(wrongIdentity.message).toMatch(/None of the given identities/);
     const noIdentity = await decryptError(sealed, { passphrase: 'right' });

@@ -17,7 +17,7 @@
  */
 import crypto from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { IntegrityError, UsageError } from '@botbackup/core';
+import { IntegrityError, KeyError, UsageError } from '@botbackup/core';
 
 const VERSION_LINE = 'age-encryption.org/v1';
 const X25519_LABEL = 'age-encryption.org/v1/X25519';
@@ -69,6 +69,52 @@ export function generateIdentity(): AgeKeyPair {
   const { privateKey } = crypto.generateKeyPairSync('x25519');
   const secret = rawPrivateKey(privateKey);
   return { identity: encodeIdentity(secret), recipient: recipientOf(encodeIdentity(secret)) };
+}
+
+/** The identity (`AGE-SECRET-KEY-1...`) of a 32-byte X25519 secret (derived keys use it). */
+export function identityFromSecret(secret: Buffer): string {
+  if (secret.length !== 32) throw new UsageError('An X25519 secret is 32 bytes.');
+  return encodeIdentity(secret);
+}
+
+/**
+ * The identities of an identity file as `age-keygen` writes it: one `AGE-SECRET-KEY-1...` per
+ * line, `#` comments and blank lines ignored. Throws a UsageError naming the line (never its text).
+ */
+export function parseIdentities(text: string, file: string): string[] {
+  const out: string[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    try {
+      decodeIdentity(line);
+    } catch {
+      throw new UsageError(`${file}, line ${i + 1}, is not an age identity (AGE-SECRET-KEY-1...); give the file "botbackup keygen" or age-keygen wrote.`);
+    }
+    out.push(line);
+  }
+  if (out.length === 0) throw new UsageError(`${file} holds no age identity (AGE-SECRET-KEY-1...); give the file "botbackup keygen" or age-keygen wrote.`);
+  return out;
+}
+
+/** A small buffer as an age file (see {@link createAgeEncryptStream}). */
+export async function encryptBuffer(plaintext: Buffer, options: AgeEncryptOptions): Promise<Buffer> {
+  return collect(plaintext, createAgeEncryptStream(options));
+}
+
+/** The plaintext of a small age file held in memory (see {@link createAgeDecryptStream}). */
+export async function decryptBuffer(sealed: Buffer, options: AgeDecryptOptions): Promise<Buffer> {
+  return collect(sealed, createAgeDecryptStream(options));
+}
+
+async function collect(input: Buffer, transform: Transform): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  transform.on('data', (part: Buffer) => parts.push(part));
+  await new Promise<void>((resolve, reject) => {
+    transform.once('end', resolve).once('error', reject);
+    transform.end(input);
+  });
+  return Buffer.concat(parts);
 }
 
 /**
@@ -143,7 +189,7 @@ export function createAgeEncryptStream(options: AgeEncryptOptions): Transform {
  * A Transform that turns an age file back into plaintext.
  *
  * Errors (all before any plaintext for header problems): UsageError at once when neither an
- * identity nor a passphrase is given or an identity is malformed; IntegrityError `WRONG_KEY` when
+ * identity nor a passphrase is given or an identity is malformed; KeyError `WRONG_KEY` (exit 11) when
  * no identity or passphrase opens the file; `BAD_ARCHIVE` for something that is not a binary age
  * file; `CHECKSUM_MISMATCH` for an altered header or chunk; `TRUNCATED` for a file cut short.
  */
@@ -317,13 +363,13 @@ async function openHeader(bytes: Buffer, identities: Buffer[], passphrase: strin
     // The spec: a passphrase file has exactly one stanza, else the passphrase would not authenticate it.
     if (stanzas.length !== 1) throw badArchive('its header mixes a passphrase stanza with other stanzas');
     if (passphrase === undefined) {
-      throw new IntegrityError('WRONG_KEY', 'This file is encrypted with a passphrase, and no passphrase was given.');
+      throw new KeyError('WRONG_KEY', 'This file is encrypted with a passphrase, and no passphrase was given.');
     }
     fileKey = await unwrapWithPassphrase(scrypt[0]!, passphrase);
-    if (!fileKey) throw new IntegrityError('WRONG_KEY', 'The passphrase is wrong: it does not open this file.');
+    if (!fileKey) throw new KeyError('WRONG_KEY', 'The passphrase is wrong: it does not open this file.');
   } else {
     if (identities.length === 0) {
-      throw new IntegrityError('WRONG_KEY', 'This file is encrypted to recipients (public keys), and no identity was given to open it.');
+      throw new KeyError('WRONG_KEY', 'This file is encrypted to recipients (public keys), and no identity was given to open it.');
     }
     for (const stanza of x25519) {
       for (const identity of identities) {
@@ -332,7 +378,7 @@ async function openHeader(bytes: Buffer, identities: Buffer[], passphrase: strin
       }
       if (fileKey) break;
     }
-    if (!fileKey) throw new IntegrityError('WRONG_KEY', 'None of the given identities can open this file: it was encrypted to other recipients.');
+    if (!fileKey) throw new KeyError('WRONG_KEY', 'None of the given identities can open this file: it was encrypted to other recipients.');
   }
   const expected = crypto
     .createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))

@@ -7,9 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import {
   BackupNotFoundError,
   BotbackupError,
+  ConfigError,
   DELTA_SUFFIX,
   ExitCode,
   IntegrityError,
+  KeyError,
   MANIFEST_FORMAT,
   MANIFEST_SCHEMA_VERSION,
   SourceError,
@@ -21,6 +23,7 @@ import {
   planIncremental,
   repositoryKeys,
   serializeManifest,
+  serializeSignedManifest,
   type BackupPlan,
   type Config,
   type FileKind,
@@ -35,6 +38,7 @@ import {
 import type { BackupStore } from '@botbackup/storage';
 import { collectFiles, type CollectedFile } from './collect-files.js';
 import { checkSourceRoots } from './load-config.js';
+import { checkBackupKeys, Keyring } from './keys.js';
 import { createDeltaStream } from './page-delta-io.js';
 import { copyBackup } from './replicate.js';
 import { isTargetFailure } from './target-failure.js';
@@ -75,6 +79,8 @@ export interface BackupOptions {
   beforeCommit?: () => Promise<void>;
   /** The queued job that runs it, recorded in the manifest (see {@link findBackupByTrigger}). */
   trigger?: { jobId: string; scheduleId: string | null; queuedAt?: string } | undefined;
+  /** The repository's keys (default: the config's, with no identity and no --insecure). */
+  keyring?: Keyring;
 }
 
 export interface BackupResult {
@@ -159,6 +165,17 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const source = selectSource(config, options.sourceId);
   await checkSourceRoots(config, [source.id]);
   if (stores.length === 0) throw new UsageError(`${config.file} configures no storage target.`);
+  if (!config.encryption && !source.allowPlaintextSecrets && source.files.some((set) => set.kind === 'secret')) {
+    throw new ConfigError(
+      config.file,
+      `sources[${config.sources.indexOf(source)}].allowPlaintextSecrets`,
+      'is false, but the source has secret files and no encryption is configured; configure encryption (see docs/security.md) or set it to true to store them readable',
+    );
+  }
+  const keyring = options.keyring ?? new Keyring({ config });
+  // Before anything is read: a backup that could not be signed or encrypted must not start.
+  const workerKey = await checkBackupKeys(config, keyring);
+  const secretKey = config.encryption ? workerKey!.secretHashKey : undefined;
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? (() => new Date());
   const startedAt = now();
@@ -184,7 +201,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     log.info({ databases: source.databases.length, incremental: options.incremental ?? false }, 'backup started');
     // Files first: an unreadable key file fails the backup before the expensive snapshot.
     const collected = await collectFiles(source, startedAt);
-    const found = options.incremental ? await findParent(targets, source.id, options.since, options.signal) : { reason: 'a full backup was requested' };
+    const found = options.incremental
+      ? await findParent(targets, source.id, options.since, keyring, options.signal)
+      : { reason: 'a full backup was requested' };
     if ('warning' in found && found.warning) warn(found.warning);
     const modes = await Promise.all(
       source.databases.map((db) =>
@@ -218,7 +237,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
 
     let plan: BackupPlan = { type: 'full', reason: 'reason' in found ? found.reason : '' };
     if ('parent' in found) {
-      const files = await hashFiles(collected.files, options.signal);
+      const files = await hashFiles(collected.files, secretKey, options.signal);
       plan = planIncremental({
         backupId,
         parent: found.parent,
@@ -255,10 +274,17 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     ];
     const expected = (incremental?.bytes ?? 0) || [...collected.files, ...snapshots.values()].reduce((sum, f) => sum + f.size, 0);
     let packed = 0;
-    const archive = packArchive(inputs, (n) => {
-      packed += n;
-      options.onProgress?.({ phase: 'pack', done: packed, total: Math.max(expected, packed) });
-    });
+    const archive = packArchive(
+      inputs,
+      (n) => {
+        packed += n;
+        options.onProgress?.({ phase: 'pack', done: packed, total: Math.max(expected, packed) });
+      },
+      secretKey,
+    );
+    const archiveReaders = config.encryption ? keyring.readersFor('archive') : undefined;
+    // Compressed, then encrypted: ciphertext does not compress.
+    const encrypt = archiveReaders ? [await keyring.encryptStream(archiveReaders)] : [];
     const stored = new HashingStream();
     let sourceFailed = false;
     stored.once('error', () => (sourceFailed = true));
@@ -266,7 +292,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const branches = tee(stored, receivers.length);
     written.push(archiveKey);
     await settleAll([
-      pipeline(archive.stream, createCompressStream(config.compression.codec, config.compression.level), stored, { signal: options.signal }),
+      pipeline([archive.stream, createCompressStream(config.compression.codec, config.compression.level), ...encrypt, stored], { signal: options.signal }),
       ...receivers.map((store, i) =>
         store.put(archiveKey, branches[i]!, { signal: options.signal }).catch((error: unknown) => {
           // The others go on: a destroyed branch is unpiped from the tee.
@@ -281,7 +307,14 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
 
     // Nothing is committed until every snapshot is complete and has passed quick_check.
     const objects: ManifestObject[] = [
-      { key: archiveKey, role: 'archive', size: stored.bytes, sha256: stored.digest(), compression: config.compression.codec, encryption: null },
+      {
+        key: archiveKey,
+        role: 'archive',
+        size: stored.bytes,
+        sha256: stored.digest(),
+        compression: config.compression.codec,
+        encryption: archiveReaders ? { format: 'age', readers: archiveReaders } : null,
+      },
     ];
     const databases: ManifestDatabase[] = [];
     let sqliteVersion: string | undefined;
@@ -290,7 +323,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       log.info({ database: db.name, pages: snapshot.pageCount, readLockMs: Math.round(snapshot.readLockMs) }, 'database snapshot taken and checked');
       sqliteVersion ??= snapshot.sqliteVersion;
       const mapKey = repositoryKeys.pageMap(source.id, backupId, db.name);
-      const mapBytes = encodePageMap(pageMaps.get(db.relativePath)!);
+      const mapReaders = config.encryption ? keyring.readersFor('page-map') : undefined;
+      const plainMap = encodePageMap(pageMaps.get(db.relativePath)!);
+      const mapBytes = mapReaders ? await keyring.encryptBytes(Buffer.from(plainMap), mapReaders) : plainMap;
       written.push(mapKey);
       await targets.each((store) => store.put(mapKey, mapBytes, { signal: options.signal }), options.signal);
       objects.push({
@@ -299,7 +334,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         size: mapBytes.length,
         sha256: createHash('sha256').update(mapBytes).digest('hex'),
         compression: 'none',
-        encryption: null,
+        encryption: mapReaders ? { format: 'age', readers: mapReaders } : null,
       });
       const dbPlan = incremental?.databases.get(db.relativePath);
       const common = {
@@ -369,11 +404,20 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         written: targets.alive.map((s) => s.name),
         failed: [...targets.failed].map(([s, e]) => ({ target: s.name, error: e.message })),
       },
+      ...(secretKey
+        ? {
+            encryption: {
+              secretHash: 'hmac-sha256' as const,
+              secretHashKeyId: workerKey!.secretHashKeyId,
+              secretHashKey: (await keyring.encryptBytes(secretKey, keyring.readersFor('key'))).toString('base64'),
+            },
+          }
+        : {}),
     };
     await options.beforeCommit?.();
     // The manifest goes last: from this moment on the backup exists (where it was written).
     manifestKey = repositoryKeys.manifest(source.id, backupId);
-    const text = Buffer.from(serializeManifest(manifest));
+    const text = Buffer.from(workerKey ? serializeSignedManifest(manifest, workerKey) : serializeManifest(manifest));
     await targets.each((store) => store.put(manifestKey!, text, { signal: options.signal }), options.signal);
     log.info(
       {
@@ -410,7 +454,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
 }
 
 type ParentSearch =
-  { parent: Manifest; pageMaps: Map<string, PageMap>; repaired: { store: string; backupId: string }[] } | { reason: string; warning?: string };
+  | { parent: Manifest; pageMaps: Map<string, PageMap>; repaired: { store: string; backupId: string }[]; warning?: string }
+  | { reason: string; warning?: string };
 
 /**
  * The parent of an incremental: the newest backup of the source (or the newest at or before
@@ -422,7 +467,13 @@ type ParentSearch =
  * target that fails is dropped from the backup. Content of the older links is `verify`'s job:
  * reading it here would cost as much as a full backup.
  */
-async function findParent(targets: TargetSet, sourceId: string, since: string | undefined, signal: AbortSignal | undefined): Promise<ParentSearch> {
+async function findParent(
+  targets: TargetSet,
+  sourceId: string,
+  since: string | undefined,
+  keyring: Keyring,
+  signal: AbortSignal | undefined,
+): Promise<ParentSearch> {
   let best: { parent: Manifest; store: BackupStore } | undefined;
   let notFound: BackupNotFoundError | undefined;
   for (const store of targets.alive.slice()) {
@@ -443,18 +494,22 @@ async function findParent(targets: TargetSet, sourceId: string, since: string | 
   const { parent, store: primary } = best;
   let chain: Manifest[];
   const pageMaps = new Map<string, PageMap>();
+  let signatureWarning: string | undefined;
   try {
     chain = await loadChain(primary, parent, signal);
+    // Never build on a backup someone else could have written: its hashes decide what is stored.
+    for (const link of chain) signatureWarning ??= keyring.checkSignature(link, `storage "${primary.name}"`);
     await checkChainObjects(primary, chain, signal);
     for (const db of parent.databases) {
       if (db.pageMap === null) continue;
       const object = parent.objects.find((o) => o.key === db.pageMap);
       if (!object) throw new IntegrityError('BAD_MANIFEST', `its manifest lists no object ${db.pageMap}`, { backupId: parent.id });
-      const bytes = await readVerifiedObject(primary, parent, object, signal);
+      const stored = await readVerifiedObject(primary, parent, object, signal);
+      const bytes = object.encryption ? await keyring.decryptBytes(parent, stored, object.encryption.readers) : stored;
       pageMaps.set(db.path, decodePageMap(bytes, `${object.key} in storage "${primary.name}"`));
     }
   } catch (error) {
-    if (error instanceof IntegrityError) return unusable(parent.id, error);
+    if (error instanceof IntegrityError || error instanceof KeyError) return unusable(parent.id, error);
     if (isTargetFailure(error) && !signal?.aborted) {
       targets.fail(primary, error);
       return { reason: `storage "${primary.name}", which holds the parent ${parent.id}, failed while it was read` };
@@ -476,7 +531,7 @@ async function findParent(targets: TargetSet, sourceId: string, since: string | 
       targets.fail(store, error);
     }
   }
-  return { parent, pageMaps, repaired };
+  return { parent, pageMaps, repaired, ...(signatureWarning ? { warning: signatureWarning } : {}) };
 }
 
 /** True when `store` holds a backup's manifest and every object at its recorded size. */
@@ -496,11 +551,12 @@ function unusable(parent: string, error: Error): { reason: string; warning: stri
   return { reason, warning: `Made a full backup instead of an incremental: ${reason}.` };
 }
 
-/** sha256 of each file's first `size` bytes (the size it was collected with), one file at a time. */
-async function hashFiles(files: readonly CollectedFile[], signal: AbortSignal | undefined): Promise<PlannedFile[]> {
+/** sha256 (HMAC-SHA256 under `secretKey` for secret files) of each file's first `size` bytes (the size it was collected with), one file at a time. */
+async function hashFiles(files: readonly CollectedFile[], secretKey: Buffer | undefined, signal: AbortSignal | undefined): Promise<PlannedFile[]> {
   const out: PlannedFile[] = [];
   for (const f of files) {
-    const { sha256, bytes } = await hashFile(f.absPath, { size: f.size, signal }).catch((error: NodeJS.ErrnoException) => {
+    const key = f.kind === 'secret' ? secretKey : undefined;
+    const { sha256, bytes } = await hashFile(f.absPath, { size: f.size, signal, key }).catch((error: NodeJS.ErrnoException) => {
       if (signal?.aborted) throw error;
       throw new SourceError('FILE_UNREADABLE', f.absPath, `Cannot read ${f.absPath} (${error.code ?? error.message}); check its permissions.`, {
         cause: error,

@@ -26,3 +26,4 @@ export * from './page-hash.js';
 export * from './settings-history.js';
 export { copyDatabase, WalRestartedError, type CopyOptions, type CopyResult } from './copy-database.js';
 export * from './age.js';
+export * from './keys.js';

@@ -49,7 +49,18 @@ export async function scanBotDir(botDir: string): Promise<InitPlan> {
 }
 
 /** Writes the starter config's text: commented YAML that backs up `botDir` into `storageDir`. */
-export function renderStarterConfig(plan: InitPlan, options: { botDir: string; storageDir: string; sourceId: string }): string {
+export function renderStarterConfig(
+  plan: InitPlan,
+  options: {
+    botDir: string;
+    storageDir: string;
+    sourceId: string;
+    /** Encryption and signing keys `init` made (paths relative to the config); none: a plaintext repository. */
+    keys?: { recipient: string; identityFile: string; workerKeyFile: string; publicKey: string } | undefined;
+  },
+): string {
+  const keys = options.keys;
+  const hasSecrets = plan.files.some((set) => set.kind === 'secret');
   const q = (s: string) => JSON.stringify(s);
   const lines = [
     '# botbackup configuration (see docs/configuration.md).',
@@ -71,7 +82,26 @@ export function renderStarterConfig(plan: InitPlan, options: { botDir: string; s
       `        include: [${set.include.map(q).join(', ')}]`,
       ...(set.kind === 'log' ? ['        maxAge: 7d   # only logs modified within this window'] : []),
     ]),
+    ...(!keys && hasSecrets
+      ? ['    # No encryption: the secret files above are stored readable by anyone who can read the storage.', '    allowPlaintextSecrets: true']
+      : []),
     '',
+    ...(keys
+      ? [
+          '# Every stored object is encrypted (age format) to these public keys; the identity that',
+          '# opens them belongs OFF this host (docs/security.md): keep a copy somewhere safe, since',
+          '# without it no backup can be restored.',
+          'encryption:',
+          `  recipients: [${q(keys.recipient)}]`,
+          `  identityFile: ${q(keys.identityFile)}   # where restore looks for it (or --identity <file>)`,
+          '',
+          '# The worker key signs every backup; restore and verify accept only these signers.',
+          'signing:',
+          `  keyFile: ${q(keys.workerKeyFile)}`,
+          `  trusted: [${q(keys.publicKey)}]`,
+          '',
+        ]
+      : []),
     'storage:',
     '  - name: local',
     '    type: local',

@@ -1,8 +1,9 @@
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
+import { BotbackupError, IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
+import { Keyring, withBackup } from './keys.js';
 import { settleAll } from './settle.js';
 import { ParallelDecompressStream } from './parallel-decompress.js';
 import { HashingStream } from './streams.js';
@@ -20,6 +21,8 @@ export interface ReadArchiveOptions {
    * whole archive (a restore of one file). Each selected entry is still proven by its own sha256.
    */
   stopEarly?: boolean;
+  /** Opens an encrypted archive and keys the hashes of its secret entries (none: plaintext only). */
+  keyring?: Keyring | undefined;
   signal?: AbortSignal;
 }
 
@@ -57,6 +60,10 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
 
   let wanted = options.stopEarly ? manifest.entries.filter((e) => options.select?.(e) ?? true).length : Infinity;
   if (wanted === 0) return;
+  // Before a byte is read: an encrypted archive this host cannot open is a KeyError saying what to give.
+  const keyring = options.keyring ?? Keyring.none();
+  const decrypt = object.encryption ? await keyring.decryptStream(manifest, object) : undefined;
+  const secretKey = await keyring.secretHashKey(manifest);
   const stat = await store.stat(object.key, { signal: options.signal });
   if (!stat) throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its archive ${object.key} in storage "${store.name}".`, ctx);
   if (stat.size < object.size) {
@@ -86,6 +93,8 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   // The worker thread decompresses and hashes the stored bytes while this thread parses the
   // tar and hashes and writes the entries.
   const stored = new ParallelDecompressStream(object.compression);
+  // The sha256 in the manifest is of the bytes as stored: the ciphertext, when encrypted.
+  const cipher = decrypt ? new HashingStream() : undefined;
   const extract = tar.extract();
   const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
   const seen = new Set<string>();
@@ -117,7 +126,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
         );
       }
       seen.add(name);
-      const hasher = new HashingStream();
+      const hasher = new HashingStream(undefined, entry.kind === 'secret' ? secretKey : undefined);
       const hashed = item.pipe(hasher);
       if (options.onEntry && (options.select?.(entry) ?? true)) await options.onEntry(entry, hashed);
       // Drain whatever the consumer left, so the hash covers the whole entry.
@@ -152,12 +161,22 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
         done(null, chunk);
       },
     });
-    await settleAll([pipeline(body, counted, stored, extract, { signal: options.signal }), consume]);
+    const stages = cipher && decrypt ? [cipher, decrypt] : [];
+    await settleAll([pipeline([body, counted, ...stages, stored, extract], { signal: options.signal }), consume]);
   } catch (error) {
     if (stoppedEarly && !(error instanceof IntegrityError || error instanceof RestoreRefusedError)) return;
+    if (error instanceof IntegrityError && error.backupId === undefined) {
+      // From the age layer: an altered or cut ciphertext.
+      throw new IntegrityError(
+        error.code as 'CHECKSUM_MISMATCH',
+        `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt or was tampered with (${error.message.replace(/\.$/, '')}).`,
+        ctx,
+        { cause: error },
+      );
+    }
     if (error instanceof IntegrityError || error instanceof RestoreRefusedError) throw error;
     if (options.signal?.aborted) throw error;
-    if (error instanceof StorageError) throw error;
+    if (error instanceof BotbackupError) throw withBackup(error, manifest);
     throw new IntegrityError(
       'CHECKSUM_MISMATCH',
       `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt (${(error as Error).message}).`,
@@ -166,7 +185,9 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
     );
   }
   if (stoppedEarly) return;
-  if (stored.inputBytes !== object.size || stored.inputSha256 !== object.sha256) {
+  const storedBytes = cipher ? cipher.bytes : stored.inputBytes;
+  const storedSha256 = cipher ? cipher.digest() : stored.inputSha256;
+  if (storedBytes !== object.size || storedSha256 !== object.sha256) {
     throw new IntegrityError(
       'CHECKSUM_MISMATCH',
       `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" does not match its sha256; it is corrupt or was tampered with.`,

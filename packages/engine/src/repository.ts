@@ -238,6 +238,42 @@ export async function readVerifiedObject(store: BackupStore, manifest: Manifest,
 }
 
 /**
+ * Streams one object of a backup and checks its size and sha256 against the manifest, without
+ * holding it in memory or interpreting it (an encrypted archive on a host with no identity).
+ */
+export async function checkStoredObject(
+  store: BackupStore,
+  manifest: Manifest,
+  object: ManifestObject,
+  options: { signal?: AbortSignal | undefined; onBytes?: (n: number) => void } = {},
+): Promise<void> {
+  const ctx = { backupId: manifest.id, subject: object.key };
+  let body: AsyncIterable<Buffer>;
+  try {
+    body = await store.get(object.key, { signal: options.signal });
+  } catch (error) {
+    if (error instanceof StorageError && error.storageCode === 'NOT_FOUND') {
+      throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its object ${object.key} in storage "${store.name}".`, ctx);
+    }
+    throw error;
+  }
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of body) {
+    hash.update(chunk);
+    size += chunk.length;
+    options.onBytes?.(chunk.length);
+  }
+  if (size !== object.size || hash.digest('hex') !== object.sha256) {
+    throw new IntegrityError(
+      size < object.size ? 'TRUNCATED' : 'CHECKSUM_MISMATCH',
+      `Backup ${manifest.id}: object ${object.key} in storage "${store.name}" does not match its sha256 (${size} of ${object.size} bytes); it is corrupt or was tampered with.`,
+      ctx,
+    );
+  }
+}
+
+/**
  * Checks that every object of every link is in `store` at its recorded size (a stat per object,
  * no content read). Throws an IntegrityError naming the first object that is missing or has
  * another size.

@@ -14,6 +14,7 @@ import {
 } from '@botbackup/core';
 import { syncDir, writeDurably, type BackupStore } from '@botbackup/storage';
 import { checkDatabase } from './check-database.js';
+import { Keyring } from './keys.js';
 import { silentLogger, type Logger } from './logger.js';
 import { applyDelta, type ExpectedDelta } from './page-delta-io.js';
 import type { ProgressListener } from './progress.js';
@@ -34,6 +35,8 @@ export interface RestoreOptions {
   only?: string | undefined;
   logger?: Logger;
   onProgress?: ProgressListener;
+  /** Opens encrypted backups and checks signatures (none: plaintext only, signatures not checked). */
+  keyring?: Keyring | undefined;
   signal?: AbortSignal;
 }
 
@@ -53,6 +56,8 @@ export interface RestoreResult {
   durationMs: number;
   /** Part of durationMs spent in PRAGMA integrity_check. */
   integrityCheckMs: number;
+  /** Backups of the chain accepted only because of --insecure (unsigned, or signed by an untrusted key). */
+  warnings: string[];
 }
 
 /** Suffixes SQLite keeps beside a database; stale ones would corrupt a restored file. */
@@ -86,7 +91,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     try {
       return { ...(await restoreFrom(store, options, selected)), store: store.name, badCopies };
     } catch (error) {
-      // Only a bad or unreachable copy is worth another try; a refusal or an abort is final.
+      // Only a bad or unreachable copy is worth another try; a refusal, a missing key or an abort is final.
       if (!(error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) || options.signal?.aborted) throw error;
       errors.push(error);
       badCopies.push({ store: store.name, error: error.message });
@@ -140,6 +145,16 @@ async function restoreFrom(store: BackupStore, options: RestoreOptions, selected
     manifest.parent === null
       ? [manifest]
       : await loadChain(store, manifest, options.signal).catch((error: unknown) => explainBroken(store, manifest, error, options.signal));
+  // Refuse what someone with write access to the storage could have made, before reading it.
+  const keyring = options.keyring ?? Keyring.none();
+  const warnings: string[] = [];
+  for (const link of chain) {
+    const warning = keyring.checkSignature(link, `storage "${store.name}"`);
+    if (warning !== undefined) {
+      warnings.push(warning);
+      logger.warn(warning);
+    }
+  }
   const plan = await Promise.resolve()
     .then(() => planMembers(chain, manifest, selected))
     .catch((error: unknown) => explainBroken(store, manifest, error, options.signal));
@@ -175,6 +190,7 @@ async function restoreFrom(store: BackupStore, options: RestoreOptions, selected
           manifest: link,
           signal: options.signal,
           stopEarly: options.only !== undefined,
+          keyring,
           select: (entry) => actions.has(entry.path),
           onBytes: (n) => {
             read += n;
@@ -279,6 +295,7 @@ async function restoreFrom(store: BackupStore, options: RestoreOptions, selected
       databases,
       durationMs: performance.now() - started,
       integrityCheckMs,
+      warnings,
     };
   } catch (error) {
     if (createdTarget) await fs.rm(target, { recursive: true, force: true });

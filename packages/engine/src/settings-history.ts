@@ -9,6 +9,7 @@ import {
   type SettingsDiff,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
+import type { Keyring } from './keys.js';
 import { readArchive } from './read-archive.js';
 import { BrokenLinkError, listBackups, readManifest, resolveBackupRef } from './repository.js';
 
@@ -124,7 +125,7 @@ export async function readFileVersion(
   manifest: Manifest,
   filePath: string,
   signal?: AbortSignal,
-  options: { maxBytes?: number } = {},
+  options: { maxBytes?: number; keyring?: Keyring | undefined } = {},
 ): Promise<Buffer> {
   const file = fileOf(manifest, filePath);
   if (!file) throw new BackupNotFoundError(`Backup ${manifest.id} has no file "${filePath}"; see "botbackup show ${manifest.id}".`);
@@ -154,6 +155,7 @@ export async function readFileVersion(
     manifest: holder,
     signal,
     stopEarly: true,
+    keyring: options.keyring,
     select: (entry) => entry.path === filePath,
     onEntry: async (_entry, body) => {
       for await (const chunk of body) chunks.push(chunk as Buffer);
@@ -195,6 +197,8 @@ export interface DiffFileOptions {
   /** Backup ref of the new side; default: the newest backup of the source. */
   to?: string | undefined;
   maxBytes?: number;
+  /** Opens encrypted archives and checks signatures (none: plaintext only). */
+  keyring?: Keyring | undefined;
   signal?: AbortSignal;
 }
 
@@ -241,7 +245,11 @@ export async function diffFileVersions(options: DiffFileOptions): Promise<FileDi
   if (fromFile?.sha256 === toFile?.sha256) return { ...base, from: side(from, fromFile), unchanged: true, diff: null };
 
   const read = (m: Manifest, f: ManifestFile | undefined) =>
-    f ? readFileVersion(store, m, p, signal, options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }) : Promise.resolve(undefined);
+    f
+      ? readFileVersion(store, m, p, signal, { keyring: options.keyring, ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }) })
+      : Promise.resolve(undefined);
+  // What is shown must come from a backup a trusted worker made.
+  for (const m of [from, to]) options.keyring?.checkSignature(m, `storage "${store.name}"`);
   const [a, b] = [await read(from, fromFile), await read(to, toFile)];
   return { ...base, from: side(from, fromFile), unchanged: false, diff: diffSettings({ path: p, kind, from: a, to: b }) };
 }

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -6,12 +6,19 @@ import { createGzip, createGunzip } from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import type { CompressionCodec } from '@botbackup/core';
 
-/** A pass-through that computes the sha256 and byte count of what flows through it. */
+/**
+ * A pass-through that computes the sha256 (or, given a key, the HMAC-SHA256: the hashes of
+ * secret files in an encrypted repository) and byte count of what flows through it.
+ */
 export class HashingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | Hmac;
   bytes = 0;
-  constructor(private readonly onBytes?: (n: number) => void) {
+  constructor(
+    private readonly onBytes?: (n: number) => void,
+    key?: Buffer,
+  ) {
     super({ highWaterMark: 1 << 20 });
+    this.hash = key ? createHmac('sha256', key) : createHash('sha256');
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
@@ -61,9 +68,9 @@ export function createDecompressStream(codec: CompressionCodec): Transform {
  */
 export async function hashFile(
   file: string,
-  options: { size?: number; onBytes?: (n: number) => void; signal?: AbortSignal | undefined } = {},
+  options: { size?: number; onBytes?: (n: number) => void; signal?: AbortSignal | undefined; key?: Buffer | undefined } = {},
 ): Promise<{ sha256: string; bytes: number }> {
-  const hasher = new HashingStream(options.onBytes);
+  const hasher = new HashingStream(options.onBytes, options.key);
   const body =
     options.size === 0
       ? Readable.from([])

@@ -1,5 +1,6 @@
 import { BackupNotFoundError, BotbackupError, ExitCode, IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
+import type { Keyring } from './keys.js';
 import type { ProgressListener } from './progress.js';
 import { copyBackup } from './replicate.js';
 import { readManifest } from './repository.js';
@@ -16,6 +17,10 @@ export interface CopyVerdict {
   entries?: number;
   storedBytes?: number;
   deep?: boolean;
+  /** False when only the encrypted bytes could be checked (no identity on this host). */
+  contents?: boolean;
+  /** Accepted only because of --insecure. */
+  warnings?: string[];
   durationMs?: number;
   /** Why the copy is bad, missing or unreadable (one sentence), and the error's code. */
   error?: string;
@@ -37,6 +42,8 @@ export interface VerifyCopiesOptions {
   onProgress?: ProgressListener;
   /** Called after each copy's verdict (a good copy's manifest is passed), e.g. to print it or record it in the catalog. */
   onVerdict?: (verdict: CopyVerdict, manifest: Manifest | undefined) => void;
+  /** Checks signatures and opens encrypted archives (none: plaintext only, signatures not checked). */
+  keyring?: Keyring | undefined;
   signal?: AbortSignal;
 }
 
@@ -66,7 +73,15 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
     }
     try {
       const manifest = await readManifest(store, backup.sourceId, backup.backupId, signal);
-      const r = await verifyBackup({ store, manifest, deep: options.deep ?? false, tmpDir: options.tmpDir, onProgress: options.onProgress, signal });
+      const r = await verifyBackup({
+        store,
+        manifest,
+        deep: options.deep ?? false,
+        tmpDir: options.tmpDir,
+        onProgress: options.onProgress,
+        keyring: options.keyring,
+        signal,
+      });
       const verdict: CopyVerdict = {
         ...base,
         store: store.name,
@@ -74,6 +89,8 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
         entries: r.entries,
         storedBytes: r.storedBytes,
         deep: r.deep,
+        contents: r.contents,
+        warnings: r.warnings,
         durationMs: Math.round(r.durationMs),
       };
       verdicts.push(verdict);

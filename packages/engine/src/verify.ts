@@ -4,8 +4,9 @@ import path from 'node:path';
 import { IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { ProgressListener } from './progress.js';
+import { Keyring } from './keys.js';
 import { archiveObject, readArchive } from './read-archive.js';
-import { BrokenLinkError, checkChainObjects, loadChain, readVerifiedObject } from './repository.js';
+import { BrokenLinkError, checkChainObjects, checkStoredObject, loadChain, readVerifiedObject } from './repository.js';
 import { restoreBackup } from './restore.js';
 
 export interface VerifyOptions {
@@ -15,12 +16,21 @@ export interface VerifyOptions {
   deep?: boolean;
   tmpDir?: string | undefined;
   onProgress?: ProgressListener;
+  /** Checks signatures and opens encrypted archives (none: plaintext only, signatures not checked). */
+  keyring?: Keyring | undefined;
   signal?: AbortSignal;
 }
 
 export interface VerifyResult {
   backupId: string;
   deep: boolean;
+  /**
+   * False when the backup is encrypted and this host has no identity: then only the stored
+   * (encrypted) bytes were checked against the signed manifest, not the entries inside them.
+   */
+  contents: boolean;
+  /** Accepted only because of --insecure (see {@link RestoreResult.warnings}). */
+  warnings: string[];
   entries: number;
   storedBytes: number;
   durationMs: number;
@@ -38,10 +48,22 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
   const started = performance.now();
   const { manifest, store } = options;
   const total = archiveObject(manifest).size;
+  const keyring = options.keyring ?? Keyring.none();
+  const warning = keyring.checkSignature(manifest, `storage "${store.name}"`);
+  const warnings = warning === undefined ? [] : [warning];
+  const contents = options.deep || (await keyring.canOpenArchives(manifest));
   if (options.deep) {
     const dir = await fs.mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'botbackup-verify-'));
     try {
-      await restoreBackup({ stores: [store], manifest, target: path.join(dir, 'restore'), onProgress: options.onProgress, signal: options.signal });
+      const restored = await restoreBackup({
+        stores: [store],
+        manifest,
+        target: path.join(dir, 'restore'),
+        onProgress: options.onProgress,
+        keyring,
+        signal: options.signal,
+      });
+      for (const w of restored.warnings) if (!warnings.includes(w)) warnings.push(w);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
@@ -55,15 +77,21 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     }
     for (const object of manifest.objects.filter((o) => o.role === 'page-map')) await readVerifiedObject(store, manifest, object, options.signal);
     let read = 0;
-    await readArchive({
-      store,
-      manifest,
-      signal: options.signal,
-      onBytes: (n) => {
-        read += n;
-        options.onProgress?.({ phase: 'read', done: read, total });
-      },
-    });
+    const onBytes = (n: number) => {
+      read += n;
+      options.onProgress?.({ phase: 'read', done: read, total });
+    };
+    if (contents) await readArchive({ store, manifest, keyring, signal: options.signal, onBytes });
+    // No identity here: the encrypted bytes are still proven against the signed manifest.
+    else await checkStoredObject(store, manifest, archiveObject(manifest), { signal: options.signal, onBytes });
   }
-  return { backupId: manifest.id, deep: options.deep ?? false, entries: manifest.entries.length, storedBytes: total, durationMs: performance.now() - started };
+  return {
+    backupId: manifest.id,
+    deep: options.deep ?? false,
+    contents,
+    warnings,
+    entries: manifest.entries.length,
+    storedBytes: total,
+    durationMs: performance.now() - started,
+  };
 }

@@ -10,6 +10,7 @@ import {
   runBackup,
   verifyCopies,
   type CopyVerdict,
+  type Keyring,
   type Logger,
   type ProgressEvent,
 } from '@botbackup/engine';
@@ -26,6 +27,8 @@ export interface JobContext {
   redis: Redis;
   prefix: string;
   logger: Logger;
+  /** The repository's keys: the worker key signs; an identity (encryption.identityFile) only for deep verifies and drills. */
+  keyring?: Keyring | undefined;
 }
 
 /** What a finished job returns (stored by BullMQ as its return value; ids and numbers only). */
@@ -159,6 +162,7 @@ async function processBackup(
       trigger: { jobId: job.id!, scheduleId: scheduleId ?? null, queuedAt: new Date(job.timestamp).toISOString() },
       // The renewal notices a lost lock within a third of its lease; this makes sure at the commit.
       beforeCommit: () => lock.confirm(),
+      keyring: ctx.keyring,
       logger: log,
       onProgress,
       signal: AbortSignal.any([signal, lock.lost]),
@@ -216,6 +220,7 @@ async function processVerify(
     backup: { sourceId: manifest.source.id, backupId: manifest.id },
     deep: job.data.deep ?? false,
     tmpDir: ctx.config.tmpDir,
+    keyring: ctx.keyring,
     onProgress,
     signal,
   });

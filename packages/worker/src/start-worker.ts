@@ -1,7 +1,7 @@
 import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UsageError, queueNames, type Config, type JobPayload, type RedisConnectionOptions } from '@botbackup/core';
-import { Catalog, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
+import { Catalog, Keyring, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
 import { processJob, type JobContext, type JobResult } from './process-job.js';
@@ -57,7 +57,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const redis = new Redis(connection);
   redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error (lock connection)'));
   const catalog = Catalog.open(config.catalog ?? defaultCatalogPath(config.file), { logger });
-  const context: JobContext = { config, stores: options.stores, catalog, redis, prefix, logger };
+  const context: JobContext = { config, stores: options.stores, catalog, redis, prefix, logger, keyring: new Keyring({ config }) };
   const health: HealthContext = { config, redis, prefix, logger };
   // Outcomes are recorded after BullMQ's events; close() waits for them before it closes Redis.
   const reporting = new Set<Promise<void>>();

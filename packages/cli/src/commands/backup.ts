@@ -35,6 +35,7 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
           incremental: Boolean(opts.incremental),
           since: opts.since as string | undefined,
           stores: await ctx.stores(),
+          keyring: await ctx.keyring(),
           logger: ctx.logger,
           onProgress: ctx.progress.update,
           signal: ctx.signal,

@@ -68,6 +68,7 @@ export function diffCommand(wrap: (action: CommandAction) => (...args: unknown[]
         path: args[0]!,
         from: opts.from as string | undefined,
         to: opts.to as string | undefined,
+        keyring: await ctx.keyring(),
         signal: ctx.signal,
       });
       if (ctx.options.json) {

@@ -31,6 +31,7 @@ export function restoreCommand(wrap: (action: CommandAction) => (...args: unknow
         only: opts.only as string | undefined,
         logger: ctx.logger,
         onProgress: ctx.progress.update,
+        keyring: await ctx.keyring(),
         signal: ctx.signal,
       });
       ctx.progress.done();
@@ -39,6 +40,7 @@ export function restoreCommand(wrap: (action: CommandAction) => (...args: unknow
         return;
       }
       for (const bad of result.badCopies) ctx.print(`  the copy in "${bad.store}" is not usable: ${bad.error}`);
+      for (const warning of result.warnings) ctx.print(`  WARNING: ${warning}`);
       ctx.print(
         `Restored backup ${result.backupId} from "${result.store}": ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s.`,
       );

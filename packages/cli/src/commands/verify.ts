@@ -48,6 +48,7 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
           deep: Boolean(opts.deep),
           repair: Boolean(opts.repair),
           unreachable,
+          keyring: await ctx.keyring(),
           tmpDir: config.tmpDir,
           onProgress: ctx.progress.update,
           signal: ctx.signal,
@@ -55,9 +56,11 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
             ctx.progress.done();
             if (v.ok && manifest) {
               catalog.recordCopy(v.store, manifest, 'verified', new Date());
+              const what = v.contents === false ? 'encrypted bytes checked (no identity here to check the entries inside)' : 'checked';
               ctx.print(
-                `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} checked${v.deep ? ' and restored with integrity_check' : ''} in ${((v.durationMs ?? 0) / 1000).toFixed(1)} s`,
+                `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${((v.durationMs ?? 0) / 1000).toFixed(1)} s`,
               );
+              for (const warning of v.warnings ?? []) ctx.print(`       WARNING: ${warning}`);
               return;
             }
             if (v.code !== 'STORAGE_UNAVAILABLE' && !v.code?.startsWith('STORAGE_')) catalog.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
