@@ -1,7 +1,7 @@
 import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UsageError, queueNames, type Config, type JobPayload, type RedisConnectionOptions } from '@botbackup/core';
-import { Catalog, Keyring, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
+import { Catalog, Keyring, checkBackupKeys, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
 import { processJob, type JobContext, type JobResult } from './process-job.js';
@@ -46,8 +46,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   for (const id of sources) {
     if (!config.sources.some((s) => s.id === id)) throw new UsageError(`${config.file} has no source "${id}" for this worker to back up.`);
   }
-  // A worker that backs up a source must see its files: say so at start, not at the first job.
+  // A worker that backs up a source must see its files, and be able to sign (and encrypt) what
+  // it makes: say so at start, not at the first job.
   await checkSourceRoots(config, sources);
+  const keyring = new Keyring({ config });
+  if (sources.length > 0) await checkBackupKeys(config, keyring);
   const queues = [...sources.map((id) => queueNames.backup(id)), ...((options.maintenance ?? settings.maintenance) ? [queueNames.maintenance] : [])];
   if (queues.length === 0)
     throw new UsageError(`This worker would serve no queue: name a source (--source or worker.sources in ${config.file}) or allow maintenance jobs.`);
@@ -57,7 +60,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const redis = new Redis(connection);
   redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error (lock connection)'));
   const catalog = Catalog.open(config.catalog ?? defaultCatalogPath(config.file), { logger });
-  const context: JobContext = { config, stores: options.stores, catalog, redis, prefix, logger, keyring: new Keyring({ config }) };
+  const context: JobContext = { config, stores: options.stores, catalog, redis, prefix, logger, keyring };
   const health: HealthContext = { config, redis, prefix, logger };
   // Outcomes are recorded after BullMQ's events; close() waits for them before it closes Redis.
   const reporting = new Set<Promise<void>>();
