@@ -36,6 +36,41 @@ function errorOf(fn: () => unknown): ConfigError {
 }
 
 describe('parseConfig', () => {
+  it('reads encryption and signing (paths against the config folder), and allowPlaintextSecrets per source', () => {
+    const recipient = 'age1mxs4lnfs0xgrcdduqrce52v5nxc5s03wvezdh2vpk2mh3ltrmulqpauh9u';
+    const publicKey = 'ed25519:3hhhKIvDVb9/KElcpR8n2kVq29/txWb/i/NEgAT2LOE=';
+    const keys = `encryption:\n  recipients: ["${recipient}"]\n  identityFile: keys/id.txt\nsigning:\n  keyFile: keys/worker.key\n  trusted: ["${publicKey}"]\n`;
+    const config = parse(base + keys);
+    expect(config.encryption).toEqual({ recipients: [recipient], passphrase: undefined, identityFile: '/etc/botbackup/keys/id.txt' });
+    expect(config.signing).toEqual({ keyFile: '/etc/botbackup/keys/worker.key', trusted: [publicKey] });
+    expect(config.sources[0]!.allowPlaintextSecrets).toBe(false);
+    expect(parse(base).encryption).toBeUndefined();
+    expect(parse(base).signing).toEqual({ keyFile: undefined, trusted: [] });
+    expect(parse(base.replace('    files:', '    allowPlaintextSecrets: true\n    files:')).sources[0]!.allowPlaintextSecrets).toBe(true);
+    // A passphrase from the environment instead of recipients.
+    const withPassphrase = parse(`${base}encryption:\n  passphrase: \${PASS}\nsigning:\n  trusted: ["${publicKey}"]\n`, {
+      BACKUP_DIR: '/b',
+      PASS: 'a long passphrase here',
+    });
+    expect(withPassphrase.encryption!.passphrase).toBe('a long passphrase here');
+  });
+
+  it('names the field of a bad encryption or signing setting, never quoting a secret', () => {
+    const publicKey = 'ed25519:3hhhKIvDVb9/KElcpR8n2kVq29/txWb/i/NEgAT2LOE=';
+    expect(errorOf(() => parse(`${base}encryption:\n  recipients: ["age1nope"]\nsigning:\n  trusted: ["${publicKey}"]\n`)).field).toBe(
+      'encryption.recipients[0]',
+    );
+    expect(errorOf(() => parse(`${base}encryption: {}\nsigning:\n  trusted: ["${publicKey}"]\n`)).message).toContain('needs either recipients or a passphrase');
+    const short = errorOf(() => parse(`${base}encryption:\n  passphrase: hunter2\nsigning:\n  trusted: ["${publicKey}"]\n`));
+    expect(short.field).toBe('encryption.passphrase');
+    expect(short.message).not.toContain('hunter2');
+    const typed = errorOf(() => parse(`${base}encryption:\n  passphrase: 123456789012345\nsigning:\n  trusted: ["${publicKey}"]\n`));
+    expect(typed.message).not.toContain('123456789012345');
+    expect(errorOf(() => parse(`${base}signing:\n  trusted: ["ed25519:short"]\n`)).field).toBe('signing.trusted[0]');
+    const unsigned = errorOf(() => parse(`${base}encryption:\n  recipients: ["age1mxs4lnfs0xgrcdduqrce52v5nxc5s03wvezdh2vpk2mh3ltrmulqpauh9u"]\n`));
+    expect(unsigned.field).toBe('signing.trusted');
+  });
+
   it('resolves paths against the config folder and ${VAR} from the environment', () => {
     const config = parse(base);
     expect(config.sources[0]!.root).toBe('/etc/botbackup/bot');

@@ -1,6 +1,22 @@
+import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError } from './errors.js';
-import { MANIFEST_SCHEMA_VERSION, parseManifest, serializeManifest, type Manifest } from './manifest.js';
+import {
+  MANIFEST_SCHEMA_VERSION,
+  checkManifestSignature,
+  manifestSignature,
+  parseManifest,
+  serializeManifest,
+  serializeSignedManifest,
+  signingPublicKeyText,
+  type Manifest,
+  type ManifestSigner,
+} from './manifest.js';
+
+function signer(): ManifestSigner {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
+  return { publicKey: signingPublicKeyText(publicKey), sign: (data) => crypto.sign(null, data, privateKey) };
+}
 
 const manifest: Manifest = {
   format: 'botbackup.manifest',
@@ -80,5 +96,54 @@ describe('manifest', () => {
     const newer = JSON.stringify({ ...manifest, schemaVersion: MANIFEST_SCHEMA_VERSION + 1 });
     expect(() => parseManifest(newer, 'm.json')).toThrow(IntegrityError);
     expect(() => parseManifest(newer, 'm.json')).toThrow(/newer than this botbackup understands/);
+  });
+});
+
+describe('manifest signatures', () => {
+  const worker = signer();
+  const other = signer();
+  const signed = serializeSignedManifest(manifest, worker);
+  const where = 'storage "local"';
+
+  it('a signed manifest parses with a valid signature by its key, which is its last field', () => {
+    const parsed = parseManifest(signed, 'm');
+    expect(manifestSignature(parsed)).toEqual({ status: 'valid', publicKey: worker.publicKey });
+    expect(Object.keys(JSON.parse(signed) as object).at(-1)).toBe('signature');
+    expect(checkManifestSignature(parsed, { trusted: [worker.publicKey], insecure: false }, where)).toBeUndefined();
+    // The signed bytes are exactly the manifest without the signature: signing is deterministic.
+    expect(serializeSignedManifest(parsed, worker)).toBe(signed);
+  });
+
+  it('any change to the signed text, even one JSON would not see, invalidates it', () => {
+    const raw = JSON.parse(signed) as Record<string, unknown>;
+    const changes = [
+      signed.replace('"size": 10', '"size": 11'),
+      signed.replace('"bot"', '"bot2"'),
+      // Same JSON value, other bytes: the signature is over the bytes.
+      signed.replace('"format"', ' "format"'),
+      `${JSON.stringify({ ...raw, warnings: ['x'] }, null, 2)}\n`,
+    ];
+    for (const text of changes) {
+      const parsed = parseManifest(text, 'm');
+      expect(manifestSignature(parsed).status).toBe('invalid');
+      expect(() => checkManifestSignature(parsed, { trusted: [worker.publicKey], insecure: false }, where)).toThrow(/does not match its content/);
+    }
+  });
+
+  it('unsigned, untrusted and invalid manifests are refused, or accepted with a warning under --insecure', () => {
+    const unsigned = parseManifest(serializeManifest(manifest), 'm');
+    const foreign = parseManifest(serializeSignedManifest(manifest, other), 'm');
+    const policy = { trusted: [worker.publicKey], insecure: false };
+    expect(() => checkManifestSignature(unsigned, policy, where)).toThrow(IntegrityError);
+    expect(() => checkManifestSignature(unsigned, policy, where)).toThrow(/is not signed; refusing it/);
+    expect(() => checkManifestSignature(foreign, policy, where)).toThrow(`is signed by ${other.publicKey}, which signing.trusted does not list`);
+    expect(checkManifestSignature(foreign, { ...policy, insecure: true }, where)).toMatch(/accepted because of --insecure\.$/);
+    // No trusted key at all: a plaintext, unsigned repository; nothing is checked.
+    expect(checkManifestSignature(unsigned, { trusted: [], insecure: false }, where)).toBeUndefined();
+  });
+
+  it('a copy of a parsed manifest is not taken for a verified one', () => {
+    const parsed = parseManifest(signed, 'm');
+    expect(manifestSignature({ ...parsed }).status).toBe('invalid');
   });
 });
