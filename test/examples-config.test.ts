@@ -156,8 +156,8 @@ describe('docker-compose.yml', () => {
         checked++;
       }
     }
-    // minio 2, minio-init 4, redis 1, and 4 (with DASHBOARD_TOKEN) in each of the 5 botbackup services.
-    expect(checked).toBe(27);
+    // minio 2, minio-init 4, redis 1, and 5 (with DASHBOARD_TOKEN and BOTBACKUP_SIGNING_PUBLIC_KEY) in each of the 5 botbackup services.
+    expect(checked).toBe(32);
   });
 
   it('runs the scheduler, a worker that sees the bot read-only, and two storage-only workers, all on one config', async () => {
@@ -189,8 +189,16 @@ describe('docker-compose.yml', () => {
         S3_SECRET_ACCESS_KEY: 's',
         BACKUP_BUCKET: 'bot-backups',
         DASHBOARD_TOKEN: 'a-dashboard-token-for-tests',
+        BOTBACKUP_RECIPIENT: 'age1mxs4lnfs0xgrcdduqrce52v5nxc5s03wvezdh2vpk2mh3ltrmulqpauh9u',
+        BOTBACKUP_SIGNING_PUBLIC_KEY: 'ed25519:3hhhKIvDVb9/KElcpR8n2kVq29/txWb/i/NEgAT2LOE=',
       },
     });
+    // Encrypted and signed; only worker-bot holds the worker key.
+    expect(config.encryption?.recipients).toEqual(['age1mxs4lnfs0xgrcdduqrce52v5nxc5s03wvezdh2vpk2mh3ltrmulqpauh9u']);
+    expect(config.signing).toEqual({ keyFile: '/run/secrets/botbackup-worker.key', trusted: ['ed25519:3hhhKIvDVb9/KElcpR8n2kVq29/txWb/i/NEgAT2LOE='] });
+    const keyMount = (v: unknown) => String(v).endsWith(':/run/secrets/botbackup-worker.key:ro');
+    expect((s['worker-bot']!.volumes as string[]).filter(keyMount)).toHaveLength(1);
+    for (const name of ['scheduler', 'worker-1', 'worker-2', 'dashboard']) expect((s[name]!.volumes as string[]).some(keyMount), name).toBe(false);
     expect(config.sources[0]!.root).toBe('/bot');
     expect(config.redis?.url).toBe('redis://:p@redis:6379/0');
     expect(config.schedules.map((x) => [x.id, x.job, x.cron])).toEqual([
