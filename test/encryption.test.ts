@@ -76,6 +76,13 @@ describe('encrypted backups (age) made on a host without the identity', () => {
     }
   });
 
+  it('show says it is encrypted and who signed it', async () => {
+    const cli = await runCli(['--config', r.worker, 'show', inc.id]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain(`encrypted (age, for the recipients); signed by ${r.keys.publicKey} (trusted)`);
+    expect(cli.stdout).toMatch(/\.env +secret +\S+ +\S+ B +\(secret\)/);
+  });
+
   it('the incremental read its parent page maps with the worker key alone and did not store unchanged secret files again', () => {
     expect(inc.parent).toBe(full.id);
     expect(inc.databases[0]!.stored.type).toBe('delta');

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { manifestSignature } from '@botbackup/core';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
 import { formatBytes, formatTable } from '../output.js';
@@ -24,7 +25,17 @@ export function showCommand(wrap: (action: CommandAction) => (...args: unknown[]
         const stored = db.stored.type === 'delta' ? `, stored as a delta of ${db.stored.pages} pages` : '';
         ctx.print(`  database ${db.name}: ${db.path}, ${db.pageCount} pages of ${db.pageSize} B, ${db.journalMode}${stored}, sha256 ${db.sha256}`);
       }
-      for (const o of m.objects) ctx.print(`  object ${o.key}: ${formatBytes(o.size)}, sha256 ${o.sha256}`);
+      const readers = m.objects.find((o) => o.role === 'archive')?.encryption?.readers;
+      const signature = manifestSignature(m);
+      const trusted = (await ctx.keyring()).policy.trusted;
+      const signer =
+        signature.status === 'valid'
+          ? `signed by ${signature.publicKey}${trusted.length === 0 ? '' : trusted.includes(signature.publicKey) ? ' (trusted)' : ' (NOT in signing.trusted)'}`
+          : signature.status === 'invalid'
+            ? 'signature INVALID (the manifest was altered after signing)'
+            : 'not signed';
+      ctx.print(`  ${readers ? `encrypted (age, for the ${readers === 'passphrase' ? 'passphrase' : 'recipients'})` : 'not encrypted'}; ${signer}`);
+      for (const o of m.objects) ctx.print(`  object ${o.key}: ${formatBytes(o.size)}, sha256 ${o.sha256}${o.encryption ? ' (encrypted)' : ''}`);
       for (const w of m.warnings) ctx.print(`  warning: ${w}`);
       ctx.print('');
       ctx.print(
