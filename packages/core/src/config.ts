@@ -55,6 +55,14 @@ const retentionSchema = z.strictObject({
 });
 type RetentionSettings = z.infer<typeof retentionSchema>;
 
+const checkSchema = z.strictObject({
+  name: slug,
+  /** The database (its name) the query runs on; the source's first one by default. */
+  database: slug.optional(),
+  /** Read-only SQL whose first column of the first row must be true (non-zero, non-empty); :asOfMs is the backup's start time in ms (now, in recover). */
+  query: z.string().min(1, 'an SQL query such as "SELECT count(*) > 0 FROM deals"'),
+});
+
 const sourceSchema = z.strictObject({
   id: slug,
   root: relPath,
@@ -64,6 +72,8 @@ const sourceSchema = z.strictObject({
   retention: retentionSchema.optional(),
   /** Back up `secret` file sets even though no encryption is configured (they are then stored readable). */
   allowPlaintextSecrets: z.boolean().default(false),
+  /** Queries a healthy database answers with a true first value: run by recover on the live database and by drills on restored ones. */
+  checks: z.array(checkSchema).default([]),
 });
 
 const localStorageSchema = z.strictObject({
@@ -224,6 +234,8 @@ const configSchema = z.strictObject({
   encryption: encryptionSchema.optional(),
   /** Sign every manifest, and check the signatures of what is read. */
   signing: signingSchema.optional(),
+  /** Restore drills (docs/recovery.md): every copy on every target is drilled at least once per period. */
+  drill: z.strictObject({ period: duration.default('30d') }).default({ period: '30d' }),
   compression: z
     .strictObject({
       codec: z.enum(COMPRESSION_CODECS).default('zstd'),
@@ -282,6 +294,14 @@ export interface SourceConfig {
   retention: RetentionPolicy;
   /** Back up `secret` file sets without encryption. */
   allowPlaintextSecrets: boolean;
+  /** Check queries, each with the database it runs on. */
+  checks: CheckConfig[];
+}
+export interface CheckConfig {
+  name: string;
+  /** The database's name (as in DatabaseConfig.name). */
+  database: string;
+  query: string;
 }
 /** How new backups are encrypted (age format), and where this host finds the identity that opens them. */
 export interface EncryptionConfig {
@@ -414,6 +434,8 @@ export interface Config {
   /** Encryption of new backups; undefined: plaintext. */
   encryption: EncryptionConfig | undefined;
   signing: SigningConfig;
+  /** Every copy should be drilled at least once per this many milliseconds. */
+  drillPeriodMs: number;
 }
 
 /** Default compression level of each codec. */
@@ -488,7 +510,18 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     const retentionZoneProblem = timeZoneProblem(source.retention?.timezone);
     if (retentionZoneProblem) throw new ConfigError(file, `sources[${i}].retention.timezone`, retentionZoneProblem);
     const retention = mergeRetention(source.retention, data.defaults.retention, scheduleKeepWithin.get(source.id) ?? {});
-    return { id: source.id, root, databases, files, incremental, retention, allowPlaintextSecrets: source.allowPlaintextSecrets };
+    const checks = source.checks.map((check, j): CheckConfig => {
+      const database = check.database ?? databases[0]?.name;
+      if (database === undefined || !databases.some((db) => db.name === database)) {
+        throw new ConfigError(
+          file,
+          `sources[${i}].checks[${j}].database`,
+          database === undefined ? 'is needed: the source has no database to run the check on' : `names "${database}", which is not a database of this source`,
+        );
+      }
+      return { name: check.name, database, query: check.query };
+    });
+    return { id: source.id, root, databases, files, incremental, retention, allowPlaintextSecrets: source.allowPlaintextSecrets, checks };
   });
   const seenTargets = new Set<string>();
   const storage = data.storage.map((target, i): StorageConfig => {
@@ -583,6 +616,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
         }
       : undefined,
     signing,
+    drillPeriodMs: parseDuration(data.drill.period)!,
   };
 }
 

@@ -10,3 +10,4 @@ export * from './settings-diff.js';
 export * from './jobs.js';
 export * from './redis-options.js';
 export * from './retention.js';
+export * from './drills.js';

@@ -1,15 +1,36 @@
-// Runs PRAGMA quick_check / integrity_check in a worker thread: on a 1 GiB database they take
-// seconds of synchronous SQLite work, which must not stall the event loop (BullMQ lock renewals,
-// progress output) of the process that called them.
+// Runs PRAGMA quick_check / integrity_check, or a source's check queries, in a worker thread: on
+// a 1 GiB database they take seconds of synchronous SQLite work, which must not stall the event
+// loop (BullMQ lock renewals, progress output) of the process that called them.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
-const { file, pragma } = workerData as { file: string; pragma: 'quick_check' | 'integrity_check' };
+type Request =
+  | { file: string; pragma: 'quick_check' | 'integrity_check'; readonly?: boolean }
+  | { file: string; queries: { name: string; query: string }[]; asOfMs: number; readonly?: boolean };
+
+const request = workerData as Request;
 try {
-  const db = new Database(file, { fileMustExist: true });
+  const db = new Database(request.file, { fileMustExist: true, readonly: request.readonly ?? false });
   try {
-    const rows = db.pragma(pragma) as Record<string, string>[];
-    parentPort!.postMessage({ ok: true, messages: rows.map((row) => String(Object.values(row)[0])) });
+    if ('pragma' in request) {
+      const rows = db.pragma(request.pragma) as Record<string, string>[];
+      parentPort!.postMessage({ ok: true, messages: rows.map((row) => String(Object.values(row)[0])) });
+    } else {
+      // Checks only read: a query that tries to write fails instead of changing the database.
+      db.pragma('query_only = 1');
+      const results = request.queries.map(({ name, query }) => {
+        try {
+          const row = db.prepare(query).raw().get({ asOfMs: request.asOfMs }) as unknown[] | undefined;
+          const value = row?.[0];
+          const ok = value !== undefined && value !== null && value !== 0 && value !== 0n && value !== '' && value !== '0';
+          const shown = value === undefined ? 'no row' : String(value).slice(0, 80);
+          return { name, ok, detail: ok ? `returned ${shown}` : `returned ${shown}, not a true value` };
+        } catch (error) {
+          return { name, ok: false, detail: `failed: ${(error as Error).message}` };
+        }
+      });
+      parentPort!.postMessage({ ok: true, results });
+    }
   } finally {
     db.close();
   }
