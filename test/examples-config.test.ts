@@ -126,7 +126,17 @@ describe('examples/botbackup.minio.yaml', () => {
 describe('docker-compose.yml', () => {
   it('is valid YAML with a MinIO service that keeps its data in a named volume and reports its health', async () => {
     const { compose } = await readCompose();
-    expect(Object.keys(compose.services).sort()).toEqual(['dashboard', 'minio', 'minio-init', 'redis', 'scheduler', 'worker-1', 'worker-2', 'worker-bot']);
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'dashboard',
+      'minio',
+      'minio-init',
+      'recover',
+      'redis',
+      'scheduler',
+      'worker-1',
+      'worker-2',
+      'worker-bot',
+    ]);
     const minio = compose.services.minio!;
     expect(minio.image).toMatch(/^minio\/minio:RELEASE\./);
     expect(minio.command).toEqual(['server', '/data', '--console-address', ':9001']);
@@ -156,8 +166,8 @@ describe('docker-compose.yml', () => {
         checked++;
       }
     }
-    // minio 2, minio-init 4, redis 1, and 5 (with DASHBOARD_TOKEN and BOTBACKUP_SIGNING_PUBLIC_KEY) in each of the 5 botbackup services.
-    expect(checked).toBe(32);
+    // minio 2, minio-init 4, redis 1, and 5 (with DASHBOARD_TOKEN and BOTBACKUP_SIGNING_PUBLIC_KEY) in each of the 6 botbackup services.
+    expect(checked).toBe(37);
   });
 
   it('runs the scheduler, a worker that sees the bot read-only, and two storage-only workers, all on one config', async () => {
@@ -168,6 +178,10 @@ describe('docker-compose.yml', () => {
     expect(s['worker-bot']!.volumes).toContain('${BOT_DATA_DIR:-./examples/bot}:/bot:ro');
     expect(s['worker-1']!.command).toEqual(['worker']);
     expect(s['worker-1']!.volumes).not.toContainEqual(expect.stringContaining(':/bot'));
+    // recover alone writes to the bot's folder; it runs once and only needs storage.
+    expect(s.recover!.volumes).toContain('${BOT_DATA_DIR:-./examples/bot}:/bot');
+    expect(s.recover!.restart).toBe('no');
+    expect(s.recover!.depends_on).toEqual({ 'minio-init': { condition: 'service_completed_successfully' } });
     for (const name of ['scheduler', 'worker-bot', 'worker-1', 'worker-2', 'dashboard']) {
       expect(s[name]!.volumes).toContain('./deploy/botbackup.yaml:/config/botbackup.yaml:ro');
       expect(s[name]!.depends_on).toEqual({ redis: { condition: 'service_healthy' }, 'minio-init': { condition: 'service_completed_successfully' } });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import { UsageError, type Config, type Manifest } from '@botbackup/core';
+import { UsageError, type Config, type ExitCodeValue, type Manifest } from '@botbackup/core';
 import { Catalog, Keyring, defaultCatalogPath, loadConfig, resolveBackupInStores, type Logger } from '@botbackup/engine';
 import { createStore, type BackupStore } from '@botbackup/storage';
 import { ProgressBar } from './output.js';
@@ -24,6 +24,8 @@ export class CommandContext {
   private configPromise: Promise<Config> | undefined;
   private catalogPromise: Promise<Catalog> | undefined;
   private keyringPromise: Promise<Keyring> | undefined;
+  /** A successful command's exit code when it is not 0 (recover: 12 after restoring). */
+  exitCode: ExitCodeValue | undefined;
 
   constructor(
     readonly options: GlobalOptions,

@@ -29,6 +29,10 @@ export const ExitCode = {
   redis: 10,
   /** A key is missing or wrong: no identity or passphrase opens an encrypted backup, or the worker key cannot be read. */
   key: 11,
+  /** `recover` found damaged or missing data and restored it (a success: the bot may start). */
+  recovered: 12,
+  /** `recover` found damaged or missing data and no usable backup to restore it from; nothing was changed. */
+  nothingToRecover: 13,
   /** The operation was interrupted (Ctrl-C, abort signal). */
   aborted: 130,
 } as const;
@@ -124,7 +128,7 @@ export class BackupNotFoundError extends BotbackupError {
   }
 }
 
-export type RestoreRefusedCode = 'TARGET_EXISTS' | 'UNSAFE_PATH' | 'ONLY_NOT_FOUND';
+export type RestoreRefusedCode = 'TARGET_EXISTS' | 'UNSAFE_PATH' | 'ONLY_NOT_FOUND' | 'IN_USE';
 
 /** Restore would overwrite data or write outside its target. */
 export class RestoreRefusedError extends BotbackupError {

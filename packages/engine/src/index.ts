@@ -27,3 +27,5 @@ export * from './settings-history.js';
 export { copyDatabase, WalRestartedError, type CopyOptions, type CopyResult } from './copy-database.js';
 export * from './age.js';
 export * from './keys.js';
+export * from './drill.js';
+export * from './recover.js';

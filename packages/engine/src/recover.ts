@@ -1,0 +1,325 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  BackupNotFoundError,
+  BotbackupError,
+  ExitCode,
+  IntegrityError,
+  KeyError,
+  RestoreRefusedError,
+  type CheckResult,
+  type Config,
+  type Manifest,
+  type SourceConfig,
+} from '@botbackup/core';
+import { syncDir, type BackupStore } from '@botbackup/storage';
+import { selectSource } from './backup.js';
+import { checkDatabase, runChecks } from './check-database.js';
+import { Keyring } from './keys.js';
+import { silentLogger, type Logger } from './logger.js';
+import type { ProgressListener } from './progress.js';
+import { listBackupIds, readManifest } from './repository.js';
+import { restoreBackup } from './restore.js';
+import { isTargetFailure } from './target-failure.js';
+
+export interface RecoverOptions {
+  config: Config;
+  sourceId?: string | undefined;
+  /** Where backups are read from, in order (a bad copy falls back to the next store). */
+  stores: readonly BackupStore[];
+  keyring?: Keyring | undefined;
+  /** Recover even though another process has the database open. */
+  force?: boolean;
+  /** No database and no backup at all is a new bot, not a failure. */
+  allowNew?: boolean;
+  logger?: Logger;
+  onProgress?: ProgressListener;
+  now?: () => Date;
+  signal?: AbortSignal;
+}
+
+/** What recover found for one database, and what it did. */
+export interface DatabaseRecovery {
+  path: string;
+  state: 'healthy' | 'missing' | 'damaged' | 'check-failed';
+  /** Why it is not healthy (one sentence). */
+  problem?: string;
+  /** Where the damaged file (and its -wal, -shm, -journal) were moved: never deleted. */
+  keptAside: string[];
+  restored: boolean;
+}
+
+export interface RecoverResult {
+  sourceId: string;
+  /** healthy: nothing changed; recovered: something was restored; new: no data and no backup yet (allowNew). */
+  status: 'healthy' | 'recovered' | 'new';
+  databases: DatabaseRecovery[];
+  /** Files the newest usable backup has that were missing, restored. */
+  restoredFiles: string[];
+  /** The backup restored from, and the store it came from. */
+  backupId: string | undefined;
+  store: string | undefined;
+  /** Newer backups that could not be used, with why. */
+  skipped: { backupId: string; error: string }[];
+  /** Things that did not stop the recovery, such as a storage target that could not be listed. */
+  warnings: string[];
+  durationMs: number;
+}
+
+/** Nothing usable to recover from: exit 13. */
+export class NothingToRecoverError extends BotbackupError {
+  constructor(message: string) {
+    super('NOTHING_TO_RECOVER', message, ExitCode.nothingToRecover);
+  }
+}
+
+/** Kinds of files recover puts back when they are missing: logs come back by themselves. */
+const RESTORED_KINDS = new Set(['config', 'secret', 'other']);
+const SIDECARS = ['-wal', '-shm', '-journal'];
+
+/**
+ * Checks a source's data where the bot expects it and restores what is missing or damaged. A
+ * database is damaged when it is missing, empty, fails `PRAGMA integrity_check`, or fails one of
+ * the source's check queries; config and secret files are missing when the newest backup has
+ * them and the folder does not. Healthy data is never touched. Otherwise the newest backup whose
+ * restore passes every check (checksums, signature, integrity_check, the check queries) is
+ * restored into a staging folder inside the source root, falling back to older backups and
+ * other stores; then each damaged database (with its -wal, -shm, -journal) is moved aside to
+ * `<name>.damaged-<time>` and the good copy renamed into place, and each missing file is put back.
+ * Refuses (exit 8) while another process has a database open, unless `force`.
+ */
+export async function recoverSource(options: RecoverOptions): Promise<RecoverResult> {
+  const started = performance.now();
+  const { config } = options;
+  const source = selectSource(config, options.sourceId);
+  const logger = (options.logger ?? silentLogger).child({ source: source.id });
+  const now = options.now ?? (() => new Date());
+  const keyring = options.keyring ?? new Keyring({ config });
+  const warnings: string[] = [];
+
+  if (!options.force) await refuseOpenDatabases(source);
+  const databases = await Promise.all(source.databases.map((db) => assessDatabase(source, db, now(), options.signal)));
+  for (const db of databases) if (db.state !== 'healthy') logger.warn({ database: db.path, state: db.state, problem: db.problem }, 'database needs recovery');
+
+  // The backups, newest first, by id across every store that can be listed.
+  const ids = new Set<string>();
+  for (const store of options.stores) {
+    try {
+      for (const id of await listBackupIds(store, source.id, options.signal)) ids.add(id.backupId);
+    } catch (error) {
+      if (!isTargetFailure(error) || options.signal?.aborted) throw error;
+      warnings.push(`storage "${store.name}" could not be listed: ${error.message}`);
+    }
+  }
+  const candidates = [...ids].sort().reverse();
+  const newest = candidates.length > 0 ? await readFromAny(options.stores, source.id, candidates[0]!, options.signal).catch(() => undefined) : undefined;
+  const missingFiles = newest ? await missingFilesOf(source, newest) : [];
+  const base = { sourceId: source.id, skipped: [], warnings, backupId: undefined, store: undefined };
+
+  if (databases.every((db) => db.state === 'healthy') && missingFiles.length === 0) {
+    return { ...base, status: 'healthy', databases, restoredFiles: [], durationMs: performance.now() - started };
+  }
+  if (candidates.length === 0) {
+    const nothing = databases.every((db) => db.state === 'missing');
+    if (options.allowNew && nothing && warnings.length === 0) {
+      return { ...base, status: 'new', databases, restoredFiles: [], durationMs: performance.now() - started };
+    }
+    const why = warnings.length > 0 ? `no storage target could be listed (${warnings.join('; ')})` : `no backup of source "${source.id}" exists`;
+    throw new NothingToRecoverError(`${describeProblems(databases)}, and ${why}; nothing was changed.`);
+  }
+
+  const skipped: { backupId: string; error: string }[] = [];
+  await fs.mkdir(source.root, { recursive: true });
+  const staging = path.join(source.root, `.botbackup-recover-${randomBytes(6).toString('hex')}`);
+  try {
+    for (const backupId of candidates) {
+      const manifest = await readFromAny(options.stores, source.id, backupId, options.signal).catch((error: unknown) => {
+        if (error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) {
+          skipped.push({ backupId, error: (error as Error).message });
+          return undefined;
+        }
+        throw error;
+      });
+      if (!manifest) continue;
+      const usable = await tryBackup(manifest, source, options, keyring, staging, logger);
+      if ('error' in usable) {
+        skipped.push({ backupId, error: usable.error });
+        logger.warn({ backupId, err: usable.error }, 'backup not usable for recovery; trying an older one');
+        await fs.rm(staging, { recursive: true, force: true });
+        continue;
+      }
+      // Everything needed is restored and checked in the staging folder: put it in place.
+      const stamp = now()
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z');
+      for (const db of databases) {
+        if (db.state === 'healthy') continue;
+        const dest = path.join(source.root, db.path);
+        await fs.mkdir(path.dirname(dest), { recursive: true });
+        for (const suffix of ['', ...SIDECARS]) {
+          const aside = `${dest}.damaged-${stamp}${suffix}`;
+          if (
+            await fs.rename(dest + suffix, aside).then(
+              () => true,
+              () => false,
+            )
+          )
+            db.keptAside.push(path.relative(source.root, aside));
+        }
+        await fs.rename(path.join(staging, db.path), dest);
+        await syncDir(path.dirname(dest));
+        db.restored = true;
+      }
+      const restoredFiles: string[] = [];
+      for (const file of missingFiles) {
+        if (!manifest.files.some((f) => f.path === file)) continue;
+        const dest = path.join(source.root, file);
+        // Never over a file that appeared meanwhile.
+        if (await exists(dest)) continue;
+        await fs.mkdir(path.dirname(dest), { recursive: true });
+        await fs.rename(path.join(staging, file), dest);
+        await syncDir(path.dirname(dest));
+        restoredFiles.push(file);
+      }
+      logger.info({ backupId, databases: databases.filter((d) => d.restored).map((d) => d.path), files: restoredFiles.length }, 'recovered');
+      return {
+        ...base,
+        status: 'recovered',
+        databases,
+        restoredFiles,
+        backupId,
+        store: usable.store,
+        skipped,
+        durationMs: performance.now() - started,
+      };
+    }
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+  throw new NothingToRecoverError(
+    `${describeProblems(databases)}, and none of the ${candidates.length} backup(s) of "${source.id}" is usable (newest: ${skipped[0]?.backupId}: ${skipped[0]?.error.replace(/\.$/, '')}); nothing was changed.`,
+  );
+}
+
+/** Restores `manifest` into `staging` and runs the checks; the store it came from, or why it cannot be used. */
+async function tryBackup(
+  manifest: Manifest,
+  source: SourceConfig,
+  options: RecoverOptions,
+  keyring: Keyring,
+  staging: string,
+  logger: Logger,
+): Promise<{ store: string } | { error: string }> {
+  try {
+    const result = await restoreBackup({
+      stores: options.stores,
+      manifest,
+      target: staging,
+      keyring,
+      logger,
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
+    const failed: CheckResult[] = [];
+    for (const db of source.databases) {
+      const checks = source.checks.filter((c) => c.database === db.name);
+      const file = path.join(staging, db.relativePath);
+      if (!(await exists(file))) return { error: `it has no copy of the database "${db.relativePath}"` };
+      failed.push(...(await runChecks(file, checks, new Date(manifest.startedAt), options.signal)).filter((c) => !c.ok));
+    }
+    if (failed.length > 0) return { error: `its check ${failed.map((c) => `"${c.name}" ${c.detail}`).join('; ')}` };
+    return { store: result.store };
+  } catch (error) {
+    // A missing key fails every backup the same way: say so at once.
+    if (error instanceof KeyError || options.signal?.aborted) throw error;
+    if (error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) return { error: (error as Error).message };
+    throw error;
+  }
+}
+
+async function assessDatabase(
+  source: SourceConfig,
+  db: SourceConfig['databases'][number],
+  now: Date,
+  signal: AbortSignal | undefined,
+): Promise<DatabaseRecovery> {
+  const base = { path: db.relativePath, keptAside: [], restored: false };
+  const stat = await fs.stat(db.path).catch(() => undefined);
+  if (!stat) return { ...base, state: 'missing', problem: `${db.relativePath} is missing` };
+  if (stat.size === 0) return { ...base, state: 'damaged', problem: `${db.relativePath} is empty` };
+  const check = await checkDatabase(db.path, 'integrity_check', signal, { readonly: true });
+  if (!check.ok) return { ...base, state: 'damaged', problem: `${db.relativePath} fails integrity_check (${check.messages.slice(0, 2).join('; ')})` };
+  const failed = (
+    await runChecks(
+      db.path,
+      source.checks.filter((c) => c.database === db.name),
+      now,
+      signal,
+      { readonly: true },
+    )
+  ).filter((c) => !c.ok);
+  if (failed.length > 0) {
+    return { ...base, state: 'check-failed', problem: `${db.relativePath} fails its check ${failed.map((c) => `"${c.name}" (${c.detail})`).join(', ')}` };
+  }
+  return { ...base, state: 'healthy' };
+}
+
+/** Config, secret and other files the backup has that the source folder lacks. */
+async function missingFilesOf(source: SourceConfig, manifest: Manifest): Promise<string[]> {
+  const out: string[] = [];
+  for (const file of manifest.files) {
+    if (!RESTORED_KINDS.has(file.kind)) continue;
+    if (!(await exists(path.join(source.root, file.path)))) out.push(file.path);
+  }
+  return out;
+}
+
+function describeProblems(databases: readonly DatabaseRecovery[]): string {
+  const problems = databases.filter((d) => d.state !== 'healthy').map((d) => d.problem!);
+  return problems.length > 0 ? problems.join('; ') : 'files are missing';
+}
+
+async function readFromAny(stores: readonly BackupStore[], sourceId: string, backupId: string, signal: AbortSignal | undefined): Promise<Manifest> {
+  let first: unknown;
+  for (const store of stores) {
+    try {
+      return await readManifest(store, sourceId, backupId, signal);
+    } catch (error) {
+      first ??= error;
+    }
+  }
+  throw first;
+}
+
+/**
+ * Refuses when another process has one of the source's databases (or its -wal) open: the bot is
+ * running, and replacing its files under it would lose its writes. Linux: reads /proc; where
+ * /proc is not readable nothing can be seen, and nothing is refused.
+ */
+async function refuseOpenDatabases(source: SourceConfig): Promise<void> {
+  const watched = new Set(source.databases.flatMap((db) => [db.path, `${db.path}-wal`]));
+  const pids = await fs.readdir('/proc').catch(() => [] as string[]);
+  for (const pid of pids) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const fds = await fs.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const target = await fs.readlink(`/proc/${pid}/fd/${fd}`).catch(() => undefined);
+      if (target === undefined || !watched.has(target)) continue;
+      const name = (await fs.readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '?')).trim();
+      throw new RestoreRefusedError(
+        'IN_USE',
+        target,
+        `${target} is open by process ${pid} (${name}): the bot is running; stop it before recovering, or pass --force to replace its data anyway.`,
+      );
+    }
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
+}
