@@ -9,6 +9,7 @@ import { historyCommand } from './commands/history.js';
 import { jobsCommand } from './commands/jobs.js';
 import { initCommand } from './commands/init.js';
 import { keygenCommand } from './commands/keygen.js';
+import { recoverCommand } from './commands/recover.js';
 import { listCommand } from './commands/list.js';
 import { pruneCommand } from './commands/prune.js';
 import { replicateCommand } from './commands/replicate.js';
@@ -61,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const make of [
     backupCommand,
     restoreCommand,
+    recoverCommand,
     listCommand,
     showCommand,
     verifyCommand,
@@ -83,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return ExitCode.ok;
+    return context?.exitCode ?? ExitCode.ok;
   } catch (error) {
     context?.progress.done();
     if (error instanceof CommanderError) {
