@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup.js';
 import { catalogCommand } from './commands/catalog.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { diffCommand } from './commands/diff.js';
+import { drillCommand } from './commands/drill.js';
 import { historyCommand } from './commands/history.js';
 import { jobsCommand } from './commands/jobs.js';
 import { initCommand } from './commands/init.js';
@@ -66,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     listCommand,
     showCommand,
     verifyCommand,
+    drillCommand,
     replicateCommand,
     pruneCommand,
     initCommand,

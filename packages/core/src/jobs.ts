@@ -34,8 +34,10 @@ export interface JobPayload {
   sourceId?: string | undefined;
   /** The schedule that produced it, if any. */
   scheduleId?: string | undefined;
-  /** verify: the backup (id, prefix, `latest`); default latest. */
+  /** verify: the backup (id, prefix, `latest`); default latest. drill: that backup instead of the rotation's pick. */
   backup?: string | undefined;
+  /** drill: read only this storage target's copy (its name). */
+  store?: string | undefined;
   /** verify: also restore and run integrity_check. */
   deep?: boolean | undefined;
 }

@@ -3,7 +3,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { BackupNotFoundError, IntegrityError, StorageError, repositoryKeys, serializeManifest, type Manifest } from '@botbackup/core';
+import {
+  BackupNotFoundError,
+  IntegrityError,
+  StorageError,
+  drillKeys,
+  repositoryKeys,
+  serializeManifest,
+  type DrillRecord,
+  type Manifest,
+} from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { silentLogger, type Logger } from './logger.js';
 import { readManifest } from './repository.js';
@@ -90,6 +99,20 @@ const SCHEMA = `
     PRIMARY KEY (target, source_id, backup_id)
   ) WITHOUT ROWID;
   CREATE INDEX copies_by_backup ON copies (source_id, backup_id);
+`;
+
+/*
+ * drills: per copy (`<target>/<backup id>`, drillKeys.field), the newest drill record (JSON) that
+ *   read it, as the Redis hash of drillKeys.copies holds them for workers. Added after schema 1
+ *   without a version bump: CREATE IF NOT EXISTS on every open, and older botbackups ignore it.
+ */
+const DRILLS_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS drills (
+    source_id TEXT NOT NULL,
+    copy TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (source_id, copy)
+  ) WITHOUT ROWID;
 `;
 
 interface CopyRow {
@@ -199,6 +222,21 @@ export class Catalog {
   /** verify or restore found this copy missing or corrupt. */
   recordBadCopy(target: string, sourceId: string, backupId: string, error: string, at: Date): void {
     this.statements.markBad.run(target, sourceId, backupId, at.toISOString(), error);
+  }
+
+  /** A finished drill: the newest record of every backup it read, in its target. */
+  recordDrill(record: DrillRecord): void {
+    const json = JSON.stringify(record);
+    this.db.transaction(() => {
+      for (const backupId of new Set([record.backupId, ...record.read])) {
+        this.statements.upsertDrill.run(record.sourceId, drillKeys.field(record.store, backupId), json);
+      }
+    })();
+  }
+
+  /** Every stored drill record of a source (each once). */
+  drills(sourceId: string): DrillRecord[] {
+    return this.statements.drillsOf.all(sourceId).map((row) => JSON.parse(row.json) as DrillRecord);
   }
 
   /**
@@ -431,6 +469,10 @@ function prepareStatements(db: Database.Database) {
     fillCopy: db.prepare<[string, number, string, string, string]>(
       'UPDATE copies SET sha256 = ?, size = ? WHERE target = ? AND source_id = ? AND backup_id = ?',
     ),
+    upsertDrill: db.prepare<[string, string, string]>(
+      'INSERT INTO drills (source_id, copy, json) VALUES (?, ?, ?) ON CONFLICT (source_id, copy) DO UPDATE SET json = excluded.json',
+    ),
+    drillsOf: db.prepare<[string], { json: string }>('SELECT DISTINCT json FROM drills WHERE source_id = ?'),
     deleteCopy: db.prepare<[string, string, string]>('DELETE FROM copies WHERE target = ? AND source_id = ? AND backup_id = ?'),
     dropUnusedManifests: db.prepare(
       `DELETE FROM manifests WHERE NOT EXISTS (
@@ -481,11 +523,15 @@ function prepareSchema(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
   // In WAL mode NORMAL loses at most the last transactions on power loss, never consistency: enough for a cache.
   db.pragma('synchronous = NORMAL');
-  if (version === SCHEMA_VERSION) return;
+  if (version === SCHEMA_VERSION) {
+    db.exec(DRILLS_SCHEMA);
+    return;
+  }
   // IMMEDIATE: two processes creating the same new catalog take turns, and the second finds it made.
   db.transaction(() => {
     if (checkOwnership(db) === SCHEMA_VERSION) return;
     db.exec(SCHEMA);
+    db.exec(DRILLS_SCHEMA);
     db.pragma(`application_id = ${APPLICATION_ID}`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();

@@ -2,12 +2,14 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BotbackupError, ExitCode, UsageError, exitCodeFor, type Config, type JobPayload } from '@botbackup/core';
 import {
+  drillError,
   findBackupByTrigger,
   pruneBackups,
   type Catalog,
   replicate,
   resolveBackupInStores,
   runBackup,
+  runDrill,
   verifyCopies,
   type CopyVerdict,
   type Keyring,
@@ -15,6 +17,7 @@ import {
   type ProgressEvent,
 } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
+import { redisDrillHistory } from './drill-history.js';
 import { acquireSourceLock, type SourceLock } from './source-lock.js';
 
 /** What a processor needs besides the job: everything comes from the worker's own config and environment. */
@@ -48,6 +51,8 @@ export interface JobResult {
   /** Backups a prune deleted; `removed`: leftover objects removed (replicate, prune). */
   deleted?: number;
   removed?: number;
+  /** A passed drill's outcome (ids and numbers; a failed drill fails its job, with the record's error). */
+  drill?: { store: string; ok: boolean; restoreMs: number; dataAgeMs: number; read: number; checks: number };
 }
 
 /** The progress a job reports: the engine's phase, and at the end of a failure the error's code and exit code. */
@@ -117,7 +122,7 @@ export async function processJob(job: Job<JobPayload, JobResult>, token: string 
         });
       }
       case 'drill':
-        throw new UsageError(`This botbackup cannot run drill jobs yet; remove the schedule "${payload.scheduleId ?? '?'}" or upgrade.`);
+        return await processDrill(job, signal, ctx, log, onProgress);
     }
   } catch (error) {
     if (error instanceof DelayedError) throw error;
@@ -235,4 +240,53 @@ async function processVerify(
     throw new BotbackupError('VERIFY_FAILED', message, failed.some((v) => !v.code?.startsWith('STORAGE_')) ? ExitCode.integrity : ExitCode.storage);
   }
   return { type: 'verify', sourceId: manifest.source.id, backupId: manifest.id, verdicts: verdicts.map((v) => ({ store: v.store, ok: v.ok, error: v.error })) };
+}
+
+/**
+ * A restore drill (no source lock: it only reads the repository, into a scratch folder). The
+ * record goes to Redis (drillKeys) whether it passed or not; a failed drill then fails the job
+ * (6 for integrity and check failures, 11 for a missing identity), which sends the failure
+ * notification.
+ */
+async function processDrill(
+  job: Job<JobPayload, JobResult>,
+  signal: AbortSignal,
+  ctx: JobContext,
+  log: Logger,
+  onProgress: (event: ProgressEvent) => void,
+): Promise<JobResult> {
+  const { sourceId } = job.data;
+  if (sourceId === undefined) throw new UsageError('A drill job names no source.');
+  const record = await runDrill({
+    config: ctx.config,
+    sourceId,
+    stores: ctx.stores,
+    keyring: ctx.keyring,
+    history: redisDrillHistory(ctx.redis, ctx.prefix),
+    backup: job.data.backup,
+    store: job.data.store,
+    logger: log,
+    onProgress,
+    signal,
+  });
+  const checks = record.checks.map((c) => `${c.name} ${c.ok ? 'ok' : 'FAILED'}`).join(', ');
+  await job.log(
+    record.ok
+      ? `drill passed: backup ${record.backupId} from "${record.store}" restored and checked in ${record.restoreMs} ms${checks ? `; checks: ${checks}` : ''}`
+      : `drill FAILED: backup ${record.backupId} from "${record.store}": ${record.error}`,
+  );
+  if (!record.ok) throw drillError(record);
+  return {
+    type: 'drill',
+    sourceId,
+    backupId: record.backupId,
+    drill: {
+      store: record.store,
+      ok: record.ok,
+      restoreMs: record.restoreMs,
+      dataAgeMs: record.dataAgeMs,
+      read: record.read.length,
+      checks: record.checks.length,
+    },
+  };
 }

@@ -1,0 +1,206 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  BackupNotFoundError,
+  BotbackupError,
+  ExitCode,
+  IntegrityError,
+  KeyError,
+  UsageError,
+  backupIdTime,
+  planDrill,
+  type CheckConfig,
+  type CheckResult,
+  type Config,
+  type DrillCopy,
+  type DrillRecord,
+  type Manifest,
+} from '@botbackup/core';
+import type { BackupStore } from '@botbackup/storage';
+import type { Catalog } from './catalog.js';
+import { runChecks } from './check-database.js';
+import type { Keyring } from './keys.js';
+import { silentLogger, type Logger } from './logger.js';
+import type { ProgressListener } from './progress.js';
+import { listBackupIds, readManifest, resolveBackupInStores } from './repository.js';
+import { restoreBackup } from './restore.js';
+import { isTargetFailure } from './target-failure.js';
+
+/** Where drill records are kept: Redis for workers (see the worker package), the local catalog for the CLI. */
+export interface DrillHistory {
+  /** Every stored record of the source's drills (a record may appear more than once). */
+  list(sourceId: string): Promise<DrillRecord[]>;
+  /** Stores a finished drill: it marks every backup it read in its store, and is the source's newest. */
+  record(record: DrillRecord): Promise<void>;
+}
+
+export interface DrillOptions {
+  config: Config;
+  sourceId: string;
+  /** Every store the drill may read from (a store that cannot be listed is passed over). */
+  stores: readonly BackupStore[];
+  /** Opens encrypted backups and checks signatures; without an identity, an encrypted backup fails the drill (KeyError). */
+  keyring?: Keyring | undefined;
+  history: DrillHistory;
+  /** Drill this backup (id, unique prefix or `latest`) instead of the one the rotation picks. */
+  backup?: string | undefined;
+  /** Drill only this store's copy. */
+  store?: string | undefined;
+  now?: (() => Date) | undefined;
+  /** Where the scratch folder goes (default: config.tmpDir, else the system's temp folder). */
+  tmpDir?: string | undefined;
+  logger?: Logger | undefined;
+  onProgress?: ProgressListener | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** A failed check's code in a DrillRecord. */
+export const CHECK_FAILED = 'CHECK_FAILED';
+
+/**
+ * Runs one restore drill: picks a copy (the given backup, else the copy the rotation read longest
+ * ago, see planDrill), restores it into a scratch folder (every checksum and signature checked,
+ * integrity_check on every database), runs the source's check queries on the restored databases
+ * with `:asOfMs` the backup's start, removes the scratch folder, records the result in `history`
+ * and returns it. A bad copy (integrity, key, missing object, failed check) is a failed record,
+ * not a throw; an unreachable store, an abort or a bug throws and records nothing.
+ */
+export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
+  const { config, sourceId, signal } = options;
+  const now = options.now ?? (() => new Date());
+  const logger = (options.logger ?? silentLogger).child({ drill: sourceId });
+  let stores = options.stores;
+  if (options.store !== undefined) {
+    const named = stores.find((s) => s.name === options.store);
+    if (!named) throw new UsageError(`There is no storage target "${options.store}"; the targets are ${stores.map((s) => s.name).join(', ')}.`);
+    stores = [named];
+  }
+  const copy = await pickCopy(options, stores, now());
+  const store = stores.find((s) => s.name === copy.store)!;
+  const checks = config.sources.find((s) => s.id === sourceId)?.checks ?? [];
+  logger.info({ backupId: copy.backupId, store: copy.store }, 'drill started');
+
+  const base = options.tmpDir ?? config.tmpDir ?? os.tmpdir();
+  await fs.mkdir(base, { recursive: true });
+  const scratch = await fs.mkdtemp(path.join(base, 'botbackup-drill-'));
+  const started = performance.now();
+  let manifest: Manifest | undefined;
+  let read = [copy.backupId];
+  let results: CheckResult[] = [];
+  let failure: { error: string; code: string } | undefined;
+  try {
+    manifest = await readManifest(store, sourceId, copy.backupId, signal);
+    const restored = await restoreBackup({
+      stores: [store],
+      manifest,
+      target: scratch,
+      keyring: options.keyring,
+      logger,
+      onProgress: options.onProgress,
+      signal,
+    });
+    read = restored.chain;
+    results = await checkRestored(scratch, manifest, checks, signal);
+    const failed = results.find((r) => !r.ok);
+    if (failed) {
+      failure = {
+        code: CHECK_FAILED,
+        error: `Check "${failed.name}" failed on backup ${manifest.id} restored from "${store.name}": ${failed.detail.replace(/\.$/, '')}.`,
+      };
+    }
+  } catch (error) {
+    if (signal?.aborted || !(error instanceof IntegrityError || error instanceof KeyError || error instanceof BackupNotFoundError)) throw error;
+    failure = { code: error.code, error: error.message };
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+  const restoreMs = Math.round(performance.now() - started);
+  const at = now();
+  const startedAt = manifest ? Date.parse(manifest.startedAt) : backupIdTime(copy.backupId).getTime();
+  const record: DrillRecord = {
+    sourceId,
+    backupId: copy.backupId,
+    store: copy.store,
+    at: at.toISOString(),
+    ok: failure === undefined,
+    restoreMs,
+    dataAgeMs: Math.max(0, at.getTime() - startedAt),
+    read,
+    checks: results,
+    ...failure,
+  };
+  if (record.ok) logger.info({ backupId: record.backupId, store: record.store, restoreMs, checks: results.length }, 'drill passed');
+  else logger.warn({ backupId: record.backupId, store: record.store, code: record.code, err: record.error }, 'drill failed');
+  await options.history.record(record);
+  return record;
+}
+
+/**
+ * The error a failed drill ends a command or a job with: exit 11 for a missing or wrong key, 7
+ * when the backup vanished, 6 for every integrity or check failure.
+ */
+export function drillError(record: DrillRecord): BotbackupError {
+  const code = record.code ?? 'DRILL_FAILED';
+  const exitCode = ['NO_IDENTITY', 'WRONG_KEY', 'KEY_FILE', 'NO_WORKER_KEY'].includes(code)
+    ? ExitCode.key
+    : code === 'BACKUP_NOT_FOUND'
+      ? ExitCode.notFound
+      : ExitCode.integrity;
+  return new BotbackupError(code, `Drill of backup ${record.backupId} from "${record.store}" failed: ${record.error ?? 'unknown reason'}`, exitCode);
+}
+
+/** A history in the local catalog (the CLI's drills, which run without Redis). */
+export function catalogDrillHistory(catalog: Catalog): DrillHistory {
+  return {
+    list: async (sourceId) => catalog.drills(sourceId),
+    record: async (record) => catalog.recordDrill(record),
+  };
+}
+
+/** The copy to drill: the given backup (in the store whose copy was read longest ago), else the rotation's next. */
+async function pickCopy(options: DrillOptions, stores: readonly BackupStore[], now: Date): Promise<DrillCopy> {
+  const { sourceId, signal } = options;
+  let wanted: string | undefined;
+  if (options.backup !== undefined) wanted = (await resolveBackupInStores(stores, options.backup, sourceId, signal)).manifest.id;
+  const copies: DrillCopy[] = [];
+  let firstError: unknown;
+  let listed = 0;
+  for (const store of stores) {
+    try {
+      for (const id of await listBackupIds(store, sourceId, signal)) {
+        if (wanted === undefined || id.backupId === wanted) copies.push({ backupId: id.backupId, store: store.name });
+      }
+      listed++;
+    } catch (error) {
+      if (!isTargetFailure(error)) throw error;
+      firstError ??= error;
+      (options.logger ?? silentLogger).warn({ store: store.name, err: error.message }, 'storage target cannot be listed; the drill passes it over');
+    }
+  }
+  if (listed === 0 && firstError !== undefined) throw firstError;
+  const history = await options.history.list(sourceId);
+  const { next } = planDrill({ copies, history, now, periodMs: options.config.drillPeriodMs });
+  if (!next) {
+    const where = stores.length === 1 ? `storage "${stores[0]!.name}"` : 'any storage target';
+    throw new BackupNotFoundError(`There is no backup of source "${sourceId}" in ${where} to drill; run "botbackup backup" first.`);
+  }
+  return next;
+}
+
+/** Runs each check on the restored database it names; a database the backup does not hold fails its checks. */
+async function checkRestored(dir: string, manifest: Manifest, checks: readonly CheckConfig[], signal: AbortSignal | undefined): Promise<CheckResult[]> {
+  const results = new Map<CheckConfig, CheckResult>();
+  const byDatabase = new Map<string, CheckConfig[]>();
+  for (const check of checks) byDatabase.set(check.database, [...(byDatabase.get(check.database) ?? []), check]);
+  for (const [name, group] of byDatabase) {
+    const db = manifest.databases.find((d) => d.name === name);
+    if (!db) {
+      for (const check of group) results.set(check, { name: check.name, ok: false, detail: `backup ${manifest.id} holds no database "${name}"` });
+      continue;
+    }
+    const out = await runChecks(path.join(dir, db.path), group, new Date(manifest.startedAt), signal);
+    group.forEach((check, i) => results.set(check, out[i] ?? { name: check.name, ok: false, detail: 'the check did not run' }));
+  }
+  return checks.map((c) => results.get(c)!);
+}
