@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { drillKeys, redisOptionsFromUrl, type DrillRecord } from '@botbackup/core';
-import { cliBin, createBot, makeKeys, runCli, useTempDir, writeConfig, type TestKeys } from './helpers/bot.js';
+import { createBot, makeKeys, runCli, useTempDir, writeConfig, type TestKeys } from './helpers/bot.js';
+import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
 /** Check queries inside the source (writeConfig's `extra` would put them at the top level). */
@@ -158,42 +157,6 @@ describe('botbackup drill (in-process, history in the local catalog)', () => {
     expect(bad.stdout).toMatch(new RegExp(`^drill FAILED: backup ${id} from "local": `, 'm'));
   });
 });
-
-/** A `botbackup worker` process, with a way to wait for a log line (as in worker.test.ts). */
-interface WorkerProcess {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  waitFor(match: (record: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-}
-
-function startWorkerProcess(config: string): WorkerProcess {
-  const child = spawn(process.execPath, [cliBin, '--config', config, 'worker'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const records: Record<string, unknown>[] = [];
-  const waiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    let record: Record<string, unknown>;
-    try {
-      record = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    records.push(record);
-    for (const w of waiters.splice(0)) (w.match(record) ? w.resolve : () => waiters.push(w))(record);
-  });
-  child.stdout!.resume();
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    exited,
-    waitFor: (match) =>
-      new Promise((resolve, reject) => {
-        const seen = records.find(match);
-        if (seen) return resolve(seen);
-        waiters.push({ match, resolve });
-        void exited.then((code) => reject(new Error(`the worker exited (${code}) before the awaited log line`)));
-      }),
-  };
-}
 
 describe('drill jobs on a worker (private Redis)', () => {
   const tmp = useTempDir();

@@ -69,7 +69,7 @@ describe('botbackup recover', () => {
     expect(text.stdout).toMatch(/is healthy: 1 database\(s\) pass integrity_check and their checks/);
   });
 
-  it.each([
+  const damages: [string, (db: string) => Promise<unknown>, string][] = [
     ['deleted', async (db: string) => fs.rm(db), 'is missing'],
     [
       'overwritten pages',
@@ -83,7 +83,8 @@ describe('botbackup recover', () => {
     ['truncated', async (db: string) => fs.truncate(db, (await fs.stat(db)).size / 2), 'fails integrity_check'],
     ['emptied', async (db: string) => fs.truncate(db, 0), 'is empty'],
     ['failing its check', async (db: string) => void execFileSync('sqlite3', [db, 'DELETE FROM deals']), 'fails its check "deals-not-empty"'],
-  ] as const)('a database %s is restored (exit 12), the damaged copy kept aside, and a second run changes nothing', async (_name, damage, problem) => {
+  ];
+  it.each(damages)('a database %s is restored (exit 12), the damaged copy kept aside, and a second run changes nothing', async (_name, damage, problem) => {
     await damage(s.db);
     const damaged = await fs.readFile(s.db).catch(() => undefined);
     const cli = await recover(s);

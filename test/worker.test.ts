@@ -1,60 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jobName, jobOptions, parseManifest, queueNames, redisOptionsFromUrl, type Config, type JobPayload, type Manifest } from '@botbackup/core';
 import { loadConfig } from '@botbackup/engine';
 import { sourceLockKey } from '@botbackup/worker';
-import { cliBin, createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
-
-/** A `botbackup worker` process, with a way to wait for a log line. */
-interface WorkerProcess {
-  child: ChildProcess;
-  /** Resolves with the first log record (JSON line on stderr) that matches. */
-  waitFor(match: (record: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-  /** Every log record so far. */
-  records: Record<string, unknown>[];
-}
-
-function startWorkerProcess(config: string, ...args: string[]): WorkerProcess {
-  const child = spawn(process.execPath, [cliBin, '--config', config, 'worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const records: Record<string, unknown>[] = [];
-  const waiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    let record: Record<string, unknown>;
-    try {
-      record = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    records.push(record);
-    for (const w of waiters.splice(0)) {
-      if (w.match(record)) w.resolve(record);
-      else waiters.push(w);
-    }
-  });
-  child.stdout!.resume();
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    exited,
-    records,
-    waitFor: (match) =>
-      new Promise((resolve, reject) => {
-        const seen = records.find(match);
-        if (seen) return resolve(seen);
-        waiters.push({ match, resolve });
-        void exited.then((code) => reject(new Error(`the worker exited (${code}) before the awaited log line`)));
-      }),
-  };
-}
 
 async function manifests(repo: string): Promise<Manifest[]> {
   return manifestsOf(repo, 'testbot');
