@@ -3,9 +3,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, ExitCode, queueNames, redisOptionsFromUrl, type Config, type JobPayload } from '@botbackup/core';
+import { ConfigError, ExitCode, drillKeys, queueNames, redisOptionsFromUrl, type Config, type DrillRecord, type JobPayload } from '@botbackup/core';
 import { startDashboard, type RunningDashboard } from '@botbackup/dashboard';
 import { loadConfig, silentLogger } from '@botbackup/engine';
 import { createStore } from '@botbackup/storage';
@@ -259,6 +260,79 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
     const failedAt = value('botbackup_job_last_finished_timestamp_seconds{type="verify",source="testbot",result="failed"}');
     expect(failedAt * 1000).toBeGreaterThanOrEqual(startedAt);
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toMatch(/^botbackup_[a-z_]+(\{[^}]*\})? -?[\d.e+]+$/);
+  });
+
+  it('shows the last restore drill on the page, in api/backups and as four /metrics gauges; a failed one as FAILED and success 0', async () => {
+    const get = async (route: string) => {
+      const response = await fetch(dashboard.url + route, { headers: bearer });
+      expect(response.status, route).toBe(200);
+      return response.text();
+    };
+    const value = (text: string, series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      expect(line, `${series} in\n${text}`).toBeDefined();
+      return Number(line!.slice(series.length + 1));
+    };
+    // No drill yet: said on the page, and no drill series (the families are described).
+    expect(await get('')).toContain('<p class="drill" data-source="testbot">Last restore drill: none yet.</p>');
+    const before = await get('metrics');
+    expect(before).toContain('# TYPE botbackup_drill_last_success gauge\n');
+    expect(before).not.toMatch(/^botbackup_drill_\w+\{/m);
+
+    const [full, incremental] = backupIds as [string, string];
+    // The page measures from its catalog summary, which may be up to 5 s old: 30 s more keeps "2 h 0 min".
+    const at = new Date(Date.now() - 2 * 3_600_000 - 30_000);
+    const passed: DrillRecord = {
+      sourceId: 'testbot',
+      backupId: incremental,
+      store: 'local',
+      at: at.toISOString(),
+      ok: true,
+      restoreMs: 4210,
+      dataAgeMs: 93_600_000,
+      read: [full, incremental],
+      checks: [{ name: 'trades', ok: true, detail: '3' }],
+    };
+    const client = new Redis(redis.url);
+    try {
+      await client.set(drillKeys.last(PREFIX, 'testbot'), JSON.stringify(passed));
+      const page = await get('');
+      expect(page).toMatch(
+        new RegExp(
+          `<p class="drill ok" data-source="testbot" title="trades: ok \\(3\\)">Last restore drill: ok, 2 h 0 min ago: backup <code>${incremental}</code> from "local", restore 4\\.2 s, data age 1 d 2 h</p>`,
+        ),
+      );
+      const metrics = await get('metrics');
+      expect(value(metrics, 'botbackup_drill_last_timestamp_seconds{source="testbot"}')).toBe(at.getTime() / 1000);
+      expect(value(metrics, 'botbackup_drill_last_success{source="testbot"}')).toBe(1);
+      expect(value(metrics, 'botbackup_drill_restore_seconds{source="testbot"}')).toBe(4.21);
+      expect(value(metrics, 'botbackup_drill_data_age_seconds{source="testbot"}')).toBe(93_600);
+      for (const name of ['last_timestamp_seconds', 'last_success', 'restore_seconds', 'data_age_seconds']) {
+        expect(metrics).toMatch(new RegExp(`^# HELP botbackup_drill_${name} \\S.*\n# TYPE botbackup_drill_${name} gauge$`, 'm'));
+      }
+      const api = JSON.parse(await get('api/backups')) as { drills: Record<string, DrillRecord> | null };
+      expect(api.drills).toEqual({ testbot: passed });
+
+      const failed: DrillRecord = {
+        ...passed,
+        at: new Date(at.getTime() + 3_600_000).toISOString(),
+        ok: false,
+        restoreMs: 1500,
+        checks: [{ name: 'trades', ok: false, detail: 'returned 0' }],
+        error: 'the check "trades" failed: it returned 0',
+        code: 'DRILL_CHECK_FAILED',
+      };
+      await client.set(drillKeys.last(PREFIX, 'testbot'), JSON.stringify(failed));
+      expect(await get('')).toContain(
+        `Last restore drill: FAILED, 1 h 0 min ago (backup <code>${incremental}</code> from "local"): the check &quot;trades&quot; failed: it returned 0</p>`,
+      );
+      const afterFailure = await get('metrics');
+      expect(value(afterFailure, 'botbackup_drill_last_success{source="testbot"}')).toBe(0);
+      expect(value(afterFailure, 'botbackup_drill_last_timestamp_seconds{source="testbot"}')).toBe(Date.parse(failed.at) / 1000);
+      expect(value(afterFailure, 'botbackup_drill_restore_seconds{source="testbot"}')).toBe(1.5);
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('shows no secret: no hashes, no Redis URL, no token, in any answer or log line', async () => {

@@ -3,8 +3,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_WORKER, jobName, jobOptions, queueNames, redisOptionsFromUrl, type JobPayload } from '@botbackup/core';
+import { DEFAULT_WORKER, drillKeys, jobName, jobOptions, queueNames, redisOptionsFromUrl, type DrillRecord, type JobPayload } from '@botbackup/core';
 import { cliBin, createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
@@ -34,6 +35,12 @@ interface Status {
     newestGoodBackup: { id: string; ageMs: number } | null;
     stale: boolean;
     lastJob: { id: string; state: string; failedReason: string | null; result: { backupId?: string } | null } | null;
+    drill: {
+      last: (DrillRecord & { agoMs: number }) | null;
+      periodMs: number;
+      copies: number | null;
+      overdue: { backupId: string; store: string }[] | null;
+    } | null;
   }[];
   recentFailures: { id: string; queue: string; state: string; failedReason: string | null; attemptsMade: number }[] | null;
 }
@@ -184,6 +191,96 @@ describe('botbackup status and jobs', () => {
     );
   });
 
+  it('shows the last restore drill of each source, and the copies no drill passed within drill.period', async () => {
+    await createBot(path.join(tmp.dir, 'bot'));
+    const file = await writeStatusConfig(tmp.dir, redis.url, 'st3', [sched.nightly]);
+    for (const args of [
+      ['backup', '--source', 'testbot'],
+      ['backup', '--source', 'testbot', '--incremental'],
+    ]) {
+      const run = await runCli(['--config', file, ...args]);
+      expect(run.code, run.stderr).toBe(0);
+    }
+    const [full, incremental] = (await fs.readdir(path.join(tmp.dir, 'repo/manifests/testbot'))).map((n) => n.replace(/\.json$/, '')).sort() as [
+      string,
+      string,
+    ];
+    expect(incremental).toBeDefined();
+
+    // Records as the worker keeps them: the newest drill read the full backup 3 h ago; the
+    // incremental's copy last passed a drill 40 days ago, outside the default period of 30 days.
+    const now = Date.now();
+    const ago = (ms: number) => new Date(now - ms).toISOString();
+    const passed: DrillRecord = {
+      sourceId: 'testbot',
+      backupId: full,
+      store: 'local',
+      at: ago(3 * 3_600_000 + 60_000),
+      ok: true,
+      restoreMs: 4210,
+      dataAgeMs: 93_600_000,
+      read: [full],
+      checks: [{ name: 'trades', ok: true, detail: '3' }],
+    };
+    const old: DrillRecord = { ...passed, backupId: incremental, at: ago(40 * 86_400_000), read: [full, incremental] };
+    const client = new Redis(redis.url);
+    try {
+      await client.set(drillKeys.last('st3', 'testbot'), JSON.stringify(passed));
+      await client.hset(drillKeys.copies('st3', 'testbot'), {
+        [drillKeys.field('local', full)]: JSON.stringify(passed),
+        [drillKeys.field('local', incremental)]: JSON.stringify(old),
+      });
+      // A record this version cannot read counts as none.
+      await client.set(drillKeys.last('st3', 'idlebot'), 'not a record');
+
+      const json = await runCli(['--config', file, '--json', 'status']);
+      expect(json.code, json.stderr).toBe(0);
+      const [testbot, idlebot] = (JSON.parse(json.stdout) as Status).sources;
+      expect(testbot!.drill).toMatchObject({
+        last: { ...passed, agoMs: expect.any(Number) },
+        periodMs: 30 * 86_400_000,
+        copies: 2,
+        overdue: [{ backupId: incremental, store: 'local' }],
+      });
+      expect(testbot!.drill!.last!.agoMs).toBeGreaterThanOrEqual(3 * 3_600_000 + 60_000);
+      expect(testbot!.drill!.last!.agoMs).toBeLessThan(3 * 3_600_000 + 60_000 + 120_000);
+      expect(idlebot!.drill).toEqual({ last: null, periodMs: 30 * 86_400_000, copies: 0, overdue: [] });
+
+      const text = await runCli(['--config', file, 'status']);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(/^Restore drills\nSOURCE +COPIES +LAST DRILL$/m);
+      expect(text.stdout).toMatch(
+        new RegExp(`^testbot +1 of 2 copies not drilled within 30d +drill ok 3h 1m ago: backup ${full} from "local", restore 4\\.2 s, data age 1d 2h$`, 'm'),
+      );
+      expect(text.stdout).toMatch(/^idlebot +no copies +drill never$/m);
+
+      // A failed drill of the incremental: FAILED with why; it covers no copy.
+      const failed: DrillRecord = {
+        ...passed,
+        backupId: incremental,
+        at: ago(3_600_000 + 5_000),
+        ok: false,
+        restoreMs: 800,
+        read: [full, incremental],
+        checks: [{ name: 'trades', ok: false, detail: 'returned 0' }],
+        error: 'the check "trades" failed: it returned 0',
+        code: 'DRILL_CHECK_FAILED',
+      };
+      await client.set(drillKeys.last('st3', 'testbot'), JSON.stringify(failed));
+      await client.hset(drillKeys.copies('st3', 'testbot'), drillKeys.field('local', incremental), JSON.stringify(failed));
+      const after = await runCli(['--config', file, 'status']);
+      expect(after.code, after.stderr).toBe(0);
+      expect(after.stdout).toMatch(/^testbot +1 of 2 copies not drilled within 30d +drill FAILED 1h ago: the check "trades" failed: it returned 0$/m);
+      const afterJson = JSON.parse((await runCli(['--config', file, '--json', 'status'])).stdout) as Status;
+      expect(afterJson.sources[0]!.drill).toMatchObject({
+        last: { ok: false, backupId: incremental, error: failed.error, code: 'DRILL_CHECK_FAILED' },
+        overdue: [{ backupId: incremental, store: 'local' }],
+      });
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('with Redis down: the backups part, then one sentence and exit 10 within seconds, never the password', async () => {
     const own = await startRedis({ password: 'hunter2-secret' });
     await createBot(path.join(tmp.dir, 'bot'));
@@ -212,6 +309,9 @@ describe('botbackup status and jobs', () => {
     expect(status.distributed.error).toBe(sentence.slice('botbackup: '.length, -1));
     expect(status.schedules).toBeNull();
     expect(status.sources[0]!.newestGoodBackup).not.toBeNull();
+    // The workers' drills are in Redis: unknown now, so no drills part rather than a wrong "never".
+    expect(status.sources[0]!.drill).toBeNull();
+    expect(text.stdout).not.toMatch(/Restore drills/);
     expect(json.stdout + json.stderr).not.toContain('hunter2');
 
     const jobs = await runCli(['--config', file, 'jobs', '--failed'], { env });
@@ -231,7 +331,16 @@ describe('botbackup status and jobs', () => {
     const json = JSON.parse((await runCli(['--config', file, '--json', 'status'])).stdout) as Status;
     expect(json.distributed).toEqual({ configured: false, redis: null, prefix: null, error: null });
     expect(json.queues).toBeNull();
-    expect(json.sources[0]).toMatchObject({ id: 'testbot', stale: false, lastJob: null });
+    expect(json.sources[0]).toMatchObject({ id: 'testbot', stale: false, lastJob: null, drill: { last: null, copies: 1 } });
+    // A drill run here is kept in the local catalog: status shows it without Redis.
+    const drill = await runCli(['--config', file, 'drill']);
+    expect(drill.code, drill.stderr).toBe(0);
+    const drilled = JSON.parse((await runCli(['--config', file, '--json', 'status'])).stdout) as Status;
+    expect(drilled.sources[0]!.drill).toMatchObject({ last: { ok: true, store: 'local' }, copies: 1, overdue: [] });
+    const drilledText = await runCli(['--config', file, 'status']);
+    expect(drilledText.stdout).toMatch(
+      /^testbot +0 of 1 copy not drilled within 30d +drill ok \d+s ago: backup \S+ from "local", restore \d+\.\d s, data age \d+[sm]( \d+s)?$/m,
+    );
     const jobs = await runCli(['--config', file, 'jobs']);
     expect(jobs.code).toBe(3);
     expect(jobs.stderr).toMatch(/field "redis" is missing/);

@@ -1,6 +1,18 @@
 import { Queue, type Job, type JobSchedulerJson, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { queueNames, queueFor, redisConnectionOptions, type Config, type JobPayload, type JobType, type ScheduleConfig } from '@botbackup/core';
+import {
+  drillKeys,
+  queueNames,
+  queueFor,
+  redisConnectionOptions,
+  type CheckResult,
+  type Config,
+  type DrillCopy,
+  type DrillRecord,
+  type JobPayload,
+  type JobType,
+  type ScheduleConfig,
+} from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import { closeProducer, connectProducer, nextRuns, redisError, scanQueueNames } from '@botbackup/scheduler';
 import type { JobProgress, JobResult } from '@botbackup/worker';
@@ -74,6 +86,16 @@ export interface QueueInspection {
   active: JobView[];
   /** The newest finished jobs of each queue (up to `finishedPerQueue` completed and as many failed), newest first. */
   finished: JobView[];
+  /** The drill records of each configured source (by source id), as the worker keeps them (drillKeys). */
+  drills: Record<string, SourceDrills>;
+}
+
+/** What Redis holds of one source's restore drills; records that cannot be parsed are left out. */
+export interface SourceDrills {
+  /** The newest drill of the source (drillKeys.last), or undefined when none. */
+  last: DrillRecord | undefined;
+  /** The newest drill that read each copy (the values of drillKeys.copies), in no order. */
+  copies: DrillRecord[];
 }
 
 export interface InspectOptions {
@@ -102,13 +124,13 @@ const LOG_LINES = 50;
 /**
  * Reads every botbackup queue under `redis.prefix` (the maintenance queue, the backup queue of
  * each configured source, and any other queue found in Redis): job counts per state, running
- * jobs with their progress, the newest finished jobs, and the job schedulers with their next run.
- * Read-only. Fails fast with a {@link RedisUnavailableError} (redacted URL) when Redis cannot
+ * jobs with their progress, the newest finished jobs, the job schedulers with their next run, and
+ * the restore drill records of each configured source. Read-only. Fails fast with a {@link RedisUnavailableError} (redacted URL) when Redis cannot
  * be used.
  */
 export async function inspectQueues(options: InspectOptions): Promise<QueueInspection> {
   const finishedPerQueue = options.finishedPerQueue ?? 50;
-  return withQueues(options.config, options.signal, async ({ names, queue, jobsIn, step }) => {
+  return withQueues(options.config, options.signal, async ({ client, names, queue, jobsIn, step }) => {
     const summaries: QueueSummary[] = [];
     const schedulers: SchedulerView[] = [];
     const active: JobView[] = [];
@@ -126,8 +148,78 @@ export async function inspectQueues(options: InspectOptions): Promise<QueueInspe
     active.sort((a, b) => compareTimes(a.startedAt ?? a.createdAt, b.startedAt ?? b.createdAt));
     finished.sort((a, b) => compareTimes(b.finishedAt ?? b.createdAt, a.finishedAt ?? a.createdAt));
     schedulers.sort((a, b) => a.id.localeCompare(b.id) || a.queue.localeCompare(b.queue));
-    return { queues: summaries, schedulers, active, finished };
+    step('read the drill records');
+    const drills: Record<string, SourceDrills> = {};
+    const prefix = options.config.redis!.prefix;
+    for (const source of options.config.sources) {
+      const [last, copies] = await Promise.all([client.get(drillKeys.last(prefix, source.id)), client.hgetall(drillKeys.copies(prefix, source.id))]);
+      drills[source.id] = {
+        last: last === null ? undefined : parseDrillRecord(last),
+        copies: Object.values(copies).flatMap((text) => parseDrillRecord(text) ?? []),
+      };
+    }
+    return { queues: summaries, schedulers, active, finished, drills };
   });
+}
+
+/**
+ * A DrillRecord from its JSON as Redis holds it, keeping only the known fields (pure); undefined
+ * when it is not one (another version's or a damaged record is ignored rather than shown wrong).
+ * The dashboard has the same reader (packages/dashboard/src/drill-records.ts): `status` does not
+ * load the dashboard package (fastify, bull-board).
+ */
+export function parseDrillRecord(text: string): DrillRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  const str = (v: unknown): v is string => typeof v === 'string';
+  const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (!str(r.sourceId) || !str(r.backupId) || !str(r.store) || !str(r.at) || Number.isNaN(Date.parse(r.at))) return undefined;
+  if (typeof r.ok !== 'boolean' || !num(r.restoreMs) || !num(r.dataAgeMs)) return undefined;
+  const checks: CheckResult[] = Array.isArray(r.checks)
+    ? r.checks.flatMap((c: unknown) => {
+        const check = c as Partial<CheckResult> | null;
+        return check && str(check.name) && typeof check.ok === 'boolean'
+          ? [{ name: check.name, ok: check.ok, detail: str(check.detail) ? check.detail : '' }]
+          : [];
+      })
+    : [];
+  const record: DrillRecord = {
+    sourceId: r.sourceId,
+    backupId: r.backupId,
+    store: r.store,
+    at: r.at,
+    ok: r.ok,
+    restoreMs: r.restoreMs,
+    dataAgeMs: r.dataAgeMs,
+    read: Array.isArray(r.read) ? r.read.filter(str) : [],
+    checks,
+  };
+  if (str(r.error)) record.error = r.error;
+  if (str(r.code)) record.code = r.code;
+  return record;
+}
+
+/**
+ * The copies of a source's backups a drill could read, per the catalog (pure): every copy a
+ * target holds (verified, unverified or bad), and those of a target that cannot be read now but
+ * held them at the last sync; not the `missing` ones.
+ */
+export function drillCopiesOf(backups: readonly CatalogBackup[], sourceId: string): DrillCopy[] {
+  const out: DrillCopy[] = [];
+  for (const b of backups) {
+    if (b.sourceId !== sourceId) continue;
+    for (const c of b.copies) {
+      if (c.state === 'missing' || (c.state === 'unreachable' && c.at === undefined)) continue;
+      out.push({ backupId: b.backupId, store: c.target });
+    }
+  }
+  return out;
 }
 
 /**
@@ -253,6 +345,8 @@ export function lastJobOf(finished: readonly JobView[], sourceId: string): JobVi
 const COUNTED_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'waiting-children'] as const;
 
 interface QueueAccess {
+  /** The one connection (for reads beside BullMQ's). */
+  client: Redis;
   /** Queues to read: configured first (maintenance, then each source's), then those only found in Redis. */
   names: { name: string; configured: boolean }[];
   queue(name: string): Queue<JobPayload, JobResult>;
@@ -287,7 +381,7 @@ async function withQueues<T>(config: Config, signal: AbortSignal | undefined, wo
     const others = (await scanQueueNames(client, prefix, ':meta', 'hash')).filter((n) => !configured.includes(n)).sort();
     const names = [...configured.map((name) => ({ name, configured: true })), ...others.map((name) => ({ name, configured: false }))];
     const jobsIn = (name: string, state: ListedState, count: number) => readJobs(client, queue(name), state, count);
-    return await work({ names, queue, jobsIn, step: (op) => (operation = op) });
+    return await work({ client, names, queue, jobsIn, step: (op) => (operation = op) });
   } catch (error) {
     // Ctrl-C drops the connection: report the interruption, not a Redis failure.
     if (signal?.aborted) throw signal.reason ?? error;

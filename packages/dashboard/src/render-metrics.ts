@@ -1,3 +1,4 @@
+import type { LastDrills } from './drill-records.js';
 import type { QueueStats } from './queue-stats.js';
 import type { BackupsSummary } from './summarize-backups.js';
 
@@ -6,6 +7,8 @@ export interface MetricsInput {
   summary: BackupsSummary;
   /** Undefined when Redis could not be read (then `botbackup_redis_up` is 0 and no queue metric is given). */
   queues: QueueStats[] | undefined;
+  /** The newest drill of each source that has one; undefined when Redis could not be read (then no drill metric is given). */
+  drills: LastDrills | undefined;
 }
 
 type Labels = Record<string, string>;
@@ -26,7 +29,7 @@ const COPY_STATES = ['verified', 'unverified', 'bad', 'missing', 'unreachable'] 
  * this process (which may restart at any time). docs/deploy.md lists them.
  */
 export function renderMetrics(input: MetricsInput): string {
-  const { summary, queues } = input;
+  const { summary, queues, drills } = input;
   const families: Family[] = [];
   const family = (name: string, help: string): Family['samples'] => {
     const f: Family = { name, help, type: 'gauge', samples: [] };
@@ -89,7 +92,7 @@ export function renderMetrics(input: MetricsInput): string {
     for (const [state, value] of counts) copies.push({ labels: { target: t.name, state }, value });
   }
 
-  family('botbackup_redis_up', 'Whether the queues could be read from Redis for this scrape.').push({ labels: {}, value: queues ? 1 : 0 });
+  family('botbackup_redis_up', 'Whether the queues and drill records could be read from Redis for this scrape.').push({ labels: {}, value: queues ? 1 : 0 });
   if (queues) {
     const jobs = family(
       'botbackup_queue_jobs',
@@ -112,6 +115,28 @@ export function renderMetrics(input: MetricsInput): string {
       }
     }
     for (const o of latest.values()) lastFailed.push({ labels: { type: o.type, source: o.sourceId }, value: o.result === 'failed' ? 1 : 0 });
+  }
+
+  const drillAt = family('botbackup_drill_last_timestamp_seconds', 'When the newest restore drill of the source ended (Unix seconds).');
+  const drillOk = family(
+    'botbackup_drill_last_success',
+    'Whether the newest restore drill of the source passed (1: restored and every check passed) or failed (0).',
+  );
+  const drillRestore = family(
+    'botbackup_drill_restore_seconds',
+    'Wall time of the newest restore drill of the source (restore and checks): what a recovery of that backup takes; for a failed drill, up to the failure.',
+  );
+  const drillAge = family('botbackup_drill_data_age_seconds', 'How old the data of the backup the newest restore drill of the source read was when it ran.');
+  // Sources in the page's order (configured ones first), then any other with a record; none without a drill.
+  const sourceOrder = [...new Set([...summary.sources.map((s) => s.sourceId), ...Object.keys(drills ?? {})])];
+  for (const sourceId of sourceOrder) {
+    const d = drills?.[sourceId];
+    if (!d) continue;
+    const labels = { source: sourceId };
+    drillAt.push({ labels, value: round(Date.parse(d.at) / 1000) });
+    drillOk.push({ labels, value: d.ok ? 1 : 0 });
+    drillRestore.push({ labels, value: round(d.restoreMs / 1000) });
+    drillAge.push({ labels, value: round(d.dataAgeMs / 1000) });
   }
 
   return families.map(renderFamily).join('');

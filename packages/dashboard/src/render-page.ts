@@ -1,3 +1,5 @@
+import type { DrillRecord } from '@botbackup/core';
+import type { LastDrills } from './drill-records.js';
 import type { QueueStats } from './queue-stats.js';
 import type { BackupsSummary, BackupView } from './summarize-backups.js';
 
@@ -5,6 +7,8 @@ export interface PageInput {
   summary: BackupsSummary;
   /** Undefined when Redis could not be read. */
   queues: QueueStats[] | undefined;
+  /** The newest drill of each source that has one; undefined when Redis could not be read. */
+  drills: LastDrills | undefined;
   readOnly: boolean;
 }
 
@@ -12,18 +16,21 @@ export interface PageInput {
 const BACKUPS_PER_SOURCE = 50;
 
 /**
- * The dashboard's home page: per source, the newest good backup and its age, and a table of
- * backups with each target's copy state; then the queues. Plain HTML with inline CSS and no
+ * The dashboard's home page: per source, the newest good backup and its age, its last restore
+ * drill, and a table of backups with each target's copy state; then the queues. Plain HTML with inline CSS and no
  * script, so that it works under the strictest Content-Security-Policy. Pure; every value is
  * escaped.
  */
 export function renderPage(input: PageInput): string {
-  const { summary, queues } = input;
+  const { summary, queues, drills } = input;
+  const now = Date.parse(summary.generatedAt);
   const targets = summary.targets.map((t) => t.name);
   const sections = summary.sources.map((source) => {
     const newest = source.newestGood
       ? `<p class="newest" data-source="${esc(source.sourceId)}">Newest good backup: <code>${esc(source.newestGood.backupId)}</code>, ${esc(formatAge(source.newestGood.ageSeconds))} ago (${esc(source.newestGood.completedAt)})</p>`
       : `<p class="newest warn" data-source="${esc(source.sourceId)}">No good backup.</p>`;
+    // Drills are read for the configured sources only, and not at all when Redis is down.
+    const drill = drills && source.configured ? drillLine(source.sourceId, drills[source.sourceId], now) : '';
     const shown = source.backups.slice(0, BACKUPS_PER_SOURCE);
     const more =
       source.backups.length > shown.length
@@ -32,7 +39,7 @@ export function renderPage(input: PageInput): string {
     const rows = shown.map((b) => backupRow(b, targets)).join('\n');
     return `<section>
 <h2>${esc(source.sourceId)}${source.configured ? '' : ' <small>(not in this config)</small>'}</h2>
-${newest}
+${newest}${drill ? `\n${drill}` : ''}
 <table class="backups">
 <thead><tr><th>Backup</th><th>Type</th><th>Completed</th><th>Duration</th><th>Stored</th><th>Trigger</th>${targets.map((t) => `<th>${esc(t)}</th>`).join('')}<th>Status</th></tr></thead>
 <tbody>
@@ -46,7 +53,7 @@ ${more}
   const problems = [
     ...(summary.error ? [`The catalog could not be synced: ${summary.error}`] : []),
     ...unreachable.filter(() => !summary.error).map((t) => `Storage "${t.name}" could not be listed: ${t.error ?? 'unknown error'}`),
-    ...(queues ? [] : ['Redis could not be read: queue counts are not shown.']),
+    ...(queues ? [] : [`Redis could not be read: queue counts${drills ? '' : ' and restore drills'} are not shown.`]),
   ];
   return `<!doctype html>
 <html lang="en">
@@ -76,6 +83,21 @@ ${queues ? queuesTable(queues) : ''}
 </body>
 </html>
 `;
+}
+
+/** `Last restore drill: ok, 3 h 5 min ago: backup <id> from "local", restore 4.2 s, data age 1 d 2 h`, FAILED with why, or none yet. */
+function drillLine(sourceId: string, d: DrillRecord | undefined, now: number): string {
+  const attrs = `data-source="${esc(sourceId)}"`;
+  if (!d) return `<p class="drill" ${attrs}>Last restore drill: none yet.</p>`;
+  const ago = formatAge(Math.max(0, (now - Date.parse(d.at)) / 1000));
+  const copy = `backup <code>${esc(d.backupId)}</code> from "${esc(d.store)}"`;
+  const checks = d.checks.map((c) => `${c.name}: ${c.ok ? 'ok' : 'FAILED'}${c.detail ? ` (${c.detail})` : ''}`).join('; ');
+  const title = checks ? ` title="${esc(checks)}"` : '';
+  if (!d.ok) {
+    return `<p class="drill warn" ${attrs}${title}>Last restore drill: FAILED, ${esc(ago)} ago (${copy}): ${esc(d.error ?? 'no reason given')}</p>`;
+  }
+  const measured = `restore ${(d.restoreMs / 1000).toFixed(1)} s, data age ${formatAge(d.dataAgeMs / 1000)}`;
+  return `<p class="drill ok" ${attrs}${title}>Last restore drill: ok, ${esc(ago)} ago: ${copy}, ${esc(measured)}</p>`;
 }
 
 function backupRow(b: BackupView, targets: string[]): string {

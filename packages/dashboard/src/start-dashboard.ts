@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { ConfigError, queueNames, type Config, type RedisConnectionOptions } from '@botbackup/core';
 import { Catalog, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
+import { readLastDrills, type LastDrills } from './drill-records.js';
 import { AUTH_CHALLENGES, hasCredentials, isAuthorized, isLoopbackHost, type DashboardAuth } from './auth.js';
 import { readQueueStats, type QueueStats } from './queue-stats.js';
 import { renderMetrics } from './render-metrics.js';
@@ -45,13 +46,14 @@ const QUEUE_READ_TIMEOUT_MS = 5_000;
 /**
  * Starts the dashboard: bull-board at `/queues` over the maintenance queue and each configured
  * source's backup queue; the backups at `/` (HTML) and `/api/backups` (JSON) from the local
- * catalog synced with the stores; Prometheus metrics at `/metrics`. Every route, `/metrics`
+ * catalog synced with the stores, with each configured source's last restore drill from Redis
+ * (drillKeys.last); Prometheus metrics at `/metrics`. Every route, `/metrics`
  * and bull-board's static files included, needs the configured credentials (401 with
  * `WWW-Authenticate` otherwise). Without any credential it only starts on a loopback host,
  * with a warning; elsewhere it throws a {@link ConfigError}. Credentials are never logged.
  *
- * Redis may be down when it starts or later: pages then show the backups without the queues,
- * `botbackup_redis_up` is 0, and the connection is retried in the background.
+ * Redis may be down when it starts or later: pages then show the backups without the queues and
+ * drills, `botbackup_redis_up` is 0, and the connection is retried in the background.
  */
 export async function startDashboard(options: StartDashboardOptions): Promise<RunningDashboard> {
   const { config, auth, readOnly, logger } = options;
@@ -71,7 +73,8 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
   // waiting out an outage (a page must answer); ioredis keeps reconnecting in the background.
   const redis = new Redis({ ...options.connection, maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'dashboard: redis connection error'));
-  const names = [queueNames.maintenance, ...config.sources.map((s) => queueNames.backup(s.id))];
+  const sourceIds = config.sources.map((s) => s.id);
+  const names = [queueNames.maintenance, ...sourceIds.map((id) => queueNames.backup(id))];
   const queues = names.map((name) => {
     const queue = new Queue(name, { connection: redis, prefix });
     queue.on('error', (error: Error) => logger.debug({ queue: name, err: error.message }, 'dashboard: queue error'));
@@ -98,15 +101,18 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
       return summarizeBackups({ ...base, backups: [], unreachable: [], error: message, now: new Date() });
     }
   };
-  const loadQueues = async (): Promise<QueueStats[] | undefined> => {
+  /** The queues and each source's last drill, read together; undefined when Redis cannot be read or does not answer in time. */
+  const loadRedis = async (): Promise<{ queues: QueueStats[]; drills: LastDrills } | undefined> => {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${QUEUE_READ_TIMEOUT_MS / 1000} s`)), QUEUE_READ_TIMEOUT_MS);
     });
     try {
-      return await Promise.race([readQueueStats(queues), timeout]);
+      const read = Promise.all([readQueueStats(queues), readLastDrills(redis, prefix, sourceIds)]);
+      const [queueStats, drills] = await Promise.race([read, timeout]);
+      return { queues: queueStats, drills };
     } catch (error) {
-      logger.warn({ err: (error as Error).message }, 'dashboard: the queues could not be read from Redis');
+      logger.warn({ err: (error as Error).message }, 'dashboard: the queues and drills could not be read from Redis');
       return undefined;
     } finally {
       clearTimeout(timer);
@@ -146,16 +152,16 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
   });
 
   app.get('/', async (_request, reply) => {
-    const [summary, queueStats] = await Promise.all([loadSummary(), loadQueues()]);
-    return reply.type('text/html; charset=utf-8').send(renderPage({ summary, queues: queueStats, readOnly }));
+    const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
+    return reply.type('text/html; charset=utf-8').send(renderPage({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills, readOnly }));
   });
   app.get('/api/backups', async (_request, reply) => {
-    const [summary, queueStats] = await Promise.all([loadSummary(), loadQueues()]);
-    return reply.send({ ...summary, queues: queueStats ?? null, readOnly });
+    const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
+    return reply.send({ ...summary, queues: fromRedis?.queues ?? null, drills: fromRedis?.drills ?? null, readOnly });
   });
   app.get('/metrics', async (_request, reply) => {
-    const [summary, queueStats] = await Promise.all([loadSummary(), loadQueues()]);
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics({ summary, queues: queueStats }));
+    const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills }));
   });
 
   const board = new FastifyAdapter();

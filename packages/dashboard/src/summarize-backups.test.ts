@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Manifest } from '@botbackup/core';
+import type { DrillRecord, Manifest } from '@botbackup/core';
 import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
+import type { LastDrills } from './drill-records.js';
 import type { QueueStats } from './queue-stats.js';
 import { renderMetrics } from './render-metrics.js';
 import { renderPage } from './render-page.js';
@@ -185,7 +186,7 @@ describe('renderMetrics and renderPage', () => {
   ];
 
   it('reports the backup, copy and queue series, with escaped labels', () => {
-    const text = renderMetrics({ summary, queues });
+    const text = renderMetrics({ summary, queues, drills: {} });
     const lines = text.split('\n');
     for (const expected of [
       'botbackup_catalog_up 1',
@@ -216,28 +217,105 @@ describe('renderMetrics and renderPage', () => {
 
   it('without the catalog: catalog_up 0, every target unreachable, and no backup series rather than zeros', () => {
     const failed = summarizeBackups({ ...input([]), error: 'every target failed' });
-    const text = renderMetrics({ summary: failed, queues });
+    const text = renderMetrics({ summary: failed, queues, drills: {} });
     expect(text).toContain('\nbotbackup_catalog_up 0\n');
     expect(text).toContain('\nbotbackup_target_reachable{target="s3"} 0\n');
     expect(text).not.toMatch(/^botbackup_(backups|copies|newest_backup_age_seconds)\{/m);
     expect(text).toContain('botbackup_queue_jobs{queue="backup.bot",state="waiting"} 2');
-    const html = renderPage({ summary: failed, queues, readOnly: true });
+    const html = renderPage({ summary: failed, queues, drills: {}, readOnly: true });
     expect(html).toContain('The catalog could not be synced: every target failed');
     expect(html).not.toContain('No backups yet');
   });
 
   it('without Redis: redis_up 0 and no queue series', () => {
-    const text = renderMetrics({ summary, queues: undefined });
+    const text = renderMetrics({ summary, queues: undefined, drills: undefined });
     expect(text).toContain('\nbotbackup_redis_up 0\n');
     expect(text).not.toContain('botbackup_queue_jobs');
+    expect(text).not.toMatch(/^botbackup_drill_\w+\{/m);
+    const html = renderPage({ summary, queues: undefined, drills: undefined, readOnly: true });
+    expect(html).toContain('Redis could not be read: queue counts and restore drills are not shown.');
+    expect(html).not.toContain('class="drill');
   });
 
   it('the page escapes every value and shows no hash', () => {
-    const html = renderPage({ summary, queues, readOnly: true });
+    const html = renderPage({ summary, queues, drills: {}, readOnly: true });
     expect(html).toContain('we&quot;ird\\id');
     expect(html).not.toContain('we"ird');
     expect(html).toContain('Newest good backup: <code>b2</code>, 1 h 0 min ago');
     expect(html).toContain('full:bot #7 upload 40%');
     expect(html).not.toMatch(/[0-9a-f]{64}/);
+  });
+
+  const passed: DrillRecord = {
+    sourceId: 'bot',
+    backupId: 'b1',
+    store: 's3',
+    at: '2026-11-26T09:00:00.000Z',
+    ok: true,
+    restoreMs: 4210,
+    dataAgeMs: 93_600_000,
+    read: ['b1'],
+    checks: [{ name: 'trades', ok: true, detail: '1204' }],
+  };
+  const failedDrill: DrillRecord = {
+    ...passed,
+    sourceId: 'we"ird\\id',
+    backupId: 'q"1',
+    store: 'local',
+    at: '2026-11-26T11:00:00.000Z',
+    ok: false,
+    restoreMs: 900,
+    dataAgeMs: 3_600_000,
+    checks: [{ name: 'trades', ok: false, detail: 'returned 0' }],
+    error: 'the check "trades" failed: <returned 0>',
+    code: 'DRILL_CHECK_FAILED',
+  };
+  const drills: LastDrills = { bot: passed, [failedDrill.sourceId]: failedDrill };
+
+  it('reports the four drill gauges per source with a drill, and none for a source without one', () => {
+    const lines = renderMetrics({ summary, queues, drills }).split('\n');
+    for (const expected of [
+      '# HELP botbackup_drill_last_timestamp_seconds When the newest restore drill of the source ended (Unix seconds).',
+      '# TYPE botbackup_drill_last_timestamp_seconds gauge',
+      '# TYPE botbackup_drill_last_success gauge',
+      '# TYPE botbackup_drill_restore_seconds gauge',
+      '# TYPE botbackup_drill_data_age_seconds gauge',
+      'botbackup_drill_last_timestamp_seconds{source="bot"} 1795683600',
+      'botbackup_drill_last_success{source="bot"} 1',
+      'botbackup_drill_restore_seconds{source="bot"} 4.21',
+      'botbackup_drill_data_age_seconds{source="bot"} 93600',
+      'botbackup_drill_last_timestamp_seconds{source="we\\"ird\\\\id"} 1795690800',
+      'botbackup_drill_last_success{source="we\\"ird\\\\id"} 0',
+      'botbackup_drill_restore_seconds{source="we\\"ird\\\\id"} 0.9',
+      'botbackup_drill_data_age_seconds{source="we\\"ird\\\\id"} 3600',
+    ]) {
+      expect(lines, expected).toContain(expected);
+    }
+    expect(lines.filter((l) => l.startsWith('botbackup_drill_'))).toHaveLength(8);
+    expect(lines.some((l) => /^botbackup_drill_\w+\{source="idle"\}/.test(l))).toBe(false);
+    // No drill at all: the families are described, with no series.
+    const none = renderMetrics({ summary, queues, drills: {} });
+    expect(none).toContain('# TYPE botbackup_drill_last_success gauge\n');
+    expect(none).not.toMatch(/^botbackup_drill_\w+\{/m);
+  });
+
+  it('the page shows the last drill of each configured source: ok with its measures, FAILED with why, or none yet', () => {
+    const unconfigured = renderPage({ summary, queues, drills, readOnly: true });
+    // The odd source is not in the config: drills are read for configured sources only.
+    expect(unconfigured).not.toContain('<p class="drill warn"');
+    const configured = renderPage({
+      summary: { ...summary, sources: summary.sources.map((s) => ({ ...s, configured: true })) },
+      queues,
+      drills,
+      readOnly: true,
+    });
+    expect(configured).toContain(
+      '<p class="drill ok" data-source="bot" title="trades: ok (1204)">Last restore drill: ok, 3 h 0 min ago: backup <code>b1</code> from "s3", restore 4.2 s, data age 1 d 2 h</p>',
+    );
+    expect(configured).toContain(
+      '<p class="drill warn" data-source="we&quot;ird\\id" title="trades: FAILED (returned 0)">Last restore drill: FAILED, 1 h 0 min ago (backup <code>q&quot;1</code> from "local"): the check &quot;trades&quot; failed: &lt;returned 0&gt;</p>',
+    );
+    expect(configured).toContain('<p class="drill" data-source="idle">Last restore drill: none yet.</p>');
+    expect(configured).not.toContain('<returned');
   });
 });

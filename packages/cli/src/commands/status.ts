@@ -1,10 +1,12 @@
 import { Command } from 'commander';
-import { RedisUnavailableError, redactUrl, type Config } from '@botbackup/core';
+import { RedisUnavailableError, planDrill, redactUrl, type Config, type DrillCopy, type DrillRecord } from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import type { CommandContext } from '../context.js';
 import {
   compareSchedules,
+  drillCopiesOf,
   inspectQueues,
+  parseDrillRecord,
   lastJobOf,
   newestGoodBackup,
   type JobView,
@@ -12,6 +14,7 @@ import {
   type QueueInspection,
   type QueueSummary,
   type ScheduleState,
+  type SourceDrills,
   type ScheduleStatus,
 } from '../inspect.js';
 import type { CommandAction } from '../main.js';
@@ -41,6 +44,22 @@ export interface SourceStatus {
   stale: boolean;
   /** The newest finished job of the source (any type), or null (none kept in Redis, or Redis not read). */
   lastJob: JobView | null;
+  /**
+   * Its restore drills, from the workers' records in Redis and `botbackup drill`'s in the local
+   * catalog; null when Redis is configured but could not be read, or the catalog could not be read either.
+   */
+  drill: DrillStatus | null;
+}
+
+export interface DrillStatus {
+  /** The newest drill of the source, with how long ago it ended; null when none was recorded. */
+  last: (DrillRecord & { agoMs: number }) | null;
+  /** `drill.period`: every copy should pass a drill this often. */
+  periodMs: number;
+  /** Copies of the source's backups in the storage targets (see drillCopiesOf); null when no target could be listed. */
+  copies: number | null;
+  /** The copies with no passed drill within `periodMs`, newest backup first; null when no target could be listed. */
+  overdue: DrillCopy[] | null;
 }
 
 export function statusCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
@@ -53,12 +72,14 @@ export function statusCommand(wrap: (action: CommandAction) => (...args: unknown
         // so that a Redis outage still shows how old the backups are.
         const [backups, queues] = await Promise.allSettled([readBackups(ctx), config.redis ? inspectQueues({ config, signal: ctx.signal }) : undefined]);
         if (ctx.signal.aborted) throw ctx.signal.reason;
+        const localDrills = await readLocalDrills(ctx, config);
         if (queues.status === 'rejected' && !(queues.reason instanceof RedisUnavailableError)) throw queues.reason;
         const report = buildStatus({
           config,
           now: new Date(),
           backups: backups.status === 'fulfilled' ? backups.value : { error: (backups.reason as Error).message, unreachable: [] },
           queues: queues.status === 'fulfilled' ? queues.value : { error: (queues.reason as Error).message },
+          localDrills,
         });
         if (ctx.options.json) ctx.printJson(report);
         else printStatus(ctx, config, report);
@@ -81,11 +102,28 @@ async function readBackups(ctx: CommandContext): Promise<BackupsRead> {
   return { list, error: null, unreachable: catalog.unreachable };
 }
 
+/** The drill records `botbackup drill` kept in the local catalog, per source; undefined when the catalog cannot be read (its error is the backups part's). */
+async function readLocalDrills(ctx: CommandContext, config: Config): Promise<Record<string, DrillRecord[]> | undefined> {
+  try {
+    const catalog = await ctx.catalog();
+    return Object.fromEntries(config.sources.map((s) => [s.id, catalog.drills(s.id).flatMap((r) => parseDrillRecord(JSON.stringify(r)) ?? [])]));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Assembles the status report (pure: `now` passed in) from the catalog's backups and what Redis
  * holds (undefined: distributed mode is not configured; `{ error }`: Redis could not be read).
  */
-export function buildStatus(input: { config: Config; now: Date; backups: BackupsRead; queues: QueueInspection | { error: string } | undefined }): StatusJson {
+export function buildStatus(input: {
+  config: Config;
+  now: Date;
+  backups: BackupsRead;
+  queues: QueueInspection | { error: string } | undefined;
+  /** The drills `botbackup drill` recorded in the local catalog, per source (undefined: not read). */
+  localDrills?: Record<string, DrillRecord[]> | undefined;
+}): StatusJson {
   const { config, now } = input;
   const inspected = input.queues && 'queues' in input.queues ? input.queues : undefined;
   const since = now.getTime() - RECENT_FAILURES_MS;
@@ -100,6 +138,11 @@ export function buildStatus(input: { config: Config; now: Date; backups: Backups
       // Unknown when no target could be listed: then not called stale (the error says why).
       stale: input.backups.list ? ageMs === undefined || ageMs > config.notify.staleAfterMs : false,
       lastJob: (inspected && lastJobOf(inspected.finished, source.id)) ?? null,
+      // With Redis configured but unreadable the workers' drills are unknown: no "never" or overdue copies that may be wrong.
+      drill:
+        config.redis && !inspected
+          ? null
+          : drillStatus(inspected?.drills[source.id], input.localDrills?.[source.id], input.backups.list, source.id, config.drillPeriodMs, now),
     };
   });
   return {
@@ -121,6 +164,32 @@ export function buildStatus(input: { config: Config; now: Date; backups: Backups
       ? inspected.finished.filter((j) => j.state === 'failed' && j.finishedAt !== null && Date.parse(j.finishedAt) >= since).slice(0, RECENT_FAILURES_MAX)
       : null,
     storage: { error: input.backups.error, unreachable: input.backups.unreachable },
+  };
+}
+
+/**
+ * A source's drills (pure), from the workers' records in Redis and `botbackup drill`'s in the local
+ * catalog: the newest drill of either, and which copies the catalog lists that no drill passed
+ * within the period. Null when neither could be read.
+ */
+function drillStatus(
+  inRedis: SourceDrills | undefined,
+  local: readonly DrillRecord[] | undefined,
+  backups: readonly CatalogBackup[] | undefined,
+  sourceId: string,
+  periodMs: number,
+  now: Date,
+): DrillStatus | null {
+  if (!inRedis && !local) return null;
+  const history = [...(inRedis?.copies ?? []), ...(inRedis?.last ? [inRedis.last] : []), ...(local ?? [])];
+  let last: DrillRecord | undefined;
+  for (const r of [...(inRedis?.last ? [inRedis.last] : []), ...(local ?? [])]) if (!last || Date.parse(r.at) > Date.parse(last.at)) last = r;
+  const copies = backups && drillCopiesOf(backups, sourceId);
+  return {
+    last: last ? { ...last, agoMs: Math.max(0, now.getTime() - Date.parse(last.at)) } : null,
+    periodMs,
+    copies: copies ? copies.length : null,
+    overdue: copies ? planDrill({ copies, history, now, periodMs }).overdue : null,
   };
 }
 
@@ -196,6 +265,10 @@ function printStatus(ctx: CommandContext, config: Config, report: StatusJson): v
     ];
   });
   blocks.push(`Sources\n${formatTable(['SOURCE', 'NEWEST GOOD BACKUP', 'AGE', 'STATE', 'LAST JOB'], sourceRows)}`);
+  if (report.sources.some((s) => s.drill)) {
+    const rows = report.sources.map((s) => [s.id, s.drill ? describeDrillCopies(s.drill) : '-', s.drill ? describeDrill(s.drill) : '-']);
+    blocks.push(`Restore drills\n${formatTable(['SOURCE', 'COPIES', 'LAST DRILL'], rows)}`);
+  }
   if (report.storage.error) blocks.push(`No storage target could be listed: ${report.storage.error}`);
   for (const u of report.storage.unreachable) blocks.push(`Storage "${u.target}" could not be listed: ${u.error}`);
   if (report.recentFailures) {
@@ -216,6 +289,21 @@ function printStatus(ctx: CommandContext, config: Config, report: StatusJson): v
     );
   }
   ctx.print(blocks.join('\n\n'));
+}
+
+/** `drill ok 3h ago: backup <id> from "local", restore 4.2 s, data age 1d 2h`, `drill FAILED 1h ago: <why>` or `drill never`. */
+export function describeDrill(drill: DrillStatus): string {
+  const d = drill.last;
+  if (!d) return 'drill never';
+  if (!d.ok) return `drill FAILED ${formatAge(d.agoMs)} ago: ${d.error ?? 'no reason given'}`;
+  return `drill ok ${formatAge(d.agoMs)} ago: backup ${d.backupId} from "${d.store}", restore ${(d.restoreMs / 1000).toFixed(1)} s, data age ${formatAge(d.dataAgeMs)}`;
+}
+
+/** `1 of 4 copies not drilled within 30d`, `no copies`, or `-` when the targets could not be listed. */
+function describeDrillCopies(drill: DrillStatus): string {
+  if (drill.copies === null || drill.overdue === null) return '-';
+  if (drill.copies === 0) return 'no copies';
+  return `${drill.overdue.length} of ${drill.copies} ${drill.copies === 1 ? 'copy' : 'copies'} not drilled within ${formatAge(drill.periodMs)}`;
 }
 
 function describeLastJob(job: JobView, now: number): string {
