@@ -90,8 +90,8 @@ describe('encrypted backups (age) made on a host without the identity', () => {
     for (const f of inc.files.filter((f) => f.kind === 'secret')) expect(f.storedIn).toBe(full.id);
   });
 
-  it('keeps no plain hash of a secret file: secret hashes are HMACs under a key stored encrypted', async () => {
-    for (const file of ['.env', 'keys/binance.key']) {
+  it('keeps no plain hash of any content: every hash is an HMAC under a key stored encrypted', async () => {
+    for (const file of ['.env', 'keys/binance.key', 'config/strategies/grid.json', 'logs/bot.log']) {
       const content = await fs.readFile(path.join(r.root, file));
       const plain = createHash('sha256').update(content).digest('hex');
       for (const m of [full, inc]) {
@@ -102,13 +102,19 @@ describe('encrypted backups (age) made on a host without the identity', () => {
       }
       // The HMAC is under the key the worker derives, which the manifest holds only encrypted.
       const worker = parseWorkerKey(await fs.readFile(r.keys.workerKeyFile, 'utf8'), 'worker.key');
-      const keyed = createHmac('sha256', worker.secretHashKey).update(content).digest('hex');
+      const keyed = createHmac('sha256', worker.contentHashKey).update(content).digest('hex');
       expect(full.files.find((f) => f.path === file)!.sha256).toBe(keyed);
-      expect(full.encryption!.secretHashKeyId).toBe(worker.secretHashKeyId);
-      expect(full.encryption!.secretHashKey).not.toContain(worker.secretHashKey.toString('base64'));
+      expect(full.encryption!.contentHashKeyId).toBe(worker.contentHashKeyId);
+      expect(full.encryption!.contentHashKey).not.toContain(worker.contentHashKey.toString('base64'));
     }
-    // Settings and databases keep plain sha256, so they can be checked by hand.
-    expect(full.files.find((f) => f.path === 'config/strategies/grid.json')!.sha256).toBe(await sha256File(path.join(r.root, 'config/strategies/grid.json')));
+    // The databases' too: the full backup's snapshot entry and the incremental's whole-database hash.
+    const restored = path.join(tmp.dir, 'db-check');
+    const cli = await runCli(['--config', r.restorer, 'restore', inc.id, '--target', restored, '--only', 'data/trades.db']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const db = await fs.readFile(path.join(restored, 'data/trades.db'));
+    const worker = parseWorkerKey(await fs.readFile(r.keys.workerKeyFile, 'utf8'), 'worker.key');
+    expect(inc.databases[0]!.sha256).toBe(createHmac('sha256', worker.contentHashKey).update(db).digest('hex'));
+    for (const m of [full, inc]) expect(await fs.readFile(manifestFile(r, m.id), 'utf8')).not.toContain(createHash('sha256').update(db).digest('hex'));
   });
 
   it('restores the chain with --identity, secret files 0600, everything equal to the source', async () => {
@@ -121,7 +127,9 @@ describe('encrypted backups (age) made on a host without the identity', () => {
     }
     expect((await fs.stat(path.join(target, '.env'))).mode & 0o777).toBe(0o600);
     expect((await fs.stat(path.join(target, 'keys/binance.key'))).mode & 0o777).toBe(0o600);
-    expect(await sha256File(path.join(target, 'data/trades.db'))).toBe(inc.databases[0]!.sha256);
+    const worker = parseWorkerKey(await fs.readFile(r.keys.workerKeyFile, 'utf8'), 'worker.key');
+    const db = await fs.readFile(path.join(target, 'data/trades.db'));
+    expect(createHmac('sha256', worker.contentHashKey).update(db).digest('hex')).toBe(inc.databases[0]!.sha256);
     // The identity can also come from the environment or from the config.
     const fromEnv = await runCli(['--config', r.worker, 'restore', full.id, '--target', path.join(tmp.dir, 'env')], {
       env: { BOTBACKUP_IDENTITY_FILE: r.keys.identityFile },
@@ -169,8 +177,8 @@ describe('encrypted backups (age) made on a host without the identity', () => {
     const restored = path.join(r.repo, 'restored');
     try {
       const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: r.repo, encoding: 'utf8' });
-      // The stored object's sha256, then every non-secret entry's.
-      expect(out.match(/: OK$/gm)!.length).toBe(1 + full.entries.filter((e) => e.kind !== 'secret').length);
+      // The stored object's sha256, then every entry's keyed hash.
+      expect(out.match(/: OK$/gm)!.length).toBe(1 + full.entries.length);
       // Files the incremental did not change: as in the source.
       for (const file of ['.env', 'keys/binance.key', 'config/strategies/grid.json', 'logs/bot.log']) {
         expect(await sha256File(path.join(restored, file)), file).toBe(await sha256File(path.join(r.root, file)));

@@ -302,6 +302,7 @@ describe('secret scan (issue 7): no planted secret reaches logs, Redis, stored o
       jsonSecret2: secret(),
     };
     const secretFiles: { name: string; content: Buffer }[] = [];
+    const hashedFiles: { name: string; content: Buffer }[] = [];
     const plant = async (version: 1 | 2) => {
       const env = Buffer.from(
         `# exchange credentials\nBINANCE_API_KEY=${version === 1 ? bot.envKey1 : bot.envKey2}\nBINANCE_API_SECRET=${version === 1 ? bot.envSecret1 : bot.envSecret2}\n`,
@@ -309,11 +310,13 @@ describe('secret scan (issue 7): no planted secret reaches logs, Redis, stored o
       const key = Buffer.from(`-----BEGIN PRIVATE KEY-----\n${version === 1 ? bot.keyFile1 : bot.keyFile2}\n-----END PRIVATE KEY-----\n`);
       await fs.writeFile(path.join(root, '.env'), env);
       await fs.writeFile(path.join(root, 'keys/binance.key'), key);
-      await fs.writeFile(
-        path.join(root, 'config/bot.json'),
+      const json = Buffer.from(
         `${JSON.stringify({ exchange: 'binance', symbols: ['BTCUSDT'], risk: version === 1 ? 0.01 : 0.02, apiSecret: version === 1 ? bot.jsonSecret1 : bot.jsonSecret2 }, null, 2)}\n`,
       );
+      await fs.writeFile(path.join(root, 'config/bot.json'), json);
       secretFiles.push({ name: `.env v${version}`, content: env }, { name: `keys/binance.key v${version}`, content: key });
+      // A settings file with a secret in it: in an encrypted repository its hash is keyed too.
+      hashedFiles.push({ name: `config/bot.json v${version}`, content: json });
     };
     await plant(1);
 
@@ -534,13 +537,13 @@ describe('secret scan (issue 7): no planted secret reaches logs, Redis, stored o
       needles.push(...needlesOf(`${name}: worker key (seed bytes)`, Buffer.from(seed, 'base64url')));
       needles.push(...needlesOf(`${name}: worker key (derived identity)`, parsed.identity));
       needles.push(...needlesOf(`${name}: worker key (derived identity bytes)`, ageSecretBytes(parsed.identity)));
-      needles.push(...needlesOf(`${name}: worker key (secret-hash HMAC key)`, parsed.secretHashKey));
+      needles.push(...needlesOf(`${name}: worker key (content-hash HMAC key)`, parsed.contentHashKey));
       needles.push(...hashNeedlesOf(`${name}: worker key file`, Buffer.from(workerText)));
     }
-    // Only `secret` files are hashed with a key: config/bot.json (kind config) keeps its plain
-    // sha256 in manifests, `show` and the catalog, although `diff` masks its apiSecret. That is the
-    // documented design (config files are not secret), so its hash is not a needle here.
+    // With encryption every content hash in a manifest is keyed, so no plain sha256 of any file
+    // that holds a secret (a secret file or a settings file) may appear anywhere.
     for (const file of secretFiles) needles.push(...needlesOf(`${file.name} (whole file)`, file.content), ...hashNeedlesOf(file.name, file.content));
+    for (const file of hashedFiles) needles.push(...hashNeedlesOf(file.name, file.content));
     expect(needles.length).toBeGreaterThan(300);
 
     const hits = scan(samples, needles);

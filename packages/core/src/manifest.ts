@@ -123,16 +123,18 @@ const manifestSchema = z.object({
     })
     .optional(),
   /**
-   * Schema 3, encrypted backups: the `sha256` of every `secret` entry and file is an HMAC-SHA256
-   * under the secret-hash key (derived from the worker key, so the next incremental compares
-   * without any identity), and that key is stored here as an age file (base64) for the readers.
+   * Schema 3, encrypted backups: every content hash (entries, files, databases: every `sha256`
+   * but those of `objects`) is an HMAC-SHA256 under the content-hash key, derived from the worker
+   * key, so the next incremental compares without any identity while the bucket holds no hash
+   * that could confirm a guess of any content. The key is stored here as an age file (base64)
+   * for the readers.
    */
   encryption: z
     .object({
-      secretHash: z.literal('hmac-sha256'),
+      contentHash: z.literal('hmac-sha256'),
       /** The first 16 hex digits of HMAC-SHA256(key, "botbackup key id"): equal ids, comparable hashes. */
-      secretHashKeyId: z.string().regex(/^[0-9a-f]{16}$/),
-      secretHashKey: z.string().min(1),
+      contentHashKeyId: z.string().regex(/^[0-9a-f]{16}$/),
+      contentHashKey: z.string().min(1),
     })
     .optional(),
   /** Schema 3: Ed25519 over the manifest as serialized without this field (always last). */

@@ -175,7 +175,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const keyring = options.keyring ?? new Keyring({ config });
   // Before anything is read: a backup that could not be signed or encrypted must not start.
   const workerKey = await checkBackupKeys(config, keyring);
-  const secretKey = config.encryption ? workerKey!.secretHashKey : undefined;
+  const contentKey = config.encryption ? workerKey!.contentHashKey : undefined;
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? (() => new Date());
   const startedAt = now();
@@ -219,6 +219,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       const handle = await startSnapshot(db, path.join(staging, `${db.name}.sqlite`), {
         signal: snapshotSignal,
         sha256: 'parent' in found,
+        hashKey: contentKey,
         onPinned: options.onSnapshotPinned && (() => options.onSnapshotPinned!(db.name)),
         onProgress: (done, total) => options.onProgress?.({ phase: 'snapshot', done, total, subject: db.name }),
         onRollbackJournal: warn,
@@ -237,7 +238,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
 
     let plan: BackupPlan = { type: 'full', reason: 'reason' in found ? found.reason : '' };
     if ('parent' in found) {
-      const files = await hashFiles(collected.files, secretKey, options.signal);
+      const files = await hashFiles(collected.files, contentKey, options.signal);
       plan = planIncremental({
         backupId,
         parent: found.parent,
@@ -280,7 +281,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         packed += n;
         options.onProgress?.({ phase: 'pack', done: packed, total: Math.max(expected, packed) });
       },
-      secretKey,
+      contentKey,
     );
     const archiveReaders = config.encryption ? keyring.readersFor('archive') : undefined;
     // Compressed, then encrypted: ciphertext does not compress.
@@ -404,12 +405,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         written: targets.alive.map((s) => s.name),
         failed: [...targets.failed].map(([s, e]) => ({ target: s.name, error: e.message })),
       },
-      ...(secretKey
+      ...(contentKey
         ? {
             encryption: {
-              secretHash: 'hmac-sha256' as const,
-              secretHashKeyId: workerKey!.secretHashKeyId,
-              secretHashKey: (await keyring.encryptBytes(secretKey, keyring.readersFor('key'))).toString('base64'),
+              contentHash: 'hmac-sha256' as const,
+              contentHashKeyId: workerKey!.contentHashKeyId,
+              contentHashKey: (await keyring.encryptBytes(contentKey, keyring.readersFor('key'))).toString('base64'),
             },
           }
         : {}),
@@ -551,12 +552,11 @@ function unusable(parent: string, error: Error): { reason: string; warning: stri
   return { reason, warning: `Made a full backup instead of an incremental: ${reason}.` };
 }
 
-/** sha256 (HMAC-SHA256 under `secretKey` for secret files) of each file's first `size` bytes (the size it was collected with), one file at a time. */
-async function hashFiles(files: readonly CollectedFile[], secretKey: Buffer | undefined, signal: AbortSignal | undefined): Promise<PlannedFile[]> {
+/** sha256 (HMAC-SHA256 under `contentKey`, in an encrypted repository) of each file's first `size` bytes (the size it was collected with), one file at a time. */
+async function hashFiles(files: readonly CollectedFile[], contentKey: Buffer | undefined, signal: AbortSignal | undefined): Promise<PlannedFile[]> {
   const out: PlannedFile[] = [];
   for (const f of files) {
-    const key = f.kind === 'secret' ? secretKey : undefined;
-    const { sha256, bytes } = await hashFile(f.absPath, { size: f.size, signal, key }).catch((error: NodeJS.ErrnoException) => {
+    const { sha256, bytes } = await hashFile(f.absPath, { size: f.size, signal, key: contentKey }).catch((error: NodeJS.ErrnoException) => {
       if (signal?.aborted) throw error;
       throw new SourceError('FILE_UNREADABLE', f.absPath, `Cannot read ${f.absPath} (${error.code ?? error.message}); check its permissions.`, {
         cause: error,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { PAGE_HASH_SIZE } from '@botbackup/core';
 import { loadPageHasher } from './page-hash.js';
@@ -16,6 +16,8 @@ export interface CopyOptions {
   onPlanned?: (totalPages: number) => void;
   /** Also compute the sha256 of the whole copy (an incremental needs it; a full backup hashes its entry anyway). */
   sha256?: boolean;
+  /** With sha256: an HMAC-SHA256 under this key instead (an encrypted repository's content hashes). */
+  hashKey?: Uint8Array | undefined;
   /**
    * The pinned reader's snapshot, read from the WAL-index when it began: the WAL's first
    * `maxFrame` frames, with these salts (0: none, the database file alone). The copy is then exactly that snapshot, later commits
@@ -72,7 +74,7 @@ export async function copyDatabase(source: string, dest: string, options: CopyOp
     const hashPages = await loadPageHasher();
     const pageHashes = new Uint8Array(pageCount * PAGE_HASH_SIZE);
     const hashView = new DataView(pageHashes.buffer);
-    const whole = options.sha256 ? createHash('sha256') : undefined;
+    const whole = options.sha256 ? (options.hashKey ? createHmac('sha256', options.hashKey) : createHash('sha256')) : undefined;
     let walPages = 0;
     for (let first = 1; first <= pageCount; first += pagesPerChunk) {
       options.signal?.throwIfAborted();

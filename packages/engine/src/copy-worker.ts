@@ -11,6 +11,8 @@ export interface CopyWorkerInput {
   wal: boolean;
   snapshot: { maxFrame: number; salt: [number, number] } | undefined;
   sha256: boolean;
+  /** With sha256: an HMAC-SHA256 under this key instead (an encrypted repository's content hashes). */
+  hashKey?: Uint8Array | undefined;
 }
 
 export type CopyWorkerMessage =
@@ -25,6 +27,7 @@ copyDatabase(input.source, input.dest, {
   pageSize: input.pageSize,
   wal: input.wal,
   sha256: input.sha256,
+  hashKey: input.hashKey,
   snapshot: input.snapshot,
   onPlanned: (pages) => post({ type: 'planned', pages }),
   onProgress: (done, total) => post({ type: 'progress', done, total }),

@@ -7,10 +7,10 @@
  * - **The worker key** (secret, on the hosts that make backups): signs every manifest (Ed25519),
  *   and derives two more keys with HKDF-SHA256: an X25519 identity that page maps are also
  *   encrypted to (the next incremental reads its parent's page maps on a host without the
- *   offline identity), and the secret-hash key, an HMAC key for the hashes of `secret` files (so
- *   an incremental can tell whether a key file changed, while someone who reads the bucket cannot
- *   confirm a guess of it). The secret-hash key is also stored in each manifest, encrypted to the
- *   recipients, for restore to check those hashes.
+ *   offline identity), and the content-hash key, an HMAC key for every content hash in the
+ *   manifests (so an incremental can tell whether a file changed, while someone who reads the
+ *   bucket cannot confirm a guess of any content). The content-hash key is also stored in each
+ *   manifest, encrypted to the recipients, for restore to check those hashes.
  * - **Trusted public keys** (`ed25519:...`): whose signatures restore, verify and incrementals accept.
  */
 import crypto from 'node:crypto';
@@ -41,9 +41,9 @@ export interface WorkerKey extends ManifestSigner {
   /** Recipient of the derived X25519 identity (page maps are encrypted to it too). */
   recipient: string;
   identity: string;
-  /** HMAC-SHA256 key of the hashes of `secret` files. */
-  secretHashKey: Buffer;
-  secretHashKeyId: string;
+  /** HMAC-SHA256 key of every content hash in an encrypted repository's manifests. */
+  contentHashKey: Buffer;
+  contentHashKeyId: string;
 }
 
 /** A new worker key: the file's text (keep it 0600) and its public key for `signing.trusted`. */
@@ -78,19 +78,19 @@ function workerKeyFromSeed(seed: Buffer): WorkerKey {
   const publicKey = signingPublicKeyText(crypto.createPublicKey(privateKey));
   const derive = (info: string) => Buffer.from(crypto.hkdfSync('sha256', seed, Buffer.alloc(0), `botbackup.org/v1/${info}`, 32));
   const identity = identityFromSecret(derive('worker-x25519'));
-  const secretHashKey = derive('secret-hash');
+  const contentHashKey = derive('content-hash');
   return {
     publicKey,
     sign: (data) => crypto.sign(null, data, privateKey),
     identity,
     recipient: recipientOf(identity),
-    secretHashKey,
-    secretHashKeyId: secretHashKeyId(secretHashKey),
+    contentHashKey,
+    contentHashKeyId: contentHashKeyId(contentHashKey),
   };
 }
 
-/** The id a manifest records for its secret-hash key: equal ids, comparable hashes. */
-export function secretHashKeyId(key: Buffer): string {
+/** The id a manifest records for its content-hash key: equal ids, comparable hashes. */
+export function contentHashKeyId(key: Buffer): string {
   return crypto.createHmac('sha256', key).update('botbackup key id').digest('hex').slice(0, 16);
 }
 
@@ -277,28 +277,28 @@ export class Keyring {
   }
 
   /**
-   * The key the `secret` hashes of `manifest` are keyed with, or undefined for a manifest whose
-   * secret hashes are plain sha256. The worker key's own when the ids match (no identity needed);
+   * The key the content hashes of `manifest` are keyed with, or undefined for a manifest whose
+   * hashes are plain sha256. The worker key's own when the ids match (no identity needed);
    * otherwise the copy stored in the manifest, opened with this host's identity.
    */
-  async secretHashKey(manifest: Manifest): Promise<Buffer | undefined> {
+  async contentHashKey(manifest: Manifest): Promise<Buffer | undefined> {
     const info = manifest.encryption;
     if (!info) return undefined;
     const worker = await this.optionalWorkerKey();
-    if (worker?.secretHashKeyId === info.secretHashKeyId) return worker.secretHashKey;
-    let found = this.hashKeys.get(info.secretHashKeyId);
+    if (worker?.contentHashKeyId === info.contentHashKeyId) return worker.contentHashKey;
+    let found = this.hashKeys.get(info.contentHashKeyId);
     if (!found) {
       const readers = manifest.objects.some((o) => o.encryption?.readers === 'passphrase') ? 'passphrase' : 'recipients';
-      found = this.decryptBytes(manifest, Buffer.from(info.secretHashKey, 'base64'), readers).then((key) => {
-        if (key.length !== 32 || secretHashKeyId(key) !== info.secretHashKeyId) {
-          throw new KeyError('WRONG_KEY', `Backup ${manifest.id}: its secret-hash key does not match its id; the manifest was altered.`, {
+      found = this.decryptBytes(manifest, Buffer.from(info.contentHashKey, 'base64'), readers).then((key) => {
+        if (key.length !== 32 || contentHashKeyId(key) !== info.contentHashKeyId) {
+          throw new KeyError('WRONG_KEY', `Backup ${manifest.id}: its content-hash key does not match its id; the manifest was altered.`, {
             backupId: manifest.id,
           });
         }
         return key;
       });
-      found.catch(() => this.hashKeys.delete(info.secretHashKeyId));
-      this.hashKeys.set(info.secretHashKeyId, found);
+      found.catch(() => this.hashKeys.delete(info.contentHashKeyId));
+      this.hashKeys.set(info.contentHashKeyId, found);
     }
     return found;
   }

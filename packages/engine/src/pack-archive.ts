@@ -28,20 +28,20 @@ export type ArchiveInput = {
  * Streams the inputs as a POSIX tar (ustar, pax headers for long names) and hashes every entry
  * on the way. Returns the tar stream at once; `entries` resolves, after the stream has ended,
  * to the manifest entries with their sha256. A file that shrinks while it is read fails the
- * archive with FILE_CHANGED rather than storing a torn copy. With `secretKey`, the hashes of
- * `secret` entries are HMAC-SHA256 under it (see keys.ts).
+ * archive with FILE_CHANGED rather than storing a torn copy. With `contentKey`, every entry's
+ * hash is an HMAC-SHA256 under it (an encrypted repository; see keys.ts).
  */
 export function packArchive(
   inputs: readonly ArchiveInput[],
   onBytes?: (n: number) => void,
-  secretKey?: Buffer,
+  contentKey?: Buffer,
 ): { stream: Readable; entries: Promise<ManifestEntry[]> } {
   const pack = tar.pack();
   const entries = (async () => {
     const out: ManifestEntry[] = [];
     try {
       for (const input of inputs) {
-        const hasher = new HashingStream(onBytes, input.kind === 'secret' ? secretKey : undefined);
+        const hasher = new HashingStream(onBytes, contentKey);
         const { size, body } =
           'open' in input
             ? await input.open().then((opened) => ({ size: opened.size, body: opened.stream }))

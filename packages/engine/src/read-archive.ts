@@ -63,7 +63,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   // Before a byte is read: an encrypted archive this host cannot open is a KeyError saying what to give.
   const keyring = options.keyring ?? Keyring.none();
   const decrypt = object.encryption ? await keyring.decryptStream(manifest, object) : undefined;
-  const secretKey = await keyring.secretHashKey(manifest);
+  const contentKey = await keyring.contentHashKey(manifest);
   const stat = await store.stat(object.key, { signal: options.signal });
   if (!stat) throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its archive ${object.key} in storage "${store.name}".`, ctx);
   if (stat.size < object.size) {
@@ -126,7 +126,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
         );
       }
       seen.add(name);
-      const hasher = new HashingStream(undefined, entry.kind === 'secret' ? secretKey : undefined);
+      const hasher = new HashingStream(undefined, contentKey);
       const hashed = item.pipe(hasher);
       if (options.onEntry && (options.select?.(entry) ?? true)) await options.onEntry(entry, hashed);
       // Drain whatever the consumer left, so the hash covers the whole entry.

@@ -235,6 +235,8 @@ async function restoreFrom(store: BackupStore, options: RestoreOptions, selected
         // The chain was applied: prove it rebuilt exactly the database this backup recorded.
         let hashed = 0;
         const { sha256: actual } = await hashFile(file, {
+          // An encrypted repository's hashes are keyed (see keys.ts).
+          key: await keyring.contentHashKey(manifest),
           signal: options.signal,
           onBytes: (n) => {
             hashed += n;

@@ -38,6 +38,8 @@ export interface SnapshotOptions {
   onPinned?: () => Promise<void>;
   /** Compute the snapshot's sha256 while copying it (an incremental backup stores no whole copy to hash). */
   sha256?: boolean;
+  /** With sha256: an HMAC-SHA256 under this key instead (an encrypted repository's content hashes). */
+  hashKey?: Buffer | undefined;
   signal?: AbortSignal;
 }
 
@@ -141,6 +143,7 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
           wal,
           snapshot: pin && { maxFrame: pin.maxFrame, salt: pin.salt },
           sha256: options.sha256 ?? false,
+          hashKey: options.hashKey,
           onProgress: options.onProgress,
           signal: options.signal,
         });
@@ -238,6 +241,7 @@ async function copyPinned(
     wal: boolean;
     snapshot: { maxFrame: number; salt: [number, number] } | undefined;
     sha256: boolean;
+    hashKey: Buffer | undefined;
     onProgress: SnapshotOptions['onProgress'];
     signal: AbortSignal | undefined;
   },
@@ -245,7 +249,15 @@ async function copyPinned(
   let result: CopyResult | undefined;
   await runWorker<CopyWorkerInput, CopyWorkerMessage>(
     new URL('./copy-worker.js', import.meta.url),
-    { source: db.path, dest: destFile, pageSize: options.pageSize, wal: options.wal, snapshot: options.snapshot, sha256: options.sha256 },
+    {
+      source: db.path,
+      dest: destFile,
+      pageSize: options.pageSize,
+      wal: options.wal,
+      snapshot: options.snapshot,
+      sha256: options.sha256,
+      hashKey: options.hashKey,
+    },
     (message) => {
       switch (message.type) {
         case 'planned':
