@@ -2,10 +2,10 @@ import { Queue, type Job, type JobSchedulerJson, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   drillKeys,
+  parseDrillRecord,
   queueNames,
   queueFor,
   redisConnectionOptions,
-  type CheckResult,
   type Config,
   type DrillCopy,
   type DrillRecord,
@@ -160,49 +160,6 @@ export async function inspectQueues(options: InspectOptions): Promise<QueueInspe
     }
     return { queues: summaries, schedulers, active, finished, drills };
   });
-}
-
-/**
- * A DrillRecord from its JSON as Redis holds it, keeping only the known fields (pure); undefined
- * when it is not one (another version's or a damaged record is ignored rather than shown wrong).
- * The dashboard has the same reader (packages/dashboard/src/drill-records.ts): `status` does not
- * load the dashboard package (fastify, bull-board).
- */
-export function parseDrillRecord(text: string): DrillRecord | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const r = value as Record<string, unknown>;
-  const str = (v: unknown): v is string => typeof v === 'string';
-  const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-  if (!str(r.sourceId) || !str(r.backupId) || !str(r.store) || !str(r.at) || Number.isNaN(Date.parse(r.at))) return undefined;
-  if (typeof r.ok !== 'boolean' || !num(r.restoreMs) || !num(r.dataAgeMs)) return undefined;
-  const checks: CheckResult[] = Array.isArray(r.checks)
-    ? r.checks.flatMap((c: unknown) => {
-        const check = c as Partial<CheckResult> | null;
-        return check && str(check.name) && typeof check.ok === 'boolean'
-          ? [{ name: check.name, ok: check.ok, detail: str(check.detail) ? check.detail : '' }]
-          : [];
-      })
-    : [];
-  const record: DrillRecord = {
-    sourceId: r.sourceId,
-    backupId: r.backupId,
-    store: r.store,
-    at: r.at,
-    ok: r.ok,
-    restoreMs: r.restoreMs,
-    dataAgeMs: r.dataAgeMs,
-    read: Array.isArray(r.read) ? r.read.filter(str) : [],
-    checks,
-  };
-  if (str(r.error)) record.error = r.error;
-  if (str(r.code)) record.code = r.code;
-  return record;
 }
 
 /**

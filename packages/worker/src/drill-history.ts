@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { drillKeys, type DrillRecord } from '@botbackup/core';
+import { drillKeys, parseDrillRecord, type DrillRecord } from '@botbackup/core';
 import type { DrillHistory } from '@botbackup/engine';
 
 /**
@@ -12,15 +12,8 @@ export function redisDrillHistory(redis: Redis, prefix: string): DrillHistory {
   return {
     async list(sourceId: string): Promise<DrillRecord[]> {
       const values = await redis.hvals(drillKeys.copies(prefix, sourceId));
-      const records: DrillRecord[] = [];
-      for (const value of new Set(values)) {
-        try {
-          records.push(JSON.parse(value) as DrillRecord);
-        } catch {
-          // A damaged value only makes its copy look never drilled: it is drilled again.
-        }
-      }
-      return records;
+      // A damaged value only makes its copy look never drilled: it is drilled again.
+      return [...new Set(values)].flatMap((value) => parseDrillRecord(value) ?? []);
     },
     async record(record: DrillRecord): Promise<void> {
       const json = JSON.stringify(record);

@@ -1,12 +1,11 @@
 import { Command } from 'commander';
-import { RedisUnavailableError, planDrill, redactUrl, type Config, type DrillCopy, type DrillRecord } from '@botbackup/core';
+import { RedisUnavailableError, parseDrillRecord, planDrill, redactUrl, type Config, type DrillCopy, type DrillRecord } from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import type { CommandContext } from '../context.js';
 import {
   compareSchedules,
   drillCopiesOf,
   inspectQueues,
-  parseDrillRecord,
   lastJobOf,
   newestGoodBackup,
   type JobView,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDrillRecord } from './drill-records.js';
+import { parseDrillRecord } from './drills.js';
 
 const record = {
   sourceId: 'bot',
