@@ -336,9 +336,23 @@ export const borgEnv = (w) => ({
   BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
 });
 
-export function botbackupConfig(botDir, repoDir, file) {
+/**
+ * The benchmark's botbackup config. Without `encryption` the secret file set is stored in
+ * plaintext, which the engine refuses unless the source says `allowPlaintextSecrets: true`.
+ * With `encryption` ({ recipients, keyFile, trusted }: from `botbackup keygen` and
+ * `keygen --worker`) every object is an age file and the manifest is signed (bench/encryption.mjs).
+ */
+export function botbackupConfig(botDir, repoDir, file, encryption = null) {
   // Paths as JSON strings, which YAML reads as double-quoted scalars: safe with any character.
   const q = JSON.stringify;
+  const security = encryption
+    ? `encryption:
+  recipients: ${q(encryption.recipients)}
+signing:
+  keyFile: ${q(encryption.keyFile)}
+  trusted: ${q(encryption.trusted)}
+`
+    : '';
   fs.writeFileSync(file, `version: 1
 sources:
   - id: benchbot
@@ -349,10 +363,10 @@ sources:
       - { kind: config, include: ["config/**/*.json"] }
       - { kind: secret, include: [".env", "keys/*.key"] }
       - { kind: log, include: ["logs/*.log"] }
-storage:
+${encryption ? '' : '    allowPlaintextSecrets: true\n'}storage:
   - { name: local, type: local, path: ${q(repoDir)} }
 compression: { codec: zstd, level: 3 }
-`);
+${security}`);
   return file;
 }
 
