@@ -169,8 +169,8 @@ export function createAgeEncryptStream(options: AgeEncryptOptions): Transform {
     transform(this: Transform, chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       const ready = payloadKey ? Promise.resolve(payloadKey) : start(this);
       ready.then((key) => {
-        const out = consume(key, chunk);
-        if (out.length > 0) this.push(Buffer.concat(out));
+        // Each sealed piece as it is: joining them would copy every byte once more.
+        for (const piece of consume(key, chunk)) this.push(piece);
         callback();
       }, callback);
     },
@@ -264,7 +264,7 @@ export function createAgeDecryptStream(options: AgeDecryptOptions): Transform {
   return new Transform({
     transform(this: Transform, chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       consume(chunk).then((out) => {
-        if (out.length > 0) this.push(out.length === 1 ? out[0] : Buffer.concat(out));
+        for (const piece of out) this.push(piece);
         callback();
       }, callback);
     },
