@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -173,7 +174,7 @@ describe('drill jobs on a worker (private Redis)', () => {
     }
   });
 
-  it('a scheduled drill job records its result in Redis; a failing drill fails the job and sends the failure webhook', async () => {
+  it('a scheduled drill job records its result in Redis; a drill whose check fails, or whose copy is corrupt, fails the job and sends the failure webhook', async () => {
     const received: Record<string, unknown>[] = [];
     const waiting: { count: number; resolve: () => void }[] = [];
     const server = http.createServer((req, res) => {
@@ -191,7 +192,7 @@ describe('drill jobs on a worker (private Redis)', () => {
     const client = new Redis(redisOptionsFromUrl(redis.url));
     try {
       const prefix = 'd1';
-      const { file, repo } = await setup(tmp.dir, {
+      const { file, repo, root } = await setup(tmp.dir, {
         extra: [
           `redis: { url: "${redis.url}", prefix: ${prefix} }`,
           'worker: { sources: [testbot], lockDuration: 2s, stalledInterval: 1s, drainTimeout: 30s }',
@@ -218,13 +219,24 @@ describe('drill jobs on a worker (private Redis)', () => {
       expect(passed.restoreMs).toBeGreaterThan(0);
       expect(JSON.parse((await client.get(drillKeys.last(prefix, 'testbot')))!)).toEqual(passed);
 
+      // A newer backup whose data fails a check (no orders): the rotation drills it next.
+      execFileSync('sqlite3', [path.join(root, 'data/trades.db'), 'DELETE FROM orders']);
+      const noOrders = await backup(file);
+      const failedCheck = await runCli(['--config', file, 'run', 'daily-drill']);
+      expect(failedCheck.code, failedCheck.stderr).toBe(6);
+      expect(failedCheck.stderr).toMatch(new RegExp(`Drill of backup ${noOrders} from "local" failed: Check "has-orders" failed`));
+      await events(1);
+      expect(received[0]).toMatchObject({ event: 'failure', sourceId: 'testbot', job: 'drill' });
+      expect(String(received[0]!.text)).toMatch(/drill:testbot \(job \S+\) failed: Drill of backup .*has-orders/);
+
+      // The first backup, corrupted: drilled longest ago, it is next.
       await flipByte(await archiveOf(repo, id));
       const bad = await runCli(['--config', file, 'run', 'daily-drill']);
       expect(bad.code, bad.stderr).toBe(6);
       expect(bad.stderr).toMatch(new RegExp(`Drill of backup ${id} from "local" failed`));
-      await events(1);
-      expect(received[0]).toMatchObject({ event: 'failure', sourceId: 'testbot', job: 'drill' });
-      expect(String(received[0]!.text)).toMatch(/drill:testbot \(job \S+\) failed: Drill of backup/);
+      await events(2);
+      expect(received[1]).toMatchObject({ event: 'failure', sourceId: 'testbot', job: 'drill' });
+      expect(String(received[1]!.text)).toMatch(/drill:testbot \(job \S+\) failed: Drill of backup/);
       const last = JSON.parse((await client.get(drillKeys.last(prefix, 'testbot')))!) as DrillRecord;
       expect(last).toMatchObject({ backupId: id, ok: false });
       expect(JSON.parse((await client.hget(drillKeys.copies(prefix, 'testbot'), drillKeys.field('local', id)))!)).toEqual(last);
