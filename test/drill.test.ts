@@ -1,12 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { drillKeys, redisOptionsFromUrl, type DrillRecord } from '@botbackup/core';
 import { createBot, makeKeys, runCli, useTempDir, writeConfig, type TestKeys } from './helpers/bot.js';
+import { startWebhookReceiver } from './helpers/webhook.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
@@ -175,20 +174,8 @@ describe('drill jobs on a worker (private Redis)', () => {
   });
 
   it('a scheduled drill job records its result in Redis; a drill whose check fails, or whose copy is corrupt, fails the job and sends the failure webhook', async () => {
-    const received: Record<string, unknown>[] = [];
-    const waiting: { count: number; resolve: () => void }[] = [];
-    const server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        received.push(JSON.parse(body) as Record<string, unknown>);
-        res.end('ok');
-        for (const w of waiting.splice(0)) (received.length >= w.count ? w.resolve : () => waiting.push(w))();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
-    const events = (count: number) => new Promise<void>((resolve) => (received.length >= count ? resolve() : waiting.push({ count, resolve })));
+    const hook = await startWebhookReceiver();
+    const { received, events } = hook;
     const client = new Redis(redisOptionsFromUrl(redis.url));
     try {
       const prefix = 'd1';
@@ -198,7 +185,7 @@ describe('drill jobs on a worker (private Redis)', () => {
           'worker: { sources: [testbot], lockDuration: 2s, stalledInterval: 1s, drainTimeout: 30s }',
           'schedules:',
           '  - { id: daily-drill, source: testbot, job: drill, cron: "0 5 * * *" }',
-          `notify: { webhook: "http://127.0.0.1:${port}/hook", on: [failure] }`,
+          `notify: { webhook: "${hook.url}/hook", on: [failure] }`,
           '',
         ].join('\n'),
       });
@@ -242,7 +229,7 @@ describe('drill jobs on a worker (private Redis)', () => {
       expect(JSON.parse((await client.hget(drillKeys.copies(prefix, 'testbot'), drillKeys.field('local', id)))!)).toEqual(last);
     } finally {
       client.disconnect();
-      server.close();
+      hook.close();
     }
   });
 });

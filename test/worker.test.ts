@@ -1,5 +1,3 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Queue } from 'bullmq';
@@ -9,6 +7,7 @@ import { jobName, jobOptions, parseManifest, queueNames, redisOptionsFromUrl, ty
 import { loadConfig } from '@botbackup/engine';
 import { sourceLockKey } from '@botbackup/worker';
 import { createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { startWebhookReceiver } from './helpers/webhook.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
@@ -306,26 +305,13 @@ describe('distributed mode: workers run queued backups through a private Redis',
   });
 
   it('notifies a webhook: stale (no backup yet), failure once retries are over, then recovery', async () => {
-    const received: Record<string, unknown>[] = [];
-    const headers: string[] = [];
-    const waiting: { count: number; resolve: () => void }[] = [];
-    const server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        received.push(JSON.parse(body) as Record<string, unknown>);
-        headers.push(String(req.headers.authorization));
-        res.end('ok');
-        for (const w of waiting.splice(0)) (received.length >= w.count ? w.resolve : () => waiting.push(w))();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
-    const events = (count: number) => new Promise<void>((resolve) => (received.length >= count ? resolve() : waiting.push({ count, resolve })));
+    const hook = await startWebhookReceiver();
+    const { received, events } = hook;
+    const headers = hook.authorizations;
     try {
       const { root, start, queue, config } = await setup({
         prefix: 'q7',
-        extra: `notify: { webhook: "http://127.0.0.1:${port}/hook/T0KEN-in-url", headers: { Authorization: "Bearer hook-secret" }, staleAfter: 1h }\n`,
+        extra: `notify: { webhook: "${hook.url}/hook/T0KEN-in-url", headers: { Authorization: "Bearer hook-secret" }, staleAfter: 1h }\n`,
       });
       // The database is gone: the backup fails; with no retries left, that is its end.
       await fs.rename(path.join(root, 'data/trades.db'), path.join(root, 'data/trades.db.away'));
@@ -351,7 +337,7 @@ describe('distributed mode: workers run queued backups through a private Redis',
       expect(JSON.stringify(worker.records)).not.toMatch(/T0KEN|hook-secret/);
       await queue.close();
     } finally {
-      server.close();
+      hook.close();
     }
   });
 });
