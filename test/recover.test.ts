@@ -168,6 +168,21 @@ describe('botbackup recover', () => {
 describe('recover before the bot starts (the docker-compose one-shot service)', () => {
   const tmp = useTempDir();
 
+  it('a manifest planted in the storage (unsigned) cannot make a healthy bot look broken', async () => {
+    const s = await setUp(tmp.dir, { keys: true });
+    const id = await backup(s);
+    const raw = JSON.parse(await fs.readFile(path.join(s.repo, 'manifests/testbot', `${id}.json`), 'utf8')) as Record<string, unknown> & Manifest;
+    const planted = `${id.slice(0, 4)}9${id.slice(5)}`;
+    delete raw.signature;
+    raw.id = planted;
+    raw.files = [...raw.files, { ...raw.files[0]!, path: 'config/planted.json', storedIn: planted }];
+    await fs.writeFile(path.join(s.repo, 'manifests/testbot', `${planted}.json`), `${JSON.stringify(raw, null, 2)}\n`);
+    const cli = await recover(s);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.result).toMatchObject({ status: 'healthy', restoredFiles: [] });
+    await expect(fs.stat(path.join(s.root, 'config/planted.json'))).rejects.toThrow();
+  });
+
   it('an empty data folder gets the newest backup, then the bot opens its database', async () => {
     const s = await setUp(tmp.dir, { keys: true });
     await backup(s);

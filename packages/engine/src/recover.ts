@@ -113,7 +113,7 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
     }
   }
   const candidates = [...ids].sort().reverse();
-  const newest = candidates.length > 0 ? await readFromAny(options.stores, source.id, candidates[0]!, options.signal).catch(() => undefined) : undefined;
+  const newest = await newestTrusted(options.stores, source.id, candidates, keyring, options.signal);
   const missingFiles = newest ? await missingFilesOf(source, newest) : [];
   const base = { sourceId: source.id, skipped: [], warnings, backupId: undefined, store: undefined };
 
@@ -279,6 +279,31 @@ async function missingFilesOf(source: SourceConfig, manifest: Manifest): Promise
 function describeProblems(databases: readonly DatabaseRecovery[]): string {
   const problems = databases.filter((d) => d.state !== 'healthy').map((d) => d.problem!);
   return problems.length > 0 ? problems.join('; ') : 'files are missing';
+}
+
+/**
+ * The newest manifest among `candidates` that reads and whose signature is acceptable: which files
+ * are missing is judged by it alone, so that a manifest someone planted in the storage cannot
+ * make a healthy bot look broken (and keep it from starting).
+ */
+async function newestTrusted(
+  stores: readonly BackupStore[],
+  sourceId: string,
+  candidates: readonly string[],
+  keyring: Keyring,
+  signal: AbortSignal | undefined,
+): Promise<Manifest | undefined> {
+  for (const backupId of candidates) {
+    const manifest = await readFromAny(stores, sourceId, backupId, signal).catch(() => undefined);
+    if (!manifest) continue;
+    try {
+      keyring.checkSignature(manifest, 'the newest backup');
+      return manifest;
+    } catch (error) {
+      if (!(error instanceof IntegrityError)) throw error;
+    }
+  }
+  return undefined;
 }
 
 async function readFromAny(stores: readonly BackupStore[], sourceId: string, backupId: string, signal: AbortSignal | undefined): Promise<Manifest> {
