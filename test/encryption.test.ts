@@ -348,16 +348,22 @@ describe('signed manifests: tampering is refused', () => {
     }
   });
 
-  it('a stripped signature', async () => {
-    await refused(
-      () =>
-        editManifest(b, (raw) => {
-          delete raw.signature;
-          return `${JSON.stringify(raw, null, 2)}\n`;
-        }),
-      b.id,
-      /is not signed; refusing it/,
-    );
+  it('a stripped signature, also for diff', async () => {
+    const strip = () =>
+      editManifest(b, (raw) => {
+        delete raw.signature;
+        return `${JSON.stringify(raw, null, 2)}\n`;
+      });
+    await refused(strip, b.id, /is not signed; refusing it/);
+    const original = await fs.readFile(manifestFile(r, b.id));
+    await strip();
+    try {
+      const diff = await runCli(['--config', r.restorer, 'diff', 'config/bot.json']);
+      expect(diff.code, diff.stdout + diff.stderr).toBe(6);
+      expect(diff.stderr).toMatch(new RegExp(`Backup ${b.id} .* is not signed; refusing it`));
+    } finally {
+      await fs.writeFile(manifestFile(r, b.id), original);
+    }
   });
 
   it('an incremental never builds on a parent whose signature is bad: it makes a full backup and says why', async () => {

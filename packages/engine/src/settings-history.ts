@@ -235,6 +235,8 @@ export async function diffFileVersions(options: DiffFileOptions): Promise<FileDi
       throw new BackupNotFoundError(`No backup of source "${sourceId}" up to ${to.id} has the file "${p}"; see "botbackup history ${p}".`);
     }
   }
+  // What is shown, "unchanged" included, must come from backups a trusted worker made.
+  for (const m of from ? [from, to] : [to]) options.keyring?.checkSignature(m, `storage "${store.name}"`);
   const fromFile = from ? fileOf(from, p) : undefined;
   if (from && !fromFile && !toFile) {
     throw new BackupNotFoundError(`Neither backup ${from.id} nor ${to.id} has the file "${p}"; see "botbackup history ${p}".`);
@@ -248,8 +250,6 @@ export async function diffFileVersions(options: DiffFileOptions): Promise<FileDi
     f
       ? readFileVersion(store, m, p, signal, { keyring: options.keyring, ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }) })
       : Promise.resolve(undefined);
-  // What is shown must come from a backup a trusted worker made.
-  for (const m of [from, to]) options.keyring?.checkSignature(m, `storage "${store.name}"`);
   const [a, b] = [await read(from, fromFile), await read(to, toFile)];
   return { ...base, from: side(from, fromFile), unchanged: false, diff: diffSettings({ path: p, kind, from: a, to: b }) };
 }
