@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cliBin, createBot, runCli, useTempDir, type CliResult } from './helpers/bot.js';
+import { cliBin, createBot, runCli, useTempDir, writeConfig, type CliResult } from './helpers/bot.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
 /** A `botbackup worker` process, everything it printed, and a promise that it started. */
@@ -32,30 +32,12 @@ function startWorker(
 
 /**
  * A bot folder and a config for it with this `redis` section (YAML flow mapping, then any other
- * sections); returns the config's path. Its database and settings only: the keys and passwords of
- * a secret file set are beside the point here.
+ * sections); returns the config's path.
  */
 async function botConfig(dir: string, redis: string): Promise<string> {
   const root = path.join(dir, 'bot');
   if (!(await fs.stat(root).catch(() => undefined))) await createBot(root, { deals: 200 });
-  const file = path.join(dir, 'botbackup.yaml');
-  await fs.writeFile(
-    file,
-    `version: 1
-sources:
-  - id: testbot
-    root: ${JSON.stringify(root)}
-    databases:
-      - path: data/trades.db
-    files:
-      - { kind: config, include: ["config/**/*.json"] }
-storage:
-  - { name: local, type: local, path: ${JSON.stringify(path.join(dir, 'repo'))} }
-compression: { codec: none }
-redis: ${redis}
-`,
-  );
-  return file;
+  return writeConfig(dir, { root, repo: path.join(dir, 'repo'), codec: 'none', extra: `redis: ${redis}\n` });
 }
 
 /** The failure of a command: its exit code and its stderr, one line holding one sentence (no stack trace). */
