@@ -43,6 +43,22 @@ export interface BackupStore {
   stat(key: string, options?: StoreCallOptions): Promise<ObjectInfo | undefined>;
   list(prefix: string, options?: StoreCallOptions): AsyncIterable<ObjectInfo>;
   delete(key: string, options?: StoreCallOptions): Promise<void>;
+  /**
+   * Optional (stores that write temporary files of their own, like LocalStore): removes the
+   * temporary files of interrupted writes whose writer is dead or that are older than `graceMs`,
+   * and the empty folders they leave; returns what was removed.
+   */
+  removeStaleTemp?(options: { graceMs: number; signal?: AbortSignal | undefined }): Promise<RemovedTemp[]>;
+}
+
+/** A temporary file or empty folder that {@link BackupStore.removeStaleTemp} removed. */
+export interface RemovedTemp {
+  /** Relative to the store's root. */
+  path: string;
+  kind: 'part' | 'folder';
+  bytes: number;
+  /** Why it could go: its writer is dead, it is older than the grace period, or (a folder) it was empty. */
+  reason: string;
 }
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/;

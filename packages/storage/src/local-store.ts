@@ -5,7 +5,8 @@ import path from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { StorageError, type StorageErrorCode } from '@botbackup/core';
 import { writeDurably } from './write-file.js';
-import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type StoreCallOptions } from './backup-store.js';
+import { formatProcessTag, ownerAlive, parseProcessTag } from './process-tag.js';
+import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type RemovedTemp, type StoreCallOptions } from './backup-store.js';
 
 /** Folder for objects being written; never listed. Same filesystem as the objects, so rename is atomic. */
 const TMP_DIR = '.tmp';
@@ -30,7 +31,8 @@ export class LocalStore implements BackupStore {
   async put(key: string, body: Readable | Uint8Array, options: StoreCallOptions = {}): Promise<{ size: number }> {
     const target = this.pathOf(key, 'put');
     const tmpDir = path.join(this.root, TMP_DIR);
-    const tmp = path.join(tmpDir, `${randomBytes(8).toString('hex')}.part`);
+    // Named after the writing process (see ProcessTag): a later run removes it once that process is dead.
+    const tmp = path.join(tmpDir, `${formatProcessTag()}.${randomBytes(8).toString('hex')}.part`);
     let size = 0;
     try {
       await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 });
@@ -40,12 +42,24 @@ export class LocalStore implements BackupStore {
       } finally {
         await handle.close();
       }
-      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-      await fs.rename(tmp, target);
+      // A concurrent removeStaleTemp may remove the target's folder between mkdir and rename
+      // while it is empty: make it again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+          await fs.rename(tmp, target);
+          break;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw error;
+          await fs.access(tmp);
+        }
+      }
       await syncDir(path.dirname(target));
       return { size };
     } catch (error) {
-      await fs.rm(tmp, { force: true });
+      // Not fatal in itself: under a root that is not a folder this fails too (ENOTDIR), and the
+      // put's own error is the one to report.
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
       if (body instanceof Readable) body.destroy();
       throw this.toStorageError(error, 'put', key);
     }
@@ -106,6 +120,81 @@ export class LocalStore implements BackupStore {
     }
   }
 
+  /**
+   * Removes what interrupted writes left behind: `.part` files under `.tmp/` whose writer is
+   * known to be dead (same host, boot and pid namespace; see ProcessTag), or, when that cannot be
+   * known (another host, an older naming), whose modification time is more than `graceMs` older
+   * than the file system's clock; then every empty folder below the root (except `.tmp`), which
+   * interrupted writes and deletions leave. Never touches objects.
+   */
+  async removeStaleTemp(options: { graceMs: number; signal?: AbortSignal | undefined }): Promise<RemovedTemp[]> {
+    const removed: RemovedTemp[] = [];
+    const tmpDir = path.join(this.root, TMP_DIR);
+    try {
+      let names: string[] = [];
+      try {
+        names = (await fs.readdir(tmpDir)).filter((n) => n.endsWith('.part'));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      if (names.length > 0) {
+        // The file system's clock, not this host's: a probe written now.
+        const probe = path.join(tmpDir, `${formatProcessTag()}.${randomBytes(8).toString('hex')}.probe`);
+        await fs.writeFile(probe, '', { mode: 0o600 });
+        const now = (await fs.stat(probe)).mtimeMs;
+        await fs.rm(probe, { force: true });
+        for (const name of names) {
+          options.signal?.throwIfAborted();
+          const file = path.join(tmpDir, name);
+          const st = await fs.stat(file).catch(() => undefined);
+          if (!st?.isFile()) continue;
+          const tag = parseProcessTag(name);
+          const alive = tag ? ownerAlive(tag) : undefined;
+          if (alive === true || (alive === undefined && now - st.mtimeMs <= options.graceMs)) continue;
+          await fs.rm(file, { force: true });
+          removed.push({ path: path.join(TMP_DIR, name), kind: 'part', bytes: st.size, reason: alive === false ? 'writer is dead' : 'older than the grace period' });
+        }
+      }
+      await this.removeEmptyFolders('', removed, options.signal);
+    } catch (error) {
+      throw this.toStorageError(error, 'clean', TMP_DIR);
+    }
+    return removed;
+  }
+
+  /** Removes the empty folders below `relDir` (depth first); true when `relDir` itself is empty afterwards. */
+  private async removeEmptyFolders(relDir: string, removed: RemovedTemp[], signal: AbortSignal | undefined): Promise<boolean> {
+    signal?.throwIfAborted();
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(path.join(this.root, relDir), { withFileTypes: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw error;
+    }
+    let empty = true;
+    for (const entry of entries) {
+      if (relDir === '' && entry.name === TMP_DIR) {
+        empty = false;
+        continue;
+      }
+      const rel = relDir === '' ? entry.name : `${relDir}/${entry.name}`;
+      if (!entry.isDirectory() || !(await this.removeEmptyFolders(rel, removed, signal))) {
+        empty = false;
+        continue;
+      }
+      try {
+        // rmdir fails on a folder that is no longer empty (a concurrent put): then it stays.
+        await fs.rmdir(path.join(this.root, rel));
+        removed.push({ path: rel, kind: 'folder', bytes: 0, reason: 'empty' });
+      } catch {
+        empty = false;
+      }
+    }
+    return empty;
+  }
+
   private async walk(relDir: string, out: string[], signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     let entries: Dirent[];
@@ -146,6 +235,11 @@ export class LocalStore implements BackupStore {
           : errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS'
             ? 'PERMISSION'
             : 'IO';
+    if (code === 'IO' && (errno === 'ENOTDIR' || errno === 'EEXIST')) {
+      // The repository's path (or a folder of it) is a file.
+      const message = `Storage "${this.name}": ${this.root} is not a folder (a file is in the way); fix the target's path.`;
+      return new StorageError(code, { operation, key, backend: this.name, message }, { cause: error });
+    }
     const messages: Record<StorageErrorCode, string> = {
       NOT_FOUND: `Storage "${this.name}" has no object "${key}" (in ${this.root}).`,
       NO_SPACE: `Storage "${this.name}" is out of disk space in ${this.root}; free some space or prune old backups, then retry.`,
