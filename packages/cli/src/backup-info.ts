@@ -1,4 +1,4 @@
-import type { Manifest } from '@botbackup/core';
+import { isManifestSummary, type Manifest, type ManifestSummary } from '@botbackup/core';
 
 /** The JSON shape `backup --json` prints and `list --json` prints an array of (docs/cli.md). */
 export interface BackupInfo {
@@ -28,7 +28,9 @@ export interface BackupInfo {
   stored?: { store: string; location: string; manifestKey: string }[];
 }
 
-export function backupInfo(manifest: Manifest): BackupInfo {
+/** The info of a backup, from its manifest or from the catalog's summary of it (which counts the lists it leaves out). */
+export function backupInfo(manifest: Manifest | ManifestSummary): BackupInfo {
+  const counts = isManifestSummary(manifest) ? manifest.counts : { entries: manifest.entries.length, files: manifest.files.length };
   return {
     id: manifest.id,
     type: manifest.type,
@@ -40,8 +42,8 @@ export function backupInfo(manifest: Manifest): BackupInfo {
     startedAt: manifest.startedAt,
     completedAt: manifest.completedAt,
     durationMs: manifest.stats.durationMs,
-    entries: manifest.entries.length,
-    files: manifest.files.length,
+    entries: counts.entries,
+    files: counts.files,
     deleted: manifest.deleted,
     entryBytes: manifest.stats.entryBytes,
     storedBytes: manifest.stats.storedBytes,

@@ -11,3 +11,4 @@ export * from './jobs.js';
 export * from './redis-options.js';
 export * from './retention.js';
 export * from './drills.js';
+export * from './manifest-summary.js';

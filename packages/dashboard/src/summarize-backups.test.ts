@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DrillRecord, Manifest } from '@botbackup/core';
+import type { DrillRecord, ManifestSummary } from '@botbackup/core';
 import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
 import type { LastDrills } from './drill-records.js';
 import type { QueueStats } from './queue-stats.js';
@@ -26,7 +26,7 @@ function backup(
     stats: { entryBytes: 900, storedBytes: 300, durationMs: 2500 },
     files: [{ path: '.env', kind: 'secret', sha256: 'a'.repeat(64) }],
     trigger: extra.scheduleId ? { jobId: `repeat:${extra.scheduleId}:1`, scheduleId: extra.scheduleId } : undefined,
-  } as unknown as Manifest;
+  } as unknown as ManifestSummary;
   return {
     sourceId,
     backupId: id,

@@ -10,8 +10,10 @@ import {
   drillKeys,
   repositoryKeys,
   serializeManifest,
+  summarizeManifest,
   type DrillRecord,
   type Manifest,
+  type ManifestSummary,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { silentLogger, type Logger } from './logger.js';
@@ -35,8 +37,12 @@ export interface CatalogCopy {
 export interface CatalogBackup {
   sourceId: string;
   backupId: string;
-  /** The manifest (the version most copies hold), or undefined when no copy of it could be read. */
-  manifest: Manifest | undefined;
+  /**
+   * The summary of the manifest (the version most copies hold): everything but its file lists,
+   * which the catalog does not keep (read the manifest from storage for those). Undefined when no
+   * copy of it could be read.
+   */
+  manifest: ManifestSummary | undefined;
   /** Why there is no manifest; undefined when there is one. */
   error: string | undefined;
   /** One per store passed to sync, in that order. */
@@ -61,8 +67,11 @@ export interface CatalogSyncOptions {
 
 /** `PRAGMA application_id` of a catalog ("bbkc"): tells a catalog from another application's database. */
 const APPLICATION_ID = 0x62626b63;
-/** `PRAGMA user_version` of the schema below; a file with another one is moved aside and rebuilt. */
-const SCHEMA_VERSION = 1;
+/**
+ * `PRAGMA user_version` of the schema below; a file of version 1 (whole manifests in `json`) is
+ * migrated in place, one with any other is moved aside and rebuilt.
+ */
+const SCHEMA_VERSION = 2;
 /** Manifests read at once by a sync: enough to hide S3 latency, few enough not to flood a small host. */
 const READ_CONCURRENCY = 16;
 /** Results of manifest reads written per transaction (bounds memory on a first sync of many backups). */
@@ -71,8 +80,10 @@ const FLUSH_EVERY = 64;
 const BUSY_TIMEOUT_MS = 5000;
 
 /*
- * manifests: the manifest JSON, once per backup (a second row only while copies disagree),
- *   keyed by the sha256 of the manifest as serializeManifest writes it.
+ * manifests: the summary of a manifest (summarizeManifest: no file lists) as JSON, once per backup
+ *   (a second row only while copies disagree), keyed by the sha256 of the manifest as
+ *   serializeManifest writes it. Schema 1 kept the whole manifest here, which made a catalog of
+ *   backups of a million files hundreds of MB and `list` parse all of it.
  * copies: one row per target holding the backup. `size` is the manifest object's listed size
  *   (what sync compares to decide whether to read it again), `unreadable` is 1 when the manifest
  *   itself could not be parsed (then `error` says why and `sha256` is null).
@@ -212,10 +223,11 @@ export class Catalog {
   recordCopy(target: string, manifest: Manifest, state: 'unverified' | 'verified', at: Date): void {
     const text = serializeManifest(manifest);
     const sha256 = sha256Hex(text);
+    const size = Buffer.byteLength(text);
     const when = at.toISOString();
     this.db.transaction(() => {
-      this.statements.insertManifest.run(manifest.source.id, manifest.id, sha256, JSON.stringify(manifest), when);
-      this.statements.upsertCopy.run(target, manifest.source.id, manifest.id, state, sha256, Buffer.byteLength(text), when, null, 0);
+      this.statements.insertManifest.run(manifest.source.id, manifest.id, sha256, JSON.stringify(summarizeManifest(manifest)), when);
+      this.statements.upsertCopy.run(target, manifest.source.id, manifest.id, state, sha256, size, when, null, 0);
     })();
   }
 
@@ -357,7 +369,7 @@ export class Catalog {
       this.statements.upsertCopy.run(result.target, sourceId, backupId, 'bad', null, size, now, result.error, 1);
     } else {
       const sha256 = sha256Hex(serializeManifest(result.manifest));
-      this.statements.insertManifest.run(sourceId, backupId, sha256, JSON.stringify(result.manifest), now);
+      this.statements.insertManifest.run(sourceId, backupId, sha256, JSON.stringify(summarizeManifest(result.manifest)), now);
       if (result.reason === 'fill') this.statements.fillCopy.run(sha256, size, result.target, sourceId, backupId);
       // New, or replaced since it was cached: what was known of the old copy no longer holds.
       else this.statements.upsertCopy.run(result.target, sourceId, backupId, 'unverified', sha256, size, now, null, 0);
@@ -423,14 +435,14 @@ export class Catalog {
    * The manifest of a backup: the version most copies hold; on a tie, the one the catalog saw
    * first (a manifest replaced later in one target is the odd one out).
    */
-  private referenceManifest(id: { sourceId: string; backupId: string }, rows: CopyRow[]): { sha256: string; manifest: Manifest } | undefined {
+  private referenceManifest(id: { sourceId: string; backupId: string }, rows: CopyRow[]): { sha256: string; manifest: ManifestSummary } | undefined {
     const counts = new Map<string, number>();
     for (const row of rows) if (row.sha256 !== null && !row.unreadable) counts.set(row.sha256, (counts.get(row.sha256) ?? 0) + 1);
     if (counts.size === 0) return undefined;
     const versions = this.statements.manifestsOf.all(id.sourceId, id.backupId).filter((m) => counts.has(m.sha256));
     versions.sort((a, b) => counts.get(b.sha256)! - counts.get(a.sha256)! || compare(a.first_seen, b.first_seen) || compare(a.sha256, b.sha256));
     const chosen = versions[0];
-    return chosen && { sha256: chosen.sha256, manifest: JSON.parse(chosen.json) as Manifest };
+    return chosen && { sha256: chosen.sha256, manifest: JSON.parse(chosen.json) as ManifestSummary };
   }
 }
 
@@ -527,6 +539,10 @@ function prepareSchema(db: Database.Database): void {
     db.exec(DRILLS_SCHEMA);
     return;
   }
+  if (version === 1) {
+    migrateFromVersion1(db);
+    return;
+  }
   // IMMEDIATE: two processes creating the same new catalog take turns, and the second finds it made.
   db.transaction(() => {
     if (checkOwnership(db) === SCHEMA_VERSION) return;
@@ -537,12 +553,43 @@ function prepareSchema(db: Database.Database): void {
   }).immediate();
 }
 
+/**
+ * Schema 1 to 2: each cached manifest becomes its summary, one row at a time (a row of schema 1
+ * may hold a manifest of hundreds of MB), in one IMMEDIATE transaction, so a concurrent process
+ * waits and then finds version 2. Copy states, verification history and drills are kept.
+ */
+function migrateFromVersion1(db: Database.Database): void {
+  db.transaction(() => {
+    if (checkOwnership(db) === SCHEMA_VERSION) return;
+    const keys = db.prepare<[], { source_id: string; backup_id: string; sha256: string }>('SELECT source_id, backup_id, sha256 FROM manifests').all();
+    const read = db.prepare<[string, string, string], { json: string }>('SELECT json FROM manifests WHERE source_id = ? AND backup_id = ? AND sha256 = ?');
+    const write = db.prepare<[string, string, string, string]>('UPDATE manifests SET json = ? WHERE source_id = ? AND backup_id = ? AND sha256 = ?');
+    for (const key of keys) {
+      const row = read.get(key.source_id, key.backup_id, key.sha256);
+      if (!row) continue;
+      const manifest = JSON.parse(row.json) as Manifest & { counts?: unknown };
+      // Already a summary (a partly migrated file cannot exist: this is one transaction; this is a guard).
+      if (manifest.counts !== undefined && manifest.files === undefined) continue;
+      write.run(JSON.stringify(summarizeManifest(manifest)), key.source_id, key.backup_id, key.sha256);
+    }
+    db.exec(DRILLS_SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+  // The summaries freed most of the file's pages: give them back to the file system. Best effort:
+  // another process reading the catalog keeps VACUUM out, and the space is reused anyway.
+  try {
+    db.exec('VACUUM');
+  } catch {
+    // the file stays larger than it needs to be
+  }
+}
+
 /** The schema version of a catalog (0: a new, empty file); throws for an unknown version or a foreign database. */
 function checkOwnership(db: Database.Database): number {
   const applicationId = db.pragma('application_id', { simple: true }) as number;
   const version = db.pragma('user_version', { simple: true }) as number;
   if (applicationId === APPLICATION_ID) {
-    if (version !== SCHEMA_VERSION) throw new UnusableCatalogError(`its schema version is ${version}, this botbackup uses ${SCHEMA_VERSION}`);
+    if (version !== SCHEMA_VERSION && version !== 1) throw new UnusableCatalogError(`its schema version is ${version}, this botbackup uses ${SCHEMA_VERSION}`);
     return version;
   }
   const tables = (db.prepare('SELECT count(*) AS n FROM sqlite_schema').get() as { n: number }).n;

@@ -1,7 +1,8 @@
-import { IntegrityError, planRetention, repositoryKeys, type Config, type Manifest, type RetentionBackup, type RetentionDecision } from '@botbackup/core';
-import type { BackupStore } from '@botbackup/storage';
+import { IntegrityError, planRetention, repositoryKeys, type Config, type Manifest, type ManifestHeader, type RetentionBackup, type RetentionDecision } from '@botbackup/core';
+import type { BackupStore, RemovedTemp } from '@botbackup/storage';
 import type { Catalog } from './catalog.js';
 import { removeLeftovers, storageNow } from './leftovers.js';
+import { removeStaleUploads } from './stale-temp.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listBackupIds, readManifest } from './repository.js';
 import { isTargetFailure } from './target-failure.js';
@@ -21,7 +22,7 @@ export interface PruneOptions {
    * from storage, so that a prune costs a listing plus what it deletes, not a read of every
    * manifest of the repository.
    */
-  knownManifests?: ReadonlyMap<string, Manifest>;
+  knownManifests?: ReadonlyMap<string, ManifestHeader>;
   /**
    * A local catalog to take both from: synced first (it reads only the manifests it has not seen),
    * its verified copies give `verified` and its manifests `knownManifests`, unless those are given.
@@ -45,6 +46,11 @@ export interface PruneResult {
   backups: PrunedBackup[];
   /** Objects of no backup, older than the grace period, that were removed. */
   leftovers: { store: string; key: string }[];
+  /**
+   * Temporary files of interrupted uploads (`.part`, whose writer is dead or older than the grace
+   * period) and empty folders that were removed, per target (see {@link removeStaleUploads}).
+   */
+  temporary: ({ store: string } & RemovedTemp)[];
 }
 
 /**
@@ -76,10 +82,10 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
       held.get(key)!.stores.push(store);
     }
   }
-  const result: PruneResult = { now: now.toISOString(), backups: [], leftovers: [] };
+  const result: PruneResult = { now: now.toISOString(), backups: [], leftovers: [], temporary: [] };
   for (const source of sources) {
     const mine = [...held.values()].filter((h) => h.sourceId === source.id).sort((a, b) => (a.backupId < b.backupId ? -1 : 1));
-    const manifests = new Map<string, Manifest | undefined>();
+    const manifests = new Map<string, ManifestHeader | undefined>();
     for (const h of mine) manifests.set(h.backupId, knownManifests?.get(h.backupId) ?? (await firstReadable(h.stores, source.id, h.backupId, signal)));
     const input: RetentionBackup[] = mine.map((h) => {
       const m = manifests.get(h.backupId);
@@ -115,6 +121,8 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
   if (!options.dryRun) {
     const owners = new Set([...held.keys()].filter((k) => !result.backups.some((b) => b.deleted && `${b.sourceId}/${b.id}` === k)));
     result.leftovers = await removeLeftovers(stores, owners, { sourceId: options.sourceId, cutoff: now.getTime() - config.orphanGraceMs, signal });
+    // Last: the deletions above may have emptied folders.
+    result.temporary = await removeStaleUploads(stores, { graceMs: config.orphanGraceMs, logger, signal });
   }
   return result;
 }
