@@ -21,7 +21,10 @@ export const ExitCode = {
   integrity: 6,
   /** The requested backup does not exist. */
   notFound: 7,
-  /** Restore refused to overwrite existing data, or the archive holds an unsafe path. */
+  /**
+   * The restore target cannot be used as asked: a file where a folder is needed, existing data
+   * without --force, or an unsafe path (also: recover while the bot has its database open).
+   */
   restoreRefused: 8,
   /** The backup was committed, but to fewer storage targets than configured (at least minCopies). */
   degraded: 9,
@@ -128,9 +131,9 @@ export class BackupNotFoundError extends BotbackupError {
   }
 }
 
-export type RestoreRefusedCode = 'TARGET_EXISTS' | 'UNSAFE_PATH' | 'ONLY_NOT_FOUND' | 'IN_USE';
+export type RestoreRefusedCode = 'TARGET_EXISTS' | 'TARGET_NOT_FOLDER' | 'TARGET_UNUSABLE' | 'UNSAFE_PATH' | 'ONLY_NOT_FOUND' | 'IN_USE';
 
-/** Restore would overwrite data or write outside its target. */
+/** The restore target cannot be used as asked: it would overwrite data, is a file where a folder is needed, or the archive writes outside it. */
 export class RestoreRefusedError extends BotbackupError {
   readonly path: string;
   constructor(code: RestoreRefusedCode, path: string, message: string) {

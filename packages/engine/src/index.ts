@@ -1,5 +1,6 @@
 export * from './backup.js';
 export * from './restore.js';
+export * from './restore-journal.js';
 export * from './verify.js';
 export * from './verify-copies.js';
 export * from './replicate.js';
@@ -29,3 +30,4 @@ export * from './age.js';
 export * from './keys.js';
 export * from './drill.js';
 export * from './recover.js';
+export * from './stale-temp.js';

@@ -9,12 +9,15 @@ type Request =
   | { file: string; queries: { name: string; query: string }[]; asOfMs: number; readonly?: boolean };
 
 const request = workerData as Request;
+// The answer is posted only once the connection is closed: the caller may then remove the -wal
+// and -shm it made (see sqlite-sidecars.ts), which SQLite does only when no connection is open.
+let reply: unknown;
 try {
   const db = new Database(request.file, { fileMustExist: true, readonly: request.readonly ?? false });
   try {
     if ('pragma' in request) {
       const rows = db.pragma(request.pragma) as Record<string, string>[];
-      parentPort!.postMessage({ ok: true, messages: rows.map((row) => String(Object.values(row)[0])) });
+      reply = { ok: true, messages: rows.map((row) => String(Object.values(row)[0])) };
     } else {
       // Checks only read: a query that tries to write fails instead of changing the database.
       db.pragma('query_only = 1');
@@ -29,11 +32,12 @@ try {
           return { name, ok: false, detail: `failed: ${(error as Error).message}` };
         }
       });
-      parentPort!.postMessage({ ok: true, results });
+      reply = { ok: true, results };
     }
   } finally {
     db.close();
   }
 } catch (error) {
-  parentPort!.postMessage({ ok: false, error: (error as Error).message });
+  reply = { ok: false, error: (error as Error).message };
 }
+parentPort!.postMessage(reply);

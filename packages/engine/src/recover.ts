@@ -21,6 +21,8 @@ import { silentLogger, type Logger } from './logger.js';
 import type { ProgressListener } from './progress.js';
 import { listBackupIds, readManifest } from './repository.js';
 import { restoreBackup } from './restore.js';
+import { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
+import { commitJournal, finishPendingRestore, stagingName, type JournalEntry } from './restore-journal.js';
 import { isTargetFailure } from './target-failure.js';
 
 export interface RecoverOptions {
@@ -64,6 +66,8 @@ export interface RecoverResult {
   skipped: { backupId: string; error: string }[];
   /** Things that did not stop the recovery, such as a storage target that could not be listed. */
   warnings: string[];
+  /** What was done first about an interrupted restore or recovery found in the source root (one line), if any. */
+  interrupted?: string | undefined;
   durationMs: number;
 }
 
@@ -99,6 +103,9 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
   const warnings: string[] = [];
 
   if (!options.force) await refuseOpenDatabases(source);
+  // A restore or recovery killed here before: finish it (or remove what it staged) before judging the data.
+  const pending = await finishPendingRestore(source.root);
+  if (pending) logger.warn(pending.message);
   const databases = await Promise.all(source.databases.map((db) => assessDatabase(source, db, now(), options.signal)));
   for (const db of databases) if (db.state !== 'healthy') logger.warn({ database: db.path, state: db.state, problem: db.problem }, 'database needs recovery');
 
@@ -115,7 +122,7 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
   const candidates = [...ids].sort().reverse();
   const newest = await newestTrusted(options.stores, source.id, candidates, keyring, options.signal);
   const missingFiles = newest ? await missingFilesOf(source, newest) : [];
-  const base = { sourceId: source.id, skipped: [], warnings, backupId: undefined, store: undefined };
+  const base = { sourceId: source.id, skipped: [], warnings, backupId: undefined, store: undefined, interrupted: pending?.message };
 
   if (databases.every((db) => db.state === 'healthy') && missingFiles.length === 0) {
     return { ...base, status: 'healthy', databases, restoredFiles: [], durationMs: performance.now() - started };
@@ -131,7 +138,9 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
 
   const skipped: { backupId: string; error: string }[] = [];
   await fs.mkdir(source.root, { recursive: true });
-  const staging = path.join(source.root, `.botbackup-recover-${randomBytes(6).toString('hex')}`);
+  const stagingDir = stagingName('recover', randomBytes(6).toString('hex'));
+  const staging = path.join(source.root, stagingDir);
+  let committed = false;
   try {
     for (const backupId of candidates) {
       const manifest = await readFromAny(options.stores, source.id, backupId, options.signal).catch((error: unknown) => {
@@ -149,40 +158,36 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
         await fs.rm(staging, { recursive: true, force: true });
         continue;
       }
-      // Everything needed is restored and checked in the staging folder: put it in place.
+      // Everything needed is restored and checked in the staging folder: put it in place, all
+      // or nothing, through the journal (see restore-journal.ts): each damaged database (with its
+      // -wal, -shm, -journal) moved aside, then the good copy renamed in; each missing file put back.
       const stamp = now()
         .toISOString()
         .replace(/[-:]/g, '')
         .replace(/\.\d+Z$/, 'Z');
+      const entries: JournalEntry[] = [];
       for (const db of databases) {
         if (db.state === 'healthy') continue;
-        const dest = path.join(source.root, db.path);
-        await fs.mkdir(path.dirname(dest), { recursive: true });
+        const aside = [];
         for (const suffix of ['', ...SIDECARS]) {
-          const aside = `${dest}.damaged-${stamp}${suffix}`;
-          if (
-            await fs.rename(dest + suffix, aside).then(
-              () => true,
-              () => false,
-            )
-          )
-            db.keptAside.push(path.relative(source.root, aside));
+          if (!(await exists(path.join(source.root, db.path + suffix)))) continue;
+          aside.push({ from: db.path + suffix, to: `${db.path}.damaged-${stamp}${suffix}` });
+          db.keptAside.push(`${db.path}.damaged-${stamp}${suffix}`);
         }
-        await fs.rename(path.join(staging, db.path), dest);
-        await syncDir(path.dirname(dest));
+        entries.push({ staged: path.join(stagingDir, db.path), dest: db.path, aside });
         db.restored = true;
       }
       const restoredFiles: string[] = [];
       for (const file of missingFiles) {
         if (!manifest.files.some((f) => f.path === file)) continue;
-        const dest = path.join(source.root, file);
         // Never over a file that appeared meanwhile.
-        if (await exists(dest)) continue;
-        await fs.mkdir(path.dirname(dest), { recursive: true });
-        await fs.rename(path.join(staging, file), dest);
-        await syncDir(path.dirname(dest));
+        if (await exists(path.join(source.root, file))) continue;
+        entries.push({ staged: path.join(stagingDir, file), dest: file, aside: [] });
         restoredFiles.push(file);
       }
+      for (const dir of new Set(entries.map((e) => path.dirname(path.join(source.root, e.staged))))) await syncDir(dir);
+      committed = true;
+      await commitJournal(source.root, { version: 1, kind: 'recover', backupId, staging: stagingDir, pid: process.pid, entries });
       logger.info({ backupId, databases: databases.filter((d) => d.restored).map((d) => d.path), files: restoredFiles.length }, 'recovered');
       return {
         ...base,
@@ -196,7 +201,8 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
       };
     }
   } finally {
-    await fs.rm(staging, { recursive: true, force: true });
+    // Once committed, the staging folder goes with the journal (a failed rename leaves both for the next command).
+    if (!committed) await fs.rm(staging, { recursive: true, force: true });
   }
   throw new NothingToRecoverError(
     `${describeProblems(databases)}, and none of the ${candidates.length} backup(s) of "${source.id}" is usable (newest: ${skipped[0]?.backupId}: ${skipped[0]?.error.replace(/\.$/, '')}); nothing was changed.`,
@@ -249,6 +255,22 @@ async function assessDatabase(
   const stat = await fs.stat(db.path).catch(() => undefined);
   if (!stat) return { ...base, state: 'missing', problem: `${db.relativePath} is missing` };
   if (stat.size === 0) return { ...base, state: 'damaged', problem: `${db.relativePath} is empty` };
+  // The read-only checks must not leave a -wal or -shm where there was none.
+  const sidecars = await walSidecars(db.path);
+  try {
+    return await judgeDatabase(source, db, now, signal, base);
+  } finally {
+    await tidyWalSidecars(db.path, sidecars);
+  }
+}
+
+async function judgeDatabase(
+  source: SourceConfig,
+  db: SourceConfig['databases'][number],
+  now: Date,
+  signal: AbortSignal | undefined,
+  base: { path: string; keptAside: string[]; restored: boolean },
+): Promise<DatabaseRecovery> {
   const check = await checkDatabase(db.path, 'integrity_check', signal, { readonly: true });
   if (!check.ok) return { ...base, state: 'damaged', problem: `${db.relativePath} fails integrity_check (${check.messages.slice(0, 2).join('; ')})` };
   const failed = (

@@ -22,6 +22,7 @@ import { archiveObject, readArchive } from './read-archive.js';
 import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManifest } from './repository.js';
 import { hashFile } from './streams.js';
 import { isTargetFailure } from './target-failure.js';
+import { commitJournal, finishPendingRestore, stagingName, type JournalEntry } from './restore-journal.js';
 
 export interface RestoreOptions {
   /** Where to read from, in order: the next store is tried when a copy is missing or bad. */
@@ -58,7 +59,20 @@ export interface RestoreResult {
   integrityCheckMs: number;
   /** Backups of the chain accepted only because of --insecure (unsigned, or signed by an untrusted key). */
   warnings: string[];
+  /** What was done first about an interrupted restore found in the target (one line), if any. */
+  interrupted?: string | undefined;
 }
+
+/** What the journal keeps of a restore, so that running the same restore again after a kill reports it. */
+interface JournalSummary {
+  only: string | null;
+  store: string;
+  badCopies: RestoreResult['badCopies'];
+  result: Omit<RestoreResult, 'store' | 'badCopies' | 'interrupted'>;
+}
+
+/** Name of the folder inside the staging folder that holds what --force replaced, until the restore is done. */
+const REPLACED = '.botbackup-replaced';
 
 /** Suffixes SQLite keeps beside a database; stale ones would corrupt a restored file. */
 const SIDECARS = ['-wal', '-shm', '-journal'];
@@ -85,11 +99,23 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   const logger = (options.logger ?? silentLogger).child({ backupId: options.manifest.id });
   // A path that is not in the backup is the user's mistake, not a bad copy: said once, up front.
   const selected = selectEntries(options.manifest, options.only);
+  const target = path.resolve(options.target);
+  await checkTarget(target, selected);
+  // A restore killed in this target before: finish it (or remove what it staged) first.
+  const pending = await finishPendingRestore(target);
+  if (pending) logger.warn(pending.message);
+  const interrupted = pending?.message;
+  const summary = pending?.journal?.kind === 'restore' ? (pending.journal.summary as JournalSummary | undefined) : undefined;
+  if (pending?.action === 'rolled-forward' && pending.journal?.backupId === options.manifest.id && summary && summary.only === (options.only ?? null)) {
+    // The very restore asked for was interrupted after its commit, and is now complete.
+    return { ...summary.result, store: summary.store, badCopies: summary.badCopies, interrupted };
+  }
+  await refuseConflicts(target, selected, options.force ?? false);
   const badCopies: { store: string; error: string }[] = [];
   const errors: unknown[] = [];
   for (const store of options.stores) {
     try {
-      return { ...(await restoreFrom(store, options, selected)), store: store.name, badCopies };
+      return { ...(await restoreFrom(store, options, selected, badCopies)), store: store.name, badCopies, interrupted };
     } catch (error) {
       // Only a bad or unreachable copy is worth another try; a refusal, a missing key or an abort is final.
       if (!(error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) || options.signal?.aborted) throw error;
@@ -111,35 +137,78 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
 
 type StoreRestoreResult = Omit<RestoreResult, 'store' | 'badCopies'>;
 
-/** Restores from one store (see {@link restoreBackup}). */
-async function restoreFrom(store: BackupStore, options: RestoreOptions, selected: readonly RestorableItem[]): Promise<StoreRestoreResult> {
-  const started = performance.now();
-  const { manifest } = options;
-  const logger = (options.logger ?? silentLogger).child({ backupId: manifest.id });
-  const target = path.resolve(options.target);
-
-  // Refuse before reading a byte if anything would be overwritten, or (even with --force) if
-  // a folder stands where a file goes: the renames at the end must all succeed.
+/**
+ * Refuses, before anything is read, a target that cannot take the restore: a file where the
+ * target folder (or a folder the backup has) must be, or a folder where the backup has a file
+ * (even with --force: the renames at the end must all succeed). A target problem is never a bad
+ * copy: it is found once, here, and never makes restoreBackup try another store.
+ */
+async function checkTarget(target: string, selected: readonly RestorableItem[]): Promise<void> {
+  const notFolder = async (dir: string): Promise<string | undefined> => {
+    // The nearest existing ancestor (the folder itself included) must be a folder.
+    for (let p = dir; ; p = path.dirname(p)) {
+      let stat: import('node:fs').Stats | undefined;
+      try {
+        stat = await fs.stat(p);
+      } catch (error) {
+        // ENOENT: not there yet; ENOTDIR: an ancestor is a file, found further up. Anything else is for mkdir to report.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') return undefined;
+      }
+      if (stat) return stat.isDirectory() ? undefined : p;
+      if (path.dirname(p) === p) return undefined;
+    }
+  };
+  const blocked = await notFolder(target);
+  if (blocked !== undefined) {
+    throw new RestoreRefusedError(
+      'TARGET_NOT_FOLDER',
+      blocked,
+      blocked === target
+        ? `The restore target ${target} is a file, not a folder; restore into a new or empty folder.`
+        : `The restore target ${target} cannot be created: ${blocked} is a file, not a folder.`,
+    );
+  }
   for (const entry of selected) {
     const dest = path.join(target, entry.path);
+    const parentBlocked = await notFolder(path.dirname(dest));
+    if (parentBlocked !== undefined) {
+      throw new RestoreRefusedError('TARGET_NOT_FOLDER', parentBlocked, `${parentBlocked} is a file, where the backup has a folder; move it away first.`);
+    }
     if ((await fs.lstat(dest).catch(() => undefined))?.isDirectory()) {
       throw new RestoreRefusedError('TARGET_EXISTS', dest, `${dest} is a folder, where the backup has a file; move it away first.`);
     }
   }
-  if (!options.force) {
-    const conflicts: string[] = [];
-    for (const entry of selected) {
-      const names = entry.kind === 'database' ? ['', ...SIDECARS].map((s) => entry.path + s) : [entry.path];
-      for (const name of names) if (await exists(path.join(target, name))) conflicts.push(name);
-    }
-    if (conflicts.length > 0) {
-      throw new RestoreRefusedError(
-        'TARGET_EXISTS',
-        path.join(target, conflicts[0]!),
-        `${path.join(target, conflicts[0]!)}${conflicts.length > 1 ? ` and ${conflicts.length - 1} more file(s)` : ''} already exist; restore into an empty folder, or add --force to replace them.`,
-      );
-    }
+}
+
+/** Refuses, before anything is read, to overwrite anything without --force. */
+async function refuseConflicts(target: string, selected: readonly RestorableItem[], force: boolean): Promise<void> {
+  if (force) return;
+  const conflicts: string[] = [];
+  for (const entry of selected) {
+    const names = entry.kind === 'database' ? ['', ...SIDECARS].map((s) => entry.path + s) : [entry.path];
+    for (const name of names) if (await exists(path.join(target, name))) conflicts.push(name);
   }
+  if (conflicts.length > 0) {
+    throw new RestoreRefusedError(
+      'TARGET_EXISTS',
+      path.join(target, conflicts[0]!),
+      `${path.join(target, conflicts[0]!)}${conflicts.length > 1 ? ` and ${conflicts.length - 1} more file(s)` : ''} already exist; restore into an empty folder, or add --force to replace them.`,
+    );
+  }
+}
+
+/** Restores from one store (see {@link restoreBackup}). */
+async function restoreFrom(
+  store: BackupStore,
+  options: RestoreOptions,
+  selected: readonly RestorableItem[],
+  badCopies: RestoreResult['badCopies'],
+): Promise<StoreRestoreResult> {
+  const started = performance.now();
+  const { manifest } = options;
+  const logger = (options.logger ?? silentLogger).child({ backupId: manifest.id });
+  const target = path.resolve(options.target);
 
   const chain =
     manifest.parent === null
@@ -172,9 +241,17 @@ async function restoreFrom(store: BackupStore, options: RestoreOptions, selected
   }
 
   const createdTarget = !(await exists(target));
-  await fs.mkdir(target, { recursive: true, mode: 0o700 });
-  const staging = path.join(target, `.botbackup-restore-${randomBytes(6).toString('hex')}`);
-  await fs.mkdir(staging, { mode: 0o700 });
+  await fs.mkdir(target, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    throw new RestoreRefusedError('TARGET_UNUSABLE', target, `The restore target ${target} cannot be created: ${error.code ?? error.message}.`);
+  });
+  const stagingDir = stagingName('restore', randomBytes(6).toString('hex'));
+  const staging = path.join(target, stagingDir);
+  await fs.mkdir(staging, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    throw new RestoreRefusedError('TARGET_UNUSABLE', target, `The restore target ${target} cannot be written: ${error.code ?? error.message}.`);
+  });
+  // No decrypted byte may become readable by others, whatever the umask.
+  await fs.chmod(staging, 0o700);
+  let committed = false;
   let integrityCheckMs = 0;
   let bytes = 0;
   try {
@@ -274,21 +351,25 @@ async function restoreFrom(store: BackupStore, options: RestoreOptions, selected
       databases.push({ path: entry.path, sha256: entry.sha256, integrityCheck: 'ok' });
     }
 
-    // Everything is complete and checked: move it into place.
-    const dirs = new Set<string>();
+    // Everything is complete and checked. The staged files' folder entries are made durable,
+    // then the journal of the renames (the commit point), then the renames: a restore killed
+    // from here on is finished by the next command that touches the target.
+    const stagedDirs = new Set<string>([staging]);
+    const entries: JournalEntry[] = [];
     for (const entry of selected) {
       const dest = path.join(target, entry.path);
-      await fs.mkdir(path.dirname(dest), { recursive: true, mode: 0o700 });
-      if (entry.kind === 'database') {
-        // A stale WAL beside the new file would be replayed into it: remove the sidecars first.
-        for (const suffix of SIDECARS) await fs.rm(dest + suffix, { force: true });
+      stagedDirs.add(path.dirname(path.join(staging, entry.path)));
+      // What stands where the file goes (replaced with --force; a database's stale -wal, -shm,
+      // -journal, which would be replayed into the new file) is moved into the staging folder,
+      // and goes with it once the restore is done.
+      const aside = [];
+      for (const suffix of entry.kind === 'database' ? ['', ...SIDECARS] : ['']) {
+        if (await exists(dest + suffix)) aside.push({ from: entry.path + suffix, to: path.join(stagingDir, REPLACED, entry.path + suffix) });
       }
-      await fs.rename(path.join(staging, entry.path), dest);
-      dirs.add(path.dirname(dest));
+      entries.push({ staged: path.join(stagingDir, entry.path), dest: entry.path, aside });
     }
-    for (const dir of dirs) await syncDir(dir);
-    logger.info({ target, files: selected.length, bytes, chain: chain.length }, 'restore complete');
-    return {
+    for (const dir of stagedDirs) await syncDir(dir);
+    const result: StoreRestoreResult = {
       backupId: manifest.id,
       target,
       files: selected.length,
@@ -299,11 +380,18 @@ async function restoreFrom(store: BackupStore, options: RestoreOptions, selected
       integrityCheckMs,
       warnings,
     };
+    const summary: JournalSummary = { only: options.only ?? null, store: store.name, badCopies, result };
+    committed = true;
+    await commitJournal(target, { version: 1, kind: 'restore', backupId: manifest.id, staging: stagingDir, pid: process.pid, entries, summary });
+    result.durationMs = performance.now() - started;
+    logger.info({ target, files: selected.length, bytes, chain: chain.length }, 'restore complete');
+    return result;
   } catch (error) {
-    if (createdTarget) await fs.rm(target, { recursive: true, force: true });
+    if (!committed && createdTarget) await fs.rm(target, { recursive: true, force: true });
     throw error;
   } finally {
-    await fs.rm(staging, { recursive: true, force: true });
+    // Once committed, the staging folder holds files the journal still needs: it goes with the journal.
+    if (!committed) await fs.rm(staging, { recursive: true, force: true });
   }
 }
 

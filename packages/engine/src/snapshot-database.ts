@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase } from './check-database.js';
+import { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
 import { WalRestartedError, type CopyResult } from './copy-database.js';
 import type { CopyWorkerInput, CopyWorkerMessage } from './copy-worker.js';
 import { pinAndCheck, type PinnedSnapshot } from './pinned-check.js';
@@ -95,6 +96,8 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
   });
   if (!stat.isFile()) throw new SourceError('DATABASE_UNREADABLE', db.path, `Database "${db.name}" at ${db.path} is not a regular file.`);
 
+  // The -wal and -shm our read-only connections make where there were none are removed at the end.
+  const sidecars = await walSidecars(db.path);
   let source: Database.Database;
   try {
     // A generous busy timeout: in rollback-journal mode the bot may hold its write lock briefly.
@@ -185,6 +188,7 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
       result = await check;
     } finally {
       await pinned?.release();
+      await tidyWalSidecars(db.path, sidecars);
     }
     if (!result.ok) {
       throw new SourceError(

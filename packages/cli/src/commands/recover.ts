@@ -29,6 +29,7 @@ export function recoverCommand(wrap: (action: CommandAction) => (...args: unknow
           ctx.printJson(result);
           return;
         }
+        if (result.interrupted) ctx.print(`First ${result.interrupted}.`);
         for (const warning of result.warnings) ctx.print(`  warning: ${warning}`);
         if (result.status === 'healthy') {
           ctx.print(

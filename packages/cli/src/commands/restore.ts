@@ -14,7 +14,7 @@ export function restoreCommand(wrap: (action: CommandAction) => (...args: unknow
       .option('--at <time>', 'restore the newest backup made at or before this time (ISO 8601; UTC unless a zone is given)')
       .requiredOption('-t, --target <dir>', 'folder to restore into (created if missing)')
       .option('--only <path>', 'restore only this file or folder of the backup')
-      .option('--force', 'replace existing files (atomically, after the new copy is checked)'),
+      .option('--force', 'replace existing files (all at once through a journal, after the new copy is checked)'),
   ).action(
     wrap(async (ctx, args, opts) => {
       const refs = [args[0], opts.from, opts.at].filter((r): r is string => typeof r === 'string');
@@ -39,6 +39,7 @@ export function restoreCommand(wrap: (action: CommandAction) => (...args: unknow
         ctx.printJson(result);
         return;
       }
+      if (result.interrupted) ctx.print(`First ${result.interrupted}.`);
       for (const bad of result.badCopies) ctx.print(`  the copy in "${bad.store}" is not usable: ${bad.error}`);
       for (const warning of result.warnings) ctx.print(`  WARNING: ${warning}`);
       ctx.print(

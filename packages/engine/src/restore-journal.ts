@@ -1,0 +1,219 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { syncDir } from '@botbackup/storage';
+
+/**
+ * The journal that makes the last step of a restore (and of `recover`) all-or-nothing, even when
+ * the process is killed between two renames.
+ *
+ * A restore writes everything into a staging folder inside the target and checks it; only then
+ * does it write `<target>/.botbackup-restore-journal.json` (fsync-ed, file and folder) listing
+ * every rename it is about to make. Writing the journal is the commit point:
+ * - staging folder(s) without a journal: the restore was killed before its commit; the target
+ *   was not touched yet, and the staging folders are removed (rolled back);
+ * - a journal: every staged file was complete and checked; the remaining renames are made
+ *   (each is idempotent, see {@link applyJournal}), then the staging folder and the journal are
+ *   removed (rolled forward).
+ * The next `restore`, `recover` or `backup` that touches the folder calls
+ * {@link finishPendingRestore} first.
+ */
+
+export const JOURNAL_NAME = '.botbackup-restore-journal.json';
+/** Names of the staging folders of restore and recover, followed by `<pid>-<random>`. */
+export const STAGING_PREFIXES = ['.botbackup-restore-', '.botbackup-recover-'] as const;
+
+/** A rename of something that stands where a staged file goes (a replaced file, a damaged database). */
+export interface JournalMove {
+  /** Relative to the root. */
+  from: string;
+  to: string;
+}
+
+/** One staged file: what is moved out of its way, then the file itself. */
+export interface JournalEntry {
+  /** The checked file in the staging folder, relative to the root. */
+  staged: string;
+  /** Where it goes, relative to the root. */
+  dest: string;
+  /** Done before staged → dest, each only if its `from` still exists. */
+  aside: JournalMove[];
+}
+
+export interface RestoreJournal {
+  version: 1;
+  kind: 'restore' | 'recover';
+  backupId: string;
+  /** The staging folder (a name inside the root), removed once every rename is made. */
+  staging: string;
+  /** The process that wrote it: a journal of a live process is left to it. */
+  pid: number;
+  entries: JournalEntry[];
+  /** What the command reports when it is done (a restore run again to the same target returns it). */
+  summary?: unknown;
+}
+
+export interface PendingRestoreOutcome {
+  action: 'rolled-forward' | 'rolled-back';
+  /** One line for the user: what was found, and what was done. */
+  message: string;
+  journal?: RestoreJournal;
+  /** Renames made now (rolled forward). */
+  renames: number;
+  /** Staging folders removed. */
+  removed: string[];
+}
+
+/** The staging folder name for this process. */
+export function stagingName(kind: 'restore' | 'recover', random: string): string {
+  return `.botbackup-${kind}-${process.pid}-${random}`;
+}
+
+/**
+ * Writes the journal durably (the commit point), makes every rename it lists, then removes the
+ * staging folder and the journal. Returns the number of renames made.
+ */
+export async function commitJournal(root: string, journal: RestoreJournal): Promise<number> {
+  const file = path.join(root, JOURNAL_NAME);
+  const handle = await fs.open(file, 'wx', 0o600);
+  try {
+    await handle.writeFile(JSON.stringify(journal));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await syncDir(root);
+  return finishJournal(root, journal);
+}
+
+/** Makes the renames a journal lists that are not made yet; then removes the staging folder and the journal. */
+async function finishJournal(root: string, journal: RestoreJournal): Promise<number> {
+  const renames = await applyJournal(root, journal);
+  await fs.rm(path.join(root, journal.staging), { recursive: true, force: true });
+  await fs.rm(path.join(root, JOURNAL_NAME), { force: true });
+  await syncDir(root);
+  return renames;
+}
+
+/**
+ * Makes each entry's renames unless they are made already. An entry whose staged file is gone is
+ * complete (its file was renamed into place, after everything standing in its way was moved
+ * aside); otherwise whatever still stands in the way is moved aside, then the staged file renamed.
+ * Running it again after it was killed anywhere gives the same result.
+ */
+export async function applyJournal(root: string, journal: RestoreJournal): Promise<number> {
+  const dirs = new Set<string>();
+  let renames = 0;
+  for (const entry of journal.entries) {
+    const staged = inside(root, entry.staged);
+    if (!(await exists(staged))) continue;
+    for (const move of entry.aside) {
+      const from = inside(root, move.from);
+      if (!(await exists(from))) continue;
+      const to = inside(root, move.to);
+      await fs.mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
+      await fs.rename(from, to);
+      renames++;
+      dirs.add(path.dirname(from)).add(path.dirname(to));
+    }
+    const dest = inside(root, entry.dest);
+    await fs.mkdir(path.dirname(dest), { recursive: true, mode: 0o700 });
+    await fs.rename(staged, dest);
+    renames++;
+    dirs.add(path.dirname(dest));
+  }
+  for (const dir of dirs) await syncDir(dir).catch(() => undefined);
+  return renames;
+}
+
+/**
+ * Finishes what an interrupted restore or recover left in `root`: rolls a journal forward, or
+ * removes staging folders that have none (killed before the commit). Folders and journals of a
+ * process that is still running are left alone. Returns what was done, or undefined when there
+ * was nothing to do (the usual case: one readdir).
+ */
+export async function finishPendingRestore(root: string): Promise<PendingRestoreOutcome | undefined> {
+  const names = await fs.readdir(root).catch(() => [] as string[]);
+  const stagings = names.filter((n) => STAGING_PREFIXES.some((p) => n.startsWith(p)));
+  const hasJournal = names.includes(JOURNAL_NAME);
+  if (!hasJournal && stagings.length === 0) return undefined;
+
+  let journal: RestoreJournal | undefined;
+  if (hasJournal) {
+    journal = await readJournal(path.join(root, JOURNAL_NAME));
+    if (journal && journal.pid !== process.pid && isAlive(journal.pid)) return undefined;
+  }
+  if (journal) {
+    const renames = await finishJournal(root, journal);
+    const removed = [journal.staging];
+    for (const name of stagings) if (name !== journal.staging && !ownedByLiveProcess(name)) removed.push(await removeStaging(root, name));
+    const what = journal.kind === 'recover' ? 'recovery' : 'restore';
+    return {
+      action: 'rolled-forward',
+      journal,
+      renames,
+      removed,
+      message: `finished an interrupted ${what} of backup ${journal.backupId} into ${root} (${renames} rename(s) rolled forward)`,
+    };
+  }
+  // No journal, or one cut short while it was written: nothing was renamed yet.
+  const removed: string[] = [];
+  const live = stagings.filter(ownedByLiveProcess);
+  for (const name of stagings) if (!live.includes(name)) removed.push(await removeStaging(root, name));
+  // A journal being written by a live restore is left to it.
+  const journalRemoved = hasJournal && live.length === 0;
+  if (journalRemoved) await fs.rm(path.join(root, JOURNAL_NAME), { force: true });
+  if (removed.length === 0 && !journalRemoved) return undefined;
+  await syncDir(root).catch(() => undefined);
+  return {
+    action: 'rolled-back',
+    renames: 0,
+    removed,
+    message: `removed the staging folder of an interrupted restore in ${root} (it was stopped before changing anything)`,
+  };
+}
+
+async function removeStaging(root: string, name: string): Promise<string> {
+  await fs.rm(path.join(root, name), { recursive: true, force: true });
+  return name;
+}
+
+async function readJournal(file: string): Promise<RestoreJournal | undefined> {
+  try {
+    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as RestoreJournal;
+    if (parsed?.version !== 1 || !Array.isArray(parsed.entries) || typeof parsed.staging !== 'string') return undefined;
+    return parsed;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A staging folder whose name carries the pid of a process that is still running (this one included). */
+function ownedByLiveProcess(name: string): boolean {
+  const match = /^\.botbackup-(?:restore|recover)-(\d+)-/.exec(name);
+  if (!match) return false;
+  return isAlive(Number(match[1]));
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A journal's relative path, refused if it leaves the root. */
+function inside(root: string, rel: string): string {
+  const full = path.resolve(root, rel);
+  if (full !== root && !full.startsWith(root + path.sep)) throw new Error(`restore journal path "${rel}" leaves ${root}`);
+  return full;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
+}
