@@ -36,6 +36,7 @@ import {
   type SourceConfig,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
+import { finishPendingRestore } from './restore-journal.js';
 import { collectFiles, type CollectedFile } from './collect-files.js';
 import { checkSourceRoots } from './load-config.js';
 import { checkBackupKeys, Keyring } from './keys.js';
@@ -164,6 +165,11 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const { config, stores } = options;
   const source = selectSource(config, options.sourceId);
   await checkSourceRoots(config, [source.id]);
+  // A restore or recovery killed in this folder is finished (or undone) before it is read; a read-only folder only warns.
+  await finishPendingRestore(source.root).then(
+    (pending) => pending && (options.logger ?? silentLogger).warn(pending.message),
+    (error: Error) => (options.logger ?? silentLogger).warn({ err: error.message }, 'an interrupted restore in the source folder could not be finished'),
+  );
   if (stores.length === 0) throw new UsageError(`${config.file} configures no storage target.`);
   if (!config.encryption && !source.allowPlaintextSecrets && source.files.some((set) => set.kind === 'secret')) {
     throw new ConfigError(
