@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -45,6 +46,32 @@ async function startDashboardProcess(config: string, env: Record<string, string>
 }
 
 const bearer = { Authorization: `Bearer ${TOKEN}` };
+const basicAuth = { Authorization: `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}` };
+
+/** A request with a Host header of our choosing (fetch keeps the URL's): status, headers and body. */
+function rawRequest(
+  url: string,
+  options: { host: string; method?: string; headers?: Record<string, string> },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: options.method ?? 'GET', headers: { ...options.headers, Host: options.host } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** The CSRF value the dashboard sets in its XSRF-TOKEN cookie on a GET. */
+async function csrfCookie(url: string, headers: Record<string, string>): Promise<string> {
+  const response = await fetch(url, { headers });
+  const cookie = response.headers.getSetCookie().find((c) => c.startsWith('XSRF-TOKEN='));
+  expect(cookie).toMatch(/^XSRF-TOKEN=[\w-]{43}; Path=\/; SameSite=Strict$/);
+  return cookie!.slice('XSRF-TOKEN='.length).split(';')[0]!;
+}
 
 describe('botbackup dashboard: bull-board, the backups and /metrics behind auth', () => {
   const tmp = useTempDir('all');
@@ -71,7 +98,7 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
       root,
       repo,
       codec: 'none',
-      extra: `catalog: ${JSON.stringify(path.join(tmp.dir, 'catalog.sqlite'))}\nredis: { url: "${redis.url}", prefix: ${PREFIX} }\ndashboard: { token: "\${DASHBOARD_TOKEN}" }\n`,
+      extra: `catalog: ${JSON.stringify(path.join(tmp.dir, 'catalog.sqlite'))}\nredis: { url: "${redis.url}", prefix: ${PREFIX} }\ndashboard: { token: "\${DASHBOARD_TOKEN}", allowedHosts: [backups.example.com] }\n`,
     });
     const env = { DASHBOARD_TOKEN: TOKEN };
     // Real backups made by the CLI: a full, an incremental on it, and the newest verified.
@@ -208,7 +235,28 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
     ]);
   });
 
-  it('read-write mode (for contrast) lets the same retry through, but not from another site', async () => {
+  it('answers only to requests whose Host names it (DNS rebinding): 421 with one line for any other name', async () => {
+    const port = new URL(dashboard.url).port;
+    for (const host of [`evil.example:${port}`, 'evil.example', `localhost.evil.example:${port}`, `127.0.0.1.nip.io:${port}`]) {
+      for (const route of ['', 'api/backups', 'metrics', 'queues/api/queues', 'queues']) {
+        const response = await rawRequest(dashboard.url + route, { host, headers: bearer });
+        expect(response.status, `${host} ${route}`).toBe(421);
+        expect(response.body).toBe('This dashboard does not answer to that host name; list it in dashboard.allowedHosts.\n');
+        expect(response.headers['set-cookie']).toBeUndefined();
+      }
+      // Before credentials: no 401 challenge to make a browser prompt on another site's behalf.
+      expect((await rawRequest(dashboard.url, { host })).status).toBe(421);
+      expect((await rawRequest(`${dashboard.url}queues/api/queues/pause`, { host, method: 'PUT', headers: bearer })).status).toBe(421);
+    }
+    // Its own names pass: localhost and IP addresses (any port), and the names dashboard.allowedHosts lists.
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, 'LOCALHOST', `[::1]:${port}`, 'backups.example.com', 'Backups.Example.com:443']) {
+      const response = await rawRequest(`${dashboard.url}api/backups`, { host, headers: bearer });
+      expect(response.status, host).toBe(200);
+      expect((await rawRequest(`${dashboard.url}api/backups`, { host })).status, host).toBe(401);
+    }
+  });
+
+  it('read-write mode (for contrast) lets a retry through with the token as bearer or from its own UI, but not from another site or with basic auth alone', async () => {
     const readWrite: RunningDashboard = await startDashboard({
       config,
       connection: redisOptionsFromUrl(redis.url),
@@ -224,10 +272,43 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
       const retry = `${readWrite.url}queues/api/queues/${queueNames.maintenance}/${retriedJob.id}/retry`;
       const crossSite = await fetch(retry, { method: 'PUT', headers: { ...bearer, Origin: 'http://evil.example' } });
       expect(crossSite.status).toBe(403);
+      // Basic auth alone is what a browser resends by itself: a change needs a header besides it.
+      const csrf = await csrfCookie(`${readWrite.url}queues`, basicAuth);
+      for (const headers of [basicAuth, { ...basicAuth, Cookie: `XSRF-TOKEN=${csrf}` }, { ...basicAuth, 'X-XSRF-TOKEN': `${csrf}x` }]) {
+        const refused = await fetch(retry, { method: 'PUT', headers });
+        expect(refused.status, JSON.stringify(headers)).toBe(403);
+        expect(await refused.text()).toBe('A change needs the token as "Authorization: Bearer" or the x-xsrf-token header that the dashboard\'s pages send.\n');
+      }
       expect(await (await queues[0]!.getJob(retriedJob.id!))!.getState()).toBe('failed');
-      const response = await fetch(retry, { method: 'PUT', headers: bearer });
-      expect(response.status).toBe(204);
-      expect(await (await queues[0]!.getJob(retriedJob.id!))!.getState()).toBe('waiting');
+      // The token as a bearer header is enough (a script or curl): pause and resume a queue.
+      const backupQueue = `${readWrite.url}queues/api/queues/backup.testbot`;
+      expect((await fetch(`${backupQueue}/pause`, { method: 'PUT', headers: bearer })).status).toBe(200);
+      expect(await queues[1]!.isPaused()).toBe(true);
+      expect((await fetch(`${backupQueue}/resume`, { method: 'PUT', headers: bearer })).status).toBe(200);
+      expect(await queues[1]!.isPaused()).toBe(false);
+
+      // A browser logged in with basic auth retries the job through bull-board's own UI: its
+      // scripts send the cookie's value back in the header.
+      const context = await (await launchBrowser()).newContext({ httpCredentials: { username: 'ops', password: TOKEN } });
+      await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+      try {
+        const page = await context.newPage();
+        const writes: { url: string; status: number; csrf: string | undefined }[] = [];
+        page.on('response', (response) => {
+          const request = response.request();
+          if (request.method() === 'PUT') writes.push({ url: request.url(), status: response.status(), csrf: request.headers()['x-xsrf-token'] });
+        });
+        expect((await page.goto(`${readWrite.url}queues/queue/${queueNames.maintenance}?status=failed`))!.status()).toBe(200);
+        // bull-board 9.10: each job is a card with its link and icon buttons; retry is the refresh icon, then "Are you sure?".
+        const link = page.locator(`a[href^="/queues/queue/${queueNames.maintenance}/${retriedJob.id}?"]`);
+        const card = link.locator('xpath=ancestor::div[contains(@class, "card-")][1]');
+        await card.locator('button:has(svg.lucide-refresh-cw)').click({ timeout: 30_000 });
+        await page.getByRole('button', { name: 'Confirm' }).click({ timeout: 10_000 });
+        await expect.poll(async () => (await queues[0]!.getJob(retriedJob.id!))!.getState(), { timeout: 15_000 }).toBe('waiting');
+        expect(writes).toEqual([{ url: retry, status: 204, csrf }]);
+      } finally {
+        await context.close();
+      }
     } finally {
       await readWrite.close();
     }
@@ -382,6 +463,11 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
     try {
       expect((await fetch(`${local.url}api/backups`)).status).toBe(200);
       expect(local.stderr()).toContain('the dashboard has no credentials configured');
+      // Without credentials, the Host check is what keeps a rebound page of another site out.
+      const port = new URL(local.url).port;
+      expect((await rawRequest(`${local.url}api/backups`, { host: `evil.example:${port}` })).status).toBe(421);
+      expect((await rawRequest(`${local.url}queues/api/queues/pause`, { host: `evil.example:${port}`, method: 'PUT' })).status).toBe(421);
+      expect((await rawRequest(`${local.url}api/backups`, { host: `localhost:${port}` })).status).toBe(200);
     } finally {
       local.child.kill('SIGTERM');
       expect(await local.exited).toBe(0);

@@ -189,13 +189,14 @@ describe('parseConfig', () => {
     expect(parse(base).dashboard).toEqual(DEFAULT_DASHBOARD);
     expect(DEFAULT_DASHBOARD).toMatchObject({ host: '127.0.0.1', port: 8080, readOnly: true, token: undefined, basic: undefined });
     const env = { BACKUP_DIR: '/srv/backups', DASHBOARD_TOKEN: 'a-token-of-24-characters', DASHBOARD_PASSWORD: 'hunter2hunter2' };
-    const text = `${base}dashboard:\n  host: 0.0.0.0\n  port: 9090\n  token: \${DASHBOARD_TOKEN}\n  basic: { user: ops, password: "\${DASHBOARD_PASSWORD}" }\n  readOnly: false\n`;
+    const text = `${base}dashboard:\n  host: 0.0.0.0\n  port: 9090\n  token: \${DASHBOARD_TOKEN}\n  basic: { user: ops, password: "\${DASHBOARD_PASSWORD}" }\n  readOnly: false\n  allowedHosts: [backups.example.com, dashboard]\n`;
     expect(parse(text, env).dashboard).toEqual({
       host: '0.0.0.0',
       port: 9090,
       token: 'a-token-of-24-characters',
       basic: { user: 'ops', password: 'hunter2hunter2' },
       readOnly: false,
+      allowedHosts: ['backups.example.com', 'dashboard'],
     });
     expect(parse(`${base}dashboard: { port: 9000 }\n`).dashboard).toEqual({ ...DEFAULT_DASHBOARD, port: 9000 });
     const bad = (from: string, to: string) => errorOf(() => parse(text.replace(from, to), env));
@@ -203,6 +204,8 @@ describe('parseConfig', () => {
     expect(bad('\${DASHBOARD_TOKEN}', 'short').message).toContain('at least 16 characters');
     expect(bad('port: 9090', 'port: 70000').field).toBe('dashboard.port');
     expect(bad('readOnly: false', 'readonly: false').message).toContain('unknown setting "readonly"');
+    expect(bad('backups.example.com,', 'https://backups.example.com,').field).toBe('dashboard.allowedHosts[0]');
+    expect(bad('backups.example.com,', 'https://backups.example.com,').message).toContain('a host name without scheme, port or path');
     expect(errorOf(() => parse(text, { BACKUP_DIR: '/srv/backups', DASHBOARD_PASSWORD: 'hunter2hunter2' })).message).toContain('DASHBOARD_TOKEN');
   });
 

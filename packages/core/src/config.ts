@@ -189,6 +189,8 @@ const dashboardSchema = z.strictObject({
   basic: z.strictObject({ user: z.string().min(1), password: z.string().min(8, 'a password of at least 8 characters (use ${VAR})') }).optional(),
   /** Refuse every change (retry, delete, clean, pause...) through the dashboard. */
   readOnly: z.boolean().default(true),
+  /** Host names (as in the Host header, without port) it answers besides its address, localhost and IP addresses: a reverse proxy's name. */
+  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name without scheme, port or path (e.g. backups.example.com)')).default([]),
 });
 
 /** An age X25519 recipient as age-keygen prints it (bech32, lower case). */
@@ -403,9 +405,11 @@ export interface DashboardConfig {
   /** Never print the password. */
   basic: { user: string; password: string } | undefined;
   readOnly: boolean;
+  /** Host names it answers besides its address, localhost and IP addresses (the Host header; DNS rebinding). */
+  allowedHosts: string[];
 }
 /** Dashboard settings when the config has no `dashboard` section: loopback only, read-only, no credentials. */
-export const DEFAULT_DASHBOARD: DashboardConfig = { host: '127.0.0.1', port: 8080, token: undefined, basic: undefined, readOnly: true };
+export const DEFAULT_DASHBOARD: DashboardConfig = { host: '127.0.0.1', port: 8080, token: undefined, basic: undefined, readOnly: true, allowedHosts: [] };
 
 /** A validated configuration with every path made absolute. */
 export interface Config {
@@ -606,7 +610,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
       staleAfterMs: parseDuration(data.notify?.staleAfter ?? '26h')!,
     },
     dashboard: data.dashboard
-      ? { host: data.dashboard.host, port: data.dashboard.port, token: data.dashboard.token, basic: data.dashboard.basic, readOnly: data.dashboard.readOnly }
+      ? { host: data.dashboard.host, port: data.dashboard.port, token: data.dashboard.token, basic: data.dashboard.basic, readOnly: data.dashboard.readOnly, allowedHosts: data.dashboard.allowedHosts }
       : DEFAULT_DASHBOARD,
     encryption: data.encryption
       ? {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAuthorized, isLoopbackHost, type DashboardAuth } from './auth.js';
+import { hasWriteProof, hostOfHeader, isAllowedHost, isAuthorized, isLoopbackHost, type DashboardAuth } from './auth.js';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const TOKEN = 'token-0123456789abcdef';
@@ -47,5 +47,69 @@ describe('isLoopbackHost', () => {
     ['dashboard', false],
   ])('%s', (host, expected) => {
     expect(isLoopbackHost(host)).toBe(expected);
+  });
+});
+
+describe('hostOfHeader', () => {
+  it.each([
+    ['localhost:8080', 'localhost'],
+    ['LocalHost', 'localhost'],
+    ['127.0.0.1:8080', '127.0.0.1'],
+    ['[::1]:8080', '::1'],
+    ['[::1]', '::1'],
+    ['backups.example.com', 'backups.example.com'],
+    [undefined, undefined],
+    ['', undefined],
+    ['evil.example:80:80', undefined],
+    ['user@evil.example', undefined],
+    ['evil.example/path', undefined],
+    ['[not-ipv6]:80', undefined],
+    ['::1', undefined],
+  ])('%s', (header, expected) => {
+    expect(hostOfHeader(header)).toBe(expected);
+  });
+});
+
+describe('isAllowedHost (DNS rebinding)', () => {
+  it.each([
+    ['localhost:8080', '127.0.0.1', [], true],
+    ['127.0.0.1:8080', '127.0.0.1', [], true],
+    ['[::1]:8080', '127.0.0.1', [], true],
+    ['10.1.2.3:8080', '0.0.0.0', [], true],
+    ['evil.example:8080', '127.0.0.1', [], false],
+    ['evil.example', '0.0.0.0', [], false],
+    ['localhost.evil.example', '127.0.0.1', [], false],
+    ['127.0.0.1.nip.io', '127.0.0.1', [], false],
+    [undefined, '127.0.0.1', [], false],
+    ['backups.example.com', '0.0.0.0', ['backups.example.com'], true],
+    ['Backups.Example.COM:443', '0.0.0.0', ['backups.example.com'], true],
+    ['dashboard:8080', '0.0.0.0', ['Dashboard'], true],
+    ['other.example.com', '0.0.0.0', ['backups.example.com'], false],
+    ['my-host.lan:8080', 'my-host.lan', [], true],
+  ] as [string | undefined, string, string[], boolean][])('%s (listening on %s, allowed %j)', (header, listen, allowed, expected) => {
+    expect(isAllowedHost(header, listen, allowed)).toBe(expected);
+  });
+});
+
+describe('hasWriteProof', () => {
+  const csrf = 'csrf-value-0123456789abcdef';
+  const auth: DashboardAuth = { token: TOKEN, basic: { user: 'ops', password: 'pass:word-1' } };
+  it.each([
+    ['nothing', {}, false],
+    ['basic auth alone (a browser resends it by itself)', { authorization: basic('ops', 'pass:word-1') }, false],
+    ['the token as basic password', { authorization: basic('x', TOKEN) }, false],
+    ['the bearer token', { authorization: `Bearer ${TOKEN}` }, true],
+    ['a wrong bearer token', { authorization: `Bearer ${TOKEN}x` }, false],
+    ['basic auth and the CSRF header', { authorization: basic('ops', 'pass:word-1'), 'x-xsrf-token': csrf }, true],
+    ['a wrong CSRF header', { 'x-xsrf-token': `${csrf}x` }, false],
+    ['the CSRF header twice', { 'x-xsrf-token': [csrf, csrf] }, false],
+  ] as [string, Record<string, string | string[]>, boolean][])('%s', (_, headers, expected) => {
+    expect(hasWriteProof(headers, auth, csrf)).toBe(expected);
+  });
+
+  it('without credentials (loopback), only the CSRF header; a bearer of nothing proves nothing', () => {
+    expect(hasWriteProof({}, {}, csrf)).toBe(false);
+    expect(hasWriteProof({ authorization: 'Bearer anything-at-all-here' }, {}, csrf)).toBe(false);
+    expect(hasWriteProof({ 'x-xsrf-token': csrf }, {}, csrf)).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 
 /** Credentials the dashboard accepts; with neither, every request is let through (loopback only). */
 export interface DashboardAuth {
@@ -46,6 +47,55 @@ export function isAuthorized(header: string | undefined, auth: DashboardAuth): b
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/**
+ * The host name a `Host` header names: lower case, without its port, an IPv6 address without
+ * brackets; undefined when the header is missing or is not `host[:port]`.
+ */
+export function hostOfHeader(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const value = header.trim().toLowerCase();
+  const match = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9.-]+))(?::(\d{1,5}))?$/.exec(value);
+  if (!match) return undefined;
+  const ipv6 = match[1];
+  if (ipv6 !== undefined) return isIP(ipv6) === 6 ? ipv6 : undefined;
+  return match[2];
+}
+
+/**
+ * Whether a request's `Host` header names this dashboard, so that a page of another site that
+ * DNS rebinding pointed at it cannot use it: `localhost`, any IP address (a page can only
+ * have an IP address as its origin when that address serves it, so it cannot rebind), the
+ * address it listens on, and the names the config lists (`dashboard.allowedHosts`, e.g. a
+ * reverse proxy's). The port is not compared: a proxy may forward any.
+ */
+export function isAllowedHost(header: string | undefined, listenHost: string, allowedHosts: readonly string[]): boolean {
+  const host = hostOfHeader(header);
+  if (host === undefined) return false;
+  if (host === 'localhost' || isIP(host) !== 0) return true;
+  if (host === listenHost.toLowerCase().replace(/^\[|\]$/g, '')) return true;
+  return allowedHosts.some((name) => name.toLowerCase() === host);
+}
+
+/** The cookie that carries the dashboard's CSRF value to its pages, and the header its pages send it back in (bull-board's axios does both by default). */
+export const CSRF_COOKIE = 'XSRF-TOKEN';
+export const CSRF_HEADER = 'x-xsrf-token';
+
+/**
+ * Whether a request that changes something proves it does not come from a browser's ambient
+ * credentials alone: the token as `Authorization: Bearer` (a browser never adds it by itself),
+ * or the dashboard's CSRF value in the {@link CSRF_HEADER} header (only scripts of the
+ * dashboard's own pages can read its cookie; another site's request with that header needs a
+ * CORS preflight, which the dashboard never grants). Basic auth, which a browser resends with
+ * every request, is not enough on its own.
+ */
+export function hasWriteProof(headers: { authorization?: string | undefined; [CSRF_HEADER]?: string | string[] | undefined }, auth: DashboardAuth, csrf: string): boolean {
+  const authorization = headers.authorization;
+  const bearer = auth.token !== undefined && authorization !== undefined && /^bearer /i.test(authorization) && isAuthorized(authorization, auth);
+  const given = headers[CSRF_HEADER];
+  const csrfOk = typeof given === 'string' && sameSecret(given, csrf);
+  return bearer || csrfOk;
 }
 
 function sameSecret(given: string, expected: string): boolean {

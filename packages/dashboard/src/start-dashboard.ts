@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -9,7 +10,17 @@ import { ConfigError, queueNames, type Config, type RedisConnectionOptions } fro
 import { Catalog, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { readLastDrills, type LastDrills } from './drill-records.js';
-import { AUTH_CHALLENGES, hasCredentials, isAuthorized, isLoopbackHost, type DashboardAuth } from './auth.js';
+import {
+  AUTH_CHALLENGES,
+  CSRF_COOKIE,
+  CSRF_HEADER,
+  hasCredentials,
+  hasWriteProof,
+  isAllowedHost,
+  isAuthorized,
+  isLoopbackHost,
+  type DashboardAuth,
+} from './auth.js';
 import { readQueueStats, type QueueStats } from './queue-stats.js';
 import { renderMetrics } from './render-metrics.js';
 import { renderPage } from './render-page.js';
@@ -26,6 +37,8 @@ export interface StartDashboardOptions {
   /** 0: any free port (the returned URL has the one chosen). */
   port: number;
   auth: DashboardAuth;
+  /** Host names the Host header may name besides `host`, localhost and IP addresses (dashboard.allowedHosts): a reverse proxy's name. */
+  allowedHosts?: readonly string[] | undefined;
   /** Refuse every request but GET and HEAD (403), and run bull-board in its read-only mode. */
   readOnly: boolean;
   logger: Logger;
@@ -49,7 +62,9 @@ const QUEUE_READ_TIMEOUT_MS = 5_000;
  * catalog synced with the stores, with each configured source's last restore drill from Redis
  * (drillKeys.last); Prometheus metrics at `/metrics`. Every route, `/metrics`
  * and bull-board's static files included, needs the configured credentials (401 with
- * `WWW-Authenticate` otherwise). Without any credential it only starts on a loopback host,
+ * `WWW-Authenticate` otherwise), and a Host header that names the dashboard (421 otherwise:
+ * DNS rebinding). A change (read-write mode only) also needs the token as a bearer or the CSRF
+ * value its pages get in a cookie, in a header (403 otherwise). Without any credential it only starts on a loopback host,
  * with a warning; elsewhere it throws a {@link ConfigError}. Credentials are never logged.
  *
  * Redis may be down when it starts or later: pages then show the backups without the queues and
@@ -126,14 +141,32 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     bodyLimit: 1_048_576,
   });
 
+  // The value the dashboard's pages send back with a change (double submit): bull-board's axios
+  // reads the XSRF-TOKEN cookie and sends it as X-XSRF-TOKEN. New at each start: a page loaded
+  // before a restart gets the new one with its next request.
+  const csrf = randomBytes(32).toString('base64url');
+  const allowedHosts = options.allowedHosts ?? [];
+
   // Before any route or plugin: these hooks guard everything registered on the instance,
   // bull-board's API and static files and unknown URLs included.
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    // First, before credentials: a page that DNS rebinding pointed here has its own host name in
+    // Host, and with a loopback dashboard without credentials nothing else would stop it.
+    if (!isAllowedHost(request.headers.host, options.host, allowedHosts)) {
+      return reply
+        .code(421)
+        .type('text/plain; charset=utf-8')
+        .send('This dashboard does not answer to that host name; list it in dashboard.allowedHosts.\n');
+    }
     if (!isAuthorized(request.headers.authorization, auth)) {
       return reply.code(401).header('WWW-Authenticate', AUTH_CHALLENGES).type('text/plain; charset=utf-8').send('Authentication required.\n');
     }
     const method = request.method;
-    if (method === 'GET' || method === 'HEAD') return;
+    if (method === 'GET' || method === 'HEAD') {
+      // Not HttpOnly: the pages' scripts read it. SameSite: no other site's request carries it.
+      reply.header('Set-Cookie', `${CSRF_COOKIE}=${csrf}; Path=/; SameSite=Strict`);
+      return;
+    }
     if (readOnly) {
       return reply
         .code(403)
@@ -143,6 +176,14 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     // A browser logged in with basic auth sends the credentials with any request, another site's
     // included: a change must come from the dashboard's own pages.
     if (isCrossSite(request)) return reply.code(403).type('text/plain; charset=utf-8').send('Cross-site requests cannot change anything.\n');
+    // Basic auth (and no credentials at all, on loopback) is ambient: a browser adds it by itself.
+    // A change must show a header only the dashboard's own pages, or a holder of the token, can set.
+    if (!hasWriteProof(request.headers, auth, csrf)) {
+      return reply
+        .code(403)
+        .type('text/plain; charset=utf-8')
+        .send(`A change needs the token as "Authorization: Bearer" or the ${CSRF_HEADER} header that the dashboard's pages send.\n`);
+    }
   });
   app.addHook('onSend', async (_request, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');

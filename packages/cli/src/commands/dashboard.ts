@@ -31,6 +31,7 @@ export function dashboardCommand(wrap: (action: CommandAction) => (...args: unkn
           host: (opts.host as string | undefined) ?? settings.host,
           port,
           auth: { token: settings.token, basic: settings.basic },
+          allowedHosts: settings.allowedHosts,
           readOnly,
           logger: ctx.logger,
         });
