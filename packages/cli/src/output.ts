@@ -67,3 +67,33 @@ export class ProgressBar {
     this.drawn = false;
   }
 }
+
+/**
+ * One line per place where leftovers of interrupted runs were removed: the temp folders of dead
+ * runs (database copies), then each target's `.part` files and empty folders.
+ */
+export function cleanupLines(cleaned: {
+  folders?: readonly { path: string; bytes: number }[];
+  targets?: readonly { store: string; kind: 'part' | 'folder'; bytes: number }[];
+}): string[] {
+  const lines: string[] = [];
+  const folders = cleaned.folders ?? [];
+  if (folders.length > 0) {
+    const bytes = folders.reduce((sum, f) => sum + f.bytes, 0);
+    lines.push(
+      `removed ${folders.length === 1 ? 'the temporary copy' : `${folders.length} temporary copies`} of interrupted backups (${formatBytes(bytes)}): ${folders.map((f) => f.path).join(', ')}`,
+    );
+  }
+  const stores = [...new Set((cleaned.targets ?? []).map((t) => t.store))];
+  for (const store of stores) {
+    const mine = cleaned.targets!.filter((t) => t.store === store);
+    const parts = mine.filter((t) => t.kind === 'part');
+    const dirs = mine.length - parts.length;
+    const what = [
+      ...(parts.length > 0 ? [`${parts.length} .part file${parts.length === 1 ? '' : 's'} of interrupted uploads (${formatBytes(parts.reduce((sum, p) => sum + p.bytes, 0))})`] : []),
+      ...(dirs > 0 ? [`${dirs} empty folder${dirs === 1 ? '' : 's'}`] : []),
+    ];
+    lines.push(`removed ${what.join(' and ')} in "${store}"`);
+  }
+  return lines;
+}

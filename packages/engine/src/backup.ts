@@ -50,6 +50,7 @@ import type { ProgressListener } from './progress.js';
 import { startSnapshot, type SnapshotHandle } from './snapshot-database.js';
 import { createCompressStream, hashFile, HashingStream } from './streams.js';
 import { settleAll } from './settle.js';
+import { makeOwnedTempDir, removeStaleTemp, type StaleTempCleanup } from './stale-temp.js';
 import { TOOL_VERSION } from './version.js';
 
 export interface BackupOptions {
@@ -92,6 +93,8 @@ export interface BackupResult {
   failed: { store: string; location: string; error: string }[];
   /** Links of the parent's chain that a store lacked and that were copied there first. */
   repaired: { store: string; backupId: string }[];
+  /** Leftovers of interrupted runs removed before the backup started (see {@link removeStaleTemp}). */
+  cleaned: StaleTempCleanup;
 }
 
 /**
@@ -188,9 +191,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const backupId = createBackupId(startedAt, randomBytes(10));
   const log = logger.child({ backupId, source: source.id });
   const targets = new TargetSet(stores, Math.min(options.minCopies ?? config.minCopies, stores.length), log);
-  const tmpRoot = config.tmpDir ?? os.tmpdir();
-  await fs.mkdir(tmpRoot, { recursive: true });
-  const staging = await fs.mkdtemp(path.join(tmpRoot, 'botbackup-'));
+  // Leftovers of interrupted runs first (temp copies of dead runs, .part files of killed uploads).
+  const cleaned = await removeStaleTemp({ tmpRoot: config.tmpDir, stores, graceMs: config.orphanGraceMs, logger: log, signal: options.signal });
+  const staging = await makeOwnedTempDir(config.tmpDir);
   const archiveKey = repositoryKeys.archive(source.id, backupId, config.compression.codec);
   const warnings: string[] = [];
   const warn = (message: string) => {
@@ -444,6 +447,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       stored: targets.alive.map((store) => ({ store: store.name, location: store.location, manifestKey: manifestKey! })),
       failed: [...targets.failed].map(([store, error]) => ({ store: store.name, location: store.location, error: error.message })),
       repaired: 'repaired' in found ? found.repaired : [],
+      cleaned,
     };
   } catch (error) {
     stop.abort();

@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import {
   BackupNotFoundError,
@@ -26,6 +25,7 @@ import type { ProgressListener } from './progress.js';
 import { listBackupIds, readManifest, resolveBackupInStores } from './repository.js';
 import { restoreBackup } from './restore.js';
 import { isTargetFailure } from './target-failure.js';
+import { makeOwnedTempDir } from './stale-temp.js';
 
 /** Where drill records are kept: Redis for workers (see the worker package), the local catalog for the CLI. */
 export interface DrillHistory {
@@ -48,7 +48,7 @@ export interface DrillOptions {
   /** Drill only this store's copy. */
   store?: string | undefined;
   now?: (() => Date) | undefined;
-  /** Where the scratch folder goes (default: config.tmpDir, else the system's temp folder). */
+  /** Where the scratch folder goes (default: config.tmpDir, else botbackup's own, see {@link defaultTmpDir}). */
   tmpDir?: string | undefined;
   logger?: Logger | undefined;
   onProgress?: ProgressListener | undefined;
@@ -81,9 +81,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   const checks = config.sources.find((s) => s.id === sourceId)?.checks ?? [];
   logger.info({ backupId: copy.backupId, store: copy.store }, 'drill started');
 
-  const base = options.tmpDir ?? config.tmpDir ?? os.tmpdir();
-  await fs.mkdir(base, { recursive: true });
-  const scratch = await fs.mkdtemp(path.join(base, 'botbackup-drill-'));
+  const scratch = await makeOwnedTempDir(options.tmpDir ?? config.tmpDir);
   const started = performance.now();
   let manifest: Manifest | undefined;
   let read = [copy.backupId];

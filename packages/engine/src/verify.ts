@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
@@ -8,6 +7,7 @@ import { Keyring } from './keys.js';
 import { archiveObject, readArchive } from './read-archive.js';
 import { BrokenLinkError, checkChainObjects, checkStoredObject, loadChain, readVerifiedObject } from './repository.js';
 import { restoreBackup } from './restore.js';
+import { makeOwnedTempDir } from './stale-temp.js';
 
 export interface VerifyOptions {
   store: BackupStore;
@@ -53,7 +53,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
   const warnings = warning === undefined ? [] : [warning];
   const contents = options.deep || (await keyring.canOpenArchives(manifest));
   if (options.deep) {
-    const dir = await fs.mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'botbackup-verify-'));
+    const dir = await makeOwnedTempDir(options.tmpDir);
     try {
       const restored = await restoreBackup({
         stores: [store],

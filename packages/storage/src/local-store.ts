@@ -124,8 +124,8 @@ export class LocalStore implements BackupStore {
    * Removes what interrupted writes left behind: `.part` files under `.tmp/` whose writer is
    * known to be dead (same host, boot and pid namespace; see ProcessTag), or, when that cannot be
    * known (another host, an older naming), whose modification time is more than `graceMs` older
-   * than the file system's clock; then every empty folder below the root (except `.tmp`), which
-   * interrupted writes and deletions leave. Never touches objects.
+   * than the file system's clock; then the empty folders below the top-level ones (`data/<source>/<id>/`
+   * and the like), which interrupted writes and deletions leave. Never touches objects.
    */
   async removeStaleTemp(options: { graceMs: number; signal?: AbortSignal | undefined }): Promise<RemovedTemp[]> {
     const removed: RemovedTemp[] = [];
@@ -180,7 +180,8 @@ export class LocalStore implements BackupStore {
         continue;
       }
       const rel = relDir === '' ? entry.name : `${relDir}/${entry.name}`;
-      if (!entry.isDirectory() || !(await this.removeEmptyFolders(rel, removed, signal))) {
+      if (!entry.isDirectory() || !(await this.removeEmptyFolders(rel, removed, signal)) || relDir === '') {
+        // The top-level folders (data/, manifests/...) are the repository's layout: they stay.
         empty = false;
         continue;
       }

@@ -4,7 +4,7 @@ import { submitJob } from './run.js';
 import { lowerPriority, runBackup, selectSource } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes } from '../output.js';
+import { cleanupLines, formatBytes } from '../output.js';
 
 export function backupCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return new Command('backup')
@@ -45,7 +45,7 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
         const catalog = await ctx.catalog();
         for (const s of result.stored) catalog.recordCopy(s.store, m, 'unverified', new Date());
         if (ctx.options.json) {
-          ctx.printJson({ ...backupInfo(m), stored: result.stored, failed: result.failed, repaired: result.repaired });
+          ctx.printJson({ ...backupInfo(m), stored: result.stored, failed: result.failed, repaired: result.repaired, cleaned: result.cleaned });
         } else {
           const kind = m.type === 'incremental' ? `Incremental backup ${m.id} (on ${m.parent}, chain depth ${m.chainDepth})` : `Full backup ${m.id}`;
           ctx.print(
@@ -57,6 +57,7 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
           for (const r of result.repaired) ctx.print(`  copied ${r.backupId} of the chain into "${r.store}" first`);
           for (const s of result.stored) ctx.print(`  stored in "${s.store}" (${s.location})`);
           for (const f of result.failed) ctx.print(`  NOT stored in "${f.store}" (${f.location}): ${f.error}`);
+          for (const line of cleanupLines(result.cleaned)) ctx.print(`  ${line}`);
         }
         if (result.failed.length > 0) {
           const reasons = result.failed.map((f) => `"${f.store}": ${f.error.replace(/\.$/, '')}`).join('; ');

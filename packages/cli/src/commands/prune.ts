@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { formatDuration } from '@botbackup/core';
 import { lowerPriority, pruneBackups } from '@botbackup/engine';
 import type { CommandAction } from '../main.js';
-import { formatTable } from '../output.js';
+import { cleanupLines, formatTable } from '../output.js';
 
 export function pruneCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return new Command('prune')
@@ -43,6 +43,7 @@ export function pruneCommand(wrap: (action: CommandAction) => (...args: unknown[
         ctx.print(
           `${result.backups.length - gone} kept, ${gone} ${opts.dryRun ? 'would be deleted (dry run)' : 'deleted'}${result.leftovers.length > 0 ? `, ${result.leftovers.length} leftover object(s) removed` : ''}.`,
         );
+        for (const line of cleanupLines({ targets: result.temporary })) ctx.print(line);
       }),
     );
 }

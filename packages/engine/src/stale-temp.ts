@@ -1,0 +1,125 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { formatProcessTag, ownerAlive, parseProcessTag, type BackupStore, type RemovedTemp } from '@botbackup/storage';
+import type { Logger } from './logger.js';
+
+/** Prefix of every temporary folder botbackup makes (staging copies, deep verify, drills). */
+const TEMP_PREFIX = 'botbackup-';
+
+/**
+ * The folder for temporary copies when the config sets no `defaults.tmpDir`: botbackup's own
+ * `$XDG_CACHE_HOME/botbackup/tmp` (`~/.cache/botbackup/tmp` when unset or not absolute), not a
+ * shared /tmp of unknown size that other programs fill and clean.
+ */
+export function defaultTmpDir(env: NodeJS.ProcessEnv = process.env): string {
+  const cacheHome = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(env.HOME || os.homedir(), '.cache');
+  return path.join(cacheHome, 'botbackup', 'tmp');
+}
+
+/**
+ * Makes a temporary folder (0700) in `root` (default {@link defaultTmpDir}; created 0700 if
+ * missing) named after this process (`botbackup-<machine>.<pid>.<start>.<random>`, see
+ * ProcessTag), so that once this process is dead, {@link removeDeadTempDirs} knows it is a
+ * leftover.
+ */
+export async function makeOwnedTempDir(root: string | undefined): Promise<string> {
+  const dir = root ?? defaultTmpDir();
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  return fs.mkdtemp(path.join(dir, `${TEMP_PREFIX}${formatProcessTag()}.`));
+}
+
+/** A temporary folder of a dead run, removed. */
+export interface RemovedTempDir {
+  path: string;
+  bytes: number;
+}
+
+/**
+ * Removes the temporary folders in `root` whose owner is known to be dead (a run killed before
+ * it could clean up: a SIGKILLed worker, a power cut): same host, boot and pid namespace, and
+ * that pid is gone or is now another process. Folders of live runs, of other hosts or containers
+ * sharing the folder, and of other naming are left alone.
+ */
+export async function removeDeadTempDirs(root: string | undefined): Promise<RemovedTempDir[]> {
+  const dir = root ?? defaultTmpDir();
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: RemovedTempDir[] = [];
+  for (const name of names) {
+    const tag = parseProcessTag(name, TEMP_PREFIX);
+    if (!tag || ownerAlive(tag) !== false) continue;
+    const full = path.join(dir, name);
+    const bytes = await diskUsage(full);
+    await fs.rm(full, { recursive: true, force: true });
+    removed.push({ path: full, bytes });
+  }
+  return removed;
+}
+
+/** What a backup removed before it started: leftovers of interrupted runs. */
+export interface StaleTempCleanup {
+  /** Temporary folders (database copies) of dead runs on this host. */
+  folders: RemovedTempDir[];
+  /** `.part` files of interrupted uploads and empty folders, per target. */
+  targets: ({ store: string } & RemovedTemp)[];
+}
+
+/**
+ * Removes the leftovers of interrupted runs: the temp folders of dead runs in `tmpRoot` and, in
+ * each target that writes temporary files of its own, the `.part` files of dead writers (or older
+ * than `graceMs` when the writer's liveness cannot be known) and empty folders. Never fails: a
+ * target that cannot be cleaned is logged (the work that follows reports it properly).
+ */
+export async function removeStaleTemp(options: {
+  tmpRoot: string | undefined;
+  stores: readonly BackupStore[];
+  graceMs: number;
+  logger: Logger;
+  signal?: AbortSignal | undefined;
+}): Promise<StaleTempCleanup> {
+  const result: StaleTempCleanup = { folders: [], targets: [] };
+  try {
+    result.folders = await removeDeadTempDirs(options.tmpRoot);
+  } catch (error) {
+    options.logger.warn({ err: (error as Error).message }, 'could not remove the temporary folders of interrupted runs');
+  }
+  for (const f of result.folders) options.logger.info({ path: f.path, bytes: f.bytes }, 'removed the temporary folder of an interrupted run');
+  result.targets = await removeStaleUploads(options.stores, options);
+  return result;
+}
+
+/** The `.part` files of interrupted uploads and empty folders in every target that has them (see LocalStore.removeStaleTemp); a target that fails is logged and skipped. */
+export async function removeStaleUploads(
+  stores: readonly BackupStore[],
+  options: { graceMs: number; logger: Logger; signal?: AbortSignal | undefined },
+): Promise<({ store: string } & RemovedTemp)[]> {
+  const out: ({ store: string } & RemovedTemp)[] = [];
+  for (const store of stores) {
+    if (!store.removeStaleTemp) continue;
+    try {
+      for (const r of await store.removeStaleTemp({ graceMs: options.graceMs, signal: options.signal })) {
+        out.push({ store: store.name, ...r });
+        options.logger.info({ store: store.name, path: r.path, bytes: r.bytes, reason: r.reason }, 'removed a leftover of an interrupted upload');
+      }
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      options.logger.warn({ store: store.name, err: (error as Error).message }, 'could not remove the leftovers of interrupted uploads');
+    }
+  }
+  return out;
+}
+
+/** Bytes of the regular files under `p`. */
+async function diskUsage(p: string): Promise<number> {
+  const st = await fs.lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
+  let total = 0;
+  for (const name of await fs.readdir(p).catch(() => [] as string[])) total += await diskUsage(path.join(p, name));
+  return total;
+}
