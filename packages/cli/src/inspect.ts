@@ -391,11 +391,15 @@ function payloadIds(data: JobPayload | undefined): JobPayload {
   return out;
 }
 
-/** The worker reports {@link JobProgress} objects; BullMQ's own default is the number 0. */
+/**
+ * The worker reports {@link JobProgress} objects; BullMQ's own default is the number 0. A failed
+ * attempt's progress shows the last phase it reached.
+ */
 function progressView(progress: unknown): ProgressView | null {
   if (typeof progress !== 'object' || progress === null || !('phase' in progress)) return null;
-  const p = progress as JobProgress;
-  if (p.phase === 'failed') return null;
+  const reported = progress as JobProgress;
+  const p = reported.phase === 'failed' ? reported.last : reported;
+  if (p === undefined) return null;
   return { phase: p.phase, subject: p.subject ?? null, done: p.done, total: p.total ?? null, percent: p.percent ?? null };
 }
 

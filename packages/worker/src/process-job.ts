@@ -18,7 +18,10 @@ import {
 } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { redisDrillHistory } from './drill-history.js';
+import { JobProgressReporter } from './job-progress.js';
 import { acquireSourceLock, type SourceLock } from './source-lock.js';
+
+export type { JobProgress, PhaseProgress } from './job-progress.js';
 
 /** What a processor needs besides the job: everything comes from the worker's own config and environment. */
 export interface JobContext {
@@ -55,9 +58,6 @@ export interface JobResult {
   drill?: { store: string; ok: boolean; restoreMs: number; dataAgeMs: number; read: number; checks: number };
 }
 
-/** The progress a job reports: the engine's phase, and at the end of a failure the error's code and exit code. */
-export type JobProgress = (ProgressEvent & { percent: number | undefined }) | { phase: 'failed'; code: string; exitCode: number };
-
 /** How long a one-off backup waits before trying again when its source is locked. */
 const LOCKED_RETRY_MS = 15_000;
 
@@ -70,66 +70,22 @@ const LOCKED_RETRY_MS = 15_000;
 export async function processJob(job: Job<JobPayload, JobResult>, token: string | undefined, signal: AbortSignal, ctx: JobContext): Promise<JobResult> {
   const payload = job.data;
   const log = ctx.logger.child({ jobId: job.id, job: payload.type, source: payload.sourceId, attempt: job.attemptsMade + 1 });
-  let lastProgress = 0;
-  const onProgress = (event: ProgressEvent) => {
-    const now = Date.now();
-    if (now - lastProgress < 500) return;
-    lastProgress = now;
-    const percent = event.total ? Math.min(100, Math.round((100 * event.done) / event.total)) : undefined;
-    job.updateProgress({ ...event, percent } satisfies JobProgress).catch(() => undefined);
-  };
+  // Throttled while the job runs; its final value is stored before the job is marked finished.
+  const progress = new JobProgressReporter(job);
+  const onProgress = progress.report;
   try {
-    switch (payload.type) {
-      case 'full':
-      case 'incremental':
-        return await processBackup(job, token, signal, ctx, log, onProgress);
-      case 'verify':
-        return await processVerify(job, signal, ctx, onProgress);
-      case 'replicate': {
-        const result = await replicate({
-          stores: ctx.stores,
-          sourceId: payload.sourceId,
-          orphanGraceMs: ctx.config.orphanGraceMs,
-          logger: log,
-          onProgress,
-          signal,
-        });
-        await job.log(`copied ${result.copied.length}, failed ${result.failed.length}, removed ${result.removed.length} leftover object(s)`);
-        if (result.failed.length > 0 || result.unreachable.length > 0) {
-          const first = result.failed[0]?.error ?? result.unreachable[0]!.error;
-          throw new BotbackupError('REPLICATE_INCOMPLETE', `Replication is incomplete: ${first}`, ExitCode.storage);
-        }
-        return { type: 'replicate', sourceId: payload.sourceId, copied: result.copied.length, removed: result.removed.length };
-      }
-      case 'prune': {
-        const sourceId = payload.sourceId;
-        if (sourceId === undefined) throw new UsageError('A prune job names no source.');
-        return await withSourceLock(job, token, ctx, log, sourceId, async (lock) => {
-          // The worker's catalog: manifests read once, and what this host's verify jobs found.
-          const result = await pruneBackups({
-            config: ctx.config,
-            stores: ctx.stores,
-            sourceId,
-            catalog: ctx.catalog,
-            logger: log,
-            signal: AbortSignal.any([signal, lock.lost]),
-          });
-          const deleted = result.backups.filter((b) => b.deleted);
-          await job.log(
-            `kept ${result.backups.length - deleted.length}, deleted ${deleted.length} backup(s), removed ${result.leftovers.length} leftover object(s)`,
-          );
-          return { type: 'prune', sourceId, deleted: deleted.length, removed: result.leftovers.length };
-        });
-      }
-      case 'drill':
-        return await processDrill(job, signal, ctx, log, onProgress);
-    }
+    const result = await runJob(job, token, signal, ctx, log, onProgress);
+    await progress.completed();
+    return result;
   } catch (error) {
-    if (error instanceof DelayedError) throw error;
+    if (error instanceof DelayedError) {
+      progress.stop();
+      throw error;
+    }
     const reported = signal.aborted && !(error instanceof BotbackupError) ? signal.reason : error;
     const code = reported instanceof BotbackupError ? reported.code : 'INTERNAL';
     const exitCode = exitCodeFor(reported);
-    await job.updateProgress({ phase: 'failed', code, exitCode } satisfies JobProgress).catch(() => undefined);
+    await progress.failed(code, exitCode);
     const message = reported instanceof Error ? reported.message : String(reported);
     log.warn({ code, err: message }, 'job attempt failed');
     // Wrong settings, a bad request or a corrupt copy do not get better by retrying.
@@ -137,6 +93,63 @@ export async function processJob(job: Job<JobPayload, JobResult>, token: string 
       throw new UnrecoverableError(message);
     }
     throw reported instanceof Error ? reported : new Error(message);
+  }
+}
+
+/** The processor proper: one engine operation per job type. */
+async function runJob(
+  job: Job<JobPayload, JobResult>,
+  token: string | undefined,
+  signal: AbortSignal,
+  ctx: JobContext,
+  log: Logger,
+  onProgress: (event: ProgressEvent) => void,
+): Promise<JobResult> {
+  const payload = job.data;
+  switch (payload.type) {
+    case 'full':
+    case 'incremental':
+      return await processBackup(job, token, signal, ctx, log, onProgress);
+    case 'verify':
+      return await processVerify(job, signal, ctx, onProgress);
+    case 'replicate': {
+      const result = await replicate({
+        stores: ctx.stores,
+        sourceId: payload.sourceId,
+        orphanGraceMs: ctx.config.orphanGraceMs,
+        logger: log,
+        onProgress,
+        signal,
+      });
+      await job.log(`copied ${result.copied.length}, failed ${result.failed.length}, removed ${result.removed.length} leftover object(s)`);
+      if (result.failed.length > 0 || result.unreachable.length > 0) {
+        const first = result.failed[0]?.error ?? result.unreachable[0]!.error;
+        throw new BotbackupError('REPLICATE_INCOMPLETE', `Replication is incomplete: ${first}`, ExitCode.storage);
+      }
+      return { type: 'replicate', sourceId: payload.sourceId, copied: result.copied.length, removed: result.removed.length };
+    }
+    case 'prune': {
+      const sourceId = payload.sourceId;
+      if (sourceId === undefined) throw new UsageError('A prune job names no source.');
+      return await withSourceLock(job, token, ctx, log, sourceId, async (lock) => {
+        // The worker's catalog: manifests read once, and what this host's verify jobs found.
+        const result = await pruneBackups({
+          config: ctx.config,
+          stores: ctx.stores,
+          sourceId,
+          catalog: ctx.catalog,
+          logger: log,
+          signal: AbortSignal.any([signal, lock.lost]),
+        });
+        const deleted = result.backups.filter((b) => b.deleted);
+        await job.log(
+          `kept ${result.backups.length - deleted.length}, deleted ${deleted.length} backup(s), removed ${result.leftovers.length} leftover object(s)`,
+        );
+        return { type: 'prune', sourceId, deleted: deleted.length, removed: result.leftovers.length };
+      });
+    }
+    case 'drill':
+      return await processDrill(job, signal, ctx, log, onProgress);
   }
 }
 
