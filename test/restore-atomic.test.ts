@@ -63,10 +63,13 @@ async function state(dir: string): Promise<Map<string, string>> {
 
 /** Runs the CLI under strace, killed with SIGKILL on entry to the `when`th call of `syscalls`. */
 async function runKilled(args: string[], syscalls: string, when: number, log: string): Promise<{ killed: boolean; cli: CliResult }> {
-  const cli = await runCli(['strace', '-f', '-qq', '-o', log, '-e', `trace=${syscalls}`, '-e', `inject=${syscalls}:signal=SIGKILL:when=${when}`, process.execPath, cliBin, ...args], {
-    raw: true,
-    env: { UV_THREADPOOL_SIZE: '1' },
-  });
+  const cli = await runCli(
+    ['strace', '-f', '-qq', '-o', log, '-e', `trace=${syscalls}`, '-e', `inject=${syscalls}:signal=SIGKILL:when=${when}`, process.execPath, cliBin, ...args],
+    {
+      raw: true,
+      env: { UV_THREADPOOL_SIZE: '1' },
+    },
+  );
   const trace = await fs.readFile(log, 'utf8');
   return { killed: trace.includes('killed by SIGKILL'), cli };
 }
@@ -116,10 +119,29 @@ describe.skipIf(!hasStrace)('restore killed at any moment (SIGKILL injected by s
   it('uses the rename system call that the kills are counted on', async () => {
     const log = path.join(s.dir, 'trace.log');
     const target = path.join(s.dir, 'out');
-    const cli = await runCli(['strace', '-f', '-qq', '-o', log, '-e', 'trace=rename,renameat,renameat2', process.execPath, cliBin, '--config', s.config, 'restore', s.id, '--target', target], {
-      raw: true,
-      env: { UV_THREADPOOL_SIZE: '1' },
-    });
+    const cli = await runCli(
+      [
+        'strace',
+        '-f',
+        '-qq',
+        '-o',
+        log,
+        '-e',
+        'trace=rename,renameat,renameat2',
+        process.execPath,
+        cliBin,
+        '--config',
+        s.config,
+        'restore',
+        s.id,
+        '--target',
+        target,
+      ],
+      {
+        raw: true,
+        env: { UV_THREADPOOL_SIZE: '1' },
+      },
+    );
     expect(cli.code, cli.stderr).toBe(0);
     const calls = (await fs.readFile(log, 'utf8')).split('\n').filter((l) => l.includes(target));
     // Six files of the backup, one rename each, all through rename(2).
@@ -149,7 +171,10 @@ describe.skipIf(!hasStrace)('restore killed at any moment (SIGKILL injected by s
 
       const again = await runCli(args(target));
       expect(again.code, `${syscall} #${when}: ${again.stderr}`).toBe(0);
-      if (committed) expect(again.stdout).toMatch(new RegExp(`^First finished an interrupted restore of backup ${s.id} into ${target} \\(\\d+ rename\\(s\\) rolled forward\\)\\.$`, 'm'));
+      if (committed)
+        expect(again.stdout).toMatch(
+          new RegExp(`^First finished an interrupted restore of backup ${s.id} into ${target} \\(\\d+ rename\\(s\\) rolled forward\\)\\.$`, 'm'),
+        );
       else expect(again.stdout).toMatch(/^First removed the staging folder of an interrupted restore in .+\.$/m);
       expect(await state(target), `${syscall} #${when}`).toEqual(s.reference);
       expect(await leftovers(target)).toEqual([]);
@@ -233,7 +258,10 @@ describe('a restore target that cannot be used is refused (exit 8), never report
     for (const target of [file, path.join(file, 'sub')]) {
       const cli = await runCli(['--config', s.config, 'restore', s.id, '--target', target]);
       expect(cli.code, cli.stderr).toBe(8);
-      const lines = cli.stderr.trim().split('\n').filter((l) => l.startsWith('botbackup:'));
+      const lines = cli.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('botbackup:'));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(file);
       expect(lines[0]).toMatch(/is a file, not a folder/);
@@ -258,6 +286,45 @@ describe('a restore target that cannot be used is refused (exit 8), never report
     expect(cli.stderr).toContain(`${path.join(target, '.env')} already exist`);
     expect(await listFiles(target)).toEqual(['.env']);
   });
+});
+
+describe.skipIf(!hasStrace)("a full disk under the target is the target's problem", () => {
+  const tmp = useTempDir();
+
+  it('a write into the staging folder failing with ENOSPC exits 8 naming the target, not 6 (a corrupt backup), and leaves nothing behind', async () => {
+    const s = await setUp(tmp.dir);
+    const target = path.join(s.dir, 'out');
+    await fs.mkdir(target);
+    const log = path.join(s.dir, 'trace.log');
+    // The first fsync of a staged file fails as on a full disk.
+    const cli = await runCli(
+      [
+        'strace',
+        '-f',
+        '-qq',
+        '-o',
+        log,
+        '-e',
+        'trace=fsync',
+        '-e',
+        'inject=fsync:error=ENOSPC:when=1',
+        process.execPath,
+        cliBin,
+        '--config',
+        s.config,
+        'restore',
+        s.id,
+        '--target',
+        target,
+      ],
+      { raw: true, env: { UV_THREADPOOL_SIZE: '1' } },
+    );
+    expect(await fs.readFile(log, 'utf8')).toMatch(/ENOSPC \(No space left on device\) \(INJECTED\)/);
+    expect(cli.code, cli.stderr).toBe(8);
+    expect(cli.stderr).toContain(`Cannot write into the restore target ${target} (ENOSPC`);
+    expect(cli.stderr).not.toMatch(/corrupt|good copy|tampered/i);
+    expect(await fs.readdir(target)).toEqual([]);
+  }, 60_000);
 });
 
 describe('backup, recover and restore leave the bot folder as they found it', () => {

@@ -21,6 +21,7 @@ import type { ProgressListener } from './progress.js';
 import { archiveObject, readArchive } from './read-archive.js';
 import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManifest } from './repository.js';
 import { hashFile } from './streams.js';
+import { refuseLinkOnPath, writeLink } from './safe-path.js';
 import { isTargetFailure } from './target-failure.js';
 import { commitJournal, finishPendingRestore, stagingName, type JournalEntry } from './restore-journal.js';
 
@@ -261,6 +262,34 @@ async function restoreFrom(
     const rebuilt = new Set<string>();
     for (const link of links) {
       const actions = plan.get(link.id)!;
+      /** Writes one member into the staging folder (a file or snapshot whole, a delta onto its database). */
+      const stageEntry = async (entry: { path: string; size: number }, body: Readable): Promise<void> => {
+        const action = actions.get(entry.path)!;
+        const file = path.join(staging, action.item.path);
+        if (action.type === 'delta') {
+          const handle = await fs.open(file, 'r+');
+          try {
+            await applyDelta(body, handle, action.expected);
+          } catch (error) {
+            if (error instanceof BotbackupError || options.signal?.aborted || isFileSystemError(error)) throw error;
+            throw new IntegrityError('BAD_ARCHIVE', `Backup ${link.id}: the page delta "${entry.path}" cannot be applied: ${(error as Error).message}.`, {
+              backupId: link.id,
+              subject: entry.path,
+            });
+          } finally {
+            await handle.close();
+          }
+          rebuilt.add(action.item.path);
+        } else {
+          // Never through a link: not one in the staging folder, not one in the target where it goes.
+          await refuseLinkOnPath(staging, action.item.path);
+          await refuseLinkOnPath(target, action.item.path);
+          await fs.rm(file, { force: true });
+          if (action.item.linkTarget !== undefined) await writeLink(file, action.item.linkTarget, new Date(action.item.mtime));
+          else await writeEntry(file, body, action.type === 'file' ? restoredMode(action.item) : 0o600, new Date(action.item.mtime));
+          if (action.type === 'file') bytes += entry.size;
+        }
+      };
       try {
         await readArchive({
           store,
@@ -273,29 +302,9 @@ async function restoreFrom(
             read += n;
             options.onProgress?.({ phase: 'read', done: read, total });
           },
-          onEntry: async (entry, body) => {
-            const action = actions.get(entry.path)!;
-            const file = path.join(staging, action.item.path);
-            if (action.type === 'delta') {
-              const handle = await fs.open(file, 'r+');
-              try {
-                await applyDelta(body, handle, action.expected);
-              } catch (error) {
-                if (error instanceof BotbackupError || options.signal?.aborted) throw error;
-                throw new IntegrityError('BAD_ARCHIVE', `Backup ${link.id}: the page delta "${entry.path}" cannot be applied: ${(error as Error).message}.`, {
-                  backupId: link.id,
-                  subject: entry.path,
-                });
-              } finally {
-                await handle.close();
-              }
-              rebuilt.add(action.item.path);
-            } else {
-              await fs.rm(file, { force: true });
-              await writeEntry(file, body, action.type === 'file' ? restoredMode(action.item) : 0o600, new Date(action.item.mtime));
-              if (action.type === 'file') bytes += entry.size;
-            }
-          },
+          // A failed write into the target (no space left, read-only...) is the target's problem,
+          // not a corrupt archive: readArchive would take a plain error for one.
+          onEntry: (entry, body) => stageEntry(entry, body).catch((error: unknown) => throwTargetError(error, target, false)),
         });
       } catch (error) {
         if (chain.length > 1 && error instanceof IntegrityError && !(error instanceof BrokenLinkError)) {
@@ -388,7 +397,7 @@ async function restoreFrom(
     return result;
   } catch (error) {
     if (!committed && createdTarget) await fs.rm(target, { recursive: true, force: true });
-    throw error;
+    return throwTargetError(error, target, committed);
   } finally {
     // Once committed, the staging folder holds files the journal still needs: it goes with the journal.
     if (!committed) await fs.rm(staging, { recursive: true, force: true });
@@ -487,6 +496,28 @@ export function selectEntries(manifest: Manifest, only: string | undefined): Res
 /** Secret files are always restored 0600, whatever mode they had. */
 function restoredMode(entry: RestorableItem): number {
   return entry.kind === 'secret' ? 0o600 : entry.mode & 0o777;
+}
+
+/** An error of a file system call (it has an errno code and a syscall), not one botbackup made. */
+function isFileSystemError(error: unknown): error is NodeJS.ErrnoException {
+  const e = error as NodeJS.ErrnoException | undefined;
+  return !(error instanceof BotbackupError) && typeof e?.code === 'string' && typeof e.syscall === 'string';
+}
+
+/**
+ * Rethrows a file system error met while writing into the target (no space left, read-only,
+ * permission denied...) as a target problem (exit 8, naming the target), never as a bad copy of
+ * the backup; anything else as it is.
+ */
+function throwTargetError(error: unknown, target: string, committed: boolean): never {
+  if (!isFileSystemError(error)) throw error;
+  throw new RestoreRefusedError(
+    'TARGET_UNUSABLE',
+    target,
+    `Cannot write into the restore target ${target} (${error.code}: ${error.message.replace(/^[A-Z]+: /, '').replace(/,.*$/, '')}); ${
+      committed ? 'the next restore, recover or backup that touches it finishes this restore.' : 'nothing in it was replaced.'
+    }`,
+  );
 }
 
 async function writeEntry(file: string, body: Readable, mode: number, mtime: Date): Promise<void> {
