@@ -25,3 +25,43 @@ export function summarizeManifest(manifest: Manifest): ManifestSummary {
 export function isManifestSummary(manifest: ManifestHeader): manifest is ManifestSummary {
   return 'counts' in manifest && !('files' in manifest);
 }
+
+/**
+ * The text of {@link serializeManifest} in pieces: the same bytes once joined (two-space indent,
+ * trailing newline), but no piece longer than one element of the manifest's lists, so a manifest
+ * of a million files can be hashed or written without one string of hundreds of MB (V8 refuses
+ * strings over 2^29 characters at all).
+ */
+export function* manifestChunks(manifest: ManifestHeader | Manifest): Generator<string> {
+  const keys = Object.keys(manifest).filter((k) => isSerialized((manifest as Record<string, unknown>)[k]));
+  if (keys.length === 0) {
+    yield '{}\n';
+    return;
+  }
+  yield '{\n';
+  for (const [i, key] of keys.entries()) {
+    const value = (manifest as Record<string, unknown>)[key];
+    yield `  ${JSON.stringify(key)}: `;
+    if (Array.isArray(value) && value.length > 0) {
+      yield '[\n';
+      for (let j = 0; j < value.length; j++) yield `    ${indented(value[j], '    ')}${j < value.length - 1 ? ',' : ''}\n`;
+      yield '  ]';
+    } else {
+      yield indented(value, '  ');
+    }
+    yield i < keys.length - 1 ? ',\n' : '\n';
+  }
+  yield '}\n';
+}
+
+/** Whether JSON.stringify writes an object member of this value (it leaves out undefined, functions and symbols). */
+function isSerialized(value: unknown): boolean {
+  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
+}
+
+/** JSON.stringify(value, null, 2) as written at this indentation (JSON strings hold no raw newline). */
+function indented(value: unknown, indent: string): string {
+  // An array element JSON.stringify cannot write becomes null, as it would inside the array.
+  const text = JSON.stringify(value, null, 2) ?? 'null';
+  return text.includes('\n') ? text.replace(/\n/g, `\n${indent}`) : text;
+}

@@ -9,7 +9,7 @@ import {
   StorageError,
   drillKeys,
   repositoryKeys,
-  serializeManifest,
+  manifestChunks,
   summarizeManifest,
   type DrillRecord,
   type Manifest,
@@ -74,6 +74,11 @@ const APPLICATION_ID = 0x62626b63;
 const SCHEMA_VERSION = 2;
 /** Manifests read at once by a sync: enough to hide S3 latency, few enough not to flood a small host. */
 const READ_CONCURRENCY = 16;
+/**
+ * Listed bytes of the manifests read at once by a sync: a parsed manifest takes several times its
+ * size in memory, so big ones (a million files: hundreds of MB) are read one at a time.
+ */
+const READ_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 /** Results of manifest reads written per transaction (bounds memory on a first sync of many backups). */
 const FLUSH_EVERY = 64;
 /** Several CLI processes (and a backup) may write at once; each transaction is short. */
@@ -158,7 +163,7 @@ type Listing =
 type ReadReason = 'new' | 'fill' | 'changed';
 
 type ReadResult =
-  | { kind: 'read'; target: string; listed: ListedManifest; reason: ReadReason; manifest: Manifest }
+  | { kind: 'read'; target: string; listed: ListedManifest; reason: ReadReason; digest: ManifestDigest }
   | { kind: 'unreadable'; target: string; listed: ListedManifest; error: string }
   | { kind: 'gone'; target: string; listed: ListedManifest };
 
@@ -221,12 +226,10 @@ export class Catalog {
 
   /** A copy was written (state 'unverified') or fully checked by verify ('verified'). */
   recordCopy(target: string, manifest: Manifest, state: 'unverified' | 'verified', at: Date): void {
-    const text = serializeManifest(manifest);
-    const sha256 = sha256Hex(text);
-    const size = Buffer.byteLength(text);
+    const { sha256, size, summary } = digestManifest(manifest);
     const when = at.toISOString();
     this.db.transaction(() => {
-      this.statements.insertManifest.run(manifest.source.id, manifest.id, sha256, JSON.stringify(summarizeManifest(manifest)), when);
+      this.statements.insertManifest.run(manifest.source.id, manifest.id, sha256, summary, when);
       this.statements.upsertCopy.run(target, manifest.source.id, manifest.id, state, sha256, size, when, null, 0);
     })();
   }
@@ -340,11 +343,14 @@ export class Catalog {
         for (const result of batch) this.apply(result, now);
       })();
     };
+    const budget = new ByteBudget(READ_BYTES_IN_FLIGHT);
     await forEachLimited(tasks, READ_CONCURRENCY, async ({ store, listed, reason }) => {
       options.signal?.throwIfAborted();
+      const release = await budget.take(listed.size);
       try {
-        const manifest = await readManifest(store, listed.sourceId, listed.backupId, options.signal);
-        pending.push({ kind: 'read', target: store.name, listed, reason, manifest });
+        // Only the digest and summary are kept: the manifest (and its file list) is dropped at once.
+        const digest = digestManifest(await readManifest(store, listed.sourceId, listed.backupId, options.signal));
+        pending.push({ kind: 'read', target: store.name, listed, reason, digest });
       } catch (error) {
         if (error instanceof BackupNotFoundError) pending.push({ kind: 'gone', target: store.name, listed });
         else if (error instanceof IntegrityError) pending.push({ kind: 'unreadable', target: store.name, listed, error: error.message });
@@ -353,6 +359,8 @@ export class Catalog {
           failures.set(backupKey(listed.sourceId, listed.backupId), error.message);
           readFailures.set(store.name, failures);
         } else throw error;
+      } finally {
+        release();
       }
       if (pending.length >= FLUSH_EVERY) flush();
     });
@@ -368,8 +376,8 @@ export class Catalog {
     } else if (result.kind === 'unreadable') {
       this.statements.upsertCopy.run(result.target, sourceId, backupId, 'bad', null, size, now, result.error, 1);
     } else {
-      const sha256 = sha256Hex(serializeManifest(result.manifest));
-      this.statements.insertManifest.run(sourceId, backupId, sha256, JSON.stringify(summarizeManifest(result.manifest)), now);
+      const { sha256, summary } = result.digest;
+      this.statements.insertManifest.run(sourceId, backupId, sha256, summary, now);
       if (result.reason === 'fill') this.statements.fillCopy.run(sha256, size, result.target, sourceId, backupId);
       // New, or replaced since it was cached: what was known of the old copy no longer holds.
       else this.statements.upsertCopy.run(result.target, sourceId, backupId, 'unverified', sha256, size, now, null, 0);
@@ -607,6 +615,43 @@ function isCorruptDatabase(error: unknown): boolean {
 /** A storage failure that makes one store (or one object) unusable for now; an abort is not one. */
 function isUnreachable(error: unknown, signal: AbortSignal | undefined): error is StorageError {
   return error instanceof StorageError && error.storageCode !== 'ABORTED' && !signal?.aborted;
+}
+
+/** What the catalog keeps of a manifest: the sha256 and size of its stored text, and its summary as JSON. */
+interface ManifestDigest {
+  sha256: string;
+  size: number;
+  summary: string;
+}
+
+/** Digests a manifest as serializeManifest writes it, piece by piece (no string of the whole manifest). */
+function digestManifest(manifest: Manifest): ManifestDigest {
+  const hash = createHash('sha256');
+  let size = 0;
+  for (const chunk of manifestChunks(manifest)) {
+    hash.update(chunk);
+    size += Buffer.byteLength(chunk);
+  }
+  return { sha256: hash.digest('hex'), size, summary: JSON.stringify(summarizeManifest(manifest)) };
+}
+
+/** Bytes in flight, at most `limit` (one item larger than that runs alone). */
+class ByteBudget {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async take(bytes: number): Promise<() => void> {
+    while (this.used > 0 && this.used + bytes > this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.used += bytes;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.used -= bytes;
+      for (const wake of this.waiting.splice(0)) wake();
+    };
+  }
 }
 
 /** Runs `work` on every item, at most `limit` at a time; the first failure stops the rest and is thrown. */

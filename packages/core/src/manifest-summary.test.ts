@@ -1,0 +1,27 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { serializeManifest, type Manifest } from './manifest.js';
+import { manifestChunks, summarizeManifest } from './manifest-summary.js';
+
+const json: fc.Arbitrary<unknown> = fc.jsonValue();
+
+describe('manifestChunks', () => {
+  it('joined, they are exactly serializeManifest (any object of JSON values, with undefined members left out)', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.oneof(json, fc.array(json), fc.constant(undefined))), (value) => {
+        const manifest = value as unknown as Manifest;
+        expect([...manifestChunks(manifest)].join('')).toBe(serializeManifest(manifest));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a manifest of many files: the same bytes, no piece longer than a file record', () => {
+    const files = Array.from({ length: 5000 }, (_, i) => ({ path: `state/f${i}.json`, kind: 'other', mode: 0o644, size: i, mtime: 'x', sha256: 'a'.repeat(64), storedIn: 'id' }));
+    const manifest = { format: 'botbackup.manifest', id: 'id', files, deleted: [], stats: { entryBytes: 1 }, copies: undefined } as unknown as Manifest;
+    const chunks = [...manifestChunks(manifest)];
+    expect(chunks.join('')).toBe(serializeManifest(manifest));
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(300);
+    expect(summarizeManifest({ ...manifest, entries: [], excluded: [] }).counts).toEqual({ entries: 0, files: 5000, excluded: 0 });
+  });
+});
