@@ -368,5 +368,24 @@ describe('backup, recover and restore leave the bot folder as they found it', ()
     expect(restore.code, restore.stderr).toBe(0);
     expect((await listFiles(target)).filter((f) => /-(wal|shm|journal)$/.test(f))).toEqual([]);
     expect(await snapshot(), 'after restore elsewhere').toEqual(before);
+
+    // What recover and restore --force put into the bot's folder belongs to the bot's user, not to root.
+    const owner = async (file: string) => {
+      const st = await fs.stat(path.join(root, file));
+      return `${st.uid}:${st.gid}`;
+    };
+    const botUser = isRoot ? '1234:1234' : `${process.getuid!()}:${process.getgid!()}`;
+    await fs.writeFile(db, Buffer.alloc(8192, 7));
+    if (isRoot) await fs.chown(db, 1234, 1234);
+    await fs.rm(path.join(root, 'keys/binance.key'));
+    const recovered = await runCli(['--config', config, 'recover']);
+    expect(recovered.code, recovered.stderr).toBe(12);
+    expect(await owner('data/trades.db')).toBe(botUser);
+    expect(await owner('keys/binance.key')).toBe(botUser);
+    expect((await listFiles(root)).filter((f) => /trades\.db-(wal|shm)$/.test(f))).toEqual([]);
+    const forced = await runCli(['--config', config, 'restore', 'latest', '--target', root, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    for (const file of ['data/trades.db', '.env', 'config/bot.json', 'keys/binance.key']) expect(await owner(file), file).toBe(botUser);
+    expect((await listFiles(root)).filter((f) => /-(wal|shm)$/.test(f))).toEqual([]);
   }, 60_000);
 });

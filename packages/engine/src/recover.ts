@@ -22,7 +22,7 @@ import type { ProgressListener } from './progress.js';
 import { listBackupIds, readManifest } from './repository.js';
 import { restoreBackup } from './restore.js';
 import { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
-import { commitJournal, finishPendingRestore, stagingName, type JournalEntry } from './restore-journal.js';
+import { commitJournal, finishPendingRestore, matchOwner, stagingName, type JournalEntry } from './restore-journal.js';
 import { isTargetFailure } from './target-failure.js';
 
 export interface RecoverOptions {
@@ -174,6 +174,7 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
           aside.push({ from: db.path + suffix, to: `${db.path}.damaged-${stamp}${suffix}` });
           db.keptAside.push(`${db.path}.damaged-${stamp}${suffix}`);
         }
+        await matchOwner(path.join(staging, db.path), path.join(source.root, db.path));
         entries.push({ staged: path.join(stagingDir, db.path), dest: db.path, aside });
         db.restored = true;
       }
@@ -182,6 +183,7 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
         if (!manifest.files.some((f) => f.path === file)) continue;
         // Never over a file that appeared meanwhile.
         if (await exists(path.join(source.root, file))) continue;
+        await matchOwner(path.join(staging, file), path.join(source.root, file));
         entries.push({ staged: path.join(stagingDir, file), dest: file, aside: [] });
         restoredFiles.push(file);
       }

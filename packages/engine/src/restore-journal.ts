@@ -69,6 +69,21 @@ export function stagingName(kind: 'restore' | 'recover', random: string): string
 }
 
 /**
+ * Gives a staged file the owner of what it replaces, or else of the nearest existing folder above
+ * where it goes: a restore or recovery run as root into the folder of a bot that runs as another
+ * user must not leave it files it cannot write. Only root can change owners; otherwise nothing.
+ */
+export async function matchOwner(staged: string, dest: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  let ref = await fs.lstat(dest).catch(() => undefined);
+  for (let dir = path.dirname(dest); !ref; dir = path.dirname(dir)) {
+    ref = await fs.stat(dir).catch(() => undefined);
+    if (path.dirname(dir) === dir) break;
+  }
+  if (ref) await fs.lchown(staged, ref.uid, ref.gid).catch(() => undefined);
+}
+
+/**
  * Writes the journal durably (the commit point), makes every rename it lists, then removes the
  * staging folder and the journal. Returns the number of renames made.
  */

@@ -23,7 +23,7 @@ import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManif
 import { hashFile } from './streams.js';
 import { refuseLinkOnPath, writeLink } from './safe-path.js';
 import { isTargetFailure } from './target-failure.js';
-import { commitJournal, finishPendingRestore, stagingName, type JournalEntry } from './restore-journal.js';
+import { commitJournal, finishPendingRestore, matchOwner, stagingName, type JournalEntry } from './restore-journal.js';
 
 export interface RestoreOptions {
   /** Where to read from, in order: the next store is tried when a copy is missing or bad. */
@@ -375,6 +375,7 @@ async function restoreFrom(
       for (const suffix of entry.kind === 'database' ? ['', ...SIDECARS] : ['']) {
         if (await exists(dest + suffix)) aside.push({ from: entry.path + suffix, to: path.join(stagingDir, REPLACED, entry.path + suffix) });
       }
+      await matchOwner(path.join(staging, entry.path), dest);
       entries.push({ staged: path.join(stagingDir, entry.path), dest: entry.path, aside });
     }
     for (const dir of stagedDirs) await syncDir(dir);
