@@ -25,6 +25,8 @@ export interface BackupInfo {
   databases: { name: string; path: string; sha256: string; pageCount: number; pageSize: number; stored: 'snapshot' | 'delta'; deltaPages: number | null }[];
   objects: { key: string; size: number; sha256: string }[];
   warnings: string[];
+  /** Files found but not backed up, with why: vanished or shrank while read, links not followed (`symlinks: follow-inside`). */
+  skipped: { path: string; reason: string }[];
   stored?: { store: string; location: string; manifestKey: string }[];
 }
 
@@ -59,5 +61,6 @@ export function backupInfo(manifest: Manifest | ManifestSummary): BackupInfo {
     })),
     objects: manifest.objects.map((o) => ({ key: o.key, size: o.size, sha256: o.sha256 })),
     warnings: manifest.warnings,
+    skipped: manifest.skipped ?? [],
   };
 }

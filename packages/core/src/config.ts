@@ -63,6 +63,14 @@ const checkSchema = z.strictObject({
   query: z.string().min(1, 'an SQL query such as "SELECT count(*) > 0 FROM deals"'),
 });
 
+/**
+ * How a source's symbolic links are backed up: `store` keeps each as a link (its target text,
+ * never followed); `follow-inside` stores a link to a file inside the source root as that file,
+ * and skips (and reports) a link that leaves the root, loops or dangles.
+ */
+export const SYMLINK_POLICIES = ['store', 'follow-inside'] as const;
+export type SymlinkPolicy = (typeof SYMLINK_POLICIES)[number];
+
 const sourceSchema = z.strictObject({
   id: slug,
   root: relPath,
@@ -72,6 +80,8 @@ const sourceSchema = z.strictObject({
   retention: retentionSchema.optional(),
   /** Back up `secret` file sets even though no encryption is configured (they are then stored readable). */
   allowPlaintextSecrets: z.boolean().default(false),
+  /** Symbolic links: stored as links (default), or links to files inside the root stored as those files. */
+  symlinks: z.enum(SYMLINK_POLICIES).default('store'),
   /** Queries a healthy database answers with a true first value: run by recover on the live database and by drills on restored ones. */
   checks: z.array(checkSchema).default([]),
 });
@@ -296,6 +306,8 @@ export interface SourceConfig {
   retention: RetentionPolicy;
   /** Back up `secret` file sets without encryption. */
   allowPlaintextSecrets: boolean;
+  /** How symbolic links are backed up (see {@link SYMLINK_POLICIES}); `store` when absent. */
+  symlinks?: SymlinkPolicy;
   /** Check queries, each with the database it runs on. */
   checks: CheckConfig[];
 }
@@ -525,7 +537,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
       }
       return { name: check.name, database, query: check.query };
     });
-    return { id: source.id, root, databases, files, incremental, retention, allowPlaintextSecrets: source.allowPlaintextSecrets, checks };
+    return { id: source.id, root, databases, files, incremental, retention, allowPlaintextSecrets: source.allowPlaintextSecrets, symlinks: source.symlinks, checks };
   });
   const seenTargets = new Set<string>();
   const storage = data.storage.map((target, i): StorageConfig => {

@@ -8,6 +8,11 @@ export const MANIFEST_SCHEMA_VERSION = 3;
 export const MANIFEST_FORMAT = 'botbackup.manifest';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+/** The text of a symbolic link, as readlink returns it (relative or absolute). */
+const linkTarget = z
+  .string()
+  .min(1)
+  .refine((t) => !t.includes('\0'));
 
 /** One member of this backup's archive. */
 const entrySchema = z.object({
@@ -18,6 +23,11 @@ const entrySchema = z.object({
   size: z.number().int().min(0),
   mtime: z.string(),
   sha256: sha256Hex,
+  /**
+   * Present on a symbolic link: its target, verbatim (never followed). The tar member is a
+   * symlink entry (size 0); `size` is 0 and `sha256` is the hash of the target text.
+   */
+  linkTarget: linkTarget.optional(),
 });
 
 /** One file as of this backup (the complete set, whichever backup's archive holds its content). */
@@ -30,6 +40,8 @@ const fileSchema = z.object({
   sha256: sha256Hex,
   /** The backup whose archive holds this content, as an entry of the same path: this one or an ancestor. */
   storedIn: z.string(),
+  /** Present on a symbolic link: its target, verbatim (see the entry's). */
+  linkTarget: linkTarget.optional(),
 });
 
 const databaseSchema = z.object({
@@ -102,6 +114,12 @@ const manifestSchema = z.object({
   deleted: z.array(z.string()),
   objects: z.array(objectSchema).min(1),
   excluded: z.array(z.object({ path: z.string(), reason: z.string() })),
+  /**
+   * Files found but not backed up, with why: a file that vanished or changed size while it was
+   * read, a symbolic link that leaves the root, loops or dangles (with `symlinks: follow-inside`).
+   * Absent in manifests written before it existed.
+   */
+  skipped: z.array(z.object({ path: z.string(), reason: z.string() })).optional(),
   warnings: z.array(z.string()),
   stats: z.object({ entryBytes: z.number().int().min(0), storedBytes: z.number().int().min(0), durationMs: z.number().min(0) }),
   /**
@@ -306,12 +324,22 @@ export interface RestorableItem {
   size: number;
   mtime: string;
   sha256: string;
+  /** A symbolic link with this target (restored as a link, never followed). */
+  linkTarget?: string;
 }
 
-/** Everything a restore of this backup brings back: its files, then its databases. */
+/** Everything a restore of this backup brings back: its files (and links), then its databases. */
 export function restorableItems(manifest: Manifest): RestorableItem[] {
   return [
-    ...manifest.files.map((f) => ({ path: f.path, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime, sha256: f.sha256 })),
+    ...manifest.files.map((f) => ({
+      path: f.path,
+      kind: f.kind,
+      mode: f.mode,
+      size: f.size,
+      mtime: f.mtime,
+      sha256: f.sha256,
+      ...(f.linkTarget !== undefined ? { linkTarget: f.linkTarget } : {}),
+    })),
     ...manifest.databases.map((d) => ({ path: d.path, kind: 'database' as const, mode: d.mode, size: d.size, mtime: manifest.startedAt, sha256: d.sha256 })),
   ];
 }

@@ -14,6 +14,8 @@ export interface PlannedFile {
   size: number;
   mtime: string;
   sha256: string;
+  /** A symbolic link: its target (size 0, sha256 of the target text). */
+  linkTarget?: string;
 }
 
 export interface PlannedDatabase {
@@ -71,7 +73,7 @@ export function planIncremental(input: IncrementalPlanInput): BackupPlan {
   const changed: PlannedFile[] = [];
   const files = input.files.map((file) => {
     const old = before.get(file.path);
-    if (old && old.sha256 === file.sha256 && old.size === file.size) return { ...file, storedIn: old.storedIn };
+    if (old && old.sha256 === file.sha256 && old.size === file.size && old.linkTarget === file.linkTarget) return { ...file, storedIn: old.storedIn };
     changed.push(file);
     return { ...file, storedIn: input.backupId };
   });

@@ -45,7 +45,7 @@ import { copyBackup } from './replicate.js';
 import { isTargetFailure } from './target-failure.js';
 import { checkChainObjects, loadChain, readVerifiedObject, resolveBackupRef } from './repository.js';
 import { silentLogger, type Logger } from './logger.js';
-import { packArchive, type ArchiveInput } from './pack-archive.js';
+import { linkTargetHash, packArchive, type ArchiveInput } from './pack-archive.js';
 import type { ProgressListener } from './progress.js';
 import { startSnapshot, type SnapshotHandle } from './snapshot-database.js';
 import { createCompressStream, hashFile, HashingStream } from './streams.js';
@@ -246,8 +246,10 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     );
 
     let plan: BackupPlan = { type: 'full', reason: 'reason' in found ? found.reason : '' };
+    /** Files found but not backed up (vanished, changed while read, links not followed), with why. */
+    const skipped = [...collected.skipped];
     if ('parent' in found) {
-      const files = await hashFiles(collected.files, contentKey, options.signal);
+      const files = await hashFiles(collected.files, contentKey, options.signal, skipped);
       plan = planIncremental({
         backupId,
         parent: found.parent,
@@ -270,7 +272,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const inputs: ArchiveInput[] = [
       ...collected.files
         .filter((f) => !storedFiles || storedFiles.has(f.relPath))
-        .map((f): ArchiveInput => ({ path: f.relPath, absPath: f.absPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime })),
+        .map(
+          (f): ArchiveInput =>
+            f.linkTarget !== undefined
+              ? { path: f.relPath, linkTarget: f.linkTarget, kind: f.kind, mode: f.mode, mtime: f.mtime }
+              : { path: f.relPath, absPath: f.absPath, identity: f.identity, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime },
+        ),
       ...source.databases.map((db, i): ArchiveInput => {
         const snapshot = snapshots.get(db.relativePath)!;
         const dbPlan = incremental?.databases.get(db.relativePath);
@@ -312,7 +319,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         }),
       ),
     ]);
-    const entries = await archive.entries;
+    const packResult = await archive.result;
+    const entries = packResult.entries;
+    skipped.push(...packResult.skipped);
+    for (const note of packResult.notes) warn(`${note.path} ${note.reason}`);
+    for (const s of skipped) log.warn({ path: s.path }, `skipped ${s.path}: ${s.reason}`);
+    const skippedPaths = new Set(skipped.map((s) => s.path));
     const entryByPath = new Map(entries.map((e) => [e.path, e]));
 
     // Nothing is committed until every snapshot is complete and has passed quick_check.
@@ -370,20 +382,24 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     }
     // Every file as of this backup: the ones stored here as packed (a file that changed since it
     // was hashed is recorded as stored), the others as the parent had them.
-    const files: ManifestFile[] = (incremental ? incremental.files : collected.files.map((f) => ({ path: f.relPath, storedIn: backupId }))).map((f) => {
-      const entry = entryByPath.get(f.path);
-      if (f.storedIn === backupId && entry)
-        return {
-          path: entry.path,
-          kind: entry.kind as FileKind,
-          mode: entry.mode,
-          size: entry.size,
-          mtime: entry.mtime,
-          sha256: entry.sha256,
-          storedIn: backupId,
-        };
-      return f as ManifestFile;
-    });
+    // A file skipped while it was packed (vanished, or shrank while read) is not one of them.
+    const files: ManifestFile[] = (incremental ? incremental.files : collected.files.map((f) => ({ path: f.relPath, storedIn: backupId })))
+      .filter((f) => !(f.storedIn === backupId && (skippedPaths.has(f.path) || !entryByPath.has(f.path))))
+      .map((f) => {
+        const entry = entryByPath.get(f.path);
+        if (f.storedIn === backupId && entry)
+          return {
+            path: entry.path,
+            kind: entry.kind as FileKind,
+            mode: entry.mode,
+            size: entry.size,
+            mtime: entry.mtime,
+            sha256: entry.sha256,
+            storedIn: backupId,
+            ...(entry.linkTarget !== undefined ? { linkTarget: entry.linkTarget } : {}),
+          };
+        return f as ManifestFile;
+      });
     const entryBytes = entries.reduce((sum, e) => sum + e.size, 0);
     const storedBytes = objects.reduce((sum, o) => sum + o.size, 0);
     const completedAt = now();
@@ -407,6 +423,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       deleted: incremental?.deleted ?? [],
       objects,
       excluded: collected.excluded,
+      skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : 1)),
       warnings,
       stats: { entryBytes, storedBytes, durationMs: completedAt.getTime() - startedAt.getTime() },
       ...(options.trigger ? { trigger: options.trigger } : {}),
@@ -563,23 +580,36 @@ function unusable(parent: string, error: Error): { reason: string; warning: stri
 }
 
 /** sha256 (HMAC-SHA256 under `contentKey`, in an encrypted repository) of each file's first `size` bytes (the size it was collected with), one file at a time. */
-async function hashFiles(files: readonly CollectedFile[], contentKey: Buffer | undefined, signal: AbortSignal | undefined): Promise<PlannedFile[]> {
+async function hashFiles(
+  files: readonly CollectedFile[],
+  contentKey: Buffer | undefined,
+  signal: AbortSignal | undefined,
+  skipped: { path: string; reason: string }[],
+): Promise<PlannedFile[]> {
   const out: PlannedFile[] = [];
   for (const f of files) {
-    const { sha256, bytes } = await hashFile(f.absPath, { size: f.size, signal, key: contentKey }).catch((error: NodeJS.ErrnoException) => {
+    const mtime = f.mtime.toISOString();
+    if (f.linkTarget !== undefined) {
+      out.push({ path: f.relPath, kind: f.kind, mode: f.mode, size: 0, mtime, sha256: linkTargetHash(f.linkTarget, contentKey), linkTarget: f.linkTarget });
+      continue;
+    }
+    const hashed = await hashFile(f.absPath, { size: f.size, signal, key: contentKey }).catch((error: NodeJS.ErrnoException) => {
       if (signal?.aborted) throw error;
+      // Gone since the walk: skipped, as when it vanishes before the archive reaches it.
+      if (error.code === 'ENOENT') return undefined;
       throw new SourceError('FILE_UNREADABLE', f.absPath, `Cannot read ${f.absPath} (${error.code ?? error.message}); check its permissions.`, {
         cause: error,
       });
     });
-    if (bytes < f.size) {
-      throw new SourceError(
-        'FILE_CHANGED',
-        f.absPath,
-        `${f.absPath} shrank while it was being backed up (from ${f.size} to ${bytes} bytes); run the backup again.`,
-      );
+    if (!hashed) {
+      skipped.push({ path: f.relPath, reason: 'vanished before it was read' });
+      continue;
     }
-    out.push({ path: f.relPath, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime.toISOString(), sha256 });
+    if (hashed.bytes < f.size) {
+      skipped.push({ path: f.relPath, reason: `changed size while it was read (shrank from ${f.size} to ${hashed.bytes} bytes); not stored` });
+      continue;
+    }
+    out.push({ path: f.relPath, kind: f.kind, mode: f.mode, size: f.size, mtime, sha256: hashed.sha256 });
   }
   return out;
 }

@@ -1,9 +1,11 @@
+import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { DELTA_SUFFIX, SourceError, type FileKind, type SourceConfig } from '@botbackup/core';
 
 export interface CollectedFile {
+  /** What is read: the file itself, or (a link followed with `follow-inside`) the real path of its target. */
   absPath: string;
   /** Path relative to the source root, forward slashes. */
   relPath: string;
@@ -11,11 +13,17 @@ export interface CollectedFile {
   mode: number;
   size: number;
   mtime: Date;
+  /** A symbolic link stored as a link: its target, verbatim (size is 0; nothing is read). */
+  linkTarget?: string;
+  /** The file found by the walk (device and inode): the read must open this very file. */
+  identity?: { dev: number; ino: number };
 }
 
 export interface CollectResult {
   files: CollectedFile[];
   excluded: { path: string; reason: string }[];
+  /** Found but not backed up: vanished during the walk, or (follow-inside) a link that leaves the root, loops or dangles. */
+  skipped: { path: string; reason: string }[];
 }
 
 /** When one file matches several sets, the safest kind wins: a secret stays a secret. */
@@ -23,50 +31,101 @@ const KIND_PRIORITY: Record<FileKind, number> = { secret: 0, config: 1, log: 2, 
 
 /**
  * Finds the source's files: every file set's include globs minus its exclude globs, relative to
- * the source root (dot files included, symlinks followed). Log sets keep only files modified
- * within their window. Database files, their -wal/-shm/-journal and the name of their delta
- * entry are never taken as plain files: databases are only ever copied as consistent
- * snapshots. `now` is passed in.
+ * the source root (dot files included). Symbolic links are never followed by the walk: a linked
+ * folder is not descended, and a link is kept as a link (its target text), or, with
+ * `symlinks: follow-inside`, a link whose real target is a file inside the root is taken as that
+ * file while one that leaves the root, loops or dangles is skipped and reported. Log sets keep
+ * only files modified within their window. Database files, their -wal/-shm/-journal and the name
+ * of their delta entry are never taken as plain files: databases are only ever copied as
+ * consistent snapshots. `now` is passed in.
  */
 export async function collectFiles(source: SourceConfig, now: Date): Promise<CollectResult> {
   const dbFiles = new Set(source.databases.flatMap((db) => ['', '-wal', '-shm', '-journal', DELTA_SUFFIX].map((suffix) => `${db.relativePath}${suffix}`)));
   const byPath = new Map<string, CollectedFile>();
   const excluded: CollectResult['excluded'] = [];
+  const skipped = new Map<string, string>();
+  const follow = source.symlinks === 'follow-inside';
+  const realRoot = follow ? await fs.realpath(source.root) : source.root;
   for (const set of source.files) {
     const matches = await fg(set.include, {
       cwd: source.root,
       ignore: set.exclude,
       dot: true,
-      onlyFiles: true,
-      followSymbolicLinks: true,
+      // Links are matched as entries of their own (not only links to files), never descended.
+      onlyFiles: false,
+      followSymbolicLinks: false,
       unique: true,
       suppressErrors: false,
     });
     for (const relPath of matches.sort()) {
       if (dbFiles.has(relPath)) continue;
-      const absPath = path.join(source.root, relPath);
-      const stat = await fs.stat(absPath).catch((error: NodeJS.ErrnoException) => {
+      const linkPath = path.join(source.root, relPath);
+      const unreadable = (error: NodeJS.ErrnoException): never => {
         throw new SourceError(
           'FILE_UNREADABLE',
-          absPath,
-          `Cannot read ${absPath} (source "${source.id}"): ${describeErrno(error)}; fix its permissions or exclude it.`,
+          linkPath,
+          `Cannot read ${linkPath} (source "${source.id}"): ${describeErrno(error)}; fix its permissions or exclude it.`,
           { cause: error },
         );
-      });
-      if (!stat.isFile()) continue;
-      if (set.maxAgeMs !== undefined && now.getTime() - stat.mtimeMs > set.maxAgeMs) {
+      };
+      const lstat = await fs.lstat(linkPath).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(error)));
+      if (!lstat) {
+        skipped.set(relPath, 'vanished before it was read');
+        continue;
+      }
+      let found: Omit<CollectedFile, 'kind'>;
+      if (lstat.isSymbolicLink()) {
+        const target = await fs.readlink(linkPath).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(error)));
+        if (target === undefined) {
+          skipped.set(relPath, 'vanished before it was read');
+          continue;
+        }
+        const asLink = { absPath: linkPath, relPath, mode: lstat.mode & 0o7777, size: 0, mtime: lstat.mtime, linkTarget: target };
+        if (!follow) found = asLink;
+        else {
+          const resolved = await resolveInside(linkPath, realRoot);
+          if ('skip' in resolved) {
+            skipped.set(relPath, `${resolved.skip} (-> ${target})`);
+            continue;
+          }
+          const real = resolved.real;
+          if (real.stat.isDirectory()) found = asLink; // never descended: kept as a link
+          else if (!real.stat.isFile()) continue;
+          else if (dbFiles.has(path.relative(realRoot, real.path).split(path.sep).join('/'))) {
+            skipped.set(relPath, `symbolic link to a database file, which is only stored as a snapshot (-> ${target})`);
+            continue;
+          } else
+            found = {
+              absPath: real.path,
+              relPath,
+              mode: real.stat.mode & 0o7777,
+              size: real.stat.size,
+              mtime: real.stat.mtime,
+              identity: { dev: real.stat.dev, ino: real.stat.ino },
+            };
+        }
+      } else if (lstat.isFile()) {
+        found = { absPath: linkPath, relPath, mode: lstat.mode & 0o7777, size: lstat.size, mtime: lstat.mtime, identity: { dev: lstat.dev, ino: lstat.ino } };
+      } else continue;
+      if (set.maxAgeMs !== undefined && now.getTime() - found.mtime.getTime() > set.maxAgeMs) {
         excluded.push({ path: relPath, reason: `log not modified within ${Math.round(set.maxAgeMs / 86_400_000)}d` });
         continue;
       }
       const previous = byPath.get(relPath);
       if (previous && KIND_PRIORITY[previous.kind] <= KIND_PRIORITY[set.kind]) continue;
-      byPath.set(relPath, { absPath, relPath, kind: set.kind, mode: stat.mode & 0o7777, size: stat.size, mtime: stat.mtime });
+      byPath.set(relPath, { ...found, kind: set.kind });
     }
   }
   // Fail now, before anything is written, if a file cannot be opened (an unreadable key file
-  // must stop the backup, not be silently left out).
-  for (const file of byPath.values()) {
+  // must stop the backup, not be silently left out). One that is gone by now is skipped.
+  for (const file of [...byPath.values()]) {
+    if (file.linkTarget !== undefined) continue;
     await fs.access(file.absPath, fs.constants.R_OK).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') {
+        byPath.delete(file.relPath);
+        skipped.set(file.relPath, 'vanished before it was read');
+        return;
+      }
       throw new SourceError(
         'FILE_UNREADABLE',
         file.absPath,
@@ -75,7 +134,38 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
       );
     });
   }
-  return { files: [...byPath.values()].sort((a, b) => (a.relPath < b.relPath ? -1 : 1)), excluded };
+  for (const p of byPath.keys()) skipped.delete(p);
+  return {
+    files: [...byPath.values()].sort((a, b) => (a.relPath < b.relPath ? -1 : 1)),
+    excluded,
+    skipped: [...skipped].map(([p, reason]) => ({ path: p, reason })).sort((a, b) => (a.path < b.path ? -1 : 1)),
+  };
+}
+
+/**
+ * Where a link really leads, when that is inside `realRoot` (itself a real path): the real path
+ * and its stat. Otherwise why it cannot be followed.
+ */
+async function resolveInside(
+  linkPath: string,
+  realRoot: string,
+): Promise<{ real: { path: string; stat: Stats } } | { skip: string }> {
+  let real: string;
+  try {
+    real = await fs.realpath(linkPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return { skip: 'symbolic link loop' };
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { skip: 'symbolic link to nothing (dangling)' };
+    return { skip: `symbolic link that cannot be resolved (${code ?? (error as Error).message})` };
+  }
+  if (real !== realRoot && !real.startsWith(realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep)) {
+    return { skip: 'symbolic link leaves the source root' };
+  }
+  // A real path has no link left in it: lstat is its stat.
+  const stat = await fs.lstat(real).catch(() => undefined);
+  if (!stat) return { skip: 'symbolic link to nothing (dangling)' };
+  return { real: { path: real, stat } };
 }
 
 function describeErrno(error: NodeJS.ErrnoException): string {

@@ -1,11 +1,13 @@
-import { createReadStream } from 'node:fs';
+import { createHash, createHmac } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { SourceError, type EntryKind, type ManifestEntry } from '@botbackup/core';
 import { HashingStream } from './streams.js';
 
-/** One entry to put into the archive: a file, or a stream opened when its turn comes. */
+/** One entry to put into the archive: a file, a symbolic link, or a stream opened when its turn comes. */
 export type ArchiveInput = {
   /** Path inside the archive (relative, forward slashes). */
   path: string;
@@ -17,6 +19,12 @@ export type ArchiveInput = {
       absPath: string;
       /** Bytes to take: a file that grows while it is read (a log) is cut at this size. */
       size: number;
+      /** The file the walk found: one with another device or inode at `absPath` is not read. */
+      identity?: { dev: number; ino: number } | undefined;
+    }
+  | {
+      /** A symbolic link, stored as a link to this target (nothing is read or followed). */
+      linkTarget: string;
     }
   | {
       /** Opens the entry's content when the archive reaches it (a database snapshot). */
@@ -24,57 +32,172 @@ export type ArchiveInput = {
     }
 );
 
+/** A file the archive does not hold as a file of the backup, with why. */
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+export interface PackResult {
+  /** Every member of the archive, in order, with its sha256 (a padded torn copy included: see `skipped`). */
+  entries: ManifestEntry[];
+  /**
+   * Files that are not part of the backup: they vanished (or were replaced) before they were
+   * read, or shrank while they were read. A file that shrank has an entry (its header's size was
+   * written before the read), padded with zero bytes, that is not a file of the backup.
+   */
+  skipped: SkippedFile[];
+  /** Files stored, but that changed while they were read (e.g. one that grew: its first `size` bytes were stored). */
+  notes: SkippedFile[];
+}
+
+/** sha256 (HMAC-SHA256 under `key`) of a link's target text: the content hash of a symlink entry. */
+export function linkTargetHash(target: string, key?: Buffer): string {
+  return (key ? createHmac('sha256', key) : createHash('sha256')).update(target, 'utf8').digest('hex');
+}
+
 /**
  * Streams the inputs as a POSIX tar (ustar, pax headers for long names) and hashes every entry
- * on the way. Returns the tar stream at once; `entries` resolves, after the stream has ended,
- * to the manifest entries with their sha256. A file that shrinks while it is read fails the
- * archive with FILE_CHANGED rather than storing a torn copy. With `contentKey`, every entry's
- * hash is an HMAC-SHA256 under it (an encrypted repository; see keys.ts).
+ * on the way. Returns the tar stream at once; `result` resolves, after the stream has ended, to
+ * the manifest entries with their sha256 and the files that could not be stored whole. A file is
+ * opened without following a link (O_NOFOLLOW) and must be the one the walk found; a file that
+ * vanished by then is skipped, one that shrinks while it is read is padded to its header's size
+ * and reported as skipped rather than stored torn. A symbolic link is a symlink entry of size 0.
+ * With `contentKey`, every entry's hash is an HMAC-SHA256 under it (an encrypted repository; see
+ * keys.ts).
  */
 export function packArchive(
   inputs: readonly ArchiveInput[],
   onBytes?: (n: number) => void,
   contentKey?: Buffer,
-): { stream: Readable; entries: Promise<ManifestEntry[]> } {
+): { stream: Readable; result: Promise<PackResult>; entries: Promise<ManifestEntry[]> } {
   const pack = tar.pack();
-  const entries = (async () => {
+  const result = (async (): Promise<PackResult> => {
     const out: ManifestEntry[] = [];
+    const skipped: SkippedFile[] = [];
+    const notes: SkippedFile[] = [];
     try {
       for (const input of inputs) {
+        if ('linkTarget' in input) {
+          await new Promise<void>((resolve, reject) => {
+            // A symlink entry has no body: the header (with pax for a long target) is all.
+            const sink = pack.entry({ name: input.path, type: 'symlink', linkname: input.linkTarget, mode: input.mode, mtime: input.mtime }, (error?: Error | null) =>
+              error ? reject(error) : resolve(),
+            ) as unknown as { end(): void };
+            sink.end();
+          });
+          out.push({
+            path: input.path,
+            kind: input.kind,
+            mode: input.mode,
+            size: 0,
+            mtime: input.mtime.toISOString(),
+            sha256: linkTargetHash(input.linkTarget, contentKey),
+            linkTarget: input.linkTarget,
+          });
+          continue;
+        }
         const hasher = new HashingStream(onBytes, contentKey);
-        const { size, body } =
-          'open' in input
-            ? await input.open().then((opened) => ({ size: opened.size, body: opened.stream }))
-            : {
-                size: input.size,
-                body: input.size === 0 ? Readable.from([]) : createReadStream(input.absPath, { start: 0, end: input.size - 1, highWaterMark: 1 << 20 }),
-              };
-        const entry = pack.entry({ name: input.path, size, mode: input.mode, mtime: input.mtime, type: 'file' });
+        let size: number;
+        let body: Readable;
+        let file: { handle: FileHandle; read: { bytes: number } } | undefined;
+        if ('open' in input) {
+          ({ size, stream: body } = await input.open());
+        } else {
+          const opened = await openFile(input);
+          if ('skip' in opened) {
+            skipped.push({ path: input.path, reason: opened.skip });
+            continue;
+          }
+          // Never more than the walk saw (a growing log is cut there), never more than is there now.
+          size = Math.min(input.size, opened.size);
+          if (opened.size < input.size) notes.push({ path: input.path, reason: `shrank before it was read (from ${input.size} to ${opened.size} bytes); stored as it was then` });
+          const read = { bytes: 0 };
+          file = { handle: opened.handle, read };
+          body = Readable.from(readPadded(opened.handle, size, read), { objectMode: false });
+        }
         try {
+          const entry = pack.entry({ name: input.path, size, mode: input.mode, mtime: input.mtime, type: 'file' });
           await pipeline(body, hasher, entry);
+          if (file && !('open' in input)) {
+            if (file.read.bytes < size) {
+              skipped.push({
+                path: input.path,
+                reason: `changed size while it was read (shrank from ${size} to ${file.read.bytes} bytes); not stored (its archive entry is padded with zero bytes)`,
+              });
+            } else if (input.kind !== 'log') {
+              const now = await file.handle.stat().catch(() => undefined);
+              if (now && now.size > size) notes.push({ path: input.path, reason: `grew while it was read (to ${now.size} bytes); stored its first ${size} bytes` });
+            }
+          }
         } catch (error) {
-          if (hasher.bytes < size && 'absPath' in input) {
-            throw new SourceError(
-              'FILE_CHANGED',
-              input.absPath,
-              `${input.absPath} shrank while it was being backed up (from ${size} to ${hasher.bytes} bytes); run the backup again.`,
-              {
-                cause: error,
-              },
-            );
+          if ('absPath' in input && (error as NodeJS.ErrnoException).syscall !== undefined) {
+            throw new SourceError('FILE_UNREADABLE', input.absPath, `Cannot read ${input.absPath}: ${(error as Error).message}.`, { cause: error });
           }
           throw error;
+        } finally {
+          await file?.handle.close().catch(() => undefined);
         }
         out.push({ path: input.path, kind: input.kind, mode: input.mode, size, mtime: input.mtime.toISOString(), sha256: hasher.digest() });
       }
       pack.finalize();
-      return out;
+      return { entries: out, skipped, notes };
     } catch (error) {
       pack.destroy(error as Error);
       throw error;
     }
   })();
   // The caller learns of a failure through the stream; keep the promise from being reported as unhandled meanwhile.
+  result.catch(() => undefined);
+  const entries = result.then((r) => r.entries);
   entries.catch(() => undefined);
-  return { stream: Readable.from(pack), entries };
+  return { stream: Readable.from(pack), result, entries };
+}
+
+/**
+ * Opens a file to pack without following a link in its last component, and checks it is the
+ * file the walk found. Whatever is gone or was replaced is skipped (with why), not an error.
+ */
+async function openFile(input: { path: string; absPath: string; identity?: { dev: number; ino: number } | undefined }): Promise<
+  { handle: FileHandle; size: number } | { skip: string }
+> {
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(input.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { skip: 'vanished before it was read' };
+    if (code === 'ELOOP') return { skip: 'replaced by a symbolic link while the backup ran; not followed' };
+    throw new SourceError('FILE_UNREADABLE', input.absPath, `Cannot read ${input.absPath} (${code ?? (error as Error).message}); check its permissions.`, {
+      cause: error,
+    });
+  }
+  const stat = await handle.stat();
+  const replaced = !stat.isFile() || (input.identity !== undefined && (stat.dev !== input.identity.dev || stat.ino !== input.identity.ino));
+  if (replaced) {
+    await handle.close();
+    return { skip: 'replaced by another file while the backup ran' };
+  }
+  return { handle, size: stat.size };
+}
+
+/**
+ * The first `size` bytes of an open file, in 1 MiB reads; when the file ends sooner (it shrank
+ * while read), zero bytes up to `size`, so the tar entry keeps the size its header announced.
+ * `read.bytes` counts the bytes that came from the file.
+ */
+async function* readPadded(handle: FileHandle, size: number, read: { bytes: number }): AsyncGenerator<Buffer> {
+  const CHUNK = 1 << 20;
+  while (read.bytes < size) {
+    const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - read.bytes));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, read.bytes);
+    if (bytesRead === 0) break;
+    read.bytes += bytesRead;
+    yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+  }
+  for (let padded = read.bytes; padded < size; ) {
+    const n = Math.min(CHUNK, size - padded);
+    padded += n;
+    yield Buffer.alloc(n);
+  }
 }

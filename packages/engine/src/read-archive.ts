@@ -7,6 +7,7 @@ import { Keyring, withBackup } from './keys.js';
 import { settleAll } from './settle.js';
 import { ParallelDecompressStream } from './parallel-decompress.js';
 import { HashingStream } from './streams.js';
+import { linkTargetHash } from './pack-archive.js';
 
 export interface ReadArchiveOptions {
   store: BackupStore;
@@ -56,6 +57,17 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   for (const entry of manifest.entries) {
     if (!isSafeRelativePath(entry.path))
       throw new RestoreRefusedError('UNSAFE_PATH', entry.path, `Backup ${manifest.id} lists the unsafe path "${entry.path}"; refusing to restore it.`);
+  }
+  // Nothing may be written through a link: no entry lies under a symbolic link of the backup.
+  const links = manifest.entries.filter((e) => e.linkTarget !== undefined).map((e) => e.path);
+  for (const entry of manifest.entries) {
+    const under = links.find((link) => entry.path.startsWith(`${link}/`));
+    if (under !== undefined)
+      throw new RestoreRefusedError(
+        'UNSAFE_PATH',
+        entry.path,
+        `Backup ${manifest.id} lists the unsafe path "${entry.path}", under its symbolic link "${under}"; refusing to restore it, nothing is written through a link.`,
+      );
   }
 
   let wanted = options.stopEarly ? manifest.entries.filter((e) => options.select?.(e) ?? true).length : Infinity;
@@ -110,11 +122,14 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
           `Backup ${manifest.id} holds the unsafe path "${name}" (absolute or with ".."); it was tampered with, nothing was written outside the target.`,
         );
       }
-      if (type !== 'file') {
+      const listed = byPath.get(name);
+      if (type === 'symlink' ? listed?.linkTarget === undefined || listed.linkTarget !== item.header.linkname : type !== 'file' || listed?.linkTarget !== undefined) {
         throw new RestoreRefusedError(
           'UNSAFE_PATH',
           name,
-          `Backup ${manifest.id} holds "${name}" of type ${type ?? 'unknown'}; botbackup archives only regular files, so it was tampered with.`,
+          type === 'symlink' || listed?.linkTarget !== undefined
+            ? `Backup ${manifest.id} holds "${name}" as ${type === 'symlink' ? `a symbolic link to "${item.header.linkname ?? ''}"` : `a ${type ?? 'unknown'} entry`}, which its manifest does not list as such: an unsafe path, so it was tampered with; nothing was written through it.`
+            : `Backup ${manifest.id} holds "${name}" of type ${type ?? 'unknown'}; botbackup archives only regular files and symbolic links, so it was tampered with.`,
         );
       }
       const entry = byPath.get(name);
@@ -132,7 +147,12 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
       // Drain whatever the consumer left, so the hash covers the whole entry.
       hashed.resume();
       if (!hashed.readableEnded) await new Promise<void>((resolve, reject) => hashed.once('end', resolve).once('error', reject));
-      if (hasher.bytes !== entry.size || hasher.digest() !== entry.sha256) {
+      const digest = hasher.digest();
+      const matches =
+        entry.linkTarget !== undefined
+          ? hasher.bytes === 0 && entry.size === 0 && linkTargetHash(entry.linkTarget, contentKey) === entry.sha256
+          : hasher.bytes === entry.size && digest === entry.sha256;
+      if (!matches) {
         throw new IntegrityError(
           'CHECKSUM_MISMATCH',
           `Backup ${manifest.id}: "${entry.path}" does not match its checksum; the archive is corrupt or was tampered with.`,

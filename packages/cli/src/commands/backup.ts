@@ -54,6 +54,7 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
           if (m.type === 'full' && opts.incremental) ctx.print(`  full because ${m.fullReason}`);
           for (const db of m.databases) if (db.stored.type === 'delta') ctx.print(`  ${db.path}: ${db.stored.pages} of ${db.pageCount} pages changed`);
           if (m.deleted.length > 0) ctx.print(`  ${m.deleted.length} file(s) deleted since the parent`);
+          for (const s of m.skipped ?? []) ctx.print(`  skipped ${s.path}: ${s.reason}`);
           for (const r of result.repaired) ctx.print(`  copied ${r.backupId} of the chain into "${r.store}" first`);
           for (const s of result.stored) ctx.print(`  stored in "${s.store}" (${s.location})`);
           for (const f of result.failed) ctx.print(`  NOT stored in "${f.store}" (${f.location}): ${f.error}`);

@@ -61,6 +61,15 @@ export function showCommand(wrap: (action: CommandAction) => (...args: unknown[]
           ),
         );
       }
+      if ((m.skipped ?? []).length > 0) {
+        ctx.print('');
+        ctx.print(
+          formatTable(
+            ['SKIPPED', 'REASON'],
+            m.skipped!.map((x) => [x.path, x.reason]),
+          ),
+        );
+      }
       if (m.excluded.length > 0) {
         ctx.print('');
         ctx.print(
