@@ -1,4 +1,15 @@
-import { BackupNotFoundError, BotbackupError, ExitCode, IntegrityError, type Manifest } from '@botbackup/core';
+import {
+  AbortedError,
+  BackupNotFoundError,
+  BotbackupError,
+  ConfigError,
+  ExitCode,
+  IntegrityError,
+  StorageError,
+  UsageError,
+  type ExitCodeValue,
+  type Manifest,
+} from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { Keyring } from './keys.js';
 import type { ProgressListener } from './progress.js';
@@ -25,6 +36,11 @@ export interface CopyVerdict {
   /** Why the copy is bad, missing or unreadable (one sentence), and the error's code. */
   error?: string;
   code?: string;
+  /**
+   * The exit code this copy's failure stands for: 6 bad or missing (integrity), 11 no key here
+   * opens it, 5 its target is unreachable, 1 an internal error; see {@link worstExitCode}.
+   */
+  exitCode?: ExitCodeValue;
   /** With `repair`: the store whose good copy replaced this one. */
   repairedFrom?: string;
 }
@@ -61,7 +77,10 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
   const bad: { store: BackupStore; verdict: CopyVerdict }[] = [];
   for (const store of options.stores) {
     const fail = (error: BotbackupError) => {
-      const verdict: CopyVerdict = { ...base, store: store.name, ok: false, error: error.message, code: error.code };
+      // A missing copy counts as a bad one (6), as it always has for verify.
+      const missing = error instanceof BackupNotFoundError || (error instanceof StorageError && error.storageCode === 'NOT_FOUND');
+      const exitCode = missing ? ExitCode.integrity : error instanceof StorageError ? ExitCode.storage : error.exitCode;
+      const verdict: CopyVerdict = { ...base, store: store.name, ok: false, error: error.message, code: error.code, exitCode };
       verdicts.push(verdict);
       if (error instanceof IntegrityError || error instanceof BackupNotFoundError) bad.push({ store, verdict });
       options.onVerdict?.(verdict, undefined);
@@ -99,17 +118,47 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
     } catch (error) {
       if (error instanceof BackupNotFoundError) {
         fail(new BackupNotFoundError(`Backup ${backup.backupId} is missing in storage "${store.name}"; run "botbackup replicate" to copy it there.`));
-      } else if (error instanceof IntegrityError || (isTargetFailure(error) && !signal?.aborted)) {
+      } else if (
+        signal?.aborted ||
+        error instanceof AbortedError ||
+        error instanceof UsageError ||
+        error instanceof ConfigError ||
+        (error instanceof BotbackupError && error.exitCode === ExitCode.aborted)
+      ) {
+        throw error;
+      } else if (error instanceof BotbackupError) {
+        // Bad content, a key that does not open it, an unsafe path in it, its target down: a
+        // verdict on this copy; the other copies and backups are still checked.
         fail(error);
-      } else throw error;
+      } else {
+        // A bug while checking this copy: reported as such (exit 1), without hiding the others'.
+        fail(new BotbackupError('INTERNAL', `Checking the copy in storage "${store.name}" failed with an internal error: ${(error as Error).message}`, ExitCode.internal, { cause: error }));
+      }
     }
   }
   const from = good[0];
   if (options.repair && from) {
     for (const { store, verdict } of bad) {
-      await copyBackup(from.store, store, from.manifest, { signal });
-      verdict.repairedFrom = from.store.name;
+      try {
+        await copyBackup(from.store, store, from.manifest, { signal });
+        verdict.repairedFrom = from.store.name;
+      } catch (error) {
+        if (signal?.aborted || !(error instanceof BotbackupError)) throw error;
+        verdict.error = `${verdict.error!.replace(/\.$/, '')}; the repair from "${from.store.name}" failed: ${error.message}`;
+        verdict.exitCode = worstExitCode([verdict.exitCode, error.exitCode]);
+      }
     }
   }
   return verdicts;
+}
+
+/** Exit codes of failed checks, worst first: bad data, an unsafe archive, no key, a missing backup, a bug, an unreachable target. */
+const SEVERITY: ExitCodeValue[] = [ExitCode.integrity, ExitCode.restoreRefused, ExitCode.key, ExitCode.notFound, ExitCode.internal, ExitCode.storage];
+
+/** The worst of several failures' exit codes (see SEVERITY); 0 when there are none. */
+export function worstExitCode(codes: readonly (number | undefined)[]): ExitCodeValue {
+  const present = codes.filter((c): c is ExitCodeValue => c !== undefined && c !== 0);
+  if (present.length === 0) return ExitCode.ok;
+  const rank = (c: ExitCodeValue) => (SEVERITY.includes(c) ? SEVERITY.indexOf(c) : SEVERITY.length);
+  return present.reduce((worst, c) => (rank(c) < rank(worst) ? c : worst));
 }

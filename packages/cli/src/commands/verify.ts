@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
-import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, type CopyVerdict } from '@botbackup/engine';
+import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes } from '../output.js';
+import { formatBytes, formatTable } from '../output.js';
 
 export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return withBackupSelection(
@@ -63,7 +63,8 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
               for (const warning of v.warnings ?? []) ctx.print(`       WARNING: ${warning}`);
               return;
             }
-            if (v.code !== 'STORAGE_UNAVAILABLE' && !v.code?.startsWith('STORAGE_')) catalog.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
+            // Only bad content marks the copy bad: not an unreachable target, nor a key this host lacks.
+            if (v.exitCode === ExitCode.integrity && !v.code?.startsWith('STORAGE_')) catalog.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
             ctx.print(`FAILED ${v.id} in "${v.store}": ${v.error}`);
           },
         });
@@ -80,17 +81,36 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
         results.push(...verdicts);
       }
       if (ctx.options.json) ctx.printJson(results);
+      else if (opts.all && backups.length > 0) ctx.print(`\n${verifyTable(backups, stores, results)}`);
       const failed = results.filter((r) => !r.ok && r.repairedFrom === undefined);
       if (failed.length > 0) {
-        const integrity = failed.some((r) => r.code !== 'STORAGE_UNAVAILABLE' && !r.code?.startsWith('STORAGE_'));
+        // The worst failure decides: a bad copy (6) over a key that opens none (11) over an unreachable target (5).
         throw new BotbackupError(
           'VERIFY_FAILED',
           failed.length === 1
             ? failed[0]!.error!
             : `${failed.length} of ${results.length} copies failed verification (listed above)${opts.repair ? '' : '; "botbackup verify --repair" replaces bad copies with good ones'}.`,
-          integrity ? ExitCode.integrity : ExitCode.storage,
+          worstExitCode(failed.map((r) => r.exitCode ?? ExitCode.integrity)),
         );
       }
     }),
   );
+}
+
+/** One row per backup: each target's verdict on its copy, then the backup's (the worst of its copies, with the exit code it stands for). */
+function verifyTable(backups: readonly { sourceId: string; backupId: string }[], stores: readonly BackupStore[], results: readonly CopyVerdict[]): string {
+  const cell = (v: CopyVerdict | undefined) =>
+    !v ? '-' : v.ok ? 'ok' : v.repairedFrom !== undefined ? 'repaired' : v.code === 'STORAGE_UNAVAILABLE' ? 'unreachable' : v.code === 'BACKUP_NOT_FOUND' ? 'missing' : 'FAILED';
+  const rows = backups.map((b) => {
+    const mine = results.filter((r) => r.id === b.backupId && r.source === b.sourceId);
+    const bad = mine.filter((r) => !r.ok && r.repairedFrom === undefined);
+    const worst = worstExitCode(bad.map((r) => r.exitCode ?? ExitCode.integrity));
+    return [
+      b.backupId,
+      b.sourceId,
+      ...stores.map((s) => cell(mine.find((r) => r.store === s.name))),
+      bad.length === 0 ? 'ok' : `FAILED (exit ${worst}): ${bad.map((r) => r.code ?? '?').join(', ')}`,
+    ];
+  });
+  return formatTable(['BACKUP', 'SOURCE', ...stores.map((s) => s.name.toUpperCase()), 'RESULT'], rows);
 }
