@@ -10,6 +10,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     // The CLI keeps its catalog under $XDG_STATE_HOME: tests must not write into the user's home.
-    env: { XDG_STATE_HOME: path.join(os.tmpdir(), 'botbackup-test-state') },
+    // ... and its temp copies under $XDG_CACHE_HOME/botbackup/tmp.
+    env: { XDG_STATE_HOME: path.join(os.tmpdir(), 'botbackup-test-state'), XDG_CACHE_HOME: path.join(os.tmpdir(), 'botbackup-test-cache') },
   },
 });
