@@ -26,9 +26,12 @@ export function isManifestSummary(manifest: ManifestHeader): manifest is Manifes
   return 'counts' in manifest && !('files' in manifest);
 }
 
+/** About how many characters {@link manifestChunks} puts in one piece. */
+const CHUNK = 64 * 1024;
+
 /**
  * The text of {@link serializeManifest} in pieces: the same bytes once joined (two-space indent,
- * trailing newline), but no piece longer than one element of the manifest's lists, so a manifest
+ * trailing newline), but no piece much longer than 64 Ki characters (or one element of its lists), so a manifest
  * of a million files can be hashed or written without one string of hundreds of MB (V8 refuses
  * strings over 2^29 characters at all).
  */
@@ -43,9 +46,17 @@ export function* manifestChunks(manifest: ManifestHeader | Manifest): Generator<
     const value = (manifest as Record<string, unknown>)[key];
     yield `  ${JSON.stringify(key)}: `;
     if (Array.isArray(value) && value.length > 0) {
-      yield '[\n';
-      for (let j = 0; j < value.length; j++) yield `    ${indented(value[j], '    ')}${j < value.length - 1 ? ',' : ''}\n`;
-      yield '  ]';
+      // Elements are joined into pieces of about CHUNK characters: hashing or writing a piece per
+      // file record would cost more than the serializing.
+      let piece = '[\n';
+      for (let j = 0; j < value.length; j++) {
+        piece += `    ${indented(value[j], '    ')}${j < value.length - 1 ? ',' : ''}\n`;
+        if (piece.length >= CHUNK) {
+          yield piece;
+          piece = '';
+        }
+      }
+      yield `${piece}  ]`;
     } else {
       yield indented(value, '  ');
     }
