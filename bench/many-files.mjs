@@ -111,9 +111,10 @@ function measured(label, config, cliArgs) {
   const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1]);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(stderr);
   const seconds = wall ? Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]) : NaN;
+  const cpuSeconds = Number(/User time \(seconds\): ([\d.]+)/.exec(stderr)?.[1]) + Number(/System time \(seconds\): ([\d.]+)/.exec(stderr)?.[1]);
   const exit = result.status;
-  const out = { label, command: `botbackup ${cliArgs.join(' ')}`, exit, seconds, rssBytes: rssKb * 1024 };
-  log(`${label}: exit ${exit}, ${seconds.toFixed(2)} s, peak RSS ${fmtBytes(out.rssBytes)}`);
+  const out = { label, command: `botbackup ${cliArgs.join(' ')}`, exit, seconds, cpuSeconds, rssBytes: rssKb * 1024 };
+  log(`${label}: exit ${exit}, ${seconds.toFixed(2)} s (CPU ${cpuSeconds.toFixed(2)} s), peak RSS ${fmtBytes(out.rssBytes)}`);
   if (exit !== 0) log(stderr.split('\n').filter((l) => !/^\s/.test(l) || /error/i.test(l)).slice(-15).join('\n'));
   return { ...out, stdout: result.stdout ?? '' };
 }
@@ -128,6 +129,7 @@ const results = { date: new Date().toISOString(), host: { cpus: os.cpus().length
 const keep = (r) => {
   const { stdout: _s, ...rest } = r;
   results.runs.push(rest);
+  fs.writeFileSync(path.join(work, 'partial-results.json'), `${JSON.stringify(results, null, 2)}\n`);
   return r;
 };
 
@@ -196,9 +198,9 @@ if (!skip.has('small')) {
 
 const file = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-many-files-${args.files}.json`);
 fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-console.log(`\n| step | wall | peak RSS | within ${fmtBytes(TARGET.rssBytes)} |`);
-console.log('|---|---|---|---|');
-for (const r of results.runs) console.log(`| ${r.label} | ${r.seconds.toFixed(2)} s | ${fmtBytes(r.rssBytes)} | ${r.rssBytes <= TARGET.rssBytes ? 'yes' : 'no'} |`);
+console.log(`\n| step | exit | wall | CPU (user+sys) | peak RSS | within ${fmtBytes(TARGET.rssBytes)} |`);
+console.log('|---|---|---|---|---|---|');
+for (const r of results.runs) console.log(`| ${r.label} | ${r.exit} | ${r.seconds.toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} s | ${fmtBytes(r.rssBytes)} | ${r.rssBytes <= TARGET.rssBytes ? 'yes' : 'no'} |`);
 console.log(`\nmanifest ${fmtBytes(results.manifestBytes)}; catalog after the backup ${fmtBytes(results.catalogBytesAfterBackup)}, with ${args.backups} summaries ${fmtBytes(results.catalogBytesWithSummaries)}`);
 console.log(`raw results: ${path.relative(ROOT, file)}`);
 if (!args.keep) fs.rmSync(path.join(work, 'big'), { recursive: true, force: true });
