@@ -6,7 +6,7 @@ import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serializeManifest, type Manifest } from '@botbackup/core';
 import { createCompressStream } from '@botbackup/engine';
-import { cliBin, createBot, listFiles, runCli, sha256File, tempDir, writeConfig, type CliResult } from './helpers/bot.js';
+import { cliBin, createBot, listFiles, repoRoot, runCli, sha256File, tempDir, writeConfig, type CliResult } from './helpers/bot.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -110,6 +110,12 @@ describe('symbolic links', () => {
       expect(await fs.readlink(path.join(target, link))).toBe(to);
     }
     expect(await fs.readFile(path.join(target, 'config/alias.json'), 'utf8')).toBe(await fs.readFile(path.join(root, 'config/bot.json'), 'utf8'));
+
+    // The manual steps of docs/format.md check the links too (the hash of their target text).
+    const doc = await fs.readFile(path.join(repoRoot, 'docs/format.md'), 'utf8');
+    const steps = /```sh\n([\s\S]*?)```/.exec(doc.slice(doc.indexOf('## Checking and restoring by hand')))![1]!;
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', steps.replace(/^ID=.*$/m, `ID=${info.id} SRC=testbot`)], { cwd: repo, encoding: 'utf8' });
+    for (const link of ['config/leak.json', 'config/shadow.json', 'config/alias.json']) expect(out).toMatch(new RegExp(`^${link}: OK$`, 'm'));
   });
 
   it('an incremental keeps an unchanged link in its parent and stores a link whose target changed', async () => {

@@ -45,8 +45,9 @@ export function archiveObject(manifest: Manifest): ManifestObject {
 
 /**
  * Reads a backup's archive from a store and proves it matches the manifest: the stored bytes'
- * size and sha256, then every entry's size and sha256, that every entry is a regular file the
- * manifest lists at a safe path, and that none is missing. Anything else throws an
+ * size and sha256, then every entry's size and sha256, that every entry is a regular file (or a
+ * symbolic link, with the target) the manifest lists as such at a safe path, that no entry lies
+ * under a link, and that none is missing. Anything else throws an
  * IntegrityError (or RestoreRefusedError for an unsafe path) naming what is wrong. Streams:
  * memory stays flat whatever the archive's size.
  */
