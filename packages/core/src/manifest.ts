@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { COMPRESSION_CODECS, FILE_KINDS } from './config.js';
 import { IntegrityError } from './errors.js';
+import { parseJsonObjectBytes } from './json-bytes.js';
+import { manifestChunks } from './manifest-summary.js';
 
 /** The manifest schema version this build writes. Readers accept this and every older one. */
 export const MANIFEST_SCHEMA_VERSION = 3;
@@ -171,6 +173,25 @@ export function serializeManifest(manifest: Manifest): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 
+/**
+ * The bytes of {@link serializeManifest}, built piece by piece: also for a manifest whose text is
+ * longer than V8's longest string (about 512 MiB, a million files), which serializeManifest
+ * cannot make at all.
+ */
+export function manifestBytes(manifest: Manifest): Buffer {
+  return Buffer.concat([...manifestChunks(manifest)].map((chunk) => Buffer.from(chunk)));
+}
+
+/** The bytes of {@link serializeSignedManifest}, built as {@link manifestBytes} is. */
+export function signedManifestBytes(manifest: Manifest, signer: ManifestSigner): Buffer {
+  const { signature: _old, ...unsigned } = manifest;
+  const signed = manifestBytes(unsigned);
+  const value = signer.sign(signed).toString('base64');
+  // The signature is the last member: the unsigned text without its closing "\n}\n", then it.
+  const member = `,\n  "signature": ${JSON.stringify({ algorithm: 'ed25519', publicKey: signer.publicKey, value }, null, 2).replace(/\n/g, '\n  ')}\n}\n`;
+  return Buffer.concat([signed.subarray(0, signed.length - 3), Buffer.from(member)]);
+}
+
 /** Signs manifests: an Ed25519 private key and its public key as `ed25519:<base64>`. */
 export interface ManifestSigner {
   publicKey: string;
@@ -236,31 +257,50 @@ export function signingPublicKeyText(key: crypto.KeyObject): string {
 
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-function verifySignature(text: string, raw: Record<string, unknown>): string | undefined {
+function verifySignature(text: string | Uint8Array, raw: Record<string, unknown>): string | undefined {
   const signature = raw.signature as { algorithm?: unknown; publicKey?: unknown; value?: unknown } | undefined;
   if (!signature || signature.algorithm !== 'ed25519' || typeof signature.publicKey !== 'string' || typeof signature.value !== 'string') return undefined;
   const match = /^ed25519:([A-Za-z0-9+/]{43}=)$/.exec(signature.publicKey);
   if (!match) return undefined;
   const { signature: _sig, ...unsigned } = raw;
-  const signed = serializeManifest(unsigned as Manifest);
   // The stored text must be exactly the signed text plus the signature field.
-  if (serializeManifest(raw as Manifest) !== text) return undefined;
+  if (typeof text === 'string' ? serializeManifest(raw as Manifest) !== text : !sameBytes(raw as Manifest, text)) return undefined;
+  const signed = typeof text === 'string' ? Buffer.from(serializeManifest(unsigned as Manifest)) : manifestBytes(unsigned as Manifest);
   try {
     const key = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, Buffer.from(match[1]!, 'base64')]), format: 'der', type: 'spki' });
-    return crypto.verify(null, Buffer.from(signed), key, Buffer.from(signature.value, 'base64')) ? signature.publicKey : undefined;
+    return crypto.verify(null, signed, key, Buffer.from(signature.value, 'base64')) ? signature.publicKey : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** Whether serializeManifest(manifest) is exactly these bytes (compared piece by piece). */
+function sameBytes(manifest: Manifest, bytes: Uint8Array): boolean {
+  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  let at = 0;
+  for (const chunk of manifestChunks(manifest)) {
+    const piece = Buffer.from(chunk);
+    if (at + piece.length > stored.length || !piece.equals(stored.subarray(at, at + piece.length))) return false;
+    at += piece.length;
+  }
+  return at === stored.length;
+}
+
+/** Stored manifests up to this many bytes are parsed as one string; longer ones piece by piece. */
+const LARGE_MANIFEST_BYTES = 256 * 1024 * 1024;
+
 /**
- * Parses and validates a stored manifest. Unknown fields from newer writers of the same schema
- * version are kept out of the result; a newer schema version is refused with a clear error.
+ * Parses and validates a stored manifest, given as text or as its UTF-8 bytes (bytes of over
+ * 256 MiB, `largeAbove`, are parsed without one string of the whole text, which V8 cannot make
+ * past 512 MiB). Unknown fields from newer writers of the same schema version are kept out of
+ * the result; a newer schema version is refused with a clear error.
  */
-export function parseManifest(text: string, where: string): Manifest {
+export function parseManifest(stored: string | Uint8Array, where: string, options: { largeAbove?: number } = {}): Manifest {
+  const large = typeof stored !== 'string' && stored.length > (options.largeAbove ?? LARGE_MANIFEST_BYTES);
+  const text = typeof stored === 'string' || large ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.length).toString('utf8');
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = typeof text === 'string' ? JSON.parse(text) : parseJsonObjectBytes(text);
   } catch (error) {
     throw new IntegrityError(
       'BAD_MANIFEST',

@@ -22,8 +22,8 @@ import {
   encodePageMap,
   planIncremental,
   repositoryKeys,
-  serializeManifest,
-  serializeSignedManifest,
+  manifestBytes,
+  signedManifestBytes,
   type BackupPlan,
   type Config,
   type FileKind,
@@ -444,7 +444,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     await options.beforeCommit?.();
     // The manifest goes last: from this moment on the backup exists (where it was written).
     manifestKey = repositoryKeys.manifest(source.id, backupId);
-    const text = Buffer.from(workerKey ? serializeSignedManifest(manifest, workerKey) : serializeManifest(manifest));
+    // As bytes built piece by piece: the text of a million files' manifest is longer than any string.
+    const text = workerKey ? signedManifestBytes(manifest, workerKey) : manifestBytes(manifest);
     await targets.each((store) => store.put(manifestKey!, text, { signal: options.signal }), options.signal);
     log.info(
       {

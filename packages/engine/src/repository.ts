@@ -42,7 +42,8 @@ export async function readManifestBytes(
     }
     throw error;
   }
-  const manifest = parseManifest(bytes.toString('utf8'), `${key} in storage "${store.name}"`);
+  // The bytes, not a string: a big manifest (a million files) is parsed piece by piece.
+  const manifest = parseManifest(bytes, `${key} in storage "${store.name}"`);
   if (manifest.id !== backupId || manifest.source.id !== sourceId) {
     throw new IntegrityError(
       'BAD_MANIFEST',
