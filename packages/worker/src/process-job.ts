@@ -11,6 +11,7 @@ import {
   runBackup,
   runDrill,
   verifyCopies,
+  worstExitCode,
   type CopyVerdict,
   type Keyring,
   type Logger,
@@ -245,12 +246,12 @@ async function processVerify(
   for (const v of verdicts) {
     await job.log(v.ok ? `ok ${v.id} in "${v.store}"` : `FAILED ${v.id} in "${v.store}": ${v.error}`);
     if (v.ok) ctx.catalog?.recordCopy(v.store, manifest, 'verified', new Date());
-    else if (!v.code?.startsWith('STORAGE_')) ctx.catalog?.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
+    else if (v.exitCode === ExitCode.integrity && !v.code?.startsWith('STORAGE_')) ctx.catalog?.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
   }
   const failed = verdicts.filter((v) => !v.ok);
   if (failed.length > 0) {
     const message = failed.length === 1 ? failed[0]!.error! : `${failed.length} of ${verdicts.length} copies of ${manifest.id} failed verification.`;
-    throw new BotbackupError('VERIFY_FAILED', message, failed.some((v) => !v.code?.startsWith('STORAGE_')) ? ExitCode.integrity : ExitCode.storage);
+    throw new BotbackupError('VERIFY_FAILED', message, worstExitCode(failed.map((v) => v.exitCode ?? ExitCode.integrity)));
   }
   return { type: 'verify', sourceId: manifest.source.id, backupId: manifest.id, verdicts: verdicts.map((v) => ({ store: v.store, ok: v.ok, error: v.error })) };
 }
