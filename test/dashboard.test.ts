@@ -293,19 +293,19 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
       await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
       try {
         const page = await context.newPage();
-        const writes: { url: string; status: number; csrf: string | undefined }[] = [];
-        page.on('response', (response) => {
-          const request = response.request();
-          if (request.method() === 'PUT') writes.push({ url: request.url(), status: response.status(), csrf: request.headers()['x-xsrf-token'] });
-        });
+        const writes: string[] = [];
+        page.on('request', (request) => void (request.method() !== 'GET' && writes.push(`${request.method()} ${request.url()}`)));
         expect((await page.goto(`${readWrite.url}queues/queue/${queueNames.maintenance}?status=failed`))!.status()).toBe(200);
         // bull-board 9.10: each job is a card with its link and icon buttons; retry is the refresh icon, then "Are you sure?".
         const link = page.locator(`a[href^="/queues/queue/${queueNames.maintenance}/${retriedJob.id}?"]`);
         const card = link.locator('xpath=ancestor::div[contains(@class, "card-")][1]');
         await card.locator('button:has(svg.lucide-refresh-cw)').click({ timeout: 30_000 });
+        const answered = page.waitForResponse((response) => response.request().method() === 'PUT', { timeout: 15_000 });
         await page.getByRole('button', { name: 'Confirm' }).click({ timeout: 10_000 });
-        await expect.poll(async () => (await queues[0]!.getJob(retriedJob.id!))!.getState(), { timeout: 15_000 }).toBe('waiting');
-        expect(writes).toEqual([{ url: retry, status: 204, csrf }]);
+        const response = await answered;
+        expect([response.url(), response.status(), response.request().headers()['x-xsrf-token']]).toEqual([retry, 204, csrf]);
+        expect(writes).toEqual([`PUT ${retry}`]);
+        expect(await (await queues[0]!.getJob(retriedJob.id!))!.getState()).toBe('waiting');
       } finally {
         await context.close();
       }
