@@ -19,7 +19,10 @@ describe('leftovers of a killed backup', () => {
     const repo = path.join(tmp.dir, 'repo');
     const file = await writeConfig(tmp.dir, { root, repo });
     // The default temp folder is botbackup's own, under $XDG_CACHE_HOME.
-    const env = { XDG_CACHE_HOME: path.join(tmp.dir, 'cache') };
+    // The system temp folder (os.tmpdir()), where older versions staged their copies.
+    const systemTmp = path.join(tmp.dir, 'system-tmp');
+    await fs.mkdir(systemTmp);
+    const env = { XDG_CACHE_HOME: path.join(tmp.dir, 'cache'), TMPDIR: systemTmp };
     const tmpRoot = path.join(tmp.dir, 'cache', 'botbackup', 'tmp');
     const cli = (...args: string[]) => runCli(['--config', file, ...args], { env });
     const killedBackup = async () => {
@@ -46,11 +49,11 @@ describe('leftovers of a killed backup', () => {
       expect([-1, 128 + 9], r.stderr).toContain(r.code);
       expect(r.stderr).not.toMatch(/backup committed/);
     };
-    return { repo, cli, killedBackup, tmpRoot };
+    return { repo, cli, killedBackup, tmpRoot, systemTmp };
   }
 
   it('the next backup removes the killed upload\'s .part file, the empty folder and the database copy, and says so', async () => {
-    const { repo, cli, killedBackup, tmpRoot } = await setup();
+    const { repo, cli, killedBackup, tmpRoot, systemTmp } = await setup();
     await killedBackup();
     const parts = (await fs.readdir(path.join(repo, '.tmp'))).filter((n) => n.endsWith('.part'));
     expect(parts).toHaveLength(1);
@@ -67,15 +70,26 @@ describe('leftovers of a killed backup', () => {
     expect(copies).toHaveLength(1);
     expect(copies[0]).toMatch(/\.sqlite$/);
 
+    // What older versions left in /tmp: removed once untouched for orphanGrace (6 h), not before;
+    // other programs' folders are never touched.
+    const old = new Date(Date.now() - 7 * 3600_000);
+    for (const name of ['botbackup-Ab12Cd', 'botbackup-verify-Zz99Yy', 'botbackup-Qq11Ww', 'botbackup-other-tool']) {
+      await fs.mkdir(path.join(systemTmp, name, 'restore'), { recursive: true });
+      await fs.writeFile(path.join(systemTmp, name, 'trades.sqlite'), 'x'.repeat(1000));
+      if (name !== 'botbackup-Qq11Ww') {
+        for (const p of [path.join(name, 'trades.sqlite'), path.join(name, 'restore'), name]) await fs.utimes(path.join(systemTmp, p), old, old);
+      }
+    }
     const next = await cli('backup');
     expect(next.code, next.stderr).toBe(0);
     const lines = next.stdout.split('\n');
-    expect(lines.filter((l) => /removed the temporary copy of interrupted backups \([\d.]+ KiB\): .*botbackup-/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => /^ {2}removed 3 temporary copies of interrupted backups \([\d.]+ KiB\): .*botbackup-/.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /^ {2}removed 1 \.part file of interrupted uploads \([\d.]+ KiB\) and 2 empty folders in "local"$/.test(l))).toHaveLength(1);
     expect((await fs.readdir(path.join(repo, '.tmp'))).filter((n) => n.endsWith('.part'))).toEqual([]);
     // data/testbot/<killed id> and data/testbot (emptied by then), made again by the new backup.
     expect(await fs.readdir(path.join(repo, 'data', 'testbot'))).toHaveLength(1);
     expect(await fs.readdir(tmpRoot)).toEqual([]);
+    expect((await fs.readdir(systemTmp)).sort()).toEqual(['botbackup-Qq11Ww', 'botbackup-other-tool']);
     // The repository holds exactly the new backup.
     const listed = JSON.parse((await cli('--json', 'list')).stdout) as unknown[];
     expect(listed).toHaveLength(1);

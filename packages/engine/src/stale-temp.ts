@@ -35,13 +35,18 @@ export interface RemovedTempDir {
   bytes: number;
 }
 
+/** Names older versions gave their temp folders (mkdtemp, no owner): `botbackup-XXXXXX`, `botbackup-verify-XXXXXX`, `botbackup-drill-XXXXXX`. */
+const LEGACY_NAME = /^botbackup-(?:verify-|drill-)?[A-Za-z0-9]{6}$/;
+
 /**
  * Removes the temporary folders in `root` whose owner is known to be dead (a run killed before
  * it could clean up: a SIGKILLed worker, a power cut): same host, boot and pid namespace, and
  * that pid is gone or is now another process. Folders of live runs, of other hosts or containers
- * sharing the folder, and of other naming are left alone.
+ * sharing the folder, and of other naming are left alone; except, with `legacyGraceMs`, folders
+ * named as older versions named them (no owner to check), once nothing in them changed for that
+ * long.
  */
-export async function removeDeadTempDirs(root: string | undefined): Promise<RemovedTempDir[]> {
+export async function removeDeadTempDirs(root: string | undefined, options: { legacyGraceMs?: number | undefined } = {}): Promise<RemovedTempDir[]> {
   const dir = root ?? defaultTmpDir();
   let names: string[];
   try {
@@ -50,10 +55,19 @@ export async function removeDeadTempDirs(root: string | undefined): Promise<Remo
     return [];
   }
   const removed: RemovedTempDir[] = [];
+  const uid = process.getuid?.();
   for (const name of names) {
-    const tag = parseProcessTag(name, TEMP_PREFIX);
-    if (!tag || ownerAlive(tag) !== false) continue;
     const full = path.join(dir, name);
+    const tag = parseProcessTag(name, TEMP_PREFIX);
+    if (tag) {
+      if (ownerAlive(tag) !== false) continue;
+    } else {
+      if (options.legacyGraceMs === undefined || !LEGACY_NAME.test(name)) continue;
+      const st = await fs.lstat(full).catch(() => undefined);
+      // Only our own folders (a shared /tmp holds other users' files).
+      if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      if (Date.now() - (await newestChange(full)) <= options.legacyGraceMs) continue;
+    }
     const bytes = await diskUsage(full);
     await fs.rm(full, { recursive: true, force: true });
     removed.push({ path: full, bytes });
@@ -61,16 +75,26 @@ export async function removeDeadTempDirs(root: string | undefined): Promise<Remo
   return removed;
 }
 
+/** The newest modification time (ms) of `p` and everything under it. */
+async function newestChange(p: string): Promise<number> {
+  const st = await fs.lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  let newest = st.mtimeMs;
+  if (st.isDirectory()) for (const name of await fs.readdir(p).catch(() => [] as string[])) newest = Math.max(newest, await newestChange(path.join(p, name)));
+  return newest;
+}
+
 /** What a backup removed before it started: leftovers of interrupted runs. */
 export interface StaleTempCleanup {
-  /** Temporary folders (database copies) of dead runs on this host. */
+  /** Temporary folders (database copies) of dead runs on this host, and of older versions' runs untouched for the grace period. */
   folders: RemovedTempDir[];
   /** `.part` files of interrupted uploads and empty folders, per target. */
   targets: ({ store: string } & RemovedTemp)[];
 }
 
 /**
- * Removes the leftovers of interrupted runs: the temp folders of dead runs in `tmpRoot` and, in
+ * Removes the leftovers of interrupted runs: the temp folders of dead runs in `tmpRoot` (and
+ * older versions' folders there and in the system temp folder, once untouched for `graceMs`) and, in
  * each target that writes temporary files of its own, the `.part` files of dead writers (or older
  * than `graceMs` when the writer's liveness cannot be known) and empty folders. Never fails: a
  * target that cannot be cleaned is logged (the work that follows reports it properly).
@@ -84,7 +108,9 @@ export async function removeStaleTemp(options: {
 }): Promise<StaleTempCleanup> {
   const result: StaleTempCleanup = { folders: [], targets: [] };
   try {
-    result.folders = await removeDeadTempDirs(options.tmpRoot);
+    // Also the folders older versions left in the system temp folder, their default.
+    const roots = [...new Set([options.tmpRoot ?? defaultTmpDir(), os.tmpdir()])];
+    for (const root of roots) result.folders.push(...(await removeDeadTempDirs(root, { legacyGraceMs: options.graceMs })));
   } catch (error) {
     options.logger.warn({ err: (error as Error).message }, 'could not remove the temporary folders of interrupted runs');
   }
