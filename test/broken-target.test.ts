@@ -26,7 +26,10 @@ describe('a full backup with one broken storage target and minCopies met by the 
     const s3Line = options.s3
       ? `  - { name: s3, type: s3, bucket: ${await s3.newBucket()}, endpoint: "${s3.endpoint}", accessKeyId: "\${S3_KEY}", secretAccessKey: "\${S3_SECRET}" }\n`
       : '';
-    const text = (await fs.readFile(file, 'utf8')).replace(/^compression:/m, `  - { name: good, type: local, path: ${JSON.stringify(good)} }\n${s3Line}compression:`);
+    const text = (await fs.readFile(file, 'utf8')).replace(
+      /^compression:/m,
+      `  - { name: good, type: local, path: ${JSON.stringify(good)} }\n${s3Line}compression:`,
+    );
     await fs.writeFile(file, text);
     const cli = (...args: string[]) => runCli(['--config', file, ...args], { env });
     return { cli, good };

@@ -52,7 +52,7 @@ describe('leftovers of a killed backup', () => {
     return { repo, cli, killedBackup, tmpRoot, systemTmp };
   }
 
-  it('the next backup removes the killed upload\'s .part file, the empty folder and the database copy, and says so', async () => {
+  it("the next backup removes the killed upload's .part file, the empty folder and the database copy, and says so", async () => {
     const { repo, cli, killedBackup, tmpRoot, systemTmp } = await setup();
     await killedBackup();
     const parts = (await fs.readdir(path.join(repo, '.tmp'))).filter((n) => n.endsWith('.part'));
@@ -96,7 +96,7 @@ describe('leftovers of a killed backup', () => {
     expect((await listFiles(repo)).filter((f) => f.endsWith('.part'))).toEqual([]);
   });
 
-  it('prune removes them too and reports them in --json; a live writer\'s .part, and another host\'s younger than the grace period, are kept', async () => {
+  it("prune removes them too and reports them in --json; a live writer's .part, and another host's younger than the grace period, are kept", async () => {
     const { repo, cli, killedBackup } = await setup();
     expect((await cli('backup')).code).toBe(0);
     await killedBackup();

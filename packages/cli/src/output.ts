@@ -90,7 +90,9 @@ export function cleanupLines(cleaned: {
     const parts = mine.filter((t) => t.kind === 'part');
     const dirs = mine.length - parts.length;
     const what = [
-      ...(parts.length > 0 ? [`${parts.length} .part file${parts.length === 1 ? '' : 's'} of interrupted uploads (${formatBytes(parts.reduce((sum, p) => sum + p.bytes, 0))})`] : []),
+      ...(parts.length > 0
+        ? [`${parts.length} .part file${parts.length === 1 ? '' : 's'} of interrupted uploads (${formatBytes(parts.reduce((sum, p) => sum + p.bytes, 0))})`]
+        : []),
       ...(dirs > 0 ? [`${dirs} empty folder${dirs === 1 ? '' : 's'}`] : []),
     ];
     lines.push(`removed ${what.join(' and ')} in "${store}"`);

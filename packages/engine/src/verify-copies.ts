@@ -132,7 +132,14 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
         fail(error);
       } else {
         // A bug while checking this copy: reported as such (exit 1), without hiding the others'.
-        fail(new BotbackupError('INTERNAL', `Checking the copy in storage "${store.name}" failed with an internal error: ${(error as Error).message}`, ExitCode.internal, { cause: error }));
+        fail(
+          new BotbackupError(
+            'INTERNAL',
+            `Checking the copy in storage "${store.name}" failed with an internal error: ${(error as Error).message}`,
+            ExitCode.internal,
+            { cause: error },
+          ),
+        );
       }
     }
   }

@@ -152,7 +152,12 @@ export class LocalStore implements BackupStore {
           const alive = tag ? ownerAlive(tag) : undefined;
           if (alive === true || (alive === undefined && now - st.mtimeMs <= options.graceMs)) continue;
           await fs.rm(file, { force: true });
-          removed.push({ path: path.join(TMP_DIR, name), kind: 'part', bytes: st.size, reason: alive === false ? 'writer is dead' : 'older than the grace period' });
+          removed.push({
+            path: path.join(TMP_DIR, name),
+            kind: 'part',
+            bytes: st.size,
+            reason: alive === false ? 'writer is dead' : 'older than the grace period',
+          });
         }
       }
       await this.removeEmptyFolders('', removed, options.signal);

@@ -100,7 +100,17 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
 /** One row per backup: each target's verdict on its copy, then the backup's (the worst of its copies, with the exit code it stands for). */
 function verifyTable(backups: readonly { sourceId: string; backupId: string }[], stores: readonly BackupStore[], results: readonly CopyVerdict[]): string {
   const cell = (v: CopyVerdict | undefined) =>
-    !v ? '-' : v.ok ? 'ok' : v.repairedFrom !== undefined ? 'repaired' : v.code === 'STORAGE_UNAVAILABLE' ? 'unreachable' : v.code === 'BACKUP_NOT_FOUND' ? 'missing' : 'FAILED';
+    !v
+      ? '-'
+      : v.ok
+        ? 'ok'
+        : v.repairedFrom !== undefined
+          ? 'repaired'
+          : v.code === 'STORAGE_UNAVAILABLE'
+            ? 'unreachable'
+            : v.code === 'BACKUP_NOT_FOUND'
+              ? 'missing'
+              : 'FAILED';
   const rows = backups.map((b) => {
     const mine = results.filter((r) => r.id === b.backupId && r.source === b.sourceId);
     const bad = mine.filter((r) => !r.ok && r.repairedFrom === undefined);
