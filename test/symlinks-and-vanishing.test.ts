@@ -253,15 +253,20 @@ describe('symbolic links', () => {
 });
 
 /**
- * Runs `botbackup backup --json` under strace (-f: every thread; -P: only syscalls on `file`),
- * with `inject` applied to that file's syscalls. `whenRead`, if given, runs once the first read
- * of `file` has returned (strace's log shows it), while the next read is held by the injected
- * delay: what a separate process does to the file while it is being read, in a known order.
+ * Runs `botbackup backup --json` (and `args`) under strace (-f: every thread; -P: only syscalls
+ * on `file`), with `inject` applied to that file's syscalls. strace counts `when=N` per thread,
+ * so the CLI runs with one libuv thread, where every asynchronous file operation happens: the
+ * Nth open or read of the file is then the Nth of that thread. `whenRead`, if given, runs once
+ * the first read of `file` has returned (strace's log shows it), while the next read is held by
+ * the injected delay: what a separate process does to the file while it is being read, in a
+ * known order.
  */
-async function backupUnderStrace(file: string, inject: string, whenRead?: () => Promise<void>): Promise<CliResult> {
+async function backupUnderStrace(file: string, inject: string, whenRead?: () => Promise<void>, args: string[] = []): Promise<CliResult> {
   const log = path.join(dir, 'strace.log');
-  const child = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=openat,pread64,read', '-e', `inject=${inject}`, '-P', file, process.execPath, cliBin, '--config', configFile, 'backup', '--json'], {
+  const command = [process.execPath, cliBin, '--config', configFile, 'backup', '--json', ...args];
+  const child = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=openat,pread64,read', '-e', `inject=${inject}`, '-P', file, ...command], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
   });
   let stdout = '';
   let stderr = '';
@@ -303,6 +308,35 @@ describe('files that vanish or change size while the backup reads them', () => {
     const restore = await runCli(['--config', configFile, 'restore', info.id, '--target', target]);
     expect(restore.code, restore.stderr).toBe(0);
     expect(await listFiles(target)).toEqual(['.env', 'config/bot.json', 'data/trades.db', 'keys/binance.key', 'logs/bot.log']);
+  });
+
+  it('an incremental: a changed file gone between its hashing and its read is skipped, named, and counted as deleted', async () => {
+    const full = await runCli(['--config', configFile, 'backup', '--json']);
+    expect(full.code, full.stderr).toBe(0);
+    const file = path.join(root, 'config/strategies/grid.json');
+    await fs.writeFile(file, '{"levels": 12}');
+    // Open 1 hashes it for the plan (it changed, so it is to be stored); open 2, the archive's, finds it gone.
+    const cli = await backupUnderStrace(file, 'openat:error=ENOENT:when=2', undefined, ['--incremental']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const info = JSON.parse(cli.stdout) as BackupJson & { type: string; deleted: string[] };
+    expect(info.type).toBe('incremental');
+    expect(info.skipped).toEqual([{ path: 'config/strategies/grid.json', reason: 'vanished before it was read' }]);
+    expect(info.deleted).toEqual(['config/strategies/grid.json']);
+    const m = await readManifest(info.id);
+    expect(m.files.map((f) => f.path)).not.toContain('config/strategies/grid.json');
+    const target = path.join(dir, 'out');
+    const restore = await runCli(['--config', configFile, 'restore', info.id, '--target', target]);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await listFiles(target)).not.toContain('config/strategies/grid.json');
+  });
+
+  it('a read error is the source\'s error (exit 4 naming the file), not a storage failure', async () => {
+    const file = path.join(root, 'config/bot.json');
+    const cli = await backupUnderStrace(file, 'pread64:error=EIO:when=1');
+    expect(cli.code, cli.stderr).toBe(4);
+    expect(cli.stderr).toContain(`botbackup: Cannot read ${file} (EIO)`);
+    expect(cli.stderr).not.toMatch(/Storage "local"|MaxListenersExceeded/);
+    expect(await listFiles(path.join(repo, 'manifests')).catch(() => [])).toEqual([]);
   });
 
   it('a file cut short by another process while it is read is skipped and named (its padded entry is not restored); the rest is backed up', async () => {

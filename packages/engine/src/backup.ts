@@ -400,6 +400,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
           };
         return f as ManifestFile;
       });
+    const keptPaths = new Set(files.map((f) => f.path));
     const entryBytes = entries.reduce((sum, e) => sum + e.size, 0);
     const storedBytes = objects.reduce((sum, o) => sum + o.size, 0);
     const completedAt = now();
@@ -420,7 +421,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       databases,
       entries,
       files,
-      deleted: incremental?.deleted ?? [],
+      // The parent's files this one lacks: deleted, or skipped because they vanished while read.
+      deleted: incremental && 'parent' in found ? found.parent.files.map((f) => f.path).filter((p) => !keptPaths.has(p)) : [],
       objects,
       excluded: collected.excluded,
       skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : 1)),

@@ -114,7 +114,7 @@ export function packArchive(
           if (opened.size < input.size) notes.push({ path: input.path, reason: `shrank before it was read (from ${input.size} to ${opened.size} bytes); stored as it was then` });
           const read = { bytes: 0 };
           file = { handle: opened.handle, read };
-          body = Readable.from(readPadded(opened.handle, size, read), { objectMode: false });
+          body = Readable.from(readPadded(opened.handle, size, read, input.absPath), { objectMode: false });
         }
         try {
           const entry = pack.entry({ name: input.path, size, mode: input.mode, mtime: input.mtime, type: 'file' });
@@ -184,13 +184,17 @@ async function openFile(input: { path: string; absPath: string; identity?: { dev
 /**
  * The first `size` bytes of an open file, in 1 MiB reads; when the file ends sooner (it shrank
  * while read), zero bytes up to `size`, so the tar entry keeps the size its header announced.
- * `read.bytes` counts the bytes that came from the file.
+ * `read.bytes` counts the bytes that came from the file. A read error is a SourceError.
  */
-async function* readPadded(handle: FileHandle, size: number, read: { bytes: number }): AsyncGenerator<Buffer> {
+async function* readPadded(handle: FileHandle, size: number, read: { bytes: number }, absPath: string): AsyncGenerator<Buffer> {
   const CHUNK = 1 << 20;
   while (read.bytes < size) {
     const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - read.bytes));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, read.bytes);
+    // A read error must reach the archive as the source's error: it destroys the tar stream, and
+    // every store downstream would otherwise report it as its own (an ENOENT as "no object").
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, read.bytes).catch((error: NodeJS.ErrnoException) => {
+      throw new SourceError('FILE_UNREADABLE', absPath, `Cannot read ${absPath} (${error.code ?? error.message}) while backing it up.`, { cause: error });
+    });
     if (bytesRead === 0) break;
     read.bytes += bytesRead;
     yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
