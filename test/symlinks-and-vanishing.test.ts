@@ -6,7 +6,7 @@ import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serializeManifest, type Manifest } from '@botbackup/core';
 import { createCompressStream } from '@botbackup/engine';
-import { cliBin, createBot, listFiles, repoRoot, runCli, sha256File, tempDir, writeConfig, type CliResult } from './helpers/bot.js';
+import { cliBin, createBot, listFiles, makeKeys, repoRoot, runCli, sha256File, tempDir, writeConfig, type CliResult } from './helpers/bot.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -116,6 +116,25 @@ describe('symbolic links', () => {
     const steps = /```sh\n([\s\S]*?)```/.exec(doc.slice(doc.indexOf('## Checking and restoring by hand')))![1]!;
     const out = execFileSync('bash', ['-euo', 'pipefail', '-c', steps.replace(/^ID=.*$/m, `ID=${info.id} SRC=testbot`)], { cwd: repo, encoding: 'utf8' });
     for (const link of ['config/leak.json', 'config/shadow.json', 'config/alias.json']) expect(out).toMatch(new RegExp(`^${link}: OK$`, 'm'));
+  });
+
+  it('in an encrypted, signed repository a link is stored (keyed hash of its target), verified and restored as a link', async () => {
+    const keys = await makeKeys(dir);
+    configFile = await writeConfig(dir, { root, repo, keys });
+    await fs.symlink(path.join(dir, 'outside/secret.json'), path.join(root, 'keys/outside.key'));
+    const cli = await runCli(['--config', configFile, 'backup', '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const m = await readManifest((JSON.parse(cli.stdout) as BackupJson).id);
+    const link = m.files.find((f) => f.path === 'keys/outside.key')!;
+    expect(link).toMatchObject({ kind: 'secret', linkTarget: path.join(dir, 'outside/secret.json'), size: 0 });
+    // Keyed like every content hash: not the plain sha256 of the target text.
+    expect(link.sha256).not.toBe(createHash('sha256').update(link.linkTarget!).digest('hex'));
+    const verify = await runCli(['--config', configFile, 'verify', m.id, '--deep', '--json']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    const target = path.join(dir, 'out');
+    const restore = await runCli(['--config', configFile, 'restore', m.id, '--target', target]);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await fs.readlink(path.join(target, 'keys/outside.key'))).toBe(path.join(dir, 'outside/secret.json'));
   });
 
   it('an incremental keeps an unchanged link in its parent and stores a link whose target changed', async () => {
