@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { manifestChunks, parseManifest, serializeManifest, summarizeManifest } from '@botbackup/core';
+import { manifestBytes, manifestChunks, parseManifest, serializeManifest, summarizeManifest } from '@botbackup/core';
 import { fmtBytes, parseArgs } from './lib.mjs';
 
 const args = parseArgs(process.argv.slice(2), { files: { type: 'number', default: 1_000_000 } });
@@ -81,32 +81,30 @@ peak('manifestChunks, hashed', () => {
   return hash.digest('hex');
 });
 const file = path.join(os.tmpdir(), `bb-manifest-memory-${process.pid}.json`);
-peak('manifestChunks, written to a file', () => {
-  const fd = fs.openSync(file, 'w');
-  let buf = '';
-  for (const chunk of manifestChunks(manifest)) {
-    buf += chunk;
-    if (buf.length > 1 << 20) {
-      fs.writeSync(fd, buf);
-      buf = '';
-    }
-  }
-  fs.writeSync(fd, buf);
-  fs.closeSync(fd);
-});
+let built = peak('manifestBytes (one Buffer, as backup now writes it)', () => manifestBytes(manifest));
+fs.writeFileSync(file, built.result);
+built = undefined;
+step('Buffer written and dropped');
 peak('summarizeManifest', () => JSON.stringify(summarizeManifest(manifest)));
 files.length = 0;
 entries.length = 0;
 step('manifest dropped');
 let parsed;
-const read = peak('readFile as one string + parseManifest (JSON.parse + zod)', () => {
+const read = peak('before: readFile as one string + parseManifest (JSON.parse + zod)', () => {
   parsed = parseManifest(fs.readFileSync(file, 'utf8'), 'bench');
 });
 parsed = undefined;
 step('parsed manifest dropped');
+const readBytes = peak('now: readFile as a Buffer + parseManifest(bytes) (piece by piece over 256 MiB, + zod)', () => {
+  parsed = parseManifest(fs.readFileSync(file), 'bench');
+});
+const count = parsed?.files.length;
+parsed = undefined;
+step('parsed manifest dropped', `(${count} files parsed)`);
 fs.rmSync(file, { force: true });
 
 console.log(`\nmanifest of ${args.files} files: ${fmtBytes(bytes)} (${Math.round(bytes / args.files)} B per file)${size === undefined ? '; serializeManifest failed' : ''}`);
 console.log('\n| step | RSS after (GC run; what the step keeps is still held) | note |\n|---|---|---|');
 for (const r of rows) console.log(`| ${r.label} | ${fmtBytes(r.rss)} | ${r.extra} |`);
-if (read.error) console.log(`\nreading it back failed: ${read.error.message}`);
+if (read.error) console.log(`\nreading it back as one string failed: ${read.error.message}`);
+if (readBytes.error) console.log(`\nreading it back as bytes failed: ${readBytes.error.message}`);
