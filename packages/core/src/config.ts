@@ -200,7 +200,7 @@ const dashboardSchema = z.strictObject({
   /** Refuse every change (retry, delete, clean, pause...) through the dashboard. */
   readOnly: z.boolean().default(true),
   /** Host names (as in the Host header, without port) it answers besides its address, localhost and IP addresses: a reverse proxy's name. */
-  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name without scheme, port or path (e.g. backups.example.com)')).default([]),
+  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a host name without scheme, port or path (e.g. backups.example.com)')).default([]),
 });
 
 /** An age X25519 recipient as age-keygen prints it (bech32, lower case). */

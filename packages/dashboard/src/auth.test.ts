@@ -84,6 +84,7 @@ describe('isAllowedHost (DNS rebinding)', () => {
     ['backups.example.com', '0.0.0.0', ['backups.example.com'], true],
     ['Backups.Example.COM:443', '0.0.0.0', ['backups.example.com'], true],
     ['dashboard:8080', '0.0.0.0', ['Dashboard'], true],
+    ['botbackup_dashboard_1:8080', '0.0.0.0', ['botbackup_dashboard_1'], true],
     ['other.example.com', '0.0.0.0', ['backups.example.com'], false],
     ['my-host.lan:8080', 'my-host.lan', [], true],
   ] as [string | undefined, string, string[], boolean][])('%s (listening on %s, allowed %j)', (header, listen, allowed, expected) => {

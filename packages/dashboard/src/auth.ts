@@ -56,7 +56,7 @@ export function isLoopbackHost(host: string): boolean {
 export function hostOfHeader(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const value = header.trim().toLowerCase();
-  const match = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9.-]+))(?::(\d{1,5}))?$/.exec(value);
+  const match = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_.-]+))(?::(\d{1,5}))?$/.exec(value);
   if (!match) return undefined;
   const ipv6 = match[1];
   if (ipv6 !== undefined) return isIP(ipv6) === 6 ? ipv6 : undefined;
