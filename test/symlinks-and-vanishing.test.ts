@@ -67,11 +67,18 @@ describe('symbolic links', () => {
     // A folder link out of the root and a loop are not descended.
     await fs.symlink(path.join(dir, 'outside'), path.join(root, 'config/outdir'));
     await fs.symlink('.', path.join(root, 'config/self'));
+    // A glob's fixed folder that is a link out of the root: `keys/*.key` must not read through it.
+    await fs.mkdir(path.join(dir, 'outside/keys'));
+    await fs.writeFile(path.join(dir, 'outside/keys/other.key'), SECRET);
+    await fs.rm(path.join(root, 'keys'), { recursive: true });
+    await fs.symlink(path.join(dir, 'outside/keys'), path.join(root, 'keys'));
 
     const cli = await runCli(['--config', configFile, 'backup', '--json']);
     expect(cli.code, cli.stderr).toBe(0);
     const info = JSON.parse(cli.stdout) as BackupJson;
-    expect(info.skipped).toEqual([]);
+    expect(info.skipped).toEqual([
+      { path: 'keys/other.key', reason: `under the symbolic link keys (-> ${path.join(dir, 'outside/keys')}), which is not followed` },
+    ]);
     const m = await readManifest(info.id);
     const byPath = new Map(m.files.map((f) => [f.path, f]));
     expect(byPath.get('config/leak.json')).toMatchObject({ linkTarget: path.join(dir, 'outside/secret.json'), size: 0 });
@@ -101,6 +108,7 @@ describe('symbolic links', () => {
     const target = path.join(dir, 'out');
     const restore = await runCli(['--config', configFile, 'restore', info.id, '--target', target]);
     expect(restore.code, restore.stderr).toBe(0);
+    expect(await fs.readdir(target)).not.toContain('keys');
     for (const [link, to] of [
       ['config/leak.json', path.join(dir, 'outside/secret.json')],
       ['config/shadow.json', '/etc/shadow'],
@@ -166,6 +174,14 @@ describe('symbolic links', () => {
     await fs.symlink('missing.json', path.join(root, 'config/dangling.json'));
     await fs.symlink('../data/trades.db', path.join(root, 'config/db.json'));
     await fs.symlink('.', path.join(root, 'config/self'));
+    // A folder link inside the root, read by a glob's fixed part (`keys/` of `keys/*.key`): followed, since it stays inside.
+    await fs.rename(path.join(root, 'keys'), path.join(root, 'keys-real'));
+    await fs.symlink('keys-real', path.join(root, 'keys'));
+    // One leaving the root (`logs/` of `logs/*.log`) is not.
+    await fs.mkdir(path.join(dir, 'outside/logs'));
+    await fs.writeFile(path.join(dir, 'outside/logs/other.log'), SECRET);
+    await fs.rm(path.join(root, 'logs'), { recursive: true });
+    await fs.symlink(path.join(dir, 'outside/logs'), path.join(root, 'logs'));
 
     const text = await runCli(['--config', configFile, 'backup']);
     expect(text.code, text.stderr).toBe(0);
@@ -182,12 +198,16 @@ describe('symbolic links', () => {
     expect(skipped.get('config/loop-b.json')).toMatch(/loop/);
     expect(skipped.get('config/dangling.json')).toMatch(/dangling/);
     expect(skipped.get('config/db.json')).toMatch(/database/);
+    expect(skipped.get('logs/other.log')).toBe(`path through the symbolic link logs leaves the source root (-> ${path.join(dir, 'outside/logs')})`);
     const m = await readManifest(info.id);
     expect(m.skipped).toEqual(info.skipped);
     const alias = m.files.find((f) => f.path === 'config/alias.json')!;
     expect(alias.linkTarget).toBeUndefined();
     expect(alias.sha256).toBe(m.files.find((f) => f.path === 'config/bot.json')!.sha256);
     expect(m.files.filter((f) => f.path.startsWith('config/self/'))).toEqual([]);
+    const key = m.files.find((f) => f.path === 'keys/binance.key')!;
+    expect(key.linkTarget).toBeUndefined();
+    expect(key.size).toBe((await fs.stat(path.join(root, 'keys-real/binance.key'))).size);
     expect((await repositoryBytes()).includes(SECRET)).toBe(false);
 
     const target = path.join(dir, 'out');

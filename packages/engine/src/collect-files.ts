@@ -46,6 +46,7 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
   const skipped = new Map<string, string>();
   const follow = source.symlinks === 'follow-inside';
   const realRoot = follow ? await fs.realpath(source.root) : source.root;
+  const linkedFolders = new Map<string, { path: string; target: string } | null>();
   for (const set of source.files) {
     const matches = await fg(set.include, {
       cwd: source.root,
@@ -68,13 +69,41 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
           { cause: error },
         );
       };
+      // A glob's fixed folders (`keys/` in `keys/*.key`) are read even when they are links: a
+      // file found under a linked folder is reached through that link.
+      const via = await linkedFolderOf(source.root, relPath, linkedFolders);
+      if (via && !follow) {
+        skipped.set(relPath, `under the symbolic link ${via.path} (-> ${via.target}), which is not followed`);
+        continue;
+      }
       const lstat = await fs.lstat(linkPath).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(error)));
       if (!lstat) {
         skipped.set(relPath, 'vanished before it was read');
         continue;
       }
       let found: Omit<CollectedFile, 'kind'>;
-      if (lstat.isSymbolicLink()) {
+      if (via && !lstat.isSymbolicLink()) {
+        // follow-inside: taken only when its real path is inside the root.
+        const resolved = await resolveInside(linkPath, realRoot);
+        if ('skip' in resolved) {
+          skipped.set(relPath, `${resolved.skip.replace('symbolic link', `path through the symbolic link ${via.path}`)} (-> ${via.target})`);
+          continue;
+        }
+        const real = resolved.real;
+        if (!real.stat.isFile()) continue;
+        if (dbFiles.has(path.relative(realRoot, real.path).split(path.sep).join('/'))) {
+          skipped.set(relPath, `a database file reached through the symbolic link ${via.path}, which is only stored as a snapshot`);
+          continue;
+        }
+        found = {
+          absPath: real.path,
+          relPath,
+          mode: real.stat.mode & 0o7777,
+          size: real.stat.size,
+          mtime: real.stat.mtime,
+          identity: { dev: real.stat.dev, ino: real.stat.ino },
+        };
+      } else if (lstat.isSymbolicLink()) {
         const target = await fs.readlink(linkPath).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(error)));
         if (target === undefined) {
           skipped.set(relPath, 'vanished before it was read');
@@ -140,6 +169,30 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
     excluded,
     skipped: [...skipped].map(([p, reason]) => ({ path: p, reason })).sort((a, b) => (a.path < b.path ? -1 : 1)),
   };
+}
+
+/**
+ * The first folder of `relPath` (below the root) that is a symbolic link, with its target; null
+ * when none is. Folders are looked up once (`cache`).
+ */
+async function linkedFolderOf(
+  root: string,
+  relPath: string,
+  cache: Map<string, { path: string; target: string } | null>,
+): Promise<{ path: string; target: string } | null> {
+  const parts = relPath.split('/').slice(0, -1);
+  for (let i = 1; i <= parts.length; i++) {
+    const folder = parts.slice(0, i).join('/');
+    let found = cache.get(folder);
+    if (found === undefined) {
+      const abs = path.join(root, folder);
+      const stat = await fs.lstat(abs).catch(() => undefined);
+      found = stat?.isSymbolicLink() ? { path: folder, target: await fs.readlink(abs).catch(() => '?') } : null;
+      cache.set(folder, found);
+    }
+    if (found) return found;
+  }
+  return null;
 }
 
 /**
