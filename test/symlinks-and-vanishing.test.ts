@@ -102,6 +102,9 @@ describe('symbolic links', () => {
     execFileSync('sh', ['-c', 'zstd -dc "$1" | tar -xf - -C "$2"', 'sh', archiveOf(m), manual]);
     expect(await fs.readlink(path.join(manual, 'config/leak.json'))).toBe(path.join(dir, 'outside/secret.json'));
 
+    const shown = await runCli(['--config', configFile, 'show', info.id]);
+    expect(shown.stdout).toMatch(/^config\/shadow\.json -> \/etc\/shadow\s+config\s/m);
+
     // verify reads the links; restore makes them links again, written as they were, never followed.
     const verify = await runCli(['--config', configFile, 'verify', info.id, '--deep', '--json']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);

@@ -42,7 +42,7 @@ export function showCommand(wrap: (action: CommandAction) => (...args: unknown[]
         formatTable(
           ['FILE', 'KIND', 'MODE', 'SIZE', 'SHA256', 'STORED IN'],
           m.files.map((f) => [
-            f.path,
+            f.linkTarget !== undefined ? `${f.path} -> ${f.linkTarget}` : f.path,
             f.kind,
             f.mode.toString(8).padStart(4, '0'),
             formatBytes(f.size),
