@@ -6,6 +6,7 @@ import {
   checkManifestSignature,
   manifestSignature,
   parseManifest,
+  restorableItems,
   serializeManifest,
   serializeSignedManifest,
   signingPublicKeyText,
@@ -88,6 +89,22 @@ describe('manifest', () => {
 
   it('round-trips through its serialization', () => {
     expect(parseManifest(serializeManifest(manifest), 'm')).toEqual(manifest);
+  });
+
+  it('keeps symbolic links (linkTarget) and skipped files; a manifest without them still reads, and restorableItems carries the link', () => {
+    const link = { path: 'config/alias.json', kind: 'config' as const, mode: 0o777, size: 0, mtime: manifest.startedAt, sha256: 'd'.repeat(64), linkTarget: 'bot.json' };
+    const withLinks: Manifest = {
+      ...manifest,
+      entries: [...manifest.entries, link],
+      files: [...manifest.files, { ...link, storedIn: manifest.id }],
+      skipped: [{ path: 'logs/rotated.log', reason: 'vanished before it was read' }],
+    };
+    const read = parseManifest(serializeManifest(withLinks), 'm');
+    expect(read).toEqual(withLinks);
+    expect(restorableItems(read).find((i) => i.path === 'config/alias.json')).toMatchObject({ linkTarget: 'bot.json', size: 0 });
+    expect(restorableItems(read).find((i) => i.path === '.env')).not.toHaveProperty('linkTarget');
+    expect(parseManifest(serializeManifest(manifest), 'm').skipped).toBeUndefined();
+    expect(() => parseManifest(JSON.stringify({ ...withLinks, entries: [{ ...link, linkTarget: '' }] }), 'm.json')).toThrow(/malformed at "entries.0.linkTarget"/);
   });
 
   it('rejects invalid JSON, a wrong shape, and a newer schema version with clear errors', () => {
