@@ -404,6 +404,20 @@ describe('files that vanish or change size while the backup reads them', () => {
     expect(await listFiles(target)).not.toContain('config/big.json');
   });
 
+  it('a file modified in place while it is read is stored as read, with a warning naming it', async () => {
+    const file = path.join(root, 'config/big.json');
+    await fs.writeFile(file, Buffer.alloc(3 << 20, 'a'));
+    const cli = await backupUnderStrace(file, 'pread64:delay_enter=3000000:when=2', async () => {
+      const handle = await fs.open(file, 'r+');
+      await handle.write(Buffer.alloc(1 << 20, 'c'), 0, 1 << 20, 2 << 20);
+      await handle.close();
+    });
+    expect(cli.code, cli.stderr).toBe(0);
+    const info = JSON.parse(cli.stdout) as BackupJson;
+    expect(info.skipped).toEqual([]);
+    expect(info.warnings).toContain('config/big.json was modified while it was read; stored as read, which may mix old and new content');
+  });
+
   it('a file that grows while it is read is stored as the bytes the walk saw, with a warning naming it', async () => {
     const file = path.join(root, 'config/big.json');
     await fs.writeFile(file, Buffer.alloc(3 << 20, 'a'));

@@ -17,7 +17,7 @@ export type ArchiveInput = {
 } & (
   | {
       absPath: string;
-      /** Bytes to take: a file that grows while it is read (a log) is cut at this size. */
+      /** Size the walk saw: a log is cut there; other files are stored at their size when opened. */
       size: number;
       /** The file the walk found: one with another device or inode at `absPath` is not read. */
       identity?: { dev: number; ino: number } | undefined;
@@ -100,7 +100,7 @@ export function packArchive(
         const hasher = new HashingStream(onBytes, contentKey);
         let size: number;
         let body: Readable;
-        let file: { handle: FileHandle; read: { bytes: number } } | undefined;
+        let file: { handle: FileHandle; read: { bytes: number }; mtimeMs: number } | undefined;
         if ('open' in input) {
           ({ size, stream: body } = await input.open());
         } else {
@@ -109,11 +109,12 @@ export function packArchive(
             skipped.push({ path: input.path, reason: opened.skip });
             continue;
           }
-          // Never more than the walk saw (a growing log is cut there), never more than is there now.
-          size = Math.min(input.size, opened.size);
+          // The file as it is when opened (its header is not written yet), but a growing log is
+          // cut at the size the walk saw, as documented.
+          size = input.kind === 'log' ? Math.min(input.size, opened.size) : opened.size;
           if (opened.size < input.size) notes.push({ path: input.path, reason: `shrank before it was read (from ${input.size} to ${opened.size} bytes); stored as it was then` });
           const read = { bytes: 0 };
-          file = { handle: opened.handle, read };
+          file = { handle: opened.handle, read, mtimeMs: opened.mtimeMs };
           body = Readable.from(readPadded(opened.handle, size, read, input.absPath), { objectMode: false });
         }
         try {
@@ -128,6 +129,8 @@ export function packArchive(
             } else if (input.kind !== 'log') {
               const now = await file.handle.stat().catch(() => undefined);
               if (now && now.size > size) notes.push({ path: input.path, reason: `grew while it was read (to ${now.size} bytes); stored its first ${size} bytes` });
+              else if (now && now.mtimeMs !== file.mtimeMs)
+                notes.push({ path: input.path, reason: 'was modified while it was read; stored as read, which may mix old and new content' });
             }
           }
         } catch (error) {
@@ -159,7 +162,7 @@ export function packArchive(
  * file the walk found. Whatever is gone or was replaced is skipped (with why), not an error.
  */
 async function openFile(input: { path: string; absPath: string; identity?: { dev: number; ino: number } | undefined }): Promise<
-  { handle: FileHandle; size: number } | { skip: string }
+  { handle: FileHandle; size: number; mtimeMs: number } | { skip: string }
 > {
   let handle: FileHandle;
   try {
@@ -178,7 +181,7 @@ async function openFile(input: { path: string; absPath: string; identity?: { dev
     await handle.close();
     return { skip: 'replaced by another file while the backup ran' };
   }
-  return { handle, size: stat.size };
+  return { handle, size: stat.size, mtimeMs: stat.mtimeMs };
 }
 
 /**
