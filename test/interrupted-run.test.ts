@@ -133,4 +133,27 @@ describe('leftovers of a killed backup', () => {
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^removed 1 \.part file of interrupted uploads \([\d.]+ KiB\) and 1 empty folder in "local"$/m);
   });
+
+  it('a default temp folder out of reach falls back to a private one in the system temp folder; a configured one that cannot be made is exit 5', async () => {
+    const root = path.join(tmp.dir, 'bot');
+    await createBot(root);
+    const repo = path.join(tmp.dir, 'repo');
+    const systemTmp = path.join(tmp.dir, 'system-tmp');
+    await fs.mkdir(systemTmp);
+    // A cache home that is a file: $XDG_CACHE_HOME/botbackup/tmp cannot be created.
+    const blocked = path.join(tmp.dir, 'not-a-folder');
+    await fs.writeFile(blocked, 'x');
+    const file = await writeConfig(tmp.dir, { root, repo });
+    const r = await runCli(['--config', file, 'backup'], { env: { XDG_CACHE_HOME: blocked, TMPDIR: systemTmp } });
+    expect(r.code, r.stderr).toBe(0);
+    const fallback = path.join(systemTmp, `botbackup-tmp-${process.getuid!()}`);
+    expect((await fs.stat(fallback)).mode & 0o777).toBe(0o700);
+    // The run's own folder in it was removed when the backup ended.
+    expect(await fs.readdir(fallback)).toEqual([]);
+
+    const configured = await writeConfig(tmp.dir, { root, repo, extra: `defaults: { tmpDir: ${JSON.stringify(path.join(blocked, 'tmp'))} }\n` });
+    const bad = await runCli(['--config', configured, 'backup'], { env: { TMPDIR: systemTmp } });
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toMatch(/Cannot use the temporary folder \S+not-a-folder\/tmp \(defaults\.tmpDir\): a file is in the way; set defaults\.tmpDir to a folder this user can write\./);
+  });
 });

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { formatProcessTag, ownerAlive, parseProcessTag, type BackupStore, type RemovedTemp } from '@botbackup/storage';
+import { BotbackupError, ExitCode } from '@botbackup/core';
 import type { Logger } from './logger.js';
 
 /** Prefix of every temporary folder botbackup makes (staging copies, deep verify, drills). */
@@ -24,9 +25,58 @@ export function defaultTmpDir(env: NodeJS.ProcessEnv = process.env): string {
  * leftover.
  */
 export async function makeOwnedTempDir(root: string | undefined): Promise<string> {
-  const dir = root ?? defaultTmpDir();
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const dir = await usableTmpRoot(root);
   return fs.mkdtemp(path.join(dir, `${TEMP_PREFIX}${formatProcessTag()}.`));
+}
+
+/**
+ * The folder temporary copies go to, created 0700 when missing. A configured `tmpDir` that cannot
+ * be created is the user's to fix (one sentence, exit 5). The default one can be out of reach for
+ * a user whose HOME is not theirs (a service run with `setpriv`/`su` without a login, a read-only
+ * home): then `<system temp>/botbackup-tmp-<uid>`, which must be a real folder of this user's.
+ */
+const TMPDIR_PROBLEMS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a file is in the way',
+  EEXIST: 'a file is in the way',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left',
+};
+
+async function usableTmpRoot(root: string | undefined): Promise<string> {
+  if (root !== undefined) {
+    await fs.mkdir(root, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+      throw new BotbackupError(
+        'TMPDIR_UNUSABLE',
+        `Cannot use the temporary folder ${root} (defaults.tmpDir): ${TMPDIR_PROBLEMS[error.code ?? ''] ?? error.code ?? error.message}; set defaults.tmpDir to a folder this user can write.`,
+        ExitCode.storage,
+        { cause: error },
+      );
+    });
+    return root;
+  }
+  const preferred = defaultTmpDir();
+  try {
+    await fs.mkdir(preferred, { recursive: true, mode: 0o700 });
+    await fs.access(preferred, fs.constants.W_OK | fs.constants.X_OK);
+    return preferred;
+  } catch {
+    const fallback = path.join(os.tmpdir(), `botbackup-tmp-${process.getuid?.() ?? 'user'}`);
+    await fs.mkdir(fallback, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    // A shared /tmp: someone else could have made that name first, or put a link there.
+    const st = await fs.lstat(fallback);
+    if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) {
+      throw new BotbackupError(
+        'TMPDIR_UNUSABLE',
+        `Cannot use ${preferred} for temporary copies, and ${fallback} is not a private folder of this user's; set defaults.tmpDir to a folder this user can write.`,
+        ExitCode.storage,
+      );
+    }
+    return fallback;
+  }
 }
 
 /** A temporary folder of a dead run, removed. */
@@ -109,7 +159,7 @@ export async function removeStaleTemp(options: {
   const result: StaleTempCleanup = { folders: [], targets: [] };
   try {
     // Also the folders older versions left in the system temp folder, their default.
-    const roots = [...new Set([options.tmpRoot ?? defaultTmpDir(), os.tmpdir()])];
+    const roots = [...new Set([options.tmpRoot ?? defaultTmpDir(), path.join(os.tmpdir(), `botbackup-tmp-${process.getuid?.() ?? 'user'}`), os.tmpdir()])];
     for (const root of roots) result.folders.push(...(await removeDeadTempDirs(root, { legacyGraceMs: options.graceMs })));
   } catch (error) {
     options.logger.warn({ err: (error as Error).message }, 'could not remove the temporary folders of interrupted runs');
