@@ -285,6 +285,18 @@ describe('a restore target that cannot be used is refused (exit 8), never report
     expect(cli.code, cli.stderr).toBe(8);
     expect(cli.stderr).toContain(`${path.join(target, '.env')} already exist`);
     expect(await listFiles(target)).toEqual(['.env']);
+
+    // A full restore into a folder that holds anything else would be a mix: refused too.
+    await fs.rm(path.join(target, '.env'));
+    await fs.writeFile(path.join(target, 'notes.txt'), 'mine\n');
+    cli = await runCli(['--config', s.config, 'restore', s.id, '--target', target]);
+    expect(cli.code, cli.stderr).toBe(8);
+    expect(cli.stderr).toContain(`The restore target ${target} is not empty (it holds notes.txt)`);
+    expect(await listFiles(target)).toEqual(['notes.txt']);
+    // Part of the backup (--only) may go beside other files.
+    cli = await runCli(['--config', s.config, 'restore', s.id, '--target', target, '--only', 'config']);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(await listFiles(target)).toEqual(['config/bot.json', 'config/strategies/grid.json', 'notes.txt']);
   });
 });
 

@@ -23,7 +23,7 @@ import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManif
 import { hashFile } from './streams.js';
 import { refuseLinkOnPath, writeLink } from './safe-path.js';
 import { isTargetFailure } from './target-failure.js';
-import { commitJournal, finishPendingRestore, matchOwner, stagingName, type JournalEntry } from './restore-journal.js';
+import { JOURNAL_NAME, STAGING_PREFIXES, commitJournal, finishPendingRestore, matchOwner, stagingName, type JournalEntry } from './restore-journal.js';
 
 export interface RestoreOptions {
   /** Where to read from, in order: the next store is tried when a copy is missing or bad. */
@@ -111,7 +111,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     // The very restore asked for was interrupted after its commit, and is now complete.
     return { ...summary.result, store: summary.store, badCopies: summary.badCopies, interrupted };
   }
-  await refuseConflicts(target, selected, options.force ?? false);
+  await refuseConflicts(target, selected, options.force ?? false, options.only === undefined);
   const badCopies: { store: string; error: string }[] = [];
   const errors: unknown[] = [];
   for (const store of options.stores) {
@@ -182,8 +182,11 @@ async function checkTarget(target: string, selected: readonly RestorableItem[]):
   }
 }
 
-/** Refuses, before anything is read, to overwrite anything without --force. */
-async function refuseConflicts(target: string, selected: readonly RestorableItem[], force: boolean): Promise<void> {
+/**
+ * Refuses, before anything is read, to overwrite anything without --force, and a full restore
+ * (`full`: no --only) into a folder that holds anything: its result would be a mix.
+ */
+async function refuseConflicts(target: string, selected: readonly RestorableItem[], force: boolean, full: boolean): Promise<void> {
   if (force) return;
   const conflicts: string[] = [];
   for (const entry of selected) {
@@ -195,6 +198,16 @@ async function refuseConflicts(target: string, selected: readonly RestorableItem
       'TARGET_EXISTS',
       path.join(target, conflicts[0]!),
       `${path.join(target, conflicts[0]!)}${conflicts.length > 1 ? ` and ${conflicts.length - 1} more file(s)` : ''} already exist; restore into an empty folder, or add --force to replace them.`,
+    );
+  }
+  if (!full) return;
+  // Staging folders of a restore still running are not the user's data.
+  const present = (await fs.readdir(target).catch(() => [] as string[])).filter((n) => n !== JOURNAL_NAME && !STAGING_PREFIXES.some((p) => n.startsWith(p)));
+  if (present.length > 0) {
+    throw new RestoreRefusedError(
+      'TARGET_EXISTS',
+      target,
+      `The restore target ${target} is not empty (it holds ${present.sort()[0]}${present.length > 1 ? ` and ${present.length - 1} more` : ''}); restore into a new or empty folder, add --only <path> for part of the backup, or add --force to restore over it.`,
     );
   }
 }
