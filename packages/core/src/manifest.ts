@@ -179,7 +179,8 @@ export function serializeManifest(manifest: Manifest): string {
  * cannot make at all.
  */
 export function manifestBytes(manifest: Manifest): Buffer {
-  return Buffer.concat([...manifestChunks(manifest)].map((chunk) => Buffer.from(chunk)));
+  // Each piece becomes bytes as it is made: the pieces' strings are never all held at once.
+  return Buffer.concat(Array.from(manifestChunks(manifest), (chunk) => Buffer.from(chunk)));
 }
 
 /** The bytes of {@link serializeSignedManifest}, built as {@link manifestBytes} is. */

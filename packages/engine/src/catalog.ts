@@ -624,15 +624,22 @@ interface ManifestDigest {
   summary: string;
 }
 
+/** Digests already made, by manifest object (never changed once made): a backup records one copy per target of the same manifest. */
+const digests = new WeakMap<Manifest, ManifestDigest>();
+
 /** Digests a manifest as serializeManifest writes it, piece by piece (no string of the whole manifest). */
 function digestManifest(manifest: Manifest): ManifestDigest {
+  const known = digests.get(manifest);
+  if (known) return known;
   const hash = createHash('sha256');
   let size = 0;
   for (const chunk of manifestChunks(manifest)) {
     hash.update(chunk);
     size += Buffer.byteLength(chunk);
   }
-  return { sha256: hash.digest('hex'), size, summary: JSON.stringify(summarizeManifest(manifest)) };
+  const digest = { sha256: hash.digest('hex'), size, summary: JSON.stringify(summarizeManifest(manifest)) };
+  digests.set(manifest, digest);
+  return digest;
 }
 
 /** Bytes in flight, at most `limit` (one item larger than that runs alone). */
