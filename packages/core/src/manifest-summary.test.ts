@@ -17,7 +17,15 @@ describe('manifestChunks', () => {
   });
 
   it('a manifest of many files: the same bytes, in pieces of about 64 Ki characters', () => {
-    const files = Array.from({ length: 5000 }, (_, i) => ({ path: `state/f${i}.json`, kind: 'other', mode: 0o644, size: i, mtime: 'x', sha256: 'a'.repeat(64), storedIn: 'id' }));
+    const files = Array.from({ length: 5000 }, (_, i) => ({
+      path: `state/f${i}.json`,
+      kind: 'other',
+      mode: 0o644,
+      size: i,
+      mtime: 'x',
+      sha256: 'a'.repeat(64),
+      storedIn: 'id',
+    }));
     const manifest = { format: 'botbackup.manifest', id: 'id', files, deleted: [], stats: { entryBytes: 1 }, copies: undefined } as unknown as Manifest;
     const chunks = [...manifestChunks(manifest)];
     expect(chunks.join('')).toBe(serializeManifest(manifest));

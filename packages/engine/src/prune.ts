@@ -1,4 +1,13 @@
-import { IntegrityError, planRetention, repositoryKeys, type Config, type Manifest, type ManifestHeader, type RetentionBackup, type RetentionDecision } from '@botbackup/core';
+import {
+  IntegrityError,
+  planRetention,
+  repositoryKeys,
+  type Config,
+  type Manifest,
+  type ManifestHeader,
+  type RetentionBackup,
+  type RetentionDecision,
+} from '@botbackup/core';
 import type { BackupStore, RemovedTemp } from '@botbackup/storage';
 import type { Catalog } from './catalog.js';
 import { removeLeftovers, storageNow } from './leftovers.js';
