@@ -245,6 +245,32 @@ describe.skipIf(!hasStrace)('restore killed at any moment (SIGKILL injected by s
   }, 120_000);
 });
 
+describe('finishPendingRestore', () => {
+  const tmp = useTempDir();
+
+  it("a journal cut short while it was written is no commit: the staging folder and the journal go, nothing else; a live process's staging folder stays", async () => {
+    const { finishPendingRestore } = await import('@botbackup/engine');
+    const root = tmp.dir;
+    await fs.writeFile(path.join(root, 'keep.txt'), 'mine\n');
+    // A pid that cannot be running (above the kernel's pid_max).
+    const dead = path.join(root, '.botbackup-restore-99999999-aaaaaa');
+    await fs.mkdir(path.join(dead, 'keys'), { recursive: true, mode: 0o700 });
+    await fs.writeFile(path.join(dead, 'keys/binance.key'), `${SECRET}\n`);
+    await fs.writeFile(path.join(root, JOURNAL), '{"version":1,"kind":"restore","backupId":"x","stag');
+    const live = path.join(root, `.botbackup-restore-${process.pid}-bbbbbb`);
+    await fs.mkdir(live, { mode: 0o700 });
+    let outcome = await finishPendingRestore(root);
+    // The half-written journal may be the live restore's own: left to it.
+    expect(outcome?.action).toBe('rolled-back');
+    expect((await fs.readdir(root)).sort()).toEqual([JOURNAL, path.basename(live), 'keep.txt'].sort());
+    await fs.rm(live, { recursive: true });
+    outcome = await finishPendingRestore(root);
+    expect(outcome?.message).toMatch(/^removed the staging folder of an interrupted restore in /);
+    expect(await fs.readdir(root)).toEqual(['keep.txt']);
+    expect(await finishPendingRestore(root)).toBeUndefined();
+  });
+});
+
 describe('a restore target that cannot be used is refused (exit 8), never reported as a bad backup', () => {
   const tmp = useTempDir();
   let s: Setup;

@@ -22,7 +22,7 @@ import type { ProgressListener } from './progress.js';
 import { listBackupIds, readManifest } from './repository.js';
 import { restoreBackup } from './restore.js';
 import { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
-import { commitJournal, finishPendingRestore, matchOwner, stagingName, type JournalEntry } from './restore-journal.js';
+import { finishJournal, finishPendingRestore, matchOwner, stagingName, writeJournal, type JournalEntry, type RestoreJournal } from './restore-journal.js';
 import { isTargetFailure } from './target-failure.js';
 
 export interface RecoverOptions {
@@ -188,8 +188,10 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
         restoredFiles.push(file);
       }
       for (const dir of new Set(entries.map((e) => path.dirname(path.join(source.root, e.staged))))) await syncDir(dir);
+      const journal: RestoreJournal = { version: 1, kind: 'recover', backupId, staging: stagingDir, pid: process.pid, entries };
+      await writeJournal(source.root, journal);
       committed = true;
-      await commitJournal(source.root, { version: 1, kind: 'recover', backupId, staging: stagingDir, pid: process.pid, entries });
+      await finishJournal(source.root, journal);
       logger.info({ backupId, databases: databases.filter((d) => d.restored).map((d) => d.path), files: restoredFiles.length }, 'recovered');
       return {
         ...base,

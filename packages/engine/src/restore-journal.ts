@@ -84,24 +84,31 @@ export async function matchOwner(staged: string, dest: string): Promise<void> {
 }
 
 /**
- * Writes the journal durably (the commit point), makes every rename it lists, then removes the
- * staging folder and the journal. Returns the number of renames made.
+ * Writes the journal durably: the commit point. A journal that cannot be written whole is
+ * removed again, and the restore has not committed.
  */
-export async function commitJournal(root: string, journal: RestoreJournal): Promise<number> {
+export async function writeJournal(root: string, journal: RestoreJournal): Promise<void> {
   const file = path.join(root, JOURNAL_NAME);
   const handle = await fs.open(file, 'wx', 0o600);
   try {
-    await handle.writeFile(JSON.stringify(journal));
-    await handle.sync();
-  } finally {
-    await handle.close();
+    try {
+      await handle.writeFile(JSON.stringify(journal));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await syncDir(root);
+  } catch (error) {
+    await fs.rm(file, { force: true });
+    throw error;
   }
-  await syncDir(root);
-  return finishJournal(root, journal);
 }
 
-/** Makes the renames a journal lists that are not made yet; then removes the staging folder and the journal. */
-async function finishJournal(root: string, journal: RestoreJournal): Promise<number> {
+/**
+ * Makes the renames a journal lists that are not made yet; then removes the staging folder and
+ * the journal. Returns the number of renames made.
+ */
+export async function finishJournal(root: string, journal: RestoreJournal): Promise<number> {
   const renames = await applyJournal(root, journal);
   await fs.rm(path.join(root, journal.staging), { recursive: true, force: true });
   await fs.rm(path.join(root, JOURNAL_NAME), { force: true });
@@ -148,7 +155,7 @@ export async function applyJournal(root: string, journal: RestoreJournal): Promi
  */
 export async function finishPendingRestore(root: string): Promise<PendingRestoreOutcome | undefined> {
   const names = await fs.readdir(root).catch(() => [] as string[]);
-  const stagings = names.filter((n) => STAGING_PREFIXES.some((p) => n.startsWith(p)));
+  const stagings = names.filter((n) => n !== JOURNAL_NAME && STAGING_PREFIXES.some((p) => n.startsWith(p)));
   const hasJournal = names.includes(JOURNAL_NAME);
   if (!hasJournal && stagings.length === 0) return undefined;
 

@@ -23,7 +23,17 @@ import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManif
 import { hashFile } from './streams.js';
 import { refuseLinkOnPath, writeLink } from './safe-path.js';
 import { isTargetFailure } from './target-failure.js';
-import { JOURNAL_NAME, STAGING_PREFIXES, commitJournal, finishPendingRestore, matchOwner, stagingName, type JournalEntry } from './restore-journal.js';
+import {
+  JOURNAL_NAME,
+  STAGING_PREFIXES,
+  finishJournal,
+  finishPendingRestore,
+  matchOwner,
+  stagingName,
+  writeJournal,
+  type JournalEntry,
+  type RestoreJournal,
+} from './restore-journal.js';
 
 export interface RestoreOptions {
   /** Where to read from, in order: the next store is tried when a copy is missing or bad. */
@@ -404,8 +414,10 @@ async function restoreFrom(
       warnings,
     };
     const summary: JournalSummary = { only: options.only ?? null, store: store.name, badCopies, result };
+    const journal: RestoreJournal = { version: 1, kind: 'restore', backupId: manifest.id, staging: stagingDir, pid: process.pid, entries, summary };
+    await writeJournal(target, journal);
     committed = true;
-    await commitJournal(target, { version: 1, kind: 'restore', backupId: manifest.id, staging: stagingDir, pid: process.pid, entries, summary });
+    await finishJournal(target, journal);
     result.durationMs = performance.now() - started;
     logger.info({ target, files: selected.length, bytes, chain: chain.length }, 'restore complete');
     return result;
