@@ -115,6 +115,8 @@ const s3StorageSchema = z
       .string()
       .regex(/^[A-Z_]+$/, 'an S3 storage class such as STANDARD_IA')
       .optional(),
+    /** A request with no byte sent or received for this long fails the target (default 60s). */
+    stallTimeout: duration.optional(),
   })
   .refine((t) => (t.accessKeyId === undefined) === (t.secretAccessKey === undefined), {
     message: 'accessKeyId and secretAccessKey, both or neither',
@@ -351,6 +353,8 @@ export interface S3StorageConfig {
   sessionToken?: string | undefined;
   serverSideEncryption?: 'AES256' | 'aws:kms' | undefined;
   storageClass?: string | undefined;
+  /** From `stallTimeout`: no progress for this long fails the target (the store's default when unset). */
+  stallTimeoutMs?: number | undefined;
 }
 export type StorageConfig = LocalStorageConfig | S3StorageConfig;
 export interface CompressionConfig {
@@ -543,7 +547,9 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const storage = data.storage.map((target, i): StorageConfig => {
     if (seenTargets.has(target.name)) throw new ConfigError(file, `storage[${i}].name`, `repeats the storage name "${target.name}"; names must be unique`);
     seenTargets.add(target.name);
-    return target.type === 'local' ? { ...target, path: path.resolve(baseDir, target.path) } : target;
+    if (target.type === 'local') return { ...target, path: path.resolve(baseDir, target.path) };
+    const { stallTimeout, ...rest } = target;
+    return stallTimeout === undefined ? rest : { ...rest, stallTimeoutMs: parseDuration(stallTimeout)! };
   });
   const seenSchedules = new Set<string>();
   const schedules = data.schedules.map((schedule, i): ScheduleConfig => {

@@ -20,6 +20,7 @@ const constructors: { [T in StorageConfig['type']]: (config: Extract<StorageConf
           : undefined,
       serverSideEncryption: config.serverSideEncryption,
       storageClass: config.storageClass as S3StoreOptions['storageClass'],
+      stallTimeoutMs: config.stallTimeoutMs,
     }),
 };
 

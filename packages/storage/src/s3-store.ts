@@ -31,7 +31,17 @@ export interface S3StoreOptions {
   maxAttempts?: number | undefined;
   /** Part size of multipart uploads (default 8 MiB; S3 allows at most 10,000 parts). */
   partSize?: number | undefined;
+  /**
+   * A request whose connection makes no progress (no byte sent or received) for this long fails
+   * at once, not retried: the target has stopped answering (default 60 s; see docs/storage.md).
+   */
+  stallTimeoutMs?: number | undefined;
 }
+
+/** The default of {@link S3StoreOptions.stallTimeoutMs}. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+/** The name given to a request that made no progress for the stall timeout (never retried). */
+const STALLED = 'BotbackupStalled';
 
 /**
  * A repository in an S3 bucket (AWS S3, MinIO, any S3-compatible service). Uploads stream through
@@ -47,6 +57,7 @@ export class S3Store implements BackupStore {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
+  private readonly stallTimeoutMs: number;
 
   constructor(private readonly options: S3StoreOptions) {
     // The SDK warns on every run under Node 20 that its releases after January 2027 will need
@@ -56,8 +67,12 @@ export class S3Store implements BackupStore {
     this.bucket = options.bucket;
     this.prefix = options.prefix ? `${options.prefix.replace(/\/+$/, '')}/` : '';
     this.location = `s3://${options.bucket}/${this.prefix}${options.endpoint ? ` at ${new URL(options.endpoint).origin}` : ''}`;
+    this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     const config: S3ClientConfig = {
       region: options.region ?? 'us-east-1',
+      // Every request: a connection not established, or a socket with no byte sent or received,
+      // within the stall timeout fails it (a frozen server or a half-open connection).
+      requestHandler: { connectionTimeout: this.stallTimeoutMs, socketTimeout: this.stallTimeoutMs },
       forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
       maxAttempts: options.maxAttempts ?? 5,
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -77,6 +92,21 @@ export class S3Store implements BackupStore {
         return next(args);
       },
       { step: 'build', name: 'botbackupUnsignedParts' },
+    );
+    // The SDK retries a timed-out request (up to maxAttempts, each waiting the whole timeout
+    // again): a target that made no progress for the stall timeout has stopped answering, and the
+    // request fails now, so that the backup goes on without it.
+    type Relative = Parameters<typeof this.client.middlewareStack.addRelativeTo>[0];
+    this.client.middlewareStack.addRelativeTo(
+      ((next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+        try {
+          return await next(args);
+        } catch (error) {
+          if ((error as Error)?.name !== 'TimeoutError') throw error;
+          throw Object.assign(new Error(`no progress for ${formatSeconds(this.stallTimeoutMs)}`), { name: STALLED });
+        }
+      }) as unknown as Relative,
+      { relation: 'after', toMiddleware: 'retryMiddleware', name: 'botbackupStallNotRetried' },
     );
   }
 
@@ -195,7 +225,10 @@ export class S3Store implements BackupStore {
     const where = `storage "${this.name}" (${this.location})`;
     let code: StorageErrorCode;
     let message: string;
-    if (name === 'AbortError' || (error as Error)?.name === 'AbortError') {
+    if (name === STALLED) {
+      code = 'UNAVAILABLE';
+      message = `${where[0]!.toUpperCase()}${where.slice(1)} stopped answering: the ${operation} of ${key} made no progress for ${formatSeconds(this.stallTimeoutMs)} (stallTimeout).`;
+    } else if (name === 'AbortError' || (error as Error)?.name === 'AbortError') {
       code = 'ABORTED';
       message = `The ${operation} of ${key} in ${where} was interrupted.`;
     } else if (isMissingBucket(error)) {
@@ -219,6 +252,10 @@ export class S3Store implements BackupStore {
     }
     return new StorageError(code, { operation, key, backend: this.name, message }, { cause: error });
   }
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 function isMissingBucket(error: unknown): boolean {

@@ -24,6 +24,9 @@ export interface S3rver {
   newBucket(): Promise<string>;
   kill(): Promise<void>;
   restart(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections and port but answers nothing (a hung server); thaw() resumes it. */
+  freeze(): void;
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -56,6 +59,12 @@ export async function startS3rver(): Promise<S3rver> {
       await killed();
       ({ child, port } = await spawnS3rver(dir, port));
     },
+    freeze() {
+      child.kill('SIGSTOP');
+    },
+    thaw() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+    },
     async newBucket() {
       const bucket = `bb-${randomBytes(6).toString('hex')}`;
       const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
@@ -65,6 +74,7 @@ export async function startS3rver(): Promise<S3rver> {
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGCONT');
         const closed = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
         await closed;
