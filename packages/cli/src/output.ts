@@ -74,7 +74,7 @@ export class ProgressBar {
  */
 export function cleanupLines(cleaned: {
   folders?: readonly { path: string; bytes: number }[];
-  targets?: readonly { store: string; kind: 'part' | 'folder'; bytes: number }[];
+  targets?: readonly { store: string; kind: 'part' | 'folder' | 'upload'; bytes: number }[];
 }): string[] {
   const lines: string[] = [];
   const folders = cleaned.folders ?? [];
@@ -88,10 +88,14 @@ export function cleanupLines(cleaned: {
   for (const store of stores) {
     const mine = cleaned.targets!.filter((t) => t.store === store);
     const parts = mine.filter((t) => t.kind === 'part');
-    const dirs = mine.length - parts.length;
+    const uploads = mine.filter((t) => t.kind === 'upload');
+    const dirs = mine.length - parts.length - uploads.length;
     const what = [
       ...(parts.length > 0
         ? [`${parts.length} .part file${parts.length === 1 ? '' : 's'} of interrupted uploads (${formatBytes(parts.reduce((sum, p) => sum + p.bytes, 0))})`]
+        : []),
+      ...(uploads.length > 0
+        ? [`${uploads.length} unfinished multipart upload${uploads.length === 1 ? '' : 's'} (${formatBytes(uploads.reduce((sum, u) => sum + u.bytes, 0))})`]
         : []),
       ...(dirs > 0 ? [`${dirs} empty folder${dirs === 1 ? '' : 's'}`] : []),
     ];

@@ -46,16 +46,18 @@ export interface BackupStore {
   /**
    * Optional (stores that write temporary files of their own, like LocalStore): removes the
    * temporary files of interrupted writes whose writer is dead or that are older than `graceMs`,
-   * and the empty folders they leave; returns what was removed.
+   * and the empty folders they leave; returns what was removed. S3Store: the unfinished
+   * multipart uploads under its prefix older than `graceMs`, where the server can list them.
    */
   removeStaleTemp?(options: { graceMs: number; signal?: AbortSignal | undefined }): Promise<RemovedTemp[]>;
 }
 
 /** A temporary file or empty folder that {@link BackupStore.removeStaleTemp} removed. */
 export interface RemovedTemp {
-  /** Relative to the store's root. */
+  /** Relative to the store's root (an upload: the key it was for). */
   path: string;
-  kind: 'part' | 'folder';
+  /** A `.part` file, an empty folder, or an unfinished multipart upload (S3). */
+  kind: 'part' | 'folder' | 'upload';
   bytes: number;
   /** Why it could go: its writer is dead, it is older than the grace period, or (a folder) it was empty. */
   reason: string;

@@ -1,9 +1,12 @@
 import { Readable, Transform } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   S3Client,
   type S3ClientConfig,
   type ServerSideEncryption,
@@ -11,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { StorageError, type StorageErrorCode } from '@botbackup/core';
-import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type StoreCallOptions } from './backup-store.js';
+import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type RemovedTemp, type StoreCallOptions } from './backup-store.js';
 
 export interface S3StoreOptions {
   name: string;
@@ -207,6 +210,73 @@ export class S3Store implements BackupStore {
       if (mapped.storageCode === 'NOT_FOUND' && !isMissingBucket(error)) return;
       throw mapped;
     }
+  }
+
+  /**
+   * Aborts the multipart uploads under the prefix that were started more than `graceMs` ago (by
+   * the server's clock): uploads of a process killed before it could abort them, which the
+   * server keeps (and bills) until a lifecycle rule removes them. Younger ones may be an upload
+   * in progress on another host, and are kept. A server without ListMultipartUploads (s3rver,
+   * some S3-compatible services), a key without `s3:ListBucketMultipartUploads`, or a target
+   * that cannot be reached removes nothing: the bucket's lifecycle rule must (docs/storage.md);
+   * the backup's own writes report an unreachable target.
+   */
+  async removeStaleTemp(options: { graceMs: number; signal?: AbortSignal | undefined }): Promise<RemovedTemp[]> {
+    const removed: RemovedTemp[] = [];
+    const call = { abortSignal: options.signal };
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+          call,
+        );
+      } catch (error) {
+        if (options.signal?.aborted) throw this.toStorageError(options.signal.reason, 'list', 'multipart uploads');
+        const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (['NotImplemented', 'MethodNotAllowed'].includes(e.name ?? '') || [405, 501].includes(e.$metadata?.httpStatusCode ?? 0)) return removed;
+        const mapped = this.toStorageError(error, 'list', 'multipart uploads');
+        if (mapped.storageCode === 'PERMISSION' || mapped.storageCode === 'UNAVAILABLE') return removed;
+        throw mapped;
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key?.startsWith(this.prefix) || !upload.UploadId || !upload.Initiated) continue;
+        const age = Date.now() - upload.Initiated.getTime();
+        if (age <= options.graceMs) continue;
+        const key = upload.Key.slice(this.prefix.length);
+        let bytes = 0;
+        try {
+          let partMarker: string | undefined;
+          do {
+            const parts = await this.client.send(
+              new ListPartsCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId, PartNumberMarker: partMarker }),
+              call,
+            );
+            for (const part of parts.Parts ?? []) bytes += part.Size ?? 0;
+            partMarker = parts.IsTruncated ? parts.NextPartNumberMarker : undefined;
+          } while (partMarker);
+        } catch {
+          // Only for the report: the size of what is removed.
+        }
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }), call);
+        } catch (error) {
+          if ((error as { name?: string }).name === 'NoSuchUpload') continue; // completed or aborted meanwhile
+          throw this.toStorageError(error, 'abort', `the unfinished upload of ${key}`);
+        }
+        removed.push({
+          path: key,
+          kind: 'upload',
+          bytes,
+          reason: `an unfinished multipart upload (${upload.UploadId}) started ${upload.Initiated.toISOString()}, older than the grace period`,
+        });
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return removed;
   }
 
   private keyOf(key: string, operation: string): string {
