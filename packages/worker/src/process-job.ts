@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BotbackupError, ExitCode, UsageError, exitCodeFor, type Config, type JobPayload } from '@botbackup/core';
+import { BotbackupError, ExitCode, StorageError, UsageError, exitCodeFor, type Config, type JobPayload } from '@botbackup/core';
 import {
   drillError,
   findBackupByTrigger,
@@ -89,12 +89,21 @@ export async function processJob(job: Job<JobPayload, JobResult>, token: string 
     await progress.failed(code, exitCode);
     const message = reported instanceof Error ? reported.message : String(reported);
     log.warn({ code, err: message }, 'job attempt failed');
-    // Wrong settings, a bad request or a corrupt copy do not get better by retrying.
-    if (error instanceof UnrecoverableError || [ExitCode.config, ExitCode.usage, ExitCode.notFound, ExitCode.integrity].some((c) => c === exitCode)) {
+    // Wrong settings, a bad request, a corrupt copy or a target path with a file in the way do not get better by retrying.
+    if (
+      error instanceof UnrecoverableError ||
+      isMisplacedTarget(reported) ||
+      [ExitCode.config, ExitCode.usage, ExitCode.notFound, ExitCode.integrity].some((c) => c === exitCode)
+    ) {
       throw new UnrecoverableError(message);
     }
     throw reported instanceof Error ? reported : new Error(message);
   }
+}
+
+/** A storage target whose path cannot be a folder (a file is in the way: ENOTDIR, EEXIST): the config's to fix, not transient. */
+function isMisplacedTarget(error: unknown): boolean {
+  return error instanceof StorageError && ['ENOTDIR', 'EEXIST'].includes((error.cause as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
 /** The processor proper: one engine operation per job type. */
