@@ -228,13 +228,17 @@ export class S3Store implements BackupStore {
     let uploadIdMarker: string | undefined;
     do {
       let page;
+      // A backup starts with this: a target that does not answer delays it at most 10 s here
+      // (the backup's own writes then wait the whole stallTimeout and report it).
+      const listingTimeout = AbortSignal.timeout(Math.min(this.stallTimeoutMs, 10_000));
       try {
         page = await this.client.send(
           new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
-          call,
+          { abortSignal: options.signal ? AbortSignal.any([options.signal, listingTimeout]) : listingTimeout },
         );
       } catch (error) {
         if (options.signal?.aborted) throw this.toStorageError(options.signal.reason, 'list', 'multipart uploads');
+        if (listingTimeout.aborted) return removed;
         const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
         if (['NotImplemented', 'MethodNotAllowed'].includes(e.name ?? '') || [405, 501].includes(e.$metadata?.httpStatusCode ?? 0)) return removed;
         const mapped = this.toStorageError(error, 'list', 'multipart uploads');

@@ -66,4 +66,18 @@ describe('S3Store: unfinished multipart uploads', () => {
     expect(seen.map((r) => r.split('?')[0])).toEqual([`GET /${bucket}/`]);
     expect(seen[0]).toContain('uploads');
   });
+
+  it('removeStaleTemp on a server that does not answer gives up after 10 s (not the whole stallTimeout) and removes nothing', async () => {
+    const bucket = await server.newBucket();
+    const store = new S3Store({ name: 's3', bucket, prefix: 'repo', endpoint: server.endpoint, credentials, stallTimeoutMs: 60_000 });
+    server.freeze();
+    try {
+      const started = Date.now();
+      expect(await store.removeStaleTemp({ graceMs: 0 })).toEqual([]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+      expect(Date.now() - started).toBeLessThan(20_000);
+    } finally {
+      server.thaw();
+    }
+  }, 30_000);
 });
