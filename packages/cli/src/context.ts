@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import { UsageError, type Config, type ExitCodeValue, type Manifest } from '@botbackup/core';
 import { Catalog, Keyring, defaultCatalogPath, loadConfig, resolveBackupInStores, type Logger } from '@botbackup/engine';
-import { createStore, type BackupStore } from '@botbackup/storage';
+import { createStores, type BackupStore } from '@botbackup/storage';
 import { ProgressBar } from './output.js';
 
 /** Options every command accepts. */
@@ -72,7 +72,8 @@ export class CommandContext {
 
   /** Every configured store, in config order. */
   async stores(): Promise<BackupStore[]> {
-    return (await this.config()).storage.map(createStore);
+    // A target that stops answering is named while it is waited for (the one line before it is given up).
+    return createStores((await this.config()).storage, { onWait: (store, message) => this.logger.warn({ store }, message) });
   }
 
   /** The store to read from: the named one, or the first configured. */

@@ -1,3 +1,6 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
 import { Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -39,6 +42,12 @@ export interface S3StoreOptions {
    * at once, not retried: the target has stopped answering (default 60 s; see docs/storage.md).
    */
   stallTimeoutMs?: number | undefined;
+  /**
+   * Told once (until the target makes progress again) when requests have been waiting with no
+   * byte sent or received for half the stall timeout (at most 15 s): the one line a user sees
+   * while a target stalls, before it is given up.
+   */
+  onWait?: ((message: string) => void) | undefined;
 }
 
 /** The default of {@link S3StoreOptions.stallTimeoutMs}. */
@@ -61,6 +70,14 @@ export class S3Store implements BackupStore {
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly stallTimeoutMs: number;
+  /** The connections of the client's agents: their bytes tell whether the target makes progress. */
+  private readonly sockets = new Set<Socket>();
+  /** Bytes sent and received by connections that have closed. */
+  private closed = { sent: 0, answered: 0 };
+  private inFlight = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  /** The bytes received in all when `onWait` was last told; it is told again only once the target answered since. */
+  private warnedAt: number | undefined;
 
   constructor(private readonly options: S3StoreOptions) {
     // The SDK warns on every run under Node 20 that its releases after January 2027 will need
@@ -75,7 +92,12 @@ export class S3Store implements BackupStore {
       region: options.region ?? 'us-east-1',
       // Every request: a connection not established, or a socket with no byte sent or received,
       // within the stall timeout fails it (a frozen server or a half-open connection).
-      requestHandler: { connectionTimeout: this.stallTimeoutMs, socketTimeout: this.stallTimeoutMs },
+      requestHandler: {
+        connectionTimeout: this.stallTimeoutMs,
+        socketTimeout: this.stallTimeoutMs,
+        httpAgent: this.tracked(new http.Agent({ keepAlive: true, maxSockets: 50 })),
+        httpsAgent: this.tracked(new https.Agent({ keepAlive: true, maxSockets: 50 })),
+      },
       forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
       maxAttempts: options.maxAttempts ?? 5,
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -102,15 +124,75 @@ export class S3Store implements BackupStore {
     type Relative = Parameters<typeof this.client.middlewareStack.addRelativeTo>[0];
     this.client.middlewareStack.addRelativeTo(
       ((next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+        this.requestStarted();
         try {
           return await next(args);
         } catch (error) {
           if ((error as Error)?.name !== 'TimeoutError') throw error;
           throw Object.assign(new Error(`no progress for ${formatSeconds(this.stallTimeoutMs)}`), { name: STALLED });
+        } finally {
+          this.requestEnded();
         }
       }) as unknown as Relative,
       { relation: 'after', toMiddleware: 'retryMiddleware', name: 'botbackupStallNotRetried' },
     );
+  }
+
+  /** An agent whose connections are watched (see {@link requestStarted}). */
+  private tracked<A extends http.Agent>(agent: A): A {
+    const withConnect = agent as unknown as { createConnection: (...args: unknown[]) => Socket };
+    const create = withConnect.createConnection.bind(agent);
+    withConnect.createConnection = (...args: unknown[]) => {
+      const socket = create(...args);
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        this.closed.sent += socket.bytesWritten;
+        this.closed.answered += socket.bytesRead;
+      });
+      return socket;
+    };
+    return agent;
+  }
+
+  /**
+   * While requests are under way, a watchdog sums the bytes the connections have sent (handed to
+   * the kernel) and received; when neither moves for the warning delay, `onWait` is told, once
+   * until the target answers again. (Failing the request is the socket timeout's job.)
+   */
+  private requestStarted(): void {
+    if (this.inFlight++ > 0 || !this.options.onWait) return;
+    const warnAfter = Math.min(this.stallTimeoutMs / 2, 15_000);
+    let last = { sent: -1, answered: -1 };
+    let since = Date.now();
+    this.watchdog = setInterval(
+      () => {
+        const now = { ...this.closed };
+        for (const socket of this.sockets) {
+          now.sent += socket.bytesWritten - socket.writableLength;
+          now.answered += socket.bytesRead;
+        }
+        // Bytes sent postpone the line; only an answer (bytes received) lets a later stall say it again.
+        if (this.warnedAt !== undefined && now.answered !== this.warnedAt) this.warnedAt = undefined;
+        if (now.sent !== last.sent || now.answered !== last.answered) {
+          last = now;
+          since = Date.now();
+        } else if (this.warnedAt === undefined && Date.now() - since >= warnAfter) {
+          this.warnedAt = now.answered;
+          this.options.onWait?.(
+            `Waiting for storage "${this.name}" (${this.location}): nothing sent or received for ${formatSeconds(warnAfter)}; it is given up after ${formatSeconds(this.stallTimeoutMs)} without progress (stallTimeout).`,
+          );
+        }
+      },
+      Math.min(1000, warnAfter / 4),
+    );
+    this.watchdog.unref();
+  }
+
+  private requestEnded(): void {
+    if (--this.inFlight > 0 || !this.watchdog) return;
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
   }
 
   async put(key: string, body: Readable | Uint8Array, options: StoreCallOptions = {}): Promise<{ size: number }> {
