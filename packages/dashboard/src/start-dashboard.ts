@@ -153,10 +153,7 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     // First, before credentials: a page that DNS rebinding pointed here has its own host name in
     // Host, and with a loopback dashboard without credentials nothing else would stop it.
     if (!isAllowedHost(request.headers.host, options.host, allowedHosts)) {
-      return reply
-        .code(421)
-        .type('text/plain; charset=utf-8')
-        .send('This dashboard does not answer to that host name; list it in dashboard.allowedHosts.\n');
+      return reply.code(421).type('text/plain; charset=utf-8').send('This dashboard does not answer to that host name; list it in dashboard.allowedHosts.\n');
     }
     if (!isAuthorized(request.headers.authorization, auth)) {
       return reply.code(401).header('WWW-Authenticate', AUTH_CHALLENGES).type('text/plain; charset=utf-8').send('Authentication required.\n');
@@ -234,9 +231,21 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
 
   async function closeAll(): Promise<void> {
     closing.abort();
-    await app.close().catch(() => undefined);
-    await Promise.allSettled([cached?.summary, ...queues.map((q) => q.close())]);
-    await redis.quit().catch(() => redis.disconnect());
+    // A Redis that is down or hangs must not hold the shutdown: past 5 s the connection is dropped
+    // (which also fails the requests still waiting for it).
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)));
+    if (redis.status !== 'ready') redis.disconnect();
+    await Promise.race([
+      (async () => {
+        await app.close().catch(() => undefined);
+        await Promise.allSettled([cached?.summary, ...queues.map((q) => q.close())]);
+        if (redis.status === 'ready') await redis.quit().catch(() => undefined);
+      })(),
+      bound,
+    ]);
+    clearTimeout(timer);
+    redis.disconnect();
     catalog.close();
   }
   let closed: Promise<void> | undefined;

@@ -53,6 +53,15 @@ export async function closeProducer(client: Redis, options: { now?: boolean } = 
   await client.quit().catch(() => client.disconnect());
 }
 
+/**
+ * Whether `error` (from {@link redisError} or {@link connectProducer}) says that Redis could not
+ * be reached (down, restarting, a lost connection), which waiting may heal, rather than that it
+ * answered and refused (a login, an ACL rule, a TLS certificate), which it will not.
+ */
+export function isRedisUnreachable(error: unknown): boolean {
+  return error instanceof RedisUnavailableError && error.message.startsWith('Cannot reach Redis');
+}
+
 /** Node's codes for a server certificate that does not verify (tls.connect's checks). */
 const TLS_CERTIFICATE_ERROR =
   /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_[A-Z_]+)$/;

@@ -1,4 +1,4 @@
 export { scanQueueNames, syncSchedules, type SchedulerLogger, type SyncSchedulesOptions, type SyncSchedulesResult } from './sync-schedules.js';
 export { runScheduler, DEFAULT_SYNC_INTERVAL_MS, type RunSchedulerOptions } from './run-scheduler.js';
 export { nextRuns } from './next-runs.js';
-export { closeProducer, connectProducer, redisError } from './connect-redis.js';
+export { closeProducer, connectProducer, isRedisUnreachable, redisError } from './connect-redis.js';

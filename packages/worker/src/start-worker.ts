@@ -1,6 +1,6 @@
 import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { UsageError, queueNames, type Config, type JobPayload, type RedisConnectionOptions } from '@botbackup/core';
+import { UsageError, queueNames, redactUrl, type Config, type JobPayload, type RedisConnectionOptions } from '@botbackup/core';
 import { Catalog, Keyring, checkBackupKeys, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
@@ -18,6 +18,12 @@ export interface StartWorkerOptions {
   maintenance?: boolean | undefined;
   /** Jobs this process runs at once, across all its queues (default 1: a backup's CPU and disk use stay next to the bot's). */
   concurrency?: number | undefined;
+  /** `redis.url`, for the log lines about the connection (shown redacted); default: host and port. */
+  url?: string | undefined;
+  /** Aborting while the worker waits for Redis at start returns at once; then call close(). */
+  signal?: AbortSignal | undefined;
+  /** Time between two "Redis is still unreachable" reminders during an outage (default 60 s). */
+  outageReminderMs?: number | undefined;
 }
 
 export interface RunningWorker {
@@ -59,6 +65,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const connection = { ...options.connection, maxRetriesPerRequest: null };
   const redis = new Redis(connection);
   redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error (lock connection)'));
+  const where = redactUrl(options.url ?? `redis://${connection.host}:${connection.port}/${connection.db}`);
+  const outage = watchConnection(redis, where, logger, options.outageReminderMs ?? OUTAGE_REMINDER_MS);
   const catalog = Catalog.open(config.catalog ?? defaultCatalogPath(config.file), { logger });
   const context: JobContext = { config, stores: options.stores, catalog, redis, prefix, logger, keyring };
   const health: HealthContext = { config, redis, prefix, logger };
@@ -135,31 +143,159 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       }
     });
     // Without a listener an 'error' event would crash the process; a Redis outage is survived.
-    worker.on('error', (error) => logger.warn({ queue: name, err: error.message }, 'worker error'));
+    // Connection errors are at debug: watchConnection says once that Redis is gone and when it is back.
+    worker.on('error', (error) => {
+      if (isConnectionError(error)) logger.debug({ queue: name, err: error.message }, 'worker connection error');
+      else logger.warn({ queue: name, err: error.message }, 'worker error');
+    });
     workers.push(worker);
   }
-  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  // Waits for Redis (a worker may start before it); SIGTERM meanwhile returns at once, to close().
+  const ready = Promise.all(workers.map((w) => w.waitUntilReady()));
+  const signal = options.signal;
+  if (signal && !signal.aborted) {
+    let onAbort!: () => void;
+    await Promise.race([ready, new Promise<void>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve()), { once: true }))]);
+    signal.removeEventListener('abort', onAbort);
+  } else if (!signal) await ready;
+  ready.catch(() => undefined);
   const stopStaleCheck = queues.includes(queueNames.maintenance) ? startStaleCheck(health, options.stores) : () => undefined;
-  logger.info({ queues, concurrency: limit }, 'worker started');
+  if (!signal?.aborted) logger.info({ queues, concurrency: limit }, 'worker started');
   return {
     queues,
     async close(graceMs = settings.drainTimeoutMs) {
       closing = true;
       stopStaleCheck();
-      const closed = Promise.all(workers.map((w) => w.close()));
+      outage.stop();
+      // Without Redis nothing can be drained (a job's outcome cannot be recorded): abort the
+      // running jobs and drop the connections at once; the jobs run again once their locks expire.
+      const reachable = redis.status === 'ready';
+      if (!reachable) {
+        logger.warn({ redis: where }, 'Redis is unreachable: stopping without draining');
+        for (const w of workers) w.cancelAllJobs('the worker is shutting down');
+      }
+      const closed = Promise.all(workers.map((w) => w.close(!reachable)));
       const timer = setTimeout(() => {
         logger.warn({ graceMs }, 'drain timeout: aborting the running jobs');
         for (const w of workers) w.cancelAllJobs('the worker is shutting down');
       }, graceMs);
+      // A Redis that hangs (its socket open, no replies) would hold close() forever: at once (or,
+      // with a job running, past the drain and FORCE_CLOSE_MS) and then every FORCE_CLOSE_MS,
+      // Redis must answer a PING within 3 s, or the connections are dropped. A job still
+      // aborting (zstd holds the event loop for seconds) is waited for while Redis answers.
+      let forceTimer: NodeJS.Timeout | undefined;
+      let stopped = false;
+      const forced = new Promise<void>((resolve) => {
+        const check = async () => {
+          if (stopped) return;
+          if (await answersPing(redis, 3_000)) {
+            if (!stopped) forceTimer = setTimeout(() => void check(), FORCE_CLOSE_MS);
+            return;
+          }
+          if (stopped) return;
+          logger.warn({ redis: where }, 'Redis did not answer while closing: dropping the connections');
+          for (const w of workers) void w.disconnect().catch(() => undefined);
+          resolve();
+        };
+        if (!reachable) {
+          for (const w of workers) void w.disconnect().catch(() => undefined);
+          resolve();
+          return;
+        }
+        forceTimer = setTimeout(() => void check(), running > 0 ? graceMs + FORCE_CLOSE_MS : 0);
+      });
       try {
-        await closed;
-        await Promise.all(reporting);
+        await Promise.race([closed.then(() => Promise.all(reporting)), forced]);
       } finally {
+        stopped = true;
         clearTimeout(timer);
-        await redis.quit().catch(() => redis.disconnect());
+        clearTimeout(forceTimer);
+        if (redis.status === 'ready') {
+          let quitTimer: NodeJS.Timeout | undefined;
+          await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => (quitTimer = setTimeout(resolve, FORCE_CLOSE_MS)))]);
+          clearTimeout(quitTimer);
+        }
+        redis.disconnect();
         catalog.close();
       }
       logger.info({ queues }, 'worker stopped');
+    },
+  };
+}
+
+/** How long close() waits for Redis to answer (beyond a running job's drain) before it drops the connections. */
+const FORCE_CLOSE_MS = 5_000;
+/** Default time between two "still unreachable" reminders during a Redis outage. */
+const OUTAGE_REMINDER_MS = 60_000;
+
+/** Whether `redis` answers a PING within `timeoutMs`. */
+function answersPing(redis: Redis, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    // After the poll phase: a reply that arrived while a long job held the event loop (zstd) is
+    // read first, and is not taken for a Redis that does not answer.
+    const timer = setTimeout(() => setImmediate(() => resolve(false)), timeoutMs);
+    redis.ping().then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
+}
+
+/**
+ * Whether a BullMQ or ioredis error is about the connection (refused, reset, closed, timed out)
+ * rather than a reply or a bug: those repeat at every reconnection attempt.
+ */
+function isConnectionError(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return true;
+  return /Connection is closed|Stream isn't writeable|Command timed out|max retries per request|Connection (was )?reset|connect E[A-Z]+|Socket closed/i.test(
+    error.message,
+  );
+}
+
+/**
+ * Logs a Redis outage as seen by `redis` (a connection that reconnects on its own): one warning
+ * when the connection is lost, saying what the worker does meanwhile; a reminder every
+ * `reminderMs` while it lasts; one line when it is back. stop() ends the watch.
+ */
+function watchConnection(redis: Redis, where: string, logger: Logger, reminderMs: number): { stop(): void } {
+  let lostAt: number | undefined;
+  let reminder: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let everReady = false;
+  const onLost = () => {
+    if (stopped || lostAt !== undefined || !everReady) return;
+    lostAt = Date.now();
+    logger.warn(
+      { redis: where },
+      'lost the connection to Redis: no job is taken meanwhile (a running one goes on, and records its outcome once Redis is back); reconnecting on its own',
+    );
+    reminder = setInterval(() => {
+      logger.warn({ redis: where, downForMs: Date.now() - lostAt! }, 'Redis is still unreachable; reconnecting');
+    }, reminderMs);
+    reminder.unref();
+  };
+  const onReady = () => {
+    everReady = true;
+    if (lostAt === undefined) return;
+    clearInterval(reminder);
+    if (!stopped) logger.info({ redis: where, downForMs: Date.now() - lostAt }, 'Redis is back; taking jobs again');
+    lostAt = undefined;
+  };
+  redis.on('close', onLost);
+  redis.on('ready', onReady);
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(reminder);
+      redis.off('close', onLost);
+      redis.off('ready', onReady);
     },
   };
 }

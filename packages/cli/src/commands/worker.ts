@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { lowerPriority } from '@botbackup/engine';
+import { closeProducer, connectProducer, isRedisUnreachable } from '@botbackup/scheduler';
 import { startWorker } from '@botbackup/worker';
 import type { CommandAction } from '../main.js';
 import { redisOf } from '../queue-client.js';
@@ -15,6 +16,14 @@ export function workerCommand(wrap: (action: CommandAction) => (...args: unknown
         const config = await ctx.config();
         const redis = redisOf(config);
         lowerPriority(config.nice);
+        // A refused login (password, ACL user, TLS certificate) does not heal by retrying: fail at
+        // once with one sentence (exit 10), as status does. A Redis that is down is waited for.
+        try {
+          await closeProducer(await connectProducer(redis.connection, redis.url, ctx.signal));
+        } catch (error) {
+          if (ctx.signal.aborted || !isRedisUnreachable(error)) throw error;
+          ctx.logger.warn({ err: (error as Error).message }, 'Redis is unreachable; the worker starts once it answers');
+        }
         const worker = await startWorker({
           config,
           connection: redis.connection,
@@ -23,12 +32,15 @@ export function workerCommand(wrap: (action: CommandAction) => (...args: unknown
           sources: opts.source as string[] | undefined,
           maintenance: opts.maintenance as boolean,
           concurrency: opts.concurrency as number,
+          url: redis.url,
+          signal: ctx.signal,
         });
-        ctx.print(
-          `Worker serving ${worker.queues.join(', ')}; stop it with Ctrl-C or SIGTERM (running jobs get ${config.worker.drainTimeoutMs / 1000} s to finish).`,
-        );
+        if (!ctx.signal.aborted)
+          ctx.print(
+            `Worker serving ${worker.queues.join(', ')}; stop it with Ctrl-C or SIGTERM (running jobs get ${config.worker.drainTimeoutMs / 1000} s to finish).`,
+          );
         // SIGINT/SIGTERM abort the command's signal: then drain.
-        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
         await worker.close();
       }),
     );
