@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { drillKeys, redisOptionsFromUrl, type DrillRecord } from '@botbackup/core';
-import { createBot, makeKeys, runCli, useTempDir, writeConfig, type TestKeys } from './helpers/bot.js';
+import { createBot, flipByte, makeKeys, runCli, useTempDir, writeConfig, type TestKeys } from './helpers/bot.js';
 import { startWebhookReceiver } from './helpers/webhook.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
@@ -46,13 +46,6 @@ async function backupInfo(file: string): Promise<{ id: string; startedAt: string
   const run = await runCli(['--config', file, '--json', 'backup']);
   expect(run.code, run.stderr).toBe(0);
   return JSON.parse(run.stdout) as { id: string; startedAt: string };
-}
-
-async function flipByte(file: string): Promise<void> {
-  const bytes = await fs.readFile(file);
-  const at = Math.floor(bytes.length / 2);
-  bytes[at] = bytes[at]! ^ 0xff;
-  await fs.writeFile(file, bytes);
 }
 
 async function archiveOf(repo: string, backupId: string): Promise<string> {

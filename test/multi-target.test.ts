@@ -5,7 +5,7 @@ import { repositoryKeys, type Manifest } from '@botbackup/core';
 import { listBackupIds, loadConfig, replicate, runBackup } from '@botbackup/engine';
 import { createStore, type BackupStore } from '@botbackup/storage';
 import { S3RVER_CREDENTIALS, startS3rver, type S3rver } from '../packages/storage/test/s3rver.js';
-import { createBot, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
+import { createBot, flipByte, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
 
 const env = { S3_KEY: S3RVER_CREDENTIALS.accessKeyId, S3_SECRET: S3RVER_CREDENTIALS.secretAccessKey };
 
@@ -14,20 +14,6 @@ async function keys(store: BackupStore, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for await (const o of store.list(prefix)) out.push(o.key);
   return out;
-}
-
-/** Flips one byte in the middle of a file, as a failing disk would. */
-async function flipByte(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r+');
-  try {
-    const { size } = await handle.stat();
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, Math.floor(size / 2));
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, Math.floor(size / 2));
-  } finally {
-    await handle.close();
-  }
 }
 
 describe('several storage targets: degraded backups, replicate, fallback to a good copy', () => {

@@ -2,21 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repositoryKeys } from '@botbackup/core';
-import { createBot, makeKeys, runCli, useTempDir, writeConfig } from './helpers/bot.js';
-
-/** Flips one byte in the middle of a file, as a failing disk would. */
-async function flipByte(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r+');
-  try {
-    const { size } = await handle.stat();
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, Math.floor(size / 2));
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, Math.floor(size / 2));
-  } finally {
-    await handle.close();
-  }
-}
+import { createBot, flipByte, makeKeys, runCli, useTempDir, writeConfig } from './helpers/bot.js';
 
 interface Verdict {
   id: string;

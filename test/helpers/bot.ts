@@ -189,3 +189,17 @@ export async function listFiles(dir: string): Promise<string[]> {
   await walk('');
   return out.sort();
 }
+
+/** Flips one byte in the middle of a file, as a failing disk would. */
+export async function flipByte(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r+');
+  try {
+    const { size } = await handle.stat();
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, Math.floor(size / 2));
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, Math.floor(size / 2));
+  } finally {
+    await handle.close();
+  }
+}
