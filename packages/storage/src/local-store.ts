@@ -170,14 +170,8 @@ export class LocalStore implements BackupStore {
   /** Removes the empty folders below `relDir` (depth first); true when `relDir` itself is empty afterwards. */
   private async removeEmptyFolders(relDir: string, removed: RemovedTemp[], signal: AbortSignal | undefined): Promise<boolean> {
     signal?.throwIfAborted();
-    let entries: Dirent[];
-    try {
-      entries = await fs.readdir(path.join(this.root, relDir), { withFileTypes: true });
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
-      throw error;
-    }
+    const entries = await this.readFolder(relDir);
+    if (entries === undefined) return false;
     let empty = true;
     for (const entry of entries) {
       if (relDir === '' && entry.name === TMP_DIR) {
@@ -203,19 +197,24 @@ export class LocalStore implements BackupStore {
 
   private async walk(relDir: string, out: string[], signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
-    let entries: Dirent[];
-    try {
-      entries = await fs.readdir(path.join(this.root, relDir), { withFileTypes: true });
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      throw error;
-    }
+    const entries = await this.readFolder(relDir);
+    if (entries === undefined) return;
     for (const entry of entries) {
       if (relDir === '' && entry.name === TMP_DIR) continue;
       const rel = relDir === '' ? entry.name : `${relDir}/${entry.name}`;
       if (entry.isDirectory()) await this.walk(rel, out, signal);
       else if (entry.isFile()) out.push(rel);
+    }
+  }
+
+  /** The entries of the folder `relDir`; undefined when it is gone or not a folder (ENOENT, ENOTDIR). */
+  private async readFolder(relDir: string): Promise<Dirent[] | undefined> {
+    try {
+      return await fs.readdir(path.join(this.root, relDir), { withFileTypes: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw error;
     }
   }
 
