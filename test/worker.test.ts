@@ -261,12 +261,14 @@ describe('distributed mode: workers run queued backups through a private Redis',
   it('SIGTERM with a backup that outlasts drainTimeout: the backup is aborted, nothing is committed, the job goes back for a retry, the worker exits 0', async () => {
     const { repo, file, queue, config } = await setup({ prefix: 'q11', deals: 100_000 });
     // zstd at level 19 packs a few MB/s: the backup lasts several seconds, well past the 1 s drain.
-    // It also holds the event loop for long stretches, so a 2 s job lock would expire under it.
+    // It also holds the event loop for long stretches (close to a minute on a loaded 2-core
+    // machine), so a short job lock would expire under it and the aborted attempt could not be
+    // recorded: the lock must outlast the longest stall, or the job is left 'active'.
     await fs.writeFile(
       file,
       (await fs.readFile(file, 'utf8'))
         .replace('drainTimeout: 30s', 'drainTimeout: 1s')
-        .replace('lockDuration: 2s', 'lockDuration: 30s')
+        .replace('lockDuration: 2s', 'lockDuration: 180s')
         .replace('compression: { codec: none }', 'compression: { codec: zstd, level: 19 }'),
     );
     const worker = startWorkerProcess(file);
