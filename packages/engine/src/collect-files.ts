@@ -95,14 +95,7 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
           skipped.set(relPath, `a database file reached through the symbolic link ${via.path}, which is only stored as a snapshot`);
           continue;
         }
-        found = {
-          absPath: real.path,
-          relPath,
-          mode: real.stat.mode & 0o7777,
-          size: real.stat.size,
-          mtime: real.stat.mtime,
-          identity: { dev: real.stat.dev, ino: real.stat.ino },
-        };
+        found = regularFile(real.path, relPath, real.stat);
       } else if (lstat.isSymbolicLink()) {
         const target = await fs.readlink(linkPath).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(error)));
         if (target === undefined) {
@@ -124,17 +117,10 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
             skipped.set(relPath, `symbolic link to a database file, which is only stored as a snapshot (-> ${target})`);
             continue;
           } else
-            found = {
-              absPath: real.path,
-              relPath,
-              mode: real.stat.mode & 0o7777,
-              size: real.stat.size,
-              mtime: real.stat.mtime,
-              identity: { dev: real.stat.dev, ino: real.stat.ino },
-            };
+            found = regularFile(real.path, relPath, real.stat);
         }
       } else if (lstat.isFile()) {
-        found = { absPath: linkPath, relPath, mode: lstat.mode & 0o7777, size: lstat.size, mtime: lstat.mtime, identity: { dev: lstat.dev, ino: lstat.ino } };
+        found = regularFile(linkPath, relPath, lstat);
       } else continue;
       if (set.maxAgeMs !== undefined && now.getTime() - found.mtime.getTime() > set.maxAgeMs) {
         excluded.push({ path: relPath, reason: `log not modified within ${Math.round(set.maxAgeMs / 86_400_000)}d` });
@@ -193,6 +179,11 @@ async function linkedFolderOf(
     if (found) return found;
   }
   return null;
+}
+
+/** A regular file to be read at `absPath` (the file itself, or a followed link's real path), pinned to its device and inode. */
+function regularFile(absPath: string, relPath: string, stat: Stats): Omit<CollectedFile, 'kind'> {
+  return { absPath, relPath, mode: stat.mode & 0o7777, size: stat.size, mtime: stat.mtime, identity: { dev: stat.dev, ino: stat.ino } };
 }
 
 /**
