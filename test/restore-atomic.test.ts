@@ -61,15 +61,17 @@ async function state(dir: string): Promise<Map<string, string>> {
   return out;
 }
 
+/** Runs the CLI under strace (all threads, trace written to `log`) with strace's own `straceOptions`, on one libuv thread. */
+function runStraced(log: string, straceOptions: string[], args: string[]): Promise<CliResult> {
+  return runCli(['strace', '-f', '-qq', '-o', log, ...straceOptions, process.execPath, cliBin, ...args], {
+    raw: true,
+    env: { UV_THREADPOOL_SIZE: '1' },
+  });
+}
+
 /** Runs the CLI under strace, killed with SIGKILL on entry to the `when`th call of `syscalls`. */
 async function runKilled(args: string[], syscalls: string, when: number, log: string): Promise<{ killed: boolean; cli: CliResult }> {
-  const cli = await runCli(
-    ['strace', '-f', '-qq', '-o', log, '-e', `trace=${syscalls}`, '-e', `inject=${syscalls}:signal=SIGKILL:when=${when}`, process.execPath, cliBin, ...args],
-    {
-      raw: true,
-      env: { UV_THREADPOOL_SIZE: '1' },
-    },
-  );
+  const cli = await runStraced(log, ['-e', `trace=${syscalls}`, '-e', `inject=${syscalls}:signal=SIGKILL:when=${when}`], args);
   const trace = await fs.readFile(log, 'utf8');
   return { killed: trace.includes('killed by SIGKILL'), cli };
 }
@@ -119,29 +121,7 @@ describe.skipIf(!hasStrace)('restore killed at any moment (SIGKILL injected by s
   it('uses the rename system call that the kills are counted on', async () => {
     const log = path.join(s.dir, 'trace.log');
     const target = path.join(s.dir, 'out');
-    const cli = await runCli(
-      [
-        'strace',
-        '-f',
-        '-qq',
-        '-o',
-        log,
-        '-e',
-        'trace=rename,renameat,renameat2',
-        process.execPath,
-        cliBin,
-        '--config',
-        s.config,
-        'restore',
-        s.id,
-        '--target',
-        target,
-      ],
-      {
-        raw: true,
-        env: { UV_THREADPOOL_SIZE: '1' },
-      },
-    );
+    const cli = await runStraced(log, ['-e', 'trace=rename,renameat,renameat2'], ['--config', s.config, 'restore', s.id, '--target', target]);
     expect(cli.code, cli.stderr).toBe(0);
     const calls = (await fs.readFile(log, 'utf8')).split('\n').filter((l) => l.includes(target));
     // Six files of the backup, one rename each, all through rename(2).
@@ -335,27 +315,10 @@ describe.skipIf(!hasStrace)("a full disk under the target is the target's proble
     await fs.mkdir(target);
     const log = path.join(s.dir, 'trace.log');
     // The first fsync of a staged file fails as on a full disk.
-    const cli = await runCli(
-      [
-        'strace',
-        '-f',
-        '-qq',
-        '-o',
-        log,
-        '-e',
-        'trace=fsync',
-        '-e',
-        'inject=fsync:error=ENOSPC:when=1',
-        process.execPath,
-        cliBin,
-        '--config',
-        s.config,
-        'restore',
-        s.id,
-        '--target',
-        target,
-      ],
-      { raw: true, env: { UV_THREADPOOL_SIZE: '1' } },
+    const cli = await runStraced(
+      log,
+      ['-e', 'trace=fsync', '-e', 'inject=fsync:error=ENOSPC:when=1'],
+      ['--config', s.config, 'restore', s.id, '--target', target],
     );
     expect(await fs.readFile(log, 'utf8')).toMatch(/ENOSPC \(No space left on device\) \(INJECTED\)/);
     expect(cli.code, cli.stderr).toBe(8);
