@@ -116,8 +116,7 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
           else if (dbFiles.has(path.relative(realRoot, real.path).split(path.sep).join('/'))) {
             skipped.set(relPath, `symbolic link to a database file, which is only stored as a snapshot (-> ${target})`);
             continue;
-          } else
-            found = regularFile(real.path, relPath, real.stat);
+          } else found = regularFile(real.path, relPath, real.stat);
         }
       } else if (lstat.isFile()) {
         found = regularFile(linkPath, relPath, lstat);
