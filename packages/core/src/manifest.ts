@@ -190,7 +190,42 @@ export function signedManifestBytes(manifest: Manifest, signer: ManifestSigner):
   const value = signer.sign(signed).toString('base64');
   // The signature is the last member: the unsigned text without its closing "\n}\n", then it.
   const member = `,\n  "signature": ${JSON.stringify({ algorithm: 'ed25519', publicKey: signer.publicKey, value }, null, 2).replace(/\n/g, '\n  ')}\n}\n`;
-  return Buffer.concat([signed.subarray(0, signed.length - 3), Buffer.from(member)]);
+  const bytes = Buffer.concat([signed.subarray(0, signed.length - 3), Buffer.from(member)]);
+  storedHashes.set(manifest, hashManifestBytes(bytes));
+  return bytes;
+}
+
+/** The sha256 (hex) and size in bytes of a manifest's stored text. */
+export interface ManifestHash {
+  sha256: string;
+  size: number;
+}
+
+/** The stored text's hash of manifests parsed here or signed by {@link signedManifestBytes}. */
+const storedHashes = new WeakMap<Manifest, ManifestHash>();
+
+/**
+ * A manifest's hash, the one definition backup, replicate, verify and the catalog use: the sha256
+ * and size of its stored text. That is the bytes it was parsed from (parseManifest; a reparse of
+ * them may order keys differently), or the bytes signedManifestBytes made for it, or else the
+ * bytes manifestBytes writes for it, hashed piece by piece (no string of the whole manifest).
+ */
+export function manifestHash(manifest: Manifest): ManifestHash {
+  const known = storedHashes.get(manifest);
+  if (known) return known;
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  for (const chunk of manifestChunks(manifest)) {
+    hash.update(chunk);
+    size += Buffer.byteLength(chunk);
+  }
+  const result = { sha256: hash.digest('hex'), size };
+  storedHashes.set(manifest, result);
+  return result;
+}
+
+function hashManifestBytes(stored: string | Uint8Array): ManifestHash {
+  return { sha256: crypto.createHash('sha256').update(stored).digest('hex'), size: typeof stored === 'string' ? Buffer.byteLength(stored) : stored.length };
 }
 
 /** Signs manifests: an Ed25519 private key and its public key as `ed25519:<base64>`. */
@@ -329,6 +364,7 @@ export function parseManifest(stored: string | Uint8Array, where: string, option
   }
   const signer = verifySignature(text, raw as Record<string, unknown>);
   if (signer !== undefined) validSignatures.set(result.data, signer);
+  storedHashes.set(result.data, hashManifestBytes(stored));
   return result.data;
 }
 

@@ -9,7 +9,7 @@ import {
   StorageError,
   drillKeys,
   repositoryKeys,
-  manifestChunks,
+  manifestHash,
   summarizeManifest,
   type DrillRecord,
   type Manifest,
@@ -86,8 +86,8 @@ const BUSY_TIMEOUT_MS = 5000;
 
 /*
  * manifests: the summary of a manifest (summarizeManifest: no file lists) as JSON, once per backup
- *   (a second row only while copies disagree), keyed by the sha256 of the manifest as
- *   serializeManifest writes it. Schema 1 kept the whole manifest here, which made a catalog of
+ *   (a second row only while copies disagree), keyed by the sha256 of the manifest's stored
+ *   text (manifestHash, from core). Schema 1 kept the whole manifest here, which made a catalog of
  *   backups of a million files hundreds of MB and `list` parse all of it.
  * copies: one row per target holding the backup. `size` is the manifest object's listed size
  *   (what sync compares to decide whether to read it again), `unreadable` is 1 when the manifest
@@ -627,17 +627,11 @@ interface ManifestDigest {
 /** Digests already made, by manifest object (never changed once made): a backup records one copy per target of the same manifest. */
 const digests = new WeakMap<Manifest, ManifestDigest>();
 
-/** Digests a manifest as serializeManifest writes it, piece by piece (no string of the whole manifest). */
+/** A manifest's hash (manifestHash: of its stored text, as backup, replicate and verify record it) and its summary. */
 function digestManifest(manifest: Manifest): ManifestDigest {
   const known = digests.get(manifest);
   if (known) return known;
-  const hash = createHash('sha256');
-  let size = 0;
-  for (const chunk of manifestChunks(manifest)) {
-    hash.update(chunk);
-    size += Buffer.byteLength(chunk);
-  }
-  const digest = { sha256: hash.digest('hex'), size, summary: JSON.stringify(summarizeManifest(manifest)) };
+  const digest = { ...manifestHash(manifest), summary: JSON.stringify(summarizeManifest(manifest)) };
   digests.set(manifest, digest);
   return digest;
 }
