@@ -5,7 +5,7 @@ import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { serializeManifest, type Manifest } from '@botbackup/core';
-import { createCompressStream } from '@botbackup/engine';
+import { zstdTar } from './helpers/archive.js';
 import { cliBin, createBot, listFiles, runCli, sha256File, tempDir, writeConfig } from './helpers/bot.js';
 
 let dir: string;
@@ -165,14 +165,7 @@ describe('damaged backups are detected and nothing is written', () => {
         e.type === 'symlink' ? '' : e.body,
       );
     pack.finalize();
-    const zst = createCompressStream('zstd', 3);
-    const chunks: Buffer[] = [];
-    const done = new Promise((resolve) => zst.on('end', resolve));
-    zst.on('data', (c: Buffer) => chunks.push(c));
-    for await (const c of pack) zst.write(c);
-    zst.end();
-    await done;
-    const bytes = Buffer.concat(chunks);
+    const bytes = await zstdTar(pack);
     await fs.writeFile(archivePath(m), bytes);
     const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
     const crafted: Manifest = {

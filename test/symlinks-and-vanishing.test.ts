@@ -5,7 +5,7 @@ import path from 'node:path';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serializeManifest, type Manifest } from '@botbackup/core';
-import { createCompressStream } from '@botbackup/engine';
+import { zstdTar } from './helpers/archive.js';
 import { cliBin, createBot, listFiles, makeKeys, repoRoot, runCli, sha256File, tempDir, writeConfig, type CliResult } from './helpers/bot.js';
 
 let dir: string;
@@ -268,14 +268,7 @@ describe('symbolic links', () => {
       else pack.entry({ name: e.name, type: 'file', size: Buffer.byteLength(e.body), mode: 0o644 }, e.body);
     }
     pack.finalize();
-    const zst = createCompressStream('zstd', 3);
-    const chunks: Buffer[] = [];
-    const done = new Promise((resolve) => zst.on('end', resolve));
-    zst.on('data', (c: Buffer) => chunks.push(c));
-    for await (const c of pack) zst.write(c);
-    zst.end();
-    await done;
-    const bytes = Buffer.concat(chunks);
+    const bytes = await zstdTar(pack);
     await fs.writeFile(archiveOf(m), bytes);
     const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
     const entries = members.map((e) =>
