@@ -50,6 +50,12 @@ export interface BackupStore {
    * multipart uploads under its prefix older than `graceMs`, where the server can list them.
    */
   removeStaleTemp?(options: { graceMs: number; signal?: AbortSignal | undefined }): Promise<RemovedTemp[]>;
+  /**
+   * Optional, a cheap check at a worker's start (LocalStore; S3Store has none: no request is made
+   * at start): throws the StorageError a put would meet now (a file in the way, permission
+   * denied); writes nothing.
+   */
+  checkWritable?(): Promise<void>;
 }
 
 /** A temporary file or empty folder that {@link BackupStore.removeStaleTemp} removed. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
+import { constants as fsConstants, type Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
@@ -221,6 +221,24 @@ export class LocalStore implements BackupStore {
   private pathOf(key: string, operation: string): string {
     if (!isValidKey(key)) throw this.invalidKey(operation, key);
     return path.join(this.root, ...key.split('/'));
+  }
+
+  /**
+   * Whether a put can work now, without writing: the folder, or the nearest existing folder above
+   * it (a put creates the rest), is a folder this process may write into. Throws the StorageError
+   * a put would meet.
+   */
+  async checkWritable(): Promise<void> {
+    for (let dir = this.root; ; dir = path.dirname(dir)) {
+      try {
+        if (!(await fs.stat(dir)).isDirectory()) throw Object.assign(new Error(`${dir} is not a folder`), { code: 'ENOTDIR' });
+        await fs.access(dir, fsConstants.W_OK | fsConstants.X_OK);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && path.dirname(dir) !== dir) continue;
+        throw this.toStorageError(error, 'put', '');
+      }
+    }
   }
 
   private invalidKey(operation: string, key: string): StorageError {

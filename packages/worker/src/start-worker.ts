@@ -55,6 +55,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   // A worker that backs up a source must see its files, and be able to sign (and encrypt) what
   // it makes: say so at start, not at the first job.
   await checkSourceRoots(config, sources);
+  await warnUnusableTargets(options.stores, logger);
   const keyring = new Keyring({ config });
   if (sources.length > 0) await checkBackupKeys(config, keyring);
   const queues = [...sources.map((id) => queueNames.backup(id)), ...((options.maintenance ?? settings.maintenance) ? [queueNames.maintenance] : [])];
@@ -298,4 +299,20 @@ function watchConnection(redis: Redis, where: string, logger: Logger, reminderMs
       redis.off('ready', onReady);
     },
   };
+}
+
+/**
+ * One warning line per storage target this worker could not write to now (local targets:
+ * checkWritable; S3 targets are not probed). Not fatal: other targets may be enough (minCopies),
+ * and a target can come back before the next job.
+ */
+async function warnUnusableTargets(stores: BackupStore[], logger: Logger): Promise<void> {
+  for (const store of stores) {
+    try {
+      await store.checkWritable?.();
+    } catch (error) {
+      const reason = (error as Error).message;
+      logger.warn({ target: store.name, location: store.location, reason }, `storage target "${store.name}" is unusable: ${reason}`);
+    }
+  }
 }
