@@ -23,7 +23,10 @@ describe('replicate after a degraded backup', () => {
       keys,
       extra: `minCopies: 1\n`,
     });
-    const text = (await fs.readFile(file, 'utf8')).replace(/^compression:/m, `  - { name: second, type: local, path: ${JSON.stringify(second)} }\ncompression:`);
+    const text = (await fs.readFile(file, 'utf8')).replace(
+      /^compression:/m,
+      `  - { name: second, type: local, path: ${JSON.stringify(second)} }\ncompression:`,
+    );
     await fs.writeFile(file, text);
     // The catalog of this config only: a state folder of the test's own.
     const env = { XDG_STATE_HOME: path.join(tmp.dir, 'state') };
