@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drillKeys, redisOptionsFromUrl, type DrillRecord } from '@botbackup/core';
 import { createBot, flipByte, makeKeys, runCli, useTempDir, writeConfig, type TestKeys } from './helpers/bot.js';
 import { startWebhookReceiver } from './helpers/webhook.js';
-import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
+import { startWorkerProcess, useWorkerProcesses } from './helpers/worker.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
 /** Check queries inside the source (writeConfig's `extra` would put them at the top level). */
@@ -154,17 +154,11 @@ describe('botbackup drill (in-process, history in the local catalog)', () => {
 describe('drill jobs on a worker (private Redis)', () => {
   const tmp = useTempDir();
   let redis: PrivateRedis;
-  const workers: WorkerProcess[] = [];
+  const workers = useWorkerProcesses();
   beforeAll(async () => {
     redis = await startRedis();
   });
   afterAll(() => redis.stop());
-  afterEach(async () => {
-    for (const w of workers.splice(0)) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-  });
 
   it('a scheduled drill job records its result in Redis; a drill whose check fails, or whose copy is corrupt, fails the job and sends the failure webhook', async () => {
     const hook = await startWebhookReceiver();

@@ -1,28 +1,22 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobOptions, queueNames, redisOptionsFromUrl, type JobPayload } from '@botbackup/core';
 import { loadConfig } from '@botbackup/engine';
 import { createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
-import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
+import { startWorkerProcess, useWorkerProcesses } from './helpers/worker.js';
 
 /** Issue 16: a local target whose path cannot be created (it is under a regular file) is a storage problem, not an internal error, and not transient. */
 describe('a single local target whose path lies under a regular file', () => {
   const tmp = useTempDir();
   let redis: PrivateRedis;
-  const workers: WorkerProcess[] = [];
+  const workers = useWorkerProcesses();
   beforeAll(async () => {
     redis = await startRedis();
   });
   afterAll(() => redis.stop());
-  afterEach(async () => {
-    for (const w of workers.splice(0)) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-  });
 
   async function setup(extra = '') {
     const root = path.join(tmp.dir, 'bot');

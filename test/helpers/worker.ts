@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { afterEach } from 'vitest';
 import { cliBin } from './bot.js';
 
 /** A `botbackup worker` process, with a way to wait for a log line. */
@@ -44,4 +45,16 @@ export function startWorkerProcess(config: string, ...args: string[]): WorkerPro
         void exited.then((code) => reject(new Error(`the worker exited (${code}) before the awaited log line`)));
       }),
   };
+}
+
+/** The worker processes a describe block starts (push them here): each is killed with SIGKILL, and awaited, after every test. */
+export function useWorkerProcesses(): WorkerProcess[] {
+  const workers: WorkerProcess[] = [];
+  afterEach(async () => {
+    for (const w of workers.splice(0)) {
+      w.child.kill('SIGKILL');
+      await w.exited;
+    }
+  });
+  return workers;
 }
