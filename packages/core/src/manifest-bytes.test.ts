@@ -1,21 +1,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  manifestBytes,
-  manifestSignature,
-  parseManifest,
-  serializeManifest,
-  serializeSignedManifest,
-  signedManifestBytes,
-  signingPublicKeyText,
-  type Manifest,
-  type ManifestSigner,
-} from './manifest.js';
-
-function signer(): ManifestSigner {
-  const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
-  return { publicKey: signingPublicKeyText(publicKey), sign: (data) => crypto.sign(null, data, privateKey) };
-}
+import { manifestBytes, manifestSignature, parseManifest, serializeManifest, serializeSignedManifest, signedManifestBytes, type Manifest } from './manifest.js';
+import { signer } from '../test/signer.js';
 
 const id = '20261126T062717.123Z-abcdefghij';
 const files = Array.from({ length: 3000 }, (_, i) => ({

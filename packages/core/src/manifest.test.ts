@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError } from './errors.js';
 import {
@@ -9,15 +8,9 @@ import {
   restorableItems,
   serializeManifest,
   serializeSignedManifest,
-  signingPublicKeyText,
   type Manifest,
-  type ManifestSigner,
 } from './manifest.js';
-
-function signer(): ManifestSigner {
-  const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
-  return { publicKey: signingPublicKeyText(publicKey), sign: (data) => crypto.sign(null, data, privateKey) };
-}
+import { signer } from '../test/signer.js';
 
 const manifest: Manifest = {
   format: 'botbackup.manifest',
