@@ -154,6 +154,8 @@ describe('leftovers of a killed backup', () => {
     const configured = await writeConfig(tmp.dir, { root, repo, extra: `defaults: { tmpDir: ${JSON.stringify(path.join(blocked, 'tmp'))} }\n` });
     const bad = await runCli(['--config', configured, 'backup'], { env: { TMPDIR: systemTmp } });
     expect(bad.code).toBe(5);
-    expect(bad.stderr).toMatch(/Cannot use the temporary folder \S+not-a-folder\/tmp \(defaults\.tmpDir\): a file is in the way; set defaults\.tmpDir to a folder this user can write\./);
+    expect(bad.stderr).toMatch(
+      /Cannot use the temporary folder \S+not-a-folder\/tmp \(defaults\.tmpDir\): a file is in the way; set defaults\.tmpDir to a folder this user can write\./,
+    );
   });
 });

@@ -104,7 +104,10 @@ describe('job progress: a finished job shows its final progress, not an intermed
     const connection = redisOptionsFromUrl(redis.url);
     const maintenance = new Queue<JobPayload>(queueNames.maintenance, { connection, prefix: PREFIX });
     const events = new QueueEvents(queueNames.maintenance, { connection, prefix: PREFIX });
-    closers.push(() => maintenance.close(), () => events.close());
+    closers.push(
+      () => maintenance.close(),
+      () => events.close(),
+    );
     await events.waitUntilReady();
     const payload: JobPayload = { type: 'verify', sourceId: 'testbot' };
     const added = await maintenance.add(jobName(payload), payload, jobOptions(config.worker));

@@ -94,7 +94,9 @@ describe('symbolic links', () => {
 
     // The system tar reads the archive and sees symlink entries ('l').
     const listing = listArchive(m);
-    expect(listing).toMatch(new RegExp(`^l\\S+ .* config/leak\\.json -> ${path.join(dir, 'outside/secret.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    expect(listing).toMatch(
+      new RegExp(`^l\\S+ .* config/leak\\.json -> ${path.join(dir, 'outside/secret.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'),
+    );
     expect(listing).toMatch(/^l\S+ .* config\/shadow\.json -> \/etc\/shadow$/m);
     expect(listing).toMatch(/^l\S+ .* config\/alias\.json -> bot\.json$/m);
     const manual = path.join(dir, 'manual');
@@ -365,7 +367,7 @@ describe('files that vanish or change size while the backup reads them', () => {
     expect(await listFiles(target)).not.toContain('config/strategies/grid.json');
   });
 
-  it('a read error is the source\'s error (exit 4 naming the file), not a storage failure', async () => {
+  it("a read error is the source's error (exit 4 naming the file), not a storage failure", async () => {
     const file = path.join(root, 'config/bot.json');
     const cli = await backupUnderStrace(file, 'pread64:error=EIO:when=1');
     expect(cli.code, cli.stderr).toBe(4);
@@ -383,7 +385,10 @@ describe('files that vanish or change size while the backup reads them', () => {
     expect(cli.stderr).not.toMatch(/MaxListenersExceeded/);
     const info = JSON.parse(cli.stdout) as BackupJson;
     expect(info.skipped).toEqual([
-      { path: 'config/big.json', reason: expect.stringMatching(/^changed size while it was read \(shrank from 3145728 to 1048576 bytes\); not stored/) as unknown as string },
+      {
+        path: 'config/big.json',
+        reason: expect.stringMatching(/^changed size while it was read \(shrank from 3145728 to 1048576 bytes\); not stored/) as unknown as string,
+      },
     ]);
     const m = await readManifest(info.id);
     expect(m.files.map((f) => f.path)).not.toContain('config/big.json');

@@ -541,7 +541,17 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
       }
       return { name: check.name, database, query: check.query };
     });
-    return { id: source.id, root, databases, files, incremental, retention, allowPlaintextSecrets: source.allowPlaintextSecrets, symlinks: source.symlinks, checks };
+    return {
+      id: source.id,
+      root,
+      databases,
+      files,
+      incremental,
+      retention,
+      allowPlaintextSecrets: source.allowPlaintextSecrets,
+      symlinks: source.symlinks,
+      checks,
+    };
   });
   const seenTargets = new Set<string>();
   const storage = data.storage.map((target, i): StorageConfig => {
@@ -628,7 +638,14 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
       staleAfterMs: parseDuration(data.notify?.staleAfter ?? '26h')!,
     },
     dashboard: data.dashboard
-      ? { host: data.dashboard.host, port: data.dashboard.port, token: data.dashboard.token, basic: data.dashboard.basic, readOnly: data.dashboard.readOnly, allowedHosts: data.dashboard.allowedHosts }
+      ? {
+          host: data.dashboard.host,
+          port: data.dashboard.port,
+          token: data.dashboard.token,
+          basic: data.dashboard.basic,
+          readOnly: data.dashboard.readOnly,
+          allowedHosts: data.dashboard.allowedHosts,
+        }
       : DEFAULT_DASHBOARD,
     encryption: data.encryption
       ? {

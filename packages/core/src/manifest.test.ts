@@ -85,7 +85,15 @@ describe('manifest', () => {
   });
 
   it('keeps symbolic links (linkTarget) and skipped files; a manifest without them still reads, and restorableItems carries the link', () => {
-    const link = { path: 'config/alias.json', kind: 'config' as const, mode: 0o777, size: 0, mtime: manifest.startedAt, sha256: 'd'.repeat(64), linkTarget: 'bot.json' };
+    const link = {
+      path: 'config/alias.json',
+      kind: 'config' as const,
+      mode: 0o777,
+      size: 0,
+      mtime: manifest.startedAt,
+      sha256: 'd'.repeat(64),
+      linkTarget: 'bot.json',
+    };
     const withLinks: Manifest = {
       ...manifest,
       entries: [...manifest.entries, link],
@@ -97,7 +105,9 @@ describe('manifest', () => {
     expect(restorableItems(read).find((i) => i.path === 'config/alias.json')).toMatchObject({ linkTarget: 'bot.json', size: 0 });
     expect(restorableItems(read).find((i) => i.path === '.env')).not.toHaveProperty('linkTarget');
     expect(parseManifest(serializeManifest(manifest), 'm').skipped).toBeUndefined();
-    expect(() => parseManifest(JSON.stringify({ ...withLinks, entries: [{ ...link, linkTarget: '' }] }), 'm.json')).toThrow(/malformed at "entries.0.linkTarget"/);
+    expect(() => parseManifest(JSON.stringify({ ...withLinks, entries: [{ ...link, linkTarget: '' }] }), 'm.json')).toThrow(
+      /malformed at "entries.0.linkTarget"/,
+    );
   });
 
   it('rejects invalid JSON, a wrong shape, and a newer schema version with clear errors', () => {

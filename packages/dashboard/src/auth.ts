@@ -90,7 +90,11 @@ export const CSRF_HEADER = 'x-xsrf-token';
  * CORS preflight, which the dashboard never grants). Basic auth, which a browser resends with
  * every request, is not enough on its own.
  */
-export function hasWriteProof(headers: { authorization?: string | undefined; [CSRF_HEADER]?: string | string[] | undefined }, auth: DashboardAuth, csrf: string): boolean {
+export function hasWriteProof(
+  headers: { authorization?: string | undefined; [CSRF_HEADER]?: string | string[] | undefined },
+  auth: DashboardAuth,
+  csrf: string,
+): boolean {
   const authorization = headers.authorization;
   const bearer = auth.token !== undefined && authorization !== undefined && /^bearer /i.test(authorization) && isAuthorized(authorization, auth);
   const given = headers[CSRF_HEADER];

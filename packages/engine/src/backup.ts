@@ -272,11 +272,10 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const inputs: ArchiveInput[] = [
       ...collected.files
         .filter((f) => !storedFiles || storedFiles.has(f.relPath))
-        .map(
-          (f): ArchiveInput =>
-            f.linkTarget !== undefined
-              ? { path: f.relPath, linkTarget: f.linkTarget, kind: f.kind, mode: f.mode, mtime: f.mtime }
-              : { path: f.relPath, absPath: f.absPath, identity: f.identity, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime },
+        .map((f): ArchiveInput =>
+          f.linkTarget !== undefined
+            ? { path: f.relPath, linkTarget: f.linkTarget, kind: f.kind, mode: f.mode, mtime: f.mtime }
+            : { path: f.relPath, absPath: f.absPath, identity: f.identity, kind: f.kind, mode: f.mode, size: f.size, mtime: f.mtime },
         ),
       ...source.databases.map((db, i): ArchiveInput => {
         const snapshot = snapshots.get(db.relativePath)!;

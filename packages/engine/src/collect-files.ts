@@ -111,7 +111,8 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
             continue;
           }
           const real = resolved.real;
-          if (real.stat.isDirectory()) found = asLink; // never descended: kept as a link
+          if (real.stat.isDirectory())
+            found = asLink; // never descended: kept as a link
           else if (!real.stat.isFile()) continue;
           else if (dbFiles.has(path.relative(realRoot, real.path).split(path.sep).join('/'))) {
             skipped.set(relPath, `symbolic link to a database file, which is only stored as a snapshot (-> ${target})`);
@@ -189,10 +190,7 @@ function regularFile(absPath: string, relPath: string, stat: Stats): Omit<Collec
  * Where a link really leads, when that is inside `realRoot` (itself a real path): the real path
  * and its stat. Otherwise why it cannot be followed.
  */
-async function resolveInside(
-  linkPath: string,
-  realRoot: string,
-): Promise<{ real: { path: string; stat: Stats } } | { skip: string }> {
+async function resolveInside(linkPath: string, realRoot: string): Promise<{ real: { path: string; stat: Stats } } | { skip: string }> {
   let real: string;
   try {
     real = await fs.realpath(linkPath);

@@ -81,8 +81,9 @@ export function packArchive(
         if ('linkTarget' in input) {
           await new Promise<void>((resolve, reject) => {
             // A symlink entry has no body: the header (with pax for a long target) is all.
-            const sink = pack.entry({ name: input.path, type: 'symlink', linkname: input.linkTarget, mode: input.mode, mtime: input.mtime }, (error?: Error | null) =>
-              error ? reject(error) : resolve(),
+            const sink = pack.entry(
+              { name: input.path, type: 'symlink', linkname: input.linkTarget, mode: input.mode, mtime: input.mtime },
+              (error?: Error | null) => (error ? reject(error) : resolve()),
             ) as unknown as { end(): void };
             sink.end();
           });
@@ -112,7 +113,8 @@ export function packArchive(
           // The file as it is when opened (its header is not written yet), but a growing log is
           // cut at the size the walk saw, as documented.
           size = input.kind === 'log' ? Math.min(input.size, opened.size) : opened.size;
-          if (opened.size < input.size) notes.push({ path: input.path, reason: `shrank before it was read (from ${input.size} to ${opened.size} bytes); stored as it was then` });
+          if (opened.size < input.size)
+            notes.push({ path: input.path, reason: `shrank before it was read (from ${input.size} to ${opened.size} bytes); stored as it was then` });
           const read = { bytes: 0 };
           file = { handle: opened.handle, read, mtimeMs: opened.mtimeMs };
           body = Readable.from(readPadded(opened.handle, size, read, input.absPath), { objectMode: false });
@@ -128,7 +130,8 @@ export function packArchive(
               });
             } else if (input.kind !== 'log') {
               const now = await file.handle.stat().catch(() => undefined);
-              if (now && now.size > size) notes.push({ path: input.path, reason: `grew while it was read (to ${now.size} bytes); stored its first ${size} bytes` });
+              if (now && now.size > size)
+                notes.push({ path: input.path, reason: `grew while it was read (to ${now.size} bytes); stored its first ${size} bytes` });
               else if (now && now.mtimeMs !== file.mtimeMs)
                 notes.push({ path: input.path, reason: 'was modified while it was read; stored as read, which may mix old and new content' });
             }
@@ -161,9 +164,11 @@ export function packArchive(
  * Opens a file to pack without following a link in its last component, and checks it is the
  * file the walk found. Whatever is gone or was replaced is skipped (with why), not an error.
  */
-async function openFile(input: { path: string; absPath: string; identity?: { dev: number; ino: number } | undefined }): Promise<
-  { handle: FileHandle; size: number; mtimeMs: number } | { skip: string }
-> {
+async function openFile(input: {
+  path: string;
+  absPath: string;
+  identity?: { dev: number; ino: number } | undefined;
+}): Promise<{ handle: FileHandle; size: number; mtimeMs: number } | { skip: string }> {
   let handle: FileHandle;
   try {
     handle = await fs.open(input.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
@@ -202,7 +207,7 @@ async function* readPadded(handle: FileHandle, size: number, read: { bytes: numb
     read.bytes += bytesRead;
     yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
   }
-  for (let padded = read.bytes; padded < size; ) {
+  for (let padded = read.bytes; padded < size;) {
     const n = Math.min(CHUNK, size - padded);
     padded += n;
     yield Buffer.alloc(n);

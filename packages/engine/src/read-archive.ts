@@ -124,7 +124,11 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
         );
       }
       const listed = byPath.get(name);
-      if (type === 'symlink' ? listed?.linkTarget === undefined || listed.linkTarget !== item.header.linkname : type !== 'file' || listed?.linkTarget !== undefined) {
+      if (
+        type === 'symlink'
+          ? listed?.linkTarget === undefined || listed.linkTarget !== item.header.linkname
+          : type !== 'file' || listed?.linkTarget !== undefined
+      ) {
         throw new RestoreRefusedError(
           'UNSAFE_PATH',
           name,
