@@ -12,3 +12,4 @@ export * from './redis-options.js';
 export * from './retention.js';
 export * from './drills.js';
 export * from './manifest-summary.js';
+export * from './manifest-text.js';

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { serializeManifest, type Manifest } from './manifest.js';
-import { manifestChunks, summarizeManifest } from './manifest-summary.js';
+import { summarizeManifest } from './manifest-summary.js';
+import { manifestChunks } from './manifest-text.js';
 
 const json: fc.Arbitrary<unknown> = fc.jsonValue();
 

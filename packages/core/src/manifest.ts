@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { COMPRESSION_CODECS, FILE_KINDS } from './config.js';
 import { IntegrityError } from './errors.js';
 import { parseJsonObjectBytes } from './json-bytes.js';
-import { manifestChunks } from './manifest-summary.js';
+import { manifestChunks } from './manifest-text.js';
 
 /** The manifest schema version this build writes. Readers accept this and every older one. */
 export const MANIFEST_SCHEMA_VERSION = 3;
