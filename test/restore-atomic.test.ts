@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { formatProcessTag } from '@botbackup/storage';
 import { cliBin, createBot, listFiles, makeKeys, runCli, sha256File, useTempDir, writeConfig, type CliResult } from './helpers/bot.js';
 
 /**
@@ -232,12 +233,12 @@ describe('finishPendingRestore', () => {
     const { finishPendingRestore } = await import('@botbackup/engine');
     const root = tmp.dir;
     await fs.writeFile(path.join(root, 'keep.txt'), 'mine\n');
-    // A pid that cannot be running (above the kernel's pid_max).
+    // No owner tag in the name: nobody to wait for.
     const dead = path.join(root, '.botbackup-restore-99999999-aaaaaa');
     await fs.mkdir(path.join(dead, 'keys'), { recursive: true, mode: 0o700 });
     await fs.writeFile(path.join(dead, 'keys/binance.key'), `${SECRET}\n`);
     await fs.writeFile(path.join(root, JOURNAL), '{"version":1,"kind":"restore","backupId":"x","stag');
-    const live = path.join(root, `.botbackup-restore-${process.pid}-bbbbbb`);
+    const live = path.join(root, `.botbackup-restore-${formatProcessTag()}-bbbbbb`);
     await fs.mkdir(live, { mode: 0o700 });
     let outcome = await finishPendingRestore(root);
     // The half-written journal may be the live restore's own: left to it.

@@ -13,7 +13,7 @@ import {
   type Manifest,
   type SourceConfig,
 } from '@botbackup/core';
-import { syncDir, type BackupStore } from '@botbackup/storage';
+import { formatProcessTag, syncDir, type BackupStore } from '@botbackup/storage';
 import { selectSource } from './backup.js';
 import { checkDatabase, runChecks } from './check-database.js';
 import { Keyring } from './keys.js';
@@ -188,7 +188,7 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
         restoredFiles.push(file);
       }
       for (const dir of new Set(entries.map((e) => path.dirname(path.join(source.root, e.staged))))) await syncDir(dir);
-      const journal: RestoreJournal = { version: 1, kind: 'recover', backupId, staging: stagingDir, pid: process.pid, entries };
+      const journal: RestoreJournal = { version: 1, kind: 'recover', backupId, staging: stagingDir, owner: formatProcessTag(), entries };
       await writeJournal(source.root, journal);
       committed = true;
       await finishJournal(source.root, journal);

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { syncDir } from '@botbackup/storage';
+import { formatProcessTag, ownerAlive, parseProcessTag, syncDir } from '@botbackup/storage';
 
 /**
  * The journal that makes the last step of a restore (and of `recover`) all-or-nothing, even when
@@ -19,7 +19,7 @@ import { syncDir } from '@botbackup/storage';
  */
 
 export const JOURNAL_NAME = '.botbackup-restore-journal.json';
-/** Names of the staging folders of restore and recover, followed by `<pid>-<random>`. */
+/** Names of the staging folders of restore and recover, followed by `<owner>-<random>` (the owner's ProcessTag). */
 export const STAGING_PREFIXES = ['.botbackup-restore-', '.botbackup-recover-'] as const;
 
 /** A rename of something that stands where a staged file goes (a replaced file, a damaged database). */
@@ -45,8 +45,8 @@ export interface RestoreJournal {
   backupId: string;
   /** The staging folder (a name inside the root), removed once every rename is made. */
   staging: string;
-  /** The process that wrote it: a journal of a live process is left to it. */
-  pid: number;
+  /** The process that wrote it (`formatProcessTag`): a journal of a live process is left to it. */
+  owner: string;
   entries: JournalEntry[];
   /** What the command reports when it is done (a restore run again to the same target returns it). */
   summary?: unknown;
@@ -65,7 +65,7 @@ export interface PendingRestoreOutcome {
 
 /** The staging folder name for this process. */
 export function stagingName(kind: 'restore' | 'recover', random: string): string {
-  return `.botbackup-${kind}-${process.pid}-${random}`;
+  return `.botbackup-${kind}-${formatProcessTag()}-${random}`;
 }
 
 /**
@@ -162,7 +162,7 @@ export async function finishPendingRestore(root: string): Promise<PendingRestore
   let journal: RestoreJournal | undefined;
   if (hasJournal) {
     journal = await readJournal(path.join(root, JOURNAL_NAME));
-    if (journal && journal.pid !== process.pid && isAlive(journal.pid)) return undefined;
+    if (journal && journal.owner !== formatProcessTag() && ownerMayLive(journal.owner)) return undefined;
   }
   if (journal) {
     const renames = await finishJournal(root, journal);
@@ -209,21 +209,21 @@ async function readJournal(file: string): Promise<RestoreJournal | undefined> {
   }
 }
 
-/** A staging folder whose name carries the pid of a process that is still running (this one included). */
+/** A staging folder whose owner (in its name) may still be running, this process included. */
 function ownedByLiveProcess(name: string): boolean {
-  const match = /^\.botbackup-(?:restore|recover)-(\d+)-/.exec(name);
-  if (!match) return false;
-  return isAlive(Number(match[1]));
+  const prefix = STAGING_PREFIXES.find((p) => name.startsWith(p));
+  return prefix !== undefined && ownerMayLive(name.slice(prefix.length));
 }
 
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * Whether the process a tag at the start of `text` names may be running: the same check as for
+ * the `.part` files and temp folders of interrupted runs (a reused pid is not taken for the
+ * owner). A process of another host or container sharing the folder cannot be checked and is
+ * taken as running; a name without a tag has no owner to wait for.
+ */
+function ownerMayLive(text: string): boolean {
+  const tag = parseProcessTag(text);
+  return tag !== undefined && ownerAlive(tag) !== false;
 }
 
 /** A journal's relative path, refused if it leaves the root. */

@@ -12,7 +12,7 @@ import {
   type Manifest,
   type RestorableItem,
 } from '@botbackup/core';
-import { syncDir, writeDurably, type BackupStore } from '@botbackup/storage';
+import { formatProcessTag, syncDir, writeDurably, type BackupStore } from '@botbackup/storage';
 import { checkDatabase } from './check-database.js';
 import { Keyring } from './keys.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -414,7 +414,7 @@ async function restoreFrom(
       warnings,
     };
     const summary: JournalSummary = { only: options.only ?? null, store: store.name, badCopies, result };
-    const journal: RestoreJournal = { version: 1, kind: 'restore', backupId: manifest.id, staging: stagingDir, pid: process.pid, entries, summary };
+    const journal: RestoreJournal = { version: 1, kind: 'restore', backupId: manifest.id, staging: stagingDir, owner: formatProcessTag(), entries, summary };
     await writeJournal(target, journal);
     committed = true;
     await finishJournal(target, journal);
