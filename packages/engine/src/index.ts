@@ -1,33 +1,56 @@
-export * from './backup.js';
-export * from './restore.js';
-export * from './restore-journal.js';
-export * from './verify.js';
-export * from './verify-copies.js';
-export * from './replicate.js';
-export * from './prune.js';
-export * from './leftovers.js';
-export * from './notify.js';
-export * from './target-failure.js';
-export * from './repository.js';
-export * from './catalog.js';
-export * from './load-config.js';
-export * from './init-config.js';
-export * from './snapshot-database.js';
-export * from './check-database.js';
-export * from './collect-files.js';
-export * from './pack-archive.js';
-export * from './read-archive.js';
-export * from './streams.js';
-export * from './progress.js';
-export * from './logger.js';
-export { TOOL_VERSION } from './version.js';
-export * from './lower-priority.js';
-export * from './page-delta-io.js';
-export * from './page-hash.js';
-export * from './settings-history.js';
-export { copyDatabase, WalRestartedError, type CopyOptions, type CopyResult } from './copy-database.js';
-export * from './age.js';
-export * from './keys.js';
-export * from './drill.js';
-export * from './recover.js';
-export * from './stale-temp.js';
+export {
+  createCompressStream,
+  type Logger,
+  lowerPriority,
+  type NotificationEvent,
+  type ProgressEvent,
+  sendNotification,
+  silentLogger,
+  TOOL_VERSION,
+} from './support/index.js';
+export {
+  checkBackupKeys,
+  createAgeDecryptStream,
+  createAgeEncryptStream,
+  generateIdentity,
+  generateWorkerKey,
+  Keyring,
+  parseWorkerKey,
+} from './crypto/index.js';
+export { copyDatabase, pageMapOf, snapshotDatabase, WalRestartedError } from './sqlite/index.js';
+export { applyDelta, createDeltaStream } from './archive/index.js';
+export { collectFiles } from './source/index.js';
+export {
+  Catalog,
+  type CatalogBackup,
+  type CatalogCopy,
+  defaultCatalogPath,
+  findBackupByTrigger,
+  isTargetFailure,
+  listBackupIds,
+  parseTimeRef,
+  readManifest,
+  resolveBackupInStores,
+} from './repository/index.js';
+export { checkSourceRoots, loadConfig, renderStarterConfig, scanBotDir } from './config/index.js';
+export {
+  catalogDrillHistory,
+  type CopyVerdict,
+  diffFileVersions,
+  drillError,
+  type DrillHistory,
+  type FileDiffResult,
+  type FileDiffSide,
+  fileHistory,
+  finishPendingRestore,
+  pruneBackups,
+  recoverSource,
+  replicate,
+  restoreBackup,
+  runBackup,
+  runDrill,
+  selectSource,
+  verifyBackup,
+  verifyCopies,
+  worstExitCode,
+} from './operations/index.js';

@@ -9,12 +9,12 @@ import {
   type RetentionDecision,
 } from '@botbackup/core';
 import type { BackupStore, RemovedTemp } from '@botbackup/storage';
-import type { Catalog } from './catalog.js';
-import { removeLeftovers, storageNow } from './leftovers.js';
-import { removeStaleUploads } from './stale-temp.js';
-import { silentLogger, type Logger } from './logger.js';
-import { listBackupIds, readManifest } from './repository.js';
-import { isTargetFailure } from './target-failure.js';
+import type { Catalog } from '../repository/index.js';
+import { removeLeftovers, storageNow } from '../repository/index.js';
+import { removeStaleUploads } from '../repository/index.js';
+import { silentLogger, type Logger } from '../support/index.js';
+import { listBackupIds, readManifest } from '../repository/index.js';
+import { isTargetFailure } from '../repository/index.js';
 
 export interface PruneOptions {
   config: Config;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { formatProcessTag, ownerAlive, parseProcessTag, type BackupStore, type RemovedTemp } from '@botbackup/storage';
 import { BotbackupError, ExitCode } from '@botbackup/core';
-import type { Logger } from './logger.js';
+import type { Logger } from '../support/index.js';
 
 /** Prefix of every temporary folder botbackup makes (staging copies, deep verify, drills). */
 const TEMP_PREFIX = 'botbackup-';

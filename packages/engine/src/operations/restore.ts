@@ -13,16 +13,16 @@ import {
   type RestorableItem,
 } from '@botbackup/core';
 import { formatProcessTag, syncDir, writeDurably, type BackupStore } from '@botbackup/storage';
-import { checkDatabase } from './check-database.js';
-import { Keyring } from './keys.js';
-import { silentLogger, type Logger } from './logger.js';
-import { applyDelta, type ExpectedDelta } from './page-delta-io.js';
-import type { ProgressListener } from './progress.js';
-import { archiveObject, readArchive } from './read-archive.js';
-import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManifest } from './repository.js';
-import { hashFile } from './streams.js';
-import { refuseLinkOnPath, writeLink } from './safe-path.js';
-import { isTargetFailure } from './target-failure.js';
+import { checkDatabase } from '../sqlite/index.js';
+import { Keyring } from '../crypto/index.js';
+import { silentLogger, type Logger } from '../support/index.js';
+import { applyDelta, type ExpectedDelta } from '../archive/index.js';
+import type { ProgressListener } from '../support/index.js';
+import { archiveObject, readArchive } from '../archive/index.js';
+import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManifest } from '../repository/index.js';
+import { hashFile } from '../support/index.js';
+import { refuseLinkOnPath, writeLink } from '../source/index.js';
+import { isTargetFailure } from '../repository/index.js';
 import {
   JOURNAL_NAME,
   STAGING_PREFIXES,

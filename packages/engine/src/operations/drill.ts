@@ -17,15 +17,15 @@ import {
   type Manifest,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import type { Catalog } from './catalog.js';
-import { runChecks } from './check-database.js';
-import type { Keyring } from './keys.js';
-import { silentLogger, type Logger } from './logger.js';
-import type { ProgressListener } from './progress.js';
-import { listBackupIds, readManifest, resolveBackupInStores } from './repository.js';
+import type { Catalog } from '../repository/index.js';
+import { runChecks } from '../sqlite/index.js';
+import type { Keyring } from '../crypto/index.js';
+import { silentLogger, type Logger } from '../support/index.js';
+import type { ProgressListener } from '../support/index.js';
+import { listBackupIds, readManifest, resolveBackupInStores } from '../repository/index.js';
 import { restoreBackup } from './restore.js';
-import { isTargetFailure } from './target-failure.js';
-import { makeOwnedTempDir } from './stale-temp.js';
+import { isTargetFailure } from '../repository/index.js';
+import { makeOwnedTempDir } from '../repository/index.js';
 
 /** Where drill records are kept: Redis for workers (see the worker package), the local catalog for the CLI. */
 export interface DrillHistory {

@@ -2,11 +2,11 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError, StorageError, repositoryKeys, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import { silentLogger, type Logger } from './logger.js';
-import type { ProgressListener } from './progress.js';
-import { removeLeftovers, storageNow } from './leftovers.js';
-import { listBackupIds, readManifestBytes } from './repository.js';
-import { isTargetFailure } from './target-failure.js';
+import { silentLogger, type Logger } from '../support/index.js';
+import type { ProgressListener } from '../support/index.js';
+import { removeLeftovers, storageNow } from '../repository/index.js';
+import { listBackupIds, readManifestBytes } from '../repository/index.js';
+import { isTargetFailure } from '../repository/index.js';
 
 /**
  * A pass-through that fails at its end unless exactly `size` bytes with this sha256 went

@@ -16,7 +16,7 @@ import {
   type ManifestSummary,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '../support/index.js';
 import { readManifest } from './repository.js';
 
 /** What is known of one copy of a backup: written, fully checked by verify, or found missing or corrupt. */

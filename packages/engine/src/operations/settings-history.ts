@@ -9,9 +9,9 @@ import {
   type SettingsDiff,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import type { Keyring } from './keys.js';
-import { readArchive } from './read-archive.js';
-import { BrokenLinkError, listBackups, readManifest, resolveBackupRef } from './repository.js';
+import type { Keyring } from '../crypto/index.js';
+import { readArchive } from '../archive/index.js';
+import { BrokenLinkError, listBackups, readManifest, resolveBackupRef } from '../repository/index.js';
 
 /** The largest file `diff` reads into memory to compare. */
 export const MAX_DIFF_BYTES = 8 * 1024 * 1024;

@@ -15,15 +15,15 @@ import {
 } from '@botbackup/core';
 import { formatProcessTag, syncDir, type BackupStore } from '@botbackup/storage';
 import { selectSource } from './backup.js';
-import { checkDatabase, runChecks } from './check-database.js';
-import { Keyring } from './keys.js';
-import { silentLogger, type Logger } from './logger.js';
-import type { ProgressListener } from './progress.js';
-import { listBackupIds, readManifest } from './repository.js';
+import { checkDatabase, runChecks } from '../sqlite/index.js';
+import { Keyring } from '../crypto/index.js';
+import { silentLogger, type Logger } from '../support/index.js';
+import type { ProgressListener } from '../support/index.js';
+import { listBackupIds, readManifest } from '../repository/index.js';
 import { restoreBackup } from './restore.js';
-import { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
+import { tidyWalSidecars, walSidecars } from '../sqlite/index.js';
 import { finishJournal, finishPendingRestore, matchOwner, stagingName, writeJournal, type JournalEntry, type RestoreJournal } from './restore-journal.js';
-import { isTargetFailure } from './target-failure.js';
+import { isTargetFailure } from '../repository/index.js';
 
 export interface RecoverOptions {
   config: Config;

@@ -37,21 +37,21 @@ import {
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { finishPendingRestore } from './restore-journal.js';
-import { collectFiles, type CollectedFile } from './collect-files.js';
-import { checkSourceRoots } from './load-config.js';
-import { checkBackupKeys, Keyring } from './keys.js';
-import { createDeltaStream } from './page-delta-io.js';
+import { collectFiles, type CollectedFile } from '../source/index.js';
+import { checkSourceRoots } from '../config/index.js';
+import { checkBackupKeys, Keyring } from '../crypto/index.js';
+import { createDeltaStream } from '../archive/index.js';
 import { copyBackup } from './replicate.js';
-import { isTargetFailure } from './target-failure.js';
-import { checkChainObjects, loadChain, readVerifiedObject, resolveBackupRef } from './repository.js';
-import { silentLogger, type Logger } from './logger.js';
-import { linkTargetHash, packArchive, type ArchiveInput } from './pack-archive.js';
-import type { ProgressListener } from './progress.js';
-import { startSnapshot, type SnapshotHandle } from './snapshot-database.js';
-import { createCompressStream, hashFile, HashingStream } from './streams.js';
-import { settleAll } from './settle.js';
-import { makeOwnedTempDir, removeStaleTemp, type StaleTempCleanup } from './stale-temp.js';
-import { TOOL_VERSION } from './version.js';
+import { isTargetFailure } from '../repository/index.js';
+import { checkChainObjects, loadChain, readVerifiedObject, resolveBackupRef } from '../repository/index.js';
+import { silentLogger, type Logger } from '../support/index.js';
+import { linkTargetHash, packArchive, type ArchiveInput } from '../archive/index.js';
+import type { ProgressListener } from '../support/index.js';
+import { startSnapshot, type SnapshotHandle } from '../sqlite/index.js';
+import { createCompressStream, hashFile, HashingStream } from '../support/index.js';
+import { settleAll } from '../support/index.js';
+import { makeOwnedTempDir, removeStaleTemp, type StaleTempCleanup } from '../repository/index.js';
+import { TOOL_VERSION } from '../support/index.js';
 
 export interface BackupOptions {
   config: Config;

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { SourceError, type EntryKind, type ManifestEntry } from '@botbackup/core';
-import { HashingStream } from './streams.js';
+import { HashingStream } from '../support/index.js';
 
 /** One entry to put into the archive: a file, a symbolic link, or a stream opened when its turn comes. */
 export type ArchiveInput = {

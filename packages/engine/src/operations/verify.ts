@@ -2,12 +2,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import type { ProgressListener } from './progress.js';
-import { Keyring } from './keys.js';
-import { archiveObject, readArchive } from './read-archive.js';
-import { BrokenLinkError, checkChainObjects, checkStoredObject, loadChain, readVerifiedObject } from './repository.js';
+import type { ProgressListener } from '../support/index.js';
+import { Keyring } from '../crypto/index.js';
+import { archiveObject, readArchive } from '../archive/index.js';
+import { BrokenLinkError, checkChainObjects, checkStoredObject, loadChain, readVerifiedObject } from '../repository/index.js';
 import { restoreBackup } from './restore.js';
-import { makeOwnedTempDir } from './stale-temp.js';
+import { makeOwnedTempDir } from '../repository/index.js';
 
 export interface VerifyOptions {
   store: BackupStore;

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CompressionCodec } from '@botbackup/core';
-import { createDecompressStream } from './streams.js';
+import { createDecompressStream } from '../support/index.js';
 
 export type DecompressWorkerRequest = { type: 'chunk'; data: ArrayBuffer } | { type: 'end' };
 export type DecompressWorkerReply =

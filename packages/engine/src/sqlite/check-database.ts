@@ -1,5 +1,5 @@
 import type { CheckConfig, CheckResult } from '@botbackup/core';
-import { runWorker } from './run-worker.js';
+import { runWorker } from '../support/index.js';
 
 export interface DatabaseCheckResult {
   /** True when SQLite answered exactly "ok". */

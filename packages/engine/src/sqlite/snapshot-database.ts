@@ -8,7 +8,7 @@ import { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
 import { WalRestartedError, type CopyResult } from './copy-database.js';
 import type { CopyWorkerInput, CopyWorkerMessage } from './copy-worker.js';
 import { pinAndCheck, type PinnedSnapshot } from './pinned-check.js';
-import { runWorker } from './run-worker.js';
+import { runWorker } from '../support/index.js';
 
 export interface DatabaseSnapshot {
   /** Path of the consistent copy in the staging folder. */

@@ -3,10 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { BotbackupError, IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import { Keyring, withBackup } from './keys.js';
-import { settleAll } from './settle.js';
+import { Keyring, withBackup } from '../crypto/index.js';
+import { settleAll } from '../support/index.js';
 import { ParallelDecompressStream } from './parallel-decompress.js';
-import { HashingStream } from './streams.js';
+import { HashingStream } from '../support/index.js';
 import { linkTargetHash } from './pack-archive.js';
 
 export interface ReadArchiveOptions {

@@ -11,11 +11,11 @@ import {
   type Manifest,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import type { Keyring } from './keys.js';
-import type { ProgressListener } from './progress.js';
+import type { Keyring } from '../crypto/index.js';
+import type { ProgressListener } from '../support/index.js';
 import { copyBackup } from './replicate.js';
-import { readManifest } from './repository.js';
-import { isTargetFailure } from './target-failure.js';
+import { readManifest } from '../repository/index.js';
+import { isTargetFailure } from '../repository/index.js';
 import { verifyBackup } from './verify.js';
 
 /** The verdict on one copy (one backup in one store). */

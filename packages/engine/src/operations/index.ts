@@ -1,0 +1,10 @@
+export { runBackup, selectSource } from './backup.js';
+export { catalogDrillHistory, drillError, type DrillHistory, runDrill } from './drill.js';
+export { pruneBackups } from './prune.js';
+export { recoverSource } from './recover.js';
+export { replicate } from './replicate.js';
+export { restoreBackup } from './restore.js';
+export { diffFileVersions, type FileDiffResult, type FileDiffSide, fileHistory } from './settings-history.js';
+export { verifyBackup } from './verify.js';
+export { type CopyVerdict, verifyCopies, worstExitCode } from './verify-copies.js';
+export { finishPendingRestore } from './restore-journal.js';

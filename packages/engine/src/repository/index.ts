@@ -1,0 +1,19 @@
+export { Catalog, type CatalogBackup, type CatalogCopy, defaultCatalogPath } from './catalog.js';
+export { removeLeftovers, storageNow } from './leftovers.js';
+export {
+  BrokenLinkError,
+  checkChainObjects,
+  checkStoredObject,
+  findBackupByTrigger,
+  listBackupIds,
+  listBackups,
+  loadChain,
+  parseTimeRef,
+  readManifest,
+  readManifestBytes,
+  readVerifiedObject,
+  resolveBackupInStores,
+  resolveBackupRef,
+} from './repository.js';
+export { makeOwnedTempDir, removeStaleTemp, removeStaleUploads, type StaleTempCleanup } from './stale-temp.js';
+export { isTargetFailure } from './target-failure.js';

@@ -1,0 +1,2 @@
+export { type CollectedFile, collectFiles } from './collect-files.js';
+export { refuseLinkOnPath, writeLink } from './safe-path.js';

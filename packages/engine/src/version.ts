@@ -1,4 +1,0 @@
-import { createRequire } from 'node:module';
-
-/** botbackup's version, recorded in every manifest. */
-export const TOOL_VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
