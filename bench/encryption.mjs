@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { STAMP } from './generate.mjs';
-import { fmtBytes, parseArgs, parseSize, sizeLabel } from './lib.mjs';
+import { commandLine, fmtBytes, sizeLabel } from './lib.mjs';
 import {
   BENCH,
   DB_REL,
@@ -52,14 +52,8 @@ const CLI = path.resolve(process.env.BOTBACKUP_CLI ?? path.join(ROOT, 'packages/
 const TARGET_RATIO = 1.1;
 const MODES = ['plain', 'encrypted'];
 
-function usageError(err) {
-  console.error(`bench:encryption: ${err.message} (--help lists the options)`);
-  process.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs(process.argv.slice(2), {
+const { usage: usageError, parse, size } = commandLine('bench:encryption');
+const args = parse({
     size: { default: '1GiB' },
     seed: { type: 'number', default: 42 },
     repeat: { type: 'number', default: 3 },
@@ -72,9 +66,6 @@ try {
     'quiet-wait-s': { type: 'number', default: 60 },
     report: { default: undefined },
   });
-} catch (err) {
-  usageError(err);
-}
 if (args.help) {
   console.log(`usage: npm run bench:encryption -- [options]
   --size 1GiB|256MiB   database size (default 1GiB; the data is shared with npm run bench)
@@ -94,12 +85,7 @@ if (args.help) {
 }
 if (!Number.isInteger(args.repeat) || args.repeat < 1) usageError(new Error('--repeat needs a whole number ≥ 1'));
 if (!['abba', 'abab'].includes(args.order)) usageError(new Error('--order is abba or abab'));
-let targetBytes;
-try {
-  targetBytes = parseSize(args.size);
-} catch (err) {
-  usageError(err);
-}
+const targetBytes = size(args.size);
 const SIZE = sizeLabel(targetBytes);
 const WORK = path.join(BENCH, '.work', SIZE);
 const BOT = path.join(WORK, 'bot');

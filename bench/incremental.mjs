@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { STAMP } from './generate.mjs';
 import { simulateDay } from './day.mjs';
-import { fmtBytes, parseArgs, parseSize, sizeLabel } from './lib.mjs';
+import { commandLine, fmtBytes, sizeLabel } from './lib.mjs';
 import {
   BENCH, DB_REL, ROOT, beforeStep, borgEnv, botbackupConfig, cacheDropWorks, configure, ensureTools, fingerprint, fresh, listFiles, log, median, noise, noiseLines, noteForeign, parseJsonOutput, prepareData, resticEnv, resultsHeader, rmrf, round, run, sha256, summarize, timed, treeBytes, verifyRestore,
 } from './measure.mjs';
@@ -28,14 +28,8 @@ const CHAIN_DAYS = 7;
 /** The issue's targets. */
 const TARGET = { storedShareOfRestic: 0.15, timeShareOfRestic: 0.5, chainRestoreFactor: 1.5, rssBytes: 200e6, rssFlatFactor: 1.25 };
 
-function usageError(err) {
-  console.error(`bench:incremental: ${err.message} (--help lists the options)`);
-  process.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs(process.argv.slice(2), {
+const { usage: usageError, parse, size } = commandLine('bench:incremental');
+const args = parse({
     size: { default: '1GiB' },
     seed: { type: 'number', default: 42 },
     skip: { default: '' },
@@ -45,9 +39,6 @@ try {
     'quiet-wait-s': { type: 'number', default: 60 },
     report: { default: undefined },
   });
-} catch (err) {
-  usageError(err);
-}
 if (args.help) {
   console.log(`usage: npm run bench:incremental -- [options]
   --size 1GiB|256MiB      database size (default 1GiB)
@@ -60,12 +51,7 @@ if (args.help) {
   --report FILE           only print the tables of a saved results file (bench/results/*-incremental-*.json)`);
   process.exit(0);
 }
-let targetBytes;
-try {
-  targetBytes = parseSize(args.size);
-} catch (err) {
-  usageError(err);
-}
+const targetBytes = size(args.size);
 const SIZE = sizeLabel(targetBytes);
 const skip = new Set(args.skip.split(',').map((s) => s.trim()).filter(Boolean));
 for (const s of skip) if (!TOOLS.includes(s)) usageError(new Error(`--skip: unknown "${s}"`));

@@ -62,6 +62,35 @@ export function parseArgs(argv, spec) {
 }
 
 /**
+ * The command line of a bench script named `tool`: `usage(err)` ends the process with exit 2 and
+ * one line (a bad command line gets a message, not a stack trace); `parse(spec)` reads
+ * process.argv with {@link parseArgs}, ending the same way on a bad option; `size(text)` the same
+ * for a size.
+ */
+export function commandLine(tool) {
+  const usage = (err) => {
+    console.error(`${tool}: ${err.message} (--help lists the options)`);
+    process.exit(2);
+  };
+  const parse = (spec) => {
+    try {
+      return parseArgs(process.argv.slice(2), spec);
+    } catch (err) {
+      return usage(err);
+    }
+  };
+  /** A size such as `1GiB` in bytes ({@link parseSize}), ending the same way when it is not one. */
+  const size = (text) => {
+    try {
+      return parseSize(text);
+    } catch (err) {
+      return usage(err);
+    }
+  };
+  return { usage, parse, size };
+}
+
+/**
  * Seeded PRNG (sfc32): fast, good enough statistically, and identical on every machine, so
  * two runs of the generator with the same seed produce byte-identical databases.
  */

@@ -18,15 +18,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmtBytes, parseArgs } from './lib.mjs';
+import { commandLine, fmtBytes } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.resolve(process.env.BOTBACKUP_CLI ?? path.join(ROOT, 'packages/cli/dist/bin.js'));
 const TARGET = { rssBytes: 300 * 1024 ** 2, listSeconds: 1 };
 
-let args;
-try {
-  args = parseArgs(process.argv.slice(2), {
+const args = commandLine('bench:many-files').parse({
     files: { type: 'number', default: 1_000_000 },
     backups: { type: 'number', default: 100 },
     'small-files': { type: 'number', default: 1000 },
@@ -36,10 +34,6 @@ try {
     'timeout-min': { type: 'number', default: 60 },
     work: { default: path.join(ROOT, 'bench/.work/many-files') },
   });
-} catch (err) {
-  console.error(`bench:many-files: ${err.message} (--help lists the options)`);
-  process.exit(2);
-}
 if (args.help) {
   console.log(`usage: npm run bench:many-files -- [options]
   --files N          small files in the big bot folder (default 1000000)

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { STAMP } from './generate.mjs';
-import { fmtBytes, parseArgs, parseSize, sizeLabel } from './lib.mjs';
+import { commandLine, fmtBytes, sizeLabel } from './lib.mjs';
 import {
   BENCH, CLK_TCK, DB_REL, ROOT, beforeStep, borgEnv, botbackupConfig, cacheDropWorks, configure, cpuBusyS, ensureTools, fingerprint, fresh, log, median, noise, noiseLines, noteForeign, parseJsonOutput, prepareData, resticEnv, resultsHeader, rmrf, round, run, sleep, summarize, timed, treeBytes, verifyRestore,
 } from './measure.mjs';
@@ -22,15 +22,8 @@ const CLI = path.resolve(process.env.BOTBACKUP_CLI ?? path.join(ROOT, 'packages/
 const TOOLS = ['botbackup', 'restic', 'borg', 'pipeline'];
 const PHASES = ['writer', 'restic-writer', 'pipeline-writer'];
 
-/** Bad command lines end with a one-line message, not a stack trace. */
-function usageError(err) {
-  console.error(`bench: ${err.message} (--help lists the options)`);
-  process.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs(process.argv.slice(2), {
+const { usage: usageError, parse, size } = commandLine('bench');
+const args = parse({
     size: { default: '1GiB' },
     seed: { type: 'number', default: 42 },
     repeat: { type: 'number', default: 1 },
@@ -44,9 +37,6 @@ try {
     'quiet-wait-s': { type: 'number', default: 60 },
     report: { default: undefined },
   });
-} catch (err) {
-  usageError(err);
-}
 if (args.help) {
   console.log(`usage: npm run bench -- [options]
   --size 1GiB|256MiB      database size (default 1GiB)
@@ -62,12 +52,7 @@ if (args.help) {
   --report FILE           only print the tables of a saved results file (bench/results/*.json)`);
   process.exit(0);
 }
-let targetBytes;
-try {
-  targetBytes = parseSize(args.size);
-} catch (err) {
-  usageError(err);
-}
+const targetBytes = size(args.size);
 const SIZE = sizeLabel(targetBytes);
 const skip = new Set(args.skip.split(',').map((s) => s.trim()).filter(Boolean));
 for (const s of skip) if (![...TOOLS, ...PHASES].includes(s)) usageError(new Error(`--skip: unknown "${s}"`));

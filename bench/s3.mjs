@@ -23,7 +23,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Store } from '@botbackup/storage';
-import { fmtBytes, parseArgs, parseSize, sizeLabel } from './lib.mjs';
+import { fmtBytes, commandLine, parseSize, sizeLabel } from './lib.mjs';
 import { BENCH, CLK_TCK, ROOT, beforeStep, cacheDropWorks, configure, cpuBusyS, log, machine, median, noise, noiseLines, noteForeign, round, run } from './measure.mjs';
 
 const S3RVER_SCRIPT = path.join(ROOT, 'packages/storage/test/s3rver-process.mjs');
@@ -37,14 +37,8 @@ const S3STORE_QUEUE_SIZE = 2;
 const VARIANTS = ['s3store', 'plain'];
 const OPS = ['upload', 'download'];
 
-function usageError(err) {
-  console.error(`bench:s3: ${err.message} (--help lists the options)`);
-  process.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs(process.argv.slice(2), {
+const { usage: usageError, parse } = commandLine('bench:s3');
+const args = parse({
     size: { default: '512MiB' },
     rounds: { type: 'number', default: 3 },
     'part-size': { default: undefined },
@@ -52,9 +46,6 @@ try {
     'quiet-wait-s': { type: 'number', default: 60 },
     report: { default: undefined },
   });
-} catch (err) {
-  usageError(err);
-}
 if (args.help) {
   console.log(`usage: npm run bench:s3 -- [options]
   --size N              size of the object (default 512MiB; random bytes)
