@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { manifestBytes, manifestSignature, parseManifest, serializeManifest, serializeSignedManifest, signedManifestBytes, type Manifest } from './manifest.js';
+import { sampleManifest } from '../test/manifest.js';
 import { signer } from '../test/signer.js';
 
 const id = '20261126T062717.123Z-abcdefghij';
@@ -13,29 +14,12 @@ const files = Array.from({ length: 3000 }, (_, i) => ({
   sha256: crypto.createHash('sha256').update(String(i)).digest('hex'),
   storedIn: id,
 }));
-const manifest: Manifest = {
-  format: 'botbackup.manifest',
-  schemaVersion: 3,
+const manifest: Manifest = sampleManifest({
   id,
-  type: 'full',
-  parent: null,
-  chainDepth: 0,
-  fullReason: 'a full backup was requested',
-  source: { id: 'bot', host: 'h', root: '/bot' },
-  startedAt: '2026-11-26T06:27:17.123Z',
-  completedAt: '2026-11-26T06:27:18.000Z',
-  tool: { name: 'botbackup', version: '0.1.0' },
-  sqlite: null,
-  compression: { codec: 'zstd', level: 3 },
-  databases: [],
   entries: files.map(({ storedIn: _s, ...e }) => e),
   files,
   deleted: ['gone.json'],
-  objects: [{ key: `data/bot/${id}/archive.tar.zst`, role: 'archive', size: 10, sha256: 'b'.repeat(64), compression: 'zstd', encryption: null }],
-  excluded: [],
-  warnings: [],
-  stats: { entryBytes: 1, storedBytes: 10, durationMs: 1 },
-};
+});
 
 describe('manifests as bytes (past the longest string)', () => {
   const worker = signer();

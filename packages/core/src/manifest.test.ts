@@ -10,23 +10,12 @@ import {
   serializeSignedManifest,
   type Manifest,
 } from './manifest.js';
+import { sampleManifest } from '../test/manifest.js';
 import { signer } from '../test/signer.js';
 
-const manifest: Manifest = {
-  format: 'botbackup.manifest',
+const manifest: Manifest = sampleManifest({
   schemaVersion: 2,
-  id: '20261126T062717.123Z-abcdefghij',
-  type: 'full',
-  parent: null,
-  chainDepth: 0,
-  fullReason: 'a full backup was requested',
-  source: { id: 'bot', host: 'h', root: '/bot' },
-  startedAt: '2026-11-26T06:27:17.123Z',
-  completedAt: '2026-11-26T06:27:18.000Z',
-  tool: { name: 'botbackup', version: '0.1.0' },
   sqlite: { version: '3.50.0' },
-  compression: { codec: 'zstd', level: 3 },
-  databases: [],
   entries: [{ path: '.env', kind: 'secret', mode: 0o600, size: 1, mtime: '2026-11-26T06:27:17.123Z', sha256: 'a'.repeat(64) }],
   files: [
     {
@@ -39,12 +28,9 @@ const manifest: Manifest = {
       storedIn: '20261126T062717.123Z-abcdefghij',
     },
   ],
-  deleted: [],
   objects: [{ key: 'data/bot/x/archive.tar.zst', role: 'archive', size: 10, sha256: 'b'.repeat(64), compression: 'zstd', encryption: null }],
-  excluded: [],
-  warnings: [],
   stats: { entryBytes: 1, storedBytes: 10, durationMs: 877 },
-};
+});
 
 /** The same backup as schema 1 wrote it (the foundation release): no files, fullReason, deleted, page maps. */
 const schema1 = {
