@@ -17,10 +17,19 @@ export interface ParseConfigOptions {
 export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const { file } = options;
   const document = resolveEnv(readDocument(text, file), options.env, file, []);
-  const result = configSchema(file).safeParse(document);
+  const result = schemaFor(file).safeParse(document);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   throw new ConfigError(file, formatFieldPath(issue.path), describeIssue(issue, document));
+}
+
+// Building a schema and its first parse (zod compiles it then) cost as much again as a parse:
+// keep the last file's, as a process reads one config again and again (every command of a
+// test, a worker's jobs).
+let last: { file: string; schema: ReturnType<typeof configSchema> } | undefined;
+function schemaFor(file: string): ReturnType<typeof configSchema> {
+  if (last?.file !== file) last = { file, schema: configSchema(file) };
+  return last.schema;
 }
 
 /** The YAML or JSON document of `text`; an empty one is an error, as is text that is not YAML. */
