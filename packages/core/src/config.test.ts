@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.js';
-import { DEFAULT_DASHBOARD, DEFAULT_WORKER, parseConfig, redactUrl } from './config.js';
+import { DEFAULT_DASHBOARD, DEFAULT_WORKER, parseConfig, redactUrl } from './config/index.js';
 import { DEFAULT_RETENTION } from './retention.js';
 
 const base = `

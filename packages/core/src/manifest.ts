@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { COMPRESSION_CODECS, FILE_KINDS } from './config.js';
+import { COMPRESSION_CODECS, FILE_KINDS } from './config/index.js';
 import { IntegrityError } from './errors.js';
 import { parseJsonObjectBytes } from './json-bytes.js';
 import { manifestChunks } from './manifest-text.js';

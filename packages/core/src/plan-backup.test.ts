@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INCREMENTAL_LIMITS } from './config.js';
+import { DEFAULT_INCREMENTAL_LIMITS } from './config/index.js';
 import type { Manifest } from './manifest.js';
 import { PAGE_HASH_SIZE, type PageMap } from './page-delta.js';
 import { planIncremental, type PlannedFile } from './plan-backup.js';

@@ -3,7 +3,7 @@
  * engine hands in what it found (the parent's manifest and page maps, the files' and snapshots'
  * hashes) and gets back the plan, or the reason the backup must be full.
  */
-import type { FileKind, IncrementalLimits } from './config.js';
+import type { FileKind, IncrementalLimits } from './config/index.js';
 import type { Manifest } from './manifest.js';
 import { deltaSize, diffPageMaps, runPages, type PageMap, type PageRun } from './page-delta.js';
 

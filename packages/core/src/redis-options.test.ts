@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, redactUrl } from './config.js';
+import { parseConfig, redactUrl } from './config/index.js';
 import { ConfigError } from './errors.js';
 import { redisConnectionOptions, redisOptionsFromUrl } from './redis-options.js';
 

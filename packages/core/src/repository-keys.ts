@@ -1,4 +1,4 @@
-import type { CompressionCodec } from './config.js';
+import type { CompressionCodec } from './config/index.js';
 
 /**
  * The one place that builds storage keys. Layout (docs/format.md):

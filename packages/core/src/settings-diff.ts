@@ -11,7 +11,7 @@
  *   form `key = value` or `key: value` (quoted keys included).
  * - Key names are shown; values are masked as {@link MASK}.
  */
-import type { FileKind } from './config.js';
+import type { FileKind } from './config/index.js';
 
 /** What a masked value is shown as. */
 export const MASK = '***';
