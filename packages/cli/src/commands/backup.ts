@@ -3,10 +3,10 @@ import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
 import { submitJob } from './run.js';
 import { lowerPriority, runBackup, selectSource } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { cleanupLines, formatBytes } from '../output.js';
 
-export function backupCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function backupCommand(wrap: WrapAction): Command {
   return new Command('backup')
     .description('back up a source now: a full backup, or with --incremental only what changed since the last one')
     .option('-s, --source <id>', 'source to back up (needed when the config has several)')

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { KeyChange, SettingsDiff } from '@botbackup/core';
 import { diffFileVersions, selectSource, type FileDiffResult, type FileDiffSide } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes } from '../output.js';
 import { shortTime } from './history.js';
 
@@ -50,7 +50,7 @@ function diffLines(result: FileDiffResult, diff: SettingsDiff): string[] {
   return out;
 }
 
-export function diffCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function diffCommand(wrap: WrapAction): Command {
   return withBackupSelection(
     new Command('diff')
       .description('show what changed in a file between two backups (default: its last change); secret values are masked')

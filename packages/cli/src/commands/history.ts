@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { fileHistory, selectSource } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes, formatTable } from '../output.js';
 
 /** A manifest time as `list` shows it: `2026-11-26 06:40:15Z`. */
@@ -9,7 +9,7 @@ export function shortTime(iso: string): string {
   return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }
 
-export function historyCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function historyCommand(wrap: WrapAction): Command {
   return withBackupSelection(
     new Command('history')
       .description('list the versions of a file across backups: the backups where its content changed, appeared or was deleted')

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
 import { generateIdentity, generateWorkerKey } from '@botbackup/engine';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 
 /**
  * Writes a key file (mode 0600, its folder 0700 when created): never over an existing file
@@ -29,7 +29,7 @@ export async function writeKeyFile(file: string, text: string, force: boolean): 
   await fs.rename(tmp, file);
 }
 
-export function keygenCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function keygenCommand(wrap: WrapAction): Command {
   return new Command('keygen')
     .description('write a new age identity (the private key that opens backups) and print its recipient; with --worker, a worker key that signs backups')
     .requiredOption('-o, --out <file>', 'where to write the key (mode 0600; an existing file is never replaced without --force)')

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { BotbackupError, ExitCode } from '@botbackup/core';
 import { lowerPriority, readManifest, replicate } from '@botbackup/engine';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes } from '../output.js';
 
-export function replicateCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function replicateCommand(wrap: WrapAction): Command {
   return new Command('replicate')
     .description('copy every backup that one storage target has and another lacks (checked on the way), and remove leftovers of failed uploads')
     .option('-s, --source <id>', 'only backups of this source')

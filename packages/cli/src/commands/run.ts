@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { BotbackupError, UsageError, type JobPayload } from '@botbackup/core';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { enqueueJob, followJob } from '../queue-client.js';
 import type { CommandContext } from '../context.js';
 
-export function runCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function runCommand(wrap: WrapAction): Command {
   return new Command('run')
     .description("enqueue a schedule's job now, for a worker, and follow it to its end")
     .argument('<schedule-id>', 'a schedule of the config')

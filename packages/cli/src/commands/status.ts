@@ -16,7 +16,7 @@ import {
   type SourceDrills,
   type ScheduleStatus,
 } from '../inspect.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes, formatTable } from '../output.js';
 
 /** Failures `status` lists: those of the last day, at most this many. */
@@ -61,7 +61,7 @@ export interface DrillStatus {
   overdue: DrillCopy[] | null;
 }
 
-export function statusCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function statusCommand(wrap: WrapAction): Command {
   return new Command('status')
     .description('schedules and their next run, queues, running jobs, the age of the newest good backup of each source, and recent failures')
     .action(

@@ -3,10 +3,10 @@ import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
 import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes, formatTable } from '../output.js';
 
-export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function verifyCommand(wrap: WrapAction): Command {
   return withBackupSelection(
     new Command('verify')
       .description('check every copy of backups against their checksums (--deep: also restore to a temp folder and run integrity_check)')
