@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
-import { submitJob } from './run.js';
+import { submitJob } from '../submit-job.js';
 import { lowerPriority, runBackup, selectSource } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
 import type { WrapAction } from '../command.js';

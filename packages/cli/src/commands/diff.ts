@@ -3,10 +3,9 @@ import type { KeyChange, SettingsDiff } from '@botbackup/core';
 import { diffFileVersions, selectSource, type FileDiffResult, type FileDiffSide } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
-import { formatBytes } from '../output.js';
-import { shortTime } from './history.js';
+import { formatBytes, formatTime } from '../output.js';
 
-const sideName = (s: FileDiffSide) => `${s.backupId} (${shortTime(s.time)})${s.present ? '' : ', absent'}`;
+const sideName = (s: FileDiffSide) => `${s.backupId} (${formatTime(s.time)})${s.present ? '' : ', absent'}`;
 const size = (n: number | null) => (n === null ? 'absent' : formatBytes(n));
 
 function keyLine(c: KeyChange): string {

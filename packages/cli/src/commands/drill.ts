@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { UsageError, formatDuration, type DrillRecord } from '@botbackup/core';
 import { catalogDrillHistory, drillError, lowerPriority, runDrill, selectSource } from '@botbackup/engine';
 import type { WrapAction } from '../command.js';
-import { submitJob } from './run.js';
+import { submitJob } from '../submit-job.js';
 
 export function drillCommand(wrap: WrapAction): Command {
   return new Command('drill')

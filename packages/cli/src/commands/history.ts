@@ -2,12 +2,7 @@ import { Command } from 'commander';
 import { fileHistory, selectSource } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
-import { formatBytes, formatTable } from '../output.js';
-
-/** A manifest time as `list` shows it: `2026-11-26 06:40:15Z`. */
-export function shortTime(iso: string): string {
-  return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-}
+import { formatBytes, formatTable, formatTime } from '../output.js';
 
 export function historyCommand(wrap: WrapAction): Command {
   return withBackupSelection(
@@ -38,7 +33,7 @@ export function historyCommand(wrap: WrapAction): Command {
         formatTable(
           headers,
           history.versions.map((v) => {
-            const row = [v.backupId, shortTime(v.time), v.change, v.size === null ? '-' : formatBytes(v.size)];
+            const row = [v.backupId, formatTime(v.time), v.change, v.size === null ? '-' : formatBytes(v.size)];
             return secret ? row : [...row, v.sha256?.slice(0, 16) ?? '-'];
           }),
         ),

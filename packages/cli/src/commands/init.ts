@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
 import { generateIdentity, generateWorkerKey, renderStarterConfig, scanBotDir } from '@botbackup/engine';
-import { writeKeyFile } from './keygen.js';
+import { writeKeyFile } from '../key-file.js';
 import type { WrapAction } from '../command.js';
 
 /**

@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
 import { LISTED_STATES, listJobs, type JobView, type ListedState } from '../inspect.js';
 import type { WrapAction } from '../command.js';
-import { formatTable } from '../output.js';
+import { describeProgress, describeResult } from '../job-text.js';
+import { formatTable, formatTime } from '../output.js';
 import { redisOf } from '../queue-client.js';
-import { describeProgress, describeResult, formatTime } from './status.js';
 
 /** The state options of `jobs` and the BullMQ states each lists (a prioritized job is waiting too). */
 const STATE_OPTIONS: Record<'active' | 'waiting' | 'delayed' | 'completed' | 'failed', ListedState[]> = {
