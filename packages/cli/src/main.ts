@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { BotbackupError, ExitCode, exitCodeFor } from '@botbackup/core';
+import { AbortedError, BotbackupError, ExitCode, exitCodeFor } from '@botbackup/core';
 import { TOOL_VERSION } from '@botbackup/engine';
 import { backupCommand } from './commands/backup.js';
 import { catalogCommand } from './commands/catalog.js';
@@ -30,7 +30,7 @@ import { CommandContext, type GlobalOptions } from './context.js';
  */
 export async function main(argv: string[]): Promise<number> {
   const abort = new AbortController();
-  const onSignal = () => abort.abort(new BotbackupError('ABORTED', 'Interrupted; nothing was committed.', ExitCode.aborted));
+  const onSignal = () => abort.abort(new AbortedError('Interrupted; nothing was committed.'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let context: CommandContext | undefined;

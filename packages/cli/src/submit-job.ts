@@ -1,4 +1,4 @@
-import { BotbackupError, type JobPayload } from '@botbackup/core';
+import { JobFailedError, type JobPayload } from '@botbackup/core';
 import type { CommandContext } from './context.js';
 import { enqueueJob, followJob } from './queue-client.js';
 
@@ -20,7 +20,7 @@ export async function submitJob(ctx: CommandContext, payload: JobPayload, wait: 
   ctx.progress.done();
   if (end.state === 'failed') {
     if (ctx.options.json) ctx.printJson({ jobId: job.id, queue: queueName, state: 'failed', reason: end.reason, exitCode: end.exitCode });
-    throw new BotbackupError('JOB_FAILED', `Job ${job.id} failed: ${end.reason.replace(/\.$/, '')}.`, end.exitCode);
+    throw new JobFailedError(job.id!, end.reason, end.exitCode);
   }
   const r = end.result;
   if (ctx.options.json) {

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
+import { DegradedError, UsageError } from '@botbackup/core';
 import { submitJob } from '../submit-job.js';
 import { lowerPriority, runBackup, selectSource } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
@@ -62,10 +62,8 @@ export function backupCommand(wrap: WrapAction): Command {
         }
         if (result.failed.length > 0) {
           const reasons = result.failed.map((f) => `"${f.store}": ${f.error.replace(/\.$/, '')}`).join('; ');
-          throw new BotbackupError(
-            'DEGRADED',
+          throw new DegradedError(
             `Backup ${m.id} was committed to ${result.stored.length} of ${result.stored.length + result.failed.length} storage targets, not to ${reasons}; run "botbackup replicate" once ${result.failed.length === 1 ? 'it is' : 'they are'} back.`,
-            ExitCode.degraded,
           );
         }
       }),

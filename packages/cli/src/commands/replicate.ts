@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { BotbackupError, ExitCode } from '@botbackup/core';
+import { ExitCode, ReplicateIncompleteError } from '@botbackup/core';
 import { lowerPriority, readManifest, replicate } from '@botbackup/engine';
 import type { WrapAction } from '../command.js';
 import { formatBytes } from '../output.js';
@@ -45,8 +45,7 @@ export function replicateCommand(wrap: WrapAction): Command {
             ? `${result.failed[0].backupId} could not be copied to "${result.failed[0].to}" (${result.failed[0].error.replace(/\.$/, '')})`
             : `storage "${result.unreachable[0]!.store}" is unreachable (${result.unreachable[0]!.error.replace(/\.$/, '')})`;
           const noGoodCopy = result.failed.some((f) => result.badCopies.some((b) => b.backupId === f.backupId));
-          throw new BotbackupError(
-            'REPLICATE_INCOMPLETE',
+          throw new ReplicateIncompleteError(
             `Replication is incomplete: ${first}${problems > 1 ? `, and ${problems - 1} more problem(s) listed above` : ''}; run it again once the target is back.`,
             noGoodCopy ? ExitCode.integrity : ExitCode.storage,
           );
