@@ -1,4 +1,10 @@
 #!/usr/bin/env node
 import { main } from './main.js';
 
+// The AWS SDK warns on every run under Node 20 that its releases after January 2027 will need
+// Node 22. The version botbackup pins supports Node 20, and a user can't act on the warning.
+// The SDK reads only this variable, so the command, which owns its process, sets it (unless the
+// user did); the storage library that creates the S3 clients must leave its host's env alone.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 process.exitCode = await main(process.argv.slice(2));

@@ -1,6 +1,7 @@
 import { Queue, type Job, type JobSchedulerJson, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  ConfigError,
   drillKeys,
   parseDrillRecord,
   queueNames,
@@ -318,7 +319,9 @@ interface QueueAccess {
  * and closes everything. Errors from Redis become one sentence naming the redacted URL.
  */
 async function withQueues<T>(config: Config, signal: AbortSignal | undefined, work: (access: QueueAccess) => Promise<T>): Promise<T> {
-  if (!config.redis) throw new RangeError('inspecting the queues needs redis in the config');
+  // Callers check first; should one not, the user still gets the config's sentence (exit 3), not a bug report.
+  if (!config.redis)
+    throw new ConfigError(config.file, 'redis', 'is missing; status and jobs read the queues from Redis (redis: { url: "redis://host:6379" })');
   const { url, prefix } = config.redis;
   const client = await connectProducer(redisConnectionOptions(config.redis, config.file), url, signal);
   const queues = new Map<string, Queue<JobPayload, JobResult>>();

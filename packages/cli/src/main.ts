@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { BotbackupError, ExitCode, exitCodeFor } from '@botbackup/core';
+import { AbortedError, BotbackupError, ExitCode, exitCodeFor } from '@botbackup/core';
 import { TOOL_VERSION } from '@botbackup/engine';
 import { backupCommand } from './commands/backup.js';
 import { catalogCommand } from './commands/catalog.js';
@@ -21,10 +21,8 @@ import { schedulerCommand } from './commands/scheduler.js';
 import { showCommand } from './commands/show.js';
 import { statusCommand } from './commands/status.js';
 import { verifyCommand } from './commands/verify.js';
+import type { WrapAction } from './command.js';
 import { CommandContext, type GlobalOptions } from './context.js';
-
-/** A command's body: gets its context, its positional arguments and its own options. */
-export type CommandAction = (ctx: CommandContext, args: string[], options: Record<string, unknown>) => Promise<void>;
 
 /**
  * Runs the `botbackup` command line and returns the exit code (docs/cli.md lists them).
@@ -32,12 +30,12 @@ export type CommandAction = (ctx: CommandContext, args: string[], options: Recor
  */
 export async function main(argv: string[]): Promise<number> {
   const abort = new AbortController();
-  const onSignal = () => abort.abort(new BotbackupError('ABORTED', 'Interrupted; nothing was committed.', ExitCode.aborted));
+  const onSignal = () => abort.abort(new AbortedError('Interrupted; nothing was committed.'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let context: CommandContext | undefined;
-  const wrap =
-    (action: CommandAction) =>
+  const wrap: WrapAction =
+    (action) =>
     async (...params: unknown[]): Promise<void> => {
       const cmd = params.at(-1) as Command;
       const globals = cmd.optsWithGlobals() as GlobalOptions;

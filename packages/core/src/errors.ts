@@ -177,6 +177,59 @@ export class AbortedError extends BotbackupError {
   }
 }
 
+/**
+ * A backup committed to fewer storage targets than configured (but at least minCopies): it
+ * exists, yet the command fails so that scripts and schedules notice the missing copies.
+ */
+export class DegradedError extends BotbackupError {
+  constructor(message: string) {
+    super('DEGRADED', message, ExitCode.degraded);
+  }
+}
+
+/**
+ * Some copies failed verification. Several copies can fail in different ways, so the exit code
+ * is the worst failure's (a bad copy over a missing key over an unreachable target), chosen by
+ * the caller.
+ */
+export class VerifyFailedError extends BotbackupError {
+  constructor(message: string, exitCode: ExitCodeValue) {
+    super('VERIFY_FAILED', message, exitCode);
+  }
+}
+
+/**
+ * Replication left some backup without a copy on some target: 6 when a backup had no good copy
+ * to copy from, 5 when a target could not be written or reached.
+ */
+export class ReplicateIncompleteError extends BotbackupError {
+  constructor(message: string, exitCode: typeof ExitCode.integrity | typeof ExitCode.storage) {
+    super('REPLICATE_INCOMPLETE', message, exitCode);
+  }
+}
+
+/**
+ * A queued job that a worker ran failed. It ends the command that followed the job with the
+ * exit code the job's error has when run here, which the worker recorded.
+ */
+export class JobFailedError extends BotbackupError {
+  readonly jobId: string;
+  constructor(jobId: string, reason: string, exitCode: ExitCodeValue) {
+    super('JOB_FAILED', `Job ${jobId} failed: ${reason.replace(/\.$/, '')}.`, exitCode);
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * A bug met while the rest of the work goes on (one copy's check among several): it keeps the
+ * original error as its cause and stands for exit code 1, as an uncaught error would.
+ */
+export class InternalError extends BotbackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INTERNAL', message, ExitCode.internal, options);
+  }
+}
+
 /** The exit code for any thrown value: typed errors carry theirs, anything else is a bug. */
 export function exitCodeFor(error: unknown): ExitCodeValue {
   return error instanceof BotbackupError ? error.exitCode : ExitCode.internal;

@@ -80,9 +80,6 @@ export class S3Store implements BackupStore {
   private warnedAt: number | undefined;
 
   constructor(private readonly options: S3StoreOptions) {
-    // The SDK warns on every run under Node 20 that its releases after January 2027 will need
-    // Node 22. The version botbackup pins supports Node 20, and a user can't act on the warning.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.name = options.name;
     this.bucket = options.bucket;
     this.prefix = options.prefix ? `${options.prefix.replace(/\/+$/, '')}/` : '';

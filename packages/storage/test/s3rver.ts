@@ -40,7 +40,7 @@ async function spawnS3rver(dir: string, port: number): Promise<{ child: ChildPro
 }
 
 export async function startS3rver(): Promise<S3rver> {
-  // As S3Store does: the pinned AWS SDK's Node-version notice is noise here.
+  // As the botbackup command does: the pinned AWS SDK's Node-version notice is noise here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bb-s3rver-'));
   let { child, port } = await spawnS3rver(dir, 0);

@@ -1,12 +1,12 @@
 import { Command, Option } from 'commander';
-import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
-import { submitJob } from './run.js';
+import { DegradedError, UsageError } from '@botbackup/core';
+import { submitJob } from '../submit-job.js';
 import { lowerPriority, runBackup, selectSource } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { cleanupLines, formatBytes } from '../output.js';
 
-export function backupCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function backupCommand(wrap: WrapAction): Command {
   return new Command('backup')
     .description('back up a source now: a full backup, or with --incremental only what changed since the last one')
     .option('-s, --source <id>', 'source to back up (needed when the config has several)')
@@ -62,10 +62,8 @@ export function backupCommand(wrap: (action: CommandAction) => (...args: unknown
         }
         if (result.failed.length > 0) {
           const reasons = result.failed.map((f) => `"${f.store}": ${f.error.replace(/\.$/, '')}`).join('; ');
-          throw new BotbackupError(
-            'DEGRADED',
+          throw new DegradedError(
             `Backup ${m.id} was committed to ${result.stored.length} of ${result.stored.length + result.failed.length} storage targets, not to ${reasons}; run "botbackup replicate" once ${result.failed.length === 1 ? 'it is' : 'they are'} back.`,
-            ExitCode.degraded,
           );
         }
       }),

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 
 /** `catalog rebuild --json` (docs/cli.md). */
 export interface CatalogRebuildJson {
@@ -12,7 +12,7 @@ export interface CatalogRebuildJson {
 }
 
 /** `botbackup catalog rebuild`: the local catalog built again from every storage target. */
-export function catalogCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function catalogCommand(wrap: WrapAction): Command {
   const rebuild = new Command('rebuild')
     .description('drop the local catalog and build it again from every storage target (copies verified before become unverified)')
     .exitOverride()

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
 import { defaultCatalogPath } from '@botbackup/engine';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { redisOf } from '../queue-client.js';
 
-export function dashboardCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function dashboardCommand(wrap: WrapAction): Command {
   return new Command('dashboard')
     .description('serve the queues (bull-board), the backups and Prometheus metrics over HTTP until SIGINT or SIGTERM')
     .option('--port <n>', 'TCP port, 0 for any free one (default: dashboard.port, else 8080)')

@@ -2,11 +2,10 @@ import { Command } from 'commander';
 import type { KeyChange, SettingsDiff } from '@botbackup/core';
 import { diffFileVersions, selectSource, type FileDiffResult, type FileDiffSide } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
-import { formatBytes } from '../output.js';
-import { shortTime } from './history.js';
+import type { WrapAction } from '../command.js';
+import { formatBytes, formatTime } from '../output.js';
 
-const sideName = (s: FileDiffSide) => `${s.backupId} (${shortTime(s.time)})${s.present ? '' : ', absent'}`;
+const sideName = (s: FileDiffSide) => `${s.backupId} (${formatTime(s.time)})${s.present ? '' : ', absent'}`;
 const size = (n: number | null) => (n === null ? 'absent' : formatBytes(n));
 
 function keyLine(c: KeyChange): string {
@@ -50,7 +49,7 @@ function diffLines(result: FileDiffResult, diff: SettingsDiff): string[] {
   return out;
 }
 
-export function diffCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function diffCommand(wrap: WrapAction): Command {
   return withBackupSelection(
     new Command('diff')
       .description('show what changed in a file between two backups (default: its last change); secret values are masked')

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { UsageError, formatDuration, type DrillRecord } from '@botbackup/core';
 import { catalogDrillHistory, drillError, lowerPriority, runDrill, selectSource } from '@botbackup/engine';
-import type { CommandAction } from '../main.js';
-import { submitJob } from './run.js';
+import type { WrapAction } from '../command.js';
+import { submitJob } from '../submit-job.js';
 
-export function drillCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function drillCommand(wrap: WrapAction): Command {
   return new Command('drill')
     .description(
       'restore drill: restore a backup into a scratch folder, check it (checksums, signatures, integrity_check, check queries) and record its restore time',

@@ -1,15 +1,10 @@
 import { Command } from 'commander';
 import { fileHistory, selectSource } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
-import { formatBytes, formatTable } from '../output.js';
+import type { WrapAction } from '../command.js';
+import { formatBytes, formatTable, formatTime } from '../output.js';
 
-/** A manifest time as `list` shows it: `2026-11-26 06:40:15Z`. */
-export function shortTime(iso: string): string {
-  return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-}
-
-export function historyCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function historyCommand(wrap: WrapAction): Command {
   return withBackupSelection(
     new Command('history')
       .description('list the versions of a file across backups: the backups where its content changed, appeared or was deleted')
@@ -38,7 +33,7 @@ export function historyCommand(wrap: (action: CommandAction) => (...args: unknow
         formatTable(
           headers,
           history.versions.map((v) => {
-            const row = [v.backupId, shortTime(v.time), v.change, v.size === null ? '-' : formatBytes(v.size)];
+            const row = [v.backupId, formatTime(v.time), v.change, v.size === null ? '-' : formatBytes(v.size)];
             return secret ? row : [...row, v.sha256?.slice(0, 16) ?? '-'];
           }),
         ),

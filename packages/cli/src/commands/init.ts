@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
 import { generateIdentity, generateWorkerKey, renderStarterConfig, scanBotDir } from '@botbackup/engine';
-import { writeKeyFile } from './keygen.js';
-import type { CommandAction } from '../main.js';
+import { writeKeyFile } from '../key-file.js';
+import type { WrapAction } from '../command.js';
 
 /**
  * Where `init` writes keys: `keys/` beside the config, unless that lies inside the bot's folder
@@ -18,7 +18,7 @@ function defaultKeysDir(base: string, botDir: string, sourceId: string): string 
   return path.join(process.env.XDG_CONFIG_HOME ?? path.join(os.homedir(), '.config'), 'botbackup', `${sourceId}-keys`);
 }
 
-export function initCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function initCommand(wrap: WrapAction): Command {
   return new Command('init')
     .description('write a commented starter config that backs up a bot folder to a local folder')
     .argument('<bot-dir>', "the bot's folder")

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
 import { LISTED_STATES, listJobs, type JobView, type ListedState } from '../inspect.js';
-import type { CommandAction } from '../main.js';
-import { formatTable } from '../output.js';
+import type { WrapAction } from '../command.js';
+import { describeProgress, describeResult } from '../job-text.js';
+import { formatTable, formatTime } from '../output.js';
 import { redisOf } from '../queue-client.js';
-import { describeProgress, describeResult, formatTime } from './status.js';
 
 /** The state options of `jobs` and the BullMQ states each lists (a prioritized job is waiting too). */
 const STATE_OPTIONS: Record<'active' | 'waiting' | 'delayed' | 'completed' | 'failed', ListedState[]> = {
@@ -15,7 +15,7 @@ const STATE_OPTIONS: Record<'active' | 'waiting' | 'delayed' | 'completed' | 'fa
   failed: ['failed'],
 };
 
-export function jobsCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function jobsCommand(wrap: WrapAction): Command {
   return new Command('jobs')
     .description('the jobs of every botbackup queue in Redis, newest first (every state unless some are named)')
     .option('--active', 'running jobs')

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
 import { backupInfo, type BackupInfo } from '../backup-info.js';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes, formatTable } from '../output.js';
 
 /** One element of `list --json` (docs/cli.md): a backup's info, or for a damaged manifest its id and error. */
@@ -11,7 +11,7 @@ export type ListedBackupJson = (BackupInfo | { id: string; source: string; error
   degraded: boolean;
 };
 
-export function listCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function listCommand(wrap: WrapAction): Command {
   return withBackupSelection(new Command('list').description('list the backups and the state of their copies in every storage target, oldest first')).action(
     wrap(async (ctx, _args, opts) => {
       const name = opts.storage as string | undefined;

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { formatDuration } from '@botbackup/core';
 import { lowerPriority, pruneBackups } from '@botbackup/engine';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { cleanupLines, formatTable } from '../output.js';
 
-export function pruneCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function pruneCommand(wrap: WrapAction): Command {
   return new Command('prune')
     .description('apply the retention policy on every storage target: show what each rule keeps, delete the rest (docs/retention.md)')
     .option('-s, --source <id>', 'only this source')

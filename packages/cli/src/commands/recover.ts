@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { ExitCode } from '@botbackup/core';
 import { recoverSource } from '@botbackup/engine';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 
-export function recoverCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function recoverCommand(wrap: WrapAction): Command {
   return new Command('recover')
     .description("check the bot's databases and files where it expects them, and restore what is missing or damaged from the newest usable backup")
     .option('--source <id>', 'the source to check (needed when the config has several)')

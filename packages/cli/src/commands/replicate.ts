@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { BotbackupError, ExitCode } from '@botbackup/core';
+import { ExitCode, ReplicateIncompleteError } from '@botbackup/core';
 import { lowerPriority, readManifest, replicate } from '@botbackup/engine';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes } from '../output.js';
 
-export function replicateCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function replicateCommand(wrap: WrapAction): Command {
   return new Command('replicate')
     .description('copy every backup that one storage target has and another lacks (checked on the way), and remove leftovers of failed uploads')
     .option('-s, --source <id>', 'only backups of this source')
@@ -45,8 +45,7 @@ export function replicateCommand(wrap: (action: CommandAction) => (...args: unkn
             ? `${result.failed[0].backupId} could not be copied to "${result.failed[0].to}" (${result.failed[0].error.replace(/\.$/, '')})`
             : `storage "${result.unreachable[0]!.store}" is unreachable (${result.unreachable[0]!.error.replace(/\.$/, '')})`;
           const noGoodCopy = result.failed.some((f) => result.badCopies.some((b) => b.backupId === f.backupId));
-          throw new BotbackupError(
-            'REPLICATE_INCOMPLETE',
+          throw new ReplicateIncompleteError(
             `Replication is incomplete: ${first}${problems > 1 ? `, and ${problems - 1} more problem(s) listed above` : ''}; run it again once the target is back.`,
             noGoodCopy ? ExitCode.integrity : ExitCode.storage,
           );

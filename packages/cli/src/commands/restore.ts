@@ -2,10 +2,10 @@ import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
 import { parseTimeRef, restoreBackup } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes } from '../output.js';
 
-export function restoreCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function restoreCommand(wrap: WrapAction): Command {
   return withBackupSelection(
     new Command('restore')
       .description('restore a backup (an id, a unique prefix of one, "latest", or a point in time) into a folder')

@@ -1,10 +1,9 @@
 import { Command } from 'commander';
-import { BotbackupError, UsageError, type JobPayload } from '@botbackup/core';
-import type { CommandAction } from '../main.js';
-import { enqueueJob, followJob } from '../queue-client.js';
-import type { CommandContext } from '../context.js';
+import { UsageError } from '@botbackup/core';
+import type { WrapAction } from '../command.js';
+import { submitJob } from '../submit-job.js';
 
-export function runCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function runCommand(wrap: WrapAction): Command {
   return new Command('run')
     .description("enqueue a schedule's job now, for a worker, and follow it to its end")
     .argument('<schedule-id>', 'a schedule of the config')
@@ -17,35 +16,4 @@ export function runCommand(wrap: (action: CommandAction) => (...args: unknown[])
         await submitJob(ctx, { type: schedule.job, sourceId: schedule.source }, opts.wait as boolean);
       }),
     );
-}
-
-/**
- * Enqueues a job and, with `wait`, follows it: progress on the terminal, then its result, or its
- * failure as this command's failure with the same exit code as if it had run here.
- */
-export async function submitJob(ctx: CommandContext, payload: JobPayload, wait: boolean): Promise<void> {
-  const config = await ctx.config();
-  const { job, queueName } = await enqueueJob(config, payload, ctx.signal);
-  if (!wait) {
-    if (ctx.options.json) ctx.printJson({ jobId: job.id, queue: queueName, state: 'queued' });
-    else ctx.print(`Queued job ${job.id} (${job.name}) on ${queueName}.`);
-    return;
-  }
-  ctx.print(`Queued job ${job.id} (${job.name}) on ${queueName}; waiting for a worker...`);
-  const end = await followJob(config, queueName, job.id!, ctx.progress.update, ctx.signal);
-  ctx.progress.done();
-  if (end.state === 'failed') {
-    if (ctx.options.json) ctx.printJson({ jobId: job.id, queue: queueName, state: 'failed', reason: end.reason, exitCode: end.exitCode });
-    throw new BotbackupError('JOB_FAILED', `Job ${job.id} failed: ${end.reason.replace(/\.$/, '')}.`, end.exitCode);
-  }
-  const r = end.result;
-  if (ctx.options.json) {
-    ctx.printJson({ jobId: job.id, queue: queueName, state: 'completed', result: r });
-    return;
-  }
-  if (r.skipped) ctx.print(`Job ${job.id} did nothing: ${r.skipped}.`);
-  else if (r.backupId)
-    ctx.print(`Job ${job.id} completed: ${r.type} of "${r.sourceId}", backup ${r.backupId}${r.reused ? ' (committed by an earlier attempt)' : ''}.`);
-  else ctx.print(`Job ${job.id} completed.`);
-  if (r.failedTargets && r.failedTargets.length > 0) ctx.print(`  degraded: not stored in ${r.failedTargets.map((t) => `"${t}"`).join(', ')}`);
 }

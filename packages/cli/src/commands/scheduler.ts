@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { ConfigError, UsageError, parseDuration, redisConnectionOptions, type Config } from '@botbackup/core';
 import { DEFAULT_SYNC_INTERVAL_MS, nextRuns, runScheduler, syncSchedules, type SyncSchedulesResult } from '@botbackup/scheduler';
 import type { CommandContext } from '../context.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 
-export function schedulerCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function schedulerCommand(wrap: WrapAction): Command {
   return new Command('scheduler')
     .description("keep Redis's job schedulers equal to the config's schedules: sync now, then every --interval until stopped")
     .option('--once', 'sync once and exit')

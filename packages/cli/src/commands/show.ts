@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { manifestSignature } from '@botbackup/core';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes, formatTable } from '../output.js';
 
-export function showCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function showCommand(wrap: WrapAction): Command {
   return withBackupSelection(
     new Command('show').description("show a backup's manifest: databases, entries, objects").argument('<backup>', 'backup id, unique id prefix, or "latest"'),
   ).action(

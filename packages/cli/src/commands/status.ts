@@ -16,8 +16,9 @@ import {
   type SourceDrills,
   type ScheduleStatus,
 } from '../inspect.js';
-import type { CommandAction } from '../main.js';
-import { formatBytes, formatTable } from '../output.js';
+import type { WrapAction } from '../command.js';
+import { describeProgress, describeResult } from '../job-text.js';
+import { formatBytes, formatTable, formatTime } from '../output.js';
 
 /** Failures `status` lists: those of the last day, at most this many. */
 const RECENT_FAILURES_MS = 86_400_000;
@@ -61,7 +62,7 @@ export interface DrillStatus {
   overdue: DrillCopy[] | null;
 }
 
-export function statusCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function statusCommand(wrap: WrapAction): Command {
   return new Command('status')
     .description('schedules and their next run, queues, running jobs, the age of the newest good backup of each source, and recent failures')
     .action(
@@ -311,33 +312,6 @@ function describeLastJob(job: JobView, now: number): string {
   if (job.state === 'failed') return `${type} FAILED${when}: ${job.failedReason ?? 'no reason given'}`;
   const result = describeResult(job);
   return `${type} ok${when}${result ? `: ${result}` : ''}`;
-}
-
-/** A finished job's outcome in a few words: its result, or why it failed. */
-export function describeResult(job: JobView): string {
-  if (job.state === 'failed') return job.failedReason ?? '';
-  const r = job.result;
-  if (!r) return job.failedReason ? `last attempt failed: ${job.failedReason}` : '';
-  if (r.skipped) return `skipped: ${r.skipped}`;
-  const parts: string[] = [];
-  if (r.backupId) parts.push(`${r.type === 'verify' ? 'verified' : 'backup'} ${r.backupId}${r.reused ? ' (an earlier attempt)' : ''}`);
-  if (r.failedTargets && r.failedTargets.length > 0) parts.push(`DEGRADED, not in ${r.failedTargets.join(', ')}`);
-  if (r.copied !== undefined) parts.push(`${r.copied} copied`);
-  if (r.removed !== undefined) parts.push(`${r.removed} leftover(s) removed`);
-  return parts.join(', ');
-}
-
-/** A running job's progress: phase, subject and how far (pages for snapshots, bytes otherwise). */
-export function describeProgress(p: ProgressView | null): string {
-  if (!p) return '-';
-  const unit = (n: number) => (p.phase === 'snapshot' ? `${n} pages` : formatBytes(n));
-  const amount = p.total === null ? unit(p.done) : `${unit(p.done)} / ${unit(p.total)}`;
-  return `${p.phase}${p.subject ? ` ${p.subject}` : ''} ${p.percent === null ? '' : `${p.percent}% `}(${amount})`;
-}
-
-/** An ISO time as `2026-11-26 06:40:15Z`. */
-export function formatTime(iso: string): string {
-  return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }
 
 /** A duration in its two largest units: `45s`, `12m 5s`, `5h 3m`, `3d 4h`. */

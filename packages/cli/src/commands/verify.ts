@@ -1,12 +1,12 @@
 import { Command } from 'commander';
-import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
+import { ExitCode, UsageError, VerifyFailedError } from '@botbackup/core';
 import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection } from '../context.js';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { formatBytes, formatTable } from '../output.js';
 
-export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function verifyCommand(wrap: WrapAction): Command {
   return withBackupSelection(
     new Command('verify')
       .description('check every copy of backups against their checksums (--deep: also restore to a temp folder and run integrity_check)')
@@ -85,8 +85,7 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
       const failed = results.filter((r) => !r.ok && r.repairedFrom === undefined);
       if (failed.length > 0) {
         // The worst failure decides: a bad copy (6) over a key that opens none (11) over an unreachable target (5).
-        throw new BotbackupError(
-          'VERIFY_FAILED',
+        throw new VerifyFailedError(
           failed.length === 1
             ? failed[0]!.error!
             : `${failed.length} of ${results.length} copies failed verification (listed above)${opts.repair ? '' : '; "botbackup verify --repair" replaces bad copies with good ones'}.`,

@@ -2,10 +2,10 @@ import { Command } from 'commander';
 import { lowerPriority } from '@botbackup/engine';
 import { closeProducer, connectProducer, isRedisUnreachable } from '@botbackup/scheduler';
 import { startWorker } from '@botbackup/worker';
-import type { CommandAction } from '../main.js';
+import type { WrapAction } from '../command.js';
 import { redisOf } from '../queue-client.js';
 
-export function workerCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
+export function workerCommand(wrap: WrapAction): Command {
   return new Command('worker')
     .description('run queued and scheduled jobs until SIGTERM: backups of the sources whose files this host sees, and maintenance jobs')
     .option('-s, --source <id...>', 'sources whose backup jobs run here (default: worker.sources)')

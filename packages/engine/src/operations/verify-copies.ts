@@ -5,6 +5,7 @@ import {
   ConfigError,
   ExitCode,
   IntegrityError,
+  InternalError,
   StorageError,
   UsageError,
   type ExitCodeValue,
@@ -77,9 +78,10 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
   const bad: { store: BackupStore; verdict: CopyVerdict }[] = [];
   for (const store of options.stores) {
     const fail = (error: BotbackupError) => {
-      // A missing copy counts as a bad one (6), as it always has for verify.
+      // A missing copy counts as a bad one (6), as it always has for verify; any other failure
+      // stands for its own error's exit code (an aborted StorageError never gets here).
       const missing = error instanceof BackupNotFoundError || (error instanceof StorageError && error.storageCode === 'NOT_FOUND');
-      const exitCode = missing ? ExitCode.integrity : error instanceof StorageError ? ExitCode.storage : error.exitCode;
+      const exitCode = missing ? ExitCode.integrity : error.exitCode;
       const verdict: CopyVerdict = { ...base, store: store.name, ok: false, error: error.message, code: error.code, exitCode };
       verdicts.push(verdict);
       if (error instanceof IntegrityError || error instanceof BackupNotFoundError) bad.push({ store, verdict });
@@ -87,7 +89,7 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
     };
     const down = options.unreachable?.get(store);
     if (down !== undefined) {
-      fail(new BotbackupError('STORAGE_UNAVAILABLE', down, ExitCode.storage));
+      fail(new StorageError('UNAVAILABLE', { operation: 'verify', backend: store.name, message: down }));
       continue;
     }
     try {
@@ -132,14 +134,7 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
         fail(error);
       } else {
         // A bug while checking this copy: reported as such (exit 1), without hiding the others'.
-        fail(
-          new BotbackupError(
-            'INTERNAL',
-            `Checking the copy in storage "${store.name}" failed with an internal error: ${(error as Error).message}`,
-            ExitCode.internal,
-            { cause: error },
-          ),
-        );
+        fail(new InternalError(`Checking the copy in storage "${store.name}" failed with an internal error: ${(error as Error).message}`, { cause: error }));
       }
     }
   }
