@@ -10,10 +10,10 @@ const LAYERS = ['support', 'crypto', 'sqlite', 'archive', 'source', 'repository'
 const SIDE_BY_SIDE = new Set(['archive>source', 'source>archive']);
 const SRC = path.dirname(fileURLToPath(import.meta.url));
 
-/** Every relative import specifier of a TypeScript file (static `from '…'` and dynamic `import('…')`). */
+/** Every relative import specifier of a TypeScript file: `from '…'`, `import '…'` and `import('…')`. */
 function relativeImports(file: string): string[] {
   const text = fs.readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
+  return [...text.matchAll(/(?:from\s+|import\s*\(?\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
 }
 
 function layerFiles(): { layer: string; file: string }[] {
