@@ -221,6 +221,18 @@ export class JobFailedError extends BotbackupError {
 }
 
 /**
+ * The folder for temporary copies (defaults.tmpDir, or the per-user default) cannot be made or
+ * is not private to this user: exit 5 like any place botbackup writes that it cannot use.
+ */
+export class TempDirError extends BotbackupError {
+  readonly dir: string;
+  constructor(dir: string, message: string, options?: { cause?: unknown }) {
+    super('TMPDIR_UNUSABLE', message, ExitCode.storage, options);
+    this.dir = dir;
+  }
+}
+
+/**
  * A bug met while the rest of the work goes on (one copy's check among several): it keeps the
  * original error as its cause and stands for exit code 1, as an uncaught error would.
  */

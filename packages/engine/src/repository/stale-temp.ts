@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { formatProcessTag, ownerAlive, parseProcessTag, type BackupStore, type RemovedTemp } from '@botbackup/storage';
-import { BotbackupError, ExitCode } from '@botbackup/core';
+import { TempDirError } from '@botbackup/core';
 import type { Logger } from '../support/index.js';
 
 /** Prefix of every temporary folder botbackup makes (staging copies, deep verify, drills). */
@@ -47,10 +47,9 @@ const TMPDIR_PROBLEMS: Record<string, string> = {
 async function usableTmpRoot(root: string | undefined): Promise<string> {
   if (root !== undefined) {
     await fs.mkdir(root, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
-      throw new BotbackupError(
-        'TMPDIR_UNUSABLE',
+      throw new TempDirError(
+        root,
         `Cannot use the temporary folder ${root} (defaults.tmpDir): ${TMPDIR_PROBLEMS[error.code ?? ''] ?? error.code ?? error.message}; set defaults.tmpDir to a folder this user can write.`,
-        ExitCode.storage,
         { cause: error },
       );
     });
@@ -69,10 +68,9 @@ async function usableTmpRoot(root: string | undefined): Promise<string> {
     // A shared /tmp: someone else could have made that name first, or put a link there.
     const st = await fs.lstat(fallback);
     if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) {
-      throw new BotbackupError(
-        'TMPDIR_UNUSABLE',
+      throw new TempDirError(
+        fallback,
         `Cannot use ${preferred} for temporary copies, and ${fallback} is not a private folder of this user's; set defaults.tmpDir to a folder this user can write.`,
-        ExitCode.storage,
       );
     }
     return fallback;
