@@ -335,7 +335,7 @@ async function withQueues<T>(config: Config, signal: AbortSignal | undefined, wo
   };
   try {
     const configured = [queueNames.maintenance, ...config.sources.map((s) => queueNames.backup(s.id))];
-    const others = (await scanQueueNames(client, prefix, ':meta', 'hash')).filter((n) => !configured.includes(n)).sort();
+    const others = (await scanQueueNames(client, prefix)).filter((n) => !configured.includes(n)).sort();
     const names = [...configured.map((name) => ({ name, configured: true })), ...others.map((name) => ({ name, configured: false }))];
     const jobsIn = (name: string, state: ListedState, count: number) => readJobs(client, queue(name), state, count);
     return await work({ client, names, queue, jobsIn, step: (op) => (operation = op) });

@@ -1,19 +1,11 @@
 import type { JobType, WorkerConfig } from './config.js';
 
-/**
- * Queue names and job payloads of distributed mode: the one place that names them, shared by
- * the scheduler, the workers and the CLI. Backup jobs of a source go to that source's own queue,
- * which only workers that can see the source's files serve; every other job needs only storage
- * access and goes to the shared maintenance queue.
+import { queueNames } from './redis-keys.js';
+
+/*
+ * Job payloads of distributed mode, shared by the scheduler, the workers and the CLI (queue
+ * names and keys are redis-keys.ts's).
  */
-export const queueNames = {
-  /** The queue of one source's full and incremental backups. */
-  backup(sourceId: string): string {
-    return `backup.${sourceId}`;
-  },
-  /** verify, prune, replicate and drill jobs, for any worker with storage access. */
-  maintenance: 'maintenance',
-};
 
 /** The queue a job of this type (for this source) goes to. */
 export function queueFor(type: JobType, sourceId: string | undefined): string {
