@@ -244,6 +244,23 @@ describe('distributed mode: workers run queued backups through a private Redis',
     await maintenance.close();
   });
 
+  it('a job whose payload breaks the job contract fails at once, without retries, saying what is wrong', async () => {
+    const { start, config, connection } = await setup({ prefix: 'q13' });
+    const worker = start();
+    await worker.waitFor((r) => r.msg === 'worker started');
+    // Added by hand, past the types (as an older version or another program could): a prune names its source.
+    const maintenance = new Queue(queueNames.maintenance, { connection, prefix: 'q13' });
+    const job = await maintenance.add('prune', { type: 'prune', scheduleId: 7 }, jobOptions(config.worker));
+    const failed = await worker.waitFor((r) => r.msg === 'job failed' && r.jobId === job.id);
+    expect(String(failed.err)).toMatch(/^The job's payload is not a valid botbackup job \(sourceId: .+; scheduleId: .+\); it was not run\.$/);
+    const stored = (await maintenance.getJob(job.id!))!;
+    expect(await stored.getState()).toBe('failed');
+    expect(stored.attemptsMade).toBe(1);
+    expect(config.worker.attempts).toBeGreaterThan(1);
+    expect(stored.progress).toEqual({ phase: 'failed', code: 'JOB_INVALID', exitCode: 2 });
+    await maintenance.close();
+  });
+
   it('SIGTERM drains: the running backup finishes, then the worker exits 0', async () => {
     const { repo, start, queue, config } = await setup({ prefix: 'q5', deals: 60_000 });
     const worker = start();

@@ -5,6 +5,7 @@ import {
   AbortedError,
   jobName,
   jobOptions,
+  parseJobPayload,
   queueFor,
   queueKeys,
   type Config,
@@ -153,9 +154,9 @@ export async function syncSchedules(options: SyncSchedulesOptions): Promise<Sync
 }
 
 function desiredScheduler(schedule: ScheduleConfig, config: Config): DesiredScheduler {
-  const data: JobPayload = { type: schedule.job, sourceId: schedule.source, scheduleId: schedule.id };
-  // JSON drops undefined: keep the payload equal to what Redis gives back, for the comparison.
-  if (data.sourceId === undefined) delete data.sourceId;
+  // Checked against the job contract, as the worker will; parsed without undefined fields (JSON
+  // drops them), so it compares equal to what Redis gives back.
+  const data = parseJobPayload({ type: schedule.job, sourceId: schedule.source, scheduleId: schedule.id });
   return {
     id: schedule.id,
     queue: queueFor(schedule.job, schedule.source),

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { BotbackupError, UsageError, type JobPayload } from '@botbackup/core';
+import { BotbackupError, UsageError, parseJobPayload, type JobPayload } from '@botbackup/core';
 import type { CommandAction } from '../main.js';
 import { enqueueJob, followJob } from '../queue-client.js';
 import type { CommandContext } from '../context.js';
@@ -14,7 +14,7 @@ export function runCommand(wrap: (action: CommandAction) => (...args: unknown[])
         const config = await ctx.config();
         const schedule = config.schedules.find((s) => s.id === args[0]);
         if (!schedule) throw new UsageError(`${config.file} has no schedule "${args[0]}"; it has ${config.schedules.map((s) => s.id).join(', ') || 'none'}.`);
-        await submitJob(ctx, { type: schedule.job, sourceId: schedule.source }, opts.wait as boolean);
+        await submitJob(ctx, parseJobPayload({ type: schedule.job, sourceId: schedule.source }), opts.wait as boolean);
       }),
     );
 }
@@ -43,9 +43,13 @@ export async function submitJob(ctx: CommandContext, payload: JobPayload, wait: 
     ctx.printJson({ jobId: job.id, queue: queueName, state: 'completed', result: r });
     return;
   }
-  if (r.skipped) ctx.print(`Job ${job.id} did nothing: ${r.skipped}.`);
-  else if (r.backupId)
-    ctx.print(`Job ${job.id} completed: ${r.type} of "${r.sourceId}", backup ${r.backupId}${r.reused ? ' (committed by an earlier attempt)' : ''}.`);
+  // `in`: each job type's result has its own fields (JobResult).
+  if ('skipped' in r && r.skipped) ctx.print(`Job ${job.id} did nothing: ${r.skipped}.`);
+  else if ('backupId' in r && r.backupId)
+    ctx.print(
+      `Job ${job.id} completed: ${r.type} of "${r.sourceId}", backup ${r.backupId}${'reused' in r && r.reused ? ' (committed by an earlier attempt)' : ''}.`,
+    );
   else ctx.print(`Job ${job.id} completed.`);
-  if (r.failedTargets && r.failedTargets.length > 0) ctx.print(`  degraded: not stored in ${r.failedTargets.map((t) => `"${t}"`).join(', ')}`);
+  if ('failedTargets' in r && r.failedTargets && r.failedTargets.length > 0)
+    ctx.print(`  degraded: not stored in ${r.failedTargets.map((t) => `"${t}"`).join(', ')}`);
 }
