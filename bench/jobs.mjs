@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Queue, QueueEvents } from 'bullmq';
+import { queueNames } from '@botbackup/core';
 import { parseArgs } from './lib.mjs';
 import { machine } from './measure.mjs';
 
@@ -105,10 +106,10 @@ async function waitForWorkers(queues, count) {
 async function burst(workersCount, round) {
   const prefix = `b${workersCount}r${round}`;
   const config = writeConfig(prefix);
-  const queues = sources.map((id) => new Queue(`backup.${id}`, { connection, prefix }));
+  const queues = sources.map((id) => new Queue(queueNames.backup(id), { connection, prefix }));
   const workers = Array.from({ length: workersCount }, () => startWorker(config));
   await waitForWorkers(queues, workersCount);
-  const events = sources.map((id) => new QueueEvents(`backup.${id}`, { connection, prefix }));
+  const events = sources.map((id) => new QueueEvents(queueNames.backup(id), { connection, prefix }));
   await Promise.all(events.map((e) => e.waitUntilReady()));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -141,7 +142,7 @@ async function schedulerLatency() {
   const prefix = 'sched';
   const schedules = `schedules:\n  - { id: every-second, source: ${sources[0]}, job: full, cron: "* * * * * *" }`;
   const config = writeConfig(prefix, schedules);
-  const queue = new Queue(`backup.${sources[0]}`, { connection, prefix });
+  const queue = new Queue(queueNames.backup(sources[0]), { connection, prefix });
   const sync = spawnSync(process.execPath, [CLI, '--config', config, '--json', 'scheduler', '--once'], { encoding: 'utf8' });
   if (sync.status !== 0) throw new Error(`scheduler --once failed: ${sync.stderr}`);
   const worker = startWorker(config);

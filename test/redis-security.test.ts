@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { queueKeys, queueNames } from '@botbackup/core';
 import { cliBin, createBot, runCli, useTempDir, writeConfig, type CliResult } from './helpers/bot.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
@@ -92,7 +93,7 @@ describe('Redis over TLS (rediss://)', () => {
     // The data is really in the TLS server (read with the same CA, as a client outside botbackup would).
     const client = new Redis({ host: '127.0.0.1', port: redis.port, tls: { ca: await fs.readFile(redis.ca!, 'utf8') } });
     try {
-      expect(await client.exists(`botbackup:backup.testbot:${jobId}`)).toBe(1);
+      expect(await client.exists(queueKeys.of('botbackup', queueNames.backup('testbot'), jobId))).toBe(1);
     } finally {
       await client.quit();
     }

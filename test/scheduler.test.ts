@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queueKeys, queueNames } from '@botbackup/core';
 import { cliBin, repoRoot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
 import { closedPort, startRedis, until, type PrivateRedis } from './helpers/redis.js';
 
@@ -47,7 +48,7 @@ describe('botbackup scheduler', () => {
     expect(lines[1]).toMatch(/^added verify-daily: verify of testbot, "0 5 \* \* \*" UTC, next run /);
     expect(lines[2]).toMatch(/^added weekly-full: full of testbot, "0 3 \* \* 0" Europe\/Berlin, next run /);
     expect(lines[3]).toBe('3 job scheduler(s) in Redis as configured: 3 added, 0 updated, 0 removed, 0 unchanged.');
-    expect(await client.zrange(`${prefix}:backup.testbot:repeat`, 0, -1)).toEqual(['nightly', 'weekly-full']);
+    expect(await client.zrange(queueKeys.of(prefix, queueNames.backup('testbot'), 'repeat'), 0, -1)).toEqual(['nightly', 'weekly-full']);
 
     const second = await runCli(['--config', file, '--json', 'scheduler', '--once']);
     expect(second.code).toBe(0);
@@ -57,7 +58,7 @@ describe('botbackup scheduler', () => {
     await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace(`  - ${weekly}\n`, ''));
     const third = await runCli(['--config', file, '--json', 'scheduler', '--once']);
     expect(JSON.parse(third.stdout)).toEqual({ added: [], updated: [], removed: ['weekly-full'], unchanged: ['nightly', 'verify-daily'] });
-    expect(await client.zrange(`${prefix}:backup.testbot:repeat`, 0, -1)).toEqual(['nightly']);
+    expect(await client.zrange(queueKeys.of(prefix, queueNames.backup('testbot'), 'repeat'), 0, -1)).toEqual(['nightly']);
   });
 
   it('two scheduler processes started at the same moment leave exactly one job scheduler per schedule', async () => {
@@ -66,11 +67,11 @@ describe('botbackup scheduler', () => {
     for (const r of results) expect(r.code, r.stderr).toBe(0);
     // Each schedule was added (or found, or upserted again) by every process, never twice.
     for (const r of results) expect(JSON.parse(r.stdout).removed).toEqual([]);
-    expect(await client.zrange(`${prefix}:backup.testbot:repeat`, 0, -1)).toEqual(['nightly', 'weekly-full']);
-    expect(await client.zrange(`${prefix}:maintenance:repeat`, 0, -1)).toEqual(['verify-daily']);
+    expect(await client.zrange(queueKeys.of(prefix, queueNames.backup('testbot'), 'repeat'), 0, -1)).toEqual(['nightly', 'weekly-full']);
+    expect(await client.zrange(queueKeys.of(prefix, queueNames.maintenance, 'repeat'), 0, -1)).toEqual(['verify-daily']);
     // One next job per scheduler, no duplicate delayed jobs.
-    expect(await client.zcard(`${prefix}:backup.testbot:delayed`)).toBe(2);
-    expect(await client.zcard(`${prefix}:maintenance:delayed`)).toBe(1);
+    expect(await client.zcard(queueKeys.of(prefix, queueNames.backup('testbot'), 'delayed'))).toBe(2);
+    expect(await client.zcard(queueKeys.of(prefix, queueNames.maintenance, 'delayed'))).toBe(1);
   });
 
   it('fails fast when Redis is down: one sentence, exit code 10, no password', async () => {
@@ -139,7 +140,9 @@ describe('botbackup scheduler', () => {
       const afterFlush = syncs.length;
       await until(() => new Set(syncs.slice(afterFlush).flatMap((s) => s.added)).size === 2);
       expect([...new Set(syncs.slice(afterFlush).flatMap((s) => s.added))].sort()).toEqual(['nightly', 'verify-daily']);
-      await expect.poll(() => ownClient.zrange(`${prefix}:backup.testbot:repeat`, 0, -1), { timeout: 20_000, interval: 200 }).toEqual(['nightly']);
+      await expect
+        .poll(() => ownClient.zrange(queueKeys.of(prefix, queueNames.backup('testbot'), 'repeat'), 0, -1), { timeout: 20_000, interval: 200 })
+        .toEqual(['nightly']);
 
       const stopAt = Date.now();
       child.kill('SIGTERM');

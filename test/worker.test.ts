@@ -3,9 +3,8 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { jobName, jobOptions, parseManifest, queueNames, redisOptionsFromUrl, type Config, type JobPayload, type Manifest } from '@botbackup/core';
+import { jobName, jobOptions, parseManifest, queueNames, redisKeys, redisOptionsFromUrl, type Config, type JobPayload, type Manifest } from '@botbackup/core';
 import { loadConfig } from '@botbackup/engine';
-import { sourceLockKey } from '@botbackup/worker';
 import { createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
 import { startWebhookReceiver } from './helpers/webhook.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
@@ -190,7 +189,7 @@ describe('distributed mode: workers run queued backups through a private Redis',
     const { repo, start, queue, config, connection } = await setup({ prefix: 'q4' });
     // As if a long backup of the source were running on another host.
     const client = new Redis(connection);
-    await client.set(sourceLockKey('q4', 'testbot'), 'job-running-elsewhere', 'PX', 60_000);
+    await client.set(redisKeys.sourceLock('q4', 'testbot'), 'job-running-elsewhere', 'PX', 60_000);
     const worker = start();
     await worker.waitFor((r) => r.msg === 'worker started');
     const scheduled = await queue.add('incremental:testbot', { type: 'incremental', sourceId: 'testbot', scheduleId: 'nightly' }, jobOptions(config.worker));
@@ -216,13 +215,13 @@ describe('distributed mode: workers run queued backups through a private Redis',
     await worker.waitFor((r) => r.msg === 'backup started');
     // As if the lock had expired and another worker had taken it over.
     const client = new Redis(connection);
-    await client.set(sourceLockKey('q10', 'testbot'), 'job-of-another-worker');
+    await client.set(redisKeys.sourceLock('q10', 'testbot'), 'job-of-another-worker');
     const failed = await worker.waitFor((r) => r.msg === 'job failed' && r.jobId === job.id);
     expect(String(failed.err)).toContain('the lock of source "testbot" was lost');
     expect(await (await queue.getJob(job.id!))!.getState()).toBe('failed');
     expect(await manifests(repo)).toEqual([]);
     // The other holder's lock is left alone.
-    expect(await client.get(sourceLockKey('q10', 'testbot'))).toBe('job-of-another-worker');
+    expect(await client.get(redisKeys.sourceLock('q10', 'testbot'))).toBe('job-of-another-worker');
     client.disconnect();
     await queue.close();
   });
@@ -242,6 +241,23 @@ describe('distributed mode: workers run queued backups through a private Redis',
     expect(done).toMatchObject({ type: 'prune', deleted: 1 });
     expect((await manifests(repo)).map((m) => m.id)).toEqual([newer]);
     expect(older).not.toBe(newer);
+    await maintenance.close();
+  });
+
+  it('a job whose payload breaks the job contract fails at once, without retries, saying what is wrong', async () => {
+    const { start, config, connection } = await setup({ prefix: 'q13' });
+    const worker = start();
+    await worker.waitFor((r) => r.msg === 'worker started');
+    // Added by hand, past the types (as an older version or another program could): a prune names its source.
+    const maintenance = new Queue(queueNames.maintenance, { connection, prefix: 'q13' });
+    const job = await maintenance.add('prune', { type: 'prune', scheduleId: 7 }, jobOptions(config.worker));
+    const failed = await worker.waitFor((r) => r.msg === 'job failed' && r.jobId === job.id);
+    expect(String(failed.err)).toMatch(/^The job's payload is not a valid botbackup job \(sourceId: .+; scheduleId: .+\); it was not run\.$/);
+    const stored = (await maintenance.getJob(job.id!))!;
+    expect(await stored.getState()).toBe('failed');
+    expect(stored.attemptsMade).toBe(1);
+    expect(config.worker.attempts).toBeGreaterThan(1);
+    expect(stored.progress).toEqual({ phase: 'failed', code: 'JOB_INVALID', exitCode: 2 });
     await maintenance.close();
   });
 

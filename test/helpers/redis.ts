@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { redisKeys } from '@botbackup/core';
 
 const wrapper = path.join(path.dirname(fileURLToPath(import.meta.url)), 'redis-process.mjs');
 
@@ -31,7 +32,7 @@ export interface StartRedisOptions {
 }
 
 /** The ACL rules docs/deploy.md gives a botbackup user (prefix `botbackup`), after `on >PASSWORD`. */
-export const BOTBACKUP_ACL_RULES = ['~botbackup:*', '+@all', '-@dangerous', '+info'];
+export const BOTBACKUP_ACL_RULES = [`~${redisKeys.all('botbackup')}`, '+@all', '-@dangerous', '+info'];
 
 /**
  * A private redis-server (never the shared one on 6379): its URL, port and data folder, stop(),

@@ -11,18 +11,18 @@ import {
   type DrillCopy,
   type DrillRecord,
   type JobPayload,
+  type JobProgress,
+  type JobResult,
   type JobType,
   type ScheduleConfig,
 } from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import { closeProducer, connectProducer, nextRuns, redisError, scanQueueNames } from '@botbackup/scheduler';
-import type { JobProgress, JobResult } from '@botbackup/worker';
 
 /*
  * What `botbackup status` and `botbackup jobs` read from Redis, and the pure functions that
- * compare it with the config and the catalog. It lives in the CLI package, not in the scheduler,
- * because it reads the jobs' results and progress as the worker writes them (JobResult,
- * JobProgress) and the scheduler must not import the worker.
+ * compare it with the config and the catalog. It reads the jobs' payloads, results and progress
+ * by core's job contract (JobPayload, JobResult, JobProgress), the one the worker writes them by.
  */
 
 /** The job states `jobs` can list, as BullMQ names them. */
@@ -338,7 +338,7 @@ async function withQueues<T>(config: Config, signal: AbortSignal | undefined, wo
   };
   try {
     const configured = [queueNames.maintenance, ...config.sources.map((s) => queueNames.backup(s.id))];
-    const others = (await scanQueueNames(client, prefix, ':meta', 'hash')).filter((n) => !configured.includes(n)).sort();
+    const others = (await scanQueueNames(client, prefix)).filter((n) => !configured.includes(n)).sort();
     const names = [...configured.map((name) => ({ name, configured: true })), ...others.map((name) => ({ name, configured: false }))];
     const jobsIn = (name: string, state: ListedState, count: number) => readJobs(client, queue(name), state, count);
     return await work({ client, names, queue, jobsIn, step: (op) => (operation = op) });
@@ -384,14 +384,19 @@ function jobView(queue: string, state: JobState, job: Job<JobPayload, JobResult>
   };
 }
 
-/** Only the payload's known ids and options: whatever else a job might carry is not shown. */
+/**
+ * Only the payload's known ids and options: whatever else a job might carry is not shown. Read
+ * field by field, not with the contract's schema, so that a job whose payload the worker will
+ * refuse is still listed (with what it holds, its type `unknown` when it has none).
+ */
 function payloadIds(data: JobPayload | undefined): JobPayload {
-  const out: JobPayload = { type: data?.type ?? ('unknown' as JobType) };
-  if (typeof data?.sourceId === 'string') out.sourceId = data.sourceId;
-  if (typeof data?.scheduleId === 'string') out.scheduleId = data.scheduleId;
-  if (typeof data?.backup === 'string') out.backup = data.backup;
-  if (typeof data?.deep === 'boolean') out.deep = data.deep;
-  return out;
+  const raw = data as Partial<Record<string, unknown>> | undefined;
+  const out: Record<string, unknown> = { type: raw?.type ?? ('unknown' as JobType) };
+  if (typeof raw?.sourceId === 'string') out.sourceId = raw.sourceId;
+  if (typeof raw?.scheduleId === 'string') out.scheduleId = raw.scheduleId;
+  if (typeof raw?.backup === 'string') out.backup = raw.backup;
+  if (typeof raw?.deep === 'boolean') out.deep = raw.deep;
+  return out as JobPayload;
 }
 
 /**

@@ -8,12 +8,14 @@ export function describeResult(job: JobView): string {
   if (job.state === 'failed') return job.failedReason ?? '';
   const r = job.result;
   if (!r) return job.failedReason ? `last attempt failed: ${job.failedReason}` : '';
-  if (r.skipped) return `skipped: ${r.skipped}`;
+  // `in`: each job type's result has its own fields (JobResult).
+  if ('skipped' in r && r.skipped) return `skipped: ${r.skipped}`;
   const parts: string[] = [];
-  if (r.backupId) parts.push(`${r.type === 'verify' ? 'verified' : 'backup'} ${r.backupId}${r.reused ? ' (an earlier attempt)' : ''}`);
-  if (r.failedTargets && r.failedTargets.length > 0) parts.push(`DEGRADED, not in ${r.failedTargets.join(', ')}`);
-  if (r.copied !== undefined) parts.push(`${r.copied} copied`);
-  if (r.removed !== undefined) parts.push(`${r.removed} leftover(s) removed`);
+  if ('backupId' in r && r.backupId)
+    parts.push(`${r.type === 'verify' ? 'verified' : 'backup'} ${r.backupId}${'reused' in r && r.reused ? ' (an earlier attempt)' : ''}`);
+  if ('failedTargets' in r && r.failedTargets && r.failedTargets.length > 0) parts.push(`DEGRADED, not in ${r.failedTargets.join(', ')}`);
+  if ('copied' in r && r.copied !== undefined) parts.push(`${r.copied} copied`);
+  if ('removed' in r && r.removed !== undefined) parts.push(`${r.removed} leftover(s) removed`);
   return parts.join(', ');
 }
 

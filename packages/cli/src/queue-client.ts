@@ -10,11 +10,12 @@ import {
   type Config,
   type ExitCodeValue,
   type JobPayload,
+  type JobProgress,
+  type JobResult,
   type RedisConnectionOptions,
 } from '@botbackup/core';
 import type { ProgressEvent } from '@botbackup/engine';
 import { closeProducer, connectProducer, redisError } from '@botbackup/scheduler';
-import type { JobProgress, JobResult } from '@botbackup/worker';
 
 /** The Redis settings of a config, or a ConfigError saying that distributed mode needs them. */
 export function redisOf(config: Config): { url: string; prefix: string; connection: RedisConnectionOptions } {
@@ -71,7 +72,8 @@ export async function followJob(
         const parsed: unknown = typeof data === 'string' ? JSON.parse(data) : data;
         if (id !== jobId || typeof parsed !== 'object' || parsed === null) return;
         const progress = parsed as JobProgress;
-        if (progress.phase !== 'failed') onProgress(progress);
+        // Stored as JSON, an unknown total is absent; the engine's event names it undefined.
+        if (progress.phase !== 'failed') onProgress({ ...progress, total: progress.total });
       });
       events.on('completed', ({ jobId: id, returnvalue }) => {
         if (id === jobId) resolve({ state: 'completed', result: (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobResult });

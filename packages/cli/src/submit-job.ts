@@ -27,9 +27,13 @@ export async function submitJob(ctx: CommandContext, payload: JobPayload, wait: 
     ctx.printJson({ jobId: job.id, queue: queueName, state: 'completed', result: r });
     return;
   }
-  if (r.skipped) ctx.print(`Job ${job.id} did nothing: ${r.skipped}.`);
-  else if (r.backupId)
-    ctx.print(`Job ${job.id} completed: ${r.type} of "${r.sourceId}", backup ${r.backupId}${r.reused ? ' (committed by an earlier attempt)' : ''}.`);
+  // `in`: each job type's result has its own fields (JobResult).
+  if ('skipped' in r && r.skipped) ctx.print(`Job ${job.id} did nothing: ${r.skipped}.`);
+  else if ('backupId' in r && r.backupId)
+    ctx.print(
+      `Job ${job.id} completed: ${r.type} of "${r.sourceId}", backup ${r.backupId}${'reused' in r && r.reused ? ' (committed by an earlier attempt)' : ''}.`,
+    );
   else ctx.print(`Job ${job.id} completed.`);
-  if (r.failedTargets && r.failedTargets.length > 0) ctx.print(`  degraded: not stored in ${r.failedTargets.map((t) => `"${t}"`).join(', ')}`);
+  if ('failedTargets' in r && r.failedTargets && r.failedTargets.length > 0)
+    ctx.print(`  degraded: not stored in ${r.failedTargets.map((t) => `"${t}"`).join(', ')}`);
 }

@@ -1,7 +1,8 @@
 /**
- * Restore drills: what one drill records, where records live in Redis, and which copy the next
- * drill reads. Pure: no clock (callers pass `now`), no I/O.
+ * Restore drills: what one drill records and which copy the next drill reads (where records
+ * live in Redis: drillKeys, in redis-keys.ts). Pure: no clock (callers pass `now`), no I/O.
  */
+import { drillKeys } from './redis-keys.js';
 
 /** The outcome of one check query (see CheckConfig). */
 export interface CheckResult {
@@ -31,21 +32,6 @@ export interface DrillRecord {
   error?: string;
   code?: string;
 }
-
-/** Redis keys of drill records, beside BullMQ's under the same prefix. */
-export const drillKeys = {
-  /** Hash: field `<store>/<backupId>` → the newest DrillRecord (JSON) that read that copy. */
-  copies(prefix: string, sourceId: string): string {
-    return `${prefix}:drills:${sourceId}:copies`;
-  },
-  /** String: the newest DrillRecord (JSON) of the source. */
-  last(prefix: string, sourceId: string): string {
-    return `${prefix}:drills:${sourceId}:last`;
-  },
-  field(store: string, backupId: string): string {
-    return `${store}/${backupId}`;
-  },
-};
 
 /** One stored copy a drill can read. */
 export interface DrillCopy {

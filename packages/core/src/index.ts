@@ -8,6 +8,18 @@ export * from './page-delta.js';
 export * from './plan-backup.js';
 export * from './settings-diff.js';
 export * from './jobs.js';
+export {
+  JobPayloadError,
+  jobPayloadSchema,
+  jobProgressSchema,
+  jobResultSchema,
+  parseJobPayload,
+  type JobPayload,
+  type JobProgress,
+  type JobResult,
+  type PhaseProgress,
+} from './job-contract.js';
+export { drillKeys, queueKeys, queueNames, redisKeys } from './redis-keys.js';
 export * from './redis-options.js';
 export * from './retention.js';
 export * from './drills.js';

@@ -1,19 +1,11 @@
 import type { JobType, WorkerConfig } from './config.js';
+import type { JobPayload } from './job-contract.js';
+import { queueNames } from './redis-keys.js';
 
-/**
- * Queue names and job payloads of distributed mode: the one place that names them, shared by
- * the scheduler, the workers and the CLI. Backup jobs of a source go to that source's own queue,
- * which only workers that can see the source's files serve; every other job needs only storage
- * access and goes to the shared maintenance queue.
+/*
+ * Where a job goes and how BullMQ keeps it; what it carries and returns is the job contract
+ * (job-contract.ts), queue names and keys are redis-keys.ts's.
  */
-export const queueNames = {
-  /** The queue of one source's full and incremental backups. */
-  backup(sourceId: string): string {
-    return `backup.${sourceId}`;
-  },
-  /** verify, prune, replicate and drill jobs, for any worker with storage access. */
-  maintenance: 'maintenance',
-};
 
 /** The queue a job of this type (for this source) goes to. */
 export function queueFor(type: JobType, sourceId: string | undefined): string {
@@ -22,24 +14,6 @@ export function queueFor(type: JobType, sourceId: string | undefined): string {
     return queueNames.backup(sourceId);
   }
   return queueNames.maintenance;
-}
-
-/**
- * What a job carries: ids and options only, never data or secrets (a worker reads its config,
- * credentials included, from its own environment).
- */
-export interface JobPayload {
-  type: JobType;
-  /** The source it is for; replicate may have none (every source). */
-  sourceId?: string | undefined;
-  /** The schedule that produced it, if any. */
-  scheduleId?: string | undefined;
-  /** verify: the backup (id, prefix, `latest`); default latest. drill: that backup instead of the rotation's pick. */
-  backup?: string | undefined;
-  /** drill: read only this storage target's copy (its name). */
-  store?: string | undefined;
-  /** verify: also restore and run integrity_check. */
-  deep?: boolean | undefined;
 }
 
 /** The job name BullMQ shows: the type, and the source when there is one. */

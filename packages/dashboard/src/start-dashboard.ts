@@ -210,7 +210,7 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
         new BullMQAdapter(queue, {
           readOnlyMode: readOnly,
           allowRetries: !readOnly,
-          description: queue.name === queueNames.maintenance ? 'verify, prune, replicate and drill jobs' : `backups of ${queue.name.slice('backup.'.length)}`,
+          description: queue.name === queueNames.maintenance ? 'verify, prune, replicate and drill jobs' : `backups of ${queueNames.sourceOf(queue.name)}`,
         }),
     ),
     serverAdapter: board,

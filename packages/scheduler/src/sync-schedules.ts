@@ -1,7 +1,18 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Queue, type JobSchedulerJson } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AbortedError, jobName, jobOptions, queueFor, type Config, type JobPayload, type RedisConnectionOptions, type ScheduleConfig } from '@botbackup/core';
+import {
+  AbortedError,
+  jobName,
+  jobOptions,
+  parseJobPayload,
+  queueFor,
+  queueKeys,
+  type Config,
+  type JobPayload,
+  type RedisConnectionOptions,
+  type ScheduleConfig,
+} from '@botbackup/core';
 import { closeProducer, connectProducer, redisError } from './connect-redis.js';
 
 /** What the scheduler logs through: a pino logger fits. */
@@ -48,7 +59,9 @@ const DEFAULT_PREFIX = 'botbackup';
  * expression in its time zone, each job carrying ids only ({@link JobPayload}). It adds missing
  * ones, updates changed ones (upsert), leaves equal ones alone, and removes every other job
  * scheduler under the prefix: schedules deleted or disabled, moved to another queue, or of
- * queues no longer configured (found by scanning Redis, not from the config).
+ * queues no longer configured (found by scanning Redis for queues, not from the config; see
+ * {@link scanQueueNames}). Job schedulers are read, written and removed through BullMQ's public
+ * API only (getJobSchedulers, upsertJobScheduler, removeJobScheduler).
  *
  * Idempotent and safe to run from several processes at once: `upsertJobScheduler` keys a
  * scheduler by its id, so concurrent syncs of one config leave one scheduler per schedule.
@@ -86,7 +99,11 @@ export async function syncSchedules(options: SyncSchedulesOptions): Promise<Sync
     return q;
   };
   try {
-    const names = new Set([...(await scanQueueNames(client, prefix, ':repeat', 'zset')), ...[...desired.values()].map((d) => d.queue)]);
+    // The queues to look in: the config's, and every queue Redis has under the prefix. BullMQ
+    // lists the job schedulers of one queue, not which queues have some; a queue that left the
+    // config (a source removed) may still hold schedulers we no longer want, and only Redis
+    // knows it exists.
+    const names = new Set([...(await scanQueueNames(client, prefix)), ...[...desired.values()].map((d) => d.queue)]);
     const existing = new Map<string, { queue: string; scheduler: JobSchedulerJson }[]>();
     for (const name of [...names].sort()) {
       for (const scheduler of await queue(name).getJobSchedulers()) {
@@ -137,9 +154,9 @@ export async function syncSchedules(options: SyncSchedulesOptions): Promise<Sync
 }
 
 function desiredScheduler(schedule: ScheduleConfig, config: Config): DesiredScheduler {
-  const data: JobPayload = { type: schedule.job, sourceId: schedule.source, scheduleId: schedule.id };
-  // JSON drops undefined: keep the payload equal to what Redis gives back, for the comparison.
-  if (data.sourceId === undefined) delete data.sourceId;
+  // Checked against the job contract, as the worker will; parsed without undefined fields (JSON
+  // drops them), so it compares equal to what Redis gives back.
+  const data = parseJobPayload({ type: schedule.job, sourceId: schedule.source, scheduleId: schedule.id });
   return {
     id: schedule.id,
     queue: queueFor(schedule.job, schedule.source),
@@ -165,22 +182,26 @@ function differences(actual: JobSchedulerJson, want: DesiredScheduler): string[]
 }
 
 /**
- * The queues under `prefix` that have a given key: `<prefix>:<queue><suffix>` of this Redis
- * type. Job schedulers live in the sorted set `:repeat` (one member per scheduler id, dropped by
- * Redis once empty); every queue that ever had a job has the hash `:meta`. SCAN, not KEYS, so a
- * large Redis is not blocked.
+ * Every queue under `prefix` that Redis holds, by SCAN (not KEYS, so a large Redis is not
+ * blocked) for each queue's meta hash (queueKeys). BullMQ writes `<prefix>:<queue>:meta` when a
+ * Queue opens and again in the script that adds a job scheduler, so every queue that holds a job
+ * scheduler has one; the meta hash also stays once a queue is empty, so this may name more queues
+ * than hold schedulers, which only costs a getJobSchedulers call each. Why not BullMQ's
+ * `:repeat` sorted set: that is how BullMQ stores the schedulers themselves, read and written
+ * only through its API here; the meta hash marks that a queue exists, for any queue. Both keys
+ * are BullMQ's layout, built by queueKeys, which the scheduler's test checks against BullMQ's
+ * own (Queue.toKey).
  */
-export async function scanQueueNames(client: Redis, prefix: string, suffix: ':repeat' | ':meta', type: 'zset' | 'hash'): Promise<string[]> {
-  const head = `${prefix}:`;
+export async function scanQueueNames(client: Redis, prefix: string): Promise<string[]> {
   const found = new Set<string>();
   let cursor = '0';
   do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${head.replace(/[*?[\]\\]/g, '\\$&')}*${suffix}`, 'COUNT', 1000, 'TYPE', type);
+    const [next, keys] = await client.scan(cursor, 'MATCH', queueKeys.pattern(prefix, 'meta'), 'COUNT', 1000, 'TYPE', 'hash');
     cursor = next;
     for (const key of keys) {
-      const name = key.slice(head.length, -suffix.length);
-      // Queue names never hold ":" (queueNames); anything else is a job's key, not a queue's.
-      if (name !== '' && !name.includes(':')) found.add(name);
+      // A job's key can match the pattern too; queueOf tells a queue's key from it.
+      const name = queueKeys.queueOf(prefix, key, 'meta');
+      if (name !== undefined) found.add(name);
     }
   } while (cursor !== '0');
   return [...found];

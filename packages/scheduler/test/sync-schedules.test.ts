@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisUnavailableError, parseConfig, redisOptionsFromUrl, type Config } from '@botbackup/core';
+import { RedisUnavailableError, parseConfig, queueKeys, queueNames, redisOptionsFromUrl, type Config } from '@botbackup/core';
 import { closedPort, startRedis, until, type PrivateRedis } from '../../../test/helpers/redis.js';
-import { runScheduler, syncSchedules, type SchedulerLogger, type SyncSchedulesResult } from '../src/index.js';
+import { runScheduler, scanQueueNames, syncSchedules, type SchedulerLogger, type SyncSchedulesResult } from '../src/index.js';
 
 let redis: PrivateRedis;
 let client: Redis;
@@ -39,10 +39,11 @@ const sync = (config: Config) => syncSchedules({ config, connection: redisOption
 
 /** Every job scheduler under the prefix, by queue (queues scanned from Redis, as the scheduler does). */
 async function schedulersIn(prefix: string): Promise<Record<string, Awaited<ReturnType<Queue['getJobSchedulers']>>>> {
-  const keys = await client.keys(`${prefix}:*:repeat`);
+  // BullMQ's `:repeat` set of a queue goes once it holds no scheduler: only queues that hold some are listed.
+  const keys = await client.keys(queueKeys.pattern(prefix, 'repeat'));
   const out: Record<string, Awaited<ReturnType<Queue['getJobSchedulers']>>> = {};
   for (const key of keys.sort()) {
-    const name = key.slice(prefix.length + 1, -':repeat'.length);
+    const name = queueKeys.queueOf(prefix, key, 'repeat')!;
     const queue = new Queue(name, { connection: client, prefix });
     out[name] = (await queue.getJobSchedulers()).sort((x, y) => x.key.localeCompare(y.key));
     await queue.close();
@@ -85,14 +86,14 @@ describe('syncSchedules', () => {
     expect(replicate).toMatchObject({ name: 'replicate', tz: 'UTC' });
     expect(replicate.template?.data).toEqual({ type: 'replicate', scheduleId: 'replicate' });
     // Each scheduler has produced its next job, delayed until its next run.
-    expect(await client.zcard(`${prefix}:backup.a:delayed`)).toBe(2);
+    expect(await client.zcard(queueKeys.of(prefix, queueNames.backup('a'), 'delayed'))).toBe(2);
   });
 
   it('updates a changed cron, zone or option and leaves unchanged ones alone, with their next run and job as they were', async () => {
     const prefix = newPrefix();
     await sync(makeConfig(prefix, [daily, weekly, verifyB]));
     const before = await schedulersIn(prefix);
-    const delayedBefore = await client.zrange(`${prefix}:maintenance:delayed`, 0, -1, 'WITHSCORES');
+    const delayedBefore = await client.zrange(queueKeys.of(prefix, queueNames.maintenance, 'delayed'), 0, -1, 'WITHSCORES');
     const changedCron = '{ id: daily-a, source: a, job: incremental, cron: "15 2 * * *" }';
     const changedZone = '{ id: weekly-a, source: a, job: full, cron: "0 3 * * 0", timezone: America/New_York }';
     const result = await sync(makeConfig(prefix, [changedCron, changedZone, verifyB]));
@@ -105,9 +106,9 @@ describe('syncSchedules', () => {
     expect(after['backup.a']![0]!.next).not.toBe(before['backup.a']![0]!.next);
     // The unchanged one was not touched: same next run, same delayed job.
     expect(after['maintenance']).toEqual(before['maintenance']);
-    expect(await client.zrange(`${prefix}:maintenance:delayed`, 0, -1, 'WITHSCORES')).toEqual(delayedBefore);
+    expect(await client.zrange(queueKeys.of(prefix, queueNames.maintenance, 'delayed'), 0, -1, 'WITHSCORES')).toEqual(delayedBefore);
     // Upserting replaced each changed scheduler's delayed job: one per scheduler, none left over.
-    expect(await client.zcard(`${prefix}:backup.a:delayed`)).toBe(2);
+    expect(await client.zcard(queueKeys.of(prefix, queueNames.backup('a'), 'delayed'))).toBe(2);
 
     // A changed worker option (attempts) is a change of the job template too.
     const again = await sync(makeConfig(prefix, [changedCron, changedZone, verifyB], { worker: 'worker: { attempts: 7 }' }));
@@ -130,8 +131,8 @@ describe('syncSchedules', () => {
     expect(result).toEqual({ added: [], updated: ['daily-a'], removed: ['replicate', 'weekly-a'], unchanged: ['verify-b'] });
     expect(await idsByQueue(prefix)).toEqual({ maintenance: ['daily-a', 'verify-b'] });
     // No job of a removed scheduler stays behind: the only delayed jobs are the two schedulers' next ones.
-    expect(await client.exists(`${prefix}:backup.a:delayed`)).toBe(0);
-    expect(await client.zcard(`${prefix}:maintenance:delayed`)).toBe(2);
+    expect(await client.exists(queueKeys.of(prefix, queueNames.backup('a'), 'delayed'))).toBe(0);
+    expect(await client.zcard(queueKeys.of(prefix, queueNames.maintenance, 'delayed'))).toBe(2);
     const moved = (await schedulersIn(prefix))['maintenance']!.find((s) => s.key === 'daily-a')!;
     expect(moved).toMatchObject({ name: 'verify:a', template: { data: { type: 'verify', sourceId: 'a', scheduleId: 'daily-a' } } });
   });
@@ -148,6 +149,21 @@ describe('syncSchedules', () => {
     // No schedules at all: everything under the prefix goes.
     expect(await sync(makeConfig(prefix, [], { sources: ['a'] }))).toEqual({ added: [], updated: [], removed: ['daily-a'], unchanged: [] });
     expect(await idsByQueue(prefix)).toEqual({});
+  });
+
+  it("names BullMQ's keys as BullMQ does, and finds by their meta hash queues that hold schedulers, not only the config's", async () => {
+    const prefix = newPrefix();
+    const queue = new Queue(queueNames.backup('gone'), { connection: client, prefix });
+    for (const part of ['meta', 'repeat', 'delayed', 'job-7']) expect(queueKeys.of(prefix, queue.name, part)).toBe(queue.toKey(part));
+    // A scheduler of a queue no config names (as if another process made it); BullMQ's own
+    // script writes the queue's meta hash with it, whatever the Queue's options.
+    const other = new Queue('maintenance-old', { connection: client, prefix, skipMetasUpdate: true });
+    await other.upsertJobScheduler('old', { pattern: '0 1 * * *' }, { name: 'verify:a', data: { type: 'verify', sourceId: 'a' } });
+    await queue.upsertJobScheduler('gone-full', { pattern: '0 2 * * *' }, { name: 'full:gone', data: { type: 'full', sourceId: 'gone' } });
+    expect((await scanQueueNames(client, prefix)).sort()).toEqual(['backup.gone', 'maintenance-old']);
+    expect(await sync(makeConfig(prefix, []))).toEqual({ added: [], updated: [], removed: ['gone-full', 'old'], unchanged: [] });
+    expect(await idsByQueue(prefix)).toEqual({});
+    await Promise.all([queue.close(), other.close()]);
   });
 
   it("leaves another prefix's job schedulers alone", async () => {
@@ -167,13 +183,13 @@ describe('syncSchedules', () => {
     // Whoever came first added them; the others found them or upserted the same thing again.
     for (const r of results) expect(r.removed).toEqual([]);
     expect(await idsByQueue(prefix)).toEqual({ 'backup.a': ['daily-a', 'weekly-a'], maintenance: ['replicate', 'verify-b'] });
-    expect(await client.zcard(`${prefix}:backup.a:delayed`)).toBe(2);
-    expect(await client.zcard(`${prefix}:maintenance:delayed`)).toBe(2);
+    expect(await client.zcard(queueKeys.of(prefix, queueNames.backup('a'), 'delayed'))).toBe(2);
+    expect(await client.zcard(queueKeys.of(prefix, queueNames.maintenance, 'delayed'))).toBe(2);
     // And concurrent syncs of a changed config converge too.
     const changed = makeConfig(prefix, ['{ id: daily-a, source: a, job: verify, cron: "0 2 * * *" }', verifyB]);
     await Promise.all(Array.from({ length: 4 }, () => sync(changed)));
     expect(await idsByQueue(prefix)).toEqual({ maintenance: ['daily-a', 'verify-b'] });
-    expect(await client.zcard(`${prefix}:maintenance:delayed`)).toBe(2);
+    expect(await client.zcard(queueKeys.of(prefix, queueNames.maintenance, 'delayed'))).toBe(2);
   });
 
   it('fails fast when Redis is down, in one sentence that names the URL without its password', async () => {
@@ -249,8 +265,8 @@ describe('runScheduler', () => {
       await ownClient.flushall();
       await until(() => syncs.length > syncsWhileDown && syncs.at(-1)!.added.length === 2);
       expect(warnings.some((w) => w.startsWith('job schedulers were missing from Redis'))).toBe(true);
-      expect(await ownClient.zrange(`${prefix}:backup.a:repeat`, 0, -1)).toEqual(['daily-a']);
-      expect(await ownClient.zrange(`${prefix}:maintenance:repeat`, 0, -1)).toEqual(['verify-b']);
+      expect(await ownClient.zrange(queueKeys.of(prefix, queueNames.backup('a'), 'repeat'), 0, -1)).toEqual(['daily-a']);
+      expect(await ownClient.zrange(queueKeys.of(prefix, queueNames.maintenance, 'repeat'), 0, -1)).toEqual(['verify-b']);
 
       abort.abort();
       await expect(running).resolves.toBeUndefined();

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { backupIdTime, formatDuration, type Config, type JobPayload } from '@botbackup/core';
+import { backupIdTime, formatDuration, redisKeys, type Config, type JobPayload } from '@botbackup/core';
 import { isTargetFailure, listBackupIds, sendNotification, type Logger, type NotificationEvent } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 
@@ -9,11 +9,6 @@ export interface HealthContext {
   redis: Redis;
   prefix: string;
   logger: Logger;
-}
-
-/** What an outcome is about: its schedule, or its job type and source for a one-off job. */
-function subjectKey(prefix: string, payload: JobPayload): string {
-  return `${prefix}:health:${payload.scheduleId !== undefined ? `schedule:${payload.scheduleId}` : `${payload.type}:${payload.sourceId ?? '*'}`}`;
 }
 
 function eventOf(kind: NotificationEvent['event'], job: Job<JobPayload>, message: string): NotificationEvent {
@@ -34,7 +29,7 @@ function eventOf(kind: NotificationEvent['event'], job: Job<JobPayload>, message
  * that the next success, on any worker, can tell it is a recovery.
  */
 export async function reportFailure(ctx: HealthContext, job: Job<JobPayload>, reason: string): Promise<void> {
-  await ctx.redis.set(subjectKey(ctx.prefix, job.data), 'failed');
+  await ctx.redis.set(redisKeys.health(ctx.prefix, job.data), 'failed');
   await sendNotification(ctx.config.notify, eventOf('failure', job, `${job.name} (job ${job.id}) failed: ${reason}`), ctx.logger);
 }
 
@@ -43,13 +38,13 @@ export async function reportFailure(ctx: HealthContext, job: Job<JobPayload>, re
  * source) had failed last, or when the source's backups had gone stale.
  */
 export async function reportSuccess(ctx: HealthContext, job: Job<JobPayload>): Promise<void> {
-  const previous = await ctx.redis.set(subjectKey(ctx.prefix, job.data), 'ok', 'GET');
+  const previous = await ctx.redis.set(redisKeys.health(ctx.prefix, job.data), 'ok', 'GET');
   if (previous === 'failed') {
     await sendNotification(ctx.config.notify, eventOf('recovery', job, `${job.name} works again (job ${job.id} completed).`), ctx.logger);
   }
   const backup = job.data.type === 'full' || job.data.type === 'incremental';
   if (backup && job.data.sourceId !== undefined) {
-    const stale = await ctx.redis.set(`${ctx.prefix}:health:stale:${job.data.sourceId}`, 'ok', 'GET');
+    const stale = await ctx.redis.set(redisKeys.staleHealth(ctx.prefix, job.data.sourceId), 'ok', 'GET');
     if (stale === 'failed') {
       await sendNotification(ctx.config.notify, eventOf('recovery', job, `source "${job.data.sourceId}" has a fresh backup again.`), ctx.logger);
     }
@@ -67,7 +62,7 @@ export function startStaleCheck(ctx: HealthContext, stores: readonly BackupStore
   if (!ctx.config.notify.webhook || !ctx.config.notify.on.includes('stale')) return () => undefined;
   const intervalMs = Math.min(5 * 60_000, Math.max(1000, Math.floor(staleAfterMs / 4)));
   const check = async () => {
-    const mine = await ctx.redis.set(`${ctx.prefix}:stale-check`, '1', 'PX', intervalMs, 'NX');
+    const mine = await ctx.redis.set(redisKeys.staleCheck(ctx.prefix), '1', 'PX', intervalMs, 'NX');
     if (mine !== 'OK') return;
     for (const source of ctx.config.sources) {
       let newest: string | undefined;
@@ -81,9 +76,9 @@ export function startStaleCheck(ctx: HealthContext, stores: readonly BackupStore
       }
       const age = newest === undefined ? Number.POSITIVE_INFINITY : Date.now() - backupIdTime(newest).getTime();
       if (age <= staleAfterMs) continue;
-      await ctx.redis.set(`${ctx.prefix}:health:stale:${source.id}`, 'failed');
+      await ctx.redis.set(redisKeys.staleHealth(ctx.prefix, source.id), 'failed');
       // Once per staleAfter period, not at every check.
-      if ((await ctx.redis.set(`${ctx.prefix}:stale-notified:${source.id}`, '1', 'PX', staleAfterMs, 'NX')) !== 'OK') continue;
+      if ((await ctx.redis.set(redisKeys.staleNotified(ctx.prefix, source.id), '1', 'PX', staleAfterMs, 'NX')) !== 'OK') continue;
       const message =
         newest === undefined
           ? `source "${source.id}" has no backup at all.`

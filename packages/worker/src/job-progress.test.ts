@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { JobProgressReporter, type JobProgress, type ProgressTarget } from './job-progress.js';
+import type { JobProgress } from '@botbackup/core';
+import { JobProgressReporter, type ProgressTarget } from './job-progress.js';
 
 /** A job whose writes take a while, as over the network, and are recorded in the order they land. */
 function slowJob(progress: unknown = 0, writeMs = 20): ProgressTarget & { stored: (JobProgress | number)[] } {

@@ -1,14 +1,5 @@
+import type { JobProgress, PhaseProgress } from '@botbackup/core';
 import type { ProgressEvent } from '@botbackup/engine';
-
-/** An engine phase as a job reports it. */
-export type PhaseProgress = ProgressEvent & { percent: number | undefined };
-
-/**
- * The progress a job reports: the engine's phase while it runs, and at the end of a completed
- * job its last phase complete (`done` = `total`, 100%). A failed attempt ends with its error's
- * code and exit code, and `last`: the last phase it really reported (absent when none).
- */
-export type JobProgress = PhaseProgress | { phase: 'failed'; code: string; exitCode: number; last?: PhaseProgress };
 
 /** What the reporter needs of a BullMQ job. */
 export interface ProgressTarget {

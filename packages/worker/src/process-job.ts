@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BotbackupError, ExitCode, StorageError, UsageError, exitCodeFor, type Config, type JobPayload } from '@botbackup/core';
+import { BotbackupError, ExitCode, StorageError, exitCodeFor, parseJobPayload, type Config, type JobPayload, type JobResult } from '@botbackup/core';
 import {
   drillError,
   findBackupByTrigger,
@@ -12,7 +12,6 @@ import {
   runDrill,
   verifyCopies,
   worstExitCode,
-  type CopyVerdict,
   type Keyring,
   type Logger,
   type ProgressEvent,
@@ -21,8 +20,6 @@ import type { BackupStore } from '@botbackup/storage';
 import { redisDrillHistory } from './drill-history.js';
 import { JobProgressReporter } from './job-progress.js';
 import { acquireSourceLock, type SourceLock } from './source-lock.js';
-
-export type { JobProgress, PhaseProgress } from './job-progress.js';
 
 /** What a processor needs besides the job: everything comes from the worker's own config and environment. */
 export interface JobContext {
@@ -38,44 +35,34 @@ export interface JobContext {
   keyring?: Keyring | undefined;
 }
 
-/** What a finished job returns (stored by BullMQ as its return value; ids and numbers only). */
-export interface JobResult {
-  type: JobPayload['type'];
-  sourceId: string | undefined;
-  /** The backup made (or verified); for a retried backup job, the one an earlier attempt committed. */
-  backupId?: string;
-  /** True when an earlier attempt of this job had already committed the backup. */
-  reused?: boolean;
-  /** Why the job did nothing (another backup of the source was running). */
-  skipped?: string;
-  /** Storage targets a backup did not reach (it is committed, degraded). */
-  failedTargets?: string[];
-  verdicts?: Pick<CopyVerdict, 'store' | 'ok' | 'error'>[];
-  copied?: number;
-  /** Backups a prune deleted; `removed`: leftover objects removed (replicate, prune). */
-  deleted?: number;
-  removed?: number;
-  /** A passed drill's outcome (ids and numbers; a failed drill fails its job, with the record's error). */
-  drill?: { store: string; ok: boolean; restoreMs: number; dataAgeMs: number; read: number; checks: number };
-}
+/** The payload of a job of these types. */
+type PayloadOf<T extends JobPayload['type']> = Extract<JobPayload, { type: T }>;
 
 /** How long a one-off backup waits before trying again when its source is locked. */
 const LOCKED_RETRY_MS = 15_000;
 
 /**
  * Runs one job: a thin processor over the engine functions (backup, verify, replicate, prune).
- * Backups and prunes hold their source's lock; a retried backup job first looks for the backup an earlier attempt
- * committed (delivery is at least once). Configuration and validation errors end the job at once
- * (UnrecoverableError); others are retried with backoff by BullMQ.
+ * Its payload is checked against the job contract first (parseJobPayload). Backups and prunes
+ * hold their source's lock; a retried backup job first looks for the backup an earlier attempt
+ * committed (delivery is at least once). Configuration and validation errors, a payload that is
+ * not a valid job among them, end the job at once (UnrecoverableError); others are retried with
+ * backoff by BullMQ.
  */
 export async function processJob(job: Job<JobPayload, JobResult>, token: string | undefined, signal: AbortSignal, ctx: JobContext): Promise<JobResult> {
-  const payload = job.data;
-  const log = ctx.logger.child({ jobId: job.id, job: payload.type, source: payload.sourceId, attempt: job.attemptsMade + 1 });
+  // Job<JobPayload> says what our producers write, not what Redis holds: an older version, a
+  // hand-added job or another program may have put anything there, so nothing of it is trusted
+  // before the check (even the log fields tolerate a payload that is not an object).
+  const data = job.data as Partial<Record<string, unknown>> | null | undefined;
+  const log = ctx.logger.child({ jobId: job.id, job: data?.type, source: data?.sourceId, attempt: job.attemptsMade + 1 });
   // Throttled while the job runs; its final value is stored before the job is marked finished.
   const progress = new JobProgressReporter(job);
   const onProgress = progress.report;
   try {
-    const result = await runJob(job, token, signal, ctx, log, onProgress);
+    // Inside the try: a bad payload fails like any other error of the job (its code and exit code
+    // in the final progress), and its exit code (usage) makes it unrecoverable.
+    const payload = parseJobPayload(job.data);
+    const result = await runJob(job, payload, token, signal, ctx, log, onProgress);
     await progress.completed();
     return result;
   } catch (error) {
@@ -109,19 +96,19 @@ function isMisplacedTarget(error: unknown): boolean {
 /** The processor proper: one engine operation per job type. */
 async function runJob(
   job: Job<JobPayload, JobResult>,
+  payload: JobPayload,
   token: string | undefined,
   signal: AbortSignal,
   ctx: JobContext,
   log: Logger,
   onProgress: (event: ProgressEvent) => void,
 ): Promise<JobResult> {
-  const payload = job.data;
   switch (payload.type) {
     case 'full':
     case 'incremental':
-      return await processBackup(job, token, signal, ctx, log, onProgress);
+      return await processBackup(job, payload, token, signal, ctx, log, onProgress);
     case 'verify':
-      return await processVerify(job, signal, ctx, onProgress);
+      return await processVerify(job, payload, signal, ctx, onProgress);
     case 'replicate': {
       const result = await replicate({
         stores: ctx.stores,
@@ -140,8 +127,7 @@ async function runJob(
     }
     case 'prune': {
       const sourceId = payload.sourceId;
-      if (sourceId === undefined) throw new UsageError('A prune job names no source.');
-      return await withSourceLock(job, token, ctx, log, sourceId, async (lock) => {
+      return await withSourceLock(job, payload, token, ctx, log, async (lock) => {
         // The worker's catalog: manifests read once, and what this host's verify jobs found.
         const result = await pruneBackups({
           config: ctx.config,
@@ -159,20 +145,20 @@ async function runJob(
       });
     }
     case 'drill':
-      return await processDrill(job, signal, ctx, log, onProgress);
+      return await processDrill(job, payload, signal, ctx, log, onProgress);
   }
 }
 
 async function processBackup(
   job: Job<JobPayload, JobResult>,
+  payload: PayloadOf<'full' | 'incremental'>,
   token: string | undefined,
   signal: AbortSignal,
   ctx: JobContext,
   log: Logger,
   onProgress: (event: ProgressEvent) => void,
 ): Promise<JobResult> {
-  const { type, sourceId, scheduleId } = job.data;
-  if (sourceId === undefined) throw new UsageError(`A ${type} job names no source.`);
+  const { type, sourceId, scheduleId } = payload;
   const base = { type, sourceId };
   // At least once: a retry of a job whose earlier attempt committed must not make a second backup.
   const earlier = await findBackupByTrigger(ctx.stores, sourceId, job.id!, new Date(job.timestamp), signal);
@@ -180,7 +166,7 @@ async function processBackup(
     await job.log(`backup ${earlier.manifest.id} was already committed by an earlier attempt of this job`);
     return { ...base, backupId: earlier.manifest.id, reused: true };
   }
-  return withSourceLock(job, token, ctx, log, sourceId, async (lock) => {
+  return withSourceLock(job, payload, token, ctx, log, async (lock) => {
     await job.log(`${type} backup of "${sourceId}" started`);
     const result = await runBackup({
       config: ctx.config,
@@ -210,19 +196,20 @@ async function processBackup(
  */
 async function withSourceLock(
   job: Job<JobPayload, JobResult>,
+  payload: PayloadOf<'full' | 'incremental' | 'prune'>,
   token: string | undefined,
   ctx: JobContext,
   log: Logger,
-  sourceId: string,
   work: (lock: SourceLock) => Promise<JobResult>,
 ): Promise<JobResult> {
+  const { sourceId } = payload;
   const lock = await acquireSourceLock({ redis: ctx.redis, prefix: ctx.prefix, sourceId, holder: job.id!, leaseMs: ctx.config.worker.sourceLockLeaseMs });
   if ('heldBy' in lock) {
-    if (job.data.scheduleId !== undefined) {
+    if (payload.scheduleId !== undefined) {
       const skipped = `another job (${lock.heldBy}) is working on source "${sourceId}"; this scheduled run was skipped`;
       await job.log(skipped);
       log.info({ heldBy: lock.heldBy }, 'scheduled job skipped: its source is busy');
-      return { type: job.data.type, sourceId, skipped };
+      return { type: payload.type, sourceId, skipped };
     }
     await job.log(`source "${sourceId}" is busy (job ${lock.heldBy}); trying again in ${LOCKED_RETRY_MS / 1000} s`);
     await job.moveToDelayed(Date.now() + LOCKED_RETRY_MS, token);
@@ -237,16 +224,16 @@ async function withSourceLock(
 
 async function processVerify(
   job: Job<JobPayload, JobResult>,
+  payload: PayloadOf<'verify'>,
   signal: AbortSignal,
   ctx: JobContext,
   onProgress: (event: ProgressEvent) => void,
 ): Promise<JobResult> {
-  const { sourceId } = job.data;
-  const { manifest } = await resolveBackupInStores(ctx.stores, job.data.backup ?? 'latest', sourceId, signal);
+  const { manifest } = await resolveBackupInStores(ctx.stores, payload.backup ?? 'latest', payload.sourceId, signal);
   const verdicts = await verifyCopies({
     stores: ctx.stores,
     backup: { sourceId: manifest.source.id, backupId: manifest.id },
-    deep: job.data.deep ?? false,
+    deep: payload.deep ?? false,
     tmpDir: ctx.config.tmpDir,
     keyring: ctx.keyring,
     onProgress,
@@ -273,21 +260,21 @@ async function processVerify(
  */
 async function processDrill(
   job: Job<JobPayload, JobResult>,
+  payload: PayloadOf<'drill'>,
   signal: AbortSignal,
   ctx: JobContext,
   log: Logger,
   onProgress: (event: ProgressEvent) => void,
 ): Promise<JobResult> {
-  const { sourceId } = job.data;
-  if (sourceId === undefined) throw new UsageError('A drill job names no source.');
+  const { sourceId } = payload;
   const record = await runDrill({
     config: ctx.config,
     sourceId,
     stores: ctx.stores,
     keyring: ctx.keyring,
     history: redisDrillHistory(ctx.redis, ctx.prefix),
-    backup: job.data.backup,
-    store: job.data.store,
+    backup: payload.backup,
+    store: payload.store,
     logger: log,
     onProgress,
     signal,

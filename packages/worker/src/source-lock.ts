@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '@botbackup/core';
 
 // Lua, so that each step is atomic on the server. The lock's value is the id of the job that
 // holds it: a job that another worker takes over after a crash has the same id, so it gets the
@@ -10,11 +11,6 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
 return 0`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
-
-/** The Redis key of a source's lock. */
-export function sourceLockKey(prefix: string, sourceId: string): string {
-  return `${prefix}:lock:source:${sourceId}`;
-}
 
 /** A held source lock: `lost` aborts when it can no longer be renewed; release() gives it back. */
 export interface SourceLock {
@@ -43,7 +39,7 @@ export interface SourceLockOptions {
  */
 export async function acquireSourceLock(options: SourceLockOptions): Promise<SourceLock | { heldBy: string }> {
   const { redis, holder, leaseMs } = options;
-  const key = sourceLockKey(options.prefix, options.sourceId);
+  const key = redisKeys.sourceLock(options.prefix, options.sourceId);
   const got = (await redis.eval(ACQUIRE, 1, key, holder, String(leaseMs))) as number;
   if (got !== 1) return { heldBy: (await redis.get(key)) ?? 'another job' };
   const lost = new AbortController();

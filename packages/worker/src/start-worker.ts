@@ -1,10 +1,10 @@
 import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { UsageError, queueNames, redactUrl, type Config, type JobPayload, type RedisConnectionOptions } from '@botbackup/core';
+import { UsageError, queueNames, redactUrl, type Config, type JobPayload, type JobResult, type RedisConnectionOptions } from '@botbackup/core';
 import { Catalog, Keyring, checkBackupKeys, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
-import { processJob, type JobContext, type JobResult } from './process-job.js';
+import { processJob, type JobContext } from './process-job.js';
 
 export interface StartWorkerOptions {
   /** The worker's config: sources, storage, `redis.prefix`, and the `worker` section's timings. */
@@ -134,7 +134,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     worker.on('stalled', (jobId: string) => logger.warn({ queue: name, jobId }, 'job stalled (its worker stopped renewing its lock); it runs again or fails'));
     worker.on('completed', (job, result) => {
       logger.info({ queue: name, jobId: job.id, ...result }, 'job completed');
-      if (!result.skipped) report(reportSuccess(health, job));
+      if (!('skipped' in result && result.skipped)) report(reportSuccess(health, job));
     });
     worker.on('failed', (job, error) => {
       logger.warn({ queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: error.message }, 'job failed');

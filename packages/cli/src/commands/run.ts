@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { UsageError } from '@botbackup/core';
+import { UsageError, parseJobPayload } from '@botbackup/core';
 import type { WrapAction } from '../command.js';
 import { submitJob } from '../submit-job.js';
 
@@ -13,7 +13,7 @@ export function runCommand(wrap: WrapAction): Command {
         const config = await ctx.config();
         const schedule = config.schedules.find((s) => s.id === args[0]);
         if (!schedule) throw new UsageError(`${config.file} has no schedule "${args[0]}"; it has ${config.schedules.map((s) => s.id).join(', ') || 'none'}.`);
-        await submitJob(ctx, { type: schedule.job, sourceId: schedule.source }, opts.wait as boolean);
+        await submitJob(ctx, parseJobPayload({ type: schedule.job, sourceId: schedule.source }), opts.wait as boolean);
       }),
     );
 }
