@@ -91,28 +91,70 @@ const DAY_MS = 86_400_000;
  */
 export function planRetention(backups: readonly RetentionBackup[], policy: RetentionPolicy, now: Date): RetentionDecision[] {
   const n = backups.length;
-  const nowMs = now.getTime();
   const times = new Float64Array(n);
   for (let i = 0; i < n; i++) times[i] = backups[i]!.time.getTime();
   // Newest first; equal times by id (ids start with their time, so this is their creation order).
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => times[b]! - times[a]! || compareIds(backups[b]!.id, backups[a]!.id));
   const reasons: string[][] = Array.from({ length: n }, () => []);
-  const counts = (b: RetentionBackup) => b.good && !b.degraded;
 
-  if (policy.keepLast > 0) {
-    let good = 0;
-    for (let k = 0; k < n && (good < policy.keepLast || k < policy.keepLast); k++) {
-      const i = order[k]!;
-      const b = backups[i]!;
-      if (counts(b)) {
-        if (good < policy.keepLast) reasons[i]!.push(`last ${++good} of ${policy.keepLast}`);
-      } else if (k < policy.keepLast) {
-        // Kept for inspection, but it does not take a good backup's place.
-        reasons[i]!.push(`among last ${policy.keepLast} (not counted: ${b.good ? 'degraded' : 'not good'})`);
-      }
+  // Each step adds its reasons after the previous step's, which gives the order RetentionDecision.reasons documents.
+  addKeepLastReasons(backups, order, policy.keepLast, reasons);
+  addPeriodReasons(backups, times, order, policy, reasons);
+  addAgeReasons(backups, times, now.getTime(), policy, reasons);
+  const newestGood = order.find((i) => backups[i]!.good);
+  if (newestGood !== undefined) reasons[newestGood]!.push('newest good');
+  const newestVerified = order.find((i) => backups[i]!.good && backups[i]!.verified);
+  if (newestVerified !== undefined) reasons[newestVerified]!.push('newest verified');
+  const { kept, parentOf } = keepAncestors(backups, reasons);
+
+  return backups.map((b, i): RetentionDecision => {
+    const children = parentOf[i];
+    if (children) for (const c of children.sort((x, y) => x - y)) reasons[i]!.push(`parent of ${backups[c]!.id}`);
+    if (kept[i]) return { id: b.id, keep: true, reasons: reasons[i]! };
+    const why = ['no rule keeps it'];
+    if (!b.good) why.push('not good');
+    else if (b.degraded) why.push('degraded');
+    return { id: b.id, keep: false, reasons: why };
+  });
+}
+
+/** Whether a backup may represent a period or take a `keepLast` place: good and not degraded. */
+function counts(b: RetentionBackup): boolean {
+  return b.good && !b.degraded;
+}
+
+/**
+ * `keepLast` N: adds `last k of N` to the newest N good backups, and `among last N (not counted:
+ * …)` to each not-good or degraded backup among the newest N overall. `order` is newest first.
+ */
+function addKeepLastReasons(backups: readonly RetentionBackup[], order: readonly number[], keepLast: number, reasons: string[][]): void {
+  if (keepLast <= 0) return;
+  const n = backups.length;
+  let good = 0;
+  for (let k = 0; k < n && (good < keepLast || k < keepLast); k++) {
+    const i = order[k]!;
+    const b = backups[i]!;
+    if (counts(b)) {
+      if (good < keepLast) reasons[i]!.push(`last ${++good} of ${keepLast}`);
+    } else if (k < keepLast) {
+      // Kept for inspection, but it does not take a good backup's place.
+      reasons[i]!.push(`among last ${keepLast} (not counted: ${b.good ? 'degraded' : 'not good'})`);
     }
   }
+}
 
+/**
+ * `daily`/`weekly`/`monthly`/`yearly` N: adds `<period> <key>` to the newest good backup of each
+ * of the last N periods (in `policy.timezone`) that hold a good backup. `order` is newest first.
+ */
+function addPeriodReasons(
+  backups: readonly RetentionBackup[],
+  times: Float64Array,
+  order: readonly number[],
+  policy: RetentionPolicy,
+  reasons: string[][],
+): void {
+  const n = backups.length;
   const calendar = new Calendar(policy.timezone);
   for (const period of PERIODS) {
     const wanted = policy[period];
@@ -130,8 +172,11 @@ export function planRetention(backups: readonly RetentionBackup[], policy: Reten
       reasons[i]!.push(`${period} ${key}`);
     }
   }
+}
 
-  for (let i = 0; i < n; i++) {
+/** The rules by age, for each backup in input order: `within …`, `schedule <id> within …`, then `grace`. */
+function addAgeReasons(backups: readonly RetentionBackup[], times: Float64Array, nowMs: number, policy: RetentionPolicy, reasons: string[][]): void {
+  for (let i = 0; i < backups.length; i++) {
     const b = backups[i]!;
     const age = nowMs - times[i]!;
     if (policy.keepWithinMs > 0 && age <= policy.keepWithinMs) reasons[i]!.push(`within ${formatDuration(policy.keepWithinMs)}`);
@@ -142,14 +187,17 @@ export function planRetention(backups: readonly RetentionBackup[], policy: Reten
     // A backup dated after `now` (another host's clock) is as young as it gets.
     if (age < policy.graceMs || age < 0) reasons[i]!.push('grace');
   }
+}
 
-  const newestGood = order.find((i) => backups[i]!.good);
-  if (newestGood !== undefined) reasons[newestGood]!.push('newest good');
-  const newestVerified = order.find((i) => backups[i]!.good && backups[i]!.verified);
-  if (newestVerified !== undefined) reasons[newestVerified]!.push('newest verified');
-
-  // A kept incremental needs its whole chain: walk parents from every kept backup. Each kept
-  // backup is pushed once, so this is linear in the number of backups.
+/**
+ * Which backups are kept: those with a reason, and every ancestor (via `parent`) of a kept one,
+ * since a kept incremental needs its whole chain. `parentOf[p]` lists the kept children (input
+ * indexes, unsorted) that keep backup `p`, for its `parent of` reasons.
+ */
+function keepAncestors(backups: readonly RetentionBackup[], reasons: readonly string[][]): { kept: Uint8Array; parentOf: number[][] } {
+  const n = backups.length;
+  // Walk parents from every kept backup. Each kept backup is pushed once, so this is linear in
+  // the number of backups.
   const indexById = new Map<string, number>();
   for (let i = 0; i < n; i++) indexById.set(backups[i]!.id, i);
   const kept = new Uint8Array(n);
@@ -160,7 +208,7 @@ export function planRetention(backups: readonly RetentionBackup[], policy: Reten
       stack.push(i);
     }
   }
-  // Sorting "parent of" reasons by the input order of the children keeps the output deterministic.
+  // Sorting "parent of" reasons by the input order of the children (done by the caller) keeps the output deterministic.
   const parentOf: number[][] = [];
   while (stack.length > 0) {
     const i = stack.pop()!;
@@ -174,16 +222,7 @@ export function planRetention(backups: readonly RetentionBackup[], policy: Reten
       stack.push(p);
     }
   }
-
-  return backups.map((b, i): RetentionDecision => {
-    const children = parentOf[i];
-    if (children) for (const c of children.sort((x, y) => x - y)) reasons[i]!.push(`parent of ${backups[c]!.id}`);
-    if (kept[i]) return { id: b.id, keep: true, reasons: reasons[i]! };
-    const why = ['no rule keeps it'];
-    if (!b.good) why.push('not good');
-    else if (b.degraded) why.push('degraded');
-    return { id: b.id, keep: false, reasons: why };
-  });
+  return { kept, parentOf };
 }
 
 function compareIds(a: string, b: string): number {

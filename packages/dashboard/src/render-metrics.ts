@@ -31,19 +31,37 @@ const COPY_STATES = ['verified', 'unverified', 'bad', 'missing', 'unreachable'] 
 export function renderMetrics(input: MetricsInput): string {
   const { summary, queues, drills } = input;
   const families: Family[] = [];
-  const family = (name: string, help: string): Family['samples'] => {
+  const family: AddFamily = (name, help) => {
     const f: Family = { name, help, type: 'gauge', samples: [] };
     families.push(f);
     return f.samples;
   };
 
+  // The families are rendered in the order they are added here.
   family('botbackup_catalog_up', 'Whether the last catalog sync could list at least one storage target (1) or none (0).').push({
     labels: {},
     value: summary.error === undefined ? 1 : 0,
   });
   const reachable = family('botbackup_target_reachable', 'Whether the last catalog sync could list the storage target.');
   for (const t of summary.targets) reachable.push({ labels: { target: t.name }, value: t.reachable ? 1 : 0 });
+  addSourceMetrics(family, summary);
+  addCopyMetrics(family, summary);
+  family('botbackup_redis_up', 'Whether the queues and drill records could be read from Redis for this scrape.').push({ labels: {}, value: queues ? 1 : 0 });
+  if (queues) addQueueMetrics(family, queues);
+  addDrillMetrics(family, summary, drills);
 
+  return families.map(renderFamily).join('');
+}
+
+/** Adds a metric family (rendered in the order added) and returns its samples to push to. */
+type AddFamily = (name: string, help: string) => Family['samples'];
+
+/**
+ * Per source: the newest good backup's age and time, each schedule's newest good backup's age, the
+ * newest backup's duration and stored bytes, and the backups by whether they are degraded. No
+ * sample when the catalog could not be synced.
+ */
+function addSourceMetrics(family: AddFamily, summary: BackupsSummary): void {
   const age = family('botbackup_newest_backup_age_seconds', 'Age of the newest good backup of the source (manifest readable, a readable copy, no bad copy).');
   const stamp = family('botbackup_newest_backup_timestamp_seconds', 'Completion time (Unix seconds) of the newest good backup of the source.');
   const scheduleAge = family(
@@ -79,7 +97,10 @@ export function renderMetrics(input: MetricsInput): string {
     backups.push({ labels: { source: source.sourceId, degraded: 'false' }, value: source.backups.length - degraded });
     backups.push({ labels: { source: source.sourceId, degraded: 'true' }, value: degraded });
   }
+}
 
+/** Per target (none when the catalog could not be synced): copies by state, every state reported. */
+function addCopyMetrics(family: AddFamily, summary: BackupsSummary): void {
   const copies = family('botbackup_copies', 'Copies of backups per storage target, by state (verified by verify, unverified, bad, missing, unreachable).');
   for (const t of summary.error === undefined ? summary.targets : []) {
     const counts = new Map<string, number>(COPY_STATES.map((s) => [s, 0]));
@@ -91,32 +112,35 @@ export function renderMetrics(input: MetricsInput): string {
     }
     for (const [state, value] of counts) copies.push({ labels: { target: t.name, state }, value });
   }
+}
 
-  family('botbackup_redis_up', 'Whether the queues and drill records could be read from Redis for this scrape.').push({ labels: {}, value: queues ? 1 : 0 });
-  if (queues) {
-    const jobs = family(
-      'botbackup_queue_jobs',
-      'Jobs in the queue by state (BullMQ getJobCounts); state="failed" counts failed jobs kept in Redis (worker.keepFailed).',
-    );
-    for (const q of queues) {
-      for (const [state, value] of Object.entries(q.counts).sort(([a], [b]) => (a < b ? -1 : 1))) jobs.push({ labels: { queue: q.name, state }, value });
-    }
-    const finished = family(
-      'botbackup_job_last_finished_timestamp_seconds',
-      'When the newest recent job of the type and source ended (Unix seconds), by result (completed or failed).',
-    );
-    const lastFailed = family('botbackup_job_last_failed', 'Whether the newest recent job of the type and source that ended failed (1) or completed (0).');
-    const latest = new Map<string, { type: string; sourceId: string; result: string; finishedOn: number }>();
-    for (const q of queues) {
-      for (const o of q.lastOutcomes) {
-        finished.push({ labels: { type: o.type, source: o.sourceId, result: o.result }, value: round(o.finishedOn / 1000) });
-        const key = `${o.type}\0${o.sourceId}`;
-        if ((latest.get(key)?.finishedOn ?? -1) < o.finishedOn) latest.set(key, o);
-      }
-    }
-    for (const o of latest.values()) lastFailed.push({ labels: { type: o.type, source: o.sourceId }, value: o.result === 'failed' ? 1 : 0 });
+/** Per queue, jobs by state; per job type and source, when the newest recent jobs ended and whether the newest failed. */
+function addQueueMetrics(family: AddFamily, queues: QueueStats[]): void {
+  const jobs = family(
+    'botbackup_queue_jobs',
+    'Jobs in the queue by state (BullMQ getJobCounts); state="failed" counts failed jobs kept in Redis (worker.keepFailed).',
+  );
+  for (const q of queues) {
+    for (const [state, value] of Object.entries(q.counts).sort(([a], [b]) => (a < b ? -1 : 1))) jobs.push({ labels: { queue: q.name, state }, value });
   }
+  const finished = family(
+    'botbackup_job_last_finished_timestamp_seconds',
+    'When the newest recent job of the type and source ended (Unix seconds), by result (completed or failed).',
+  );
+  const lastFailed = family('botbackup_job_last_failed', 'Whether the newest recent job of the type and source that ended failed (1) or completed (0).');
+  const latest = new Map<string, { type: string; sourceId: string; result: string; finishedOn: number }>();
+  for (const q of queues) {
+    for (const o of q.lastOutcomes) {
+      finished.push({ labels: { type: o.type, source: o.sourceId, result: o.result }, value: round(o.finishedOn / 1000) });
+      const key = `${o.type}\0${o.sourceId}`;
+      if ((latest.get(key)?.finishedOn ?? -1) < o.finishedOn) latest.set(key, o);
+    }
+  }
+  for (const o of latest.values()) lastFailed.push({ labels: { type: o.type, source: o.sourceId }, value: o.result === 'failed' ? 1 : 0 });
+}
 
+/** Per source with a drill record: when the newest restore drill ended, whether it passed, how long it took and how old its data was. */
+function addDrillMetrics(family: AddFamily, summary: BackupsSummary, drills: LastDrills | undefined): void {
   const drillAt = family('botbackup_drill_last_timestamp_seconds', 'When the newest restore drill of the source ended (Unix seconds).');
   const drillOk = family(
     'botbackup_drill_last_success',
@@ -138,8 +162,6 @@ export function renderMetrics(input: MetricsInput): string {
     drillRestore.push({ labels, value: round(d.restoreMs / 1000) });
     drillAge.push({ labels, value: round(d.dataAgeMs / 1000) });
   }
-
-  return families.map(renderFamily).join('');
 }
 
 function renderFamily(f: Family): string {

@@ -71,7 +71,76 @@ const QUEUE_READ_TIMEOUT_MS = 5_000;
  * drills, `botbackup_redis_up` is 0, and the connection is retried in the background.
  */
 export async function startDashboard(options: StartDashboardOptions): Promise<RunningDashboard> {
-  const { config, auth, readOnly, logger } = options;
+  const { auth, readOnly, logger } = options;
+  checkCredentials(options);
+  const { redis, prefix, sourceIds, names, queues } = openQueues(options);
+  const catalog = Catalog.open(options.catalogFile, { logger });
+  const closing = new AbortController();
+  const readers = createReaders({ options, catalog, closing: closing.signal, redis, prefix, sourceIds, queues });
+
+  const app = createApp(logger);
+  // Before any route or plugin: these hooks guard everything registered on the instance,
+  // bull-board's API and static files and unknown URLs included.
+  addGuards(app, { host: options.host, allowedHosts: options.allowedHosts ?? [], auth, readOnly });
+  addRoutes(app, readers, readOnly);
+  await mountBullBoard(app, queues, readOnly);
+
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  const address = app.server.address() as AddressInfo;
+  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${hostInUrl}:${address.port}/`;
+  logger.info({ url, readOnly, auth: describeAuth(auth), queues: names }, 'dashboard started');
+
+  async function closeAll(): Promise<void> {
+    closing.abort();
+    // A Redis that is down or hangs must not hold the shutdown: past 5 s the connection is dropped
+    // (which also fails the requests still waiting for it).
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)));
+    if (redis.status !== 'ready') redis.disconnect();
+    await Promise.race([
+      (async () => {
+        await app.close().catch(() => undefined);
+        await Promise.allSettled([readers.pendingSummary(), ...queues.map((q) => q.close())]);
+        if (redis.status === 'ready') await redis.quit().catch(() => undefined);
+      })(),
+      bound,
+    ]);
+    clearTimeout(timer);
+    redis.disconnect();
+    catalog.close();
+  }
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    close: () => (closed ??= closeAll()),
+  };
+}
+
+/** The Fastify instance, logging through the dashboard's logger. */
+function createApp(logger: Logger) {
+  // No line per request (a scrape every few seconds would flood the log); request logs never hold headers anyway.
+  return fastify({
+    loggerInstance: logger.child({ component: 'dashboard' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1_048_576,
+  });
+}
+
+/** The dashboard's Fastify instance (its type carries the logger's). */
+type App = ReturnType<typeof createApp>;
+
+/**
+ * Refuses to start without credentials except on a loopback host ({@link ConfigError}), and warns
+ * when it starts there without any.
+ */
+function checkCredentials(options: StartDashboardOptions): void {
+  const { config, auth, logger } = options;
   if (!hasCredentials(auth)) {
     if (!isLoopbackHost(options.host)) {
       throw new ConfigError(
@@ -82,7 +151,14 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     }
     logger.warn({ host: options.host }, 'the dashboard has no credentials configured: anyone who can connect to this host can use it (set dashboard.token)');
   }
+}
 
+/**
+ * One Redis connection for every queue, and a BullMQ queue on it for the maintenance queue and
+ * each configured source's backup queue (`names`, in that order).
+ */
+function openQueues(options: StartDashboardOptions): { redis: Redis; prefix: string; sourceIds: string[]; names: string[]; queues: Queue[] } {
+  const { config, logger } = options;
   const prefix = config.redis?.prefix ?? 'botbackup';
   // One connection for every queue. A command fails after one reconnection attempt instead of
   // waiting out an outage (a page must answer); ioredis keeps reconnecting in the background.
@@ -95,9 +171,35 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     queue.on('error', (error: Error) => logger.debug({ queue: name, err: error.message }, 'dashboard: queue error'));
     return queue;
   });
+  return { redis, prefix, sourceIds, names, queues };
+}
 
-  const catalog = Catalog.open(options.catalogFile, { logger });
-  const closing = new AbortController();
+/** What the routes read, computed at request time. */
+interface Readers {
+  /** The backups summary, from a catalog sync at most {@link SUMMARY_MAX_AGE_MS} old (shared by the requests meanwhile). */
+  loadSummary(): Promise<BackupsSummary>;
+  /** The queues and each source's last drill, read together; undefined when Redis cannot be read or does not answer in time. */
+  loadRedis(): Promise<{ queues: QueueStats[]; drills: LastDrills } | undefined>;
+  /** The newest catalog sync started, if any, for a shutdown to wait for. */
+  pendingSummary(): Promise<BackupsSummary> | undefined;
+}
+
+/**
+ * The readers of the backups (the catalog synced with the stores, until `closing` aborts) and of
+ * Redis (the queue counts and drill records, within {@link QUEUE_READ_TIMEOUT_MS}); a failure of
+ * either is logged and shown as missing data, never thrown.
+ */
+function createReaders(parts: {
+  options: StartDashboardOptions;
+  catalog: Catalog;
+  closing: AbortSignal;
+  redis: Redis;
+  prefix: string;
+  sourceIds: string[];
+  queues: Queue[];
+}): Readers {
+  const { options, catalog, redis, prefix, sourceIds, queues } = parts;
+  const { config, logger } = options;
   let cached: { at: number; summary: Promise<BackupsSummary> } | undefined;
   const loadSummary = (): Promise<BackupsSummary> => {
     if (cached && Date.now() - cached.at < SUMMARY_MAX_AGE_MS) return cached.summary;
@@ -108,7 +210,7 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
   const syncSummary = async (): Promise<BackupsSummary> => {
     const base = { sourceIds: config.sources.map((s) => s.id), targets: options.stores.map((s) => s.name) };
     try {
-      const backups = await catalog.sync(options.stores, { signal: closing.signal });
+      const backups = await catalog.sync(options.stores, { signal: parts.closing });
       return summarizeBackups({ ...base, backups, unreachable: catalog.unreachable, now: new Date() });
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
@@ -116,7 +218,6 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
       return summarizeBackups({ ...base, backups: [], unreachable: [], error: message, now: new Date() });
     }
   };
-  /** The queues and each source's last drill, read together; undefined when Redis cannot be read or does not answer in time. */
   const loadRedis = async (): Promise<{ queues: QueueStats[]; drills: LastDrills } | undefined> => {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -133,26 +234,25 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
       clearTimeout(timer);
     }
   };
+  return { loadSummary, loadRedis, pendingSummary: () => cached?.summary };
+}
 
-  // No line per request (a scrape every few seconds would flood the log); request logs never hold headers anyway.
-  const app = fastify({
-    loggerInstance: logger.child({ component: 'dashboard' }),
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 1_048_576,
-  });
-
+/**
+ * Adds the hooks that guard every request, in this order: the Host header must name the
+ * dashboard (421), the credentials must match (401), and a change (anything but GET and HEAD)
+ * is refused in read-only mode, when cross-site, or without a write proof (403). GET and HEAD
+ * get the CSRF cookie. Every answer gets the security headers. Registered before any route.
+ */
+function addGuards(app: App, guard: { host: string; allowedHosts: readonly string[]; auth: DashboardAuth; readOnly: boolean }): void {
+  const { auth, readOnly, allowedHosts } = guard;
   // The value the dashboard's pages send back with a change (double submit): bull-board's axios
   // reads the XSRF-TOKEN cookie and sends it as X-XSRF-TOKEN. New at each start: a page loaded
   // before a restart gets the new one with its next request.
   const csrf = randomBytes(32).toString('base64url');
-  const allowedHosts = options.allowedHosts ?? [];
-
-  // Before any route or plugin: these hooks guard everything registered on the instance,
-  // bull-board's API and static files and unknown URLs included.
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     // First, before credentials: a page that DNS rebinding pointed here has its own host name in
     // Host, and with a loopback dashboard without credentials nothing else would stop it.
-    if (!isAllowedHost(request.headers.host, options.host, allowedHosts)) {
+    if (!isAllowedHost(request.headers.host, guard.host, allowedHosts)) {
       return reply.code(421).type('text/plain; charset=utf-8').send('This dashboard does not answer to that host name; list it in dashboard.allowedHosts.\n');
     }
     if (!isAuthorized(request.headers.authorization, auth)) {
@@ -188,7 +288,10 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     reply.header('Referrer-Policy', 'no-referrer');
     if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
   });
+}
 
+/** The dashboard's own routes: the page at `/`, the JSON at `/api/backups`, the Prometheus text at `/metrics`. */
+function addRoutes(app: App, { loadSummary, loadRedis }: Readers, readOnly: boolean): void {
   app.get('/', async (_request, reply) => {
     const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
     return reply.type('text/html; charset=utf-8').send(renderPage({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills, readOnly }));
@@ -201,7 +304,10 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills }));
   });
+}
 
+/** Mounts bull-board at `/queues` over `queues`, in its read-only mode (no retries) when the dashboard is. */
+async function mountBullBoard(app: App, queues: Queue[], readOnly: boolean): Promise<void> {
   const board = new FastifyAdapter();
   board.setBasePath('/queues');
   createBullBoard({
@@ -217,42 +323,6 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     options: { uiConfig: { boardTitle: 'botbackup' } },
   });
   await app.register(board.registerPlugin(), { prefix: '/queues' });
-
-  try {
-    await app.listen({ host: options.host, port: options.port });
-  } catch (error) {
-    await closeAll();
-    throw error;
-  }
-  const address = app.server.address() as AddressInfo;
-  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${hostInUrl}:${address.port}/`;
-  logger.info({ url, readOnly, auth: describeAuth(auth), queues: names }, 'dashboard started');
-
-  async function closeAll(): Promise<void> {
-    closing.abort();
-    // A Redis that is down or hangs must not hold the shutdown: past 5 s the connection is dropped
-    // (which also fails the requests still waiting for it).
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)));
-    if (redis.status !== 'ready') redis.disconnect();
-    await Promise.race([
-      (async () => {
-        await app.close().catch(() => undefined);
-        await Promise.allSettled([cached?.summary, ...queues.map((q) => q.close())]);
-        if (redis.status === 'ready') await redis.quit().catch(() => undefined);
-      })(),
-      bound,
-    ]);
-    clearTimeout(timer);
-    redis.disconnect();
-    catalog.close();
-  }
-  let closed: Promise<void> | undefined;
-  return {
-    url,
-    close: () => (closed ??= closeAll()),
-  };
 }
 
 /** Which kinds of credentials are set, for the log (never the values). */

@@ -199,55 +199,86 @@ export function createAgeDecryptStream(options: AgeDecryptOptions): Transform {
   if (identities.length === 0 && passphrase === undefined) {
     throw new UsageError('Decryption needs an identity (AGE-SECRET-KEY-1...) or the passphrase.');
   }
+  const decryptor = new AgeDecryptor(identities, passphrase);
 
-  let header: Buffer | undefined = Buffer.alloc(0);
-  let nonce: Buffer = Buffer.alloc(0);
+  return new Transform({
+    transform(this: Transform, chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      decryptor.consume(chunk).then((out) => {
+        for (const piece of out) this.push(piece);
+        callback();
+      }, callback);
+    },
+    flush(this: Transform, callback: TransformCallback) {
+      try {
+        this.push(decryptor.finish());
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+  });
+}
+
+/**
+ * One age file being decrypted, fed in pieces of any size: first the header (opened with the
+ * identities or the passphrase once it is complete), then the payload nonce, then the sealed
+ * chunks. {@link createAgeDecryptStream} is its stream; the errors are the ones it documents.
+ */
+class AgeDecryptor {
+  /** The header's bytes so far; undefined once it is complete and opened. */
+  private header: Buffer | undefined = Buffer.alloc(0);
+  private nonce: Buffer = Buffer.alloc(0);
   /** The file key while the payload nonce has not fully arrived. */
-  let pendingFileKey: Buffer | undefined;
-  let payloadKey: Buffer | undefined;
-  const stage = new ChunkStage(SEALED_CHUNK_SIZE);
-  let counter = 0n;
+  private pendingFileKey: Buffer | undefined;
+  private payloadKey: Buffer | undefined;
+  private readonly stage = new ChunkStage(SEALED_CHUNK_SIZE);
+  private counter = 0n;
 
-  function consumePayload(key: Buffer, chunk: Buffer, out: Buffer[]): void {
-    stage.write(chunk, (full) => out.push(openChunk(key, counter++, full)));
-  }
+  constructor(
+    private readonly identities: Buffer[],
+    private readonly passphrase: string | undefined,
+  ) {}
 
-  async function consume(chunk: Buffer): Promise<Buffer[]> {
+  /** Takes the next bytes of the file; returns the plaintext of every chunk they complete but the last. */
+  async consume(chunk: Buffer): Promise<Buffer[]> {
     const out: Buffer[] = [];
-    if (header) {
-      header = Buffer.concat([header, chunk]);
-      checkPrefix(header);
-      const end = headerEnd(header);
+    if (this.header) {
+      this.header = Buffer.concat([this.header, chunk]);
+      checkPrefix(this.header);
+      const end = headerEnd(this.header);
       if (end < 0) {
-        if (header.length > MAX_HEADER_SIZE) throw badArchive('its header is larger than 1 MiB');
+        if (this.header.length > MAX_HEADER_SIZE) throw badArchive('its header is larger than 1 MiB');
         return out;
       }
-      const fileKey = await openHeader(header.subarray(0, end), identities, passphrase);
-      chunk = header.subarray(end);
-      header = undefined;
+      const fileKey = await openHeader(this.header.subarray(0, end), this.identities, this.passphrase);
+      chunk = this.header.subarray(end);
+      this.header = undefined;
       const need = NONCE_SIZE;
-      nonce = Buffer.from(chunk.subarray(0, need));
+      this.nonce = Buffer.from(chunk.subarray(0, need));
       chunk = chunk.subarray(need);
-      if (nonce.length === NONCE_SIZE) payloadKey = hkdf(fileKey, nonce, 'payload');
-      else pendingFileKey = fileKey;
-    } else if (!payloadKey) {
-      const need = NONCE_SIZE - nonce.length;
-      nonce = Buffer.concat([nonce, chunk.subarray(0, need)]);
+      if (this.nonce.length === NONCE_SIZE) this.payloadKey = hkdf(fileKey, this.nonce, 'payload');
+      else this.pendingFileKey = fileKey;
+    } else if (!this.payloadKey) {
+      const need = NONCE_SIZE - this.nonce.length;
+      this.nonce = Buffer.concat([this.nonce, chunk.subarray(0, need)]);
       chunk = chunk.subarray(need);
-      if (nonce.length === NONCE_SIZE && pendingFileKey) payloadKey = hkdf(pendingFileKey, nonce, 'payload');
+      if (this.nonce.length === NONCE_SIZE && this.pendingFileKey) this.payloadKey = hkdf(this.pendingFileKey, this.nonce, 'payload');
     }
-    if (payloadKey && chunk.length > 0) consumePayload(payloadKey, chunk, out);
+    const key = this.payloadKey;
+    if (key && chunk.length > 0) this.stage.write(chunk, (full) => out.push(openChunk(key, this.counter++, full)));
     return out;
   }
 
-  function finish(): Buffer {
+  /** At the end of the file: returns the last chunk's plaintext, or throws why the file is truncated or altered. */
+  finish(): Buffer {
+    const { header, payloadKey, counter } = this;
     if (header) {
       if (header.length === 0) throw truncated('it is empty');
       checkPrefix(header, true);
       throw truncated('its header is cut short');
     }
     if (!payloadKey) throw truncated('its payload nonce is cut short');
-    const last = stage.rest();
+    const last = this.stage.rest();
     if (last.length < TAG_SIZE) throw truncated(counter === 0n ? 'it has no payload' : 'its last chunk is cut short');
     const plaintext = tryOpen(payloadKey, counter, true, last);
     if (plaintext) {
@@ -260,23 +291,6 @@ export function createAgeDecryptStream(options: AgeDecryptOptions): Transform {
     }
     throw new IntegrityError('CHECKSUM_MISMATCH', `The encrypted data is truncated or was altered: its last chunk (number ${counter}) failed authentication.`);
   }
-
-  return new Transform({
-    transform(this: Transform, chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      consume(chunk).then((out) => {
-        for (const piece of out) this.push(piece);
-        callback();
-      }, callback);
-    },
-    flush(this: Transform, callback: TransformCallback) {
-      try {
-        this.push(finish());
-        callback();
-      } catch (error) {
-        callback(error as Error);
-      }
-    },
-  });
 }
 
 // ---- header ----------------------------------------------------------------------------------

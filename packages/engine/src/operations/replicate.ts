@@ -127,26 +127,20 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicateRes
   const { stores, signal } = options;
   const logger = options.logger ?? silentLogger;
   const result: ReplicateResult = { copied: [], failed: [], badCopies: [], unreachable: [], removed: [], inSync: 0 };
-  const holders = new Map<string, { sourceId: string; backupId: string; in: Set<BackupStore> }>();
-  const reachable: BackupStore[] = [];
-  for (const store of stores) {
-    try {
-      for (const id of await listBackupIds(store, options.sourceId, signal)) {
-        const key = `${id.sourceId}/${id.backupId}`;
-        if (!holders.has(key)) holders.set(key, { ...id, in: new Set() });
-        holders.get(key)!.in.add(store);
-      }
-      reachable.push(store);
-    } catch (error) {
-      if (!isTargetFailure(error)) throw error;
-      result.unreachable.push({ store: store.name, error: error.message });
-      logger.warn({ store: store.name, err: error.message }, 'storage target unreachable; skipped');
-    }
-  }
+  const { holders, reachable } = await listHolders(stores, options.sourceId, result, logger, signal);
 
   const down = new Map<BackupStore, string>();
   const backups = [...holders.values()].sort((a, b) => (a.backupId < b.backupId ? -1 : a.backupId > b.backupId ? 1 : 0));
   let copiedBytes = 0;
+  const run: CopyRun = {
+    stores,
+    holders,
+    down,
+    result,
+    logger,
+    signal,
+    onBytes: (subject) => (n) => options.onProgress?.({ phase: 'copy', done: (copiedBytes += n), total: undefined, subject }),
+  };
   for (const backup of backups) {
     const lacking = reachable.filter((store) => !backup.in.has(store));
     if (lacking.length === 0) {
@@ -159,42 +153,8 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicateRes
         result.failed.push({ ...base, to: to.name, error: down.get(to)! });
         continue;
       }
-      let lastProblem = `no target holds a good copy of it`;
-      for (const from of stores.filter((s) => backup.in.has(s))) {
-        try {
-          const { manifest } = await readManifestBytes(from, backup.sourceId, backup.backupId, signal);
-          if (manifest.parent !== null && !holders.get(`${backup.sourceId}/${manifest.parent}`)?.in.has(to)) {
-            lastProblem = `its parent ${manifest.parent} is not in storage "${to.name}"`;
-            break;
-          }
-          const { bytes } = await copyBackup(from, to, manifest, {
-            signal,
-            onBytes: (n) => options.onProgress?.({ phase: 'copy', done: (copiedBytes += n), total: undefined, subject: backup.backupId }),
-          });
-          backup.in.add(to);
-          result.copied.push({ ...base, from: from.name, to: to.name, bytes });
-          logger.info({ ...base, from: from.name, to: to.name, bytes }, 'backup copied');
-          lastProblem = '';
-          break;
-        } catch (error) {
-          if (error instanceof IntegrityError) {
-            // This copy is bad (or its manifest is): say so and read the next one.
-            result.badCopies.push({ ...base, store: from.name, error: error.message });
-            logger.warn({ ...base, store: from.name, err: error.message }, 'bad copy; trying the next target');
-            lastProblem = error.message;
-            continue;
-          }
-          if (!isTargetFailure(error)) throw error;
-          // A failure of the source store: try the next; of the target store: give up on it.
-          if (error.backend === to.name) {
-            down.set(to, error.message);
-            lastProblem = error.message;
-            break;
-          }
-          lastProblem = error.message;
-        }
-      }
-      if (lastProblem) result.failed.push({ ...base, to: to.name, error: lastProblem });
+      const problem = await copyToTarget(backup, to, run);
+      if (problem) result.failed.push({ ...base, to: to.name, error: problem });
     }
   }
 
@@ -207,4 +167,100 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicateRes
     if (result.removed.length > 0) logger.info({ removed: result.removed.length }, 'leftover objects removed');
   }
   return result;
+}
+
+/** One backup and the targets that hold it, keyed in {@link listHolders}'s map by `sourceId/backupId`. */
+interface Holders {
+  sourceId: string;
+  backupId: string;
+  in: Set<BackupStore>;
+}
+
+/**
+ * Lists every target's backups (of `sourceId`, when given): which targets hold each backup, and
+ * which targets could be listed at all. A target that cannot be listed is reported in
+ * `result.unreachable` and logged; any other error is thrown.
+ */
+async function listHolders(
+  stores: BackupStore[],
+  sourceId: string | undefined,
+  result: ReplicateResult,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+): Promise<{ holders: Map<string, Holders>; reachable: BackupStore[] }> {
+  const holders = new Map<string, Holders>();
+  const reachable: BackupStore[] = [];
+  for (const store of stores) {
+    try {
+      for (const id of await listBackupIds(store, sourceId, signal)) {
+        const key = `${id.sourceId}/${id.backupId}`;
+        if (!holders.has(key)) holders.set(key, { ...id, in: new Set() });
+        holders.get(key)!.in.add(store);
+      }
+      reachable.push(store);
+    } catch (error) {
+      if (!isTargetFailure(error)) throw error;
+      result.unreachable.push({ store: store.name, error: error.message });
+      logger.warn({ store: store.name, err: error.message }, 'storage target unreachable; skipped');
+    }
+  }
+  return { holders, reachable };
+}
+
+/** What {@link copyToTarget} reads and records into during one {@link replicate} run. */
+interface CopyRun {
+  /** Every target, in config order. */
+  stores: BackupStore[];
+  holders: Map<string, Holders>;
+  /** Targets found down mid-run, with why; {@link copyToTarget} adds to it. */
+  down: Map<BackupStore, string>;
+  result: ReplicateResult;
+  logger: Logger;
+  signal: AbortSignal | undefined;
+  /** The byte counter for copies of the backup `subject` (one running total over the run). */
+  onBytes: (subject: string) => (n: number) => void;
+}
+
+/**
+ * Copies `backup` to `to` from the first target (in config order) that holds a good copy, and
+ * records the copy, or each bad copy met, in `run.result`. A failure of a source target moves on
+ * to the next; a failure of `to` marks it down in `run.down`. Returns '' once copied, else why it
+ * was not (one sentence), for the caller to report.
+ */
+async function copyToTarget(backup: Holders, to: BackupStore, run: CopyRun): Promise<string> {
+  const { result, logger, signal } = run;
+  const base = { sourceId: backup.sourceId, backupId: backup.backupId };
+  let lastProblem = `no target holds a good copy of it`;
+  for (const from of run.stores.filter((s) => backup.in.has(s))) {
+    try {
+      const { manifest } = await readManifestBytes(from, backup.sourceId, backup.backupId, signal);
+      if (manifest.parent !== null && !run.holders.get(`${backup.sourceId}/${manifest.parent}`)?.in.has(to)) {
+        lastProblem = `its parent ${manifest.parent} is not in storage "${to.name}"`;
+        break;
+      }
+      const { bytes } = await copyBackup(from, to, manifest, { signal, onBytes: run.onBytes(backup.backupId) });
+      backup.in.add(to);
+      result.copied.push({ ...base, from: from.name, to: to.name, bytes });
+      logger.info({ ...base, from: from.name, to: to.name, bytes }, 'backup copied');
+      lastProblem = '';
+      break;
+    } catch (error) {
+      if (error instanceof IntegrityError) {
+        // This copy is bad (or its manifest is): say so and read the next one.
+        result.badCopies.push({ ...base, store: from.name, error: error.message });
+        logger.warn({ ...base, store: from.name, err: error.message }, 'bad copy; trying the next target');
+        lastProblem = error.message;
+        continue;
+      }
+      if (!isTargetFailure(error)) throw error;
+      // A failure of the source store: try the next; of the target store: give up on it.
+      if (error.backend === to.name) {
+        run.down.set(to, error.message);
+        lastProblem = error.message;
+        break;
+      }
+      lastProblem = error.message;
+    }
+  }
+  return lastProblem;
 }

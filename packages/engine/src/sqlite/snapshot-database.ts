@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
-import { checkDatabase } from './check-database.js';
+import { checkDatabase, type DatabaseCheckResult } from './check-database.js';
 import { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
 import { WalRestartedError, type CopyResult } from './copy-database.js';
 import type { CopyWorkerInput, CopyWorkerMessage } from './copy-worker.js';
@@ -84,110 +84,32 @@ export interface SnapshotHandle {
  * of disk writes that the bot's own fsyncs would queue behind.
  */
 export async function startSnapshot(db: DatabaseConfig, destFile: string, options: SnapshotOptions = {}): Promise<SnapshotHandle> {
-  const stat = await fs.stat(db.path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') {
-      throw new SourceError(
-        'DATABASE_MISSING',
-        db.path,
-        `Database "${db.name}" not found at ${db.path}; check the path in the config or that the bot has created it.`,
-      );
-    }
-    throw new SourceError('DATABASE_UNREADABLE', db.path, `Cannot read database "${db.name}" at ${db.path}: ${error.message}.`, { cause: error });
-  });
-  if (!stat.isFile()) throw new SourceError('DATABASE_UNREADABLE', db.path, `Database "${db.name}" at ${db.path} is not a regular file.`);
-
+  await assertSourceFile(db);
   // The -wal and -shm our read-only connections make where there were none are removed at the end.
   const sidecars = await walSidecars(db.path);
-  let source: Database.Database;
-  try {
-    // A generous busy timeout: in rollback-journal mode the bot may hold its write lock briefly.
-    source = new Database(db.path, { readonly: true, fileMustExist: true, timeout: 10_000 });
-  } catch (error) {
-    throw sqliteSourceError(db, error);
-  }
-  let journalMode: string;
-  let pageSize: number;
-  let sqliteVersion: string;
-  try {
-    journalMode = String(source.pragma('journal_mode', { simple: true })).toLowerCase();
-    pageSize = Number(source.pragma('page_size', { simple: true }));
-    sqliteVersion = String(source.prepare('select sqlite_version()').pluck().get());
-  } catch (error) {
-    source.close();
-    throw sqliteSourceError(db, error);
-  }
+  const { source, journalMode, pageSize, sqliteVersion } = openSource(db);
   const wal = journalMode === 'wal';
   if (!wal) {
     options.onRollbackJournal?.(
       `Database "${db.name}" uses journal_mode=${journalMode}: the bot cannot commit while the snapshot is copied. Switch it to WAL (PRAGMA journal_mode=WAL) so backups never stall trading.`,
     );
   }
-
-  // A WAL-mode database is pinned in a worker that runs quick_check on the pinned snapshot while
-  // the copy is made (see pinned-check.ts); otherwise (rollback journal, or a writer so busy that
-  // the snapshot's frames cannot be fixed) this connection pins it for the copy alone and
-  // quick_check runs on the copy afterwards.
-  let copied: CopyResult | undefined;
-  let pin: PinnedSnapshot | undefined;
-  let pinnedAt = 0;
+  let pinned: PinnedCopy;
   try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        pin = wal ? await pinAndCheck(db.path, options.signal) : undefined;
-        if (!pin) {
-          source.exec('BEGIN');
-          // The first read takes the snapshot (a WAL read mark, or a SHARED lock).
-          source.prepare('select count(*) from sqlite_schema').get();
-        }
-        pinnedAt = performance.now();
-        if (attempt === 1) await options.onPinned?.();
-        copied = await copyPinned(db, destFile, {
-          pageSize,
-          wal,
-          snapshot: pin && { maxFrame: pin.maxFrame, salt: pin.salt },
-          sha256: options.sha256 ?? false,
-          hashKey: options.hashKey,
-          onProgress: options.onProgress,
-          signal: options.signal,
-        });
-        if (pin && pin.pageCount >= 0 && copied.pageCount !== pin.pageCount) {
-          // Never expected: the copy is not the snapshot SQLite pinned. Take it again.
-          throw new WalRestartedError(`the copy has ${copied.pageCount} pages, the pinned snapshot ${pin.pageCount}`);
-        }
-        break;
-      } catch (error) {
-        await pin?.release();
-        pin = undefined;
-        await fs.rm(destFile, { force: true });
-        // A WAL restart under the copy is rare (the WAL must have been fully checkpointed just
-        // before the pin): take the snapshot again.
-        if (error instanceof WalRestartedError && attempt < MAX_ATTEMPTS) continue;
-        throw error instanceof SourceError ? error : copyError(db, error, options.signal);
-      } finally {
-        if (source.inTransaction) source.exec('COMMIT');
-      }
-    }
+    pinned = await copyWithRetries(db, source, destFile, { pageSize, wal, options });
   } finally {
     source.close();
   }
+  const { copied, pin, pinnedAt } = pinned;
   const readLockMs = pin ? undefined : performance.now() - pinnedAt;
-
-  const { pageCount, pageHashes, sha256 } = copied!;
-  const pinned = pin;
-  const check = pinned
-    ? pinned.checked.then(
-        (messages) => ({ ok: messages.length === 1 && messages[0] === 'ok', messages }),
-        (error: unknown) => {
-          throw options.signal?.aborted ? options.signal.reason : sqliteSourceError(db, error);
-        },
-      )
-    : checkDatabase(destFile, 'quick_check', options.signal);
+  const { pageCount, pageHashes, sha256 } = copied;
+  const check = checkCopy(db, destFile, pin, options.signal);
   const done = (async (): Promise<DatabaseSnapshot> => {
-    let result: Awaited<typeof check>;
+    let result: DatabaseCheckResult;
     try {
       result = await check;
     } finally {
-      await pinned?.release();
+      await pin?.release();
       await tidyWalSidecars(db.path, sidecars);
     }
     if (!result.ok) {
@@ -223,6 +145,121 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
     openStream: () => createReadStream(destFile, { highWaterMark: 1 << 20 }),
     done,
   };
+}
+
+/** Throws the SourceError a caller should see when `db.path` is missing, unreadable or not a regular file. */
+async function assertSourceFile(db: DatabaseConfig): Promise<void> {
+  const stat = await fs.stat(db.path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') {
+      throw new SourceError(
+        'DATABASE_MISSING',
+        db.path,
+        `Database "${db.name}" not found at ${db.path}; check the path in the config or that the bot has created it.`,
+      );
+    }
+    throw new SourceError('DATABASE_UNREADABLE', db.path, `Cannot read database "${db.name}" at ${db.path}: ${error.message}.`, { cause: error });
+  });
+  if (!stat.isFile()) throw new SourceError('DATABASE_UNREADABLE', db.path, `Database "${db.name}" at ${db.path} is not a regular file.`);
+}
+
+/**
+ * Opens the source read-only and reads the facts the snapshot reports (journal mode, page size,
+ * SQLite version). The caller owns the returned connection and closes it; a failure here closes
+ * it and throws a SourceError.
+ */
+function openSource(db: DatabaseConfig): { source: Database.Database; journalMode: string; pageSize: number; sqliteVersion: string } {
+  let source: Database.Database;
+  try {
+    // A generous busy timeout: in rollback-journal mode the bot may hold its write lock briefly.
+    source = new Database(db.path, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  } catch (error) {
+    throw sqliteSourceError(db, error);
+  }
+  try {
+    const journalMode = String(source.pragma('journal_mode', { simple: true })).toLowerCase();
+    const pageSize = Number(source.pragma('page_size', { simple: true }));
+    const sqliteVersion = String(source.prepare('select sqlite_version()').pluck().get());
+    return { source, journalMode, pageSize, sqliteVersion };
+  } catch (error) {
+    source.close();
+    throw sqliteSourceError(db, error);
+  }
+}
+
+/** A complete copy and what pinned it: the WAL pin (held until quick_check is done), or none, and when it was pinned. */
+interface PinnedCopy {
+  copied: CopyResult;
+  /** The worker's pin of a WAL-mode snapshot; undefined when `source` pinned it for the copy alone. */
+  pin: PinnedSnapshot | undefined;
+  /** performance.now() when the snapshot was pinned. */
+  pinnedAt: number;
+}
+
+/**
+ * Pins the snapshot and copies it into `destFile`, taking it again after a WAL restart (up to
+ * {@link MAX_ATTEMPTS} times). A WAL-mode database is pinned in a worker that runs quick_check on
+ * the pinned snapshot while the copy is made (see pinned-check.ts); otherwise (rollback journal,
+ * or a writer so busy that the snapshot's frames cannot be fixed) `source` pins it for the copy
+ * alone, in a transaction ended here, and quick_check runs on the copy afterwards. On failure the
+ * pin is released and `destFile` removed. The caller closes `source`.
+ */
+async function copyWithRetries(
+  db: DatabaseConfig,
+  source: Database.Database,
+  destFile: string,
+  { pageSize, wal, options }: { pageSize: number; wal: boolean; options: SnapshotOptions },
+): Promise<PinnedCopy> {
+  for (let attempt = 1; ; attempt++) {
+    let pin: PinnedSnapshot | undefined;
+    try {
+      pin = wal ? await pinAndCheck(db.path, options.signal) : undefined;
+      if (!pin) {
+        source.exec('BEGIN');
+        // The first read takes the snapshot (a WAL read mark, or a SHARED lock).
+        source.prepare('select count(*) from sqlite_schema').get();
+      }
+      const pinnedAt = performance.now();
+      if (attempt === 1) await options.onPinned?.();
+      const copied = await copyPinned(db, destFile, {
+        pageSize,
+        wal,
+        snapshot: pin && { maxFrame: pin.maxFrame, salt: pin.salt },
+        sha256: options.sha256 ?? false,
+        hashKey: options.hashKey,
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+      if (pin && pin.pageCount >= 0 && copied.pageCount !== pin.pageCount) {
+        // Never expected: the copy is not the snapshot SQLite pinned. Take it again.
+        throw new WalRestartedError(`the copy has ${copied.pageCount} pages, the pinned snapshot ${pin.pageCount}`);
+      }
+      return { copied, pin, pinnedAt };
+    } catch (error) {
+      await pin?.release();
+      await fs.rm(destFile, { force: true });
+      // A WAL restart under the copy is rare (the WAL must have been fully checkpointed just
+      // before the pin): take the snapshot again.
+      if (error instanceof WalRestartedError && attempt < MAX_ATTEMPTS) continue;
+      throw error instanceof SourceError ? error : copyError(db, error, options.signal);
+    } finally {
+      if (source.inTransaction) source.exec('COMMIT');
+    }
+  }
+}
+
+/**
+ * Starts `PRAGMA quick_check` of the snapshot: the pinned worker's check of the pinned snapshot
+ * when there is a pin, else a check of the copy in its own worker thread.
+ */
+function checkCopy(db: DatabaseConfig, destFile: string, pin: PinnedSnapshot | undefined, signal: AbortSignal | undefined): Promise<DatabaseCheckResult> {
+  return pin
+    ? pin.checked.then(
+        (messages) => ({ ok: messages.length === 1 && messages[0] === 'ok', messages }),
+        (error: unknown) => {
+          throw signal?.aborted ? signal.reason : sqliteSourceError(db, error);
+        },
+      )
+    : checkDatabase(destFile, 'quick_check', signal);
 }
 
 /** Takes a complete, checked snapshot of a database into `destFile` (see {@link startSnapshot}). */
