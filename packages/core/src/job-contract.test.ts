@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JOB_TYPES } from './config.js';
+import { JOB_TYPES } from './config/index.js';
 import { JobPayloadError, jobPayloadSchema, jobProgressSchema, jobResultSchema, parseJobPayload } from './job-contract.js';
 
 describe('parseJobPayload', () => {

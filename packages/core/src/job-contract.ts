@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { JobType } from './config.js';
+import type { JobType } from './config/index.js';
 import { BotbackupError, ExitCode } from './errors.js';
 
 /*

@@ -1,4 +1,4 @@
-import type { JobType, WorkerConfig } from './config.js';
+import type { JobType, WorkerConfig } from './config/index.js';
 import type { JobPayload } from './job-contract.js';
 import { queueNames } from './redis-keys.js';
 
