@@ -12,6 +12,7 @@
  * - Key names are shown; values are masked as {@link MASK}.
  */
 import { structuredPatch } from 'diff';
+import { parse as parseDotenv } from 'dotenv';
 import type { FileKind } from './config.js';
 
 /** What a masked value is shown as. */
@@ -117,71 +118,18 @@ function jsonEqual(x: unknown, y: unknown): boolean {
 }
 
 /**
- * Parses a `.env` file: `KEY=VALUE` lines, an optional `export ` prefix, blank lines and `#`
- * comments, values unquoted (an inline comment needs a space before `#`), 'single-quoted'
- * (literal), "double-quoted" (with \n \r \t \" \\ escapes, may span lines) or `backquoted`.
- * Lines that are not assignments are ignored; a key given twice keeps its last value.
+ * Parses a `.env` file as dotenv reads it (its `parse`, which never touches `process.env`):
+ * `KEY=VALUE` lines, an optional `export ` prefix, blank lines and `#` comments (a `#` starts a
+ * comment anywhere in an unquoted value), values 'single-quoted', "double-quoted" (`\n` and `\r`
+ * expanded, may span lines) or `backquoted`. A key given twice keeps its last value.
+ *
+ * dotenv's rules rather than a parser of our own: a Node bot most likely reads its `.env` with
+ * dotenv, so the keys and values compared here are the ones the bot sees.
  */
 export function parseEnv(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const src = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
-  let i = 0;
-  const lineEnd = (from: number) => {
-    const nl = src.indexOf('\n', from);
-    return nl === -1 ? src.length : nl;
-  };
-  while (i < src.length) {
-    const end = lineEnd(i);
-    const line = src.slice(i, end);
-    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=[ \t]*/.exec(line);
-    if (!match) {
-      i = end + 1;
-      continue;
-    }
-    const key = match[1]!;
-    const start = i + match[0].length;
-    const quote = src[start];
-    if (quote === '"' || quote === "'" || quote === '`') {
-      let j = start + 1;
-      let value = '';
-      let closed = false;
-      while (j < src.length) {
-        const c = src[j]!;
-        if (c === quote) {
-          closed = true;
-          break;
-        }
-        if (c === '\\' && quote === '"' && j + 1 < src.length) {
-          const n = src[j + 1]!;
-          value += n === 'n' ? '\n' : n === 'r' ? '\r' : n === 't' ? '\t' : n === '"' || n === '\\' ? n : `\\${n}`;
-          j += 2;
-          continue;
-        }
-        if (c === '\n' && quote !== '"') break;
-        value += c;
-        j++;
-      }
-      if (closed) {
-        out.set(key, value);
-        i = lineEnd(j + 1) + 1;
-        continue;
-      }
-      // Unterminated quote: the rest of the line, as written.
-      out.set(key, src.slice(start, end).trim());
-      i = end + 1;
-      continue;
-    }
-    out.set(
-      key,
-      src
-        .slice(start, end)
-        .replace(/\s+#.*$/, '')
-        .replace(/^#.*$/, '')
-        .trim(),
-    );
-    i = end + 1;
-  }
-  return out;
+  // A byte-order mark is not part of the first key: strip it instead of relying on dotenv's
+  // leading-whitespace rule happening to cover it.
+  return new Map(Object.entries(parseDotenv(text.replace(/^\uFEFF/, ''))));
 }
 
 /** Key-level differences between two `.env` files (texts or parsed); every value is masked. */
