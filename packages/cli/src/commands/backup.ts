@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
-import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
+import { BotbackupError, ExitCode, UsageError, formatBytes } from '@botbackup/core';
 import { submitJob } from './run.js';
 import { lowerPriority, runBackup, selectSource } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
 import type { CommandAction } from '../main.js';
-import { cleanupLines, formatBytes } from '../output.js';
+import { cleanupLines } from '../output.js';
 
 export function backupCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return new Command('backup')

@@ -1,9 +1,8 @@
 import { Command } from 'commander';
-import type { KeyChange, SettingsDiff } from '@botbackup/core';
+import { formatBytes, type KeyChange, type SettingsDiff } from '@botbackup/core';
 import { diffFileVersions, selectSource, type FileDiffResult, type FileDiffSide } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes } from '../output.js';
 import { shortTime } from './history.js';
 
 const sideName = (s: FileDiffSide) => `${s.backupId} (${shortTime(s.time)})${s.present ? '' : ', absent'}`;

@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { fileHistory, selectSource } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes, formatTable } from '../output.js';
+import { formatBytes } from '@botbackup/core';
+import { formatTable } from '../output.js';
 
 /** A manifest time as `list` shows it: `2026-11-26 06:40:15Z`. */
 export function shortTime(iso: string): string {

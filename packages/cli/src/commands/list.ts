@@ -3,7 +3,8 @@ import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
 import { backupInfo, type BackupInfo } from '../backup-info.js';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes, formatTable } from '../output.js';
+import { formatBytes } from '@botbackup/core';
+import { formatTable } from '../output.js';
 
 /** One element of `list --json` (docs/cli.md): a backup's info, or for a damaged manifest its id and error. */
 export type ListedBackupJson = (BackupInfo | { id: string; source: string; error: string | undefined }) & {

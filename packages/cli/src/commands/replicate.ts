@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { BotbackupError, ExitCode } from '@botbackup/core';
+import { BotbackupError, ExitCode, formatBytes } from '@botbackup/core';
 import { lowerPriority, readManifest, replicate } from '@botbackup/engine';
 import type { CommandAction } from '../main.js';
-import { formatBytes } from '../output.js';
 
 export function replicateCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return new Command('replicate')

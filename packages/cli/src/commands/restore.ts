@@ -1,9 +1,8 @@
 import { Command } from 'commander';
-import { UsageError } from '@botbackup/core';
+import { UsageError, formatBytes } from '@botbackup/core';
 import { parseTimeRef, restoreBackup } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes } from '../output.js';
 
 export function restoreCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return withBackupSelection(

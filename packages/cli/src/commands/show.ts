@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { manifestSignature } from '@botbackup/core';
+import { manifestSignature, formatBytes } from '@botbackup/core';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes, formatTable } from '../output.js';
+import { formatTable } from '../output.js';
 
 export function showCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return withBackupSelection(

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { RedisUnavailableError, parseDrillRecord, planDrill, redactUrl, type Config, type DrillCopy, type DrillRecord } from '@botbackup/core';
+import { RedisUnavailableError, parseDrillRecord, planDrill, redactUrl, formatBytes, type Config, type DrillCopy, type DrillRecord } from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import type { CommandContext } from '../context.js';
 import {
@@ -17,7 +17,7 @@ import {
   type ScheduleStatus,
 } from '../inspect.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes, formatTable } from '../output.js';
+import { formatTable } from '../output.js';
 
 /** Failures `status` lists: those of the last day, at most this many. */
 const RECENT_FAILURES_MS = 86_400_000;

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { BotbackupError, ExitCode, UsageError } from '@botbackup/core';
+import { BotbackupError, ExitCode, UsageError, formatBytes } from '@botbackup/core';
 import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection } from '../context.js';
 import type { CommandAction } from '../main.js';
-import { formatBytes, formatTable } from '../output.js';
+import { formatTable } from '../output.js';
 
 export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown[]) => Promise<void>): Command {
   return withBackupSelection(
