@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes } from './format.js';
+import { formatBytes, formatSeconds } from './format.js';
 
 describe('formatBytes', () => {
   it.each([
@@ -12,5 +12,16 @@ describe('formatBytes', () => {
     [2048 * 1024 ** 4, '2048.0 TiB'],
   ])('%d bytes → %s', (bytes, text) => {
     expect(formatBytes(bytes)).toBe(text);
+  });
+});
+
+describe('formatSeconds', () => {
+  it.each([
+    [0, '0.0 s'],
+    [4210, '4.2 s'],
+    [59_960, '60.0 s'],
+    [3_600_000, '3600.0 s'],
+  ])('%d ms → %s', (ms, text) => {
+    expect(formatSeconds(ms)).toBe(text);
   });
 });

@@ -1,4 +1,4 @@
-import { formatBytes, type DrillRecord } from '@botbackup/core';
+import { formatBytes, formatSeconds, type DrillRecord } from '@botbackup/core';
 import type { LastDrills } from './drill-records.js';
 import type { QueueStats } from './queue-stats.js';
 import type { BackupsSummary, BackupView } from './summarize-backups.js';
@@ -96,7 +96,7 @@ function drillLine(sourceId: string, d: DrillRecord | undefined, now: number): s
   if (!d.ok) {
     return `<p class="drill warn" ${attrs}${title}>Last restore drill: FAILED, ${esc(ago)} ago (${copy}): ${esc(d.error ?? 'no reason given')}</p>`;
   }
-  const measured = `restore ${(d.restoreMs / 1000).toFixed(1)} s, data age ${formatAge(d.dataAgeMs / 1000)}`;
+  const measured = `restore ${formatSeconds(d.restoreMs)}, data age ${formatAge(d.dataAgeMs / 1000)}`;
   return `<p class="drill ok" ${attrs}${title}>Last restore drill: ok, ${esc(ago)} ago: ${copy}, ${esc(measured)}</p>`;
 }
 
@@ -113,7 +113,7 @@ function backupRow(b: BackupView, targets: string[]): string {
       ? '<td class="warn">degraded</td>'
       : '<td class="ok">ok</td>';
   const trigger = b.trigger ? (b.trigger.scheduleId ? `schedule ${b.trigger.scheduleId}` : `job ${b.trigger.jobId}`) : 'command line';
-  return `<tr data-backup="${esc(b.backupId)}"><td><code>${esc(b.backupId)}</code></td><td>${esc(b.type ?? '?')}</td><td>${esc(b.completedAt ?? '?')}</td><td>${b.durationSeconds === undefined ? '?' : esc(`${b.durationSeconds.toFixed(1)} s`)}</td><td>${b.storedBytes === undefined ? '?' : esc(formatBytes(b.storedBytes))}</td><td>${esc(trigger)}</td>${cells.join('')}${status}</tr>`;
+  return `<tr data-backup="${esc(b.backupId)}"><td><code>${esc(b.backupId)}</code></td><td>${esc(b.type ?? '?')}</td><td>${esc(b.completedAt ?? '?')}</td><td>${b.durationSeconds === undefined ? '?' : esc(formatSeconds(b.durationSeconds * 1000))}</td><td>${b.storedBytes === undefined ? '?' : esc(formatBytes(b.storedBytes))}</td><td>${esc(trigger)}</td>${cells.join('')}${status}</tr>`;
 }
 
 function queuesTable(queues: QueueStats[]): string {

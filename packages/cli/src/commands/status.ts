@@ -1,5 +1,15 @@
 import { Command } from 'commander';
-import { RedisUnavailableError, parseDrillRecord, planDrill, redactUrl, formatBytes, type Config, type DrillCopy, type DrillRecord } from '@botbackup/core';
+import {
+  RedisUnavailableError,
+  parseDrillRecord,
+  planDrill,
+  redactUrl,
+  formatBytes,
+  formatSeconds,
+  type Config,
+  type DrillCopy,
+  type DrillRecord,
+} from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import type { CommandContext } from '../context.js';
 import {
@@ -295,7 +305,7 @@ export function describeDrill(drill: DrillStatus): string {
   const d = drill.last;
   if (!d) return 'drill never';
   if (!d.ok) return `drill FAILED ${formatAge(d.agoMs)} ago: ${d.error ?? 'no reason given'}`;
-  return `drill ok ${formatAge(d.agoMs)} ago: backup ${d.backupId} from "${d.store}", restore ${(d.restoreMs / 1000).toFixed(1)} s, data age ${formatAge(d.dataAgeMs)}`;
+  return `drill ok ${formatAge(d.agoMs)} ago: backup ${d.backupId} from "${d.store}", restore ${formatSeconds(d.restoreMs)}, data age ${formatAge(d.dataAgeMs)}`;
 }
 
 /** `1 of 4 copies not drilled within 30d`, `no copies`, or `-` when the targets could not be listed. */

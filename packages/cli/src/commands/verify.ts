@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { BotbackupError, ExitCode, UsageError, formatBytes } from '@botbackup/core';
+import { BotbackupError, ExitCode, UsageError, formatBytes, formatSeconds } from '@botbackup/core';
 import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection } from '../context.js';
@@ -58,7 +58,7 @@ export function verifyCommand(wrap: (action: CommandAction) => (...args: unknown
               catalog.recordCopy(v.store, manifest, 'verified', new Date());
               const what = v.contents === false ? 'encrypted bytes checked (no identity here to check the entries inside)' : 'checked';
               ctx.print(
-                `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${((v.durationMs ?? 0) / 1000).toFixed(1)} s`,
+                `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${formatSeconds(v.durationMs ?? 0)}`,
               );
               for (const warning of v.warnings ?? []) ctx.print(`       WARNING: ${warning}`);
               return;
