@@ -1,5 +1,5 @@
+import { formatBytes } from '@botbackup/core';
 import type { JobView, ProgressView } from './inspect.js';
-import { formatBytes } from './output.js';
 
 // How a job reads in a table: `status` and `jobs` must describe one job the same way.
 

@@ -1,16 +1,5 @@
+import { formatBytes } from '@botbackup/core';
 import type { ProgressEvent } from '@botbackup/engine';
-
-/** 1536 → "1.5 KiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 /** An ISO time (a manifest's, a job's) as `list`, `status` and `jobs` show it: `2026-11-26 06:40:15Z`. */
 export function formatTime(iso: string): string {

@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './duration.js';
+export * from './format.js';
 export * from './backup-id.js';
 export * from './config/index.js';
 export * from './manifest.js';

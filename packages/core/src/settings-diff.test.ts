@@ -106,7 +106,7 @@ describe('diffJson', () => {
 });
 
 describe('parseEnv', () => {
-  it('parses assignments, export prefixes, quotes, comments and blank lines', () => {
+  it('parses assignments, export prefixes, quotes, comments and blank lines as dotenv does', () => {
     const text = [
       '\uFEFF# a comment',
       '',
@@ -138,9 +138,11 @@ describe('parseEnv', () => {
       DOUBLE: 'a b # not a comment',
       SINGLE: 'lit\\n $x',
       BACK: 'tick',
-      ESCAPES: 'line1\nline2\t"q"',
+      // dotenv's rules: only \n and \r are expanded in double quotes, and an unquoted `#` starts
+      // a comment even without a space before it.
+      ESCAPES: 'line1\nline2\\t\\"q\\"',
       INLINE: 'value',
-      HASH: 'abc#def',
+      HASH: 'abc',
       EMPTY: '',
       EMPTY_QUOTED: '',
       MULTI: 'first\nsecond',

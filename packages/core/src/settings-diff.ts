@@ -11,6 +11,8 @@
  *   form `key = value` or `key: value` (quoted keys included).
  * - Key names are shown; values are masked as {@link MASK}.
  */
+import { structuredPatch } from 'diff';
+import { parse as parseDotenv } from 'dotenv';
 import type { FileKind } from './config/index.js';
 
 /** What a masked value is shown as. */
@@ -116,71 +118,18 @@ function jsonEqual(x: unknown, y: unknown): boolean {
 }
 
 /**
- * Parses a `.env` file: `KEY=VALUE` lines, an optional `export ` prefix, blank lines and `#`
- * comments, values unquoted (an inline comment needs a space before `#`), 'single-quoted'
- * (literal), "double-quoted" (with \n \r \t \" \\ escapes, may span lines) or `backquoted`.
- * Lines that are not assignments are ignored; a key given twice keeps its last value.
+ * Parses a `.env` file as dotenv reads it (its `parse`, which never touches `process.env`):
+ * `KEY=VALUE` lines, an optional `export ` prefix, blank lines and `#` comments (a `#` starts a
+ * comment anywhere in an unquoted value), values 'single-quoted', "double-quoted" (`\n` and `\r`
+ * expanded, may span lines) or `backquoted`. A key given twice keeps its last value.
+ *
+ * dotenv's rules rather than a parser of our own: a Node bot most likely reads its `.env` with
+ * dotenv, so the keys and values compared here are the ones the bot sees.
  */
 export function parseEnv(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const src = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
-  let i = 0;
-  const lineEnd = (from: number) => {
-    const nl = src.indexOf('\n', from);
-    return nl === -1 ? src.length : nl;
-  };
-  while (i < src.length) {
-    const end = lineEnd(i);
-    const line = src.slice(i, end);
-    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=[ \t]*/.exec(line);
-    if (!match) {
-      i = end + 1;
-      continue;
-    }
-    const key = match[1]!;
-    const start = i + match[0].length;
-    const quote = src[start];
-    if (quote === '"' || quote === "'" || quote === '`') {
-      let j = start + 1;
-      let value = '';
-      let closed = false;
-      while (j < src.length) {
-        const c = src[j]!;
-        if (c === quote) {
-          closed = true;
-          break;
-        }
-        if (c === '\\' && quote === '"' && j + 1 < src.length) {
-          const n = src[j + 1]!;
-          value += n === 'n' ? '\n' : n === 'r' ? '\r' : n === 't' ? '\t' : n === '"' || n === '\\' ? n : `\\${n}`;
-          j += 2;
-          continue;
-        }
-        if (c === '\n' && quote !== '"') break;
-        value += c;
-        j++;
-      }
-      if (closed) {
-        out.set(key, value);
-        i = lineEnd(j + 1) + 1;
-        continue;
-      }
-      // Unterminated quote: the rest of the line, as written.
-      out.set(key, src.slice(start, end).trim());
-      i = end + 1;
-      continue;
-    }
-    out.set(
-      key,
-      src
-        .slice(start, end)
-        .replace(/\s+#.*$/, '')
-        .replace(/^#.*$/, '')
-        .trim(),
-    );
-    i = end + 1;
-  }
-  return out;
+  // A byte-order mark is not part of the first key: strip it instead of relying on dotenv's
+  // leading-whitespace rule happening to cover it.
+  return new Map(Object.entries(parseDotenv(text.replace(/^\uFEFF/, ''))));
 }
 
 /** Key-level differences between two `.env` files (texts or parsed); every value is masked. */
@@ -246,141 +195,63 @@ export function maskLine(line: string): string {
   return `${match[1]}${MASK}${trailingComma}`;
 }
 
-type Op = { op: ' ' | '-' | '+'; a: number; b: number };
-
-/**
- * The shortest edit script from `a` to `b` (Myers' O(ND) algorithm, kept inside the edit
- * graph), or undefined when it needs more than `maxEdits` edits.
- */
-function myers(a: readonly number[], b: readonly number[], maxEdits: number): Op[] | undefined {
-  const n = a.length;
-  const m = b.length;
-  const max = Math.min(n + m, maxEdits);
-  const offset = max + 1;
-  // v[k]: the furthest x reached on diagonal k (x - y = k); -1: not reached.
-  const v = new Int32Array(2 * max + 3).fill(-1);
-  const trace: Int32Array[] = [];
-  /** Where a step onto diagonal k starts: from k + 1 (an insertion) or k - 1 (a deletion). */
-  const choose = (get: (k: number) => number, d: number, k: number): { fromK: number; x: number } | undefined => {
-    const down = k + 1 <= d - 1 ? get(k + 1) : -1;
-    const right = k - 1 >= -(d - 1) ? get(k - 1) : -1;
-    const downOk = down >= 0 && down - k <= m;
-    const rightOk = right >= 0 && right + 1 <= n;
-    if (downOk && (!rightOk || right < down)) return { fromK: k + 1, x: down };
-    if (rightOk) return { fromK: k - 1, x: right + 1 };
-    return undefined;
-  };
-  let found = -1;
-  for (let d = 0; d <= max && found < 0; d++) {
-    const prev = trace[d - 1];
-    for (let k = -d; k <= d; k += 2) {
-      let x: number;
-      if (d === 0) x = 0;
-      else {
-        const step = choose((j) => prev![j + d - 1]!, d, k);
-        if (!step) {
-          v[offset + k] = -1;
-          continue;
-        }
-        x = step.x;
-      }
-      let y = x - k;
-      while (x < n && y < m && a[x] === b[y]) {
-        x++;
-        y++;
-      }
-      v[offset + k] = x;
-      if (x === n && y === m) found = d;
-    }
-    trace.push(v.slice(offset - d, offset + d + 1));
-  }
-  if (found < 0) return undefined;
-  const ops: Op[] = [];
-  let x = n;
-  let y = m;
-  for (let d = found; d > 0; d--) {
-    const prev = trace[d - 1]!;
-    const k = x - y;
-    const step = choose((j) => prev[j + d - 1]!, d, k)!;
-    const prevX = prev[step.fromK + d - 1]!;
-    const prevY = prevX - step.fromK;
-    const startX = step.x;
-    while (x > startX) ops.push({ op: ' ', a: --x, b: --y });
-    if (step.fromK === k + 1) ops.push({ op: '+', a: x, b: --y });
-    else ops.push({ op: '-', a: --x, b: y });
-    if (x !== prevX || y !== prevY) throw new Error('diffLines: inconsistent edit trace');
-  }
-  while (x > 0 && y > 0) ops.push({ op: ' ', a: --x, b: --y });
-  return ops.reverse();
-}
-
 /**
  * A line diff of two texts as unified-diff hunks with `context` lines around each change. The
  * values of secret-looking keys are masked in every line shown (see {@link maskLine}).
+ *
+ * The edit script and hunks are jsdiff's (`structuredPatch`: Myers' minimal diff, hunk starts as
+ * GNU diff prints them). Past `maxEdits` it gives up, and the lines between the common head and
+ * tail are shown replaced whole, so a huge rewrite costs linear time instead of quadratic.
  */
 export function diffLines(a: string, b: string, options: DiffLinesOptions = {}): LineDiff {
   const context = options.context ?? 3;
   const maskKeys = options.maskKeys ?? true;
-  const la = splitLines(a);
-  const lb = splitLines(b);
-  // Lines as small integers: equal lines, equal ids.
-  const ids = new Map<string, number>();
-  const id = (line: string) => {
-    let n = ids.get(line);
-    if (n === undefined) ids.set(line, (n = ids.size));
-    return n;
-  };
-  const ia = la.map(id);
-  const ib = lb.map(id);
-  let pre = 0;
-  while (pre < ia.length && pre < ib.length && ia[pre] === ib[pre]) pre++;
-  let suf = 0;
-  while (suf < ia.length - pre && suf < ib.length - pre && ia[ia.length - 1 - suf] === ib[ib.length - 1 - suf]) suf++;
-  const midA = ia.slice(pre, ia.length - suf);
-  const midB = ib.slice(pre, ib.length - suf);
-  let approximate = false;
-  let middle = myers(midA, midB, options.maxEdits ?? 4000);
-  if (!middle) {
-    approximate = true;
-    middle = [...midA.map((_, i) => ({ op: '-' as const, a: i, b: 0 })), ...midB.map((_, i) => ({ op: '+' as const, a: midA.length, b: i }))];
-  }
-  const ops: Op[] = [];
-  for (let i = 0; i < pre; i++) ops.push({ op: ' ', a: i, b: i });
-  for (const o of middle) ops.push({ op: o.op, a: o.a + pre, b: o.b + pre });
-  for (let i = suf; i > 0; i--) ops.push({ op: ' ', a: la.length - i, b: lb.length - i });
-
-  const show = (op: Op): DiffLine => {
-    const raw = op.op === '+' ? lb[op.b]! : la[op.a]!;
+  const line = (op: DiffLine['op'], raw: string): DiffLine => {
     const noNewline = !raw.endsWith('\n');
     const text = noNewline ? raw : raw.slice(0, -1);
-    const line: DiffLine = { op: op.op, text: maskKeys ? maskLine(text) : text };
-    if (noNewline) line.noNewline = true;
-    return line;
+    const out: DiffLine = { op, text: maskKeys ? maskLine(text) : text };
+    if (noNewline) out.noNewline = true;
+    return out;
   };
+  if (a === b) return { hunks: [], approximate: false };
+  const patch = structuredPatch('a', 'b', a, b, undefined, undefined, { context, maxEditLength: options.maxEdits ?? 4000 });
+  if (!patch) return { hunks: [replaceMiddle(splitLines(a), splitLines(b), context, line)], approximate: true };
+  const hunks = patch.hunks.map((h): LineHunk => {
+    const lines: DiffLine[] = [];
+    for (const l of h.lines) {
+      // jsdiff marks a last line without a newline by a `\ No newline at end of file` line after it.
+      if (l.startsWith('\\')) lines[lines.length - 1]!.noNewline = true;
+      else lines.push(line(l[0] as DiffLine['op'], `${l.slice(1)}\n`));
+    }
+    // jsdiff numbers an empty side by the line after it and subtracts 1 only when it prints
+    // (`formatPatch`); our hunks carry the printed numbers, as GNU diff shows them (`-0,0`).
+    const start = (at: number, count: number) => (count === 0 ? at - 1 : at);
+    return { fromStart: start(h.oldStart, h.oldLines), fromLines: h.oldLines, toStart: start(h.newStart, h.newLines), toLines: h.newLines, lines };
+  });
+  return { hunks, approximate: false };
+}
 
-  const hunks: LineHunk[] = [];
-  const changed = ops.flatMap((o, i) => (o.op === ' ' ? [] : [i]));
-  let i = 0;
-  while (i < changed.length) {
-    const first = changed[i]!;
-    let last = first;
-    while (i + 1 < changed.length && changed[i + 1]! - last <= 2 * context + 1) last = changed[++i]!;
-    i++;
-    const from = Math.max(0, first - context);
-    const to = Math.min(ops.length - 1, last + context);
-    const slice = ops.slice(from, to + 1);
-    const startOp = ops[from]!;
-    const fromLines = slice.filter((o) => o.op !== '+').length;
-    const toLines = slice.filter((o) => o.op !== '-').length;
-    hunks.push({
-      fromStart: fromLines === 0 ? startOp.a : startOp.a + 1,
-      fromLines,
-      toStart: toLines === 0 ? startOp.b : startOp.b + 1,
-      toLines,
-      lines: slice.map(show),
-    });
-  }
-  return { hunks, approximate };
+/** One hunk that removes every line between the common head and tail of `la` and `lb` and adds the other side's. */
+function replaceMiddle(la: string[], lb: string[], context: number, line: (op: DiffLine['op'], raw: string) => DiffLine): LineHunk {
+  let pre = 0;
+  while (pre < la.length && pre < lb.length && la[pre] === lb[pre]) pre++;
+  let suf = 0;
+  while (suf < la.length - pre && suf < lb.length - pre && la[la.length - 1 - suf] === lb[lb.length - 1 - suf]) suf++;
+  const from = Math.max(0, pre - context);
+  const after = Math.min(suf, context);
+  const head = la.slice(from, pre);
+  const tail = la.slice(la.length - suf, la.length - suf + after);
+  const removed = la.slice(pre, la.length - suf);
+  const added = lb.slice(pre, lb.length - suf);
+  const fromLines = head.length + removed.length + tail.length;
+  const toLines = head.length + added.length + tail.length;
+  return {
+    fromStart: fromLines === 0 ? from : from + 1,
+    fromLines,
+    toStart: toLines === 0 ? from : from + 1,
+    toLines,
+    lines: [...head.map((l) => line(' ', l)), ...removed.map((l) => line('-', l)), ...added.map((l) => line('+', l)), ...tail.map((l) => line(' ', l))],
+  };
 }
 
 /** How a file's versions are compared, by its name. */

@@ -1,4 +1,4 @@
-import type { DrillRecord } from '@botbackup/core';
+import { formatBytes, formatSeconds, type DrillRecord } from '@botbackup/core';
 import type { LastDrills } from './drill-records.js';
 import type { QueueStats } from './queue-stats.js';
 import type { BackupsSummary, BackupView } from './summarize-backups.js';
@@ -96,7 +96,7 @@ function drillLine(sourceId: string, d: DrillRecord | undefined, now: number): s
   if (!d.ok) {
     return `<p class="drill warn" ${attrs}${title}>Last restore drill: FAILED, ${esc(ago)} ago (${copy}): ${esc(d.error ?? 'no reason given')}</p>`;
   }
-  const measured = `restore ${(d.restoreMs / 1000).toFixed(1)} s, data age ${formatAge(d.dataAgeMs / 1000)}`;
+  const measured = `restore ${formatSeconds(d.restoreMs)}, data age ${formatAge(d.dataAgeMs / 1000)}`;
   return `<p class="drill ok" ${attrs}${title}>Last restore drill: ok, ${esc(ago)} ago: ${copy}, ${esc(measured)}</p>`;
 }
 
@@ -113,7 +113,7 @@ function backupRow(b: BackupView, targets: string[]): string {
       ? '<td class="warn">degraded</td>'
       : '<td class="ok">ok</td>';
   const trigger = b.trigger ? (b.trigger.scheduleId ? `schedule ${b.trigger.scheduleId}` : `job ${b.trigger.jobId}`) : 'command line';
-  return `<tr data-backup="${esc(b.backupId)}"><td><code>${esc(b.backupId)}</code></td><td>${esc(b.type ?? '?')}</td><td>${esc(b.completedAt ?? '?')}</td><td>${b.durationSeconds === undefined ? '?' : esc(`${b.durationSeconds.toFixed(1)} s`)}</td><td>${b.storedBytes === undefined ? '?' : esc(formatBytes(b.storedBytes))}</td><td>${esc(trigger)}</td>${cells.join('')}${status}</tr>`;
+  return `<tr data-backup="${esc(b.backupId)}"><td><code>${esc(b.backupId)}</code></td><td>${esc(b.type ?? '?')}</td><td>${esc(b.completedAt ?? '?')}</td><td>${b.durationSeconds === undefined ? '?' : esc(formatSeconds(b.durationSeconds * 1000))}</td><td>${b.storedBytes === undefined ? '?' : esc(formatBytes(b.storedBytes))}</td><td>${esc(trigger)}</td>${cells.join('')}${status}</tr>`;
 }
 
 function queuesTable(queues: QueueStats[]): string {
@@ -140,17 +140,6 @@ export function formatAge(seconds: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min`;
   if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function esc(text: string): string {

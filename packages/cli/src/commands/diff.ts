@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import type { KeyChange, SettingsDiff } from '@botbackup/core';
+import { formatBytes, type KeyChange, type SettingsDiff } from '@botbackup/core';
 import { diffFileVersions, selectSource, type FileDiffResult, type FileDiffSide } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
-import { formatBytes, formatTime } from '../output.js';
+import { formatTime } from '../output.js';
 
 const sideName = (s: FileDiffSide) => `${s.backupId} (${formatTime(s.time)})${s.present ? '' : ', absent'}`;
 const size = (n: number | null) => (n === null ? 'absent' : formatBytes(n));

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { UsageError, formatDuration, type DrillRecord } from '@botbackup/core';
+import { UsageError, formatDuration, formatSeconds, type DrillRecord } from '@botbackup/core';
 import { catalogDrillHistory, drillError, lowerPriority, runDrill, selectSource } from '@botbackup/engine';
 import type { WrapAction } from '../command.js';
 import { submitJob } from '../submit-job.js';
@@ -54,7 +54,7 @@ export function describeDrill(record: DrillRecord): string {
   const checks = record.checks.length === 0 ? 'none configured' : record.checks.map((c) => `${c.name} ${c.ok ? 'ok' : 'FAILED'}`).join(', ');
   const lines = record.ok
     ? [
-        `drill passed: ${what}${chain} restored and checked in ${(record.restoreMs / 1000).toFixed(1)} s; data age ${formatDuration(record.dataAgeMs)}; checks: ${checks}`,
+        `drill passed: ${what}${chain} restored and checked in ${formatSeconds(record.restoreMs)}; data age ${formatDuration(record.dataAgeMs)}; checks: ${checks}`,
       ]
     : [`drill FAILED: ${what}${chain}: ${record.error}`];
   for (const c of record.checks) lines.push(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);

@@ -1,8 +1,9 @@
+import { formatBytes } from '@botbackup/core';
 import { Command } from 'commander';
 import { fileHistory, selectSource } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
-import { formatBytes, formatTable, formatTime } from '../output.js';
+import { formatTable, formatTime } from '../output.js';
 
 export function historyCommand(wrap: WrapAction): Command {
   return withBackupSelection(

@@ -1,9 +1,10 @@
+import { formatBytes } from '@botbackup/core';
 import { Command } from 'commander';
 import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
 import { backupInfo, type BackupInfo } from '../backup-info.js';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
-import { formatBytes, formatTable } from '../output.js';
+import { formatTable } from '../output.js';
 
 /** One element of `list --json` (docs/cli.md): a backup's info, or for a damaged manifest its id and error. */
 export type ListedBackupJson = (BackupInfo | { id: string; source: string; error: string | undefined }) & {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ExitCode } from '@botbackup/core';
+import { ExitCode, formatSeconds } from '@botbackup/core';
 import { recoverSource } from '@botbackup/engine';
 import type { WrapAction } from '../command.js';
 
@@ -41,9 +41,7 @@ export function recoverCommand(wrap: WrapAction): Command {
           ctx.print(`Source "${result.sourceId}" has no database and no backup yet: a new bot; nothing was changed.`);
           return;
         }
-        ctx.print(
-          `Recovered source "${result.sourceId}" from backup ${result.backupId} (storage "${result.store}") in ${(result.durationMs / 1000).toFixed(1)} s.`,
-        );
+        ctx.print(`Recovered source "${result.sourceId}" from backup ${result.backupId} (storage "${result.store}") in ${formatSeconds(result.durationMs)}.`);
         for (const skipped of result.skipped) ctx.print(`  skipped ${skipped.backupId}: ${skipped.error}`);
         for (const db of result.databases) {
           if (!db.restored) continue;

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { ExitCode, ReplicateIncompleteError } from '@botbackup/core';
+import { ExitCode, ReplicateIncompleteError, formatBytes } from '@botbackup/core';
 import { lowerPriority, readManifest, replicate } from '@botbackup/engine';
 import type { WrapAction } from '../command.js';
-import { formatBytes } from '../output.js';
 
 export function replicateCommand(wrap: WrapAction): Command {
   return new Command('replicate')

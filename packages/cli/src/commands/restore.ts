@@ -1,9 +1,8 @@
 import { Command } from 'commander';
-import { UsageError } from '@botbackup/core';
+import { UsageError, formatBytes, formatSeconds } from '@botbackup/core';
 import { parseTimeRef, restoreBackup } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
-import { formatBytes } from '../output.js';
 
 export function restoreCommand(wrap: WrapAction): Command {
   return withBackupSelection(
@@ -43,7 +42,7 @@ export function restoreCommand(wrap: WrapAction): Command {
       for (const bad of result.badCopies) ctx.print(`  the copy in "${bad.store}" is not usable: ${bad.error}`);
       for (const warning of result.warnings) ctx.print(`  WARNING: ${warning}`);
       ctx.print(
-        `Restored backup ${result.backupId} from "${result.store}": ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.target} in ${(result.durationMs / 1000).toFixed(1)} s.`,
+        `Restored backup ${result.backupId} from "${result.store}": ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.target} in ${formatSeconds(result.durationMs)}.`,
       );
       if (result.chain.length > 1) ctx.print(`  rebuilt from a chain of ${result.chain.length} backups, ${result.chain[0]} to ${result.chain.at(-1)}`);
       for (const db of result.databases) ctx.print(`  ${db.path}: integrity_check ok, sha256 ${db.sha256}`);

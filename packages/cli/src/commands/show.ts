@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { manifestSignature } from '@botbackup/core';
+import { manifestSignature, formatBytes } from '@botbackup/core';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
-import { formatBytes, formatTable } from '../output.js';
+import { formatTable } from '../output.js';
 
 export function showCommand(wrap: WrapAction): Command {
   return withBackupSelection(

@@ -1,5 +1,15 @@
 import { Command } from 'commander';
-import { RedisUnavailableError, parseDrillRecord, planDrill, redactUrl, type Config, type DrillCopy, type DrillRecord } from '@botbackup/core';
+import {
+  RedisUnavailableError,
+  parseDrillRecord,
+  planDrill,
+  redactUrl,
+  formatBytes,
+  formatSeconds,
+  type Config,
+  type DrillCopy,
+  type DrillRecord,
+} from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import type { CommandContext } from '../context.js';
 import {
@@ -18,7 +28,7 @@ import {
 } from '../inspect.js';
 import type { WrapAction } from '../command.js';
 import { describeProgress, describeResult } from '../job-text.js';
-import { formatBytes, formatTable, formatTime } from '../output.js';
+import { formatTable, formatTime } from '../output.js';
 
 /** Failures `status` lists: those of the last day, at most this many. */
 const RECENT_FAILURES_MS = 86_400_000;
@@ -296,7 +306,7 @@ export function describeDrill(drill: DrillStatus): string {
   const d = drill.last;
   if (!d) return 'drill never';
   if (!d.ok) return `drill FAILED ${formatAge(d.agoMs)} ago: ${d.error ?? 'no reason given'}`;
-  return `drill ok ${formatAge(d.agoMs)} ago: backup ${d.backupId} from "${d.store}", restore ${(d.restoreMs / 1000).toFixed(1)} s, data age ${formatAge(d.dataAgeMs)}`;
+  return `drill ok ${formatAge(d.agoMs)} ago: backup ${d.backupId} from "${d.store}", restore ${formatSeconds(d.restoreMs)}, data age ${formatAge(d.dataAgeMs)}`;
 }
 
 /** `1 of 4 copies not drilled within 30d`, `no copies`, or `-` when the targets could not be listed. */

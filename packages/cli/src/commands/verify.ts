@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { ExitCode, UsageError, VerifyFailedError } from '@botbackup/core';
+import { ExitCode, UsageError, VerifyFailedError, formatBytes, formatSeconds } from '@botbackup/core';
 import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
-import { formatBytes, formatTable } from '../output.js';
+import { formatTable } from '../output.js';
 
 export function verifyCommand(wrap: WrapAction): Command {
   return withBackupSelection(
@@ -58,7 +58,7 @@ export function verifyCommand(wrap: WrapAction): Command {
               catalog.recordCopy(v.store, manifest, 'verified', new Date());
               const what = v.contents === false ? 'encrypted bytes checked (no identity here to check the entries inside)' : 'checked';
               ctx.print(
-                `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${((v.durationMs ?? 0) / 1000).toFixed(1)} s`,
+                `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${formatSeconds(v.durationMs ?? 0)}`,
               );
               for (const warning of v.warnings ?? []) ctx.print(`       WARNING: ${warning}`);
               return;
