@@ -175,7 +175,7 @@ describe('botbackup status and jobs', () => {
     // For people: the schedule ids and their state, the sources with the age of their newest good backup.
     const text = await runCli(['--config', file, 'status']);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/^nightly +incremental +testbot +0 2 \* \* \* +UTC +\d{4}-\d\d-\d\d 02:00:00Z \(in [\dhm ]+\) +ok$/m);
+    expect(text.stdout).toMatch(/^nightly +incremental +testbot +0 2 \* \* \* +UTC +\d{4}-\d\d-\d\d 02:00:00Z \(in \d+[hms](?: \d+[hms])?\) +ok$/m);
     expect(text.stdout).toMatch(/^verify-daily .*MISSING from Redis/m);
     expect(text.stdout).toMatch(/^old-full .*NOT CONFIGURED/m);
     expect(text.stdout).toMatch(
