@@ -7,6 +7,7 @@ export * from './manifest.js';
 export * from './repository-keys.js';
 export * from './page-delta.js';
 export * from './plan-backup.js';
+export * from './build-manifest.js';
 export * from './settings-diff.js';
 export * from './jobs.js';
 export {

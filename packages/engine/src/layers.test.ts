@@ -17,9 +17,10 @@ function relativeImports(file: string): string[] {
 }
 
 function layerFiles(): { layer: string; file: string }[] {
+  // Recursive: a layer may group an operation's stages in a subfolder (operations/backup/).
   return LAYERS.flatMap((layer) =>
     fs
-      .readdirSync(path.join(SRC, layer))
+      .readdirSync(path.join(SRC, layer), { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.ts'))
       .map((f) => ({ layer, file: path.join(SRC, layer, f) })),
   );

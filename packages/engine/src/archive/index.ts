@@ -1,3 +1,3 @@
-export { type ArchiveInput, linkTargetHash, packArchive } from './pack-archive.js';
+export { type ArchiveInput, linkTargetHash, packArchive, type PackResult } from './pack-archive.js';
 export { applyDelta, createDeltaStream, type ExpectedDelta } from './page-delta-io.js';
 export { archiveObject, readArchive } from './read-archive.js';

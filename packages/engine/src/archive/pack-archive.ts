@@ -74,80 +74,15 @@ export function packArchive(
   const pack = tar.pack();
   const result = (async (): Promise<PackResult> => {
     const out: ManifestEntry[] = [];
-    const skipped: SkippedFile[] = [];
-    const notes: SkippedFile[] = [];
+    const findings: Findings = { skipped: [], notes: [] };
     try {
+      // One entry after another: the tar stream is sequential, and each waits for the reader.
       for (const input of inputs) {
-        if ('linkTarget' in input) {
-          await new Promise<void>((resolve, reject) => {
-            // A symlink entry has no body: the header (with pax for a long target) is all.
-            const sink = pack.entry(
-              { name: input.path, type: 'symlink', linkname: input.linkTarget, mode: input.mode, mtime: input.mtime },
-              (error?: Error | null) => (error ? reject(error) : resolve()),
-            ) as unknown as { end(): void };
-            sink.end();
-          });
-          out.push({
-            path: input.path,
-            kind: input.kind,
-            mode: input.mode,
-            size: 0,
-            mtime: input.mtime.toISOString(),
-            sha256: linkTargetHash(input.linkTarget, contentKey),
-            linkTarget: input.linkTarget,
-          });
-          continue;
-        }
-        const hasher = new HashingStream(onBytes, contentKey);
-        let size: number;
-        let body: Readable;
-        let file: { handle: FileHandle; read: { bytes: number }; mtimeMs: number } | undefined;
-        if ('open' in input) {
-          ({ size, stream: body } = await input.open());
-        } else {
-          const opened = await openFile(input);
-          if ('skip' in opened) {
-            skipped.push({ path: input.path, reason: opened.skip });
-            continue;
-          }
-          // The file as it is when opened (its header is not written yet), but a growing log is
-          // cut at the size the walk saw, as documented.
-          size = input.kind === 'log' ? Math.min(input.size, opened.size) : opened.size;
-          if (opened.size < input.size)
-            notes.push({ path: input.path, reason: `shrank before it was read (from ${input.size} to ${opened.size} bytes); stored as it was then` });
-          const read = { bytes: 0 };
-          file = { handle: opened.handle, read, mtimeMs: opened.mtimeMs };
-          body = Readable.from(readPadded(opened.handle, size, read, input.absPath), { objectMode: false });
-        }
-        try {
-          const entry = pack.entry({ name: input.path, size, mode: input.mode, mtime: input.mtime, type: 'file' });
-          await pipeline(body, hasher, entry);
-          if (file && !('open' in input)) {
-            if (file.read.bytes < size) {
-              skipped.push({
-                path: input.path,
-                reason: `changed size while it was read (shrank from ${size} to ${file.read.bytes} bytes); not stored (its archive entry is padded with zero bytes)`,
-              });
-            } else if (input.kind !== 'log') {
-              const now = await file.handle.stat().catch(() => undefined);
-              if (now && now.size > size)
-                notes.push({ path: input.path, reason: `grew while it was read (to ${now.size} bytes); stored its first ${size} bytes` });
-              else if (now && now.mtimeMs !== file.mtimeMs)
-                notes.push({ path: input.path, reason: 'was modified while it was read; stored as read, which may mix old and new content' });
-            }
-          }
-        } catch (error) {
-          if ('absPath' in input && (error as NodeJS.ErrnoException).syscall !== undefined) {
-            throw new SourceError('FILE_UNREADABLE', input.absPath, `Cannot read ${input.absPath}: ${(error as Error).message}.`, { cause: error });
-          }
-          throw error;
-        } finally {
-          await file?.handle.close().catch(() => undefined);
-        }
-        out.push({ path: input.path, kind: input.kind, mode: input.mode, size, mtime: input.mtime.toISOString(), sha256: hasher.digest() });
+        const entry = 'linkTarget' in input ? await packLink(pack, input, contentKey) : await packContent(pack, input, findings, onBytes, contentKey);
+        if (entry) out.push(entry);
       }
       pack.finalize();
-      return { entries: out, skipped, notes };
+      return { entries: out, skipped: findings.skipped, notes: findings.notes };
     } catch (error) {
       pack.destroy(error as Error);
       throw error;
@@ -158,6 +93,113 @@ export function packArchive(
   const entries = result.then((r) => r.entries);
   entries.catch(() => undefined);
   return { stream: Readable.from(pack), result, entries };
+}
+
+/** What the packer learns of the files as it reads them (see {@link PackResult}). */
+type Findings = Pick<PackResult, 'skipped' | 'notes'>;
+
+/** A symbolic link: a symlink entry with no body (the header, with pax for a long target, is all). */
+async function packLink(pack: tar.Pack, input: Extract<ArchiveInput, { linkTarget: string }>, contentKey: Buffer | undefined): Promise<ManifestEntry> {
+  await new Promise<void>((resolve, reject) => {
+    const sink = pack.entry({ name: input.path, type: 'symlink', linkname: input.linkTarget, mode: input.mode, mtime: input.mtime }, (error?: Error | null) =>
+      error ? reject(error) : resolve(),
+    ) as unknown as { end(): void };
+    sink.end();
+  });
+  return {
+    path: input.path,
+    kind: input.kind,
+    mode: input.mode,
+    size: 0,
+    mtime: input.mtime.toISOString(),
+    sha256: linkTargetHash(input.linkTarget, contentKey),
+    linkTarget: input.linkTarget,
+  };
+}
+
+/**
+ * A file or a stream, hashed on its way into its entry. Returns undefined for a file that is
+ * skipped before its header is written (gone or replaced); an error reading a file is the
+ * source's error (FILE_UNREADABLE), not the archive's.
+ */
+async function packContent(
+  pack: tar.Pack,
+  input: Exclude<ArchiveInput, { linkTarget: string }>,
+  findings: Findings,
+  onBytes: ((n: number) => void) | undefined,
+  contentKey: Buffer | undefined,
+): Promise<ManifestEntry | undefined> {
+  const hasher = new HashingStream(onBytes, contentKey);
+  const opened = await openContent(input, findings);
+  if (!opened) return undefined;
+  const { size, body, file } = opened;
+  try {
+    const entry = pack.entry({ name: input.path, size, mode: input.mode, mtime: input.mtime, type: 'file' });
+    await pipeline(body, hasher, entry);
+    if (file) await checkAfterRead(input, size, file, findings);
+  } catch (error) {
+    if ('absPath' in input && (error as NodeJS.ErrnoException).syscall !== undefined) {
+      throw new SourceError('FILE_UNREADABLE', input.absPath, `Cannot read ${input.absPath}: ${(error as Error).message}.`, { cause: error });
+    }
+    throw error;
+  } finally {
+    await file?.handle.close().catch(() => undefined);
+  }
+  return { path: input.path, kind: input.kind, mode: input.mode, size, mtime: input.mtime.toISOString(), sha256: hasher.digest() };
+}
+
+/** An entry's size and body, and for a file what the checks after the read need. */
+interface OpenedContent {
+  size: number;
+  body: Readable;
+  file?: { handle: FileHandle; read: { bytes: number }; mtimeMs: number };
+}
+
+/** Opens an entry's content: a stream, or a file (undefined when it is skipped, with why in `findings`). */
+async function openContent(input: Exclude<ArchiveInput, { linkTarget: string }>, findings: Findings): Promise<OpenedContent | undefined> {
+  if ('open' in input) {
+    const { size, stream } = await input.open();
+    return { size, body: stream };
+  }
+  const opened = await openFile(input);
+  if ('skip' in opened) {
+    findings.skipped.push({ path: input.path, reason: opened.skip });
+    return undefined;
+  }
+  // The file as it is when opened (its header is not written yet), but a growing log is cut at
+  // the size the walk saw, as documented.
+  const size = input.kind === 'log' ? Math.min(input.size, opened.size) : opened.size;
+  if (opened.size < input.size)
+    findings.notes.push({ path: input.path, reason: `shrank before it was read (from ${input.size} to ${opened.size} bytes); stored as it was then` });
+  const read = { bytes: 0 };
+  const body = Readable.from(readPadded(opened.handle, size, read, input.absPath), { objectMode: false });
+  return { size, body, file: { handle: opened.handle, read, mtimeMs: opened.mtimeMs } };
+}
+
+/**
+ * After a file's entry is written: one that shrank while read is not a file of the backup (its
+ * entry is padded); one that grew or was modified is stored as read, with a note. A log is cut
+ * at the walk's size by design, so only its shrinking counts.
+ */
+async function checkAfterRead(
+  input: { path: string; kind: EntryKind },
+  size: number,
+  file: NonNullable<OpenedContent['file']>,
+  findings: Findings,
+): Promise<void> {
+  if (file.read.bytes < size) {
+    findings.skipped.push({
+      path: input.path,
+      reason: `changed size while it was read (shrank from ${size} to ${file.read.bytes} bytes); not stored (its archive entry is padded with zero bytes)`,
+    });
+    return;
+  }
+  if (input.kind === 'log') return;
+  const now = await file.handle.stat().catch(() => undefined);
+  if (now && now.size > size)
+    findings.notes.push({ path: input.path, reason: `grew while it was read (to ${now.size} bytes); stored its first ${size} bytes` });
+  else if (now && now.mtimeMs !== file.mtimeMs)
+    findings.notes.push({ path: input.path, reason: 'was modified while it was read; stored as read, which may mix old and new content' });
 }
 
 /**

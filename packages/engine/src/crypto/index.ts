@@ -1,2 +1,2 @@
 export { createAgeDecryptStream, createAgeEncryptStream, generateIdentity } from './age.js';
-export { checkBackupKeys, generateWorkerKey, Keyring, parseWorkerKey, withBackup } from './keys.js';
+export { checkBackupKeys, generateWorkerKey, Keyring, parseWorkerKey, type WorkerKey, withBackup } from './keys.js';

@@ -40,13 +40,17 @@ const KIND_PRIORITY: Record<FileKind, number> = { secret: 0, config: 1, log: 2, 
  * consistent snapshots. `now` is passed in.
  */
 export async function collectFiles(source: SourceConfig, now: Date): Promise<CollectResult> {
-  const dbFiles = new Set(source.databases.flatMap((db) => ['', '-wal', '-shm', '-journal', DELTA_SUFFIX].map((suffix) => `${db.relativePath}${suffix}`)));
+  const follow = source.symlinks === 'follow-inside';
+  const walk: Walk = {
+    source,
+    dbFiles: new Set(source.databases.flatMap((db) => ['', '-wal', '-shm', '-journal', DELTA_SUFFIX].map((suffix) => `${db.relativePath}${suffix}`))),
+    follow,
+    realRoot: follow ? await fs.realpath(source.root) : source.root,
+    linkedFolders: new Map(),
+  };
   const byPath = new Map<string, CollectedFile>();
   const excluded: CollectResult['excluded'] = [];
   const skipped = new Map<string, string>();
-  const follow = source.symlinks === 'follow-inside';
-  const realRoot = follow ? await fs.realpath(source.root) : source.root;
-  const linkedFolders = new Map<string, { path: string; target: string } | null>();
   for (const set of source.files) {
     const matches = await fg(set.include, {
       cwd: source.root,
@@ -59,69 +63,13 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
       suppressErrors: false,
     });
     for (const relPath of matches.sort()) {
-      if (dbFiles.has(relPath)) continue;
-      const linkPath = path.join(source.root, relPath);
-      const unreadable = (error: NodeJS.ErrnoException): never => {
-        throw new SourceError(
-          'FILE_UNREADABLE',
-          linkPath,
-          `Cannot read ${linkPath} (source "${source.id}"): ${describeErrno(error)}; fix its permissions or exclude it.`,
-          { cause: error },
-        );
-      };
-      // A glob's fixed folders (`keys/` in `keys/*.key`) are read even when they are links: a
-      // file found under a linked folder is reached through that link.
-      const via = await linkedFolderOf(source.root, relPath, linkedFolders);
-      if (via && !follow) {
-        skipped.set(relPath, `under the symbolic link ${via.path} (-> ${via.target}), which is not followed`);
+      if (walk.dbFiles.has(relPath)) continue;
+      const found = await examine(walk, relPath);
+      if (found === undefined) continue;
+      if ('skip' in found) {
+        skipped.set(relPath, found.skip);
         continue;
       }
-      const lstat = await fs.lstat(linkPath).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(error)));
-      if (!lstat) {
-        skipped.set(relPath, 'vanished before it was read');
-        continue;
-      }
-      let found: Omit<CollectedFile, 'kind'>;
-      if (via && !lstat.isSymbolicLink()) {
-        // follow-inside: taken only when its real path is inside the root.
-        const resolved = await resolveInside(linkPath, realRoot);
-        if ('skip' in resolved) {
-          skipped.set(relPath, `${resolved.skip.replace('symbolic link', `path through the symbolic link ${via.path}`)} (-> ${via.target})`);
-          continue;
-        }
-        const real = resolved.real;
-        if (!real.stat.isFile()) continue;
-        if (dbFiles.has(path.relative(realRoot, real.path).split(path.sep).join('/'))) {
-          skipped.set(relPath, `a database file reached through the symbolic link ${via.path}, which is only stored as a snapshot`);
-          continue;
-        }
-        found = regularFile(real.path, relPath, real.stat);
-      } else if (lstat.isSymbolicLink()) {
-        const target = await fs.readlink(linkPath).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(error)));
-        if (target === undefined) {
-          skipped.set(relPath, 'vanished before it was read');
-          continue;
-        }
-        const asLink = { absPath: linkPath, relPath, mode: lstat.mode & 0o7777, size: 0, mtime: lstat.mtime, linkTarget: target };
-        if (!follow) found = asLink;
-        else {
-          const resolved = await resolveInside(linkPath, realRoot);
-          if ('skip' in resolved) {
-            skipped.set(relPath, `${resolved.skip} (-> ${target})`);
-            continue;
-          }
-          const real = resolved.real;
-          if (real.stat.isDirectory())
-            found = asLink; // never descended: kept as a link
-          else if (!real.stat.isFile()) continue;
-          else if (dbFiles.has(path.relative(realRoot, real.path).split(path.sep).join('/'))) {
-            skipped.set(relPath, `symbolic link to a database file, which is only stored as a snapshot (-> ${target})`);
-            continue;
-          } else found = regularFile(real.path, relPath, real.stat);
-        }
-      } else if (lstat.isFile()) {
-        found = regularFile(linkPath, relPath, lstat);
-      } else continue;
       if (set.maxAgeMs !== undefined && now.getTime() - found.mtime.getTime() > set.maxAgeMs) {
         excluded.push({ path: relPath, reason: `log not modified within ${Math.round(set.maxAgeMs / 86_400_000)}d` });
         continue;
@@ -131,8 +79,87 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
       byPath.set(relPath, { ...found, kind: set.kind });
     }
   }
-  // Fail now, before anything is written, if a file cannot be opened (an unreadable key file
-  // must stop the backup, not be silently left out). One that is gone by now is skipped.
+  await checkReadable(source, byPath, skipped);
+  for (const p of byPath.keys()) skipped.delete(p);
+  return {
+    files: [...byPath.values()].sort((a, b) => (a.relPath < b.relPath ? -1 : 1)),
+    excluded,
+    skipped: [...skipped].map(([p, reason]) => ({ path: p, reason })).sort((a, b) => (a.path < b.path ? -1 : 1)),
+  };
+}
+
+/** What every match of the walk is judged against. */
+interface Walk {
+  source: SourceConfig;
+  /** Each database's file, its -wal/-shm/-journal and its delta entry's name: never taken as plain files. */
+  dbFiles: Set<string>;
+  follow: boolean;
+  /** The root's real path (with `follow-inside`), which a followed link must stay inside. */
+  realRoot: string;
+  /** Folders of matches already looked up by {@link linkedFolderOf}. */
+  linkedFolders: Map<string, { path: string; target: string } | null>;
+}
+
+/** A match as the backup takes it; `skip` (with why) when it is found but not backed up; undefined when it is no file at all (a folder, a device). */
+type Examined = Omit<CollectedFile, 'kind'> | { skip: string } | undefined;
+
+/**
+ * One match of a glob: a regular file, a link kept as a link, or (follow-inside) the file a link
+ * or a linked folder leads to. Its kind and the log window are the caller's business.
+ */
+async function examine(walk: Walk, relPath: string): Promise<Examined> {
+  const linkPath = path.join(walk.source.root, relPath);
+  // A glob's fixed folders (`keys/` in `keys/*.key`) are read even when they are links: a
+  // file found under a linked folder is reached through that link.
+  const via = await linkedFolderOf(walk.source.root, relPath, walk.linkedFolders);
+  if (via && !walk.follow) return { skip: `under the symbolic link ${via.path} (-> ${via.target}), which is not followed` };
+  const lstat = await fs
+    .lstat(linkPath)
+    .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(walk.source, linkPath, error)));
+  if (!lstat) return { skip: 'vanished before it was read' };
+  if (via && !lstat.isSymbolicLink()) return examineUnderLinkedFolder(walk, relPath, linkPath, via);
+  if (lstat.isSymbolicLink()) return examineLink(walk, relPath, linkPath, lstat);
+  if (lstat.isFile()) return regularFile(linkPath, relPath, lstat);
+  return undefined;
+}
+
+/** follow-inside: a file reached through a linked folder is taken only when its real path is inside the root. */
+async function examineUnderLinkedFolder(walk: Walk, relPath: string, linkPath: string, via: { path: string; target: string }): Promise<Examined> {
+  const resolved = await resolveInside(linkPath, walk.realRoot);
+  if ('skip' in resolved) return { skip: `${resolved.skip.replace('symbolic link', `path through the symbolic link ${via.path}`)} (-> ${via.target})` };
+  const real = resolved.real;
+  if (!real.stat.isFile()) return undefined;
+  if (isDatabaseFile(walk, real.path)) return { skip: `a database file reached through the symbolic link ${via.path}, which is only stored as a snapshot` };
+  return regularFile(real.path, relPath, real.stat);
+}
+
+/** A symbolic link: kept as a link, or (follow-inside) taken as the file it leads to inside the root; a link to a folder stays a link. */
+async function examineLink(walk: Walk, relPath: string, linkPath: string, lstat: Stats): Promise<Examined> {
+  const target = await fs
+    .readlink(linkPath)
+    .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : unreadable(walk.source, linkPath, error)));
+  if (target === undefined) return { skip: 'vanished before it was read' };
+  const asLink = { absPath: linkPath, relPath, mode: lstat.mode & 0o7777, size: 0, mtime: lstat.mtime, linkTarget: target };
+  if (!walk.follow) return asLink;
+  const resolved = await resolveInside(linkPath, walk.realRoot);
+  if ('skip' in resolved) return { skip: `${resolved.skip} (-> ${target})` };
+  const real = resolved.real;
+  if (real.stat.isDirectory()) return asLink; // never descended: kept as a link
+  if (!real.stat.isFile()) return undefined;
+  if (isDatabaseFile(walk, real.path)) return { skip: `symbolic link to a database file, which is only stored as a snapshot (-> ${target})` };
+  return regularFile(real.path, relPath, real.stat);
+}
+
+/** Whether a real path inside the root is one of a database's files, which are only ever copied as consistent snapshots. */
+function isDatabaseFile(walk: Walk, realPath: string): boolean {
+  return walk.dbFiles.has(path.relative(walk.realRoot, realPath).split(path.sep).join('/'));
+}
+
+/**
+ * Fails now, before anything is written, if a file cannot be opened (an unreadable key file must
+ * stop the backup, not be silently left out). One that is gone by now is skipped.
+ */
+async function checkReadable(source: SourceConfig, byPath: Map<string, CollectedFile>, skipped: Map<string, string>): Promise<void> {
   for (const file of [...byPath.values()]) {
     if (file.linkTarget !== undefined) continue;
     await fs.access(file.absPath, fs.constants.R_OK).catch((error: NodeJS.ErrnoException) => {
@@ -149,12 +176,18 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
       );
     });
   }
-  for (const p of byPath.keys()) skipped.delete(p);
-  return {
-    files: [...byPath.values()].sort((a, b) => (a.relPath < b.relPath ? -1 : 1)),
-    excluded,
-    skipped: [...skipped].map(([p, reason]) => ({ path: p, reason })).sort((a, b) => (a.path < b.path ? -1 : 1)),
-  };
+}
+
+/** A match that exists but cannot be read: the backup fails, naming it. */
+function unreadable(source: SourceConfig, linkPath: string, error: NodeJS.ErrnoException): never {
+  throw new SourceError(
+    'FILE_UNREADABLE',
+    linkPath,
+    `Cannot read ${linkPath} (source "${source.id}"): ${describeErrno(error)}; fix its permissions or exclude it.`,
+    {
+      cause: error,
+    },
+  );
 }
 
 /**
