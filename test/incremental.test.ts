@@ -141,7 +141,7 @@ describe('incremental backups', () => {
     }
     // Deep verification rebuilds the newest point from the whole chain.
     await expect(verifyBackup({ store, manifest: points.at(-1)!.manifest, deep: true })).resolves.toMatchObject({ deep: true });
-  });
+  }, 240_000); // 12 backups and 12 restores, each a CLI process: about 50 s on an idle 2-core machine, so the default 60 s left no margin under load.
 
   it('an incremental taken while a separate process writes is one committed state', async () => {
     const { dbFile, config, store } = await setup(tmp.dir);
