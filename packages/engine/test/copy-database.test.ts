@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { copyDatabase, snapshotDatabase, WalRestartedError } from '@botbackup/engine';
-import { useTempDir } from './helpers/bot.js';
+import { useTempDir } from '../../../test/helpers/bot.js';
 
 /** Digest of every row of every table, as one connection sees it. */
 function contentDigest(db: Database.Database): string {

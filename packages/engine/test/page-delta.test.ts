@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodePageMap, deltaSize, diffPageMaps, encodePageMap, runPages } from '@botbackup/core';
 import { applyDelta, createDeltaStream, pageMapOf } from '@botbackup/engine';
-import { useTempDir } from './helpers/bot.js';
+import { useTempDir } from '../../../test/helpers/bot.js';
 
 const PAGE = 512;
 

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { collectFiles, loadConfig } from '@botbackup/engine';
-import { createBot, useTempDir, writeConfig } from './helpers/bot.js';
+import { createBot, useTempDir, writeConfig } from '../../../test/helpers/bot.js';
 
 describe('collectFiles', () => {
   const tmp = useTempDir();

@@ -6,9 +6,9 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, restoreBackup, runBackup } from '@botbackup/engine';
 import { createStore } from '@botbackup/storage';
-import { createBot, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
+import { createBot, sha256File, useTempDir, writeConfig } from '../../../test/helpers/bot.js';
 
-const writerScript = path.join(path.dirname(new URL(import.meta.url).pathname), 'helpers/writer-process.mjs');
+const writerScript = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../test/helpers/writer-process.mjs');
 
 interface WriterSummary {
   commits: number;

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from './helpers/bot.js';
+import { repoRoot } from '../../../test/helpers/bot.js';
 
 describe('lowerPriority', () => {
   it('renices every thread of the process, and threads started later inherit it', () => {
