@@ -43,6 +43,21 @@ export function archiveObject(manifest: Manifest): ManifestObject {
   return object;
 }
 
+/** Where an archive is read from, and what its errors name. */
+interface ArchiveSource {
+  store: BackupStore;
+  manifest: Manifest;
+  object: ManifestObject;
+  ctx: { backupId: string; subject: string };
+  signal: AbortSignal | undefined;
+}
+
+/** What reading the entries found so far: the paths read, and whether reading stopped once everything asked for was proven. */
+interface EntriesRead {
+  seen: Set<string>;
+  stoppedEarly: boolean;
+}
+
 /**
  * Reads a backup's archive from a store and proves it matches the manifest: the stored bytes'
  * size and sha256, then every entry's size and sha256, that every entry is a regular file (or a
@@ -54,12 +69,52 @@ export function archiveObject(manifest: Manifest): ManifestObject {
 export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   const { store, manifest } = options;
   const object = archiveObject(manifest);
-  const ctx = { backupId: manifest.id, subject: object.key };
+  const source: ArchiveSource = { store, manifest, object, ctx: { backupId: manifest.id, subject: object.key }, signal: options.signal };
+  checkListedPaths(manifest);
+  const wanted = options.stopEarly ? manifest.entries.filter((e) => options.select?.(e) ?? true).length : Infinity;
+  if (wanted === 0) return;
+  // Before a byte is read: an encrypted archive this host cannot open is a KeyError saying what to give.
+  const keyring = options.keyring ?? Keyring.none();
+  const decrypt = object.encryption ? await keyring.decryptStream(manifest, object) : undefined;
+  const contentKey = await keyring.contentHashKey(manifest);
+  await checkStoredSize(source);
+  const body = await openObject(source);
+  // The worker thread decompresses and hashes the stored bytes while this thread parses the
+  // tar and hashes and writes the entries.
+  const stored = new ParallelDecompressStream(object.compression);
+  // The sha256 in the manifest is of the bytes as stored: the ciphertext, when encrypted.
+  const cipher = decrypt ? new HashingStream() : undefined;
+  const extract = tar.extract();
+  const read: EntriesRead = { seen: new Set(), stoppedEarly: false };
+  const consume = readEntries(source, options, extract, body, contentKey, wanted, read).catch((error: unknown) => {
+    // Stop reading the rest of the object: the backup has already failed.
+    body.destroy();
+    extract.destroy();
+    throw error;
+  });
+  try {
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        options.onBytes?.(chunk.length);
+        done(null, chunk);
+      },
+    });
+    const stages = cipher && decrypt ? [cipher, decrypt] : [];
+    await settleAll([pipeline([body, counted, ...stages, stored, extract], { signal: options.signal }), consume]);
+  } catch (error) {
+    if (read.stoppedEarly && !(error instanceof IntegrityError || error instanceof RestoreRefusedError)) return;
+    throw explainReadError(source, error);
+  }
+  if (read.stoppedEarly) return;
+  checkWhole(source, cipher ? cipher.bytes : stored.inputBytes, cipher ? cipher.digest() : stored.inputSha256, read.seen);
+}
+
+/** Refuses a manifest that lists an unsafe path, or a path under one of its symbolic links: nothing may be written through a link. */
+function checkListedPaths(manifest: Manifest): void {
   for (const entry of manifest.entries) {
     if (!isSafeRelativePath(entry.path))
       throw new RestoreRefusedError('UNSAFE_PATH', entry.path, `Backup ${manifest.id} lists the unsafe path "${entry.path}"; refusing to restore it.`);
   }
-  // Nothing may be written through a link: no entry lies under a symbolic link of the backup.
   const links = manifest.entries.filter((e) => e.linkTarget !== undefined).map((e) => e.path);
   for (const entry of manifest.entries) {
     const under = links.find((link) => entry.path.startsWith(`${link}/`));
@@ -70,14 +125,11 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
         `Backup ${manifest.id} lists the unsafe path "${entry.path}", under its symbolic link "${under}"; refusing to restore it, nothing is written through a link.`,
       );
   }
+}
 
-  let wanted = options.stopEarly ? manifest.entries.filter((e) => options.select?.(e) ?? true).length : Infinity;
-  if (wanted === 0) return;
-  // Before a byte is read: an encrypted archive this host cannot open is a KeyError saying what to give.
-  const keyring = options.keyring ?? Keyring.none();
-  const decrypt = object.encryption ? await keyring.decryptStream(manifest, object) : undefined;
-  const contentKey = await keyring.contentHashKey(manifest);
-  const stat = await store.stat(object.key, { signal: options.signal });
+/** Checks the stored object's size before reading it: missing, truncated, or modified. */
+async function checkStoredSize({ store, manifest, object, ctx, signal }: ArchiveSource): Promise<void> {
+  const stat = await store.stat(object.key, { signal });
   if (!stat) throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its archive ${object.key} in storage "${store.name}".`, ctx);
   if (stat.size < object.size) {
     throw new IntegrityError(
@@ -93,125 +145,130 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
       ctx,
     );
   }
+}
 
-  let body: Readable;
+/** The stored bytes of the archive; an object gone since it was found is missing. */
+async function openObject({ store, manifest, object, ctx, signal }: ArchiveSource): Promise<Readable> {
   try {
-    body = await store.get(object.key, { signal: options.signal });
+    return await store.get(object.key, { signal });
   } catch (error) {
     if (error instanceof StorageError && error.storageCode === 'NOT_FOUND') {
       throw new IntegrityError('MISSING_OBJECT', `Backup ${manifest.id} is missing its archive ${object.key} in storage "${store.name}".`, ctx);
     }
     throw error;
   }
-  // The worker thread decompresses and hashes the stored bytes while this thread parses the
-  // tar and hashes and writes the entries.
-  const stored = new ParallelDecompressStream(object.compression);
-  // The sha256 in the manifest is of the bytes as stored: the ciphertext, when encrypted.
-  const cipher = decrypt ? new HashingStream() : undefined;
-  const extract = tar.extract();
-  const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
-  const seen = new Set<string>();
-  let stoppedEarly = false;
+}
 
-  const consume = (async () => {
-    for await (const item of extract) {
-      const { name, type } = item.header;
-      if (!isSafeRelativePath(name)) {
-        throw new RestoreRefusedError(
-          'UNSAFE_PATH',
-          name,
-          `Backup ${manifest.id} holds the unsafe path "${name}" (absolute or with ".."); it was tampered with, nothing was written outside the target.`,
-        );
-      }
-      const listed = byPath.get(name);
-      if (
-        type === 'symlink'
-          ? listed?.linkTarget === undefined || listed.linkTarget !== item.header.linkname
-          : type !== 'file' || listed?.linkTarget !== undefined
-      ) {
-        throw new RestoreRefusedError(
-          'UNSAFE_PATH',
-          name,
-          type === 'symlink' || listed?.linkTarget !== undefined
-            ? `Backup ${manifest.id} holds "${name}" as ${type === 'symlink' ? `a symbolic link to "${item.header.linkname ?? ''}"` : `a ${type ?? 'unknown'} entry`}, which its manifest does not list as such: an unsafe path, so it was tampered with; nothing was written through it.`
-            : `Backup ${manifest.id} holds "${name}" of type ${type ?? 'unknown'}; botbackup archives only regular files and symbolic links, so it was tampered with.`,
-        );
-      }
-      const entry = byPath.get(name);
-      if (!entry || seen.has(name)) {
-        throw new IntegrityError(
-          'BAD_ARCHIVE',
-          `Backup ${manifest.id}: the archive holds "${name}", which its manifest ${entry ? 'lists only once' : 'does not list'}; it was tampered with.`,
-          ctx,
-        );
-      }
-      seen.add(name);
-      const hasher = new HashingStream(undefined, contentKey);
-      const hashed = item.pipe(hasher);
-      if (options.onEntry && (options.select?.(entry) ?? true)) await options.onEntry(entry, hashed);
-      // Drain whatever the consumer left, so the hash covers the whole entry.
-      hashed.resume();
-      if (!hashed.readableEnded) await new Promise<void>((resolve, reject) => hashed.once('end', resolve).once('error', reject));
-      const digest = hasher.digest();
-      const matches =
-        entry.linkTarget !== undefined
-          ? hasher.bytes === 0 && entry.size === 0 && linkTargetHash(entry.linkTarget, contentKey) === entry.sha256
-          : hasher.bytes === entry.size && digest === entry.sha256;
-      if (!matches) {
-        throw new IntegrityError(
-          'CHECKSUM_MISMATCH',
-          `Backup ${manifest.id}: "${entry.path}" does not match its checksum; the archive is corrupt or was tampered with.`,
-          { ...ctx, subject: entry.path },
-        );
-      }
-      if (options.select?.(entry) ?? true) wanted--;
-      if (wanted === 0) {
-        // Everything asked for is read and proven: leave the rest of the object unread.
-        stoppedEarly = true;
-        body.destroy();
-        return;
-      }
+/**
+ * Reads the tar's entries: each is checked against the manifest, handed to `onEntry` when
+ * selected, drained and proven by its size and sha256. Once `wanted` selected entries are
+ * proven, stops reading the object (`read.stoppedEarly`).
+ */
+async function readEntries(
+  source: ArchiveSource,
+  options: ReadArchiveOptions,
+  extract: tar.Extract,
+  body: Readable,
+  contentKey: Buffer | undefined,
+  wanted: number,
+  read: EntriesRead,
+): Promise<void> {
+  const byPath = new Map(source.manifest.entries.map((e) => [e.path, e]));
+  for await (const item of extract) {
+    const entry = listedEntry(source, item.header, byPath, read.seen);
+    read.seen.add(entry.path);
+    const hasher = new HashingStream(undefined, contentKey);
+    const hashed = item.pipe(hasher);
+    if (options.onEntry && (options.select?.(entry) ?? true)) await options.onEntry(entry, hashed);
+    // Drain whatever the consumer left, so the hash covers the whole entry.
+    hashed.resume();
+    if (!hashed.readableEnded) await new Promise<void>((resolve, reject) => hashed.once('end', resolve).once('error', reject));
+    checkEntryHash(source, entry, hasher, contentKey);
+    if (options.select?.(entry) ?? true) wanted--;
+    if (wanted === 0) {
+      // Everything asked for is read and proven: leave the rest of the object unread.
+      read.stoppedEarly = true;
+      body.destroy();
+      return;
     }
-  })().catch((error: unknown) => {
-    // Stop reading the rest of the object: the backup has already failed.
-    body.destroy();
-    extract.destroy();
-    throw error;
-  });
+  }
+}
 
-  try {
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        options.onBytes?.(chunk.length);
-        done(null, chunk);
-      },
-    });
-    const stages = cipher && decrypt ? [cipher, decrypt] : [];
-    await settleAll([pipeline([body, counted, ...stages, stored, extract], { signal: options.signal }), consume]);
-  } catch (error) {
-    if (stoppedEarly && !(error instanceof IntegrityError || error instanceof RestoreRefusedError)) return;
-    if (error instanceof IntegrityError && error.backupId === undefined) {
-      // From the age layer: an altered or cut ciphertext.
-      throw new IntegrityError(
-        error.code as 'CHECKSUM_MISMATCH',
-        `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt or was tampered with (${error.message.replace(/\.$/, '')}).`,
-        ctx,
-        { cause: error },
-      );
-    }
-    if (error instanceof IntegrityError || error instanceof RestoreRefusedError) throw error;
-    if (options.signal?.aborted) throw error;
-    if (error instanceof BotbackupError) throw withBackup(error, manifest);
+/** The manifest's entry for a tar header: a safe path, of the type the manifest lists, listed once and not read before. */
+function listedEntry(
+  { manifest, ctx }: ArchiveSource,
+  header: tar.Header,
+  byPath: ReadonlyMap<string, ManifestEntry>,
+  seen: ReadonlySet<string>,
+): ManifestEntry {
+  const { name, type } = header;
+  if (!isSafeRelativePath(name)) {
+    throw new RestoreRefusedError(
+      'UNSAFE_PATH',
+      name,
+      `Backup ${manifest.id} holds the unsafe path "${name}" (absolute or with ".."); it was tampered with, nothing was written outside the target.`,
+    );
+  }
+  const listed = byPath.get(name);
+  if (type === 'symlink' ? listed?.linkTarget === undefined || listed.linkTarget !== header.linkname : type !== 'file' || listed?.linkTarget !== undefined) {
+    throw new RestoreRefusedError(
+      'UNSAFE_PATH',
+      name,
+      type === 'symlink' || listed?.linkTarget !== undefined
+        ? `Backup ${manifest.id} holds "${name}" as ${type === 'symlink' ? `a symbolic link to "${header.linkname ?? ''}"` : `a ${type ?? 'unknown'} entry`}, which its manifest does not list as such: an unsafe path, so it was tampered with; nothing was written through it.`
+        : `Backup ${manifest.id} holds "${name}" of type ${type ?? 'unknown'}; botbackup archives only regular files and symbolic links, so it was tampered with.`,
+    );
+  }
+  if (!listed || seen.has(name)) {
+    throw new IntegrityError(
+      'BAD_ARCHIVE',
+      `Backup ${manifest.id}: the archive holds "${name}", which its manifest ${listed ? 'lists only once' : 'does not list'}; it was tampered with.`,
+      ctx,
+    );
+  }
+  return listed;
+}
+
+/** An entry read whole must match its size and sha256 (a link: no bytes, and the hash of its target). */
+function checkEntryHash({ manifest, ctx }: ArchiveSource, entry: ManifestEntry, hasher: HashingStream, contentKey: Buffer | undefined): void {
+  const digest = hasher.digest();
+  const matches =
+    entry.linkTarget !== undefined
+      ? hasher.bytes === 0 && entry.size === 0 && linkTargetHash(entry.linkTarget, contentKey) === entry.sha256
+      : hasher.bytes === entry.size && digest === entry.sha256;
+  if (!matches) {
     throw new IntegrityError(
       'CHECKSUM_MISMATCH',
-      `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt (${(error as Error).message}).`,
+      `Backup ${manifest.id}: "${entry.path}" does not match its checksum; the archive is corrupt or was tampered with.`,
+      { ...ctx, subject: entry.path },
+    );
+  }
+}
+
+/** The error a failed read throws: the backup's own problems as they are, anything else as a corrupt archive. */
+function explainReadError({ store, manifest, object, ctx, signal }: ArchiveSource, error: unknown): unknown {
+  if (error instanceof IntegrityError && error.backupId === undefined) {
+    // From the age layer: an altered or cut ciphertext.
+    return new IntegrityError(
+      error.code as 'CHECKSUM_MISMATCH',
+      `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt or was tampered with (${error.message.replace(/\.$/, '')}).`,
       ctx,
       { cause: error },
     );
   }
-  if (stoppedEarly) return;
-  const storedBytes = cipher ? cipher.bytes : stored.inputBytes;
-  const storedSha256 = cipher ? cipher.digest() : stored.inputSha256;
+  if (error instanceof IntegrityError || error instanceof RestoreRefusedError) return error;
+  if (signal?.aborted) return error;
+  if (error instanceof BotbackupError) return withBackup(error, manifest);
+  return new IntegrityError(
+    'CHECKSUM_MISMATCH',
+    `Backup ${manifest.id}: archive ${object.key} in storage "${store.name}" is corrupt (${(error as Error).message}).`,
+    ctx,
+    { cause: error },
+  );
+}
+
+/** The whole archive was read: its stored bytes must match the manifest's size and sha256, and no listed entry may be missing. */
+function checkWhole({ store, manifest, object, ctx }: ArchiveSource, storedBytes: number, storedSha256: string | undefined, seen: ReadonlySet<string>): void {
   if (storedBytes !== object.size || storedSha256 !== object.sha256) {
     throw new IntegrityError(
       'CHECKSUM_MISMATCH',

@@ -109,17 +109,7 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
   const databases = await Promise.all(source.databases.map((db) => assessDatabase(source, db, now(), options.signal)));
   for (const db of databases) if (db.state !== 'healthy') logger.warn({ database: db.path, state: db.state, problem: db.problem }, 'database needs recovery');
 
-  // The backups, newest first, by id across every store that can be listed.
-  const ids = new Set<string>();
-  for (const store of options.stores) {
-    try {
-      for (const id of await listBackupIds(store, source.id, options.signal)) ids.add(id.backupId);
-    } catch (error) {
-      if (!isTargetFailure(error) || options.signal?.aborted) throw error;
-      warnings.push(`storage "${store.name}" could not be listed: ${error.message}`);
-    }
-  }
-  const candidates = [...ids].sort().reverse();
+  const candidates = await listCandidates(options.stores, source.id, warnings, options.signal);
   const newest = await newestTrusted(options.stores, source.id, candidates, keyring, options.signal);
   const missingFiles = newest ? await missingFilesOf(source, newest) : [];
   const base = { sourceId: source.id, skipped: [], warnings, backupId: undefined, store: undefined, interrupted: pending?.message };
@@ -142,67 +132,18 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
   const staging = path.join(source.root, stagingDir);
   let committed = false;
   try {
-    for (const backupId of candidates) {
-      const manifest = await readFromAny(options.stores, source.id, backupId, options.signal).catch((error: unknown) => {
-        if (error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) {
-          skipped.push({ backupId, error: (error as Error).message });
-          return undefined;
-        }
-        throw error;
-      });
-      if (!manifest) continue;
-      const usable = await tryBackup(manifest, source, options, keyring, staging, logger);
-      if ('error' in usable) {
-        skipped.push({ backupId, error: usable.error });
-        logger.warn({ backupId, err: usable.error }, 'backup not usable for recovery; trying an older one');
-        await fs.rm(staging, { recursive: true, force: true });
-        continue;
-      }
+    const usable = await stageNewestUsable(candidates, source, options, keyring, staging, logger, skipped);
+    if (usable) {
       // Everything needed is restored and checked in the staging folder: put it in place, all
-      // or nothing, through the journal (see restore-journal.ts): each damaged database (with its
-      // -wal, -shm, -journal) moved aside, then the good copy renamed in; each missing file put back.
-      const stamp = now()
-        .toISOString()
-        .replace(/[-:]/g, '')
-        .replace(/\.\d+Z$/, 'Z');
-      const entries: JournalEntry[] = [];
-      for (const db of databases) {
-        if (db.state === 'healthy') continue;
-        const aside = [];
-        for (const suffix of ['', ...SIDECARS]) {
-          if (!(await exists(path.join(source.root, db.path + suffix)))) continue;
-          aside.push({ from: db.path + suffix, to: `${db.path}.damaged-${stamp}${suffix}` });
-          db.keptAside.push(`${db.path}.damaged-${stamp}${suffix}`);
-        }
-        await matchOwner(path.join(staging, db.path), path.join(source.root, db.path));
-        entries.push({ staged: path.join(stagingDir, db.path), dest: db.path, aside });
-        db.restored = true;
-      }
-      const restoredFiles: string[] = [];
-      for (const file of missingFiles) {
-        if (!manifest.files.some((f) => f.path === file)) continue;
-        // Never over a file that appeared meanwhile.
-        if (await exists(path.join(source.root, file))) continue;
-        await matchOwner(path.join(staging, file), path.join(source.root, file));
-        entries.push({ staged: path.join(stagingDir, file), dest: file, aside: [] });
-        restoredFiles.push(file);
-      }
-      for (const dir of new Set(entries.map((e) => path.dirname(path.join(source.root, e.staged))))) await syncDir(dir);
-      const journal: RestoreJournal = { version: 1, kind: 'recover', backupId, staging: stagingDir, owner: formatProcessTag(), entries };
+      // or nothing, through the journal (see restore-journal.ts).
+      const { entries, restoredFiles } = await recoveryRenames(source.root, stagingDir, usable.manifest, databases, missingFiles, now());
+      const journal: RestoreJournal = { version: 1, kind: 'recover', backupId: usable.backupId, staging: stagingDir, owner: formatProcessTag(), entries };
       await writeJournal(source.root, journal);
       committed = true;
       await finishJournal(source.root, journal);
-      logger.info({ backupId, databases: databases.filter((d) => d.restored).map((d) => d.path), files: restoredFiles.length }, 'recovered');
-      return {
-        ...base,
-        status: 'recovered',
-        databases,
-        restoredFiles,
-        backupId,
-        store: usable.store,
-        skipped,
-        durationMs: performance.now() - started,
-      };
+      logger.info({ backupId: usable.backupId, databases: databases.filter((d) => d.restored).map((d) => d.path), files: restoredFiles.length }, 'recovered');
+      const { backupId, store } = usable;
+      return { ...base, status: 'recovered', databases, restoredFiles, backupId, store, skipped, durationMs: performance.now() - started };
     }
   } finally {
     // Once committed, the staging folder goes with the journal (a failed rename leaves both for the next command).
@@ -211,6 +152,98 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
   throw new NothingToRecoverError(
     `${describeProblems(databases)}, and none of the ${candidates.length} backup(s) of "${source.id}" is usable (newest: ${skipped[0]?.backupId}: ${skipped[0]?.error.replace(/\.$/, '')}); nothing was changed.`,
   );
+}
+
+/** The backups of a source, newest first, by id across every store that can be listed (a store that cannot is a warning). */
+async function listCandidates(stores: readonly BackupStore[], sourceId: string, warnings: string[], signal: AbortSignal | undefined): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const store of stores) {
+    try {
+      for (const id of await listBackupIds(store, sourceId, signal)) ids.add(id.backupId);
+    } catch (error) {
+      if (!isTargetFailure(error) || signal?.aborted) throw error;
+      warnings.push(`storage "${store.name}" could not be listed: ${error.message}`);
+    }
+  }
+  return [...ids].sort().reverse();
+}
+
+/**
+ * Restores the newest of `candidates` that reads and passes every check into `staging`; each
+ * backup that does not is added to `skipped`, with why, and its staging removed. Undefined when
+ * none is usable.
+ */
+async function stageNewestUsable(
+  candidates: readonly string[],
+  source: SourceConfig,
+  options: RecoverOptions,
+  keyring: Keyring,
+  staging: string,
+  logger: Logger,
+  skipped: { backupId: string; error: string }[],
+): Promise<{ backupId: string; manifest: Manifest; store: string } | undefined> {
+  for (const backupId of candidates) {
+    const manifest = await readFromAny(options.stores, source.id, backupId, options.signal).catch((error: unknown) => {
+      if (error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) {
+        skipped.push({ backupId, error: (error as Error).message });
+        return undefined;
+      }
+      throw error;
+    });
+    if (!manifest) continue;
+    const usable = await tryBackup(manifest, source, options, keyring, staging, logger);
+    if (!('error' in usable)) return { backupId, manifest, store: usable.store };
+    skipped.push({ backupId, error: usable.error });
+    logger.warn({ backupId, err: usable.error }, 'backup not usable for recovery; trying an older one');
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+  return undefined;
+}
+
+/**
+ * The renames of a recovery, for its journal: each damaged database (with its -wal, -shm,
+ * -journal) moved aside to `<name>.damaged-<time>`, then the good copy renamed in; each missing
+ * file the backup has put back (never over one that appeared meanwhile). Marks what it restores
+ * and keeps aside in `databases`; staged files take the owner of what they replace, and their
+ * folder entries are made durable before the journal is written.
+ */
+async function recoveryRenames(
+  root: string,
+  stagingDir: string,
+  manifest: Manifest,
+  databases: DatabaseRecovery[],
+  missingFiles: readonly string[],
+  now: Date,
+): Promise<{ entries: JournalEntry[]; restoredFiles: string[] }> {
+  const staging = path.join(root, stagingDir);
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  const entries: JournalEntry[] = [];
+  for (const db of databases) {
+    if (db.state === 'healthy') continue;
+    const aside = [];
+    for (const suffix of ['', ...SIDECARS]) {
+      if (!(await exists(path.join(root, db.path + suffix)))) continue;
+      aside.push({ from: db.path + suffix, to: `${db.path}.damaged-${stamp}${suffix}` });
+      db.keptAside.push(`${db.path}.damaged-${stamp}${suffix}`);
+    }
+    await matchOwner(path.join(staging, db.path), path.join(root, db.path));
+    entries.push({ staged: path.join(stagingDir, db.path), dest: db.path, aside });
+    db.restored = true;
+  }
+  const restoredFiles: string[] = [];
+  for (const file of missingFiles) {
+    if (!manifest.files.some((f) => f.path === file)) continue;
+    // Never over a file that appeared meanwhile.
+    if (await exists(path.join(root, file))) continue;
+    await matchOwner(path.join(staging, file), path.join(root, file));
+    entries.push({ staged: path.join(stagingDir, file), dest: file, aside: [] });
+    restoredFiles.push(file);
+  }
+  for (const dir of new Set(entries.map((e) => path.dirname(path.join(root, e.staged))))) await syncDir(dir);
+  return { entries, restoredFiles };
 }
 
 /** Restores `manifest` into `staging` and runs the checks; the store it came from, or why it cannot be used. */

@@ -1,0 +1,120 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { BotbackupError, IntegrityError, type Manifest } from '@botbackup/core';
+import { writeDurably, type BackupStore } from '@botbackup/storage';
+import type { Keyring } from '../../crypto/index.js';
+import type { ProgressListener } from '../../support/index.js';
+import { applyDelta, archiveObject, readArchive } from '../../archive/index.js';
+import { BrokenLinkError } from '../../repository/index.js';
+import { refuseLinkOnPath, writeLink } from '../../source/index.js';
+import { explainBroken } from './chain.js';
+import { restoredMode, type ArchiveRead, type MemberAction } from './plan.js';
+import { isFileSystemError, throwTargetError } from './target.js';
+
+/** One restore from one store, as the stages after the chain is resolved see it. */
+export interface StagingRun {
+  store: BackupStore;
+  /** The backup restored (the newest link of the chain). */
+  manifest: Manifest;
+  chainLength: number;
+  target: string;
+  /** The staging folder (absolute), inside the target. */
+  staging: string;
+  keyring: Keyring;
+  only: string | undefined;
+  onProgress: ProgressListener | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** What staging wrote: bytes of the files, and the databases that had page deltas applied (their sha256 must be checked once rebuilt). */
+export interface Staged {
+  bytes: number;
+  rebuilt: Set<string>;
+}
+
+/**
+ * Reads each archive of the plan, oldest first, writing the members it needs into the staging
+ * folder: files and snapshots whole, page deltas onto their database. readArchive proves every
+ * entry (and, unless reading stops early for --only, the archive). A bad archive of a chain is
+ * explained as a broken link; a failed write is the target's problem, not a corrupt archive.
+ */
+export async function stageArchives(run: StagingRun, reads: readonly ArchiveRead[]): Promise<Staged> {
+  const staged: Staged = { bytes: 0, rebuilt: new Set() };
+  const total = reads.reduce((sum, { link }) => sum + archiveObject(link).size, 0);
+  let read = 0;
+  for (const { link, members } of reads) {
+    try {
+      await readArchive({
+        store: run.store,
+        manifest: link,
+        signal: run.signal,
+        stopEarly: run.only !== undefined,
+        keyring: run.keyring,
+        select: (entry) => members.has(entry.path),
+        onBytes: (n) => {
+          read += n;
+          run.onProgress?.({ phase: 'read', done: read, total });
+        },
+        // A failed write into the target (no space left, read-only...) is the target's problem,
+        // not a corrupt archive: readArchive would take a plain error for one.
+        onEntry: (entry, body) =>
+          stageMember(run, link, members.get(entry.path)!, entry, body, staged).catch((error: unknown) => throwTargetError(error, run.target, false)),
+      });
+    } catch (error) {
+      if (run.chainLength > 1 && error instanceof IntegrityError && !(error instanceof BrokenLinkError)) {
+        await explainBroken(run.store, run.manifest, new BrokenLinkError(link.id, run.manifest, error.message, error), run.signal);
+      }
+      throw error;
+    }
+  }
+  return staged;
+}
+
+/** Writes one member into the staging folder (a file or snapshot whole, a delta onto its database). */
+async function stageMember(
+  run: StagingRun,
+  link: Manifest,
+  action: MemberAction,
+  entry: { path: string; size: number },
+  body: Readable,
+  staged: Staged,
+): Promise<void> {
+  const file = path.join(run.staging, action.item.path);
+  if (action.type === 'delta') {
+    const handle = await fs.open(file, 'r+');
+    try {
+      await applyDelta(body, handle, action.expected);
+    } catch (error) {
+      if (error instanceof BotbackupError || run.signal?.aborted || isFileSystemError(error)) throw error;
+      throw new IntegrityError('BAD_ARCHIVE', `Backup ${link.id}: the page delta "${entry.path}" cannot be applied: ${(error as Error).message}.`, {
+        backupId: link.id,
+        subject: entry.path,
+      });
+    } finally {
+      await handle.close();
+    }
+    staged.rebuilt.add(action.item.path);
+    return;
+  }
+  // Never through a link: not one in the staging folder, not one in the target where it goes.
+  await refuseLinkOnPath(run.staging, action.item.path);
+  await refuseLinkOnPath(run.target, action.item.path);
+  await fs.rm(file, { force: true });
+  if (action.item.linkTarget !== undefined) await writeLink(file, action.item.linkTarget, new Date(action.item.mtime));
+  else await writeEntry(file, body, action.type === 'file' ? restoredMode(action.item) : 0o600, new Date(action.item.mtime));
+  if (action.type === 'file') staged.bytes += entry.size;
+}
+
+async function writeEntry(file: string, body: Readable, mode: number, mtime: Date): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const handle = await fs.open(file, 'wx', 0o600);
+  try {
+    // One fsync at the end: the least work, and a restore is not written beside a trading bot.
+    await writeDurably(handle, body, { flushBehind: false });
+    await handle.chmod(mode);
+  } finally {
+    await handle.close();
+  }
+  await fs.utimes(file, mtime, mtime);
+}
