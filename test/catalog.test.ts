@@ -9,6 +9,7 @@ import { StorageError, createBackupId, repositoryKeys, serializeManifest, summar
 import { Catalog, defaultCatalogPath, type CatalogBackup } from '@botbackup/engine';
 import { LocalStore, S3Store, type BackupStore, type GetOptions, type ObjectInfo, type StoreCallOptions } from '@botbackup/storage';
 import { createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { sampleManifest } from '../packages/core/test/manifest.js';
 
 /** A real store that counts the calls a catalog makes: observation by delegation, not a mock. */
 class CountingStore implements BackupStore {
@@ -54,30 +55,16 @@ function idAt(i: number): string {
 function manifestOf(sourceId: string, i: number, extra: Partial<Manifest> = {}): Manifest {
   const id = idAt(i);
   const at = new Date(T0 + i * 60_000).toISOString();
-  return {
-    format: 'botbackup.manifest',
+  return sampleManifest({
     schemaVersion: 2,
     id,
-    type: 'full',
-    parent: null,
-    chainDepth: 0,
-    fullReason: 'a full backup was requested',
     source: { id: sourceId, host: 'vm', root: '/bots/' + sourceId },
     startedAt: at,
     completedAt: at,
-    tool: { name: 'botbackup', version: '0.1.0' },
-    sqlite: null,
-    compression: { codec: 'zstd', level: 3 },
-    databases: [],
-    entries: [],
-    files: [],
-    deleted: [],
     objects: [{ key: `data/${sourceId}/${id}/archive.tar.zst`, role: 'archive', size: 100, sha256: 'b'.repeat(64), compression: 'zstd', encryption: null }],
-    excluded: [],
-    warnings: [],
     stats: { entryBytes: 1000 + i, storedBytes: 100, durationMs: 5 },
     ...extra,
-  };
+  });
 }
 
 async function putManifest(store: BackupStore, manifest: Manifest): Promise<void> {

@@ -18,10 +18,11 @@ function relativeImports(file: string): string[] {
 
 function layerFiles(): { layer: string; file: string }[] {
   // Recursive: a layer may group an operation's stages in a subfolder (operations/backup/).
+  // Tests are not part of the layering: they may reach fixtures outside the package.
   return LAYERS.flatMap((layer) =>
     fs
       .readdirSync(path.join(SRC, layer), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts'))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
       .map((f) => ({ layer, file: path.join(SRC, layer, f) })),
   );
 }

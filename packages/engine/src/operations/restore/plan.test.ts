@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BackupNotFoundError, type Manifest, type ManifestDatabase, type ManifestFile } from '@botbackup/core';
 import { BrokenLinkError } from '../../repository/index.js';
 import { planMembers, restoredMode, selectEntries, type ArchiveRead } from './plan.js';
+import { sampleManifest } from '../../../../core/test/manifest.js';
 
 const SHA = 'a'.repeat(64);
 
@@ -34,29 +35,21 @@ function database(path: string, stored: ManifestDatabase['stored']): ManifestDat
 }
 
 function manifest(id: string, parent: string | null, files: ManifestFile[], databases: ManifestDatabase[] = []): Manifest {
-  return {
-    format: 'botbackup.manifest',
+  return sampleManifest({
     schemaVersion: 2,
     id,
     type: parent === null ? 'full' : 'incremental',
     parent,
-    chainDepth: 0,
     fullReason: null,
     source: { id: 'bot', host: 'host', root: '/bot' },
     startedAt: '2026-01-01T00:00:00.000Z',
     completedAt: '2026-01-01T00:00:01.000Z',
     tool: { name: 'botbackup', version: '0.0.0' },
-    sqlite: null,
-    compression: { codec: 'zstd', level: 3 },
     databases,
-    entries: [],
     files,
-    deleted: [],
     objects: [{ key: `${id}.tar.zst`, role: 'archive', size: 1, sha256: SHA, compression: 'zstd', encryption: null }],
-    excluded: [],
-    warnings: [],
     stats: { entryBytes: 0, storedBytes: 0, durationMs: 0 },
-  };
+  });
 }
 
 /** A plan as plain data: link id → member path → action type (and the delta's expectation). */
