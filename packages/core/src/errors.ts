@@ -221,6 +221,47 @@ export class JobFailedError extends BotbackupError {
 }
 
 /**
+ * A backup reached fewer storage targets than `minCopies`, so nothing was committed anywhere:
+ * exit 5, naming each target's failure.
+ */
+export class TooFewCopiesError extends BotbackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOO_FEW_COPIES', message, ExitCode.storage, options);
+  }
+}
+
+/**
+ * Every storage target's copy of a backup failed to restore. It keeps the code and exit code of
+ * the most telling failure (a bad copy over an unreachable target), whose error is its cause,
+ * and names every target's problem.
+ */
+export class NoGoodCopyError extends BotbackupError {
+  readonly backupId: string;
+  constructor(backupId: string, message: string, first: BotbackupError) {
+    super(first.code, message, first.exitCode, { cause: first });
+    this.backupId = backupId;
+  }
+}
+
+/**
+ * A restore drill failed. Its code is the failure's as the drill recorded it (a drill runs in a
+ * worker, and its record outlives the error): 11 for a missing or wrong key, 7 when the backup
+ * vanished, 6 for every integrity or check failure.
+ */
+export class DrillFailedError extends BotbackupError {
+  readonly backupId: string;
+  constructor(code: string, backupId: string, message: string) {
+    const exitCode = ['NO_IDENTITY', 'WRONG_KEY', 'KEY_FILE', 'NO_WORKER_KEY'].includes(code)
+      ? ExitCode.key
+      : code === 'BACKUP_NOT_FOUND'
+        ? ExitCode.notFound
+        : ExitCode.integrity;
+    super(code, message, exitCode);
+    this.backupId = backupId;
+  }
+}
+
+/**
  * The folder for temporary copies (defaults.tmpDir, or the per-user default) cannot be made or
  * is not private to this user: exit 5 like any place botbackup writes that it cannot use.
  */

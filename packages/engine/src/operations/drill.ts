@@ -2,8 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
   BackupNotFoundError,
-  BotbackupError,
-  ExitCode,
+  DrillFailedError,
   IntegrityError,
   KeyError,
   UsageError,
@@ -134,18 +133,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   return record;
 }
 
-/**
- * The error a failed drill ends a command or a job with: exit 11 for a missing or wrong key, 7
- * when the backup vanished, 6 for every integrity or check failure.
- */
-export function drillError(record: DrillRecord): BotbackupError {
-  const code = record.code ?? 'DRILL_FAILED';
-  const exitCode = ['NO_IDENTITY', 'WRONG_KEY', 'KEY_FILE', 'NO_WORKER_KEY'].includes(code)
-    ? ExitCode.key
-    : code === 'BACKUP_NOT_FOUND'
-      ? ExitCode.notFound
-      : ExitCode.integrity;
-  return new BotbackupError(code, `Drill of backup ${record.backupId} from "${record.store}" failed: ${record.error ?? 'unknown reason'}`, exitCode);
+/** The error a failed drill ends a command or a job with (its exit code: DrillFailedError). */
+export function drillError(record: DrillRecord): DrillFailedError {
+  return new DrillFailedError(
+    record.code ?? 'DRILL_FAILED',
+    record.backupId,
+    `Drill of backup ${record.backupId} from "${record.store}" failed: ${record.error ?? 'unknown reason'}`,
+  );
 }
 
 /** A history in the local catalog (the CLI's drills, which run without Redis). */

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { BackupNotFoundError, BotbackupError, IntegrityError, UsageError, type Manifest, type RestorableItem } from '@botbackup/core';
+import { BackupNotFoundError, BotbackupError, IntegrityError, NoGoodCopyError, UsageError, type Manifest, type RestorableItem } from '@botbackup/core';
 import { formatProcessTag, type BackupStore } from '@botbackup/storage';
 import { Keyring } from '../crypto/index.js';
 import { silentLogger, type Logger, type ProgressListener } from '../support/index.js';
@@ -106,11 +106,10 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   }
   if (errors.length <= 1) throw errors[0] ?? new UsageError('No storage target to restore from.');
   const first = (errors.find((e) => e instanceof IntegrityError) ?? errors[0]) as BotbackupError;
-  throw new BotbackupError(
-    first.code,
+  throw new NoGoodCopyError(
+    options.manifest.id,
     `No storage target holds a good copy of backup ${options.manifest.id}: ${badCopies.map((c) => `"${c.store}": ${c.error.replace(/\.$/, '')}`).join('; ')}.`,
-    first.exitCode,
-    { cause: first },
+    first,
   );
 }
 

@@ -1,4 +1,4 @@
-import { BotbackupError, ExitCode, StorageError } from '@botbackup/core';
+import { StorageError, TooFewCopiesError } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { isTargetFailure } from '../../repository/index.js';
 import { settleAll, type Logger } from '../../support/index.js';
@@ -29,10 +29,8 @@ export class TargetSet {
     }
     if (this.all.length === 1) throw error;
     const reasons = [...this.failed].map(([s, e]) => `"${s.name}": ${e.message.replace(/\.$/, '')}`).join('; ');
-    throw new BotbackupError(
-      'TOO_FEW_COPIES',
+    throw new TooFewCopiesError(
       `The backup reached ${this.alive.length} of ${this.all.length} storage targets, fewer than minCopies (${this.minCopies}), so nothing was committed (${reasons}).`,
-      ExitCode.storage,
       { cause: error },
     );
   }
