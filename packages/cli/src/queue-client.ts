@@ -1,6 +1,6 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import {
-  BotbackupError,
+  AbortedError,
   ConfigError,
   ExitCode,
   jobName,
@@ -101,9 +101,7 @@ export async function followJob(
     if (job && state === 'completed') return { state: 'completed', result: job.returnvalue };
     if (job && state === 'failed') return { state: 'failed', reason: job.failedReason ?? 'no reason recorded', exitCode: exitCodeOf(job.progress) };
     const aborted = new Promise<never>((_, reject) => {
-      signal.addEventListener('abort', () =>
-        reject(new BotbackupError('ABORTED', `Stopped following job ${jobId}; it goes on in the worker (see "botbackup jobs").`, ExitCode.aborted)),
-      );
+      signal.addEventListener('abort', () => reject(new AbortedError(`Stopped following job ${jobId}; it goes on in the worker (see "botbackup jobs").`)));
     });
     return await Promise.race([finished, aborted]);
   } catch (error) {

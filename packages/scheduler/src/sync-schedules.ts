@@ -70,12 +70,9 @@ const DEFAULT_PREFIX = 'botbackup';
  */
 export async function syncSchedules(options: SyncSchedulesOptions): Promise<SyncSchedulesResult> {
   const { config, signal } = options;
-  const logger = options.logger ?? silentLogger;
   const prefix = config.redis?.prefix ?? DEFAULT_PREFIX;
   const url = config.redis?.url ?? `redis://${options.connection.host}:${options.connection.port}/${options.connection.db}`;
   const desired = new Map(config.schedules.filter((s) => s.enabled).map((s) => [s.id, desiredScheduler(s, config)]));
-  const result: SyncSchedulesResult = { added: [], updated: [], removed: [], unchanged: [] };
-  let operation = 'list the job schedulers';
   const checkAborted = () => {
     if (signal?.aborted) throw new AbortedError('The scheduler was interrupted; the next sync completes the job schedulers in Redis.');
   };
@@ -87,70 +84,128 @@ export async function syncSchedules(options: SyncSchedulesOptions): Promise<Sync
     checkAborted();
     throw error;
   }
-  const queues = new Map<string, Queue>();
-  const queue = (name: string): Queue => {
-    let q = queues.get(name);
-    if (!q) {
-      // The shared connection fails fast (see connectProducer); BullMQ does not close it with the queue.
-      q = new Queue(name, { connection: client, prefix });
-      q.on('error', () => {});
-      queues.set(name, q);
-    }
-    return q;
+  const queues = openQueues(client, prefix);
+  const run: SyncRun = {
+    queue: queues.get,
+    checkAborted,
+    logger: options.logger ?? silentLogger,
+    result: { added: [], updated: [], removed: [], unchanged: [] },
+    operation: 'list the job schedulers',
   };
   try {
-    // The queues to look in: the config's, and every queue Redis has under the prefix. BullMQ
-    // lists the job schedulers of one queue, not which queues have some; a queue that left the
-    // config (a source removed) may still hold schedulers we no longer want, and only Redis
-    // knows it exists.
-    const names = new Set([...(await scanQueueNames(client, prefix)), ...[...desired.values()].map((d) => d.queue)]);
-    const existing = new Map<string, { queue: string; scheduler: JobSchedulerJson }[]>();
-    for (const name of [...names].sort()) {
-      for (const scheduler of await queue(name).getJobSchedulers()) {
-        const id = scheduler.key;
-        existing.set(id, [...(existing.get(id) ?? []), { queue: name, scheduler }]);
-      }
-    }
+    const existing = await readSchedulers(client, prefix, desired, run);
     // Add and update first, then remove: a sync cut short leaves a schedule twice rather than not at all.
-    for (const want of [...desired.values()].sort((a, b) => a.id.localeCompare(b.id))) {
-      const found = existing.get(want.id) ?? [];
-      const here = found.find((f) => f.queue === want.queue);
-      const changes = here ? differences(here.scheduler, want) : ['new'];
-      if (changes.length === 0) {
-        result.unchanged.push(want.id);
-        continue;
-      }
-      checkAborted();
-      operation = `write the job scheduler "${want.id}"`;
-      await queue(want.queue).upsertJobScheduler(want.id, want.repeat, want.template);
-      const moved = found.some((f) => f.queue !== want.queue);
-      if (here || moved) {
-        result.updated.push(want.id);
-        logger.info({ schedule: want.id, queue: want.queue, changed: moved && !here ? ['queue'] : changes }, 'job scheduler updated');
-      } else {
-        result.added.push(want.id);
-        logger.info({ schedule: want.id, queue: want.queue, cron: want.repeat.pattern, timezone: want.repeat.tz }, 'job scheduler added');
-      }
-    }
-    for (const [id, found] of [...existing].sort(([a], [b]) => a.localeCompare(b))) {
-      const want = desired.get(id);
-      for (const { queue: name } of found) {
-        if (want?.queue === name) continue;
-        checkAborted();
-        operation = `remove the job scheduler "${id}"`;
-        await queue(name).removeJobScheduler(id);
-        logger.info({ schedule: id, queue: name }, want ? 'job scheduler removed from its old queue' : 'job scheduler removed');
-      }
-      if (!want) result.removed.push(id);
-    }
+    await writeDesired(run, desired, existing);
+    await removeUnwanted(run, desired, existing);
   } catch (error) {
     checkAborted();
-    throw redisError(error, url, operation, client);
+    throw redisError(error, url, run.operation, client);
   } finally {
-    await Promise.all([...queues.values()].map((q) => q.close().catch(() => {})));
+    await queues.closeAll();
     await closeProducer(client);
   }
-  return result;
+  return run.result;
+}
+
+/** One sync, as its steps share it: its queues, its abort check and log, what it did so far, and what it is doing. */
+interface SyncRun {
+  /** The sync's Queue of that name, opened on first use. */
+  queue(name: string): Queue;
+  /** Throws an AbortedError once the sync's signal is aborted. */
+  checkAborted(): void;
+  logger: SchedulerLogger;
+  result: SyncSchedulesResult;
+  /** What the sync is doing now, named in the error if Redis fails meanwhile. */
+  operation: string;
+}
+
+/** The job schedulers in Redis, by id: each with the queue it is in (one id may be in several queues). */
+type ExistingSchedulers = Map<string, { queue: string; scheduler: JobSchedulerJson }[]>;
+
+/**
+ * BullMQ Queues on the shared connection, opened on first use; closeAll() closes them (never
+ * failing). The shared connection fails fast (see connectProducer); BullMQ does not close it
+ * with the queues.
+ */
+function openQueues(client: Redis, prefix: string): { get(name: string): Queue; closeAll(): Promise<void> } {
+  const queues = new Map<string, Queue>();
+  return {
+    get(name: string): Queue {
+      let q = queues.get(name);
+      if (!q) {
+        q = new Queue(name, { connection: client, prefix });
+        q.on('error', () => {});
+        queues.set(name, q);
+      }
+      return q;
+    },
+    async closeAll() {
+      await Promise.all([...queues.values()].map((q) => q.close().catch(() => {})));
+    },
+  };
+}
+
+/**
+ * The job schedulers of every queue to look in: the config's, and every queue Redis has under
+ * the prefix. BullMQ lists the job schedulers of one queue, not which queues have some; a queue
+ * that left the config (a source removed) may still hold schedulers we no longer want, and only
+ * Redis knows it exists.
+ */
+async function readSchedulers(client: Redis, prefix: string, desired: ReadonlyMap<string, DesiredScheduler>, run: SyncRun): Promise<ExistingSchedulers> {
+  const names = new Set([...(await scanQueueNames(client, prefix)), ...[...desired.values()].map((d) => d.queue)]);
+  const existing: ExistingSchedulers = new Map();
+  for (const name of [...names].sort()) {
+    for (const scheduler of await run.queue(name).getJobSchedulers()) {
+      const id = scheduler.key;
+      existing.set(id, [...(existing.get(id) ?? []), { queue: name, scheduler }]);
+    }
+  }
+  return existing;
+}
+
+/**
+ * Upserts each wanted scheduler (by id) that is new or differs from its copy in its queue, and
+ * records it as added, updated (changed, or found only in another queue) or unchanged.
+ */
+async function writeDesired(run: SyncRun, desired: ReadonlyMap<string, DesiredScheduler>, existing: ExistingSchedulers): Promise<void> {
+  for (const want of [...desired.values()].sort((a, b) => a.id.localeCompare(b.id))) {
+    const found = existing.get(want.id) ?? [];
+    const here = found.find((f) => f.queue === want.queue);
+    const changes = here ? differences(here.scheduler, want) : ['new'];
+    if (changes.length === 0) {
+      run.result.unchanged.push(want.id);
+      continue;
+    }
+    run.checkAborted();
+    run.operation = `write the job scheduler "${want.id}"`;
+    await run.queue(want.queue).upsertJobScheduler(want.id, want.repeat, want.template);
+    const moved = found.some((f) => f.queue !== want.queue);
+    if (here || moved) {
+      run.result.updated.push(want.id);
+      run.logger.info({ schedule: want.id, queue: want.queue, changed: moved && !here ? ['queue'] : changes }, 'job scheduler updated');
+    } else {
+      run.result.added.push(want.id);
+      run.logger.info({ schedule: want.id, queue: want.queue, cron: want.repeat.pattern, timezone: want.repeat.tz }, 'job scheduler added');
+    }
+  }
+}
+
+/**
+ * Removes every job scheduler in Redis that is not wanted in its queue: not configured, disabled,
+ * or left behind in an old queue; an id no longer wanted anywhere is recorded as removed.
+ */
+async function removeUnwanted(run: SyncRun, desired: ReadonlyMap<string, DesiredScheduler>, existing: ExistingSchedulers): Promise<void> {
+  for (const [id, found] of [...existing].sort(([a], [b]) => a.localeCompare(b))) {
+    const want = desired.get(id);
+    for (const { queue: name } of found) {
+      if (want?.queue === name) continue;
+      run.checkAborted();
+      run.operation = `remove the job scheduler "${id}"`;
+      await run.queue(name).removeJobScheduler(id);
+      run.logger.info({ schedule: id, queue: name }, want ? 'job scheduler removed from its old queue' : 'job scheduler removed');
+    }
+    if (!want) run.result.removed.push(id);
+  }
 }
 
 function desiredScheduler(schedule: ScheduleConfig, config: Config): DesiredScheduler {

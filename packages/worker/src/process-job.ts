@@ -1,6 +1,17 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BotbackupError, ExitCode, StorageError, exitCodeFor, parseJobPayload, type Config, type JobPayload, type JobResult } from '@botbackup/core';
+import {
+  BotbackupError,
+  ExitCode,
+  ReplicateIncompleteError,
+  StorageError,
+  VerifyFailedError,
+  exitCodeFor,
+  parseJobPayload,
+  type Config,
+  type JobPayload,
+  type JobResult,
+} from '@botbackup/core';
 import {
   drillError,
   findBackupByTrigger,
@@ -121,7 +132,7 @@ async function runJob(
       await job.log(`copied ${result.copied.length}, failed ${result.failed.length}, removed ${result.removed.length} leftover object(s)`);
       if (result.failed.length > 0 || result.unreachable.length > 0) {
         const first = result.failed[0]?.error ?? result.unreachable[0]!.error;
-        throw new BotbackupError('REPLICATE_INCOMPLETE', `Replication is incomplete: ${first}`, ExitCode.storage);
+        throw new ReplicateIncompleteError(`Replication is incomplete: ${first}`, ExitCode.storage);
       }
       return { type: 'replicate', sourceId: payload.sourceId, copied: result.copied.length, removed: result.removed.length };
     }
@@ -247,7 +258,7 @@ async function processVerify(
   const failed = verdicts.filter((v) => !v.ok);
   if (failed.length > 0) {
     const message = failed.length === 1 ? failed[0]!.error! : `${failed.length} of ${verdicts.length} copies of ${manifest.id} failed verification.`;
-    throw new BotbackupError('VERIFY_FAILED', message, worstExitCode(failed.map((v) => v.exitCode ?? ExitCode.integrity)));
+    throw new VerifyFailedError(message, worstExitCode(failed.map((v) => v.exitCode ?? ExitCode.integrity)));
   }
   return { type: 'verify', sourceId: manifest.source.id, backupId: manifest.id, verdicts: verdicts.map((v) => ({ store: v.store, ok: v.ok, error: v.error })) };
 }

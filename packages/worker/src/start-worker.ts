@@ -48,6 +48,52 @@ export interface RunningWorker {
 export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
   const { config, logger } = options;
   const settings = config.worker;
+  const { queues, keyring } = await checkWorkerSetup(options);
+  const prefix = config.redis?.prefix ?? 'botbackup';
+  // BullMQ requires maxRetriesPerRequest: null on worker connections: commands wait out an outage.
+  const connection = { ...options.connection, maxRetriesPerRequest: null };
+  const redis = new Redis(connection);
+  redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error (lock connection)'));
+  const where = redactUrl(options.url ?? `redis://${connection.host}:${connection.port}/${connection.db}`);
+  const outage = watchConnection(redis, where, logger, options.outageReminderMs ?? OUTAGE_REMINDER_MS);
+  const catalog = Catalog.open(config.catalog ?? defaultCatalogPath(config.file), { logger });
+  const context: JobContext = { config, stores: options.stores, catalog, redis, prefix, logger, keyring };
+  const health: HealthContext = { config, redis, prefix, logger };
+  const outcomes = outcomeReporter(logger);
+  const slots = jobSlots(Math.max(1, options.concurrency ?? 1), context);
+  for (const name of queues) {
+    slots.workers.push(openQueueWorker(name, slots.run, { connection, prefix, settings, logger, health, report: outcomes.report }));
+  }
+  const signal = options.signal;
+  await waitUntilReady(slots.workers, signal);
+  const stopStaleCheck = queues.includes(queueNames.maintenance) ? startStaleCheck(health, options.stores) : () => undefined;
+  if (!signal?.aborted) logger.info({ queues, concurrency: slots.limit }, 'worker started');
+  return {
+    queues,
+    async close(graceMs = settings.drainTimeoutMs) {
+      slots.stop();
+      stopStaleCheck();
+      outage.stop();
+      await drainAndClose({ workers: slots.workers, redis, where, logger, catalog, queues, running: () => slots.running, outcomes: outcomes.settled }, graceMs);
+    },
+  };
+}
+
+/** A BullMQ Worker of this process, on one queue. */
+type QueueWorker = Worker<JobPayload, JobResult>;
+
+/** Runs one job that `runner` fetched (see {@link jobSlots}). */
+type RunJob = (runner: QueueWorker, job: Job<JobPayload, JobResult>, token: string | undefined, signal: AbortSignal | undefined) => Promise<JobResult>;
+
+/**
+ * Checks at start what the worker needs, rather than at the first job: each source to back up
+ * is configured and its files are visible, the storage targets are writable (a warning only),
+ * and the keys can sign (and encrypt) what it makes. Returns the queues to serve (each source's
+ * backup queue, and maintenance if allowed) and the keyring; a UsageError when there is none.
+ */
+async function checkWorkerSetup(options: StartWorkerOptions): Promise<{ queues: string[]; keyring: Keyring }> {
+  const { config, logger } = options;
+  const settings = config.worker;
   const sources = options.sources ?? settings.sources;
   for (const id of sources) {
     if (!config.sources.some((s) => s.id === id)) throw new UsageError(`${config.file} has no source "${id}" for this worker to back up.`);
@@ -61,46 +107,46 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const queues = [...sources.map((id) => queueNames.backup(id)), ...((options.maintenance ?? settings.maintenance) ? [queueNames.maintenance] : [])];
   if (queues.length === 0)
     throw new UsageError(`This worker would serve no queue: name a source (--source or worker.sources in ${config.file}) or allow maintenance jobs.`);
-  const prefix = config.redis?.prefix ?? 'botbackup';
-  // BullMQ requires maxRetriesPerRequest: null on worker connections: commands wait out an outage.
-  const connection = { ...options.connection, maxRetriesPerRequest: null };
-  const redis = new Redis(connection);
-  redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error (lock connection)'));
-  const where = redactUrl(options.url ?? `redis://${connection.host}:${connection.port}/${connection.db}`);
-  const outage = watchConnection(redis, where, logger, options.outageReminderMs ?? OUTAGE_REMINDER_MS);
-  const catalog = Catalog.open(config.catalog ?? defaultCatalogPath(config.file), { logger });
-  const context: JobContext = { config, stores: options.stores, catalog, redis, prefix, logger, keyring };
-  const health: HealthContext = { config, redis, prefix, logger };
-  // Outcomes are recorded after BullMQ's events; close() waits for them before it closes Redis.
+  return { queues, keyring };
+}
+
+/**
+ * Records job outcomes (notifications, health keys) off BullMQ's events: report() starts one and
+ * logs its failure; settled() waits for those under way, which close() does before it closes Redis.
+ */
+function outcomeReporter(logger: Logger): { report(work: Promise<void>): void; settled(): Promise<unknown> } {
   const reporting = new Set<Promise<void>>();
-  const report = (work: Promise<void>) => {
-    const done = work.catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not record a job outcome'));
-    reporting.add(done);
-    void done.finally(() => reporting.delete(done));
+  return {
+    report(work: Promise<void>) {
+      const done = work.catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not record a job outcome'));
+      reporting.add(done);
+      void done.finally(() => reporting.delete(done));
+    },
+    settled: () => Promise.all(reporting),
   };
-  // One BullMQ Worker per queue, but at most `concurrency` jobs per process: while the slots are
-  // full the other Workers are paused, and a job one of them fetched anyway is handed back to its
-  // queue for a process with a free slot, instead of waiting here.
-  const limit = Math.max(1, options.concurrency ?? 1);
+}
+
+/**
+ * The process's job slots. One BullMQ Worker per queue (in `workers`), but at most `limit` jobs
+ * per process: while the slots are full the other Workers are paused, and a job one of them
+ * fetched anyway is handed back to its queue for a process with a free slot, instead of waiting
+ * here. stop() (at close) keeps paused Workers from resuming.
+ */
+function jobSlots(limit: number, context: JobContext): { limit: number; workers: QueueWorker[]; readonly running: number; run: RunJob; stop(): void } {
   let running = 0;
-  const workers: Worker<JobPayload, JobResult>[] = [];
   let closing = false;
+  const workers: QueueWorker[] = [];
   // Never the Worker that runs the job: a paused Worker's close() does not wait for its running
   // job (it would be left active, its lock released, until it stalls). With a concurrency of 1
   // per Worker it fetches nothing more while busy anyway.
-  const setPaused = (paused: boolean, runner: Worker<JobPayload, JobResult>) => {
+  const setPaused = (paused: boolean, runner: QueueWorker) => {
     for (const w of workers) {
       if (w === runner) continue;
       if (paused && !w.isPaused()) void w.pause(true);
       if (!paused && w.isPaused() && !closing) void w.resume();
     }
   };
-  const run = async (
-    runner: Worker<JobPayload, JobResult>,
-    job: Job<JobPayload, JobResult>,
-    token: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<JobResult> => {
+  const run: RunJob = async (runner, job, token, signal) => {
     if (running >= limit) {
       // Straight back to its queue (this process's Workers are paused by now, so another
       // process, or this one once a slot frees, takes it).
@@ -116,110 +162,169 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       setPaused(false, runner);
     }
   };
-  for (const name of queues) {
-    const worker: Worker<JobPayload, JobResult> = new Worker<JobPayload, JobResult>(name, (job, token, signal) => run(worker, job, token, signal), {
-      connection,
-      prefix,
-      concurrency: 1,
-      lockDuration: settings.lockDurationMs,
-      stalledInterval: settings.stalledIntervalMs,
-      maxStalledCount: settings.maxStalledCount,
-    });
-    worker.on('lockRenewalFailed', (jobIds: string[]) => {
-      for (const id of jobIds) {
-        logger.warn({ queue: name, jobId: id }, 'lost the lock of a running job; aborting its work');
-        worker.cancelJob(id, 'the worker lost the job lock (another worker may have taken it over)');
-      }
-    });
-    worker.on('stalled', (jobId: string) => logger.warn({ queue: name, jobId }, 'job stalled (its worker stopped renewing its lock); it runs again or fails'));
-    worker.on('completed', (job, result) => {
-      logger.info({ queue: name, jobId: job.id, ...result }, 'job completed');
-      if (!('skipped' in result && result.skipped)) report(reportSuccess(health, job));
-    });
-    worker.on('failed', (job, error) => {
-      logger.warn({ queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: error.message }, 'job failed');
-      // Notify once BullMQ gives up on the job, not at every attempt that will be retried.
-      if (job && error.name !== 'DelayedError') {
-        report(job.getState().then((state) => (state === 'failed' ? reportFailure(health, job, error.message) : undefined)));
-      }
-    });
-    // Without a listener an 'error' event would crash the process; a Redis outage is survived.
-    // Connection errors are at debug: watchConnection says once that Redis is gone and when it is back.
-    worker.on('error', (error) => {
-      if (isConnectionError(error)) logger.debug({ queue: name, err: error.message }, 'worker connection error');
-      else logger.warn({ queue: name, err: error.message }, 'worker error');
-    });
-    workers.push(worker);
-  }
-  // Waits for Redis (a worker may start before it); SIGTERM meanwhile returns at once, to close().
+  return {
+    limit,
+    workers,
+    get running() {
+      return running;
+    },
+    run,
+    stop() {
+      closing = true;
+    },
+  };
+}
+
+/**
+ * A BullMQ Worker on the queue `name`, one job at a time, with the `worker` section's lock and
+ * stall settings, running its jobs through `run`. Its events are logged; a lost lock aborts the
+ * job's work, and a job's outcome is reported (success, or failure once BullMQ gives up on it).
+ */
+function openQueueWorker(
+  name: string,
+  run: RunJob,
+  opts: {
+    connection: RedisConnectionOptions & { maxRetriesPerRequest: null };
+    prefix: string;
+    settings: Config['worker'];
+    logger: Logger;
+    health: HealthContext;
+    report(work: Promise<void>): void;
+  },
+): QueueWorker {
+  const { settings, logger, health, report } = opts;
+  const worker: QueueWorker = new Worker<JobPayload, JobResult>(name, (job, token, signal) => run(worker, job, token, signal), {
+    connection: opts.connection,
+    prefix: opts.prefix,
+    concurrency: 1,
+    lockDuration: settings.lockDurationMs,
+    stalledInterval: settings.stalledIntervalMs,
+    maxStalledCount: settings.maxStalledCount,
+  });
+  worker.on('lockRenewalFailed', (jobIds: string[]) => {
+    for (const id of jobIds) {
+      logger.warn({ queue: name, jobId: id }, 'lost the lock of a running job; aborting its work');
+      worker.cancelJob(id, 'the worker lost the job lock (another worker may have taken it over)');
+    }
+  });
+  worker.on('stalled', (jobId: string) => logger.warn({ queue: name, jobId }, 'job stalled (its worker stopped renewing its lock); it runs again or fails'));
+  worker.on('completed', (job, result) => {
+    logger.info({ queue: name, jobId: job.id, ...result }, 'job completed');
+    if (!('skipped' in result && result.skipped)) report(reportSuccess(health, job));
+  });
+  worker.on('failed', (job, error) => {
+    logger.warn({ queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: error.message }, 'job failed');
+    // Notify once BullMQ gives up on the job, not at every attempt that will be retried.
+    if (job && error.name !== 'DelayedError') {
+      report(job.getState().then((state) => (state === 'failed' ? reportFailure(health, job, error.message) : undefined)));
+    }
+  });
+  // Without a listener an 'error' event would crash the process; a Redis outage is survived.
+  // Connection errors are at debug: watchConnection says once that Redis is gone and when it is back.
+  worker.on('error', (error) => {
+    if (isConnectionError(error)) logger.debug({ queue: name, err: error.message }, 'worker connection error');
+    else logger.warn({ queue: name, err: error.message }, 'worker error');
+  });
+  return worker;
+}
+
+/** Waits for Redis (a worker may start before it); an abort of `signal` meanwhile returns at once, to close(). */
+async function waitUntilReady(workers: readonly QueueWorker[], signal: AbortSignal | undefined): Promise<void> {
   const ready = Promise.all(workers.map((w) => w.waitUntilReady()));
-  const signal = options.signal;
   if (signal && !signal.aborted) {
     let onAbort!: () => void;
     await Promise.race([ready, new Promise<void>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve()), { once: true }))]);
     signal.removeEventListener('abort', onAbort);
   } else if (!signal) await ready;
   ready.catch(() => undefined);
-  const stopStaleCheck = queues.includes(queueNames.maintenance) ? startStaleCheck(health, options.stores) : () => undefined;
-  if (!signal?.aborted) logger.info({ queues, concurrency: limit }, 'worker started');
+}
+
+/** What close() stops: the Workers, the lock connection, the catalog; and what it waits for. */
+interface Closing {
+  workers: readonly QueueWorker[];
+  redis: Redis;
+  /** The redacted Redis URL, for the log. */
+  where: string;
+  logger: Logger;
+  catalog: Catalog;
+  queues: string[];
+  /** Jobs running now. */
+  running(): number;
+  /** Waits for the job outcomes being recorded. */
+  outcomes(): Promise<unknown>;
+}
+
+/**
+ * The body of close(): drains (the running jobs get `graceMs`, then are aborted), waits for
+ * their outcomes to be recorded, and closes every connection and the catalog. Without Redis, or
+ * with a Redis that stops answering, it stops without draining (see {@link dropIfRedisHangs}).
+ */
+async function drainAndClose(c: Closing, graceMs: number): Promise<void> {
+  const { workers, redis, where, logger } = c;
+  // Without Redis nothing can be drained (a job's outcome cannot be recorded): abort the
+  // running jobs and drop the connections at once; the jobs run again once their locks expire.
+  const reachable = redis.status === 'ready';
+  if (!reachable) {
+    logger.warn({ redis: where }, 'Redis is unreachable: stopping without draining');
+    for (const w of workers) w.cancelAllJobs('the worker is shutting down');
+  }
+  const closed = Promise.all(workers.map((w) => w.close(!reachable)));
+  const timer = setTimeout(() => {
+    logger.warn({ graceMs }, 'drain timeout: aborting the running jobs');
+    for (const w of workers) w.cancelAllJobs('the worker is shutting down');
+  }, graceMs);
+  const forced = dropIfRedisHangs(c, reachable, c.running() > 0 ? graceMs + FORCE_CLOSE_MS : 0);
+  try {
+    await Promise.race([closed.then(() => c.outcomes()), forced.dropped]);
+  } finally {
+    forced.stop();
+    clearTimeout(timer);
+    if (redis.status === 'ready') {
+      let quitTimer: NodeJS.Timeout | undefined;
+      await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => (quitTimer = setTimeout(resolve, FORCE_CLOSE_MS)))]);
+      clearTimeout(quitTimer);
+    }
+    redis.disconnect();
+    c.catalog.close();
+  }
+  logger.info({ queues: c.queues }, 'worker stopped');
+}
+
+/**
+ * A Redis that hangs (its socket open, no replies) would hold close() forever: after
+ * `firstCheckMs` (0, or with a job running, past the drain and FORCE_CLOSE_MS) and then every
+ * FORCE_CLOSE_MS, Redis must answer a PING within 3 s, or the Workers' connections are dropped
+ * and `dropped` resolves. A job still aborting (zstd holds the event loop for seconds) is waited
+ * for while Redis answers. An unreachable Redis drops them at once. stop() ends the checks.
+ */
+function dropIfRedisHangs(c: Closing, reachable: boolean, firstCheckMs: number): { dropped: Promise<void>; stop(): void } {
+  const { workers, redis, where, logger } = c;
+  let forceTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const dropped = new Promise<void>((resolve) => {
+    const check = async () => {
+      if (stopped) return;
+      if (await answersPing(redis, 3_000)) {
+        if (!stopped) forceTimer = setTimeout(() => void check(), FORCE_CLOSE_MS);
+        return;
+      }
+      if (stopped) return;
+      logger.warn({ redis: where }, 'Redis did not answer while closing: dropping the connections');
+      for (const w of workers) void w.disconnect().catch(() => undefined);
+      resolve();
+    };
+    if (!reachable) {
+      for (const w of workers) void w.disconnect().catch(() => undefined);
+      resolve();
+      return;
+    }
+    forceTimer = setTimeout(() => void check(), firstCheckMs);
+  });
   return {
-    queues,
-    async close(graceMs = settings.drainTimeoutMs) {
-      closing = true;
-      stopStaleCheck();
-      outage.stop();
-      // Without Redis nothing can be drained (a job's outcome cannot be recorded): abort the
-      // running jobs and drop the connections at once; the jobs run again once their locks expire.
-      const reachable = redis.status === 'ready';
-      if (!reachable) {
-        logger.warn({ redis: where }, 'Redis is unreachable: stopping without draining');
-        for (const w of workers) w.cancelAllJobs('the worker is shutting down');
-      }
-      const closed = Promise.all(workers.map((w) => w.close(!reachable)));
-      const timer = setTimeout(() => {
-        logger.warn({ graceMs }, 'drain timeout: aborting the running jobs');
-        for (const w of workers) w.cancelAllJobs('the worker is shutting down');
-      }, graceMs);
-      // A Redis that hangs (its socket open, no replies) would hold close() forever: at once (or,
-      // with a job running, past the drain and FORCE_CLOSE_MS) and then every FORCE_CLOSE_MS,
-      // Redis must answer a PING within 3 s, or the connections are dropped. A job still
-      // aborting (zstd holds the event loop for seconds) is waited for while Redis answers.
-      let forceTimer: NodeJS.Timeout | undefined;
-      let stopped = false;
-      const forced = new Promise<void>((resolve) => {
-        const check = async () => {
-          if (stopped) return;
-          if (await answersPing(redis, 3_000)) {
-            if (!stopped) forceTimer = setTimeout(() => void check(), FORCE_CLOSE_MS);
-            return;
-          }
-          if (stopped) return;
-          logger.warn({ redis: where }, 'Redis did not answer while closing: dropping the connections');
-          for (const w of workers) void w.disconnect().catch(() => undefined);
-          resolve();
-        };
-        if (!reachable) {
-          for (const w of workers) void w.disconnect().catch(() => undefined);
-          resolve();
-          return;
-        }
-        forceTimer = setTimeout(() => void check(), running > 0 ? graceMs + FORCE_CLOSE_MS : 0);
-      });
-      try {
-        await Promise.race([closed.then(() => Promise.all(reporting)), forced]);
-      } finally {
-        stopped = true;
-        clearTimeout(timer);
-        clearTimeout(forceTimer);
-        if (redis.status === 'ready') {
-          let quitTimer: NodeJS.Timeout | undefined;
-          await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => (quitTimer = setTimeout(resolve, FORCE_CLOSE_MS)))]);
-          clearTimeout(quitTimer);
-        }
-        redis.disconnect();
-        catalog.close();
-      }
-      logger.info({ queues }, 'worker stopped');
+    dropped,
+    stop() {
+      stopped = true;
+      clearTimeout(forceTimer);
     },
   };
 }

@@ -211,59 +211,81 @@ const STATE_TEXT: Record<ScheduleState, string> = {
   unconfigured: 'NOT CONFIGURED: in Redis only; "botbackup scheduler" with this config removes it',
 };
 
+/** Prints the report as text: one block per part, each a title and a table (or one line), in a fixed order; parts not read are left out. */
 function printStatus(ctx: CommandContext, config: Config, report: StatusJson): void {
   const now = Date.parse(report.at);
-  const blocks: string[] = [];
-  const d = report.distributed;
+  const blocks: (string | null | undefined)[] = [
+    distributedNote(config, report.distributed),
+    report.schedules && schedulesBlock(report.schedules, report.distributed, now),
+    report.queues && queuesBlock(report.queues),
+    report.active && activeBlock(report.active),
+    sourcesBlock(report, now),
+    drillsBlock(report.sources),
+    report.storage.error ? `No storage target could be listed: ${report.storage.error}` : undefined,
+    ...report.storage.unreachable.map((u) => `Storage "${u.target}" could not be listed: ${u.error}`),
+    report.recentFailures && recentFailuresBlock(report.recentFailures, now),
+  ];
+  ctx.print(blocks.filter((b): b is string => typeof b === 'string').join('\n\n'));
+}
+
+/** Why the Redis parts are missing (distributed mode not configured, or Redis not readable); undefined when they are there. */
+function distributedNote(config: Config, d: StatusJson['distributed']): string | undefined {
   if (!d.configured) {
     const n = config.schedules.length;
-    blocks.push(
-      `Distributed mode is not configured (no "redis" in ${config.file})${n > 0 ? `: the ${n} schedule(s) of the config do not run` : ''}; showing the backups only.`,
-    );
-  } else if (d.error) {
-    blocks.push(`Redis at ${d.redis} could not be read; showing the backups only.`);
+    return `Distributed mode is not configured (no "redis" in ${config.file})${n > 0 ? `: the ${n} schedule(s) of the config do not run` : ''}; showing the backups only.`;
   }
-  if (report.schedules) {
-    const rows = report.schedules.map((s) => [
-      s.id,
-      s.job ?? '?',
-      s.source ?? '-',
-      s.cron ?? '-',
-      s.timezone ?? '-',
-      s.next ? `${formatTime(s.next)} (${formatRelative(Date.parse(s.next) - now)})` : '-',
-      STATE_TEXT[s.state],
-    ]);
-    blocks.push(
-      `Schedules (Redis ${d.redis}, prefix ${d.prefix})\n` +
-        (rows.length > 0 ? formatTable(['SCHEDULE', 'JOB', 'SOURCE', 'CRON', 'ZONE', 'NEXT RUN', 'STATE'], rows) : '  none configured or in Redis'),
-    );
-  }
-  if (report.queues) {
-    const notes = report.queues.map((q) => [q.paused ? 'PAUSED' : '', q.configured ? '' : 'not configured (no such source)'].filter(Boolean).join(', '));
-    const withNotes = notes.some((n) => n !== '');
-    const rows = report.queues.map((q, i) => [
-      q.name,
-      String(q.counts.waiting + q.counts.prioritized + q.counts['waiting-children']),
-      String(q.counts.active),
-      String(q.counts.delayed),
-      String(q.counts.completed),
-      String(q.counts.failed),
-      ...(withNotes ? [notes[i]!] : []),
-    ]);
-    const headers = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', ...(withNotes ? ['NOTE'] : [])];
-    blocks.push(`Queues\n${formatTable(headers, rows)}`);
-  }
-  if (report.active) {
-    blocks.push(
-      report.active.length === 0
-        ? 'Active jobs: none'
-        : `Active jobs\n${formatTable(
-            ['JOB', 'QUEUE', 'NAME', 'PROGRESS', 'RUNNING FOR'],
-            report.active.map((j) => [j.id, j.queue, j.name, describeProgress(j.progress), j.runningForMs === null ? '-' : formatAge(j.runningForMs)]),
-          )}`,
-    );
-  }
-  const sourceRows = report.sources.map((s) => {
+  if (d.error) return `Redis at ${d.redis} could not be read; showing the backups only.`;
+  return undefined;
+}
+
+/** The schedules, each with its next run (and in how long from `now`) and whether Redis matches the config. */
+function schedulesBlock(schedules: readonly ScheduleStatus[], d: StatusJson['distributed'], now: number): string {
+  const rows = schedules.map((s) => [
+    s.id,
+    s.job ?? '?',
+    s.source ?? '-',
+    s.cron ?? '-',
+    s.timezone ?? '-',
+    s.next ? `${formatTime(s.next)} (${formatRelative(Date.parse(s.next) - now)})` : '-',
+    STATE_TEXT[s.state],
+  ]);
+  return (
+    `Schedules (Redis ${d.redis}, prefix ${d.prefix})\n` +
+    (rows.length > 0 ? formatTable(['SCHEDULE', 'JOB', 'SOURCE', 'CRON', 'ZONE', 'NEXT RUN', 'STATE'], rows) : '  none configured or in Redis')
+  );
+}
+
+/** The queues' job counts; a NOTE column only when some queue is paused or not configured. */
+function queuesBlock(queues: readonly QueueSummary[]): string {
+  const notes = queues.map((q) => [q.paused ? 'PAUSED' : '', q.configured ? '' : 'not configured (no such source)'].filter(Boolean).join(', '));
+  const withNotes = notes.some((n) => n !== '');
+  const rows = queues.map((q, i) => [
+    q.name,
+    String(q.counts.waiting + q.counts.prioritized + q.counts['waiting-children']),
+    String(q.counts.active),
+    String(q.counts.delayed),
+    String(q.counts.completed),
+    String(q.counts.failed),
+    ...(withNotes ? [notes[i]!] : []),
+  ]);
+  const headers = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', ...(withNotes ? ['NOTE'] : [])];
+  return `Queues\n${formatTable(headers, rows)}`;
+}
+
+/** The running jobs, with their progress and how long they have run. */
+function activeBlock(active: NonNullable<StatusJson['active']>): string {
+  return active.length === 0
+    ? 'Active jobs: none'
+    : `Active jobs\n${formatTable(
+        ['JOB', 'QUEUE', 'NAME', 'PROGRESS', 'RUNNING FOR'],
+        active.map((j) => [j.id, j.queue, j.name, describeProgress(j.progress), j.runningForMs === null ? '-' : formatAge(j.runningForMs)]),
+      )}`;
+}
+
+/** Each source's newest good backup, its age, whether it is stale (UNKNOWN when no target could be listed), and its last job. */
+function sourcesBlock(report: StatusJson, now: number): string {
+  const d = report.distributed;
+  const rows = report.sources.map((s) => {
     const b = s.newestGoodBackup;
     const state = report.storage.error ? 'UNKNOWN' : s.stale ? `STALE (${b ? `older than ${formatAge(report.staleAfterMs)}` : 'no good backup'})` : 'ok';
     return [
@@ -274,31 +296,31 @@ function printStatus(ctx: CommandContext, config: Config, report: StatusJson): v
       s.lastJob ? describeLastJob(s.lastJob, now) : d.configured && !d.error ? 'none in Redis' : '-',
     ];
   });
-  blocks.push(`Sources\n${formatTable(['SOURCE', 'NEWEST GOOD BACKUP', 'AGE', 'STATE', 'LAST JOB'], sourceRows)}`);
-  if (report.sources.some((s) => s.drill)) {
-    const rows = report.sources.map((s) => [s.id, s.drill ? describeDrillCopies(s.drill) : '-', s.drill ? describeDrill(s.drill) : '-']);
-    blocks.push(`Restore drills\n${formatTable(['SOURCE', 'COPIES', 'LAST DRILL'], rows)}`);
-  }
-  if (report.storage.error) blocks.push(`No storage target could be listed: ${report.storage.error}`);
-  for (const u of report.storage.unreachable) blocks.push(`Storage "${u.target}" could not be listed: ${u.error}`);
-  if (report.recentFailures) {
-    blocks.push(
-      report.recentFailures.length === 0
-        ? 'Failures in the last 24 h: none'
-        : `Failures in the last 24 h (newest ${RECENT_FAILURES_MAX} at most)\n${formatTable(
-            ['JOB', 'QUEUE', 'NAME', 'FAILED', 'ATTEMPTS', 'REASON'],
-            report.recentFailures.map((j) => [
-              j.id,
-              j.queue,
-              j.name,
-              `${formatAge(now - Date.parse(j.finishedAt!))} ago`,
-              `${j.attemptsMade}/${j.attempts}`,
-              j.failedReason ?? '',
-            ]),
-          )}`,
-    );
-  }
-  ctx.print(blocks.join('\n\n'));
+  return `Sources\n${formatTable(['SOURCE', 'NEWEST GOOD BACKUP', 'AGE', 'STATE', 'LAST JOB'], rows)}`;
+}
+
+/** Each source's restore drills; undefined when no source's drills could be read. */
+function drillsBlock(sources: readonly SourceStatus[]): string | undefined {
+  if (!sources.some((s) => s.drill)) return undefined;
+  const rows = sources.map((s) => [s.id, s.drill ? describeDrillCopies(s.drill) : '-', s.drill ? describeDrill(s.drill) : '-']);
+  return `Restore drills\n${formatTable(['SOURCE', 'COPIES', 'LAST DRILL'], rows)}`;
+}
+
+/** The jobs that failed in the last day (at most RECENT_FAILURES_MAX), with when, their attempts and why. */
+function recentFailuresBlock(failures: readonly JobView[], now: number): string {
+  return failures.length === 0
+    ? 'Failures in the last 24 h: none'
+    : `Failures in the last 24 h (newest ${RECENT_FAILURES_MAX} at most)\n${formatTable(
+        ['JOB', 'QUEUE', 'NAME', 'FAILED', 'ATTEMPTS', 'REASON'],
+        failures.map((j) => [
+          j.id,
+          j.queue,
+          j.name,
+          `${formatAge(now - Date.parse(j.finishedAt!))} ago`,
+          `${j.attemptsMade}/${j.attempts}`,
+          j.failedReason ?? '',
+        ]),
+      )}`;
 }
 
 /** `drill ok 3h ago: backup <id> from "local", restore 4.2 s, data age 1d 2h`, `drill FAILED 1h ago: <why>` or `drill never`. */

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { ExitCode, UsageError, VerifyFailedError, formatBytes, formatSeconds } from '@botbackup/core';
-import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type CopyVerdict } from '@botbackup/engine';
+import { ExitCode, UsageError, VerifyFailedError, formatBytes, formatSeconds, type Manifest } from '@botbackup/core';
+import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type Catalog, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
-import { withBackupSelection } from '../context.js';
+import { withBackupSelection, type CommandContext } from '../context.js';
 import type { WrapAction } from '../command.js';
 import { formatTable } from '../output.js';
 
@@ -21,25 +21,8 @@ export function verifyCommand(wrap: WrapAction): Command {
       const config = await ctx.config();
       const catalog = await ctx.catalog();
       lowerPriority(config.nice);
-      const source = opts.source as string | undefined;
       const unreachable = new Map<BackupStore, string>();
-      let backups: { sourceId: string; backupId: string }[];
-      if (opts.all) {
-        const seen = new Map<string, { sourceId: string; backupId: string }>();
-        for (const store of stores) {
-          try {
-            for (const id of await listBackupIds(store, source, ctx.signal)) seen.set(`${id.sourceId}/${id.backupId}`, id);
-          } catch (error) {
-            if (!isTargetFailure(error)) throw error;
-            unreachable.set(store, error.message);
-          }
-        }
-        backups = [...seen.values()].sort((a, b) => (a.backupId < b.backupId ? -1 : a.backupId > b.backupId ? 1 : 0));
-      } else {
-        const { manifest } = await ctx.resolveBackup(args[0]!, opts);
-        backups = [{ sourceId: manifest.source.id, backupId: manifest.id }];
-      }
-
+      const backups = await selectBackups(ctx, stores, args, opts, unreachable);
       const results: CopyVerdict[] = [];
       for (const backup of backups) {
         const verdicts = await verifyCopies({
@@ -52,47 +35,91 @@ export function verifyCommand(wrap: WrapAction): Command {
           tmpDir: config.tmpDir,
           onProgress: ctx.progress.update,
           signal: ctx.signal,
-          onVerdict: (v, manifest) => {
-            ctx.progress.done();
-            if (v.ok && manifest) {
-              catalog.recordCopy(v.store, manifest, 'verified', new Date());
-              const what = v.contents === false ? 'encrypted bytes checked (no identity here to check the entries inside)' : 'checked';
-              ctx.print(
-                `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${formatSeconds(v.durationMs ?? 0)}`,
-              );
-              for (const warning of v.warnings ?? []) ctx.print(`       WARNING: ${warning}`);
-              return;
-            }
-            // Only bad content marks the copy bad: not an unreachable target, nor a key this host lacks.
-            if (v.exitCode === ExitCode.integrity && !v.code?.startsWith('STORAGE_')) catalog.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
-            ctx.print(`FAILED ${v.id} in "${v.store}": ${v.error}`);
-          },
+          onVerdict: (v, manifest) => printVerdict(ctx, catalog, v, manifest),
         });
-        for (const v of verdicts.filter((r) => r.repairedFrom !== undefined)) {
-          const manifest = await readManifest(
-            stores.find((s) => s.name === v.store)!,
-            v.source,
-            v.id,
-            ctx.signal,
-          );
-          catalog.recordCopy(v.store, manifest, 'verified', new Date());
-          ctx.print(`repaired ${v.id} in "${v.store}" with the copy in "${v.repairedFrom}"`);
-        }
+        await recordRepairs(ctx, catalog, stores, verdicts);
         results.push(...verdicts);
       }
       if (ctx.options.json) ctx.printJson(results);
       else if (opts.all && backups.length > 0) ctx.print(`\n${verifyTable(backups, stores, results)}`);
-      const failed = results.filter((r) => !r.ok && r.repairedFrom === undefined);
-      if (failed.length > 0) {
-        // The worst failure decides: a bad copy (6) over a key that opens none (11) over an unreachable target (5).
-        throw new VerifyFailedError(
-          failed.length === 1
-            ? failed[0]!.error!
-            : `${failed.length} of ${results.length} copies failed verification (listed above)${opts.repair ? '' : '; "botbackup verify --repair" replaces bad copies with good ones'}.`,
-          worstExitCode(failed.map((r) => r.exitCode ?? ExitCode.integrity)),
-        );
-      }
+      throwIfFailed(results, Boolean(opts.repair));
     }),
+  );
+}
+
+/** A backup to verify, by its ids. */
+type BackupIds = { sourceId: string; backupId: string };
+
+/**
+ * The backups to verify: with `--all`, every backup any target lists (of `--source`, if given),
+ * once each, by id; a target that cannot be listed goes into `unreachable` with why. Otherwise
+ * the one backup the argument names.
+ */
+async function selectBackups(
+  ctx: CommandContext,
+  stores: readonly BackupStore[],
+  args: string[],
+  opts: Record<string, unknown>,
+  unreachable: Map<BackupStore, string>,
+): Promise<BackupIds[]> {
+  if (!opts.all) {
+    const { manifest } = await ctx.resolveBackup(args[0]!, opts);
+    return [{ sourceId: manifest.source.id, backupId: manifest.id }];
+  }
+  const source = opts.source as string | undefined;
+  const seen = new Map<string, BackupIds>();
+  for (const store of stores) {
+    try {
+      for (const id of await listBackupIds(store, source, ctx.signal)) seen.set(`${id.sourceId}/${id.backupId}`, id);
+    } catch (error) {
+      if (!isTargetFailure(error)) throw error;
+      unreachable.set(store, error.message);
+    }
+  }
+  return [...seen.values()].sort((a, b) => (a.backupId < b.backupId ? -1 : a.backupId > b.backupId ? 1 : 0));
+}
+
+/** Prints one copy's verdict as it comes, and records it in the local catalog: a good copy as verified, a bad one as bad. */
+function printVerdict(ctx: CommandContext, catalog: Catalog, v: CopyVerdict, manifest: Manifest | undefined): void {
+  ctx.progress.done();
+  if (v.ok && manifest) {
+    catalog.recordCopy(v.store, manifest, 'verified', new Date());
+    const what = v.contents === false ? 'encrypted bytes checked (no identity here to check the entries inside)' : 'checked';
+    ctx.print(
+      `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${formatSeconds(v.durationMs ?? 0)}`,
+    );
+    for (const warning of v.warnings ?? []) ctx.print(`       WARNING: ${warning}`);
+    return;
+  }
+  // Only bad content marks the copy bad: not an unreachable target, nor a key this host lacks.
+  if (v.exitCode === ExitCode.integrity && !v.code?.startsWith('STORAGE_')) catalog.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
+  ctx.print(`FAILED ${v.id} in "${v.store}": ${v.error}`);
+}
+
+/** `--repair`: records each repaired copy in the catalog as verified (with the manifest now in its target) and says where it came from. */
+async function recordRepairs(ctx: CommandContext, catalog: Catalog, stores: readonly BackupStore[], verdicts: readonly CopyVerdict[]): Promise<void> {
+  for (const v of verdicts.filter((r) => r.repairedFrom !== undefined)) {
+    const manifest = await readManifest(
+      stores.find((s) => s.name === v.store)!,
+      v.source,
+      v.id,
+      ctx.signal,
+    );
+    catalog.recordCopy(v.store, manifest, 'verified', new Date());
+    ctx.print(`repaired ${v.id} in "${v.store}" with the copy in "${v.repairedFrom}"`);
+  }
+}
+
+/** Throws a VerifyFailedError if any copy failed and was not repaired: the one error, or how many failed. */
+function throwIfFailed(results: readonly CopyVerdict[], repair: boolean): void {
+  const failed = results.filter((r) => !r.ok && r.repairedFrom === undefined);
+  if (failed.length === 0) return;
+  // The worst failure decides: a bad copy (6) over a key that opens none (11) over an unreachable target (5).
+  throw new VerifyFailedError(
+    failed.length === 1
+      ? failed[0]!.error!
+      : `${failed.length} of ${results.length} copies failed verification (listed above)${repair ? '' : '; "botbackup verify --repair" replaces bad copies with good ones'}.`,
+    worstExitCode(failed.map((r) => r.exitCode ?? ExitCode.integrity)),
   );
 }
 

@@ -76,82 +76,119 @@ export async function verifyCopies(options: VerifyCopiesOptions): Promise<CopyVe
   const verdicts: CopyVerdict[] = [];
   const good: { store: BackupStore; manifest: Manifest }[] = [];
   const bad: { store: BackupStore; verdict: CopyVerdict }[] = [];
+  const fail = (store: BackupStore, error: BotbackupError) => {
+    const verdict = failedVerdict(base, store, error);
+    verdicts.push(verdict);
+    if (error instanceof IntegrityError || error instanceof BackupNotFoundError) bad.push({ store, verdict });
+    options.onVerdict?.(verdict, undefined);
+  };
   for (const store of options.stores) {
-    const fail = (error: BotbackupError) => {
-      // A missing copy counts as a bad one (6), as it always has for verify; any other failure
-      // stands for its own error's exit code (an aborted StorageError never gets here).
-      const missing = error instanceof BackupNotFoundError || (error instanceof StorageError && error.storageCode === 'NOT_FOUND');
-      const exitCode = missing ? ExitCode.integrity : error.exitCode;
-      const verdict: CopyVerdict = { ...base, store: store.name, ok: false, error: error.message, code: error.code, exitCode };
-      verdicts.push(verdict);
-      if (error instanceof IntegrityError || error instanceof BackupNotFoundError) bad.push({ store, verdict });
-      options.onVerdict?.(verdict, undefined);
-    };
     const down = options.unreachable?.get(store);
     if (down !== undefined) {
-      fail(new StorageError('UNAVAILABLE', { operation: 'verify', backend: store.name, message: down }));
+      fail(store, new StorageError('UNAVAILABLE', { operation: 'verify', backend: store.name, message: down }));
       continue;
     }
     try {
-      const manifest = await readManifest(store, backup.sourceId, backup.backupId, signal);
-      const r = await verifyBackup({
-        store,
-        manifest,
-        deep: options.deep ?? false,
-        tmpDir: options.tmpDir,
-        onProgress: options.onProgress,
-        keyring: options.keyring,
-        signal,
-      });
-      const verdict: CopyVerdict = {
-        ...base,
-        store: store.name,
-        ok: true,
-        entries: r.entries,
-        storedBytes: r.storedBytes,
-        deep: r.deep,
-        contents: r.contents,
-        warnings: r.warnings,
-        durationMs: Math.round(r.durationMs),
-      };
+      const { verdict, manifest } = await checkCopy(store, base, options);
       verdicts.push(verdict);
       good.push({ store, manifest });
+      // Inside the try, as before: a listener that throws gets this copy a failed verdict too.
       options.onVerdict?.(verdict, manifest);
     } catch (error) {
-      if (error instanceof BackupNotFoundError) {
-        fail(new BackupNotFoundError(`Backup ${backup.backupId} is missing in storage "${store.name}"; run "botbackup replicate" to copy it there.`));
-      } else if (
-        signal?.aborted ||
-        error instanceof AbortedError ||
-        error instanceof UsageError ||
-        error instanceof ConfigError ||
-        (error instanceof BotbackupError && error.exitCode === ExitCode.aborted)
-      ) {
-        throw error;
-      } else if (error instanceof BotbackupError) {
-        // Bad content, a key that does not open it, an unsafe path in it, its target down: a
-        // verdict on this copy; the other copies and backups are still checked.
-        fail(error);
-      } else {
-        // A bug while checking this copy: reported as such (exit 1), without hiding the others'.
-        fail(new InternalError(`Checking the copy in storage "${store.name}" failed with an internal error: ${(error as Error).message}`, { cause: error }));
-      }
+      fail(store, copyFailure(error, store, backup.backupId, signal));
     }
   }
   const from = good[0];
-  if (options.repair && from) {
-    for (const { store, verdict } of bad) {
-      try {
-        await copyBackup(from.store, store, from.manifest, { signal });
-        verdict.repairedFrom = from.store.name;
-      } catch (error) {
-        if (signal?.aborted || !(error instanceof BotbackupError)) throw error;
-        verdict.error = `${verdict.error!.replace(/\.$/, '')}; the repair from "${from.store.name}" failed: ${error.message}`;
-        verdict.exitCode = worstExitCode([verdict.exitCode, error.exitCode]);
-      }
+  if (options.repair && from) await repairCopies(from, bad, signal);
+  return verdicts;
+}
+
+/**
+ * The failed verdict for one store's copy. A missing copy counts as a bad one (6), as it always
+ * has for verify; any other failure stands for its own error's exit code (an aborted
+ * StorageError never gets here).
+ */
+function failedVerdict(base: { id: string; source: string }, store: BackupStore, error: BotbackupError): CopyVerdict {
+  const missing = error instanceof BackupNotFoundError || (error instanceof StorageError && error.storageCode === 'NOT_FOUND');
+  const exitCode = missing ? ExitCode.integrity : error.exitCode;
+  return { ...base, store: store.name, ok: false, error: error.message, code: error.code, exitCode };
+}
+
+/** Reads `store`'s own manifest of the backup and verifies its objects: the good verdict, with that manifest. Throws what went wrong. */
+async function checkCopy(
+  store: BackupStore,
+  base: { id: string; source: string },
+  options: VerifyCopiesOptions,
+): Promise<{ verdict: CopyVerdict; manifest: Manifest }> {
+  const { backup, signal } = options;
+  const manifest = await readManifest(store, backup.sourceId, backup.backupId, signal);
+  const r = await verifyBackup({
+    store,
+    manifest,
+    deep: options.deep ?? false,
+    tmpDir: options.tmpDir,
+    onProgress: options.onProgress,
+    keyring: options.keyring,
+    signal,
+  });
+  const verdict: CopyVerdict = {
+    ...base,
+    store: store.name,
+    ok: true,
+    entries: r.entries,
+    storedBytes: r.storedBytes,
+    deep: r.deep,
+    contents: r.contents,
+    warnings: r.warnings,
+    durationMs: Math.round(r.durationMs),
+  };
+  return { verdict, manifest };
+}
+
+/**
+ * What checking one copy threw, as the typed error of its failed verdict; rethrows what is not
+ * about the copy (an abort, a usage or config error), so that it ends the whole verify.
+ */
+function copyFailure(error: unknown, store: BackupStore, backupId: string, signal: AbortSignal | undefined): BotbackupError {
+  if (error instanceof BackupNotFoundError) {
+    return new BackupNotFoundError(`Backup ${backupId} is missing in storage "${store.name}"; run "botbackup replicate" to copy it there.`);
+  }
+  if (
+    signal?.aborted ||
+    error instanceof AbortedError ||
+    error instanceof UsageError ||
+    error instanceof ConfigError ||
+    (error instanceof BotbackupError && error.exitCode === ExitCode.aborted)
+  ) {
+    throw error;
+  }
+  // Bad content, a key that does not open it, an unsafe path in it, its target down: a verdict
+  // on this copy; the other copies and backups are still checked.
+  if (error instanceof BotbackupError) return error;
+  // A bug while checking this copy: reported as such (exit 1), without hiding the others'.
+  return new InternalError(`Checking the copy in storage "${store.name}" failed with an internal error: ${(error as Error).message}`, { cause: error });
+}
+
+/**
+ * `repair`: replaces each bad or missing copy with the good one in `from` (checked on the way by
+ * copyBackup). A repair that fails is added to the copy's verdict (its error and the worse exit
+ * code); an abort or a bug ends the verify.
+ */
+async function repairCopies(
+  from: { store: BackupStore; manifest: Manifest },
+  bad: readonly { store: BackupStore; verdict: CopyVerdict }[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  for (const { store, verdict } of bad) {
+    try {
+      await copyBackup(from.store, store, from.manifest, { signal });
+      verdict.repairedFrom = from.store.name;
+    } catch (error) {
+      if (signal?.aborted || !(error instanceof BotbackupError)) throw error;
+      verdict.error = `${verdict.error!.replace(/\.$/, '')}; the repair from "${from.store.name}" failed: ${error.message}`;
+      verdict.exitCode = worstExitCode([verdict.exitCode, error.exitCode]);
     }
   }
-  return verdicts;
 }
 
 /** Exit codes of failed checks, worst first: bad data, an unsafe archive, no key, a missing backup, a bug, an unreachable target. */
