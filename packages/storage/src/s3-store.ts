@@ -2,20 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { Readable, Transform } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  ListPartsCommand,
-  S3Client,
-  type S3ClientConfig,
-  type ServerSideEncryption,
-  type StorageClass,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
 import { StorageError, type StorageErrorCode } from '@botbackup/core';
 import { isValidKey, type BackupStore, type GetOptions, type ObjectInfo, type RemovedTemp, type StoreCallOptions } from './backup-store.js';
 
@@ -55,6 +42,16 @@ export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 /** The name given to a request that made no progress for the stall timeout (never retried). */
 const STALLED = 'BotbackupStalled';
 
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+type LibStorage = typeof import('@aws-sdk/lib-storage');
+
+// The AWS SDK is loaded on first use, once per process: loading it takes longer than a whole
+// `botbackup list`, and most commands of a config without an S3 target never need it.
+let s3Sdk: Promise<S3Sdk> | undefined;
+let libStorage: Promise<LibStorage> | undefined;
+const loadS3Sdk = (): Promise<S3Sdk> => (s3Sdk ??= import('@aws-sdk/client-s3'));
+const loadLibStorage = (): Promise<LibStorage> => (libStorage ??= import('@aws-sdk/lib-storage'));
+
 /**
  * A repository in an S3 bucket (AWS S3, MinIO, any S3-compatible service). Uploads stream through
  * lib-storage's multipart upload (a few parts in memory at a time, never the whole object), and
@@ -66,7 +63,8 @@ const STALLED = 'BotbackupStalled';
 export class S3Store implements BackupStore {
   readonly name: string;
   readonly location: string;
-  private readonly client: S3Client;
+  /** The client and the SDK's commands, made on first use (see loadS3Sdk). */
+  private ready: Promise<{ client: S3Client; sdk: S3Sdk }> | undefined;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly stallTimeoutMs: number;
@@ -85,6 +83,16 @@ export class S3Store implements BackupStore {
     this.prefix = options.prefix ? `${options.prefix.replace(/\/+$/, '')}/` : '';
     this.location = `s3://${options.bucket}/${this.prefix}${options.endpoint ? ` at ${new URL(options.endpoint).origin}` : ''}`;
     this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  }
+
+  /** The client, made once the SDK is loaded; every call of this store waits for it. */
+  private sdk(): Promise<{ client: S3Client; sdk: S3Sdk }> {
+    this.ready ??= loadS3Sdk().then((sdk) => ({ client: this.createClient(sdk), sdk }));
+    return this.ready;
+  }
+
+  private createClient(sdk: S3Sdk): S3Client {
+    const options = this.options;
     const config: S3ClientConfig = {
       region: options.region ?? 'us-east-1',
       // Every request: a connection not established, or a socket with no byte sent or received,
@@ -102,12 +110,12 @@ export class S3Store implements BackupStore {
     };
     if (options.endpoint) config.endpoint = options.endpoint;
     if (options.credentials) config.credentials = options.credentials;
-    this.client = new S3Client(config);
+    const client = new sdk.S3Client(config);
     // lib-storage uploads each multipart part as a Buffer, which SigV4 would hash (sha256) only to
     // sign it: one more pass over every byte on a host that also runs the bot (0.5 CPU-s per
     // 512 MiB, bench/s3.mjs). The SDK already sends streamed PutObject bodies as UNSIGNED-PAYLOAD;
     // parts go the same way. The repository's own sha256 sums protect the bytes end to end.
-    this.client.middlewareStack.add(
+    client.middlewareStack.add(
       (next, context) => async (args) => {
         const request = args.request as { headers?: Record<string, string> };
         if (context.commandName === 'UploadPartCommand' && request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
@@ -118,8 +126,8 @@ export class S3Store implements BackupStore {
     // The SDK retries a timed-out request (up to maxAttempts, each waiting the whole timeout
     // again): a target that made no progress for the stall timeout has stopped answering, and the
     // request fails now, so that the backup goes on without it.
-    type Relative = Parameters<typeof this.client.middlewareStack.addRelativeTo>[0];
-    this.client.middlewareStack.addRelativeTo(
+    type Relative = Parameters<typeof client.middlewareStack.addRelativeTo>[0];
+    client.middlewareStack.addRelativeTo(
       ((next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
         this.requestStarted();
         try {
@@ -133,6 +141,7 @@ export class S3Store implements BackupStore {
       }) as unknown as Relative,
       { relation: 'after', toMiddleware: 'retryMiddleware', name: 'botbackupStallNotRetried' },
     );
+    return client;
   }
 
   /** An agent whose connections are watched (see {@link requestStarted}). */
@@ -208,8 +217,20 @@ export class S3Store implements BackupStore {
             }),
           );
     if (body instanceof Readable && counted instanceof Transform) body.once('error', (error: Error) => counted.destroy(error));
-    const upload = new Upload({
-      client: this.client,
+    // The upload starts reading once the SDK is loaded (the first call of the process waits for
+    // it): a body that fails before must not be an unhandled 'error'; the upload then reads a
+    // destroyed stream and fails with its error, as it would have at once.
+    if (counted instanceof Transform) counted.once('error', () => undefined);
+    let loaded: { client: S3Client; Upload: LibStorage['Upload'] };
+    try {
+      loaded = { client: (await this.sdk()).client, Upload: (await loadLibStorage()).Upload };
+    } catch (error) {
+      // Not the target's failure: the SDK could not be loaded (a broken installation).
+      if (body instanceof Readable) body.destroy();
+      throw error;
+    }
+    const upload = new loaded.Upload({
+      client: loaded.client,
       params: {
         Bucket: this.bucket,
         Key: objectKey,
@@ -238,8 +259,9 @@ export class S3Store implements BackupStore {
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
     const objectKey = this.keyOf(key, 'get');
     const range = options.range ? `bytes=${options.range.start}-${options.range.end ?? ''}` : undefined;
+    const { client, sdk } = await this.sdk();
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: range }), {
+      const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: range }), {
         abortSignal: options.signal,
       });
       if (!(response.Body instanceof Readable)) throw new Error('the response has no readable body');
@@ -251,8 +273,9 @@ export class S3Store implements BackupStore {
 
   async stat(key: string, options: StoreCallOptions = {}): Promise<ObjectInfo | undefined> {
     const objectKey = this.keyOf(key, 'stat');
+    const { client, sdk } = await this.sdk();
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: options.signal });
+      const head = await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: options.signal });
       return { key, size: head.ContentLength ?? 0, modifiedAt: head.LastModified ?? new Date(0) };
     } catch (error) {
       const mapped = this.toStorageError(error, 'stat', key);
@@ -262,11 +285,12 @@ export class S3Store implements BackupStore {
   }
 
   async *list(prefix: string, options: StoreCallOptions = {}): AsyncIterable<ObjectInfo> {
+    const { client, sdk } = await this.sdk();
     let token: string | undefined;
     do {
       let page;
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }), {
+        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }), {
           abortSignal: options.signal,
         });
       } catch (error) {
@@ -282,8 +306,9 @@ export class S3Store implements BackupStore {
 
   async delete(key: string, options: StoreCallOptions = {}): Promise<void> {
     const objectKey = this.keyOf(key, 'delete');
+    const { client, sdk } = await this.sdk();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: options.signal });
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: options.signal });
     } catch (error) {
       const mapped = this.toStorageError(error, 'delete', key);
       if (mapped.storageCode === 'NOT_FOUND' && !isMissingBucket(error)) return;
@@ -301,6 +326,7 @@ export class S3Store implements BackupStore {
    * the backup's own writes report an unreachable target.
    */
   async removeStaleTemp(options: { graceMs: number; signal?: AbortSignal | undefined }): Promise<RemovedTemp[]> {
+    const { client, sdk } = await this.sdk();
     const removed: RemovedTemp[] = [];
     const call = { abortSignal: options.signal };
     let keyMarker: string | undefined;
@@ -311,8 +337,8 @@ export class S3Store implements BackupStore {
       // (the backup's own writes then wait the whole stallTimeout and report it).
       const listingTimeout = AbortSignal.timeout(Math.min(this.stallTimeoutMs, 10_000));
       try {
-        page = await this.client.send(
-          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        page = await client.send(
+          new sdk.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
           { abortSignal: options.signal ? AbortSignal.any([options.signal, listingTimeout]) : listingTimeout },
         );
       } catch (error) {
@@ -333,8 +359,8 @@ export class S3Store implements BackupStore {
         try {
           let partMarker: string | undefined;
           do {
-            const parts = await this.client.send(
-              new ListPartsCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId, PartNumberMarker: partMarker }),
+            const parts = await client.send(
+              new sdk.ListPartsCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId, PartNumberMarker: partMarker }),
               call,
             );
             for (const part of parts.Parts ?? []) bytes += part.Size ?? 0;
@@ -344,7 +370,7 @@ export class S3Store implements BackupStore {
           // Only for the report: the size of what is removed.
         }
         try {
-          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }), call);
+          await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }), call);
         } catch (error) {
           if ((error as { name?: string }).name === 'NoSuchUpload') continue; // completed or aborted meanwhile
           throw this.toStorageError(error, 'abort', `the unfinished upload of ${key}`);

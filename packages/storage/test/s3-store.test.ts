@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StorageError } from '@botbackup/core';
 import { S3Store } from '../src/index.js';
 import { S3RVER_CREDENTIALS as credentials, startS3rver, type S3rver } from './s3rver.js';
@@ -48,5 +49,23 @@ describe('S3Store errors', () => {
     const e3 = await down.stat('data/x').catch((e: unknown) => e);
     expect((e3 as StorageError).storageCode).toBe('UNAVAILABLE');
     expect((e3 as Error).message).toMatch(/Cannot reach storage "s3" .* check the endpoint/);
+  });
+});
+
+describe('S3Store: the SDK loaded on first use', () => {
+  it('a body that fails while the SDK is still loading fails the put, with nothing unhandled and nothing stored', async () => {
+    // A fresh copy of the module: its first call has to load the SDK.
+    vi.resetModules();
+    const { S3Store: FreshStore } = await import('../src/s3-store.js');
+    const store = new FreshStore({ name: 's3', bucket: await newBucket(), endpoint, credentials });
+    const failing = new Readable({ read: () => undefined });
+    const put = store.put('early/obj', failing).catch((e: unknown) => e);
+    failing.destroy(new Error('source died'));
+    const error = await put;
+    // As when the body fails mid-way: the put fails (an IO error, since the body's error is no
+    // S3 error), caused by the body's error.
+    expect((error as StorageError).storageCode).toBe('IO');
+    expect(((error as Error).cause as Error).message).toBe('source died');
+    expect(await store.stat('early/obj')).toBeUndefined();
   });
 });
