@@ -8,7 +8,6 @@ import {
   queueFor,
   redisConnectionOptions,
   type Config,
-  type DrillCopy,
   type DrillRecord,
   type JobPayload,
   type JobProgress,
@@ -16,13 +15,14 @@ import {
   type JobType,
   type ScheduleConfig,
 } from '@botbackup/core';
-import type { CatalogBackup } from '@botbackup/engine';
 import { closeProducer, connectProducer, nextRuns, redisError, scanQueueNames } from '@botbackup/scheduler';
 
 /*
- * What `botbackup status` and `botbackup jobs` read from Redis, and the pure functions that
- * compare it with the config and the catalog. It reads the jobs' payloads, results and progress
- * by core's job contract (JobPayload, JobResult, JobProgress), the one the worker writes them by.
+ * What `botbackup status` and `botbackup jobs` read from Redis, and how the config's schedules
+ * compare with it. It reads the jobs' payloads, results and progress by core's job contract
+ * (JobPayload, JobResult, JobProgress), the one the worker writes them by. BullMQ and ioredis:
+ * commands load this module with import() when they read Redis; the pure functions `status`
+ * also needs without Redis are in status-model.ts.
  */
 
 /** The job states `jobs` can list, as BullMQ names them. */
@@ -164,23 +164,6 @@ export async function inspectQueues(options: InspectOptions): Promise<QueueInspe
 }
 
 /**
- * The copies of a source's backups a drill could read, per the catalog (pure): every copy a
- * target holds (verified, unverified or bad), and those of a target that cannot be read now but
- * held them at the last sync; not the `missing` ones.
- */
-export function drillCopiesOf(backups: readonly CatalogBackup[], sourceId: string): DrillCopy[] {
-  const out: DrillCopy[] = [];
-  for (const b of backups) {
-    if (b.sourceId !== sourceId) continue;
-    for (const c of b.copies) {
-      if (c.state === 'missing' || (c.state === 'unreachable' && c.at === undefined)) continue;
-      out.push({ backupId: b.backupId, store: c.target });
-    }
-  }
-  return out;
-}
-
-/**
  * The jobs of every botbackup queue in the given states, newest first (by the time of their last
  * change: finished, started, or added), at most `limit`. Read-only; fails fast like
  * {@link inspectQueues}.
@@ -271,32 +254,6 @@ export function compareSchedules(schedules: readonly ScheduleConfig[], inRedis: 
   }
   for (const rest of byId.values()) for (const s of rest) out.push(unconfigured(s));
   return out.sort((a, b) => a.id.localeCompare(b.id) || (a.queue ?? '').localeCompare(b.queue ?? ''));
-}
-
-/**
- * The newest good backup of a source among the catalog's (pure): its manifest could be read, no
- * copy of it is bad, and at least one copy is there (verified or not). Copies that are missing or
- * unreachable do not disqualify it: the backup is then degraded, not bad.
- */
-export function newestGoodBackup(backups: readonly CatalogBackup[], sourceId: string): CatalogBackup | undefined {
-  let best: CatalogBackup | undefined;
-  for (const b of backups) {
-    if (b.sourceId !== sourceId || !b.manifest) continue;
-    if (b.copies.some((c) => c.state === 'bad')) continue;
-    if (!b.copies.some((c) => c.state === 'verified' || c.state === 'unverified')) continue;
-    if (!best || b.manifest.completedAt > best.manifest!.completedAt) best = b;
-  }
-  return best;
-}
-
-/** The newest finished job (completed or failed) of a source among `finished` (pure); undefined when none. */
-export function lastJobOf(finished: readonly JobView[], sourceId: string): JobView | undefined {
-  let last: JobView | undefined;
-  for (const job of finished) {
-    if (job.payload.sourceId !== sourceId || job.finishedAt === null) continue;
-    if (!last || job.finishedAt > last.finishedAt!) last = job;
-  }
-  return last;
 }
 
 /** States whose counts `status` shows (BullMQ 6 keeps paused jobs in `wait`; a paused queue is a flag). */

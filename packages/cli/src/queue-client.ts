@@ -1,27 +1,22 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import {
   AbortedError,
-  ConfigError,
   ExitCode,
   jobName,
   jobOptions,
   queueFor,
-  redisConnectionOptions,
   type Config,
   type ExitCodeValue,
   type JobPayload,
   type JobProgress,
   type JobResult,
-  type RedisConnectionOptions,
 } from '@botbackup/core';
 import type { ProgressEvent } from '@botbackup/engine';
 import { closeProducer, connectProducer, redisError } from '@botbackup/scheduler';
+import { redisOf } from './redis-config.js';
 
-/** The Redis settings of a config, or a ConfigError saying that distributed mode needs them. */
-export function redisOf(config: Config): { url: string; prefix: string; connection: RedisConnectionOptions } {
-  if (!config.redis) throw new ConfigError(config.file, 'redis', 'is missing; queues, workers and schedules need redis.url (docs/deploy.md)');
-  return { ...config.redis, connection: redisConnectionOptions(config.redis, config.file) };
-}
+// BullMQ and ioredis (through the scheduler): only the commands that hand jobs to workers load
+// this module, with import() when they do (submit-job.ts).
 
 /**
  * Adds a one-off job for a worker: the payload's queue, the same retry and retention options as

@@ -1,6 +1,5 @@
 import { JobFailedError, type JobPayload } from '@botbackup/core';
 import type { CommandContext } from './context.js';
-import { enqueueJob, followJob } from './queue-client.js';
 
 /**
  * Enqueues a job and, with `wait`, follows it: progress on the terminal, then its result, or its
@@ -9,6 +8,8 @@ import { enqueueJob, followJob } from './queue-client.js';
  */
 export async function submitJob(ctx: CommandContext, payload: JobPayload, wait: boolean): Promise<void> {
   const config = await ctx.config();
+  // Loaded here, not at the top: BullMQ and ioredis would add their start-up time to every command that runs locally.
+  const { enqueueJob, followJob } = await import('./queue-client.js');
   const { job, queueName } = await enqueueJob(config, payload, ctx.signal);
   if (!wait) {
     if (ctx.options.json) ctx.printJson({ jobId: job.id, queue: queueName, state: 'queued' });

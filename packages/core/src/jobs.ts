@@ -7,6 +7,12 @@ import { queueNames } from './redis-keys.js';
  * (job-contract.ts), queue names and keys are redis-keys.ts's.
  */
 
+/**
+ * Default time between two syncs of the scheduler (`runScheduler`). Here, not in the scheduler
+ * package, so that the CLI's help can name it without loading BullMQ.
+ */
+export const DEFAULT_SYNC_INTERVAL_MS = 60_000;
+
 /** The queue a job of this type (for this source) goes to. */
 export function queueFor(type: JobType, sourceId: string | undefined): string {
   if (type === 'full' || type === 'incremental') {

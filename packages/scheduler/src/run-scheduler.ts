@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { RedisUnavailableError } from '@botbackup/core';
+import { DEFAULT_SYNC_INTERVAL_MS, RedisUnavailableError } from '@botbackup/core';
 import { syncSchedules, type SyncSchedulesOptions, type SyncSchedulesResult } from './sync-schedules.js';
 
 export interface RunSchedulerOptions extends SyncSchedulesOptions {
@@ -10,8 +10,8 @@ export interface RunSchedulerOptions extends SyncSchedulesOptions {
   onSync?: ((result: SyncSchedulesResult) => void) | undefined;
 }
 
-/** Default time between two syncs of {@link runScheduler}. */
-export const DEFAULT_SYNC_INTERVAL_MS = 60_000;
+/** Default time between two syncs of {@link runScheduler} (defined in core). */
+export { DEFAULT_SYNC_INTERVAL_MS };
 
 /**
  * Keeps Redis's job schedulers equal to the config's schedules until `signal` aborts: a sync at

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
 import { defaultCatalogPath } from '@botbackup/engine';
 import type { WrapAction } from '../command.js';
-import { redisOf } from '../queue-client.js';
+import { redisOf } from '../redis-config.js';
 
 export function dashboardCommand(wrap: WrapAction): Command {
   return new Command('dashboard')

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { UsageError } from '@botbackup/core';
-import { LISTED_STATES, listJobs, type JobView, type ListedState } from '../inspect.js';
+import type { JobView, ListedState } from '../inspect.js';
 import type { WrapAction } from '../command.js';
 import { describeProgress, describeResult } from '../job-text.js';
 import { formatTable, formatTime } from '../output.js';
-import { redisOf } from '../queue-client.js';
+import { redisOf } from '../redis-config.js';
 
 /** The state options of `jobs` and the BullMQ states each lists (a prioritized job is waiting too). */
 const STATE_OPTIONS: Record<'active' | 'waiting' | 'delayed' | 'completed' | 'failed', ListedState[]> = {
@@ -30,11 +30,13 @@ export function jobsCommand(wrap: WrapAction): Command {
         const limit = limitText === undefined ? 20 : Number(limitText);
         if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
           throw new UsageError(`--limit must be a whole number from 1 to 10000, not "${limitText}".`);
-        const named = (Object.keys(STATE_OPTIONS) as (keyof typeof STATE_OPTIONS)[]).filter((k) => opts[k]);
-        const states = named.length === 0 ? LISTED_STATES : named.flatMap((k) => STATE_OPTIONS[k]);
         const config = await ctx.config();
         // Exit 3 naming the field when distributed mode is not configured.
         redisOf(config);
+        // Loaded here, not at the top: BullMQ and ioredis would add their start-up time to every other command.
+        const { LISTED_STATES, listJobs } = await import('../inspect.js');
+        const named = (Object.keys(STATE_OPTIONS) as (keyof typeof STATE_OPTIONS)[]).filter((k) => opts[k]);
+        const states = named.length === 0 ? LISTED_STATES : named.flatMap((k) => STATE_OPTIONS[k]);
         const jobs = await listJobs({ config, states, limit, withLogs: ctx.options.json, signal: ctx.signal });
         if (ctx.options.json) {
           ctx.printJson(jobs);

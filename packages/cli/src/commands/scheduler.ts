@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { ConfigError, UsageError, parseDuration, redisConnectionOptions, type Config } from '@botbackup/core';
-import { DEFAULT_SYNC_INTERVAL_MS, nextRuns, runScheduler, syncSchedules, type SyncSchedulesResult } from '@botbackup/scheduler';
+import { ConfigError, DEFAULT_SYNC_INTERVAL_MS, UsageError, parseDuration, redisConnectionOptions, type Config } from '@botbackup/core';
+import type { SyncSchedulesResult } from '@botbackup/scheduler';
 import type { CommandContext } from '../context.js';
 import type { WrapAction } from '../command.js';
 
@@ -19,12 +19,15 @@ export function schedulerCommand(wrap: WrapAction): Command {
         const intervalMs = interval === undefined ? DEFAULT_SYNC_INTERVAL_MS : parseDuration(interval);
         if (!intervalMs) throw new UsageError(`--interval must be a duration such as 30s, 5m or 1h, not "${interval}".`);
         const connection = redisConnectionOptions(config.redis, config.file);
+        // Loaded here, not at the top: BullMQ and ioredis would add their start-up time to every other command.
+        const { nextRuns, runScheduler, syncSchedules } = await import('@botbackup/scheduler');
+        const printResult = (result: SyncSchedulesResult) => printSyncResult(ctx, config, result, nextRuns);
         const common = { config, connection, signal: ctx.signal };
         if (opts.once) {
           // No logger: the lines printed below are the record of a one-off sync.
           const result = await syncSchedules(common);
           if (ctx.options.json) ctx.printJson(result);
-          else printResult(ctx, config, result);
+          else printResult(result);
           return;
         }
         let first = true;
@@ -38,7 +41,7 @@ export function schedulerCommand(wrap: WrapAction): Command {
             first = false;
             // One JSON line per sync, for a log shipper.
             if (ctx.options.json) process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...result })}\n`);
-            else printResult(ctx, config, result);
+            else printResult(result);
           },
         });
         ctx.logger.info({}, 'scheduler stopped');
@@ -46,7 +49,7 @@ export function schedulerCommand(wrap: WrapAction): Command {
     );
 }
 
-function printResult(ctx: CommandContext, config: Config, result: SyncSchedulesResult): void {
+function printSyncResult(ctx: CommandContext, config: Config, result: SyncSchedulesResult, nextRuns: typeof import('@botbackup/scheduler').nextRuns): void {
   const now = new Date();
   const describe = (id: string) => {
     const s = config.schedules.find((x) => x.id === id)!;

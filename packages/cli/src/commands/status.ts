@@ -12,20 +12,8 @@ import {
 } from '@botbackup/core';
 import type { CatalogBackup } from '@botbackup/engine';
 import type { CommandContext } from '../context.js';
-import {
-  compareSchedules,
-  drillCopiesOf,
-  inspectQueues,
-  lastJobOf,
-  newestGoodBackup,
-  type JobView,
-  type ProgressView,
-  type QueueInspection,
-  type QueueSummary,
-  type ScheduleState,
-  type SourceDrills,
-  type ScheduleStatus,
-} from '../inspect.js';
+import type { JobView, ProgressView, QueueInspection, QueueSummary, ScheduleState, SourceDrills, ScheduleStatus } from '../inspect.js';
+import { drillCopiesOf, lastJobOf, newestGoodBackup } from '../status-model.js';
 import type { WrapAction } from '../command.js';
 import { describeProgress, describeResult } from '../job-text.js';
 import { formatTable, formatTime } from '../output.js';
@@ -78,17 +66,21 @@ export function statusCommand(wrap: WrapAction): Command {
     .action(
       wrap(async (ctx) => {
         const config = await ctx.config();
+        // BullMQ and ioredis only when there is a Redis to read (without, status shows the backups only).
+        const inspect = config.redis ? await import('../inspect.js') : undefined;
         // The backups part needs only the storage targets, the rest only Redis: read both at once,
         // so that a Redis outage still shows how old the backups are.
-        const [backups, queues] = await Promise.allSettled([readBackups(ctx), config.redis ? inspectQueues({ config, signal: ctx.signal }) : undefined]);
+        const [backups, queues] = await Promise.allSettled([readBackups(ctx), inspect?.inspectQueues({ config, signal: ctx.signal })]);
         if (ctx.signal.aborted) throw ctx.signal.reason;
         const localDrills = await readLocalDrills(ctx, config);
         if (queues.status === 'rejected' && !(queues.reason instanceof RedisUnavailableError)) throw queues.reason;
+        const now = new Date();
         const report = buildStatus({
           config,
-          now: new Date(),
+          now,
           backups: backups.status === 'fulfilled' ? backups.value : { error: (backups.reason as Error).message, unreachable: [] },
           queues: queues.status === 'fulfilled' ? queues.value : { error: (queues.reason as Error).message },
+          schedules: queues.status === 'fulfilled' && queues.value ? inspect?.compareSchedules(config.schedules, queues.value.schedulers, now) : undefined,
           localDrills,
         });
         if (ctx.options.json) ctx.printJson(report);
@@ -131,6 +123,8 @@ export function buildStatus(input: {
   now: Date;
   backups: BackupsRead;
   queues: QueueInspection | { error: string } | undefined;
+  /** The config's schedules compared with the job schedulers in `queues` (compareSchedules); undefined when Redis was not read. */
+  schedules?: ScheduleStatus[] | undefined;
   /** The drills `botbackup drill` recorded in the local catalog, per source (undefined: not read). */
   localDrills?: Record<string, DrillRecord[]> | undefined;
 }): StatusJson {
@@ -164,7 +158,7 @@ export function buildStatus(input: {
       error: input.queues && 'error' in input.queues ? input.queues.error : null,
     },
     staleAfterMs: config.notify.staleAfterMs,
-    schedules: inspected ? compareSchedules(config.schedules, inspected.schedulers, now) : null,
+    schedules: input.schedules ?? null,
     queues: inspected?.queues ?? null,
     active: inspected
       ? inspected.active.map((job) => ({ ...job, runningForMs: job.startedAt ? Math.max(0, now.getTime() - Date.parse(job.startedAt)) : null }))

@@ -1,9 +1,7 @@
 import { Command } from 'commander';
 import { lowerPriority } from '@botbackup/engine';
-import { closeProducer, connectProducer, isRedisUnreachable } from '@botbackup/scheduler';
-import { startWorker } from '@botbackup/worker';
 import type { WrapAction } from '../command.js';
-import { redisOf } from '../queue-client.js';
+import { redisOf } from '../redis-config.js';
 
 export function workerCommand(wrap: WrapAction): Command {
   return new Command('worker')
@@ -16,6 +14,11 @@ export function workerCommand(wrap: WrapAction): Command {
         const config = await ctx.config();
         const redis = redisOf(config);
         lowerPriority(config.nice);
+        // Loaded here, not at the top: BullMQ and ioredis would add their start-up time to every other command.
+        const [{ closeProducer, connectProducer, isRedisUnreachable }, { startWorker }] = await Promise.all([
+          import('@botbackup/scheduler'),
+          import('@botbackup/worker'),
+        ]);
         // A refused login (password, ACL user, TLS certificate) does not heal by retrying: fail at
         // once with one sentence (exit 10), as status does. A Redis that is down is waited for.
         try {
