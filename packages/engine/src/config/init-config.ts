@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import fg from 'fast-glob';
 
 /** Globs for files a trading bot usually keeps, by kind. */
 const COMMON = {
@@ -20,6 +19,8 @@ export interface InitPlan {
 
 /** Looks through a bot folder for SQLite databases (by their header) and common config, secret and log files. */
 export async function scanBotDir(botDir: string): Promise<InitPlan> {
+  // Loaded here, not at the top: only `init` scans a folder.
+  const { default: fg } = await import('fast-glob');
   const candidates = await fg(['**/*.db', '**/*.sqlite', '**/*.sqlite3', '**/*.db3'], { cwd: botDir, dot: true, ignore: IGNORE, onlyFiles: true, deep: 4 });
   const databases: string[] = [];
   for (const rel of candidates.sort()) {

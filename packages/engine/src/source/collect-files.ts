@@ -1,7 +1,6 @@
 import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import fg from 'fast-glob';
 import { DELTA_SUFFIX, SourceError, type FileKind, type SourceConfig } from '@botbackup/core';
 
 export interface CollectedFile {
@@ -51,6 +50,8 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
   const byPath = new Map<string, CollectedFile>();
   const excluded: CollectResult['excluded'] = [];
   const skipped = new Map<string, string>();
+  // Loaded here, not at the top: commands that collect no files (list, restore) start faster without it.
+  const { default: fg } = await import('fast-glob');
   for (const set of source.files) {
     const matches = await fg(set.include, {
       cwd: source.root,
