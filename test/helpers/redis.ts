@@ -259,6 +259,19 @@ export async function until(check: () => boolean, timeoutMs = 20_000): Promise<v
   }
 }
 
+/**
+ * Polls an async `read` until `holds` accepts its value, and returns that value (or, after
+ * `timeoutMs`, the last one read, for the caller's assertion to show what was there).
+ */
+export async function eventually<T>(read: () => Promise<T>, holds: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (holds(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** A port on 127.0.0.1 where nothing listens (for "Redis unreachable" cases). */
 export function closedPort(): Promise<number> {
   return new Promise((resolve) => {

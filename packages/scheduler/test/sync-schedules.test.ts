@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisUnavailableError, parseConfig, queueKeys, queueNames, redisOptionsFromUrl, type Config } from '@botbackup/core';
-import { closedPort, startRedis, until, type PrivateRedis } from '../../../test/helpers/redis.js';
+import { closedPort, eventually, startRedis, until, type PrivateRedis } from '../../../test/helpers/redis.js';
 import { runScheduler, scanQueueNames, syncSchedules, type SchedulerLogger, type SyncSchedulesResult } from '../src/index.js';
 
 let redis: PrivateRedis;
@@ -263,17 +263,30 @@ describe('runScheduler', () => {
       // Redis came back without the schedulers (as after a restart without persistence).
       await ownClient.connect();
       await ownClient.flushall();
-      await until(() => syncs.length > syncsWhileDown && syncs.at(-1)!.added.length === 2);
+      // The scheduler may sync once between the restart and the flush (its result then also
+      // adds both), so wait for Redis itself to hold both schedulers again after the flush.
+      const held = await eventually(
+        async () => [
+          await ownClient.zrange(queueKeys.of(prefix, queueNames.backup('a'), 'repeat'), 0, -1),
+          await ownClient.zrange(queueKeys.of(prefix, queueNames.maintenance, 'repeat'), 0, -1),
+        ],
+        ([a, b]) => a!.length > 0 && b!.length > 0,
+      );
+      expect(held).toEqual([['daily-a'], ['verify-b']]);
+      expect(syncs.length).toBeGreaterThan(syncsWhileDown);
       expect(warnings.some((w) => w.startsWith('job schedulers were missing from Redis'))).toBe(true);
-      expect(await ownClient.zrange(queueKeys.of(prefix, queueNames.backup('a'), 'repeat'), 0, -1)).toEqual(['daily-a']);
-      expect(await ownClient.zrange(queueKeys.of(prefix, queueNames.maintenance, 'repeat'), 0, -1)).toEqual(['verify-b']);
 
       abort.abort();
       await expect(running).resolves.toBeUndefined();
-      // Every connection it opened is closed: only ours is left.
-      const clients = String(await ownClient.client('LIST'))
-        .trim()
-        .split('\n');
+      // Every connection it opened is closed: only ours is left (Redis drops a closed client
+      // from CLIENT LIST a moment after the client has gone, so poll for it).
+      const clients = await eventually(
+        async () =>
+          String(await ownClient.client('LIST'))
+            .trim()
+            .split('\n'),
+        (list) => list.length === 1,
+      );
       expect(clients).toHaveLength(1);
     } finally {
       ownClient.disconnect();
