@@ -252,23 +252,25 @@ async function ping(port: number, password: string | undefined, caFile?: string)
 
 /** Polls `check` until it holds (for conditions no event reports); fails after `timeoutMs`. */
 export async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const held = await eventually(
+    async () => check(),
+    (ok) => ok,
+    timeoutMs,
+    20,
+  );
+  if (!held) throw new Error('timed out waiting for a condition');
 }
 
 /**
  * Polls an async `read` until `holds` accepts its value, and returns that value (or, after
  * `timeoutMs`, the last one read, for the caller's assertion to show what was there).
  */
-export async function eventually<T>(read: () => Promise<T>, holds: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(read: () => Promise<T>, holds: (value: T) => boolean, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
     if (holds(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 

@@ -1,5 +1,5 @@
 import type { DrillCopy } from '@botbackup/core';
-import type { CatalogBackup } from '@botbackup/engine';
+import { isGoodBackup, type CatalogBackup } from '@botbackup/engine';
 import type { JobView } from './inspect.js';
 
 // The pure functions of `status` over the catalog and the jobs read from Redis. Apart from
@@ -22,18 +22,12 @@ export function drillCopiesOf(backups: readonly CatalogBackup[], sourceId: strin
   return out;
 }
 
-/**
- * The newest good backup of a source among the catalog's (pure): its manifest could be read, no
- * copy of it is bad, and at least one copy is there (verified or not). Copies that are missing or
- * unreachable do not disqualify it: the backup is then degraded, not bad.
- */
+/** The newest good backup of a source among the catalog's (pure; "good": {@link isGoodBackup}). */
 export function newestGoodBackup(backups: readonly CatalogBackup[], sourceId: string): CatalogBackup | undefined {
-  let best: CatalogBackup | undefined;
+  let best: (CatalogBackup & { manifest: object & { completedAt: string } }) | undefined;
   for (const b of backups) {
-    if (b.sourceId !== sourceId || !b.manifest) continue;
-    if (b.copies.some((c) => c.state === 'bad')) continue;
-    if (!b.copies.some((c) => c.state === 'verified' || c.state === 'unverified')) continue;
-    if (!best || b.manifest.completedAt > best.manifest!.completedAt) best = b;
+    if (b.sourceId !== sourceId || !isGoodBackup(b)) continue;
+    if (!best || b.manifest.completedAt > best.manifest.completedAt) best = b;
   }
   return best;
 }

@@ -1,4 +1,4 @@
-import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
+import { isGoodBackup, type CatalogBackup, type CatalogCopy } from '@botbackup/engine';
 
 /**
  * One backup as the dashboard shows it: what it is, when and how it was made, and the state of
@@ -21,7 +21,7 @@ export interface BackupView {
   trigger: { jobId: string; scheduleId: string | null } | null;
   /** Some target lacks a good copy (see the catalog's definition). */
   degraded: boolean;
-  /** Restorable and trusted: its manifest was read, some copy is readable, and no copy is known bad. */
+  /** Restorable and trusted ({@link isGoodBackup}): its manifest was read, some copy is readable, and no copy is known bad. */
   good: boolean;
   error: string | undefined;
   copies: CatalogCopy[];
@@ -99,8 +99,6 @@ export function summarizeBackups(input: SummarizeBackupsInput): BackupsSummary {
 
 function viewOf(backup: CatalogBackup): BackupView {
   const m = backup.manifest;
-  const readable = backup.copies.some((c) => c.state === 'verified' || c.state === 'unverified');
-  const bad = backup.copies.some((c) => c.state === 'bad');
   return {
     sourceId: backup.sourceId,
     backupId: backup.backupId,
@@ -112,7 +110,7 @@ function viewOf(backup: CatalogBackup): BackupView {
     storedBytes: m?.stats.storedBytes,
     trigger: m?.trigger ?? null,
     degraded: backup.degraded,
-    good: m !== undefined && readable && !bad && !Number.isNaN(Date.parse(m.completedAt)),
+    good: isGoodBackup(backup),
     error: backup.error,
     copies: backup.copies,
   };

@@ -26,6 +26,7 @@ export {
   type CatalogCopy,
   defaultCatalogPath,
   findBackupByTrigger,
+  isGoodBackup,
   isTargetFailure,
   listBackupIds,
   parseTimeRef,

@@ -54,6 +54,21 @@ export interface CatalogBackup {
   degraded: boolean;
 }
 
+/**
+ * Whether a backup counts as good, the one definition `status` and the dashboard share: its
+ * manifest could be read (with a valid completion time), no copy of it is bad, and at least one
+ * copy is there (verified or not). Missing or unreachable copies do not disqualify it: the
+ * backup is then degraded, not bad.
+ */
+export function isGoodBackup(backup: CatalogBackup): backup is CatalogBackup & { manifest: ManifestSummary } {
+  return (
+    backup.manifest !== undefined &&
+    !Number.isNaN(Date.parse(backup.manifest.completedAt)) &&
+    !backup.copies.some((c) => c.state === 'bad') &&
+    backup.copies.some((c) => c.state === 'verified' || c.state === 'unverified')
+  );
+}
+
 export interface CatalogOpenOptions {
   /** Where the warnings of {@link Catalog.warnings} and of unreachable targets go. */
   logger?: Logger | undefined;

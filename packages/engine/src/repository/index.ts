@@ -1,4 +1,4 @@
-export { Catalog, type CatalogBackup, type CatalogCopy, defaultCatalogPath } from './catalog.js';
+export { Catalog, type CatalogBackup, type CatalogCopy, defaultCatalogPath, isGoodBackup } from './catalog.js';
 export { removeLeftovers, storageNow } from './leftovers.js';
 export {
   BrokenLinkError,
