@@ -141,13 +141,20 @@ if (backup.exit !== 0) process.exit(1);
 const backupId = JSON.parse(backup.stdout).id;
 const manifestFile = path.join(bigRepo, 'manifests/bigbot', `${backupId}.json`);
 results.manifestBytes = fs.statSync(manifestFile).size;
-log(`manifest: ${fmtBytes(results.manifestBytes)}`);
+const fileList = JSON.parse(fs.readFileSync(manifestFile, 'utf8')).objects.find((o) => o.role === 'file-list');
+results.fileListBytes = fileList ? fileList.size : null;
+log(`manifest: ${fmtBytes(results.manifestBytes)}; file list: ${fileList ? fmtBytes(fileList.size) : 'none (schema 3)'}`);
 results.catalogBytesAfterBackup = fs.statSync(path.join(bigDir, 'catalog.sqlite')).size;
 
 if (!skip.has('restore')) {
   const target = path.join(bigDir, 'restored');
   const restore = keep(measured(`restore of ${args.files} files`, bigConfig, ['restore', backupId, '--target', target]));
-  if (restore.exit === 0) results.restoredBytes = dirBytes(target);
+  if (restore.exit === 0) {
+    results.restoredBytes = dirBytes(target);
+    // Every file came back (the folder's N files, its config file and the generator's marker are not all backed up: N + 1).
+    results.restoredFiles = Number(execFileSync('sh', ['-c', 'find "$1" -type f | wc -l', 'sh', target], { encoding: 'utf8' }).trim());
+    log(`restored ${results.restoredFiles} files`);
+  }
   fs.rmSync(target, { recursive: true, force: true });
 }
 
@@ -195,6 +202,6 @@ fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\n| step | exit | wall | CPU (user+sys) | peak RSS | within ${fmtBytes(TARGET.rssBytes)} |`);
 console.log('|---|---|---|---|---|---|');
 for (const r of results.runs) console.log(`| ${r.label} | ${r.exit} | ${r.seconds.toFixed(2)} s | ${r.cpuSeconds.toFixed(2)} s | ${fmtBytes(r.rssBytes)} | ${r.rssBytes <= TARGET.rssBytes ? 'yes' : 'no'} |`);
-console.log(`\nmanifest ${fmtBytes(results.manifestBytes)}; catalog after the backup ${fmtBytes(results.catalogBytesAfterBackup)}, with ${args.backups} summaries ${fmtBytes(results.catalogBytesWithSummaries)}`);
+console.log(`\nmanifest ${fmtBytes(results.manifestBytes)}, file list ${results.fileListBytes === null ? '-' : fmtBytes(results.fileListBytes)}; catalog after the backup ${fmtBytes(results.catalogBytesAfterBackup)}, with ${args.backups} summaries ${fmtBytes(results.catalogBytesWithSummaries)}`);
 console.log(`raw results: ${path.relative(ROOT, file)}`);
 if (!args.keep) fs.rmSync(path.join(work, 'big'), { recursive: true, force: true });

@@ -2,9 +2,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, repositoryKeys } from '@botbackup/core';
+import { entryCount, parseManifest, repositoryKeys } from '@botbackup/core';
 import { defaultCatalogPath } from '@botbackup/engine';
 import { createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { withFiles } from './helpers/file-list.js';
 
 /** Every byte of the catalog: the file and its -wal (where SQLite may still hold recent pages). */
 async function catalogBytes(file: string): Promise<string> {
@@ -27,14 +28,14 @@ describe('the catalog keeps summaries, not file lists', () => {
     expect(backup.code, backup.stderr).toBe(0);
     const id = JSON.parse(backup.stdout).id as string;
     const manifestFile = path.join(tmp.dir, 'repo', repositoryKeys.manifest('testbot', id));
-    const manifest = parseManifest(await fs.readFile(manifestFile, 'utf8'), 'test');
+    const manifest = withFiles(path.join(tmp.dir, 'repo'), parseManifest(await fs.readFile(manifestFile, 'utf8'), 'test'));
     expect(manifest.files.length).toBeGreaterThan(600);
 
     const catalogFile = defaultCatalogPath(config, env);
     const listed = await cli('list', '--json');
     expect(listed.code, listed.stderr).toBe(0);
     const before = JSON.parse(listed.stdout) as { id: string; files: number; entries: number; copies: { state: string }[] }[];
-    expect(before.map((b) => [b.id, b.files, b.entries])).toEqual([[id, manifest.files.length, manifest.entries.length]]);
+    expect(before.map((b) => [b.id, b.files, b.entries])).toEqual([[id, manifest.files.length, entryCount(manifest)]]);
     const table = (await cli('list')).stdout;
     const bytes = await catalogBytes(catalogFile);
     expect(bytes).toContain(id);
@@ -59,7 +60,7 @@ describe('the catalog keeps summaries, not file lists', () => {
       const rows = migrated.prepare('SELECT json FROM manifests').all() as { json: string }[];
       expect(rows).toHaveLength(1);
       expect(rows[0]!.json).not.toContain('-zqx.json');
-      expect(JSON.parse(rows[0]!.json).counts).toEqual({ entries: manifest.entries.length, files: manifest.files.length, excluded: manifest.excluded.length });
+      expect(JSON.parse(rows[0]!.json).counts).toEqual({ entries: entryCount(manifest), files: manifest.files.length, excluded: manifest.excluded.length });
     } finally {
       migrated.close();
     }

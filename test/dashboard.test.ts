@@ -7,7 +7,8 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, ExitCode, drillKeys, queueNames, redisOptionsFromUrl, type Config, type DrillRecord, type JobPayload } from '@botbackup/core';
+import { ConfigError, ExitCode, drillKeys, queueNames, redisOptionsFromUrl, type Config, type DrillRecord, type JobPayload, type Manifest } from '@botbackup/core';
+import { storedFiles } from './helpers/file-list.js';
 import { startDashboard, type RunningDashboard } from '@botbackup/dashboard';
 import { loadConfig, silentLogger } from '@botbackup/engine';
 import { createStore } from '@botbackup/storage';
@@ -419,10 +420,8 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
   it('shows no secret: no hashes, no Redis URL, no token, in any answer or log line', async () => {
     const secretHashes = new Set<string>();
     for (const id of backupIds) {
-      const manifest = JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${id}.json`), 'utf8')) as {
-        files: { kind: string; sha256: string }[];
-      };
-      for (const f of manifest.files) if (f.kind === 'secret') secretHashes.add(f.sha256);
+      const manifest = JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${id}.json`), 'utf8')) as Manifest;
+      for (const f of storedFiles(repo, manifest)) if (f.kind === 'secret') secretHashes.add(f.sha256);
     }
     expect(secretHashes.size).toBeGreaterThan(0);
     for (const route of ['', 'api/backups', 'metrics', 'queues/api/queues']) {

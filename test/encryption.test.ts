@@ -5,6 +5,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateWorkerKey, parseWorkerKey } from '@botbackup/engine';
 import { serializeSignedManifest, type Manifest } from '@botbackup/core';
+import { withFiles, writeStoredFiles } from './helpers/file-list.js';
 import { createBot, listFiles, makeKeys, repoRoot, runCli, sha256File, useTempDir, writeConfig, type TestKeys } from './helpers/bot.js';
 
 /** One sentence on stderr, prefixed "botbackup: ", and no stack trace. */
@@ -43,14 +44,14 @@ async function backup(config: string, ...args: string[]): Promise<{ id: string; 
 }
 
 const manifestFile = (r: Repo, id: string) => path.join(r.repo, 'manifests/testbot', `${id}.json`);
-const readManifest = async (r: Repo, id: string) => JSON.parse(await fs.readFile(manifestFile(r, id), 'utf8')) as Manifest;
+const readManifest = async (r: Repo, id: string) => withFiles(r.repo, JSON.parse(await fs.readFile(manifestFile(r, id), 'utf8')) as Manifest);
 const archiveFile = (r: Repo, m: Manifest) => path.join(r.repo, m.objects.find((o) => o.role === 'archive')!.key);
 
 describe('encrypted backups (age) made on a host without the identity', () => {
   const tmp = useTempDir('all');
   let r: Repo;
-  let full: Manifest;
-  let inc: Manifest;
+  let full: Manifest & { files: NonNullable<Manifest['files']> };
+  let inc: Manifest & { files: NonNullable<Manifest['files']> };
 
   beforeAll(async () => {
     r = await setUp(tmp.dir);
@@ -62,11 +63,13 @@ describe('encrypted backups (age) made on a host without the identity', () => {
     inc = await readManifest(r, made.id);
   });
 
-  it('stores every object as an age file and signs the manifest', async () => {
+  it('stores every object but the file list as an age file and signs the manifest', async () => {
     for (const m of [full, inc]) {
-      expect(m.schemaVersion).toBe(3);
+      expect(m.schemaVersion).toBe(4);
       expect(m.signature?.publicKey).toBe(r.keys.publicKey);
-      for (const object of m.objects) {
+      // The file list holds what a manifest always held in plain text (paths and HMACs, checked below).
+      expect(m.objects.find((o) => o.role === 'file-list')!.encryption).toBeNull();
+      for (const object of m.objects.filter((o) => o.role !== 'file-list')) {
         expect(object.encryption?.format).toBe('age');
         const head = (await fs.readFile(path.join(r.repo, object.key))).subarray(0, 22).toString('latin1');
         expect(head).toBe('age-encryption.org/v1\n');
@@ -86,7 +89,8 @@ describe('encrypted backups (age) made on a host without the identity', () => {
   it('the incremental read its parent page maps with the worker key alone and did not store unchanged secret files again', () => {
     expect(inc.parent).toBe(full.id);
     expect(inc.databases[0]!.stored.type).toBe('delta');
-    expect(inc.entries.map((e) => e.path).sort()).toEqual(['config/bot.json', 'data/trades.db.bbdelta']);
+    expect(inc.entries.map((e) => e.path)).toEqual(['data/trades.db.bbdelta']);
+    expect(inc.files.filter((f) => f.storedIn === inc.id).map((f) => f.path)).toEqual(['config/bot.json']);
     for (const f of inc.files.filter((f) => f.kind === 'secret')) expect(f.storedIn).toBe(full.id);
   });
 
@@ -95,7 +99,7 @@ describe('encrypted backups (age) made on a host without the identity', () => {
       const content = await fs.readFile(path.join(r.root, file));
       const plain = createHash('sha256').update(content).digest('hex');
       for (const m of [full, inc]) {
-        const text = await fs.readFile(manifestFile(r, m.id), 'utf8');
+        const text = (await fs.readFile(manifestFile(r, m.id), 'utf8')) + JSON.stringify(m.files);
         expect(text).not.toContain(plain);
         expect(text).not.toContain(content.toString('base64'));
         expect(text).not.toContain(content.toString('hex'));
@@ -178,7 +182,8 @@ describe('encrypted backups (age) made on a host without the identity', () => {
     try {
       const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: r.repo, encoding: 'utf8' });
       // The stored object's sha256, then every entry's keyed hash.
-      expect(out.match(/: OK$/gm)!.length).toBe(1 + full.entries.length);
+      // The archive and the file list, each file stored (no link here) and the database.
+      expect(out.match(/: OK$/gm)!.length).toBe(2 + full.files.filter((f) => f.storedIn === full.id).length + full.entries.length);
       // Files the incremental did not change: as in the source.
       for (const file of ['.env', 'keys/binance.key', 'config/strategies/grid.json', 'logs/bot.log']) {
         expect(await sha256File(path.join(restored, file)), file).toBe(await sha256File(path.join(r.root, file)));
@@ -318,17 +323,29 @@ describe('signed manifests: tampering is refused', () => {
     await refused(() => fs.copyFile(manifestFile(r, a.id), manifestFile(r, b.id)), b.id, /describes backup .* it was moved or tampered with/);
   });
 
-  it("an edited manifest (a file's hash changed) keeps a signature that no longer matches", async () => {
+  it("an edited manifest (its file list's hash changed) keeps a signature that no longer matches", async () => {
     const stderr = await refused(
       () =>
         editManifest(b, (raw) => {
-          (raw.files as { sha256: string }[])[0]!.sha256 = 'f'.repeat(64);
+          (raw.objects as { role: string; sha256: string }[]).find((o) => o.role === 'file-list')!.sha256 = 'f'.repeat(64);
           return `${JSON.stringify(raw, null, 2)}\n`;
         }),
       b.id,
       /has a signature that does not match its content/,
     );
     expect(stderr).toContain('--insecure');
+  });
+
+  it("an edited file list (a file's hash changed) does not match the sha256 the signed manifest gives it", async () => {
+    await refused(
+      async () => {
+        const files = withFiles(r.repo, b).files;
+        files[0] = { ...files[0]!, sha256: 'f'.repeat(64) };
+        writeStoredFiles(r.repo, b, files);
+      },
+      b.id,
+      /file list .* (does not match its sha256|cannot be read)/,
+    );
   });
 
   it('a manifest re-signed with an unknown key is refused, and accepted with --insecure and a warning', async () => {
@@ -397,7 +414,7 @@ describe('passphrase encryption', () => {
     expect(made.code, made.stderr).toBe(0);
     const { id } = JSON.parse(made.stdout) as { id: string };
     const manifest = JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${id}.json`), 'utf8')) as Manifest;
-    expect(manifest.objects.every((o) => o.encryption?.readers === 'passphrase')).toBe(true);
+    expect(manifest.objects.filter((o) => o.role !== 'file-list').every((o) => o.encryption?.readers === 'passphrase')).toBe(true);
     const target = path.join(tmp.dir, 'restored');
     const ok = await runCli(['--config', config, 'restore', id, '--target', target], { env: { BOTBACKUP_PASSPHRASE: passphrase } });
     expect(ok.code, ok.stderr).toBe(0);
@@ -453,6 +470,6 @@ describe('botbackup keygen and init', () => {
     expect(restored.code, restored.stderr).toBe(0);
     expect(await sha256File(path.join(target, 'keys/binance.key'))).toBe(await sha256File(path.join(root, 'keys/binance.key')));
     const manifest = JSON.parse(await fs.readFile(path.join(tmp.dir, 'conf/backups/manifests/bot', `${id}.json`), 'utf8')) as Manifest;
-    expect(manifest.objects.every((o) => o.encryption !== null)).toBe(true);
+    expect(manifest.objects.filter((o) => o.role !== 'file-list').every((o) => o.encryption !== null)).toBe(true);
   });
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError, repositoryKeys, type Config, type Manifest } from '@botbackup/core';
-import { loadConfig, restoreBackup, runBackup, verifyBackup } from '@botbackup/engine';
+import { loadConfig, loadFiles, restoreBackup, runBackup, verifyBackup } from '@botbackup/engine';
 import { createStore, type BackupStore } from '@botbackup/storage';
 import { createBot, listFiles, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
 
@@ -117,16 +117,19 @@ describe('incremental backups', () => {
     const quiet = byName('nothing changed');
     expect(quiet.databases[0]!.stored).toMatchObject({ type: 'delta', pages: 0 });
     expect(quiet.entries.map((e) => e.kind)).toEqual(['database-delta']);
+    expect(quiet.fileList).toMatchObject({ stored: 0 });
     const vacuum = byName('VACUUM shrinks the file').databases[0]!;
     expect(vacuum.stored.type === 'delta' && vacuum.stored.basePageCount).toBeGreaterThan(vacuum.pageCount);
     // Files: stored only when changed; deletions listed; a rename is a delete plus a new file.
     expect(byName('updates spread over the file').entries.filter((e) => e.kind !== 'database-delta')).toEqual([]);
+    expect(byName('updates spread over the file').fileList).toMatchObject({ stored: 0, storedBytes: 0 });
     expect(byName('a config edit and a deleted key file').deleted).toEqual(['keys/binance.key']);
     expect(byName('a renamed strategy file').deleted).toEqual(['config/strategies/grid.json']);
-    expect(byName('a renamed strategy file').files.find((f) => f.path === 'config/strategies/grid-v2.json')!.storedIn).toBe(
+    const filesOf = (name: string) => loadFiles(store, byName(name));
+    expect((await filesOf('a renamed strategy file')).find((f) => f.path === 'config/strategies/grid-v2.json')!.storedIn).toBe(
       byName('a renamed strategy file').id,
     );
-    expect(byName('recent rows updated').files.find((f) => f.path === 'keys/binance.key')!.storedIn).toBe(byName('the key file comes back').id);
+    expect((await filesOf('recent rows updated')).find((f) => f.path === 'keys/binance.key')!.storedIn).toBe(byName('the key file comes back').id);
 
     for (const [i, point] of points.entries()) {
       const target = path.join(tmp.dir, `restore-${i}`);

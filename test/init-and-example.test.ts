@@ -27,7 +27,9 @@ describe('init and the example bot', () => {
     const backup = await runCli(['--config', config, 'backup', '--json']);
     expect(backup.code, backup.stderr).toBe(0);
     const show = JSON.parse((await runCli(['--config', config, 'show', 'latest', '--json'])).stdout);
-    expect(show.entries.map((e: { path: string; kind: string }) => `${e.kind}:${e.path}`).sort()).toEqual([
+    // The archive's members: the files stored in this backup (its file list) and the database.
+    const members = [...show.files.filter((f: { storedIn: string }) => f.storedIn === show.id), ...show.entries];
+    expect(members.map((e: { path: string; kind: string }) => `${e.kind}:${e.path}`).sort()).toEqual([
       'config:config/bot.json',
       'config:config/strategies/grid.json',
       'database:data/trades.db',

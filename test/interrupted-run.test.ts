@@ -66,9 +66,10 @@ describe('leftovers of a killed backup', () => {
     const staged = await fs.readdir(tmpRoot);
     expect(staged).toHaveLength(1);
     expect(staged[0]).toMatch(/^botbackup-[0-9a-f]{10}\.\d+\.\d+\./);
+    // The database copy, and the file list the run was writing as it packed.
     const copies = await fs.readdir(path.join(tmpRoot, staged[0]!));
-    expect(copies).toHaveLength(1);
-    expect(copies[0]).toMatch(/\.sqlite$/);
+    expect(copies.filter((n) => n.endsWith('.sqlite'))).toHaveLength(1);
+    expect(copies.filter((n) => !n.endsWith('.sqlite'))).toEqual(['stored-files.ndjson']);
 
     // What older versions left in /tmp: removed once untouched for orphanGrace (6 h), not before;
     // other programs' folders are never touched.

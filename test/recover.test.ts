@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -6,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Manifest } from '@botbackup/core';
 import { createBot, makeKeys, repoRoot, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
+import { storedFiles, writeStoredFiles } from './helpers/file-list.js';
 
 const CHECKS = `    checks:
       - { name: deals-not-empty, query: "SELECT count(*) > 0 FROM deals" }
@@ -175,7 +177,14 @@ describe('recover before the bot starts (the docker-compose one-shot service)', 
     const planted = `${id.slice(0, 4)}9${id.slice(5)}`;
     delete raw.signature;
     raw.id = planted;
-    raw.files = [...raw.files, { ...raw.files[0]!, path: 'config/planted.json', storedIn: planted }];
+    // Its file list names a file the bot does not have (the list is the planted backup's own, with its sha256).
+    const files = storedFiles(s.repo, raw);
+    const list = raw.objects.find((o) => o.role === 'file-list')!;
+    list.key = `data/testbot/${planted}/files.ndjson.zst`;
+    await fs.mkdir(path.dirname(path.join(s.repo, list.key)), { recursive: true });
+    writeStoredFiles(s.repo, raw, [...files, { ...files[0]!, path: 'config/planted.json', storedIn: planted }].sort((x, y) => (x.path < y.path ? -1 : 1)));
+    const bytes = await fs.readFile(path.join(s.repo, list.key));
+    Object.assign(list, { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
     await fs.writeFile(path.join(s.repo, 'manifests/testbot', `${planted}.json`), `${JSON.stringify(raw, null, 2)}\n`);
     const cli = await recover(s);
     expect(cli.code, cli.stderr).toBe(0);

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { serializeManifest, type Manifest } from '@botbackup/core';
 import { zstdTar } from './helpers/archive.js';
 import { cliBin, createBot, listFiles, runCli, sha256File, tempDir, writeConfig } from './helpers/bot.js';
+import { fileListPath, writeStoredFiles } from './helpers/file-list.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -47,7 +48,7 @@ describe('backup and restore through the CLI', () => {
     expect(JSON.parse(restored.stdout)).toMatchObject({ files: 6, databases: [{ path: 'data/trades.db', integrityCheck: 'ok' }] });
 
     // The log older than 7 days is left out and says why.
-    const manifest = JSON.parse((await runCli(['--config', configFile, 'show', info.id, '--json'])).stdout) as Manifest;
+    const manifest = JSON.parse((await runCli(['--config', configFile, 'show', info.id, '--json'])).stdout) as Manifest & { files: NonNullable<Manifest['files']> };
     expect(manifest.excluded).toEqual([{ path: 'logs/old.log', reason: 'log not modified within 7d' }]);
     // The text output shows a hash prefix for plain files, none for secret ones.
     const shown = (await runCli(['--config', configFile, 'show', info.id])).stdout;
@@ -168,18 +169,27 @@ describe('damaged backups are detected and nothing is written', () => {
     const bytes = await zstdTar(pack);
     await fs.writeFile(archivePath(m), bytes);
     const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+    // The file list names the crafted members as files stored in this backup.
+    const files = manifestPaths.map((p) => ({
+      path: p,
+      kind: 'config' as const,
+      mode: 0o644,
+      size: Buffer.byteLength(tarEntries.find((e) => e.name === p)?.body ?? ''),
+      mtime: m.startedAt,
+      sha256: sha(tarEntries.find((e) => e.name === p)?.body ?? ''),
+      storedIn: m.id,
+    }));
+    writeStoredFiles(repo, m, files);
+    const list = await fs.readFile(fileListPath(repo, m));
     const crafted: Manifest = {
       ...m,
       databases: [],
-      entries: manifestPaths.map((p) => ({
-        path: p,
-        kind: 'config',
-        mode: 0o644,
-        size: Buffer.byteLength(tarEntries.find((e) => e.name === p)?.body ?? ''),
-        mtime: m.startedAt,
-        sha256: sha(tarEntries.find((e) => e.name === p)?.body ?? ''),
-      })),
-      objects: [{ ...m.objects[0]!, size: bytes.length, sha256: sha(bytes) }],
+      entries: [],
+      fileList: { files: files.length, stored: files.length, storedBytes: files.reduce((sum, f) => sum + f.size, 0) },
+      objects: [
+        { ...m.objects.find((o) => o.role === 'archive')!, size: bytes.length, sha256: sha(bytes) },
+        { ...m.objects.find((o) => o.role === 'file-list')!, size: list.length, sha256: sha(list) },
+      ],
     };
     await fs.writeFile(path.join(repo, 'manifests/testbot', `${m.id}.json`), serializeManifest(crafted));
   }

@@ -4,7 +4,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { serializeManifest, type Manifest } from '@botbackup/core';
+import { serializeManifest, type Manifest, type ManifestFile } from '@botbackup/core';
+import { withFiles } from './helpers/file-list.js';
 import { zstdTar } from './helpers/archive.js';
 import { cliBin, createBot, listFiles, makeKeys, repoRoot, runCli, sha256File, tempDir, writeConfig, type CliResult } from './helpers/bot.js';
 
@@ -39,8 +40,8 @@ interface BackupJson {
   warnings: string[];
 }
 
-async function readManifest(id: string): Promise<Manifest> {
-  return JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${id}.json`), 'utf8')) as Manifest;
+async function readManifest(id: string): Promise<Manifest & { files: ManifestFile[] }> {
+  return withFiles(repo, JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${id}.json`), 'utf8')) as Manifest);
 }
 
 const archiveOf = (m: Manifest) => path.join(repo, m.objects.find((o) => o.role === 'archive')!.key);
@@ -278,12 +279,15 @@ describe('symbolic links', () => {
         ? { path: e.name, kind: 'config' as const, mode: 0o777, size: 0, mtime: m.startedAt, sha256: sha(e.linkTarget), linkTarget: e.linkTarget }
         : { path: e.name, kind: 'config' as const, mode: 0o644, size: Buffer.byteLength(e.body), mtime: m.startedAt, sha256: sha(e.body) },
     );
+    // Crafted as schema 3, whose manifest lists the files inline (a reader still accepts it).
+    const { fileList: _list, ...rest } = m;
     const crafted: Manifest = {
-      ...m,
+      ...rest,
+      schemaVersion: 3,
       databases: [],
       entries,
       files: entries.map((e) => ({ ...e, storedIn: m.id })),
-      objects: [{ ...m.objects[0]!, size: bytes.length, sha256: sha(bytes) }],
+      objects: [{ ...m.objects.find((o) => o.role === 'archive')!, size: bytes.length, sha256: sha(bytes) }],
     };
     await fs.writeFile(path.join(repo, 'manifests/testbot', `${m.id}.json`), serializeManifest(crafted));
   }

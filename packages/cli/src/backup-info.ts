@@ -1,4 +1,4 @@
-import { isManifestSummary, type Manifest, type ManifestSummary } from '@botbackup/core';
+import { entryCount, fileCount, isManifestSummary, type Manifest, type ManifestSummary } from '@botbackup/core';
 
 /** The JSON shape `backup --json` prints and `list --json` prints an array of (docs/cli.md). */
 export interface BackupInfo {
@@ -32,7 +32,7 @@ export interface BackupInfo {
 
 /** The info of a backup, from its manifest or from the catalog's summary of it (which counts the lists it leaves out). */
 export function backupInfo(manifest: Manifest | ManifestSummary): BackupInfo {
-  const counts = isManifestSummary(manifest) ? manifest.counts : { entries: manifest.entries.length, files: manifest.files.length };
+  const counts = isManifestSummary(manifest) ? manifest.counts : { entries: entryCount(manifest), files: fileCount(manifest) };
   return {
     id: manifest.id,
     type: manifest.type,

@@ -4,7 +4,7 @@
  * added in the order the stored text has always had: a manifest's bytes (and so its signature
  * and {@link manifestHash}) depend on it.
  */
-import { MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, type ManifestDatabase, type ManifestEntry, type ManifestFile } from './manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, type ManifestDatabase, type ManifestEntry } from './manifest.js';
 import type { BackupPlan } from './plan-backup.js';
 import { DELTA_SUFFIX } from './repository-keys.js';
 
@@ -26,10 +26,8 @@ export interface SnapshotFacts {
 
 export interface ManifestInput {
   id: string;
-  /** Full (with why) or an incremental: its parent, chain depth, files (each `storedIn` the backup that holds it) and databases. */
+  /** Full (with why) or an incremental: its parent, chain depth and databases. */
   plan: BackupPlan;
-  /** The parent an incremental is built on: the files of it this backup lacks are `deleted`. */
-  parent: Pick<Manifest, 'files'> | undefined;
   source: Manifest['source'];
   startedAt: Date;
   completedAt: Date;
@@ -37,11 +35,13 @@ export interface ManifestInput {
   /** The SQLite version of the first database's snapshot; undefined when there is none. */
   sqliteVersion: string | undefined;
   compression: Manifest['compression'];
-  /** Paths of every file found: a full backup's files (an incremental's are its plan's). */
-  foundPaths: readonly string[];
   databases: readonly SnapshotFacts[];
-  /** The archive's members, in order, as packed. */
+  /** The archive's members that are not files of the backup (databases, page deltas, padded copies of files that shrank), in order. */
   entries: ManifestEntry[];
+  /** What the stored file list holds (its object is one of `objects`). */
+  fileList: NonNullable<Manifest['fileList']>;
+  /** The parent's files this backup no longer has (deleted, or gone before they were read). */
+  deleted: string[];
   objects: Manifest['objects'];
   excluded: Manifest['excluded'];
   /** Files found but not backed up (by the walk, the hashing or the packer). */
@@ -58,9 +58,7 @@ export function buildManifest(input: ManifestInput): Manifest {
   const { id, plan } = input;
   const incremental = plan.type === 'incremental' ? plan : undefined;
   const entryByPath = new Map(input.entries.map((e) => [e.path, e]));
-  const files = filesOfBackup(input, entryByPath);
-  const keptPaths = new Set(files.map((f) => f.path));
-  const entryBytes = input.entries.reduce((sum, e) => sum + e.size, 0);
+  const entryBytes = input.fileList.storedBytes + input.entries.reduce((sum, e) => sum + e.size, 0);
   const storedBytes = input.objects.reduce((sum, o) => sum + o.size, 0);
   return {
     format: MANIFEST_FORMAT,
@@ -78,9 +76,8 @@ export function buildManifest(input: ManifestInput): Manifest {
     compression: input.compression,
     databases: input.databases.map((db) => databaseOfBackup(db, plan, entryByPath)),
     entries: input.entries,
-    files,
-    // The parent's files this one lacks: deleted, or skipped because they vanished while read.
-    deleted: incremental && input.parent ? input.parent.files.map((f) => f.path).filter((p) => !keptPaths.has(p)) : [],
+    fileList: input.fileList,
+    deleted: input.deleted,
     objects: input.objects,
     excluded: input.excluded,
     skipped: [...input.skipped].sort((a, b) => (a.path < b.path ? -1 : 1)),
@@ -90,35 +87,6 @@ export function buildManifest(input: ManifestInput): Manifest {
     copies: input.copies,
     ...(input.encryption ? { encryption: input.encryption } : {}),
   };
-}
-
-/**
- * Every file as of this backup: the ones stored here as packed (a file that changed since it was
- * hashed is recorded as stored), the others as the parent had them. A file skipped while it was
- * packed (vanished, or shrank while read) is not one of them.
- */
-function filesOfBackup(input: ManifestInput, entryByPath: ReadonlyMap<string, ManifestEntry>): ManifestFile[] {
-  const { id, plan } = input;
-  const skippedPaths = new Set(input.skipped.map((s) => s.path));
-  const candidates = plan.type === 'incremental' ? plan.files : input.foundPaths.map((path) => ({ path, storedIn: id }));
-  return candidates
-    .filter((f) => !(f.storedIn === id && (skippedPaths.has(f.path) || !entryByPath.has(f.path))))
-    .map((f) => {
-      const entry = entryByPath.get(f.path);
-      if (f.storedIn === id && entry)
-        return {
-          path: entry.path,
-          kind: entry.kind as ManifestFile['kind'],
-          mode: entry.mode,
-          size: entry.size,
-          mtime: entry.mtime,
-          sha256: entry.sha256,
-          storedIn: id,
-          ...(entry.linkTarget !== undefined ? { linkTarget: entry.linkTarget } : {}),
-        };
-      // Stored in an ancestor: an incremental plan's file, with every fact the parent recorded.
-      return f as ManifestFile;
-    });
 }
 
 /** A database as this backup holds it: a page delta on the parent's copy (when the plan says so), or a whole snapshot. */

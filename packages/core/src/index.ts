@@ -27,3 +27,4 @@ export * from './retention.js';
 export * from './drills.js';
 export * from './manifest-summary.js';
 export * from './manifest-text.js';
+export * from './file-list.js';

@@ -1,4 +1,4 @@
-import type { Manifest } from './manifest.js';
+import { entryCount, fileCount, type Manifest } from './manifest.js';
 
 /**
  * A manifest without its per-file lists (`files`, `entries`, `excluded`): everything else, which
@@ -17,8 +17,8 @@ export type ManifestSummary = ManifestHeader & {
 
 /** The summary of a manifest (the same key order as the manifest, `counts` in place of the lists). */
 export function summarizeManifest(manifest: Manifest): ManifestSummary {
-  const { files, entries, excluded, ...header } = manifest;
-  return { ...header, counts: { entries: entries.length, files: files.length, excluded: excluded.length } };
+  const { files: _files, entries: _entries, excluded, ...header } = manifest;
+  return { ...header, counts: { entries: entryCount(manifest), files: fileCount(manifest), excluded: excluded.length } };
 }
 
 /** Whether a manifest-like value is a summary (and so has no file lists). */

@@ -83,13 +83,13 @@ describe('manifest', () => {
     const withLinks: Manifest = {
       ...manifest,
       entries: [...manifest.entries, link],
-      files: [...manifest.files, { ...link, storedIn: manifest.id }],
+      files: [...manifest.files!, { ...link, storedIn: manifest.id }],
       skipped: [{ path: 'logs/rotated.log', reason: 'vanished before it was read' }],
     };
     const read = parseManifest(serializeManifest(withLinks), 'm');
     expect(read).toEqual(withLinks);
-    expect(restorableItems(read).find((i) => i.path === 'config/alias.json')).toMatchObject({ linkTarget: 'bot.json', size: 0 });
-    expect(restorableItems(read).find((i) => i.path === '.env')).not.toHaveProperty('linkTarget');
+    expect(restorableItems(read, read.files!).find((i) => i.path === 'config/alias.json')).toMatchObject({ linkTarget: 'bot.json', size: 0 });
+    expect(restorableItems(read, read.files!).find((i) => i.path === '.env')).not.toHaveProperty('linkTarget');
     expect(parseManifest(serializeManifest(manifest), 'm').skipped).toBeUndefined();
     expect(() => parseManifest(JSON.stringify({ ...withLinks, entries: [{ ...link, linkTarget: '' }] }), 'm.json')).toThrow(
       /malformed at "entries.0.linkTarget"/,
@@ -102,6 +102,27 @@ describe('manifest', () => {
     const newer = JSON.stringify({ ...manifest, schemaVersion: MANIFEST_SCHEMA_VERSION + 1 });
     expect(() => parseManifest(newer, 'm.json')).toThrow(IntegrityError);
     expect(() => parseManifest(newer, 'm.json')).toThrow(/newer than this botbackup understands/);
+  });
+
+  it('schema 4 keeps its files in exactly one file list object, earlier schemas inline', () => {
+    const list = {
+      key: 'data/bot/x/files.ndjson.zst',
+      role: 'file-list' as const,
+      size: 5,
+      sha256: 'e'.repeat(64),
+      compression: 'zstd' as const,
+      encryption: null,
+    };
+    const { files: _files, ...noFiles } = manifest;
+    const schema4: Manifest = { ...noFiles, schemaVersion: 4, fileList: { files: 1, stored: 1, storedBytes: 1 }, objects: [...manifest.objects, list] };
+    expect(parseManifest(serializeManifest(schema4), 'm')).toEqual(schema4);
+    const bad = (m: object) => () => parseManifest(JSON.stringify(m), 'm.json');
+    expect(bad({ ...schema4, files: manifest.files })).toThrow(/lists its files inline/);
+    expect(bad({ ...schema4, objects: manifest.objects })).toThrow(/does not name exactly one file list object/);
+    expect(bad({ ...schema4, objects: [...schema4.objects, list] })).toThrow(/does not name exactly one file list object/);
+    expect(bad({ ...schema4, fileList: undefined })).toThrow(/does not name exactly one file list object/);
+    expect(bad(noFiles)).toThrow(/lists no files/);
+    expect(bad({ ...manifest, objects: [...manifest.objects, list] })).toThrow(/file list object its schema does not know/);
   });
 });
 

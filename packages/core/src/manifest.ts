@@ -6,7 +6,7 @@ import { parseJsonObjectBytes } from './json-bytes.js';
 import { manifestChunks } from './manifest-text.js';
 
 /** The manifest schema version this build writes. Readers accept this and every older one. */
-export const MANIFEST_SCHEMA_VERSION = 3;
+export const MANIFEST_SCHEMA_VERSION = 4;
 export const MANIFEST_FORMAT = 'botbackup.manifest';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
@@ -33,7 +33,7 @@ const entrySchema = z.object({
 });
 
 /** One file as of this backup (the complete set, whichever backup's archive holds its content). */
-const fileSchema = z.object({
+export const fileSchema = z.object({
   path: z.string().min(1),
   kind: z.enum(FILE_KINDS),
   mode: z.number().int().min(0).max(0o7777),
@@ -76,7 +76,8 @@ const databaseSchema = z.object({
 
 const objectSchema = z.object({
   key: z.string(),
-  role: z.enum(['archive', 'page-map']),
+  /** Schema 4 adds `file-list`: the backup's file records, one JSON object per line (see file-list.ts). */
+  role: z.enum(['archive', 'page-map', 'file-list']),
   /** Bytes as stored. */
   size: z.number().int().min(0),
   /** sha256 of the bytes as stored. */
@@ -108,10 +109,24 @@ const manifestSchema = z.object({
   sqlite: z.object({ version: z.string() }).nullable(),
   compression: z.object({ codec: z.enum(COMPRESSION_CODECS), level: z.number().int() }),
   databases: z.array(databaseSchema),
-  /** The archive's members, in archive order. */
+  /**
+   * The archive's members, in archive order. Schema 4: only those that are not files of the
+   * backup (databases, page deltas, the padded copy of a file that shrank while it was read); its
+   * file members are the file list's records stored in this backup (see `fileList`).
+   */
   entries: z.array(entrySchema),
-  /** Every file as of this backup (databases are in `databases`). */
-  files: z.array(fileSchema),
+  /**
+   * Every file as of this backup (databases are in `databases`). Schemas 1 to 3 only: schema 4
+   * keeps them in the object of role `file-list`, which a backup writes as it packs and a restore
+   * reads as a stream, so that neither holds a million files at once (see `fileList`).
+   */
+  files: z.array(fileSchema).optional(),
+  /**
+   * Schema 4: what the file list (the `file-list` object, covered by the signature through its
+   * sha256 in `objects`) holds: `files` records, `stored` of them stored in this backup's
+   * archive, whose sizes add up to `storedBytes`.
+   */
+  fileList: z.object({ files: z.number().int().min(0), stored: z.number().int().min(0), storedBytes: z.number().int().min(0) }).optional(),
   /** Files the parent had that this backup no longer has. */
   deleted: z.array(z.string()),
   objects: z.array(objectSchema).min(1),
@@ -362,10 +377,37 @@ export function parseManifest(stored: string | Uint8Array, where: string, option
       { subject: where },
     );
   }
+  const shape = checkFileListShape(result.data);
+  if (shape !== undefined)
+    throw new IntegrityError('BAD_MANIFEST', `The manifest ${where} ${shape}; it is damaged or was not written by botbackup.`, { subject: where });
   const signer = verifySignature(text, raw as Record<string, unknown>);
   if (signer !== undefined) validSignatures.set(result.data, signer);
   storedHashes.set(result.data, hashManifestBytes(stored));
   return result.data;
+}
+
+/** What is wrong with where a manifest keeps its files (schema 4: in one `file-list` object; before: in `files`), if anything. */
+function checkFileListShape(manifest: Manifest): string | undefined {
+  const lists = manifest.objects.filter((o) => o.role === 'file-list').length;
+  if (manifest.schemaVersion < 4) return manifest.files === undefined ? 'lists no files' : lists > 0 ? 'has a file list object its schema does not know' : undefined;
+  if (manifest.files !== undefined) return 'lists its files inline, which schema 4 keeps in a file list object';
+  if (lists !== 1 || manifest.fileList === undefined) return 'does not name exactly one file list object';
+  return undefined;
+}
+
+/** How many members the backup's archive has (schema 4: its `entries` and the file list's records stored in it). */
+export function entryCount(manifest: Pick<Manifest, 'entries' | 'fileList'>): number {
+  return manifest.entries.length + (manifest.fileList?.stored ?? 0);
+}
+
+/** How many files the backup has. */
+export function fileCount(manifest: Pick<Manifest, 'files' | 'fileList'>): number {
+  return manifest.fileList?.files ?? manifest.files?.length ?? 0;
+}
+
+/** The file list object of a schema 4 manifest; undefined for earlier schemas (their files are in `files`). */
+export function fileListObject(manifest: Pick<Manifest, 'objects'>): ManifestObject | undefined {
+  return manifest.objects.find((o) => o.role === 'file-list');
 }
 
 /**
@@ -405,18 +447,25 @@ export interface RestorableItem {
   linkTarget?: string;
 }
 
+/** One file of a backup as a restore puts it into place. */
+export function restorableFile(f: ManifestFile): RestorableItem {
+  return {
+    path: f.path,
+    kind: f.kind,
+    mode: f.mode,
+    size: f.size,
+    mtime: f.mtime,
+    sha256: f.sha256,
+    ...(f.linkTarget !== undefined ? { linkTarget: f.linkTarget } : {}),
+  };
+}
+
+/** The databases of a backup as a restore puts them into place (after its files). */
+export function restorableDatabases(manifest: Manifest): RestorableItem[] {
+  return manifest.databases.map((d) => ({ path: d.path, kind: 'database' as const, mode: d.mode, size: d.size, mtime: manifest.startedAt, sha256: d.sha256 }));
+}
+
 /** Everything a restore of this backup brings back: its files (and links), then its databases. */
-export function restorableItems(manifest: Manifest): RestorableItem[] {
-  return [
-    ...manifest.files.map((f) => ({
-      path: f.path,
-      kind: f.kind,
-      mode: f.mode,
-      size: f.size,
-      mtime: f.mtime,
-      sha256: f.sha256,
-      ...(f.linkTarget !== undefined ? { linkTarget: f.linkTarget } : {}),
-    })),
-    ...manifest.databases.map((d) => ({ path: d.path, kind: 'database' as const, mode: d.mode, size: d.size, mtime: manifest.startedAt, sha256: d.sha256 })),
-  ];
+export function restorableItems(manifest: Manifest, files: readonly ManifestFile[]): RestorableItem[] {
+  return [...files.map(restorableFile), ...restorableDatabases(manifest)];
 }

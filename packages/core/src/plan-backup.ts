@@ -4,7 +4,7 @@
  * hashes) and gets back the plan, or the reason the backup must be full.
  */
 import type { FileKind, IncrementalLimits } from './config/index.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest, ManifestFile } from './manifest.js';
 import { deltaSize, diffPageMaps, runPages, type PageMap, type PageRun } from './page-delta.js';
 
 export interface PlannedFile {
@@ -26,13 +26,12 @@ export interface PlannedDatabase {
 }
 
 export interface IncrementalPlanInput {
-  /** The id of the backup being planned (files it stores are `storedIn` it). */
-  backupId: string;
-  parent: Manifest;
+  parent: Pick<Manifest, 'id' | 'chainDepth'>;
   /** The parent's page maps by database path (a database without one is stored whole). */
   parentPageMaps: ReadonlyMap<string, PageMap>;
   limits: IncrementalLimits;
-  files: readonly PlannedFile[];
+  /** The files' bytes: of those this backup stores again (new or changed, see {@link planFile}), and of all of them. */
+  fileBytes: { changed: number; all: number };
   databases: readonly PlannedDatabase[];
 }
 
@@ -42,12 +41,6 @@ export interface IncrementalPlan {
   type: 'incremental';
   parent: string;
   chainDepth: number;
-  /** Files whose content this backup stores (new or changed). */
-  changed: PlannedFile[];
-  /** Every file as of this backup, with the backup that holds its content. */
-  files: (PlannedFile & { storedIn: string })[];
-  /** Files of the parent that are gone. */
-  deleted: string[];
   databases: Map<string, DatabasePlan>;
   /** Uncompressed bytes this backup will store, and those a full one would. */
   bytes: number;
@@ -57,11 +50,21 @@ export interface IncrementalPlan {
 export type BackupPlan = IncrementalPlan | { type: 'full'; reason: string };
 
 /**
+ * A file's record in an incremental on a parent that has `old` of the same path: kept where the
+ * parent's record says it is stored when the content is the same (same hash, size and link
+ * target; the record takes the file's current mode and time), otherwise stored by this backup.
+ * Files come one at a time, so that a million of them are planned as a stream.
+ */
+export function planFile(file: PlannedFile, old: ManifestFile | undefined, backupId: string): ManifestFile {
+  const same = old !== undefined && old.sha256 === file.sha256 && old.size === file.size && old.linkTarget === file.linkTarget;
+  return { ...file, storedIn: same ? old.storedIn : backupId };
+}
+
+/**
  * Plans an incremental on `parent`, or says why the backup must be full: the chain would
  * exceed `limits.maxChainLength`, or the change would exceed `limits.maxDeltaRatio` of a full
- * backup. A file is stored when the parent lacks it or its content (sha256) differs; a database
- * is stored as a page delta when the parent has a page map of it with the same page size, and
- * whole otherwise.
+ * backup. The files were planned one by one ({@link planFile}); a database is stored as a page
+ * delta when the parent has a page map of it with the same page size, and whole otherwise.
  */
 export function planIncremental(input: IncrementalPlanInput): BackupPlan {
   const { parent, limits } = input;
@@ -69,20 +72,9 @@ export function planIncremental(input: IncrementalPlanInput): BackupPlan {
   if (chainDepth > limits.maxChainLength) {
     return { type: 'full', reason: `the chain reached its limit of ${limits.maxChainLength} incremental backups after a full one` };
   }
-  const before = new Map(parent.files.map((f) => [f.path, f]));
-  const changed: PlannedFile[] = [];
-  const files = input.files.map((file) => {
-    const old = before.get(file.path);
-    if (old && old.sha256 === file.sha256 && old.size === file.size && old.linkTarget === file.linkTarget) return { ...file, storedIn: old.storedIn };
-    changed.push(file);
-    return { ...file, storedIn: input.backupId };
-  });
-  const present = new Set(input.files.map((f) => f.path));
-  const deleted = parent.files.filter((f) => !present.has(f.path)).map((f) => f.path);
-
   const databases = new Map<string, DatabasePlan>();
-  let bytes = changed.reduce((sum, f) => sum + f.size, 0);
-  let fullBytes = input.files.reduce((sum, f) => sum + f.size, 0);
+  let bytes = input.fileBytes.changed;
+  let fullBytes = input.fileBytes.all;
   for (const db of input.databases) {
     const size = db.pageCount * db.pageSize;
     fullBytes += size;
@@ -102,7 +94,7 @@ export function planIncremental(input: IncrementalPlanInput): BackupPlan {
       reason: `the change (${percent(bytes / fullBytes)} of a full backup) exceeds the limit of ${percent(limits.maxDeltaRatio)} for an incremental`,
     };
   }
-  return { type: 'incremental', parent: parent.id, chainDepth, changed, files, deleted, databases, bytes, fullBytes };
+  return { type: 'incremental', parent: parent.id, chainDepth, databases, bytes, fullBytes };
 }
 
 function percent(ratio: number): string {

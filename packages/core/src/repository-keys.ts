@@ -6,6 +6,7 @@ import type { CompressionCodec } from './config/index.js';
  *   manifests/<source>/<backup-id>.json          the manifest; written last, deleted first
  *   data/<source>/<backup-id>/archive.tar[.zst|.gz]   the archive
  *   data/<source>/<backup-id>/pagemap-<database>.bin  one page map per database
+ *   data/<source>/<backup-id>/files.ndjson[.zst|.gz]  the file list (manifest schema 4)
  *
  * A backup exists exactly when its manifest does; anything under data/ without a manifest is
  * an orphan (an interrupted backup or prune).
@@ -22,6 +23,10 @@ export const repositoryKeys = {
   },
   archive(sourceId: string, backupId: string, codec: CompressionCodec): string {
     return `data/${sourceId}/${backupId}/archive${archiveExtension(codec)}`;
+  },
+  /** The file list of a backup (manifest schema 4): one JSON record per line, compressed with the archive's codec. */
+  fileList(sourceId: string, backupId: string, codec: CompressionCodec): string {
+    return `data/${sourceId}/${backupId}/files.ndjson${codec === 'zstd' ? '.zst' : codec === 'gzip' ? '.gz' : ''}`;
   },
   pageMap(sourceId: string, backupId: string, databaseName: string): string {
     return `data/${sourceId}/${backupId}/pagemap-${databaseName}.bin`;

@@ -18,7 +18,7 @@ export {
   parseWorkerKey,
 } from './crypto/index.js';
 export { copyDatabase, pageMapOf, snapshotDatabase, WalRestartedError } from './sqlite/index.js';
-export { applyDelta, createDeltaStream } from './archive/index.js';
+export { applyDelta, createDeltaStream, ParallelDecompressStream, SerialDecompressStream } from './archive/index.js';
 export { collectFiles } from './source/index.js';
 export {
   Catalog,
@@ -29,8 +29,10 @@ export {
   isGoodBackup,
   isTargetFailure,
   listBackupIds,
+  loadFiles,
   parseTimeRef,
   readManifest,
+  streamFileList,
   resolveBackupInStores,
 } from './repository/index.js';
 export { checkSourceRoots, loadConfig, renderStarterConfig, scanBotDir } from './config/index.js';

@@ -27,7 +27,7 @@ describe('collectFiles', () => {
       config.sources.find((s) => s.id === 'wide')!,
       new Date(),
     );
-    const kinds = Object.fromEntries(files.map((f) => [f.relPath, f.kind]));
+    const kinds = Object.fromEntries([...files].map((f) => [f.relPath, f.kind]));
     expect(kinds).toEqual({
       '.env': 'secret',
       'config/bot.json': 'config',
@@ -35,5 +35,28 @@ describe('collectFiles', () => {
       'data/notes.txt': 'other',
       'keys/binance.key': 'other',
     });
+  });
+
+  it('takes what the globs match (fixed folders, depths, **), leaves out excluded folders whole, and gives the files in path order', async () => {
+    const root = path.join(tmp.dir, 'order');
+    // Names around "/" in the order of code units: "a-b" and "a.txt" sort before "a/…", "ab" after.
+    for (const f of ['a/b.json', 'a/c/d.json', 'a-b/x.json', 'a.txt.json', 'ab.json', 'cache/big.json', 'cache/deep/more.json', 'far/away/z.json']) {
+      await fs.mkdir(path.dirname(path.join(root, f)), { recursive: true });
+      await fs.writeFile(path.join(root, f), '{}');
+    }
+    const source = {
+      id: 'order',
+      root,
+      databases: [],
+      files: [
+        { kind: 'config', include: ['*.json', 'a/**/*.json', 'a-b/*.json', 'cache/**'], exclude: ['cache'] },
+        { kind: 'other', include: ['far/*/z.json'], exclude: [] },
+      ],
+      symlinks: 'keep',
+    } as unknown as Parameters<typeof collectFiles>[0];
+    const { files } = await collectFiles(source, new Date());
+    const paths = [...files].map((f) => f.relPath);
+    expect(paths).toEqual(['a-b/x.json', 'a.txt.json', 'a/b.json', 'a/c/d.json', 'ab.json', 'far/away/z.json']);
+    expect(paths).toEqual([...paths].sort());
   });
 });

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import {
   BotbackupError,
   ExitCode,
+  entryCount,
   ReplicateIncompleteError,
   StorageError,
   VerifyFailedError,
@@ -193,7 +194,7 @@ async function processBackup(
       signal: AbortSignal.any([signal, lock.lost]),
     });
     const m = result.manifest;
-    await job.log(`committed ${m.type} backup ${m.id}: ${m.entries.length} entries, ${m.stats.storedBytes} bytes stored`);
+    await job.log(`committed ${m.type} backup ${m.id}: ${entryCount(m)} entries, ${m.stats.storedBytes} bytes stored`);
     for (const f of result.failed) await job.log(`NOT stored in "${f.store}": ${f.error}`);
     for (const s of result.stored) ctx.catalog?.recordCopy(s.store, m, 'unverified', new Date());
     return { ...base, backupId: m.id, failedTargets: result.failed.map((f) => f.store) };

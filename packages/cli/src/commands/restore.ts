@@ -28,6 +28,7 @@ export function restoreCommand(wrap: WrapAction): Command {
         target: opts.target as string,
         force: Boolean(opts.force),
         only: opts.only as string | undefined,
+        tmpDir: (await ctx.config()).tmpDir,
         logger: ctx.logger,
         onProgress: ctx.progress.update,
         keyring: await ctx.keyring(),

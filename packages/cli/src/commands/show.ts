@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { manifestSignature, formatBytes } from '@botbackup/core';
+import { entryCount, manifestSignature, formatBytes } from '@botbackup/core';
+import { loadFiles } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
 import { formatTable } from '../output.js';
@@ -9,9 +10,11 @@ export function showCommand(wrap: WrapAction): Command {
     new Command('show').description("show a backup's manifest: databases, entries, objects").argument('<backup>', 'backup id, unique id prefix, or "latest"'),
   ).action(
     wrap(async (ctx, args, opts) => {
-      const { manifest: m } = await ctx.resolveBackup(args[0]!, opts);
+      const { manifest: m, store } = await ctx.resolveBackup(args[0]!, opts);
+      // Schema 4 keeps the files in their own object: shown as if they were the manifest's.
+      const files = await loadFiles(store, m, ctx.signal);
       if (ctx.options.json) {
-        ctx.printJson(m);
+        ctx.printJson({ ...m, files });
         return;
       }
       ctx.print(`Backup ${m.id} (${m.type}) of "${m.source.id}" on ${m.source.host}`);
@@ -19,7 +22,7 @@ export function showCommand(wrap: WrapAction): Command {
       else ctx.print(`  full: ${m.fullReason}`);
       ctx.print(`  started ${m.startedAt}, completed ${m.completedAt}, botbackup ${m.tool.version}, SQLite ${m.sqlite?.version ?? '-'}`);
       ctx.print(
-        `  ${m.entries.length} entries, ${formatBytes(m.stats.entryBytes)}; stored ${formatBytes(m.stats.storedBytes)} (${m.compression.codec} ${m.compression.level})`,
+        `  ${entryCount(m)} entries, ${formatBytes(m.stats.entryBytes)}; stored ${formatBytes(m.stats.storedBytes)} (${m.compression.codec} ${m.compression.level})`,
       );
       for (const db of m.databases) {
         const stored = db.stored.type === 'delta' ? `, stored as a delta of ${db.stored.pages} pages` : '';
@@ -41,7 +44,7 @@ export function showCommand(wrap: WrapAction): Command {
       ctx.print(
         formatTable(
           ['FILE', 'KIND', 'MODE', 'SIZE', 'SHA256', 'STORED IN'],
-          m.files.map((f) => [
+          files.map((f) => [
             f.linkTarget !== undefined ? `${f.path} -> ${f.linkTarget}` : f.path,
             f.kind,
             f.mode.toString(8).padStart(4, '0'),

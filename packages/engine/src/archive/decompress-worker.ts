@@ -6,7 +6,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { CompressionCodec } from '@botbackup/core';
 import { createDecompressStream } from '../support/index.js';
 
-export type DecompressWorkerRequest = { type: 'chunk'; data: ArrayBuffer } | { type: 'end' };
+export type DecompressWorkerRequest = { type: 'chunk'; data: ArrayBuffer } | { type: 'consumed'; bytes: number } | { type: 'end' };
+
+/**
+ * Decompressed bytes posted but not yet read on the other side, above which decompression pauses
+ * (and so, through the write callbacks, the input): a tar of tiny files decompresses 200 to 1, so
+ * bounding the input alone does not bound the output.
+ */
+export const OUTPUT_BUDGET = 8 << 20;
 export type DecompressWorkerReply =
   { type: 'data'; data: ArrayBuffer } | { type: 'ack' } | { type: 'done'; sha256: string; bytes: number } | { type: 'error'; message: string };
 
@@ -14,16 +21,25 @@ const { codec } = workerData as { codec: CompressionCodec };
 const port = parentPort!;
 const hash = createHash('sha256');
 let bytes = 0;
+/** Output posted and not yet reported read. */
+let outstanding = 0;
 const decompressor = createDecompressStream(codec);
 decompressor.on('data', (chunk: Buffer) => {
   // Copy out of libzstd's buffer into one we can transfer without a second copy.
   const out = new ArrayBuffer(chunk.length);
   new Uint8Array(out).set(chunk);
   port.postMessage({ type: 'data', data: out } satisfies DecompressWorkerReply, [out]);
+  outstanding += chunk.length;
+  if (outstanding > OUTPUT_BUDGET) decompressor.pause();
 });
 decompressor.on('end', () => port.postMessage({ type: 'done', sha256: hash.digest('hex'), bytes } satisfies DecompressWorkerReply));
 decompressor.on('error', (error) => port.postMessage({ type: 'error', message: error.message } satisfies DecompressWorkerReply));
 port.on('message', (message: DecompressWorkerRequest) => {
+  if (message.type === 'consumed') {
+    outstanding -= message.bytes;
+    if (outstanding <= OUTPUT_BUDGET) decompressor.resume();
+    return;
+  }
   if (message.type === 'end') {
     decompressor.end();
     return;

@@ -39,8 +39,6 @@ export interface SkippedFile {
 }
 
 export interface PackResult {
-  /** Every member of the archive, in order, with its sha256 (a padded torn copy included: see `skipped`). */
-  entries: ManifestEntry[];
   /**
    * Files that are not part of the backup: they vanished (or were replaced) before they were
    * read, or shrank while they were read. A file that shrank has an entry (its header's size was
@@ -51,6 +49,14 @@ export interface PackResult {
   notes: SkippedFile[];
 }
 
+/**
+ * Receives each member of the archive as it is packed, in order, with its sha256; `torn` for the
+ * padded copy of a file that shrank while it was read (see {@link PackResult.skipped}). The next
+ * member waits until it returns, so a caller can write the entries out as they come instead of
+ * holding a million of them.
+ */
+export type OnPackedEntry = (entry: ManifestEntry, torn: boolean) => void | Promise<void>;
+
 /** sha256 (HMAC-SHA256 under `key`) of a link's target text: the content hash of a symlink entry. */
 export function linkTargetHash(target: string, key?: Buffer): string {
   return (key ? createHmac('sha256', key) : createHash('sha256')).update(target, 'utf8').digest('hex');
@@ -58,8 +64,8 @@ export function linkTargetHash(target: string, key?: Buffer): string {
 
 /**
  * Streams the inputs as a POSIX tar (ustar, pax headers for long names) and hashes every entry
- * on the way. Returns the tar stream at once; `result` resolves, after the stream has ended, to
- * the manifest entries with their sha256 and the files that could not be stored whole. A file is
+ * on the way, handing each to `onEntry` with its sha256. Returns the tar stream at once; `result`
+ * resolves, after the stream has ended, to the files that could not be stored whole. A file is
  * opened without following a link (O_NOFOLLOW) and must be the one the walk found; a file that
  * vanished by then is skipped, one that shrinks while it is read is padded to its header's size
  * and reported as skipped rather than stored torn. A symbolic link is a symlink entry of size 0.
@@ -67,22 +73,23 @@ export function linkTargetHash(target: string, key?: Buffer): string {
  * keys.ts).
  */
 export function packArchive(
-  inputs: readonly ArchiveInput[],
+  inputs: Iterable<ArchiveInput>,
+  onEntry: OnPackedEntry,
   onBytes?: (n: number) => void,
   contentKey?: Buffer,
-): { stream: Readable; result: Promise<PackResult>; entries: Promise<ManifestEntry[]> } {
+): { stream: Readable; result: Promise<PackResult> } {
   const pack = tar.pack();
   const result = (async (): Promise<PackResult> => {
-    const out: ManifestEntry[] = [];
     const findings: Findings = { skipped: [], notes: [] };
     try {
       // One entry after another: the tar stream is sequential, and each waits for the reader.
       for (const input of inputs) {
+        const tornBefore = findings.skipped.length;
         const entry = 'linkTarget' in input ? await packLink(pack, input, contentKey) : await packContent(pack, input, findings, onBytes, contentKey);
-        if (entry) out.push(entry);
+        if (entry) await onEntry(entry, findings.skipped.length > tornBefore);
       }
       pack.finalize();
-      return { entries: out, skipped: findings.skipped, notes: findings.notes };
+      return findings;
     } catch (error) {
       pack.destroy(error as Error);
       throw error;
@@ -90,9 +97,7 @@ export function packArchive(
   })();
   // The caller learns of a failure through the stream; keep the promise from being reported as unhandled meanwhile.
   result.catch(() => undefined);
-  const entries = result.then((r) => r.entries);
-  entries.catch(() => undefined);
-  return { stream: Readable.from(pack), result, entries };
+  return { stream: Readable.from(pack), result };
 }
 
 /** What the packer learns of the files as it reads them (see {@link PackResult}). */

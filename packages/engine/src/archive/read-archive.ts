@@ -1,27 +1,40 @@
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { BotbackupError, IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
+import { BotbackupError, entryCount, IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { Keyring, withBackup } from '../crypto/index.js';
 import { settleAll } from '../support/index.js';
-import { ParallelDecompressStream } from './parallel-decompress.js';
+import { createArchiveDecompressor } from './parallel-decompress.js';
 import { HashingStream } from '../support/index.js';
 import { linkTargetHash } from './pack-archive.js';
+
+/**
+ * Archives whose members average at least this many bytes are decompressed in a worker thread
+ * (see createArchiveDecompressor); a backup of a database is, one of a folder of small files is not.
+ */
+const PARALLEL_MEMBER_BYTES = 64 * 1024;
 
 export interface ReadArchiveOptions {
   store: BackupStore;
   manifest: Manifest;
+  /**
+   * Schema 4: the archive's file members, in archive order (the backup's file list records stored
+   * in it: see the repository's listedEntries). Its other members are the manifest's `entries`;
+   * before schema 4 those are all of them, and this is empty.
+   */
+  listed: AsyncIterable<ManifestEntry>;
   /** Receives each entry's body once; it must consume it (or leave it to be drained). */
   onEntry?: (entry: ManifestEntry, body: Readable) => Promise<void>;
-  /** Only entries for which this returns true are handed to onEntry; all are still verified. */
-  select?: (entry: ManifestEntry) => boolean;
+  /** Only entries for which this returns true are handed to onEntry; all are still verified. Called once per entry, in archive order. */
+  select?: (entry: ManifestEntry) => boolean | Promise<boolean>;
   onBytes?: (n: number) => void;
   /**
-   * Stop reading once every selected entry has been read and checked, instead of verifying the
-   * whole archive (a restore of one file). Each selected entry is still proven by its own sha256.
+   * Stop reading once this many selected entries have been read and checked, instead of
+   * verifying the whole archive (a restore of one file). Each selected entry is still proven by
+   * its own sha256.
    */
-  stopEarly?: boolean;
+  stopAfter?: number | undefined;
   /** Opens an encrypted archive and keys the hashes of its secret entries (none: plaintext only). */
   keyring?: Keyring | undefined;
   signal?: AbortSignal;
@@ -52,9 +65,16 @@ interface ArchiveSource {
   signal: AbortSignal | undefined;
 }
 
-/** What reading the entries found so far: the paths read, and whether reading stopped once everything asked for was proven. */
+/**
+ * What reading the entries found so far: the manifest's `entries` read (by path), where the
+ * listed file members stand, the symbolic links read (nothing may lie under one), and whether
+ * reading stopped once everything asked for was proven.
+ */
 interface EntriesRead {
   seen: Set<string>;
+  listed: AsyncIterator<ManifestEntry>;
+  next: IteratorResult<ManifestEntry> | undefined;
+  links: Set<string>;
   stoppedEarly: boolean;
 }
 
@@ -71,21 +91,27 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   const object = archiveObject(manifest);
   const source: ArchiveSource = { store, manifest, object, ctx: { backupId: manifest.id, subject: object.key }, signal: options.signal };
   checkListedPaths(manifest);
-  const wanted = options.stopEarly ? manifest.entries.filter((e) => options.select?.(e) ?? true).length : Infinity;
+  const wanted = options.stopAfter ?? Infinity;
   if (wanted === 0) return;
   // Before a byte is read: an encrypted archive this host cannot open is a KeyError saying what to give.
   const keyring = options.keyring ?? Keyring.none();
   const decrypt = object.encryption ? await keyring.decryptStream(manifest, object) : undefined;
   const contentKey = await keyring.contentHashKey(manifest);
   await checkStoredSize(source);
+  const listed = options.listed[Symbol.asyncIterator]();
+  const read: EntriesRead = { seen: new Set(), listed, next: undefined, links: new Set(), stoppedEarly: false };
+  // The list is opened before the archive: the decompressor, which runs ahead in its own thread,
+  // would otherwise reach damage past the wanted entries before they are read (--only).
+  await peekListed(read);
   const body = await openObject(source);
   // The worker thread decompresses and hashes the stored bytes while this thread parses the
   // tar and hashes and writes the entries.
-  const stored = new ParallelDecompressStream(object.compression);
+  // The worker thread pays for archives of big members (databases), not for one of many tiny files.
+  const members = entryCount(manifest);
+  const stored = createArchiveDecompressor(object.compression, members === 0 || manifest.stats.entryBytes / members >= PARALLEL_MEMBER_BYTES);
   // The sha256 in the manifest is of the bytes as stored: the ciphertext, when encrypted.
   const cipher = decrypt ? new HashingStream() : undefined;
   const extract = tar.extract();
-  const read: EntriesRead = { seen: new Set(), stoppedEarly: false };
   const consume = readEntries(source, options, extract, body, contentKey, wanted, read).catch((error: unknown) => {
     // Stop reading the rest of the object: the backup has already failed.
     body.destroy();
@@ -102,11 +128,26 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
     const stages = cipher && decrypt ? [cipher, decrypt] : [];
     await settleAll([pipeline([body, counted, ...stages, stored, extract], { signal: options.signal }), consume]);
   } catch (error) {
+    await listed.return?.();
     if (read.stoppedEarly && !(error instanceof IntegrityError || error instanceof RestoreRefusedError)) return;
-    throw explainReadError(source, error);
+    // Damage the decompressor met is why the archive looked cut short.
+    throw explainReadError(source, stored.failure ?? error);
   }
-  if (read.stoppedEarly) return;
+  if (stored.failure) throw explainReadError(source, stored.failure);
+  if (read.stoppedEarly) {
+    await listed.return?.();
+    return;
+  }
   checkWhole(source, cipher ? cipher.bytes : stored.inputBytes, cipher ? cipher.digest() : stored.inputSha256, read.seen);
+  // Every listed member must have been read.
+  const left = read.next ?? (await listed.next());
+  if (!left.done) throw missingEntries(source, left.value.path);
+}
+
+/** The next listed file member, read ahead one at a time. */
+async function peekListed(read: EntriesRead): Promise<ManifestEntry | undefined> {
+  read.next ??= await read.listed.next();
+  return read.next.done ? undefined : read.next.value;
 }
 
 /** Refuses a manifest that lists an unsafe path, or a path under one of its symbolic links: nothing may be written through a link. */
@@ -175,16 +216,20 @@ async function readEntries(
 ): Promise<void> {
   const byPath = new Map(source.manifest.entries.map((e) => [e.path, e]));
   for await (const item of extract) {
-    const entry = listedEntry(source, item.header, byPath, read.seen);
-    read.seen.add(entry.path);
+    const next = byPath.has(item.header.name) ? undefined : await peekListed(read);
+    const entry = listedEntry(source, item.header, next?.path === item.header.name ? next : byPath.get(item.header.name), read);
+    if (entry === next) read.next = undefined;
+    else read.seen.add(entry.path);
+    if (entry.linkTarget !== undefined) read.links.add(entry.path);
     const hasher = new HashingStream(undefined, contentKey);
     const hashed = item.pipe(hasher);
-    if (options.onEntry && (options.select?.(entry) ?? true)) await options.onEntry(entry, hashed);
+    const selected = (await options.select?.(entry)) ?? true;
+    if (options.onEntry && selected) await options.onEntry(entry, hashed);
     // Drain whatever the consumer left, so the hash covers the whole entry.
     hashed.resume();
     if (!hashed.readableEnded) await new Promise<void>((resolve, reject) => hashed.once('end', resolve).once('error', reject));
     checkEntryHash(source, entry, hasher, contentKey);
-    if (options.select?.(entry) ?? true) wanted--;
+    if (selected) wanted--;
     if (wanted === 0) {
       // Everything asked for is read and proven: leave the rest of the object unread.
       read.stoppedEarly = true;
@@ -194,13 +239,12 @@ async function readEntries(
   }
 }
 
-/** The manifest's entry for a tar header: a safe path, of the type the manifest lists, listed once and not read before. */
-function listedEntry(
-  { manifest, ctx }: ArchiveSource,
-  header: tar.Header,
-  byPath: ReadonlyMap<string, ManifestEntry>,
-  seen: ReadonlySet<string>,
-): ManifestEntry {
+/**
+ * The manifest's entry for a tar header: a safe path not under a symbolic link read before, of
+ * the type the manifest lists, listed once and not read before. A listed file member must come
+ * in its turn (`listed`: the next one the file list names).
+ */
+function listedEntry({ manifest, ctx }: ArchiveSource, header: tar.Header, listed: ManifestEntry | undefined, read: EntriesRead): ManifestEntry {
   const { name, type } = header;
   if (!isSafeRelativePath(name)) {
     throw new RestoreRefusedError(
@@ -209,7 +253,13 @@ function listedEntry(
       `Backup ${manifest.id} holds the unsafe path "${name}" (absolute or with ".."); it was tampered with, nothing was written outside the target.`,
     );
   }
-  const listed = byPath.get(name);
+  const under = linkAbove(name, read.links);
+  if (under !== undefined)
+    throw new RestoreRefusedError(
+      'UNSAFE_PATH',
+      name,
+      `Backup ${manifest.id} lists the unsafe path "${name}", under its symbolic link "${under}"; refusing to restore it, nothing is written through a link.`,
+    );
   if (type === 'symlink' ? listed?.linkTarget === undefined || listed.linkTarget !== header.linkname : type !== 'file' || listed?.linkTarget !== undefined) {
     throw new RestoreRefusedError(
       'UNSAFE_PATH',
@@ -219,7 +269,7 @@ function listedEntry(
         : `Backup ${manifest.id} holds "${name}" of type ${type ?? 'unknown'}; botbackup archives only regular files and symbolic links, so it was tampered with.`,
     );
   }
-  if (!listed || seen.has(name)) {
+  if (!listed || read.seen.has(name)) {
     throw new IntegrityError(
       'BAD_ARCHIVE',
       `Backup ${manifest.id}: the archive holds "${name}", which its manifest ${listed ? 'lists only once' : 'does not list'}; it was tampered with.`,
@@ -227,6 +277,13 @@ function listedEntry(
     );
   }
   return listed;
+}
+
+/** The symbolic link among `links` that `name` lies under, if any (each folder of it is looked up). */
+function linkAbove(name: string, links: ReadonlySet<string>): string | undefined {
+  if (links.size === 0) return undefined;
+  for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) if (links.has(name.slice(0, i))) return name.slice(0, i);
+  return undefined;
 }
 
 /** An entry read whole must match its size and sha256 (a link: no bytes, and the hash of its target). */
@@ -276,12 +333,10 @@ function checkWhole({ store, manifest, object, ctx }: ArchiveSource, storedBytes
       ctx,
     );
   }
-  const missing = manifest.entries.filter((e) => !seen.has(e.path));
-  if (missing.length > 0) {
-    throw new IntegrityError(
-      'BAD_ARCHIVE',
-      `Backup ${manifest.id}: the archive lacks ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} its manifest lists, first "${missing[0]!.path}".`,
-      ctx,
-    );
-  }
+  const missing = manifest.entries.find((e) => !seen.has(e.path));
+  if (missing) throw missingEntries({ manifest, ctx }, missing.path);
+}
+
+function missingEntries({ manifest, ctx }: Pick<ArchiveSource, 'manifest' | 'ctx'>, first: string): IntegrityError {
+  return new IntegrityError('BAD_ARCHIVE', `Backup ${manifest.id}: the archive lacks entries its manifest lists, first "${first}".`, ctx);
 }

@@ -11,6 +11,7 @@ import {
   type CheckResult,
   type Config,
   type Manifest,
+  type ManifestFile,
   type SourceConfig,
 } from '@botbackup/core';
 import { formatProcessTag, syncDir, type BackupStore } from '@botbackup/storage';
@@ -19,7 +20,7 @@ import { checkDatabase, runChecks } from '../sqlite/index.js';
 import { Keyring } from '../crypto/index.js';
 import { silentLogger, type Logger } from '../support/index.js';
 import type { ProgressListener } from '../support/index.js';
-import { listBackupIds, readManifest } from '../repository/index.js';
+import { listBackupIds, loadFiles, readManifest } from '../repository/index.js';
 import { restoreBackup } from './restore.js';
 import { tidyWalSidecars, walSidecars } from '../sqlite/index.js';
 import { finishJournal, finishPendingRestore, matchOwner, stagingName, writeJournal, type JournalEntry, type RestoreJournal } from './restore-journal.js';
@@ -111,7 +112,7 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
 
   const candidates = await listCandidates(options.stores, source.id, warnings, options.signal);
   const newest = await newestTrusted(options.stores, source.id, candidates, keyring, options.signal);
-  const missingFiles = newest ? await missingFilesOf(source, newest) : [];
+  const missingFiles = newest ? await missingFilesOf(source, await filesFromAny(options.stores, newest, options.signal)) : [];
   const base = { sourceId: source.id, skipped: [], warnings, backupId: undefined, store: undefined, interrupted: pending?.message };
 
   if (databases.every((db) => db.state === 'healthy') && missingFiles.length === 0) {
@@ -235,7 +236,8 @@ async function recoveryRenames(
   }
   const restoredFiles: string[] = [];
   for (const file of missingFiles) {
-    if (!manifest.files.some((f) => f.path === file)) continue;
+    // Staged only when the backup used has it (it may be older than the one that listed it missing).
+    if (!(await exists(path.join(root, stagingDir, file)))) continue;
     // Never over a file that appeared meanwhile.
     if (await exists(path.join(root, file))) continue;
     await matchOwner(path.join(staging, file), path.join(root, file));
@@ -326,9 +328,9 @@ async function judgeDatabase(
 }
 
 /** Config, secret and other files the backup has that the source folder lacks. */
-async function missingFilesOf(source: SourceConfig, manifest: Manifest): Promise<string[]> {
+async function missingFilesOf(source: SourceConfig, files: readonly ManifestFile[]): Promise<string[]> {
   const out: string[] = [];
-  for (const file of manifest.files) {
+  for (const file of files) {
     if (!RESTORED_KINDS.has(file.kind)) continue;
     if (!(await exists(path.join(source.root, file.path)))) out.push(file.path);
   }
@@ -363,6 +365,18 @@ async function newestTrusted(
     }
   }
   return undefined;
+}
+
+/** A backup's files from the first store whose list reads; none when no store's does (only its databases are judged then). */
+async function filesFromAny(stores: readonly BackupStore[], manifest: Manifest, signal: AbortSignal | undefined): Promise<ManifestFile[]> {
+  for (const store of stores) {
+    try {
+      return await loadFiles(store, manifest, signal);
+    } catch (error) {
+      if (!(error instanceof IntegrityError || isTargetFailure(error)) || signal?.aborted) throw error;
+    }
+  }
+  return [];
 }
 
 async function readFromAny(stores: readonly BackupStore[], sourceId: string, backupId: string, signal: AbortSignal | undefined): Promise<Manifest> {

@@ -74,13 +74,19 @@ export function stagingName(kind: 'restore' | 'recover', random: string): string
  * user must not leave it files it cannot write. Only root can change owners; otherwise nothing.
  */
 export async function matchOwner(staged: string, dest: string): Promise<void> {
-  if (process.getuid?.() !== 0) return;
+  const owner = await ownerFor(dest);
+  if (owner) await fs.lchown(staged, owner.uid, owner.gid).catch(() => undefined);
+}
+
+/** The owner {@link matchOwner} gives what goes to `dest`; undefined when not root (nothing is changed then). */
+export async function ownerFor(dest: string): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
   let ref = await fs.lstat(dest).catch(() => undefined);
   for (let dir = path.dirname(dest); !ref; dir = path.dirname(dir)) {
     ref = await fs.stat(dir).catch(() => undefined);
     if (path.dirname(dir) === dir) break;
   }
-  if (ref) await fs.lchown(staged, ref.uid, ref.gid).catch(() => undefined);
+  return ref ? { uid: ref.uid, gid: ref.gid } : undefined;
 }
 
 /**

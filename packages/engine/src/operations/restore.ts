@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { BackupNotFoundError, BotbackupError, IntegrityError, NoGoodCopyError, UsageError, type Manifest, type RestorableItem } from '@botbackup/core';
+import { BackupNotFoundError, BotbackupError, IntegrityError, NoGoodCopyError, UsageError, type Manifest } from '@botbackup/core';
 import { formatProcessTag, type BackupStore } from '@botbackup/storage';
 import { Keyring } from '../crypto/index.js';
 import { silentLogger, type Logger, type ProgressListener } from '../support/index.js';
@@ -9,7 +9,7 @@ import { finishJournal, finishPendingRestore, writeJournal, type RestoreJournal 
 import { resolveChain } from './restore/chain.js';
 import { checkDatabases } from './restore/check.js';
 import { journalEntries } from './restore/commit.js';
-import { selectEntries } from './restore/plan.js';
+import { disposeSelection, selectedItems, selectFiles, type Selection } from './restore/selection.js';
 import { stageArchives, type StagingRun } from './restore/stage.js';
 import { checkTarget, makeStaging, refuseConflicts, throwTargetError } from './restore/target.js';
 
@@ -23,6 +23,8 @@ export interface RestoreOptions {
   force?: boolean;
   /** Restore only this file or folder (a path inside the backup). */
   only?: string | undefined;
+  /** Where the list of what is restored is kept meanwhile (default: botbackup's own temp folder). */
+  tmpDir?: string | undefined;
   logger?: Logger;
   onProgress?: ProgressListener;
   /** Opens encrypted backups and checks signatures (none: plaintext only, signatures not checked). */
@@ -76,25 +78,36 @@ interface JournalSummary {
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
   const logger = (options.logger ?? silentLogger).child({ backupId: options.manifest.id });
+  // Nothing of a manifest is used before its signature is checked (resolveChain checks every link again).
+  if (options.stores[0]) options.keyring?.checkSignature(options.manifest, `storage "${options.stores[0].name}"`);
   // A path that is not in the backup is the user's mistake, not a bad copy: said once, up front.
-  const selected = selectEntries(options.manifest, options.only);
-  const target = path.resolve(options.target);
-  await checkTarget(target, selected);
-  // A restore killed in this target before: finish it (or remove what it staged) first.
-  const pending = await finishPendingRestore(target);
-  if (pending) logger.warn(pending.message);
-  const interrupted = pending?.message;
-  const summary = pending?.journal?.kind === 'restore' ? (pending.journal.summary as JournalSummary | undefined) : undefined;
-  if (pending?.action === 'rolled-forward' && pending.journal?.backupId === options.manifest.id && summary && summary.only === (options.only ?? null)) {
-    // The very restore asked for was interrupted after its commit, and is now complete.
-    return { ...summary.result, store: summary.store, badCopies: summary.badCopies, interrupted };
+  const selection = await selectFiles(options.stores, options.manifest, options.only, options.signal, options.tmpDir);
+  try {
+    const target = path.resolve(options.target);
+    await checkTarget(target, selectedItems(selection));
+    // A restore killed in this target before: finish it (or remove what it staged) first.
+    const pending = await finishPendingRestore(target);
+    if (pending) logger.warn(pending.message);
+    const interrupted = pending?.message;
+    const summary = pending?.journal?.kind === 'restore' ? (pending.journal.summary as JournalSummary | undefined) : undefined;
+    if (pending?.action === 'rolled-forward' && pending.journal?.backupId === options.manifest.id && summary && summary.only === (options.only ?? null)) {
+      // The very restore asked for was interrupted after its commit, and is now complete.
+      return { ...summary.result, store: summary.store, badCopies: summary.badCopies, interrupted };
+    }
+    await refuseConflicts(target, selectedItems(selection), options.force ?? false, options.only === undefined);
+    return await restoreFromAny(options, selection, interrupted, logger);
+  } finally {
+    await disposeSelection(selection);
   }
-  await refuseConflicts(target, selected, options.force ?? false, options.only === undefined);
+}
+
+/** Restores from the first store whose copy is good (see {@link restoreBackup}). */
+async function restoreFromAny(options: RestoreOptions, selection: Selection, interrupted: string | undefined, logger: Logger): Promise<RestoreResult> {
   const badCopies: { store: string; error: string }[] = [];
   const errors: unknown[] = [];
   for (const store of options.stores) {
     try {
-      return { ...(await restoreFrom(store, options, selected, badCopies)), store: store.name, badCopies, interrupted };
+      return { ...(await restoreFrom(store, options, selection, badCopies)), store: store.name, badCopies, interrupted };
     } catch (error) {
       // Only a bad or unreachable copy is worth another try; a refusal, a missing key or an abort is final.
       if (!(error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) || options.signal?.aborted) throw error;
@@ -123,7 +136,7 @@ type StoreRestoreResult = Omit<RestoreResult, 'store' | 'badCopies'>;
 async function restoreFrom(
   store: BackupStore,
   options: RestoreOptions,
-  selected: readonly RestorableItem[],
+  selection: Selection,
   badCopies: RestoreResult['badCopies'],
 ): Promise<StoreRestoreResult> {
   const started = performance.now();
@@ -131,22 +144,22 @@ async function restoreFrom(
   const logger = (options.logger ?? silentLogger).child({ backupId: manifest.id });
   const target = path.resolve(options.target);
   const keyring = options.keyring ?? Keyring.none();
-  const { chain, reads, warnings } = await resolveChain(store, manifest, selected, keyring, logger, options.signal);
+  const { chain, reads, warnings } = await resolveChain(store, manifest, selection, keyring, logger, options.signal);
   const { stagingDir, staging, createdTarget } = await makeStaging(target);
   const { only, onProgress, signal } = options;
-  const run: StagingRun = { store, manifest, chainLength: chain.length, target, staging, keyring, only, onProgress, signal };
+  const run: StagingRun = { store, manifest, chainLength: chain.length, target, staging, keyring, only, selection, onProgress, signal };
   let committed = false;
   try {
     const staged = await stageArchives(run, reads);
-    const checked = await checkDatabases(run, selected, staged.rebuilt);
+    const checked = await checkDatabases(run, selection.databases, staged.rebuilt);
     // Everything is complete and checked. The staged files' folder entries are made durable,
     // then the journal of the renames (the commit point), then the renames: a restore killed
     // from here on is finished by the next command that touches the target.
-    const entries = await journalEntries(target, stagingDir, selected);
+    const entries = await journalEntries(target, stagingDir, selection.databases);
     const result: StoreRestoreResult = {
       backupId: manifest.id,
       target,
-      files: selected.length,
+      files: selection.files + selection.databases.length,
       bytes: staged.bytes + checked.bytes,
       chain: reads.map(({ link }) => link.id),
       databases: checked.databases,
@@ -160,7 +173,7 @@ async function restoreFrom(
     committed = true;
     await finishJournal(target, journal);
     result.durationMs = performance.now() - started;
-    logger.info({ target, files: selected.length, bytes: result.bytes, chain: chain.length }, 'restore complete');
+    logger.info({ target, files: result.files, bytes: result.bytes, chain: chain.length }, 'restore complete');
     return result;
   } catch (error) {
     if (!committed && createdTarget) await fs.rm(target, { recursive: true, force: true });
@@ -170,3 +183,4 @@ async function restoreFrom(
     if (!committed) await fs.rm(staging, { recursive: true, force: true });
   }
 }
+

@@ -11,7 +11,7 @@ import {
 import type { BackupStore } from '@botbackup/storage';
 import type { Keyring } from '../crypto/index.js';
 import { readArchive } from '../archive/index.js';
-import { BrokenLinkError, listBackups, readManifest, resolveBackupRef } from '../repository/index.js';
+import { BrokenLinkError, findFile, listBackups, listedEntries, readManifest, resolveBackupRef } from '../repository/index.js';
 
 /** The largest file `diff` reads into memory to compare. */
 export const MAX_DIFF_BYTES = 8 * 1024 * 1024;
@@ -57,8 +57,11 @@ export function normalizeFilePath(filePath: string, root?: string): string {
   return p.replace(/\/{2,}/g, '/').replace(/\/$/, '');
 }
 
-function fileOf(manifest: Manifest, filePath: string): ManifestFile | undefined {
-  return manifest.files.find((f) => f.path === filePath);
+/** Each backup's record of the path, in the order of `manifests`. */
+async function filesOf(store: BackupStore, manifests: readonly Manifest[], filePath: string, signal?: AbortSignal): Promise<(ManifestFile | undefined)[]> {
+  const found = [];
+  for (const m of manifests) found.push(await findFile(store, m, filePath, signal));
+  return found;
 }
 
 /** The error for a path no backup of the source has; a database path gets its own sentence. */
@@ -93,8 +96,9 @@ export async function fileHistory(store: BackupStore, sourceId: string, filePath
   const versions: FileVersion[] = [];
   let last: ManifestFile | undefined;
   let present = false;
-  for (const m of manifests) {
-    const f = fileOf(m, p);
+  const files = await filesOf(store, manifests, p, signal);
+  for (const [i, m] of manifests.entries()) {
+    const f = files[i];
     if (f && (!present || f.sha256 !== last?.sha256)) {
       versions.push({
         backupId: m.id,
@@ -127,7 +131,7 @@ export async function readFileVersion(
   signal?: AbortSignal,
   options: { maxBytes?: number; keyring?: Keyring | undefined } = {},
 ): Promise<Buffer> {
-  const file = fileOf(manifest, filePath);
+  const file = await findFile(store, manifest, filePath, signal);
   if (!file) throw new BackupNotFoundError(`Backup ${manifest.id} has no file "${filePath}"; see "botbackup show ${manifest.id}".`);
   const maxBytes = options.maxBytes ?? MAX_DIFF_BYTES;
   if (file.size > maxBytes) {
@@ -146,15 +150,18 @@ export async function readFileVersion(
       throw error;
     }
   }
-  if (!holder.entries.some((e) => e.path === filePath && e.sha256 === file.sha256 && e.size === file.size)) {
+  const held = holder.files || holder.fileList ? await findFile(store, holder, filePath, signal) : undefined;
+  const stored = held?.storedIn === holder.id ? held : holder.entries.find((e) => e.path === filePath);
+  if (!stored || stored.sha256 !== file.sha256 || stored.size !== file.size) {
     throw new BrokenLinkError(file.storedIn, manifest, `its archive does not hold the version of "${filePath}" that ${manifest.id} records`);
   }
   const chunks: Buffer[] = [];
   await readArchive({
     store,
     manifest: holder,
+    listed: listedEntries(store, holder, signal),
     signal,
-    stopEarly: true,
+    stopAfter: 1,
     keyring: options.keyring,
     select: (entry) => entry.path === filePath,
     onEntry: async (_entry, body) => {
@@ -216,7 +223,8 @@ export async function diffFileVersions(options: DiffFileOptions): Promise<FileDi
   const { store, sourceId, signal } = options;
   const { manifests, listed } = await readableBackups(store, sourceId, signal);
   const p = normalizeFilePath(options.path, manifests.at(-1)?.source.root);
-  if (!manifests.some((m) => fileOf(m, p))) throw unknownPath(store, sourceId, p, manifests);
+  const files = await filesOf(store, manifests, p, signal);
+  if (!files.some((f) => f !== undefined)) throw unknownPath(store, sourceId, p, manifests);
 
   let to: Manifest;
   if (options.to !== undefined) to = await resolveBackupRef(store, options.to, sourceId, signal);
@@ -225,19 +233,19 @@ export async function diffFileVersions(options: DiffFileOptions): Promise<FileDi
     if (!newest.manifest) throw newest.error!;
     to = newest.manifest;
   }
-  const toFile = fileOf(to, p);
+  const toFile = await findFile(store, to, p, signal);
 
   let from: Manifest | undefined;
   if (options.from !== undefined) from = await resolveBackupRef(store, options.from, sourceId, signal);
   else {
-    from = manifests.filter((m) => m.id < to.id && fileOf(m, p)?.sha256 !== toFile?.sha256).at(-1);
+    from = manifests.filter((m, i) => m.id < to.id && files[i]?.sha256 !== toFile?.sha256).at(-1);
     if (!from && !toFile) {
       throw new BackupNotFoundError(`No backup of source "${sourceId}" up to ${to.id} has the file "${p}"; see "botbackup history ${p}".`);
     }
   }
   // What is shown, "unchanged" included, must come from backups a trusted worker made.
   for (const m of from ? [from, to] : [to]) options.keyring?.checkSignature(m, `storage "${store.name}"`);
-  const fromFile = from ? fileOf(from, p) : undefined;
+  const fromFile = from ? await findFile(store, from, p, signal) : undefined;
   if (from && !fromFile && !toFile) {
     throw new BackupNotFoundError(`Neither backup ${from.id} nor ${to.id} has the file "${p}"; see "botbackup history ${p}".`);
   }

@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { IntegrityError, type Manifest } from '@botbackup/core';
+import { fileListObject, IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { ProgressListener } from '../support/index.js';
 import { Keyring } from '../crypto/index.js';
 import { archiveObject, readArchive } from '../archive/index.js';
-import { BrokenLinkError, checkChainObjects, checkStoredObject, loadChain, readVerifiedObject } from '../repository/index.js';
+import { BrokenLinkError, checkChainObjects, checkStoredObject, listedEntries, loadChain, readVerifiedObject } from '../repository/index.js';
 import { restoreBackup } from './restore.js';
 import { makeOwnedTempDir } from '../repository/index.js';
 
@@ -59,6 +59,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
         stores: [store],
         manifest,
         target: path.join(dir, 'restore'),
+        tmpDir: options.tmpDir,
         onProgress: options.onProgress,
         keyring,
         signal: options.signal,
@@ -76,12 +77,15 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
       });
     }
     for (const object of manifest.objects.filter((o) => o.role === 'page-map')) await readVerifiedObject(store, manifest, object, options.signal);
+    // The file list is proven as it is read (with the archive), or on its own without an identity.
+    const list = fileListObject(manifest);
+    if (list && !contents) await checkStoredObject(store, manifest, list, { signal: options.signal });
     let read = 0;
     const onBytes = (n: number) => {
       read += n;
       options.onProgress?.({ phase: 'read', done: read, total });
     };
-    if (contents) await readArchive({ store, manifest, keyring, signal: options.signal, onBytes });
+    if (contents) await readArchive({ store, manifest, listed: listedEntries(store, manifest, options.signal), keyring, signal: options.signal, onBytes });
     // No identity here: the encrypted bytes are still proven against the signed manifest.
     else await checkStoredObject(store, manifest, archiveObject(manifest), { signal: options.signal, onBytes });
   }
@@ -90,7 +94,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     deep: options.deep ?? false,
     contents,
     warnings,
-    entries: manifest.entries.length,
+    entries: manifest.entries.length + (manifest.fileList?.stored ?? 0),
     storedBytes: total,
     durationMs: performance.now() - started,
   };

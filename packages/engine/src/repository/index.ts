@@ -1,5 +1,6 @@
 export { Catalog, type CatalogBackup, type CatalogCopy, defaultCatalogPath, isGoodBackup } from './catalog.js';
 export { removeLeftovers, storageNow } from './leftovers.js';
+export { fetchFileList, FileListWriter, findFile, listedEntries, loadFiles, readLocalFileList, streamFileList } from './file-list.js';
 export {
   BrokenLinkError,
   checkChainObjects,

@@ -2,6 +2,8 @@ import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DELTA_SUFFIX, SourceError, type FileKind, type SourceConfig } from '@botbackup/core';
+import { CollectedFiles } from './collected-files.js';
+import { walkSets } from './walk.js';
 
 export interface CollectedFile {
   /** What is read: the file itself, or (a link followed with `follow-inside`) the real path of its target. */
@@ -19,7 +21,8 @@ export interface CollectedFile {
 }
 
 export interface CollectResult {
-  files: CollectedFile[];
+  /** In path order ({@link comparePaths}). */
+  files: CollectedFiles;
   excluded: { path: string; reason: string }[];
   /** Found but not backed up: vanished during the walk, or (follow-inside) a link that leaves the root, loops or dangles. */
   skipped: { path: string; reason: string }[];
@@ -37,6 +40,10 @@ const KIND_PRIORITY: Record<FileKind, number> = { secret: 0, config: 1, log: 2, 
  * only files modified within their window. Database files, their -wal/-shm/-journal and the name
  * of their delta entry are never taken as plain files: databases are only ever copied as
  * consistent snapshots. `now` is passed in.
+ *
+ * One walk for all sets ({@link walkSets}) gives each path once, in path order, with the sets
+ * that match it, so nothing is held per file but its path and a few numbers
+ * ({@link CollectedFiles}).
  */
 export async function collectFiles(source: SourceConfig, now: Date): Promise<CollectResult> {
   const follow = source.symlinks === 'follow-inside';
@@ -47,46 +54,30 @@ export async function collectFiles(source: SourceConfig, now: Date): Promise<Col
     realRoot: follow ? await fs.realpath(source.root) : source.root,
     linkedFolders: new Map(),
   };
-  const byPath = new Map<string, CollectedFile>();
   const excluded: CollectResult['excluded'] = [];
-  const skipped = new Map<string, string>();
-  // Loaded here, not at the top: commands that collect no files (list, restore) start faster without it.
-  const { default: fg } = await import('fast-glob');
-  for (const set of source.files) {
-    const matches = await fg(set.include, {
-      cwd: source.root,
-      ignore: set.exclude,
-      dot: true,
-      // Links are matched as entries of their own (not only links to files), never descended.
-      onlyFiles: false,
-      followSymbolicLinks: false,
-      unique: true,
-      suppressErrors: false,
-    });
-    for (const relPath of matches.sort()) {
-      if (walk.dbFiles.has(relPath)) continue;
-      const found = await examine(walk, relPath);
-      if (found === undefined) continue;
-      if ('skip' in found) {
-        skipped.set(relPath, found.skip);
-        continue;
-      }
-      if (set.maxAgeMs !== undefined && now.getTime() - found.mtime.getTime() > set.maxAgeMs) {
-        excluded.push({ path: relPath, reason: `log not modified within ${Math.round(set.maxAgeMs / 86_400_000)}d` });
-        continue;
-      }
-      const previous = byPath.get(relPath);
-      if (previous && KIND_PRIORITY[previous.kind] <= KIND_PRIORITY[set.kind]) continue;
-      byPath.set(relPath, { ...found, kind: set.kind });
+  const skipped: CollectResult['skipped'] = [];
+  const files = new CollectedFiles(source.root);
+  const sets = source.files.map((set) => ({ set, include: set.include, exclude: set.exclude }));
+  const unreadableDir = (dir: string, error: NodeJS.ErrnoException) => unreadable(source, dir, error);
+  for await (const { relPath, sets: matchedBy } of walkSets(source.root, sets, unreadableDir)) {
+    if (walk.dbFiles.has(relPath)) continue;
+    const found = await examine(walk, relPath);
+    if (found === undefined) continue;
+    if ('skip' in found) {
+      skipped.push({ path: relPath, reason: found.skip });
+      continue;
     }
+    const within = matchedBy.filter((set) => set.maxAgeMs === undefined || now.getTime() - found.mtime.getTime() <= set.maxAgeMs);
+    if (within.length === 0) {
+      excluded.push({ path: relPath, reason: `log not modified within ${Math.round(matchedBy[0]!.maxAgeMs! / 86_400_000)}d` });
+      continue;
+    }
+    const kind = within.map((set) => set.kind).sort((a, b) => KIND_PRIORITY[a] - KIND_PRIORITY[b])[0]!;
+    const file = { ...found, kind };
+    if (await isReadable(source, file)) files.push(file);
+    else skipped.push({ path: relPath, reason: 'vanished before it was read' });
   }
-  await checkReadable(source, byPath, skipped);
-  for (const p of byPath.keys()) skipped.delete(p);
-  return {
-    files: [...byPath.values()].sort((a, b) => (a.relPath < b.relPath ? -1 : 1)),
-    excluded,
-    skipped: [...skipped].map(([p, reason]) => ({ path: p, reason })).sort((a, b) => (a.path < b.path ? -1 : 1)),
-  };
+  return { files, excluded, skipped };
 }
 
 /** What every match of the walk is judged against. */
@@ -158,25 +149,22 @@ function isDatabaseFile(walk: Walk, realPath: string): boolean {
 
 /**
  * Fails now, before anything is written, if a file cannot be opened (an unreadable key file must
- * stop the backup, not be silently left out). One that is gone by now is skipped.
+ * stop the backup, not be silently left out). False for one that is gone by now (skipped).
  */
-async function checkReadable(source: SourceConfig, byPath: Map<string, CollectedFile>, skipped: Map<string, string>): Promise<void> {
-  for (const file of [...byPath.values()]) {
-    if (file.linkTarget !== undefined) continue;
-    await fs.access(file.absPath, fs.constants.R_OK).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') {
-        byPath.delete(file.relPath);
-        skipped.set(file.relPath, 'vanished before it was read');
-        return;
-      }
+async function isReadable(source: SourceConfig, file: CollectedFile): Promise<boolean> {
+  if (file.linkTarget !== undefined) return true;
+  return fs.access(file.absPath, fs.constants.R_OK).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
       throw new SourceError(
         'FILE_UNREADABLE',
         file.absPath,
         `Cannot read ${file.kind} file ${file.absPath} (source "${source.id}"): ${describeErrno(error)}; fix its permissions or exclude it.`,
         { cause: error },
       );
-    });
-  }
+    },
+  );
 }
 
 /** A match that exists but cannot be read: the backup fails, naming it. */

@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { manifestBytes, repositoryKeys, signedManifestBytes, type Manifest } from '@botbackup/core';
+import { entryCount, manifestBytes, repositoryKeys, signedManifestBytes, type Manifest } from '@botbackup/core';
 import type { BackupResult, BackupRun } from './run.js';
 
 /**
@@ -19,7 +19,7 @@ export async function commitBackup(run: BackupRun, manifest: Manifest): Promise<
     {
       type: manifest.type,
       parent: manifest.parent,
-      entries: manifest.entries.length,
+      entries: entryCount(manifest),
       entryBytes: manifest.stats.entryBytes,
       storedBytes: manifest.stats.storedBytes,
       durationMs: manifest.stats.durationMs,

@@ -1,12 +1,19 @@
 import { BackupNotFoundError, decodePageMap, IntegrityError, KeyError, repositoryKeys, type Manifest, type PageMap } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { Keyring } from '../../crypto/index.js';
-import { checkChainObjects, isTargetFailure, loadChain, readVerifiedObject, resolveBackupRef } from '../../repository/index.js';
+import { checkChainObjects, fetchFileList, isTargetFailure, loadChain, readVerifiedObject, resolveBackupRef } from '../../repository/index.js';
 import { copyBackup } from '../replicate.js';
 import type { TargetSet } from './target-set.js';
 
 export type ParentSearch =
-  | { parent: Manifest; pageMaps: Map<string, PageMap>; repaired: { store: string; backupId: string }[]; warning?: string }
+  | {
+      parent: Manifest;
+      pageMaps: Map<string, PageMap>;
+      /** The parent's file list, fetched and checked into a local file (in path order). */
+      parentList: string;
+      repaired: { store: string; backupId: string }[];
+      warning?: string;
+    }
   | { reason: string; warning?: string };
 
 /**
@@ -14,7 +21,8 @@ export type ParentSearch =
  * `since`) that any target holds, if it can be built on. The target it was found in must hold
  * its whole chain (every link's manifest, and every object at its recorded size), and its page
  * maps must match their sha256; otherwise the backup becomes full, with a warning, and never
- * builds on a broken parent. A target that lacks links of the chain (it was down when they were
+ * builds on a broken parent. Its file list is fetched into `parentList` (checked against its
+ * sha256 on the way), for the plan to compare the files with. A target that lacks links of the chain (it was down when they were
  * made) gets them copied first, checked on the way, so every target holds complete chains. A
  * target that fails is dropped from the backup. Content of the older links is `verify`'s job:
  * reading it here would cost as much as a full backup.
@@ -25,6 +33,7 @@ export async function findParent(
   since: string | undefined,
   keyring: Keyring,
   signal: AbortSignal | undefined,
+  parentList: string,
 ): Promise<ParentSearch> {
   let best: { parent: Manifest; store: BackupStore } | undefined;
   let notFound: BackupNotFoundError | undefined;
@@ -60,6 +69,7 @@ export async function findParent(
       const bytes = object.encryption ? await keyring.decryptBytes(parent, stored, object.encryption.readers) : stored;
       pageMaps.set(db.path, decodePageMap(bytes, `${object.key} in storage "${primary.name}"`));
     }
+    await fetchFileList(primary, parent, parentList, signal);
   } catch (error) {
     if (error instanceof IntegrityError || error instanceof KeyError) return unusable(parent.id, error);
     if (isTargetFailure(error) && !signal?.aborted) {
@@ -83,7 +93,7 @@ export async function findParent(
       targets.fail(store, error);
     }
   }
-  return { parent, pageMaps, repaired, ...(signatureWarning ? { warning: signatureWarning } : {}) };
+  return { parent, pageMaps, parentList, repaired, ...(signatureWarning ? { warning: signatureWarning } : {}) };
 }
 
 /** True when `store` holds a backup's manifest and every object at its recorded size. */

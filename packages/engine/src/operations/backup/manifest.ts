@@ -1,17 +1,16 @@
 import os from 'node:os';
 import { buildManifest, type BackupPlan, type Manifest, type ManifestObject, type SnapshotFacts } from '@botbackup/core';
-import type { PackResult } from '../../archive/index.js';
 import { TOOL_VERSION } from '../../support/index.js';
-import type { ParentSearch } from './find-parent.js';
 import type { SkippedFile } from './plan.js';
 import type { BackupRun } from './run.js';
+import type { Packed } from './store-archive.js';
 
 /** What the stages returned, as the manifest needs it. */
 export interface StagesDone {
-  collected: { files: readonly { relPath: string }[]; excluded: Manifest['excluded'] };
-  found: ParentSearch;
+  excluded: Manifest['excluded'];
   plan: BackupPlan;
-  archive: { object: ManifestObject; packed: PackResult };
+  archive: { object: ManifestObject; packed: Packed };
+  files: { object: ManifestObject; fileList: NonNullable<Manifest['fileList']>; deleted: string[] };
   skipped: SkippedFile[];
   pageMaps: { objects: ManifestObject[]; databases: SnapshotFacts[]; sqliteVersion: string | undefined };
 }
@@ -28,18 +27,18 @@ export async function describeBackup(run: BackupRun, done: StagesDone): Promise<
   return buildManifest({
     id: run.backupId,
     plan: done.plan,
-    parent: 'parent' in done.found ? done.found.parent : undefined,
     source: { id: source.id, host: options.host ?? os.hostname(), root: source.root },
     startedAt: run.startedAt,
     completedAt,
     toolVersion: TOOL_VERSION,
     sqliteVersion: done.pageMaps.sqliteVersion,
     compression: { codec: config.compression.codec, level: config.compression.level },
-    foundPaths: done.collected.files.map((f) => f.relPath),
     databases: done.pageMaps.databases,
     entries: done.archive.packed.entries,
-    objects: [done.archive.object, ...done.pageMaps.objects],
-    excluded: done.collected.excluded,
+    fileList: done.files.fileList,
+    deleted: done.files.deleted,
+    objects: [done.archive.object, done.files.object, ...done.pageMaps.objects],
+    excluded: done.excluded,
     skipped: done.skipped,
     warnings: run.warnings,
     trigger: options.trigger,

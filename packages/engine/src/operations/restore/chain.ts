@@ -1,10 +1,11 @@
-import { BackupNotFoundError, IntegrityError, type Manifest, type RestorableItem } from '@botbackup/core';
+import { BackupNotFoundError, IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { Keyring } from '../../crypto/index.js';
 import type { Logger } from '../../support/index.js';
 import { archiveObject } from '../../archive/index.js';
 import { BrokenLinkError, checkChainObjects, listBackupIds, loadChain, readManifest } from '../../repository/index.js';
 import { planMembers, type ArchiveRead } from './plan.js';
+import type { Selection } from './selection.js';
 
 /** The chain a restore reads from one store, checked before any archive is read. */
 export interface ResolvedChain {
@@ -25,7 +26,7 @@ export interface ResolvedChain {
 export async function resolveChain(
   store: BackupStore,
   manifest: Manifest,
-  selected: readonly RestorableItem[],
+  selection: Pick<Selection, 'filesIn' | 'databases'>,
   keyring: Keyring,
   logger: Logger,
   signal: AbortSignal | undefined,
@@ -41,7 +42,7 @@ export async function resolveChain(
     }
   }
   const reads = await Promise.resolve()
-    .then(() => planMembers(chain, manifest, selected))
+    .then(() => planMembers(chain, manifest, selection.filesIn, selection.databases))
     .catch((error: unknown) => explainBroken(store, manifest, error, signal));
   for (const { link } of reads) {
     const object = archiveObject(link);

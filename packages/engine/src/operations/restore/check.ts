@@ -18,9 +18,9 @@ export interface CheckedDatabases {
  * Proves each staged database: one rebuilt from page deltas must have the sha256 the backup
  * recorded; each gets its mode and mtime, is fsync-ed, and must pass PRAGMA integrity_check.
  */
-export async function checkDatabases(run: StagingRun, selected: readonly RestorableItem[], rebuilt: ReadonlySet<string>): Promise<CheckedDatabases> {
+export async function checkDatabases(run: StagingRun, databases: readonly RestorableItem[], rebuilt: ReadonlySet<string>): Promise<CheckedDatabases> {
   const checked: CheckedDatabases = { databases: [], bytes: 0, integrityCheckMs: 0 };
-  for (const entry of selected.filter((e) => e.kind === 'database')) {
+  for (const entry of databases) {
     const file = path.join(run.staging, entry.path);
     if (rebuilt.has(entry.path)) await checkRebuilt(run, entry, file);
     const handle = await fs.open(file, 'r+');

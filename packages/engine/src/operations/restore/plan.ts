@@ -1,4 +1,4 @@
-import { BackupNotFoundError, restorableItems, type Manifest, type RestorableItem } from '@botbackup/core';
+import { BackupNotFoundError, restorableDatabases, type Manifest, type RestorableItem } from '@botbackup/core';
 import type { ExpectedDelta } from '../../archive/index.js';
 import { BrokenLinkError } from '../../repository/index.js';
 
@@ -6,44 +6,59 @@ import { BrokenLinkError } from '../../repository/index.js';
 export type MemberAction =
   { type: 'file'; item: RestorableItem } | { type: 'snapshot'; item: RestorableItem } | { type: 'delta'; item: RestorableItem; expected: ExpectedDelta };
 
-/** One archive a restore reads: the link whose archive it is, and what to do with each member it needs (by member path). */
+/**
+ * One archive a restore reads: the link whose archive it is, how many of the selected files it
+ * stores (they are found in the selection's file list, in archive order, by their `storedIn`), and
+ * what to do with each database member it holds (by member path).
+ */
 export interface ArchiveRead {
   link: Manifest;
+  files: number;
   members: Map<string, MemberAction>;
 }
 
-/** The files and databases `--only` names: the path itself or everything under it. */
-export function selectEntries(manifest: Manifest, only: string | undefined): RestorableItem[] {
-  const items = restorableItems(manifest);
-  if (only === undefined) return items;
-  const wanted = only.replace(/^\.\/+/, '').replace(/\/+$/, '');
-  const selected = items.filter((e) => e.path === wanted || e.path.startsWith(`${wanted}/`));
-  if (selected.length === 0)
-    throw new BackupNotFoundError(`Backup ${manifest.id} holds no file or folder "${only}"; run "botbackup show ${manifest.id}" to see its contents.`);
-  return selected;
+/** The path `--only` names, as the backup writes paths (no leading "./", no trailing "/"); undefined for everything. */
+export function onlyPath(only: string | undefined): string | undefined {
+  return only?.replace(/^\.\/+/, '').replace(/\/+$/, '');
+}
+
+/** Whether `--only` (see {@link onlyPath}) selects a path: the path itself or everything under it. */
+export function isSelected(itemPath: string, wanted: string | undefined): boolean {
+  return wanted === undefined || itemPath === wanted || itemPath.startsWith(`${wanted}/`);
+}
+
+/** The databases `--only` selects. */
+export function selectDatabases(manifest: Manifest, only: string | undefined): RestorableItem[] {
+  const wanted = onlyPath(only);
+  return restorableDatabases(manifest).filter((d) => isSelected(d.path, wanted));
+}
+
+/** The error for an `--only` that selects nothing. */
+export function nothingSelected(manifest: Manifest, only: string): BackupNotFoundError {
+  return new BackupNotFoundError(`Backup ${manifest.id} holds no file or folder "${only}"; run "botbackup show ${manifest.id}" to see its contents.`);
 }
 
 /**
- * Which members of which links a restore reads: each file from the backup that stored it, each
- * database from its newest snapshot in the chain plus every page delta after it. The archives
- * come in chain order (oldest first), only those with a member to read. Pure: no I/O, no clock.
- * Throws a BrokenLinkError when the chain lacks what a manifest points to.
+ * Which archives a restore reads: each selected file from the backup that stored it (counted per
+ * link in `filesIn`, by id), each database from its newest snapshot in the chain plus every page
+ * delta after it. The archives come in chain order (oldest first), only those with a member to
+ * read. Pure: no I/O, no clock. Throws a BrokenLinkError when the chain lacks what a manifest
+ * points to.
  */
-export function planMembers(chain: readonly Manifest[], manifest: Manifest, selected: readonly RestorableItem[]): ArchiveRead[] {
-  const plan = new Map<string, Map<string, MemberAction>>();
+export function planMembers(
+  chain: readonly Manifest[],
+  manifest: Manifest,
+  filesIn: ReadonlyMap<string, number>,
+  databases: readonly RestorableItem[],
+): ArchiveRead[] {
+  const members = new Map<string, Map<string, MemberAction>>();
   const add = (linkId: string, member: string, action: MemberAction) => {
-    if (!plan.has(linkId)) plan.set(linkId, new Map());
-    plan.get(linkId)!.set(member, action);
+    if (!members.has(linkId)) members.set(linkId, new Map());
+    members.get(linkId)!.set(member, action);
   };
   const ids = new Set(chain.map((l) => l.id));
-  const storedIn = new Map(manifest.files.map((f) => [f.path, f.storedIn]));
-  for (const item of selected) {
-    if (item.kind !== 'database') {
-      const link = storedIn.get(item.path)!;
-      if (!ids.has(link)) throw new BrokenLinkError(link, manifest, `"${item.path}" is stored in it, but it is not in the chain`);
-      add(link, item.path, { type: 'file', item });
-      continue;
-    }
+  for (const link of filesIn.keys()) if (!ids.has(link)) throw new BrokenLinkError(link, manifest, 'files are stored in it, but it is not in the chain');
+  for (const item of databases) {
     for (let i = chain.length - 1; i >= 0; i--) {
       const link = chain[i]!;
       const db = link.databases.find((d) => d.path === item.path);
@@ -60,10 +75,12 @@ export function planMembers(chain: readonly Manifest[], manifest: Manifest, sele
       if (i === 0) throw new BrokenLinkError(link.id, manifest, `its database "${item.path}" is a delta with no snapshot before it`);
     }
   }
-  return chain.filter((link) => plan.has(link.id)).map((link) => ({ link, members: plan.get(link.id)! }));
+  return chain
+    .filter((link) => members.has(link.id) || filesIn.has(link.id))
+    .map((link) => ({ link, files: filesIn.get(link.id) ?? 0, members: members.get(link.id) ?? new Map() }));
 }
 
 /** Secret files are always restored 0600, whatever mode they had. */
-export function restoredMode(entry: RestorableItem): number {
+export function restoredMode(entry: Pick<RestorableItem, 'kind' | 'mode'>): number {
   return entry.kind === 'secret' ? 0o600 : entry.mode & 0o777;
 }

@@ -1,15 +1,16 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { BotbackupError, IntegrityError, type Manifest } from '@botbackup/core';
+import { BotbackupError, comparePaths, IntegrityError, restorableFile, type Manifest, type ManifestFile } from '@botbackup/core';
 import { writeDurably, type BackupStore } from '@botbackup/storage';
 import type { Keyring } from '../../crypto/index.js';
 import type { ProgressListener } from '../../support/index.js';
 import { applyDelta, archiveObject, readArchive } from '../../archive/index.js';
-import { BrokenLinkError } from '../../repository/index.js';
+import { BrokenLinkError, listedEntries } from '../../repository/index.js';
 import { refuseLinkOnPath, writeLink } from '../../source/index.js';
 import { explainBroken } from './chain.js';
 import { restoredMode, type ArchiveRead, type MemberAction } from './plan.js';
+import { filesStoredIn, type Selection } from './selection.js';
 import { isFileSystemError, throwTargetError } from './target.js';
 
 /** One restore from one store, as the stages after the chain is resolved see it. */
@@ -23,6 +24,8 @@ export interface StagingRun {
   staging: string;
   keyring: Keyring;
   only: string | undefined;
+  /** What is restored (see selection.ts). */
+  selection: Selection;
   onProgress: ProgressListener | undefined;
   signal: AbortSignal | undefined;
 }
@@ -43,32 +46,70 @@ export async function stageArchives(run: StagingRun, reads: readonly ArchiveRead
   const staged: Staged = { bytes: 0, rebuilt: new Set() };
   const total = reads.reduce((sum, { link }) => sum + archiveObject(link).size, 0);
   let read = 0;
-  for (const { link, members } of reads) {
+  for (const { link, files, members } of reads) {
+    // The selected files this archive stores, met in its order: a cursor, not a map of them.
+    const wanted = cursor(filesStoredIn(run.selection, link.id));
+    let found = 0;
     try {
       await readArchive({
         store: run.store,
         manifest: link,
+        listed: listedEntries(run.store, link, run.signal),
         signal: run.signal,
-        stopEarly: run.only !== undefined,
+        stopAfter: run.only !== undefined ? files + members.size : undefined,
         keyring: run.keyring,
-        select: (entry) => members.has(entry.path),
+        select: async (entry) => {
+          if (members.has(entry.path)) return true;
+          await wanted.advance(entry.path);
+          if (wanted.at(entry.path) === undefined) return false;
+          found++;
+          return true;
+        },
         onBytes: (n) => {
           read += n;
           run.onProgress?.({ phase: 'read', done: read, total });
         },
         // A failed write into the target (no space left, read-only...) is the target's problem,
         // not a corrupt archive: readArchive would take a plain error for one.
-        onEntry: (entry, body) =>
-          stageMember(run, link, members.get(entry.path)!, entry, body, staged).catch((error: unknown) => throwTargetError(error, run.target, false)),
+        onEntry: (entry, body) => {
+          const file = wanted.at(entry.path);
+          const action: MemberAction = members.get(entry.path) ?? { type: 'file', item: restorableFile(file!) };
+          return stageMember(run, link, action, entry, body, staged).catch((error: unknown) => throwTargetError(error, run.target, false));
+        },
       });
+      // Every file the restored backup says this link stores must have been in its archive.
+      if (found < files)
+        throw new BrokenLinkError(link.id, run.manifest, `its archive lacks ${files - found} of the ${files} files that ${run.manifest.id} says it stores`);
     } catch (error) {
       if (run.chainLength > 1 && error instanceof IntegrityError && !(error instanceof BrokenLinkError)) {
         await explainBroken(run.store, run.manifest, new BrokenLinkError(link.id, run.manifest, error.message, error), run.signal);
       }
       throw error;
+    } finally {
+      await wanted.close();
     }
   }
   return staged;
+}
+
+/**
+ * A forward-only cursor over records in path order, for paths asked in that order: `at(p)` is the
+ * record of path `p`, or undefined. Reads ahead as the paths asked go past records.
+ */
+function cursor(records: AsyncGenerator<ManifestFile>): { at(p: string): ManifestFile | undefined; advance(p: string): Promise<void>; close(): Promise<void> } {
+  let current: ManifestFile | undefined;
+  let done = false;
+  return {
+    at: (p) => (current?.path === p ? current : undefined),
+    async advance(p) {
+      while (!done && (current === undefined || comparePaths(current.path, p) < 0)) {
+        const next = await records.next();
+        if (next.done) done = true;
+        current = next.done ? undefined : next.value;
+      }
+    },
+    close: async () => void (await records.return(undefined)),
+  };
 }
 
 /** Writes one member into the staging folder (a file or snapshot whole, a delta onto its database). */

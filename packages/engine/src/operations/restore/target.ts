@@ -14,7 +14,7 @@ export const SIDECARS = ['-wal', '-shm', '-journal'];
  * (even with --force: the renames at the end must all succeed). A target problem is never a bad
  * copy: it is found once, here, and never makes restoreBackup try another store.
  */
-export async function checkTarget(target: string, selected: readonly RestorableItem[]): Promise<void> {
+export async function checkTarget(target: string, selected: AsyncIterable<Pick<RestorableItem, 'path'>>): Promise<void> {
   const blocked = await notFolder(target);
   if (blocked !== undefined) {
     throw new RestoreRefusedError(
@@ -25,15 +25,34 @@ export async function checkTarget(target: string, selected: readonly RestorableI
         : `The restore target ${target} cannot be created: ${blocked} is a file, not a folder.`,
     );
   }
-  for (const entry of selected) {
+  const dirs = new FolderStates();
+  for await (const entry of selected) {
     const dest = path.join(target, entry.path);
-    const parentBlocked = await notFolder(path.dirname(dest));
-    if (parentBlocked !== undefined) {
-      throw new RestoreRefusedError('TARGET_NOT_FOLDER', parentBlocked, `${parentBlocked} is a file, where the backup has a folder; move it away first.`);
+    const parent = await dirs.of(path.dirname(dest));
+    if (typeof parent === 'object') {
+      throw new RestoreRefusedError('TARGET_NOT_FOLDER', parent.blocked, `${parent.blocked} is a file, where the backup has a folder; move it away first.`);
     }
-    if ((await fs.lstat(dest).catch(() => undefined))?.isDirectory()) {
+    if (parent === 'folder' && (await fs.lstat(dest).catch(() => undefined))?.isDirectory()) {
       throw new RestoreRefusedError('TARGET_EXISTS', dest, `${dest} is a folder, where the backup has a file; move it away first.`);
     }
+  }
+}
+
+/**
+ * What stands at each folder a restore writes into, looked up once per folder (a million files
+ * live in a few thousand folders): a folder, nothing yet, or a file at it or above it.
+ */
+class FolderStates {
+  private readonly known = new Map<string, 'folder' | 'missing' | { blocked: string }>();
+
+  async of(dir: string): Promise<'folder' | 'missing' | { blocked: string }> {
+    let state = this.known.get(dir);
+    if (state === undefined) {
+      const blocked = await notFolder(dir);
+      state = blocked !== undefined ? { blocked } : (await fs.stat(dir).catch(() => undefined)) ? 'folder' : 'missing';
+      this.known.set(dir, state);
+    }
+    return state;
   }
 }
 
@@ -57,18 +76,31 @@ async function notFolder(dir: string): Promise<string | undefined> {
  * Refuses, before anything is read, to overwrite anything without --force, and a full restore
  * (`full`: no --only) into a folder that holds anything: its result would be a mix.
  */
-export async function refuseConflicts(target: string, selected: readonly RestorableItem[], force: boolean, full: boolean): Promise<void> {
+export async function refuseConflicts(
+  target: string,
+  selected: AsyncIterable<Pick<RestorableItem, 'path' | 'kind'>>,
+  force: boolean,
+  full: boolean,
+): Promise<void> {
   if (force) return;
-  const conflicts: string[] = [];
-  for (const entry of selected) {
+  const conflicts = { first: undefined as string | undefined, count: 0 };
+  const dirs = new FolderStates();
+  for await (const entry of selected) {
+    // Nothing to overwrite in a folder that is not there yet.
+    if ((await dirs.of(path.dirname(path.join(target, entry.path)))) !== 'folder') continue;
     const names = entry.kind === 'database' ? ['', ...SIDECARS].map((s) => entry.path + s) : [entry.path];
-    for (const name of names) if (await exists(path.join(target, name))) conflicts.push(name);
+    for (const name of names) {
+      if (!(await exists(path.join(target, name)))) continue;
+      conflicts.first ??= name;
+      conflicts.count++;
+    }
   }
-  if (conflicts.length > 0) {
+  if (conflicts.first !== undefined) {
+    const first = path.join(target, conflicts.first);
     throw new RestoreRefusedError(
       'TARGET_EXISTS',
-      path.join(target, conflicts[0]!),
-      `${path.join(target, conflicts[0]!)}${conflicts.length > 1 ? ` and ${conflicts.length - 1} more file(s)` : ''} already exist; restore into an empty folder, or add --force to replace them.`,
+      first,
+      `${first}${conflicts.count > 1 ? ` and ${conflicts.count - 1} more file(s)` : ''} already exist; restore into an empty folder, or add --force to replace them.`,
     );
   }
   if (!full) return;
