@@ -5,6 +5,7 @@ import { FileListCounts, fileOfEntry, joinByPath, pathsGone } from './file-list.
 import { manifestBytes, parseManifest, type Manifest, type ManifestEntry, type ManifestFile } from './manifest.js';
 import { PAGE_HASH_SIZE, type PageMap } from './page-delta.js';
 import { planFile, planIncremental, type PlannedFile } from './plan-backup.js';
+import { collect, stream } from '../test/streams.js';
 
 const FULL = '20261126T020000.000Z-aaaaaaaaaa';
 const NEXT = '20261127T020000.000Z-bbbbbbbbbb';
@@ -39,16 +40,6 @@ function counted(id: string, records: readonly ManifestFile[]): ManifestInput['f
   const counts = new FileListCounts(id);
   for (const r of records) counts.add(r);
   return counts.toJSON();
-}
-
-async function* stream<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
-}
-
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of items) out.push(item);
-  return out;
 }
 
 const db = { name: 'trades', path: 'data/trades.db', mode: 0o644, journalMode: 'wal', pageSize: 4096, pageCount: 3 as number, size: 3 * 4096 };

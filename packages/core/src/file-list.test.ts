@@ -2,22 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { IntegrityError } from './errors.js';
 import { FileListCounts, comparePaths, entryOfFile, fileListLine, fileOfEntry, joinByPath, mergeByPath, parseFileListLine, pathsGone } from './file-list.js';
 import type { ManifestFile } from './manifest.js';
+import { collect, stream } from '../test/streams.js';
 
 const THIS = '20261127T020000.000Z-bbbbbbbbbb';
 const OLDER = '20261126T020000.000Z-aaaaaaaaaa';
 
 function record(path: string, storedIn = THIS, extra: Partial<ManifestFile> = {}): ManifestFile {
   return { path, kind: 'config', mode: 0o644, size: 10, mtime: '2026-11-25T00:00:00.000Z', sha256: 'a'.repeat(64), storedIn, ...extra };
-}
-
-async function* stream<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
-}
-
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of items) out.push(item);
-  return out;
 }
 
 describe('file list lines', () => {
