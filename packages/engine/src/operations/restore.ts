@@ -71,8 +71,8 @@ interface JournalSummary {
  * entries are written into a hidden staging folder inside the target, each checked against its
  * sha256 and fsync-ed; each archive's own sha256 is checked at its end (with `only`, reading
  * stops once the wanted entries are read and proven); databases pass PRAGMA integrity_check.
- * Only then is each file moved into place with an atomic rename (stale `-wal`/`-shm`/`-journal`
- * files of a database removed first). Existing files are never replaced unless `force` is set.
+ * Only then is each file (or a whole folder the target lacks) moved into place with an atomic
+ * rename (stale `-wal`/`-shm`/`-journal` files of a database removed first). Existing files are never replaced unless `force` is set.
  * On any failure the staging folder is removed and the target is left as it was; a broken link
  * of a chain is named, with the newest backup that does not need it.
  */
