@@ -61,7 +61,15 @@ export async function stageArchives(run: StagingRun, reads: readonly ArchiveRead
         select: async (entry) => {
           if (members.has(entry.path)) return true;
           await wanted.advance(entry.path);
-          if (wanted.at(entry.path) === undefined) return false;
+          const file = wanted.at(entry.path);
+          if (file === undefined) return false;
+          // The member is proven against its link's list, which a restore that stops early does
+          // not read to its end (where its sha256 is checked); the selection's record was, whole.
+          if (file.sha256 !== entry.sha256 || file.size !== entry.size || file.linkTarget !== entry.linkTarget)
+            throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${link.id}: "${entry.path}" is not the version ${run.manifest.id} records; the backup was tampered with.`, {
+              backupId: link.id,
+              subject: entry.path,
+            });
           found++;
           return true;
         },
