@@ -100,13 +100,12 @@ export async function readArchive(options: ReadArchiveOptions): Promise<void> {
   await checkStoredSize(source);
   const listed = options.listed[Symbol.asyncIterator]();
   const read: EntriesRead = { seen: new Set(), listed, next: undefined, links: new Set(), stoppedEarly: false };
-  // The list is opened before the archive: the decompressor, which runs ahead in its own thread,
-  // would otherwise reach damage past the wanted entries before they are read (--only).
+  // The list first: one that is missing or unreadable fails the read before the archive is opened.
   await peekListed(read);
   const body = await openObject(source);
-  // The worker thread decompresses and hashes the stored bytes while this thread parses the
-  // tar and hashes and writes the entries.
-  // The worker thread pays for archives of big members (databases), not for one of many tiny files.
+  // A worker thread decompresses and hashes the stored bytes while this thread parses the tar and
+  // hashes and writes the entries: that pays for archives of big members (databases), not for one
+  // of many tiny files, which is decompressed here (see createArchiveDecompressor).
   const members = entryCount(manifest);
   const stored = createArchiveDecompressor(object.compression, members === 0 || manifest.stats.entryBytes / members >= PARALLEL_MEMBER_BYTES);
   // The sha256 in the manifest is of the bytes as stored: the ciphertext, when encrypted.
