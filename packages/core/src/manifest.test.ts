@@ -5,7 +5,7 @@ import {
   checkManifestSignature,
   manifestSignature,
   parseManifest,
-  restorableItems,
+  restorableFile,
   serializeManifest,
   serializeSignedManifest,
   type Manifest,
@@ -70,7 +70,7 @@ describe('manifest', () => {
     expect(parseManifest(serializeManifest(manifest), 'm')).toEqual(manifest);
   });
 
-  it('keeps symbolic links (linkTarget) and skipped files; a manifest without them still reads, and restorableItems carries the link', () => {
+  it('keeps symbolic links (linkTarget) and skipped files; a manifest without them still reads, and restorableFile carries the link', () => {
     const link = {
       path: 'config/alias.json',
       kind: 'config' as const,
@@ -88,8 +88,8 @@ describe('manifest', () => {
     };
     const read = parseManifest(serializeManifest(withLinks), 'm');
     expect(read).toEqual(withLinks);
-    expect(restorableItems(read, read.files!).find((i) => i.path === 'config/alias.json')).toMatchObject({ linkTarget: 'bot.json', size: 0 });
-    expect(restorableItems(read, read.files!).find((i) => i.path === '.env')).not.toHaveProperty('linkTarget');
+    expect(restorableFile(read.files!.find((f) => f.path === 'config/alias.json')!)).toMatchObject({ linkTarget: 'bot.json', size: 0 });
+    expect(restorableFile(read.files!.find((f) => f.path === '.env')!)).not.toHaveProperty('linkTarget');
     expect(parseManifest(serializeManifest(manifest), 'm').skipped).toBeUndefined();
     expect(() => parseManifest(JSON.stringify({ ...withLinks, entries: [{ ...link, linkTarget: '' }] }), 'm.json')).toThrow(
       /malformed at "entries.0.linkTarget"/,

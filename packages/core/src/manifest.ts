@@ -464,8 +464,3 @@ export function restorableFile(f: ManifestFile): RestorableItem {
 export function restorableDatabases(manifest: Manifest): RestorableItem[] {
   return manifest.databases.map((d) => ({ path: d.path, kind: 'database' as const, mode: d.mode, size: d.size, mtime: manifest.startedAt, sha256: d.sha256 }));
 }
-
-/** Everything a restore of this backup brings back: its files (and links), then its databases. */
-export function restorableItems(manifest: Manifest, files: readonly ManifestFile[]): RestorableItem[] {
-  return [...files.map(restorableFile), ...restorableDatabases(manifest)];
-}

@@ -32,7 +32,6 @@ export {
   loadFiles,
   parseTimeRef,
   readManifest,
-  streamFileList,
   resolveBackupInStores,
 } from './repository/index.js';
 export { checkSourceRoots, loadConfig, renderStarterConfig, scanBotDir } from './config/index.js';

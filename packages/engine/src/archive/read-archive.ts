@@ -149,22 +149,25 @@ async function peekListed(read: EntriesRead): Promise<ManifestEntry | undefined>
   return read.next.done ? undefined : read.next.value;
 }
 
-/** Refuses a manifest that lists an unsafe path, or a path under one of its symbolic links: nothing may be written through a link. */
+/** Refuses a manifest whose `entries` list an unsafe path, or a path under one of its symbolic links. */
 function checkListedPaths(manifest: Manifest): void {
-  for (const entry of manifest.entries) {
-    if (!isSafeRelativePath(entry.path))
-      throw new RestoreRefusedError('UNSAFE_PATH', entry.path, `Backup ${manifest.id} lists the unsafe path "${entry.path}"; refusing to restore it.`);
-  }
-  const links = manifest.entries.filter((e) => e.linkTarget !== undefined).map((e) => e.path);
-  for (const entry of manifest.entries) {
-    const under = links.find((link) => entry.path.startsWith(`${link}/`));
-    if (under !== undefined)
-      throw new RestoreRefusedError(
-        'UNSAFE_PATH',
-        entry.path,
-        `Backup ${manifest.id} lists the unsafe path "${entry.path}", under its symbolic link "${under}"; refusing to restore it, nothing is written through a link.`,
-      );
-  }
+  const links = new Set(manifest.entries.filter((e) => e.linkTarget !== undefined).map((e) => e.path));
+  for (const entry of manifest.entries) refuseListedPath(manifest.id, entry.path, links);
+}
+
+/**
+ * Refuses a path a backup lists that is unsafe, or lies under one of `links` (its symbolic links):
+ * nothing may be written outside the target or through a link.
+ */
+export function refuseListedPath(backupId: string, p: string, links: ReadonlySet<string>): void {
+  if (!isSafeRelativePath(p)) throw new RestoreRefusedError('UNSAFE_PATH', p, `Backup ${backupId} lists the unsafe path "${p}"; refusing to restore it.`);
+  const under = linkAbove(p, links);
+  if (under !== undefined)
+    throw new RestoreRefusedError(
+      'UNSAFE_PATH',
+      p,
+      `Backup ${backupId} lists the unsafe path "${p}", under its symbolic link "${under}"; refusing to restore it, nothing is written through a link.`,
+    );
 }
 
 /** Checks the stored object's size before reading it: missing, truncated, or modified. */
@@ -252,13 +255,7 @@ function listedEntry({ manifest, ctx }: ArchiveSource, header: tar.Header, liste
       `Backup ${manifest.id} holds the unsafe path "${name}" (absolute or with ".."); it was tampered with, nothing was written outside the target.`,
     );
   }
-  const under = linkAbove(name, read.links);
-  if (under !== undefined)
-    throw new RestoreRefusedError(
-      'UNSAFE_PATH',
-      name,
-      `Backup ${manifest.id} lists the unsafe path "${name}", under its symbolic link "${under}"; refusing to restore it, nothing is written through a link.`,
-    );
+  refuseListedPath(manifest.id, name, read.links);
   if (type === 'symlink' ? listed?.linkTarget === undefined || listed.linkTarget !== header.linkname : type !== 'file' || listed?.linkTarget !== undefined) {
     throw new RestoreRefusedError(
       'UNSAFE_PATH',

@@ -57,11 +57,6 @@ export class FileListWriter {
     await this.closed;
     return this.counts;
   }
-
-  /** Abandons the file (the backup failed). */
-  destroy(): void {
-    this.out.destroy();
-  }
 }
 
 /** The records of a local file list (written by {@link FileListWriter} or {@link fetchFileList}), in order, each checked. */

@@ -2,23 +2,8 @@ import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DELTA_SUFFIX, SourceError, type FileKind, type SourceConfig } from '@botbackup/core';
-import { CollectedFiles } from './collected-files.js';
+import { CollectedFiles, type CollectedFile } from './collected-files.js';
 import { walkSets } from './walk.js';
-
-export interface CollectedFile {
-  /** What is read: the file itself, or (a link followed with `follow-inside`) the real path of its target. */
-  absPath: string;
-  /** Path relative to the source root, forward slashes. */
-  relPath: string;
-  kind: FileKind;
-  mode: number;
-  size: number;
-  mtime: Date;
-  /** A symbolic link stored as a link: its target, verbatim (size is 0; nothing is read). */
-  linkTarget?: string;
-  /** The file found by the walk (device and inode): the read must open this very file. */
-  identity?: { dev: number; ino: number };
-}
 
 export interface CollectResult {
   /** In path order ({@link comparePaths}). */

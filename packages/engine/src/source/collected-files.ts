@@ -1,6 +1,20 @@
 import path from 'node:path';
 import { FILE_KINDS, type FileKind } from '@botbackup/core';
-import type { CollectedFile } from './collect-files.js';
+
+export interface CollectedFile {
+  /** What is read: the file itself, or (a link followed with `follow-inside`) the real path of its target. */
+  absPath: string;
+  /** Path relative to the source root, forward slashes. */
+  relPath: string;
+  kind: FileKind;
+  mode: number;
+  size: number;
+  mtime: Date;
+  /** A symbolic link stored as a link: its target, verbatim (size is 0; nothing is read). */
+  linkTarget?: string;
+  /** The file found by the walk (device and inode): the read must open this very file. */
+  identity?: { dev: number; ino: number };
+}
 
 /**
  * The files a walk found, in path order, held as columns: the paths' UTF-8 bytes end to end in
@@ -49,12 +63,8 @@ export class CollectedFiles implements Iterable<CollectedFile> {
     if (!f.identity) this.noIdentity.add(i);
   }
 
-  pathAt(i: number): string {
+  private pathAt(i: number): string {
     return this.pathBytes.toString('utf8', i === 0 ? 0 : this.pathEnds[i - 1]!, this.pathEnds[i]!);
-  }
-
-  sizeAt(i: number): number {
-    return this.numbers[4 * i]!;
   }
 
   /** The file at `i`, as an object. */

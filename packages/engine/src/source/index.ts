@@ -1,3 +1,3 @@
-export { type CollectedFile, collectFiles } from './collect-files.js';
-export { CollectedFiles } from './collected-files.js';
+export { collectFiles } from './collect-files.js';
+export { type CollectedFile, CollectedFiles } from './collected-files.js';
 export { refuseLinkOnPath, writeLink } from './safe-path.js';

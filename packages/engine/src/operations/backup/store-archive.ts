@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DELTA_SUFFIX, fileOfEntry, type IncrementalPlan, type ManifestEntry, type ManifestObject } from '@botbackup/core';
+import { DELTA_SUFFIX, fileOfEntry, type IncrementalPlan, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
 import { createDeltaStream, packArchive, type ArchiveInput, type PackResult } from '../../archive/index.js';
 import { FileListWriter, isTargetFailure } from '../../repository/index.js';
 import type { CollectedFiles } from '../../source/index.js';
@@ -51,8 +51,8 @@ export function archiveInputs(
 export interface Packed extends PackResult {
   /** Databases, page deltas and padded copies of files that shrank: kept in the manifest. */
   entries: ManifestEntry[];
-  /** The files this archive stores, as file list records of this backup (a local file, in path order). */
-  storedList: string;
+  /** The files this archive stores, as file list records of this backup (a local file, in path order), and what it holds. */
+  storedList: { file: string; counts: NonNullable<Manifest['fileList']> };
 }
 
 /**
@@ -82,6 +82,7 @@ export async function storeArchive(run: BackupRun, inputs: Iterable<ArchiveInput
   const archiveReaders = config.encryption ? keyring.readersFor('archive') : undefined;
   // Compressed, then encrypted: ciphertext does not compress.
   const encrypt = archiveReaders ? [await keyring.encryptStream(archiveReaders)] : [];
+  let counts: NonNullable<Manifest['fileList']> | undefined;
   try {
     const written = await storeObject(run, archiveKey, [archive.stream, createCompressStream(config.compression.codec, config.compression.level), ...encrypt]);
     const packResult = await archive.result;
@@ -92,9 +93,10 @@ export async function storeArchive(run: BackupRun, inputs: Iterable<ArchiveInput
       compression: config.compression.codec,
       encryption: archiveReaders ? { format: 'age', readers: archiveReaders } : null,
     };
-    return { object, packed: { ...packResult, entries, storedList: stored.file } };
+    counts = (await stored.close()).toJSON();
+    return { object, packed: { ...packResult, entries, storedList: { file: stored.file, counts } } };
   } finally {
-    await stored.close();
+    if (counts === undefined) await stored.close();
   }
 }
 

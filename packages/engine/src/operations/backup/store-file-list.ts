@@ -24,23 +24,28 @@ export async function storeFileList(
   lists: PlannedLists | undefined,
 ): Promise<{ object: ManifestObject; fileList: NonNullable<Manifest['fileList']>; deleted: string[] }> {
   const { config, source, backupId } = run;
-  const file = path.join(run.staging, 'files.ndjson');
-  const writer = new FileListWriter(file, backupId);
-  const stored = readLocalFileList(packed.storedList, 'of this backup');
+  // A full backup's list is the files its archive stores, as written while packing.
+  const list = lists ? await mergeKept(run, packed, lists.plannedList) : packed.storedList;
+  const key = repositoryKeys.fileList(source.id, backupId, config.compression.codec);
+  const written = await storeObject(run, key, [createReadStream(list.file, { highWaterMark: 1 << 20 }), createCompressStream(config.compression.codec, config.compression.level)]);
+  const deleted: string[] = [];
+  if (lists) for await (const gone of pathsGone(readLocalFileList(lists.parentList, 'of the parent'), readLocalFileList(list.file, 'of this backup'))) deleted.push(gone);
+  return {
+    object: { key, role: 'file-list', ...written, compression: config.compression.codec, encryption: null },
+    fileList: list.counts,
+    deleted,
+  };
+}
+
+/** An incremental's list: the files its archive stores merged with the planned records of those an ancestor stores. */
+async function mergeKept(run: BackupRun, packed: Packed, plannedList: string): Promise<Packed['storedList']> {
+  const writer = new FileListWriter(path.join(run.staging, 'files.ndjson'), run.backupId);
   try {
-    for await (const record of lists ? mergeByPath(keptInAncestors(lists.plannedList, backupId), stored) : stored) await writer.add(record);
+    for await (const record of mergeByPath(keptInAncestors(plannedList, run.backupId), readLocalFileList(packed.storedList.file, 'of this backup'))) await writer.add(record);
   } finally {
     await writer.close();
   }
-  const key = repositoryKeys.fileList(source.id, backupId, config.compression.codec);
-  const written = await storeObject(run, key, [createReadStream(file, { highWaterMark: 1 << 20 }), createCompressStream(config.compression.codec, config.compression.level)]);
-  const deleted: string[] = [];
-  if (lists) for await (const gone of pathsGone(readLocalFileList(lists.parentList, 'of the parent'), readLocalFileList(file, 'of this backup'))) deleted.push(gone);
-  return {
-    object: { key, role: 'file-list', ...written, compression: config.compression.codec, encryption: null },
-    fileList: writer.counts.toJSON(),
-    deleted,
-  };
+  return { file: writer.file, counts: writer.counts.toJSON() };
 }
 
 /** The planned records of files an ancestor stores (the others were to be stored by this backup). */

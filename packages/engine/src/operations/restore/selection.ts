@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { IntegrityError, RestoreRefusedError, UsageError, type Manifest, type ManifestFile, type RestorableItem } from '@botbackup/core';
+import { IntegrityError, UsageError, type Manifest, type ManifestFile, type RestorableItem } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
-import { isSafeRelativePath } from '../../archive/index.js';
+import { refuseListedPath } from '../../archive/index.js';
 import { FileListWriter, isTargetFailure, makeOwnedTempDir, readLocalFileList, streamFileList } from '../../repository/index.js';
 import { isSelected, nothingSelected, onlyPath, selectDatabases } from './plan.js';
 
@@ -81,7 +81,7 @@ async function writeSelected(
   const links = new Set<string>();
   try {
     for await (const f of streamFileList(store, manifest, signal)) {
-      refuseUnsafe(manifest, f.path, links);
+      refuseListedPath(manifest.id, f.path, links);
       if (f.linkTarget !== undefined) links.add(f.path);
       if (!isSelected(f.path, wanted)) continue;
       await writer.add(f);
@@ -91,21 +91,6 @@ async function writeSelected(
     await writer.close();
   }
   return { files: writer.counts.files, filesIn };
-}
-
-/** Refuses a listed path that is unsafe, or under one of the backup's symbolic links. */
-function refuseUnsafe(manifest: Manifest, p: string, links: ReadonlySet<string>): void {
-  if (!isSafeRelativePath(p)) throw new RestoreRefusedError('UNSAFE_PATH', p, `Backup ${manifest.id} lists the unsafe path "${p}"; refusing to restore it.`);
-  if (links.size === 0) return;
-  for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) {
-    const under = p.slice(0, i);
-    if (links.has(under))
-      throw new RestoreRefusedError(
-        'UNSAFE_PATH',
-        p,
-        `Backup ${manifest.id} lists the unsafe path "${p}", under its symbolic link "${under}"; refusing to restore it, nothing is written through a link.`,
-      );
-  }
 }
 
 /** Runs `read` on each store in turn until one succeeds; a bad or unreachable copy is worth the next try, anything else is final. */

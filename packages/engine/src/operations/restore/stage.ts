@@ -48,7 +48,8 @@ export async function stageArchives(run: StagingRun, reads: readonly ArchiveRead
   let read = 0;
   for (const { link, files, members } of reads) {
     // The selected files this archive stores, met in its order: a cursor, not a map of them.
-    const wanted = cursor(filesStoredIn(run.selection, link.id));
+    // (A link that gives only database members has none: the selection is not read for it.)
+    const wanted = cursor(files > 0 ? filesStoredIn(run.selection, link.id) : none());
     let found = 0;
     try {
       await readArchive({
@@ -99,6 +100,8 @@ export async function stageArchives(run: StagingRun, reads: readonly ArchiveRead
   }
   return staged;
 }
+
+async function* none(): AsyncGenerator<ManifestFile> {}
 
 /**
  * A forward-only cursor over records in path order, for paths asked in that order: `at(p)` is the
