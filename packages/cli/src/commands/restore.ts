@@ -13,7 +13,8 @@ export function restoreCommand(wrap: WrapAction): Command {
       .option('--at <time>', 'restore the newest backup made at or before this time (ISO 8601; UTC unless a zone is given)')
       .requiredOption('-t, --target <dir>', 'folder to restore into (created if missing)')
       .option('--only <path>', 'restore only this file or folder of the backup')
-      .option('--force', 'replace existing files (all at once through a journal, after the new copy is checked)'),
+      .option('--force', 'replace existing files (all at once through a journal, after the new copy is checked)')
+      .option('--deep', 'also run PRAGMA integrity_check on each restored database (its sha256 already proves it is the backed-up copy)'),
   ).action(
     wrap(async (ctx, args, opts) => {
       const refs = [args[0], opts.from, opts.at].filter((r): r is string => typeof r === 'string');
@@ -28,6 +29,7 @@ export function restoreCommand(wrap: WrapAction): Command {
         target: opts.target as string,
         force: Boolean(opts.force),
         only: opts.only as string | undefined,
+        integrityCheck: Boolean(opts.deep),
         tmpDir: (await ctx.config()).tmpDir,
         logger: ctx.logger,
         onProgress: ctx.progress.update,
@@ -46,7 +48,8 @@ export function restoreCommand(wrap: WrapAction): Command {
         `Restored backup ${result.backupId} from "${result.store}": ${result.files} file(s), ${formatBytes(result.bytes)} into ${result.target} in ${formatSeconds(result.durationMs)}.`,
       );
       if (result.chain.length > 1) ctx.print(`  rebuilt from a chain of ${result.chain.length} backups, ${result.chain[0]} to ${result.chain.at(-1)}`);
-      for (const db of result.databases) ctx.print(`  ${db.path}: integrity_check ok, sha256 ${db.sha256}`);
+      for (const db of result.databases)
+        ctx.print(`  ${db.path}: sha256 ${db.sha256} matches the backup${db.integrityCheck === 'ok' ? ', integrity_check ok' : ''}`);
     }),
   );
 }

@@ -92,6 +92,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
       stores: [store],
       manifest,
       target: scratch,
+      integrityCheck: true,
       keyring: options.keyring,
       logger,
       onProgress: options.onProgress,

@@ -262,6 +262,8 @@ async function tryBackup(
       stores: options.stores,
       manifest,
       target: staging,
+      // The newest backup that passes it: recover falls back to an older one when it does not.
+      integrityCheck: true,
       keyring,
       logger,
       onProgress: options.onProgress,

@@ -23,6 +23,11 @@ export interface RestoreOptions {
   force?: boolean;
   /** Restore only this file or folder (a path inside the backup). */
   only?: string | undefined;
+  /**
+   * Also run PRAGMA integrity_check on each restored database (`restore --deep`). Without it a
+   * database is proven by its sha256 against the signed manifest, which is what was backed up.
+   */
+  integrityCheck?: boolean;
   /** Where the list of what is restored is kept meanwhile (default: botbackup's own temp folder). */
   tmpDir?: string | undefined;
   logger?: Logger;
@@ -43,10 +48,11 @@ export interface RestoreResult {
   bytes: number;
   /** The backups whose archives were read, oldest first (a full backup, then incrementals). */
   chain: string[];
-  databases: { path: string; sha256: string; integrityCheck: 'ok' }[];
+  /** Each database with its proven sha256, and whether PRAGMA integrity_check ran (only with `integrityCheck`). */
+  databases: { path: string; sha256: string; integrityCheck: 'ok' | 'not run' }[];
   /** Wall time of the whole restore, fsync and integrity checks included. */
   durationMs: number;
-  /** Part of durationMs spent in PRAGMA integrity_check. */
+  /** Part of durationMs spent in PRAGMA integrity_check (0 without `integrityCheck`). */
   integrityCheckMs: number;
   /** Backups of the chain accepted only because of --insecure (unsigned, or signed by an untrusted key). */
   warnings: string[];
@@ -70,7 +76,8 @@ interface JournalSummary {
  * is the one the manifest records. Every byte is checked before anything becomes visible:
  * entries are written into a hidden staging folder inside the target, each checked against its
  * sha256 and fsync-ed; each archive's own sha256 is checked at its end (with `only`, reading
- * stops once the wanted entries are read and proven); databases pass PRAGMA integrity_check.
+ * stops once the wanted entries are read and proven); a database rebuilt from a chain is hashed
+ * whole against its recorded sha256, and with `integrityCheck` passes PRAGMA integrity_check.
  * Only then is each file (or a whole folder the target lacks) moved into place with an atomic
  * rename (stale `-wal`/`-shm`/`-journal` files of a database removed first). Existing files are never replaced unless `force` is set.
  * On any failure the staging folder is removed and the target is left as it was; a broken link
@@ -151,7 +158,7 @@ async function restoreFrom(
   let committed = false;
   try {
     const staged = await stageArchives(run, reads);
-    const checked = await checkDatabases(run, selection.databases, staged.rebuilt);
+    const checked = await checkDatabases(run, selection.databases, staged.rebuilt, options.integrityCheck ?? false);
     // Everything is complete and checked. The staged files' folder entries are made durable,
     // then the journal of the renames (the commit point), then the renames: a restore killed
     // from here on is finished by the next command that touches the target.

@@ -59,6 +59,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
         stores: [store],
         manifest,
         target: path.join(dir, 'restore'),
+        integrityCheck: true,
         tmpDir: options.tmpDir,
         onProgress: options.onProgress,
         keyring,
