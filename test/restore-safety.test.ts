@@ -38,7 +38,7 @@ describe('backup and restore through the CLI', () => {
     const cli = await runCli(['--config', configFile, 'backup', '--json']);
     expect(cli.code, cli.stderr).toBe(0);
     const info = JSON.parse(cli.stdout);
-    expect(info).toMatchObject({ type: 'full', source: 'testbot', entries: 6, compression: { codec: 'zstd', level: 3 } });
+    expect(info).toMatchObject({ type: 'full', source: 'testbot', entries: 6, compression: { codec: 'zstd', level: 2 } });
     expect(info.objects[0].sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(info.stored[0]).toMatchObject({ store: 'local', location: repo });
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './v8-flags.js';
 import { main } from './main.js';
 
 // The AWS SDK warns on every run under Node 20 that its releases after January 2027 will need

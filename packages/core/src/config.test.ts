@@ -76,7 +76,7 @@ describe('parseConfig', () => {
     expect(config.sources[0]!.root).toBe('/etc/botbackup/bot');
     expect(config.sources[0]!.databases[0]).toEqual({ path: '/etc/botbackup/bot/data/trades.db', relativePath: 'data/trades.db', name: 'trades' });
     expect(config.storage[0]).toMatchObject({ type: 'local', path: '/srv/backups' });
-    expect(config.compression).toEqual({ codec: 'zstd', level: 3 });
+    expect(config.compression).toEqual({ codec: 'zstd', level: 2 });
     expect(config.sources[0]!.files[1]!.maxAgeMs).toBe(7 * 86_400_000);
     expect(config.sources[0]!.files[0]!.maxAgeMs).toBeUndefined();
   });

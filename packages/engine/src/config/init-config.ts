@@ -110,7 +110,7 @@ export function renderStarterConfig(
     '',
     'compression:',
     '  codec: zstd   # zstd, gzip or none',
-    '  level: 3',
+    '  level: 2   # 1 to 19; 3 stores ~4 % less for ~65 % more CPU',
     '',
     '# Used by "botbackup scheduler" and "botbackup worker" (distributed mode, docs/deploy.md);',
     '# "botbackup backup" alone needs none of it. Cron fields: minute hour day month weekday.',
