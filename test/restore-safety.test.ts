@@ -353,4 +353,24 @@ describe('bad input gets one clear sentence and a documented exit code', () => {
       execFileSync('umount', [small]);
     }
   });
+
+  it.skipIf(!canMount)('a snapshot copy that fails while the archive is already reading it: one sentence, nothing stored, no staging left', async () => {
+    // The archive follows the copy as it is written; here the staging folder fills up after 64 KiB
+    // of a database of several MiB, so the copy fails with the archive's stream under way.
+    const staging = path.join(dir, 'staging');
+    await fs.mkdir(staging);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', staging]);
+    try {
+      const db = path.join(root, 'data/trades.db');
+      execFileSync('sqlite3', [db, "CREATE TABLE filler(x); INSERT INTO filler SELECT randomblob(4000) FROM generate_series(1, 1500);"]);
+      const cfg = await writeConfig(dir, { root, repo, extra: `defaults: { tmpDir: ${JSON.stringify(staging)} }\n` });
+      const r = await runCli(['--config', cfg, 'backup']);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(/^botbackup: Cannot snapshot database "trades" at \S+trades\.db: .*ENOSPC.*\.$/m);
+      expect(await listFiles(repo).catch(() => [])).toEqual([]);
+      expect(await listFiles(staging)).toEqual([]);
+    } finally {
+      execFileSync('umount', [staging]);
+    }
+  });
 });

@@ -1,6 +1,5 @@
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase, type DatabaseCheckResult } from './check-database.js';
@@ -55,24 +54,31 @@ export interface SnapshotHandle {
   /** Bytes of the snapshot: pageCount × pageSize. */
   size: number;
   sqliteVersion: string;
-  /** xxh64 of every page (see {@link CopyResult.pageHashes}). */
-  pageHashes: Uint8Array;
-  /** sha256 of the snapshot, when asked for. */
-  sha256: string | undefined;
-  /** Path of the complete staging copy. */
+  /** Path of the staging copy (complete once `copied` resolves). */
   file: string;
-  /** Opens a stream of the snapshot's bytes, read from the complete staging copy. */
+  /** Resolves once the staging copy is complete, with its page hashes and sha256 (when asked for). */
+  copied: Promise<Pick<CopyResult, 'pageHashes' | 'sha256'>>;
+  /**
+   * Opens a stream of the snapshot's bytes, read from the staging copy as the copy writes it:
+   * packing the archive need not wait for the copy (see {@link startSnapshot}).
+   */
   openStream: () => Readable;
-  /** Resolves once the copy passed `PRAGMA quick_check` (which runs while `stream` is read); rejects otherwise. */
+  /** Resolves once the copy is complete and passed `PRAGMA quick_check`; rejects otherwise. */
   done: Promise<DatabaseSnapshot>;
 }
 
 /**
- * Takes a consistent snapshot of a live SQLite database into `destFile` and returns once the
- * copy is complete and the database released, with its page hashes and a way to stream its
- * bytes. `PRAGMA quick_check` then runs on the copy in a worker thread while the caller packs
- * it; `done` says whether it passed. A caller must not commit anything made from the copy before
- * `done` resolves.
+ * Takes a consistent snapshot of a live SQLite database into `destFile`, with its page hashes
+ * and a way to stream its bytes. `PRAGMA quick_check` runs in a worker thread while the caller
+ * packs it; `done` says whether the copy completed and passed. A caller must not commit anything
+ * made from the copy before `done` resolves.
+ *
+ * A WAL-mode snapshot pinned by the check's worker returns as soon as its size is known: the
+ * pin keeps the copied bytes fixed, so the archive reads the staging copy right behind the copy
+ * (`openStream`) instead of after it, and the two overlap (on 1 GiB the copy alone is 1.5-3 s of
+ * cold reads). Otherwise (rollback journal, or a writer too busy to pin) it returns once the copy
+ * is complete and the database released: a WAL restarted under that copy is only found at its
+ * end, and the copy is then taken again.
  *
  * A read-only connection opens a read transaction and reads once, which pins the database: in
  * WAL mode the bot keeps committing (readers never block writers) but nothing it does can
@@ -100,15 +106,17 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
   } finally {
     source.close();
   }
-  const { copied, pin, pinnedAt } = pinned;
+  const { copying, pin, pinnedAt, pageCount } = pinned;
   const readLockMs = pin ? undefined : performance.now() - pinnedAt;
-  const { pageCount, pageHashes, sha256 } = copied;
   const check = checkCopy(db, destFile, pin, options.signal);
   const done = (async (): Promise<DatabaseSnapshot> => {
     let result: DatabaseCheckResult;
+    let copied: CopyResult;
     try {
-      result = await check;
+      // The pin is held until both the copy and the check are done with it.
+      [copied, result] = await Promise.all([copying.result, check]);
     } finally {
+      await settled(copying.result, check);
       await pin?.release();
       await tidyWalSidecars(db.path, sidecars);
     }
@@ -127,8 +135,8 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
       size: pageCount * pageSize,
       sqliteVersion,
       readLockMs: readLockMs ?? performance.now() - pinnedAt,
-      pageHashes,
-      sha256,
+      pageHashes: copied.pageHashes,
+      sha256: copied.sha256,
     };
   })();
   // The caller awaits `done` after packing; keep an early failure from counting as unhandled.
@@ -139,12 +147,16 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
     pageCount,
     size: pageCount * pageSize,
     sqliteVersion,
-    pageHashes,
-    sha256,
     file: destFile,
-    openStream: () => createReadStream(destFile, { highWaterMark: 1 << 20 }),
+    copied: copying.result,
+    openStream: () => followCopy(destFile, pageCount * pageSize, copying),
     done,
   };
+}
+
+/** Waits for every promise to settle, whatever they settle to. */
+async function settled(...promises: Promise<unknown>[]): Promise<void> {
+  await Promise.allSettled(promises);
 }
 
 /** Throws the SourceError a caller should see when `db.path` is missing, unreadable or not a regular file. */
@@ -186,22 +198,95 @@ function openSource(db: DatabaseConfig): { source: Database.Database; journalMod
   }
 }
 
-/** A complete copy and what pinned it: the WAL pin (held until quick_check is done), or none, and when it was pinned. */
+/** A copy under way (complete when there is no pin) and what pinned it: the WAL pin (held until quick_check is done), or none, and when it was pinned. */
 interface PinnedCopy {
-  copied: CopyResult;
+  copying: Copying;
+  /** The snapshot's page count (the copy's size). */
+  pageCount: number;
   /** The worker's pin of a WAL-mode snapshot; undefined when `source` pinned it for the copy alone. */
   pin: PinnedSnapshot | undefined;
   /** performance.now() when the snapshot was pinned. */
   pinnedAt: number;
 }
 
+/** A copy running in its worker: how far it has written, and its result. */
+interface Copying {
+  progress: CopyProgress;
+  result: Promise<CopyResult>;
+}
+
+/** How many bytes of the staging copy are written, for a reader that follows it; wakes it as that moves. */
+class CopyProgress {
+  bytes = 0;
+  failure: unknown = undefined;
+  private waiters: (() => void)[] = [];
+
+  advance(bytes: number): void {
+    this.bytes = bytes;
+    this.wake();
+  }
+
+  fail(error: unknown): void {
+    this.failure = error;
+    this.wake();
+  }
+
+  /** Resolves at the next advance or failure. */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/** Bytes per read of a stream that follows the copy. */
+const FOLLOW_CHUNK = 1 << 20;
+
 /**
- * Pins the snapshot and copies it into `destFile`, taking it again after a WAL restart (up to
- * {@link MAX_ATTEMPTS} times). A WAL-mode database is pinned in a worker that runs quick_check on
- * the pinned snapshot while the copy is made (see pinned-check.ts); otherwise (rollback journal,
- * or a writer so busy that the snapshot's frames cannot be fixed) `source` pins it for the copy
- * alone, in a transaction ended here, and quick_check runs on the copy afterwards. On failure the
- * pin is released and `destFile` removed. The caller closes `source`.
+ * The first `size` bytes of the staging copy as the copy writes them: each read takes only what
+ * the copy has reported written (its progress comes after each write completes), and waits for
+ * more at the end of it. A failed copy fails the stream with the copy's error, also when the
+ * failure removed the file before this read it.
+ */
+function followCopy(file: string, size: number, copying: Copying): Readable {
+  const { progress } = copying;
+  async function* follow(): AsyncGenerator<Buffer> {
+    let handle: fs.FileHandle | undefined;
+    try {
+      for (let position = 0; position < size;) {
+        while (progress.bytes <= position && progress.failure === undefined) await progress.changed();
+        if (progress.failure !== undefined) throw progress.failure;
+        handle ??= await fs.open(file, 'r');
+        const buffer = Buffer.allocUnsafe(Math.min(FOLLOW_CHUNK, progress.bytes - position));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) throw new Error(`the staging copy ${file} ended at ${position} of ${size} bytes`);
+        position += bytesRead;
+        yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      }
+    } catch (error) {
+      // A failing copy removes its file: what the reader met is a consequence, the copy's error the cause.
+      await settled(copying.result);
+      throw progress.failure ?? error;
+    } finally {
+      await handle?.close();
+    }
+  }
+  return Readable.from(follow(), { objectMode: false });
+}
+
+/**
+ * Pins the snapshot and starts copying it into `destFile`, taking it again after a WAL restart
+ * (up to {@link MAX_ATTEMPTS} times). A WAL-mode database is pinned in a worker that runs
+ * quick_check on the pinned snapshot while the copy is made (see pinned-check.ts), and this
+ * returns once the copy knows its size: the pin keeps the bytes it copies fixed. Otherwise
+ * (rollback journal, or a writer so busy that the snapshot's frames cannot be fixed) `source`
+ * pins it for the copy alone, in a transaction ended here, this returns once the copy is
+ * complete, and quick_check runs on the copy afterwards. On failure the pin is released and
+ * `destFile` removed. The caller closes `source`.
  */
 async function copyWithRetries(
   db: DatabaseConfig,
@@ -220,7 +305,7 @@ async function copyWithRetries(
       }
       const pinnedAt = performance.now();
       if (attempt === 1) await options.onPinned?.();
-      const copied = await copyPinned(db, destFile, {
+      const copying = startCopy(db, destFile, {
         pageSize,
         wal,
         snapshot: pin && { maxFrame: pin.maxFrame, salt: pin.salt },
@@ -229,11 +314,19 @@ async function copyWithRetries(
         onProgress: options.onProgress,
         signal: options.signal,
       });
-      if (pin && pin.pageCount >= 0 && copied.pageCount !== pin.pageCount) {
-        // Never expected: the copy is not the snapshot SQLite pinned. Take it again.
-        throw new WalRestartedError(`the copy has ${copied.pageCount} pages, the pinned snapshot ${pin.pageCount}`);
+      let pageCount: number;
+      try {
+        pageCount = pin ? await copying.planned : (await copying.result).pageCount;
+        if (pin && pin.pageCount >= 0 && pageCount !== pin.pageCount) {
+          // Never expected: the copy is not the snapshot SQLite pinned. Take it again.
+          throw new WalRestartedError(`the copy has ${pageCount} pages, the pinned snapshot ${pin.pageCount}`);
+        }
+      } catch (error) {
+        copying.stop();
+        await settled(copying.result);
+        throw error;
       }
-      return { copied, pin, pinnedAt };
+      return { copying, pageCount, pin, pinnedAt };
     } catch (error) {
       await pin?.release();
       await fs.rm(destFile, { force: true });
@@ -269,12 +362,13 @@ export async function snapshotDatabase(db: DatabaseConfig, destFile: string, opt
 }
 
 /**
- * Runs {@link copyDatabase} in its own worker thread, at disk speed, before anything reads the
- * copy: on the caller's thread it would wait behind the event loop's other work, and beside the
- * archive's compression the two would starve each other of the same cores (measured on 1 GiB:
- * 7.6 s instead of 1.5 s). The caller holds the pin meanwhile. Returns the page count.
+ * Starts {@link copyDatabase} in its own worker thread, at disk speed: on the caller's thread it
+ * would wait behind the event loop's other work, and beside the archive's compression the two
+ * would starve each other of the same cores (measured on 1 GiB: 7.6 s instead of 1.5 s). The
+ * caller holds the pin meanwhile. `planned` resolves with the page count before the first page
+ * is written; `stop` ends the copy (its result then rejects).
  */
-async function copyPinned(
+function startCopy(
   db: DatabaseConfig,
   destFile: string,
   options: {
@@ -286,9 +380,15 @@ async function copyPinned(
     onProgress: SnapshotOptions['onProgress'];
     signal: AbortSignal | undefined;
   },
-): Promise<CopyResult> {
-  let result: CopyResult | undefined;
-  await runWorker<CopyWorkerInput, CopyWorkerMessage>(
+): Copying & { planned: Promise<number>; stop: () => void } {
+  const describe = (error: unknown) => copyError(db, error, options.signal);
+  const progress = new CopyProgress();
+  const stopper = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stopper.signal]) : stopper.signal;
+  let plan: (pages: number) => void = () => undefined;
+  const planned = new Promise<number>((resolve) => (plan = resolve));
+  let copied: CopyResult | undefined;
+  const result = runWorker<CopyWorkerInput, CopyWorkerMessage>(
     new URL('./copy-worker.js', import.meta.url),
     {
       source: db.path,
@@ -302,20 +402,32 @@ async function copyPinned(
     (message) => {
       switch (message.type) {
         case 'planned':
+          plan(message.pages);
           return false;
         case 'progress':
+          progress.advance(message.done * options.pageSize);
           options.onProgress?.(message.done, message.total);
           return false;
         case 'done':
-          result = message.result;
+          copied = message.result;
           return true;
         case 'error':
           throw message.walRestarted ? new WalRestartedError(message.message) : new Error(message.message);
       }
     },
-    options.signal,
+    signal,
+  ).then(
+    () => copied!,
+    (error: unknown) => {
+      // What a reader of the copy and the backup's caller see: the source's error, not the worker's.
+      const failure = describe(error);
+      progress.fail(failure);
+      throw failure;
+    },
   );
-  return result!;
+  result.catch(() => undefined);
+  // A copy that fails before it is planned fails `planned` too.
+  return { progress, result, planned: Promise.race([planned, result.then((r) => r.pageCount)]), stop: () => stopper.abort(new Error('stopped')) };
 }
 
 /** A copy failure as the caller should see it: aborts and WAL restarts as they are, the rest as a SourceError. */

@@ -119,7 +119,10 @@ export async function storeObject(run: BackupRun, key: string, source: [Readable
       store.put(key, branches[i]!, { signal: options.signal }).catch((error: unknown) => {
         // The others go on: a destroyed branch is unpiped from the tee.
         branches[i]!.destroy();
-        if (sourceFailed || !isTargetFailure(error) || options.signal?.aborted) throw error;
+        // A failed source fails every store with some error of its own ("no object", premature
+        // close): the pipeline's rejection says what really happened.
+        if (sourceFailed) return;
+        if (!isTargetFailure(error) || options.signal?.aborted) throw error;
         targets.fail(store, error);
       }),
     ),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { encodePageMap, repositoryKeys, type ManifestObject, type SnapshotFacts } from '@botbackup/core';
 import type { BackupRun } from './run.js';
-import type { Snapshots } from './snapshots.js';
+import { pageMapOfSnapshot, type Snapshots } from './snapshots.js';
 
 /**
  * Waits for each snapshot to be complete and to pass quick_check (nothing is committed before),
@@ -25,7 +25,7 @@ export async function storePageMaps(
     sqliteVersion ??= snapshot.sqliteVersion;
     const mapKey = repositoryKeys.pageMap(source.id, run.backupId, db.name);
     const mapReaders = config.encryption ? keyring.readersFor('page-map') : undefined;
-    const plainMap = encodePageMap(snapshots.pageMaps.get(db.relativePath)!);
+    const plainMap = encodePageMap(pageMapOfSnapshot(snapshot, snapshot.pageHashes));
     const mapBytes = mapReaders ? await keyring.encryptBytes(Buffer.from(plainMap), mapReaders) : plainMap;
     run.written.push(mapKey);
     await run.targets.each((store) => store.put(mapKey, mapBytes, { signal: options.signal }), options.signal);
