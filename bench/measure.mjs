@@ -290,40 +290,78 @@ export function prepareData({ bot, targetBytes, seed, regenerate = false }) {
   return { ...info, reused: false };
 }
 
-/** What a correct restore must reproduce: each file's hash, and the DB's last row ids. */
-export function fingerprint(root) {
-  const files = {};
-  for (const f of listFiles(root)) if (f !== DB_REL && f !== STAMP && !f.startsWith(`${DB_REL}-`)) files[f] = sha256(path.join(root, f));
-  const db = new Database(path.join(root, DB_REL), { readonly: true, fileMustExist: true });
-  const lastIds = Object.fromEntries(['deals', 'orders', 'tickers'].map((t) => [t, db.prepare(`SELECT max(id) FROM ${t}`).pluck().get()]));
-  db.close();
-  return { files, lastIds, dbSha256: sha256(path.join(root, DB_REL)) };
+/**
+ * How the sqlite3 CLI should open `db` to read it without leaving a trace: immutable=1 takes no
+ * locks and leaves no -wal/-shm beside the database (a read-only open of a WAL database creates
+ * both, better-sqlite3's too: they would then be backed up, or make the generated bot look used).
+ * It ignores a WAL, though: beside a non-empty one the file is opened normally.
+ */
+function sqliteTarget(db) {
+  const wal = `${db}-wal`;
+  if (fs.existsSync(wal) && fs.statSync(wal).size > 0) return db;
+  return `file:${encodeURI(path.resolve(db)).replaceAll('?', '%3F').replaceAll('#', '%23')}?immutable=1`;
+}
+
+/** Runs SQL on `db` with the sqlite3 CLI (see sqliteTarget); its output lines. */
+function sqliteQuery(db, sql) {
+  return run('sqlite3', ['-bail', sqliteTarget(db), sql]).stdout.trim().split('\n');
 }
 
 /**
- * Checks a restored tree against the original (outside the timings). Snapshot-based tools may
- * write a DB that differs byte-wise from the live file (header counters), so the DB is checked
- * by its content: same last row ids and a passing quick_check.
+ * sha256 of `sqlite3 <db> .dump`: the database's content as SQL text, which two files of the same
+ * content share even where their bytes differ (header counters, free pages). Streamed from the
+ * sqlite3 CLI through sha256sum, so the dump of a 4 GiB database (several GiB of text) is never
+ * held in memory. `{ sha256 }`, or `{ sha256: null, error }` when sqlite3 could not read it.
+ */
+export function dumpSha256(db) {
+  const r = run('bash', ['-c', 'set -o pipefail; sqlite3 -bail "$1" .dump | sha256sum', 'dump', sqliteTarget(db)], { allowFail: true });
+  // A damaged database makes .dump report on stderr (and sometimes still exit 0): not a match.
+  if (r.status !== 0 || r.stderr.trim()) return { sha256: null, error: `sqlite3 .dump exited ${r.status}: ${r.stderr.trim().slice(-400)}` };
+  return { sha256: r.stdout.split(' ')[0] };
+}
+
+/**
+ * What a correct restore must reproduce: each file's hash, the DB's last row ids, its bytes' sha256
+ * and the sha256 of its `.dump` (see dumpSha256; for a 1 GiB database some 20 s, untimed).
+ */
+export function fingerprint(root) {
+  const files = {};
+  for (const f of listFiles(root)) if (f !== DB_REL && f !== STAMP && !f.startsWith(`${DB_REL}-`)) files[f] = sha256(path.join(root, f));
+  const tables = ['deals', 'orders', 'tickers'];
+  const ids = sqliteQuery(path.join(root, DB_REL), tables.map((t) => `SELECT max(id) FROM ${t};`).join(' '));
+  const lastIds = Object.fromEntries(tables.map((t, i) => [t, Number(ids[i])]));
+  const dump = dumpSha256(path.join(root, DB_REL));
+  return { files, lastIds, dbSha256: sha256(path.join(root, DB_REL)), dbDumpSha256: dump.sha256, ...(dump.error ? { dbDumpError: dump.error } : {}) };
+}
+
+/**
+ * Checks a restored tree against the original (outside the timings). Exactness: the restored
+ * database's `.dump` must equal the source's, always, so that a fast wrong answer cannot pass.
+ * Besides, its bytes are compared; snapshot-based tools may write a DB that differs byte-wise
+ * from the live file (header counters), and for them the last row ids and quick_check are
+ * reported too. Every other file must have the original's sha256.
  */
 export function verifyRestore(target, expected) {
   const found = listFiles(target).find((f) => f === DB_REL || f.endsWith(`/${DB_REL}`));
-  if (!found) return { ok: false, problem: `no ${DB_REL} under the restore target` };
+  if (!found) return { ok: false, dbCheck: 'missing', missing: [DB_REL], differing: [], problems: [`no ${DB_REL} under the restore target`] };
   const root = path.join(target, found.slice(0, -DB_REL.length));
   const got = fingerprint(root);
   const missing = Object.keys(expected.files).filter((f) => !(f in got.files));
   const differing = Object.keys(expected.files).filter((f) => f in got.files && got.files[f] !== expected.files[f]);
-  let dbOk = got.dbSha256 === expected.dbSha256;
-  let dbCheck = 'identical bytes';
-  if (!dbOk) {
+  const dbProblems = [];
+  if (!expected.dbDumpSha256) dbProblems.push(`cannot check: the source's .dump failed (${expected.dbDumpError ?? 'no dump in the fingerprint'})`);
+  else if (!got.dbDumpSha256) dbProblems.push(`the restored database cannot be dumped: ${got.dbDumpError}`);
+  else if (got.dbDumpSha256 !== expected.dbDumpSha256) dbProblems.push(`.dump DIFFERS from the source's (sha256 ${got.dbDumpSha256} instead of ${expected.dbDumpSha256})`);
+  let dbCheck = dbProblems.length ? 'WRONG' : '.dump equal';
+  if (got.dbSha256 === expected.dbSha256) dbCheck += ', identical bytes';
+  else {
     const sameIds = JSON.stringify(got.lastIds) === JSON.stringify(expected.lastIds);
-    const db = new Database(path.join(root, DB_REL), { readonly: true });
-    const quick = db.pragma('quick_check', { simple: true });
-    db.close();
-    dbOk = sameIds && quick === 'ok';
-    dbCheck = `content: last ids ${sameIds ? 'match' : 'DIFFER'}, quick_check ${quick}`;
+    const quick = sqliteQuery(path.join(root, DB_REL), 'PRAGMA quick_check;').join('; ');
+    dbCheck += `, other bytes (last ids ${sameIds ? 'match' : 'DIFFER'}, quick_check ${quick})`;
+    if (!sameIds || quick !== 'ok') dbProblems.push(`last ids ${sameIds ? 'match' : 'DIFFER'}, quick_check ${quick}`);
   }
   // botbackup leaves out logs older than its logMaxAge (7 days by default): logs/old.log is 30 days old.
-  const problems = [...missing.map((f) => `missing ${f}`), ...differing.map((f) => `differs ${f}`), ...(dbOk ? [] : [`database: ${dbCheck}`])];
+  const problems = [...missing.map((f) => `missing ${f}`), ...differing.map((f) => `differs ${f}`), ...dbProblems.map((p) => `database: ${p}`)];
   return { ok: problems.length === 0 || problems.every((p) => p === 'missing logs/old.log'), dbCheck, missing, differing, problems };
 }
 
