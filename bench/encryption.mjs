@@ -24,6 +24,8 @@ import {
   ROOT,
   beforeStep,
   botbackupConfig,
+  botbackupEnv,
+  checkEncrypted,
   cacheDropWorks,
   configure,
   fingerprint,
@@ -109,10 +111,7 @@ function setUp(mode, runDir, keys) {
   fresh(runDir);
   const repo = fresh(path.join(runDir, 'repo'));
   const cfg = botbackupConfig(BOT, repo, path.join(runDir, 'botbackup.yaml'), mode === 'encrypted' ? keys : null);
-  const env = { ...process.env, XDG_STATE_HOME: fresh(path.join(runDir, 'state')) };
-  delete env.BOTBACKUP_IDENTITY_FILE;
-  delete env.BOTBACKUP_CONFIG;
-  return { repo, cfg, env };
+  return { repo, cfg, env: botbackupEnv(runDir) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +162,7 @@ async function oneRun(mode, index, keys, expected) {
     log(`${label}: backup FAILED: ${backup.error}`);
     return out;
   }
-  out.encryptedObjects = checkEncrypted(repo, manifest, mode);
+  out.encryptedObjects = checkEncrypted(repo, manifest, mode === 'encrypted');
   log(`${label}: backup ${backup.wallS} s, CPU ${backup.cpuS} s, stored ${fmtBytes(backup.storedBytes)}${backup.disturbed ? ' (disturbed)' : ''}`);
 
   if (!args['skip-restore']) {
@@ -209,24 +208,6 @@ async function oneRun(mode, index, keys, expected) {
   }
   if (!args.keep) rmrf(runDir);
   return out;
-}
-
-/**
- * That an "encrypted" backup really is: every data object of the repository starts with the age
- * header line, and no plain one does (so the comparison is not of two plain backups).
- */
-function checkEncrypted(repo, manifest, mode) {
-  const keys = (manifest?.objects ?? []).map((o) => o.key);
-  const heads = keys.map((k) => {
-    const fd = fs.openSync(path.join(repo, k), 'r');
-    const buf = Buffer.alloc(21);
-    fs.readSync(fd, buf, 0, 21, 0);
-    fs.closeSync(fd);
-    return buf.toString('latin1') === 'age-encryption.org/v1';
-  });
-  const ok = mode === 'encrypted' ? heads.every(Boolean) && heads.length > 0 : heads.every((h) => !h);
-  if (!ok) throw new Error(`${mode} backup: objects age-encrypted: ${JSON.stringify(Object.fromEntries(keys.map((k, i) => [k, heads[i]])))}`);
-  return heads.filter(Boolean).length;
 }
 
 // ---------------------------------------------------------------------------------------------

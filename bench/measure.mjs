@@ -228,8 +228,9 @@ export function parseJsonOutput(stdout) {
 // ---------------------------------------------------------------------------------------------
 // Environment
 
-export function ensureTools() {
-  const missing = ['restic', 'borg', 'zstd', 'sqlite3', 'tar', 'sha256sum'].filter((t) => run('sh', ['-c', `command -v ${t}`], { allowFail: true }).status !== 0);
+/** Installs (bench/setup.sh) what is missing of the tools; `skip` names tools a run leaves out (borg). */
+export function ensureTools(skip = new Set()) {
+  const missing = ['restic', 'borg', 'zstd', 'sqlite3', 'tar', 'sha256sum'].filter((t) => !skip.has(t)).filter((t) => run('sh', ['-c', `command -v ${t}`], { allowFail: true }).status !== 0);
   if (!fs.existsSync('/usr/bin/time')) missing.push('time');
   if (missing.length === 0) return;
   log(`missing tools: ${missing.join(', ')}; running bench/setup.sh`);
@@ -238,7 +239,8 @@ export function ensureTools() {
 
 export function versions() {
   const first = (cmd, argv) => {
-    const r = run(cmd, argv, { allowFail: true });
+    let r;
+    try { r = run(cmd, argv, { allowFail: true }); } catch { return null; /* not installed (a skipped borg) */ }
     return (r.stdout || r.stderr || '').trim().split('\n')[0] || null;
   };
   const probe = new Database(':memory:');
@@ -375,7 +377,8 @@ export const borgEnv = (w) => ({
 });
 
 /**
- * The benchmark's botbackup config. Without `encryption` the secret file set is stored in
+ * A hand-written botbackup config, for bench/encryption.mjs, which compares plain and encrypted
+ * backups made with the same keys (run.mjs and incremental.mjs use initBotbackup). Without `encryption` the secret file set is stored in
  * plaintext, which the engine refuses unless the source says `allowPlaintextSecrets: true`.
  * With `encryption` ({ recipients, keyFile, trusted }: from `botbackup keygen` and
  * `keygen --worker`) every object is an age file and the manifest is signed (bench/encryption.mjs).
@@ -408,6 +411,55 @@ ${security}`);
   return file;
 }
 
+/**
+ * The environment botbackup runs in for a benchmark: its local catalog (XDG_STATE_HOME) in `dir`,
+ * so that no catalog of an earlier run (or of the user's own backups) is read or grown, and no
+ * identity or config from the caller's environment.
+ */
+export function botbackupEnv(dir) {
+  const env = { ...process.env, XDG_STATE_HOME: fresh(path.join(dir, 'state')) };
+  delete env.BOTBACKUP_IDENTITY_FILE;
+  delete env.BOTBACKUP_CONFIG;
+  return env;
+}
+
+/**
+ * botbackup's config as a user gets it: written by `botbackup init <botDir>` (untimed) into the
+ * folder `dir`, which it empties first: what init finds in the bot folder, encrypted to a new age
+ * identity and signed by a new worker key (both in `dir`/keys; the config's identityFile points
+ * at the identity, so restore finds it), init's default compression. `plaintext` passes init's
+ * --plaintext (no keys, secrets stored readable). Returns the config file and the environment
+ * to run the CLI in (botbackupEnv).
+ */
+export function initBotbackup(cli, { botDir, repo, dir, plaintext = false }) {
+  fresh(dir);
+  const cfg = path.join(dir, 'botbackup.yaml');
+  const env = botbackupEnv(dir);
+  run(process.execPath, [cli, '--config', cfg, 'init', botDir, '--storage', repo, '--keys', path.join(dir, 'keys'), '--id', 'benchbot', ...(plaintext ? ['--plaintext'] : [])], { env });
+  return { cfg, env };
+}
+
+/**
+ * That a backup is what its config says: with `encrypted`, every data object its manifest (the
+ * backup's --json output) lists starts with the age header line; without, none does. Throws
+ * otherwise, since a benchmark of the wrong mode measures nothing it claims. Returns how many are.
+ * The file list (files.ndjson[.zst|.gz], manifest schema 4) is left out: it is never encrypted
+ * (paths, sizes and keyed hashes, as a manifest holds them: docs/format.md).
+ */
+export function checkEncrypted(repo, manifest, encrypted) {
+  const keys = (manifest?.objects ?? []).map((o) => o.key).filter((k) => !/\/files\.ndjson(\.[a-z]+)?$/.test(k));
+  const heads = keys.map((k) => {
+    const fd = fs.openSync(path.join(repo, k), 'r');
+    const buf = Buffer.alloc(21);
+    fs.readSync(fd, buf, 0, 21, 0);
+    fs.closeSync(fd);
+    return buf.toString('latin1') === 'age-encryption.org/v1';
+  });
+  const ok = encrypted ? heads.every(Boolean) && heads.length > 0 : heads.every((h) => !h);
+  if (!ok) throw new Error(`${encrypted ? 'encrypted' : 'plain'} backup: objects age-encrypted: ${JSON.stringify(Object.fromEntries(keys.map((k, i) => [k, heads[i]])))}`);
+  return heads.filter(Boolean).length;
+}
+
 /** Sums a phase's steps; fails the phase if any step failed. */
 export function summarize(phase, syncDir) {
   const steps = Object.values(phase.steps);
@@ -428,6 +480,35 @@ export function summarize(phase, syncDir) {
   };
 }
 
+
+/** Issue 18's memory target: /usr/bin/time's peak RSS of every botbackup step, flat across these sizes. */
+export const RSS_TARGET = { mib: 150, flatFactor: 1.25, sizes: ['256MiB', '1GiB', '4GiB'] };
+
+/**
+ * The "flat from 256 MiB to 4 GiB" target: this run's peak RSS (MiB) against the latest result
+ * file (bench/results/<date>-<name(size)>) of each other size of RSS_TARGET.sizes, whose peak
+ * `peakOf(results)` reads (null: none). Flat: the largest ≤ flatFactor × the smallest, and all
+ * within the limit. Null when this size is not one of them or no other size has a result yet.
+ */
+export function flatRssTarget(size, ownMiB, name, peakOf) {
+  if (!RSS_TARGET.sizes.includes(size)) return null;
+  const dir = path.join(BENCH, 'results');
+  const peaks = { [size]: { mib: ownMiB, from: 'this run' } };
+  for (const other of RSS_TARGET.sizes) {
+    if (other === size || !fs.existsSync(dir)) continue;
+    const file = fs.readdirSync(dir).filter((f) => f === `${f.slice(0, 10)}-${name(other)}` && /^\d{4}-\d{2}-\d{2}$/.test(f.slice(0, 10))).sort().pop();
+    const mib = file ? peakOf(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'))) : null;
+    if (mib) peaks[other] = { mib, from: file };
+  }
+  const sizes = RSS_TARGET.sizes.filter((z) => peaks[z]);
+  if (sizes.length < 2) return null;
+  const v = sizes.map((z) => peaks[z].mib);
+  return {
+    name: `peak RSS flat from 256 MiB to 4 GiB (largest ≤ ${RSS_TARGET.flatFactor} × smallest, all ≤ ${RSS_TARGET.mib} MiB)`,
+    pass: Math.max(...v) <= RSS_TARGET.flatFactor * Math.min(...v) && Math.max(...v) <= RSS_TARGET.mib,
+    detail: sizes.map((z) => `${z} ${round(peaks[z].mib, 1)} MiB (${peaks[z].from})`).join(', '),
+  };
+}
 
 /** The start of a results file: when, what size, the command line, the machine and tool versions. */
 export function resultsHeader(script, size, settings) {
