@@ -244,7 +244,7 @@ function summarizeRuns(runs) {
   const peakRssMiBMax = round(kib(runs.flatMap((r) => [r.backup.peakRssKiB, r.restore?.peakRssKiB])) / 1024, 1) || null;
   if (ok.length === 0) {
     const error = wrong ? `every restore was WRONG (${restored[0].verify.problems.join('; ')})` : (runs.at(-1)?.restore?.error ?? runs.at(-1)?.backup.error);
-    return { ok: false, error, verified: wrong === 0, wrongRestores: wrong, peakRssMiBMax };
+    return { ok: false, error, verified: wrong === 0, wrongRestores: wrong, restores: restored.length, peakRssMiBMax };
   }
   const clean = ok.filter((r) => !r.disturbed);
   const used = clean.length > 0 ? clean : ok;
