@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-import './v8-flags.js';
-import { main } from './main.js';
+import { setV8Flags } from './v8-flags.js';
+
+// Before the rest of the CLI is even parsed (a static import would load it first; see v8-flags.ts).
+setV8Flags();
+const { main } = await import('./main.js');
 
 // The AWS SDK warns on every run under Node 20 that its releases after January 2027 will need
 // Node 22. The version botbackup pins supports Node 20, and a user can't act on the warning.

@@ -1,5 +1,3 @@
-// Imported first by bin.ts, so that it runs before the rest of the CLI is loaded: the young
-// generation must not have grown by then (loading the CLI's modules alone would grow it).
 import v8 from 'node:v8';
 
 // Keep V8's young generation at its starting size. A backup or restore streams a GiB through
@@ -8,5 +6,8 @@ import v8 from 'node:v8';
 // waited for the rarer scavenges of a big young generation before their memory was freed
 // (docs/benchmarks.md, "Memory"). Scavenges of a small young generation are cheap: almost
 // nothing in it survives. The flag is read whenever the heap would grow, so it applies to this
-// thread and to every worker thread started afterwards.
-v8.setFlagsFromString('--semi-space-growth-factor=1');
+// thread and to every worker thread started afterwards. It must run before the CLI's modules are
+// loaded: parsing them alone grows the young generation to 8 MiB.
+export function setV8Flags(): void {
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
+}
