@@ -1,4 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /**
  * Flush-behind: an fdatasync starts after every this many bytes written. Without it a large
@@ -23,38 +25,70 @@ export interface WriteDurablyOptions {
  * (fsync) before returning the number of bytes written. At most one flush runs beside the
  * writes; a failed flush fails the call even if a later fsync succeeds (Linux may report a
  * writeback error only once).
+ *
+ * The chunks go through a Writable, one `write` each as they came: iterating a Readable with
+ * `for await` joins whatever it has buffered into one new Buffer (a copy of every byte on the
+ * caller's thread, 0.6 s of a 1 GiB restore), and the Writable's buffer lets the producer go on
+ * while a write is in the kernel.
  */
 export async function writeDurably(
   handle: FileHandle,
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: WriteDurablyOptions = {},
 ): Promise<number> {
-  const { signal, flushBehind = true } = options;
-  let size = 0;
-  let unflushed = 0;
-  let flushing: Promise<void> | undefined;
-  let flushError: unknown;
+  const sink = new DurableSink(handle, options);
   try {
-    for await (const chunk of body) {
-      signal?.throwIfAborted();
-      // FileHandle.write loops until the whole chunk is written on regular files.
-      await handle.write(chunk);
-      size += chunk.length;
-      unflushed += chunk.length;
-      if (flushBehind && unflushed >= FLUSH_BEHIND_BYTES && flushing === undefined) {
-        unflushed = 0;
-        flushing = handle
-          .datasync()
-          .catch((error: unknown) => void (flushError ??= error))
-          .finally(() => (flushing = undefined));
-      }
-    }
-    signal?.throwIfAborted();
-    await flushing;
-    if (flushError !== undefined) throw flushError;
-    await handle.sync();
-    return size;
+    await pipeline(body instanceof Readable ? body : Readable.from(body, { objectMode: false }), sink);
+    options.signal?.throwIfAborted();
+    return sink.size;
   } finally {
-    await flushing;
+    await sink.flushing;
+  }
+}
+
+/** Bytes the sink takes before it asks its producer to wait: a few chunks, so one can be read while another is written. */
+const SINK_BUFFER = 4 << 20;
+
+/** The Writable of {@link writeDurably}: writes in order, flushes behind, fsyncs at the end. */
+class DurableSink extends Writable {
+  size = 0;
+  flushing: Promise<void> | undefined;
+  private unflushed = 0;
+  private flushError: unknown;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly options: WriteDurablyOptions,
+  ) {
+    super({ highWaterMark: SINK_BUFFER });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.options.signal?.aborted) {
+      callback(this.options.signal.reason as Error);
+      return;
+    }
+    // FileHandle.write loops until the whole chunk is written on regular files.
+    this.handle.write(chunk).then(() => {
+      this.size += chunk.length;
+      this.unflushed += chunk.length;
+      if ((this.options.flushBehind ?? true) && this.unflushed >= FLUSH_BEHIND_BYTES && this.flushing === undefined) {
+        this.unflushed = 0;
+        this.flushing = this.handle
+          .datasync()
+          .catch((error: unknown) => void (this.flushError ??= error))
+          .finally(() => (this.flushing = undefined));
+      }
+      callback();
+    }, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    void (async () => {
+      this.options.signal?.throwIfAborted();
+      await this.flushing;
+      if (this.flushError !== undefined) throw this.flushError;
+      await this.handle.sync();
+    })().then(() => callback(), callback);
   }
 }
