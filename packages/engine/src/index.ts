@@ -18,7 +18,7 @@ export {
   parseWorkerKey,
 } from './crypto/index.js';
 export { copyDatabase, pageMapOf, snapshotDatabase, WalRestartedError } from './sqlite/index.js';
-export { applyDelta, createDeltaStream, ParallelDecompressStream, SerialDecompressStream } from './archive/index.js';
+export { applyDelta, createDeltaStream, PageRebuild, ParallelDecompressStream, SerialDecompressStream } from './archive/index.js';
 export { collectFiles } from './source/index.js';
 export {
   Catalog,

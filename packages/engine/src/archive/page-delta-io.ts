@@ -82,6 +82,16 @@ export interface ExpectedDelta {
   pages: number;
 }
 
+/** What {@link parseDelta} hands on of a delta, in stream order. */
+export interface DeltaSink {
+  /** The header, already checked against the manifest: may refuse it (throw) for what it applies to. */
+  header(header: DeltaHeader): void | Promise<void>;
+  /** Bytes of the current run's pages, which belong at byte `position` of the database file. */
+  data(bytes: Buffer, position: number): void;
+  /** Every page of `run` has been handed to `data`. */
+  runEnd?(run: PageRun): void;
+}
+
 /**
  * Applies a page delta, read from `body`, to the database file open in `handle` (which must hold
  * exactly the delta's base): every run's pages are written at their place as they stream in
@@ -90,6 +100,24 @@ export interface ExpectedDelta {
  * plain Error when the delta is malformed or does not match `expected`; the caller names it.
  */
 export async function applyDelta(body: AsyncIterable<Buffer> | Iterable<Buffer>, handle: fs.FileHandle, expected: ExpectedDelta): Promise<void> {
+  const header = await parseDelta(body, expected, {
+    async header(h) {
+      const size = (await handle.stat()).size;
+      if (size !== h.basePageCount * h.pageSize) throw new Error(`it applies to a database of ${h.basePageCount} pages, not ${size / h.pageSize}`);
+    },
+    data: (bytes, position) => writeAll(handle.fd, bytes, position),
+  });
+  await handle.truncate(header.pageCount * header.pageSize);
+}
+
+/**
+ * Reads a page delta from `body` and hands its parts to `sink` as they stream in: the header
+ * (refused unless it matches `expected`, the manifest's word), then each run's pages with their
+ * byte position in the database file. Refuses runs out of order, overlapping or past the
+ * delta's page count, bytes after the last run, and a delta cut short. Returns the header.
+ * Throws a plain Error; the caller names the backup and entry.
+ */
+export async function parseDelta(body: AsyncIterable<Buffer> | Iterable<Buffer>, expected: ExpectedDelta, sink: DeltaSink): Promise<DeltaHeader> {
   let pending: Buffer = Buffer.alloc(0);
   let header: DeltaHeader | undefined;
   let run: PageRun | undefined;
@@ -110,9 +138,7 @@ export async function applyDelta(body: AsyncIterable<Buffer> | Iterable<Buffer>,
         for (const key of ['pageSize', 'basePageCount', 'pageCount', 'pages'] as const) {
           if (header[key] !== expected[key]) throw new Error(`its header says ${key} ${header[key]}, the manifest ${expected[key]}`);
         }
-        const size = (await handle.stat()).size;
-        if (size !== header.basePageCount * header.pageSize)
-          throw new Error(`it applies to a database of ${header.basePageCount} pages, not ${size / header.pageSize}`);
+        await sink.header(header);
         continue;
       }
       if (left === 0) {
@@ -131,16 +157,17 @@ export async function applyDelta(body: AsyncIterable<Buffer> | Iterable<Buffer>,
         continue;
       }
       const take = Math.min(left, data.length);
-      writeAll(handle.fd, data.subarray(0, take), position);
+      sink.data(data.subarray(0, take), position);
       position += take;
       left -= take;
       data = data.subarray(take);
+      if (left === 0) sink.runEnd?.(run!);
     }
     if (data.length > 0) pending = Buffer.from(data);
   }
   if (!header) throw new Error('it ends before its header');
   if (left > 0 || runs !== header.runCount || pages !== header.pages || pending.length > 0) throw new Error('it ends in the middle');
-  await handle.truncate(header.pageCount * header.pageSize);
+  return header;
 }
 
 /**
@@ -148,7 +175,7 @@ export async function applyDelta(body: AsyncIterable<Buffer> | Iterable<Buffer>,
  * trip through the thread pool for each cost more than the writes (tens of thousands per GiB).
  * One chunk of the stream (at most about 1 MiB) holds the event loop for about a millisecond.
  */
-function writeAll(fd: number, data: Buffer, position: number): void {
+export function writeAll(fd: number, data: Buffer, position: number): void {
   let done = 0;
   while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }

@@ -168,7 +168,8 @@ async function restoreFrom(
       target,
       files: selection.files + selection.databases.length,
       bytes: staged.bytes + checked.bytes,
-      chain: reads.map(({ link }) => link.id),
+      // Oldest first, as reported before the archives were read newest first.
+      chain: chain.filter((link) => reads.some((r) => r.link === link)).map((link) => link.id),
       databases: checked.databases,
       durationMs: performance.now() - started,
       integrityCheckMs: checked.integrityCheckMs,

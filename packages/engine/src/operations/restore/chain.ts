@@ -11,7 +11,7 @@ import type { Selection } from './selection.js';
 export interface ResolvedChain {
   /** Every link, oldest first (a full backup, then incrementals up to the one restored). */
   chain: Manifest[];
-  /** The archives to read, in chain order, and what to take from each. */
+  /** The archives to read, newest first (see planMembers), and what to take from each. */
   reads: ArchiveRead[];
   /** Links accepted only because of --insecure. */
   warnings: string[];

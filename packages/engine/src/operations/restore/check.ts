@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, type RestorableItem } from '@botbackup/core';
+import type { PageRebuild } from '../../archive/index.js';
 import { checkDatabase } from '../../sqlite/index.js';
-import { hashFile } from '../../support/index.js';
 import type { StagingRun } from './stage.js';
 
 /** What the checks proved of the staged databases. */
@@ -28,13 +28,14 @@ export interface CheckedDatabases {
 export async function checkDatabases(
   run: StagingRun,
   databases: readonly RestorableItem[],
-  rebuilt: ReadonlySet<string>,
+  rebuilt: ReadonlyMap<string, PageRebuild>,
   integrityCheck: boolean,
 ): Promise<CheckedDatabases> {
   const checked: CheckedDatabases = { databases: [], bytes: 0, integrityCheckMs: 0 };
   for (const entry of databases) {
     const file = path.join(run.staging, entry.path);
-    if (rebuilt.has(entry.path)) await checkRebuilt(run, entry, file);
+    const rebuild = rebuilt.get(entry.path);
+    if (rebuild) checkRebuilt(run, entry, rebuild);
     const handle = await fs.open(file, 'r+');
     try {
       await handle.chmod(entry.mode & 0o777);
@@ -64,19 +65,13 @@ export async function checkDatabases(
   return checked;
 }
 
-/** The chain was applied: proves it rebuilt exactly the database this backup recorded. */
-async function checkRebuilt(run: StagingRun, entry: RestorableItem, file: string): Promise<void> {
-  let hashed = 0;
-  const { sha256: actual } = await hashFile(file, {
-    // An encrypted repository's hashes are keyed (see keys.ts).
-    key: await run.keyring.contentHashKey(run.manifest),
-    signal: run.signal,
-    onBytes: (n) => {
-      hashed += n;
-      run.onProgress?.({ phase: 'verify', done: hashed, total: entry.size, subject: entry.path });
-    },
-  });
-  if (actual !== entry.sha256) {
+/**
+ * The chain was applied: proves it rebuilt exactly the database this backup recorded. The hash
+ * was taken as the rebuild wrote the snapshot, over every byte of the result in file order (see
+ * PageRebuild.writeBase); none means the snapshot under the deltas was never written.
+ */
+function checkRebuilt(run: StagingRun, entry: RestorableItem, rebuild: PageRebuild): void {
+  if (rebuild.sha256 !== entry.sha256) {
     throw new IntegrityError(
       'CHECKSUM_MISMATCH',
       `Backup ${run.manifest.id}: the database "${entry.path}" rebuilt from its chain of ${run.chainLength} backups does not match its recorded sha256; nothing was replaced.`,

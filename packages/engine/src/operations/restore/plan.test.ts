@@ -152,28 +152,29 @@ describe('planMembers', () => {
     const b2 = manifest('b2', 'b1', [file('a.txt', 'b1'), file('b.txt', 'b2')], [delta('bot.db', 8, 2, 'd2')]);
     const b3 = manifest('b3', 'b2', [file('a.txt', 'b1'), file('b.txt', 'b2'), file('c.txt', 'b3'), file('d.txt', 'b3')], [delta('bot.db', 8, 1, 'd3')]);
     const reads = planMembers([b1, b2, b3], b3, filesIn(b3.files!, undefined), selectDatabases(b3, undefined));
-    expect(reads.map(({ link }) => link.id)).toEqual(['b1', 'b2', 'b3']);
-    expect(reads.map(({ link }) => link)).toEqual([b1, b2, b3]);
+    // Newest first: the deltas, then the snapshot under them, which writes only what they did not.
+    expect(reads.map(({ link }) => link.id)).toEqual(['b3', 'b2', 'b1']);
+    expect(reads.map(({ link }) => link)).toEqual([b3, b2, b1]);
     expect(shape(reads)).toEqual({
-      b1: { files: 1, members: { 'db/bot.db': 'snapshot:bot.db' } },
+      b1: { files: 1, members: { 'db/bot.db': 'base:bot.db' } },
       b2: { files: 1, members: { d2: 'delta:bot.db@8+2' } },
       b3: { files: 2, members: { d3: 'delta:bot.db@8+1' } },
     });
   });
 
-  it('keeps chain order whatever order filesIn names the links in', () => {
+  it('keeps chain order, newest first, whatever order filesIn names the links in', () => {
     const b1 = manifest('b1', null, [file('a.txt', 'b1')]);
     const b2 = manifest('b2', 'b1', [file('a.txt', 'b1'), file('b.txt', 'b2')]);
-    const reads = planMembers([b1, b2], b2, new Map([['b2', 1], ['b1', 1]]), []);
-    expect(reads.map(({ link }) => link.id)).toEqual(['b1', 'b2']);
+    const reads = planMembers([b1, b2], b2, new Map([['b1', 1], ['b2', 1]]), []);
+    expect(reads.map(({ link }) => link.id)).toEqual(['b2', 'b1']);
   });
 
-  it('stops at the newest snapshot and reads only the archives --only needs, oldest first', () => {
+  it('stops at the newest snapshot and reads only the archives --only needs, newest first', () => {
     const b1 = manifest('b1', null, [file('a.txt', 'b1')], [snapshot('bot.db')]);
     const b2 = manifest('b2', 'b1', [file('a.txt', 'b1')], [snapshot('bot.db', 's2')]);
     const b3 = manifest('b3', 'b2', [file('a.txt', 'b1')], [delta('bot.db', 8, 3, 'd3')]);
     expect(shape(planMembers([b1, b2, b3], b3, filesIn(b3.files!, 'bot.db'), selectDatabases(b3, 'bot.db')))).toEqual({
-      b2: { files: 0, members: { s2: 'snapshot:bot.db' } },
+      b2: { files: 0, members: { s2: 'base:bot.db' } },
       b3: { files: 0, members: { d3: 'delta:bot.db@8+3' } },
     });
     expect(shape(planMembers([b1, b2, b3], b3, filesIn(b3.files!, 'a.txt'), selectDatabases(b3, 'a.txt')))).toEqual({

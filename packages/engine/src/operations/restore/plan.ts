@@ -2,9 +2,16 @@ import { BackupNotFoundError, restorableDatabases, type Manifest, type Restorabl
 import type { ExpectedDelta } from '../../archive/index.js';
 import { BrokenLinkError } from '../../repository/index.js';
 
-/** What to do with one archive member of one link of the chain. */
+/**
+ * What to do with one archive member of one link of the chain: a file; a database restored
+ * from its snapshot alone; or, for a database rebuilt from page deltas, one of its deltas (met
+ * newest first) or the snapshot they build on (`base`, met last: see PageRebuild).
+ */
 export type MemberAction =
-  { type: 'file'; item: RestorableItem } | { type: 'snapshot'; item: RestorableItem } | { type: 'delta'; item: RestorableItem; expected: ExpectedDelta };
+  | { type: 'file'; item: RestorableItem }
+  | { type: 'snapshot'; item: RestorableItem }
+  | { type: 'delta'; item: RestorableItem; expected: ExpectedDelta }
+  | { type: 'base'; item: RestorableItem };
 
 /**
  * One archive a restore reads: the link whose archive it is, how many of the selected files it
@@ -41,9 +48,10 @@ export function nothingSelected(manifest: Manifest, only: string): BackupNotFoun
 /**
  * Which archives a restore reads: each selected file from the backup that stored it (counted per
  * link in `filesIn`, by id), each database from its newest snapshot in the chain plus every page
- * delta after it. The archives come in chain order (oldest first), only those with a member to
- * read. Pure: no I/O, no clock. Throws a BrokenLinkError when the chain lacks what a manifest
- * points to.
+ * delta after it. The archives come newest first, only those with a member to read: a database
+ * is rebuilt from its newest delta back to its snapshot, so that each page is written once (see
+ * PageRebuild); each file is stored in one link only, so their order does not matter. Pure: no
+ * I/O, no clock. Throws a BrokenLinkError when the chain lacks what a manifest points to.
  */
 export function planMembers(
   chain: readonly Manifest[],
@@ -64,7 +72,7 @@ export function planMembers(
       const db = link.databases.find((d) => d.path === item.path);
       if (!db) throw new BrokenLinkError(link.id, manifest, `it holds no copy of the database "${item.path}" that the next link builds on`);
       if (db.stored.type === 'snapshot') {
-        add(link.id, db.stored.entry, { type: 'snapshot', item });
+        add(link.id, db.stored.entry, i === chain.length - 1 ? { type: 'snapshot', item } : { type: 'base', item });
         break;
       }
       add(link.id, db.stored.entry, {
@@ -77,7 +85,8 @@ export function planMembers(
   }
   return chain
     .filter((link) => members.has(link.id) || filesIn.has(link.id))
-    .map((link) => ({ link, files: filesIn.get(link.id) ?? 0, members: members.get(link.id) ?? new Map() }));
+    .map((link) => ({ link, files: filesIn.get(link.id) ?? 0, members: members.get(link.id) ?? new Map<string, MemberAction>() }))
+    .reverse();
 }
 
 /** Secret files are always restored 0600, whatever mode they had. */

@@ -5,7 +5,7 @@ import { BotbackupError, comparePaths, IntegrityError, restorableFile, type Mani
 import { writeDurably, type BackupStore } from '@botbackup/storage';
 import type { Keyring } from '../../crypto/index.js';
 import type { ProgressListener } from '../../support/index.js';
-import { applyDelta, archiveObject, readArchive } from '../../archive/index.js';
+import { archiveObject, PageRebuild, readArchive } from '../../archive/index.js';
 import { BrokenLinkError, listedEntries } from '../../repository/index.js';
 import { refuseLinkOnPath, writeLink } from '../../source/index.js';
 import { explainBroken } from './chain.js';
@@ -30,20 +30,24 @@ export interface StagingRun {
   signal: AbortSignal | undefined;
 }
 
-/** What staging wrote: bytes of the files, and the databases that had page deltas applied (their sha256 must be checked once rebuilt). */
+/**
+ * What staging wrote: bytes of the files, and the databases rebuilt from page deltas, by path
+ * (each holds the sha256 of what it rebuilt, which must be the one the backup recorded).
+ */
 export interface Staged {
   bytes: number;
-  rebuilt: Set<string>;
+  rebuilt: Map<string, PageRebuild>;
 }
 
 /**
- * Reads each archive of the plan, oldest first, writing the members it needs into the staging
- * folder: files and snapshots whole, page deltas onto their database. readArchive proves every
+ * Reads each archive of the plan, newest first, writing the members it needs into the staging
+ * folder: files and lone snapshots whole, a rebuilt database's deltas and then the snapshot
+ * under them page by page, each page once (see PageRebuild). readArchive proves every
  * entry (and, unless reading stops early for --only, the archive). A bad archive of a chain is
  * explained as a broken link; a failed write is the target's problem, not a corrupt archive.
  */
 export async function stageArchives(run: StagingRun, reads: readonly ArchiveRead[]): Promise<Staged> {
-  const staged: Staged = { bytes: 0, rebuilt: new Set() };
+  const staged: Staged = { bytes: 0, rebuilt: new Map() };
   const total = reads.reduce((sum, { link }) => sum + archiveObject(link).size, 0);
   let read = 0;
   for (const { link, files, members } of reads) {
@@ -123,7 +127,7 @@ function cursor(records: AsyncGenerator<ManifestFile>): { at(p: string): Manifes
   };
 }
 
-/** Writes one member into the staging folder (a file or snapshot whole, a delta onto its database). */
+/** Writes one member into the staging folder (a file or lone snapshot whole, a rebuilt database's delta or base page by page). */
 async function stageMember(
   run: StagingRun,
   link: Manifest,
@@ -133,29 +137,70 @@ async function stageMember(
   staged: Staged,
 ): Promise<void> {
   const file = path.join(run.staging, action.item.path);
-  if (action.type === 'delta') {
-    const handle = await fs.open(file, 'r+');
+  if (action.type === 'delta' || action.type === 'base') {
     try {
-      await applyDelta(body, handle, action.expected);
+      await rebuildPart(run, action, file, entry, body, staged);
     } catch (error) {
       if (error instanceof BotbackupError || run.signal?.aborted || isFileSystemError(error)) throw error;
-      throw new IntegrityError('BAD_ARCHIVE', `Backup ${link.id}: the page delta "${entry.path}" cannot be applied: ${(error as Error).message}.`, {
-        backupId: link.id,
-        subject: entry.path,
-      });
-    } finally {
-      await handle.close();
+      const what = action.type === 'delta' ? `the page delta "${entry.path}" cannot be applied` : `the snapshot "${entry.path}" does not fit the deltas after it`;
+      throw new IntegrityError('BAD_ARCHIVE', `Backup ${link.id}: ${what}: ${(error as Error).message}.`, { backupId: link.id, subject: entry.path });
     }
-    staged.rebuilt.add(action.item.path);
     return;
   }
-  // Never through a link: not one in the staging folder, not one in the target where it goes.
-  await refuseLinkOnPath(run.staging, action.item.path);
-  await refuseLinkOnPath(run.target, action.item.path);
-  await fs.rm(file, { force: true });
+  await prepareFile(run, action.item.path);
   if (action.item.linkTarget !== undefined) await writeLink(file, action.item.linkTarget, new Date(action.item.mtime));
   else await writeEntry(file, body, action.type === 'file' ? restoredMode(action.item) : 0o600, new Date(action.item.mtime));
   if (action.type === 'file') staged.bytes += entry.size;
+}
+
+/**
+ * One part of a database rebuilt from its chain, newest first: the newest delta creates the
+ * file at the size of the result, each older delta writes the pages no newer one did, and the
+ * snapshot under them the rest, hashing the result as it goes (see PageRebuild). Throws a plain
+ * Error for a malformed or misfit part.
+ */
+async function rebuildPart(
+  run: StagingRun,
+  action: Extract<MemberAction, { type: 'delta' | 'base' }>,
+  file: string,
+  entry: { size: number },
+  body: Readable,
+  staged: Staged,
+): Promise<void> {
+  let rebuild = staged.rebuilt.get(action.item.path);
+  let handle: fs.FileHandle;
+  if (rebuild === undefined) {
+    // The plan gives a rebuilt database's newest delta first: it sets the result's shape.
+    if (action.type !== 'delta') throw new Error('no delta comes before the snapshot');
+    rebuild = new PageRebuild(action.expected.pageSize, action.expected.pageCount);
+    await prepareFile(run, action.item.path);
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    handle = await fs.open(file, 'wx+', 0o600);
+    staged.rebuilt.set(action.item.path, rebuild);
+    // A sparse file of the result's size: each page is written by one link (a page in none is refused).
+    await handle.truncate(rebuild.size).catch(async (error: unknown) => {
+      await handle.close();
+      throw error;
+    });
+  } else {
+    handle = await fs.open(file, 'r+');
+  }
+  try {
+    if (action.type === 'delta') {
+      await rebuild.applyDelta(body, handle.fd, action.expected);
+    } else {
+      await rebuild.writeBase(body, handle.fd, entry.size, await run.keyring.contentHashKey(run.manifest));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Never through a link: not one in the staging folder, not one in the target where it goes. Removes what is staged there. */
+async function prepareFile(run: StagingRun, itemPath: string): Promise<void> {
+  await refuseLinkOnPath(run.staging, itemPath);
+  await refuseLinkOnPath(run.target, itemPath);
+  await fs.rm(path.join(run.staging, itemPath), { force: true });
 }
 
 async function writeEntry(file: string, body: Readable, mode: number, mtime: Date): Promise<void> {
