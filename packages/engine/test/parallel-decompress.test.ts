@@ -15,10 +15,52 @@ describe('ParallelDecompressStream', () => {
     stream.end(input);
     const { bytes, digest, mostWaiting } = await readSlowly(stream, () => stream.readableLength);
     expect(bytes).toBe(64 * MiB);
-    expect(digest).toBe(createHash('sha256').update(Buffer.alloc(64 * MiB)).digest('hex'));
+    expect(digest).toBe(
+      createHash('sha256')
+        .update(Buffer.alloc(64 * MiB))
+        .digest('hex'),
+    );
     expect(stream.inputSha256).toBe(createHash('sha256').update(input).digest('hex'));
     // The worker's budget (8 MiB) and the stream's own buffer (4 MiB), plus one chunk in transit.
     expect(mostWaiting).toBeLessThanOrEqual(13 * MiB);
+  });
+});
+
+describe('ParallelDecompressStream, one stream after another (workers are reused)', () => {
+  it('each stream gets its own output and input hash, after a clean end, a damaged input or a reader that stopped early', async () => {
+    const plain = (n: number) => {
+      const b = Buffer.alloc(n);
+      for (let at = 0; at < n; at += 4096) randomFillSync(b, at, 512);
+      return b;
+    };
+    const compress = (b: Buffer) => execFileSync('zstd', ['-q', '-c'], { input: b, maxBuffer: 1 << 30 });
+    const whole = async (input: Buffer) => {
+      const stream = new ParallelDecompressStream('zstd');
+      Readable.from(
+        (function* () {
+          for (let at = 0; at < input.length; at += 64 * 1024) yield input.subarray(at, at + 64 * 1024);
+        })(),
+      ).pipe(stream);
+      const { bytes, digest } = await readSlowly(stream, () => 0, 0);
+      return { bytes, digest, inputSha256: stream.inputSha256, failure: stream.failure };
+    };
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    for (const size of [3 * MiB, 5 * MiB, 1 * MiB]) {
+      const data = plain(size);
+      const input = compress(data);
+      await expect(whole(input)).resolves.toEqual({ bytes: size, digest: sha(data), inputSha256: sha(input), failure: undefined });
+    }
+    // Damage: the stream fails; the next one is unaffected.
+    const damaged = Buffer.from(compress(plain(2 * MiB)));
+    damaged.fill(0xaa, damaged.length >> 1, (damaged.length >> 1) + 64);
+    expect((await whole(damaged)).failure).toBeInstanceOf(Error);
+    // A reader that stops early (a restore of one file): the stream is destroyed mid-way.
+    const early = new ParallelDecompressStream('zstd');
+    early.end(compress(plain(8 * MiB)));
+    for await (const _ of early) break;
+    const data = plain(2 * MiB);
+    const input = compress(data);
+    await expect(whole(input)).resolves.toEqual({ bytes: data.length, digest: sha(data), inputSha256: sha(input), failure: undefined });
   });
 });
 
@@ -30,9 +72,11 @@ describe('SerialDecompressStream', () => {
     const input = execFileSync('zstd', ['-q', '-c'], { input: plain, maxBuffer: 1 << 30 });
     const stream = new SerialDecompressStream('zstd');
     // As the local store reads it: 1 MiB at a time.
-    Readable.from((function* () {
-      for (let at = 0; at < input.length; at += MiB) yield input.subarray(at, at + MiB);
-    })()).pipe(stream);
+    Readable.from(
+      (function* () {
+        for (let at = 0; at < input.length; at += MiB) yield input.subarray(at, at + MiB);
+      })(),
+    ).pipe(stream);
     const { bytes, digest, mostWaiting } = await readSlowly(stream, () => stream.bufferedBytes);
     expect(bytes).toBe(plain.length);
     expect(digest).toBe(createHash('sha256').update(plain).digest('hex'));
@@ -43,7 +87,7 @@ describe('SerialDecompressStream', () => {
 });
 
 /** Reads a stream more slowly than it can decompress (as a tar parser writing a file per entry does). */
-async function readSlowly(stream: AsyncIterable<unknown>, waiting: () => number): Promise<{ bytes: number; digest: string; mostWaiting: number }> {
+async function readSlowly(stream: AsyncIterable<unknown>, waiting: () => number, delayMs = 1): Promise<{ bytes: number; digest: string; mostWaiting: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
   let mostWaiting = 0;
@@ -51,7 +95,7 @@ async function readSlowly(stream: AsyncIterable<unknown>, waiting: () => number)
     mostWaiting = Math.max(mostWaiting, waiting());
     hash.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
   return { bytes, digest: hash.digest('hex'), mostWaiting };
 }

@@ -7,10 +7,49 @@ import type { DecompressWorkerReply, DecompressWorkerRequest } from './decompres
 
 /** Compressed chunks handed to the worker before we wait for it: enough to keep both threads busy. */
 const MAX_IN_FLIGHT = 4;
+/** Idle workers kept for the next stream, and for how long. */
+const POOL_SIZE = 2;
+const POOL_IDLE_MS = 5000;
+
+/**
+ * Workers whose stream ended cleanly, waiting for the next one. A worker took 100-200 ms to
+ * start on a busy 2-core machine, paid per archive: a restore of a full backup and 7
+ * incrementals reads 8 archives one after the other. An idle worker does not keep the process
+ * alive (unref) and ends after POOL_IDLE_MS unused.
+ */
+const idle: { worker: Worker; timer: NodeJS.Timeout; drop: () => void }[] = [];
+
+function acquireWorker(): Worker {
+  const spare = idle.pop();
+  if (!spare) return new Worker(new URL('./decompress-worker.js', import.meta.url));
+  clearTimeout(spare.timer);
+  spare.worker.off('error', spare.drop);
+  spare.worker.ref();
+  return spare.worker;
+}
+
+function releaseWorker(worker: Worker): void {
+  if (idle.length >= POOL_SIZE) {
+    void worker.terminate();
+    return;
+  }
+  worker.unref();
+  // Idle, a worker that fails (or outlives its welcome) just leaves the pool.
+  const drop = (): void => {
+    const at = idle.indexOf(entry);
+    if (at !== -1) idle.splice(at, 1);
+    clearTimeout(entry.timer);
+    void worker.terminate();
+  };
+  const entry = { worker, timer: setTimeout(drop, POOL_IDLE_MS).unref(), drop };
+  worker.once('error', drop);
+  idle.push(entry);
+}
 
 /**
  * A decompressing Transform whose work (and the sha256 of its compressed input) runs in a
- * worker thread. Input and output chunks move between threads by transfer, not copy. Memory is
+ * worker thread (from a small pool: see {@link idle}). Input and output chunks move between
+ * threads by transfer, not copy. Memory is
  * bounded by MAX_IN_FLIGHT input chunks and OUTPUT_BUDGET bytes of output not yet read: the worker
  * pauses when the reader falls that far behind (a tar of 64-byte files decompresses 200 to 1;
  * without the budget the worker ran ahead of the tar parser and the decompressed archive of
@@ -18,6 +57,8 @@ const MAX_IN_FLIGHT = 4;
  */
 export class ParallelDecompressStream extends Transform {
   private readonly worker: Worker;
+  /** Set once the worker went back to the pool: it serves another stream, nothing more is sent to it. */
+  private released = false;
   private inFlight = 0;
   private waiting: TransformCallback | undefined;
   /** Output bytes pushed, and those reported to the worker as read (see OUTPUT_BUDGET). */
@@ -32,40 +73,65 @@ export class ParallelDecompressStream extends Transform {
 
   constructor(codec: CompressionCodec) {
     super({ readableHighWaterMark: 4 << 20 });
-    this.worker = new Worker(new URL('./decompress-worker.js', import.meta.url), { workerData: { codec } });
-    this.worker.on('message', (reply: DecompressWorkerReply) => {
-      switch (reply.type) {
-        case 'data':
-          if (this.failure) return;
-          this.pushed += reply.data.byteLength;
-          this.push(Buffer.from(reply.data));
-          return;
-        case 'ack': {
-          this.inFlight--;
-          const callback = this.waiting;
-          this.waiting = undefined;
-          callback?.();
-          return;
-        }
-        case 'done':
-          this.inputSha256 = reply.sha256;
-          this.inputBytes = reply.bytes;
-          void this.worker.terminate();
-          this.flushed?.();
-          return;
-        case 'error':
-          this.fail(new Error(reply.message));
-          return;
+    this.worker = acquireWorker();
+    this.worker.on('message', this.onReply);
+    this.worker.once('error', this.onError);
+    this.worker.postMessage({ type: 'start', codec } satisfies DecompressWorkerRequest);
+  }
+
+  private readonly onError = (error: Error): void => {
+    this.destroy(error);
+  };
+
+  private readonly onReply = (reply: DecompressWorkerReply): void => {
+    switch (reply.type) {
+      case 'data':
+        if (this.failure) return;
+        this.pushed += reply.data.byteLength;
+        this.push(Buffer.from(reply.data));
+        return;
+      case 'ack': {
+        this.inFlight--;
+        const callback = this.waiting;
+        this.waiting = undefined;
+        callback?.();
+        return;
       }
-    });
-    this.worker.once('error', (error) => this.destroy(error));
+      case 'done':
+        this.inputSha256 = reply.sha256;
+        this.inputBytes = reply.bytes;
+        // Every ack and every data message came before this one: the worker is free.
+        this.release();
+        this.flushed?.();
+        return;
+      case 'error':
+        this.fail(new Error(reply.message));
+        return;
+    }
+  };
+
+  /** Gives the worker back to the pool, clean: its stream ended and it has nothing left to say to this one. */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.worker.off('message', this.onReply);
+    this.worker.off('error', this.onError);
+    releaseWorker(this.worker);
+  }
+
+  /** Ends the worker (not reused: it may be mid-stream). */
+  private stop(): void {
+    if (this.released) return;
+    this.released = true;
+    this.worker.off('message', this.onReply);
+    void this.worker.terminate();
   }
 
   /** Ends the output where the damage is, in order, and lets the input drain away. */
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
-    void this.worker.terminate();
+    this.stop();
     this.push(null);
     const waiting = this.waiting;
     this.waiting = undefined;
@@ -91,6 +157,7 @@ export class ParallelDecompressStream extends Transform {
    */
   override read(size?: number): unknown {
     const chunk: unknown = super.read(size);
+    if (this.released) return chunk;
     const read = this.pushed - this.readableLength - this.reported;
     if (read > 0 && (read >= 256 * 1024 || this.readableLength === 0)) {
       this.reported += read;
@@ -106,7 +173,7 @@ export class ParallelDecompressStream extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    void this.worker.terminate();
+    this.stop();
     callback(error);
   }
 }
