@@ -58,11 +58,13 @@ describe('restoring a chain newest first', () => {
 
     for (const [i, point] of points.entries()) {
       const target = path.join(tmp.dir, `restored-${i}`);
-      const result = await restoreBackup({ stores: [store], manifest: point.manifest, target });
+      // The newest point also with integrity_check (restore --deep) of the rebuilt database.
+      const deep = i === points.length - 1;
+      const result = await restoreBackup({ stores: [store], manifest: point.manifest, target, integrityCheck: deep });
       // Reported oldest first, whatever order the archives were read in.
       expect(result.chain).toEqual(points.slice(0, i + 1).map((p) => p.manifest.id));
       expect(await sha256File(path.join(target, 'data/trades.db')), `point ${i}`).toBe(point.sha256);
-      expect(result.databases[0]).toMatchObject({ sha256: point.sha256, integrityCheck: 'ok' });
+      expect(result.databases[0]).toMatchObject({ sha256: point.sha256, integrityCheck: deep ? 'ok' : 'not run' });
     }
   }, 120_000);
 
