@@ -9,6 +9,11 @@ import { describe, expect, it } from 'vitest';
 const LAYERS = ['support', 'crypto', 'sqlite', 'archive', 'source', 'repository', 'config', 'operations'] as const;
 const SIDE_BY_SIDE = new Set(['archive>source', 'source>archive']);
 const SRC = path.dirname(fileURLToPath(import.meta.url));
+// A worker thread's entry file loads its imports again in every thread it starts: a barrel there
+// costs its whole layer's start-up per thread (the support barrel loads the logger and
+// notifications: a decompress worker was ready in 650-940 ms instead of 100-180 ms on a busy
+// 2-core machine). These entries may import a lower layer's module directly, and only these.
+const THREAD_ENTRIES = new Set(['archive/decompress-worker.ts']);
 
 /** Every relative import specifier of a TypeScript file: `from '…'`, `import '…'` and `import('…')`. */
 function relativeImports(file: string): string[] {
@@ -50,7 +55,8 @@ describe('engine layers', () => {
         else if (SIDE_BY_SIDE.has(`${layer}>${targetLayer}`)) problems.push(`${where}: ${layer} and ${targetLayer} are side by side`);
         else if (LAYERS.indexOf(targetLayer as (typeof LAYERS)[number]) > LAYERS.indexOf(layer as (typeof LAYERS)[number]))
           problems.push(`${where}: ${targetLayer} is above ${layer}`);
-        else if (rest.join('/') !== 'index.js') problems.push(`${where}: not through ${targetLayer}/index.ts`);
+        else if (rest.join('/') !== 'index.js' && !THREAD_ENTRIES.has(path.relative(SRC, file).split(path.sep).join('/')))
+          problems.push(`${where}: not through ${targetLayer}/index.ts`);
       }
     }
     expect(problems).toEqual([]);
