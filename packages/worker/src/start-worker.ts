@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UsageError, queueNames, redactUrl, type Config, type JobPayload, type JobResult, type RedisConnectionOptions } from '@botbackup/core';
@@ -24,11 +25,18 @@ export interface StartWorkerOptions {
   signal?: AbortSignal | undefined;
   /** Time between two "Redis is still unreachable" reminders during an outage (default 60 s). */
   outageReminderMs?: number | undefined;
+  /**
+   * How this worker names itself in Redis, for `botbackup status` (BullMQ's Worker `name`, in its
+   * connections' CLIENT SETNAME): printable ASCII without spaces. Default {@link defaultWorkerName}.
+   */
+  name?: string | undefined;
 }
 
 export interface RunningWorker {
   /** The queues it consumes. */
   queues: string[];
+  /** The name it gave itself in Redis. */
+  name: string;
   /**
    * Drains: stops taking jobs, lets the running ones finish for up to `graceMs` (default
    * `worker.drainTimeout`), then aborts them (their jobs fail this attempt and are retried by
@@ -48,6 +56,7 @@ export interface RunningWorker {
 export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
   const { config, logger } = options;
   const settings = config.worker;
+  const name = workerName(options.name);
   const { queues, keyring } = await checkWorkerSetup(options);
   const prefix = config.redis?.prefix ?? 'botbackup';
   // BullMQ requires maxRetriesPerRequest: null on worker connections: commands wait out an outage.
@@ -61,15 +70,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const health: HealthContext = { config, redis, prefix, logger };
   const outcomes = outcomeReporter(logger);
   const slots = jobSlots(Math.max(1, options.concurrency ?? 1), context);
-  for (const name of queues) {
-    slots.workers.push(openQueueWorker(name, slots.run, { connection, prefix, settings, logger, health, report: outcomes.report }));
+  for (const queue of queues) {
+    slots.workers.push(openQueueWorker(queue, slots.run, { name, connection, prefix, settings, logger, health, report: outcomes.report }));
   }
   const signal = options.signal;
   await waitUntilReady(slots.workers, signal);
   const stopStaleCheck = queues.includes(queueNames.maintenance) ? startStaleCheck(health, options.stores) : () => undefined;
-  if (!signal?.aborted) logger.info({ queues, concurrency: slots.limit }, 'worker started');
+  if (!signal?.aborted) logger.info({ name, queues, concurrency: slots.limit }, 'worker started');
   return {
     queues,
+    name,
     async close(graceMs = settings.drainTimeoutMs) {
       slots.stop();
       stopStaleCheck();
@@ -77,6 +87,19 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       await drainAndClose({ workers: slots.workers, redis, where, logger, catalog, queues, running: () => slots.running, outcomes: outcomes.settled }, graceMs);
     },
   };
+}
+
+/** `<hostname>:<pid>`: tells apart two workers on one host; characters Redis refuses in a client name become `-`. */
+export function defaultWorkerName(): string {
+  return `${os.hostname()}:${process.pid}`.replace(/[^!-~]/g, '-');
+}
+
+/** The worker's name: `given`, checked (Redis's CLIENT SETNAME takes printable ASCII without spaces), or the default. */
+function workerName(given: string | undefined): string {
+  if (given === undefined) return defaultWorkerName();
+  if (!/^[!-~]{1,128}$/.test(given))
+    throw new UsageError(`The worker name ${JSON.stringify(given)} cannot be used: give 1 to 128 printable ASCII characters without spaces (Redis refuses others in a client name).`);
+  return given;
 }
 
 /** A BullMQ Worker of this process, on one queue. */
@@ -184,6 +207,8 @@ function openQueueWorker(
   name: string,
   run: RunJob,
   opts: {
+    /** The worker's name (see StartWorkerOptions.name). */
+    name: string;
     connection: RedisConnectionOptions & { maxRetriesPerRequest: null };
     prefix: string;
     settings: Config['worker'];
@@ -194,6 +219,9 @@ function openQueueWorker(
 ): QueueWorker {
   const { settings, logger, health, report } = opts;
   const worker: QueueWorker = new Worker<JobPayload, JobResult>(name, (job, token, signal) => run(worker, job, token, signal), {
+    // BullMQ names the Worker's blocking connection `<prefix>:<base64 queue>:w:<name>`
+    // (CLIENT SETNAME): Queue.getWorkers() finds it by that, and status shows the name.
+    name: opts.name,
     connection: opts.connection,
     prefix: opts.prefix,
     concurrency: 1,

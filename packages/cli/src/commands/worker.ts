@@ -9,6 +9,7 @@ export function workerCommand(wrap: WrapAction): Command {
     .option('-s, --source <id...>', 'sources whose backup jobs run here (default: worker.sources)')
     .option('--no-maintenance', 'do not run verify, prune, replicate and drill jobs here')
     .option('--concurrency <n>', 'jobs run at once by this process, across its queues', (v) => Number.parseInt(v, 10), 1)
+    .option('--name <name>', 'how this worker is listed by "botbackup status" (default: <hostname>:<pid>)')
     .action(
       wrap(async (ctx, _args, opts) => {
         const config = await ctx.config();
@@ -35,6 +36,7 @@ export function workerCommand(wrap: WrapAction): Command {
           sources: opts.source as string[] | undefined,
           maintenance: opts.maintenance as boolean,
           concurrency: opts.concurrency as number,
+          name: opts.name as string | undefined,
           url: redis.url,
           signal: ctx.signal,
         });
