@@ -39,6 +39,9 @@ class CountingStore implements BackupStore {
   delete(key: string, options?: StoreCallOptions): Promise<void> {
     return this.inner.delete(key, options);
   }
+  probe(options?: StoreCallOptions): Promise<void> {
+    return this.inner.probe(options);
+  }
 }
 
 const T0 = Date.UTC(2026, 10, 26, 6, 0, 0);

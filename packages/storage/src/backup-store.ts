@@ -56,6 +56,15 @@ export interface BackupStore {
    * denied); writes nothing.
    */
   checkWritable?(): Promise<void>;
+  /**
+   * A cheap check that the target answers and could take a backup now, for health checks
+   * (`botbackup health`): LocalStore, its folder (or the nearest existing folder above it, which a
+   * put creates the rest of) is a folder this process may write into; S3Store, one listing of at
+   * most one key under its prefix (the endpoint answers, the bucket exists, the credentials are
+   * accepted), given up after a few seconds. Writes nothing. Throws the StorageError a backup
+   * would meet (UNAVAILABLE, PERMISSION, IO...), never NOT_FOUND.
+   */
+  probe(options?: StoreCallOptions): Promise<void>;
 }
 
 /** A temporary file or empty folder that {@link BackupStore.removeStaleTemp} removed. */

@@ -241,6 +241,12 @@ export class LocalStore implements BackupStore {
     }
   }
 
+  /** See BackupStore.probe: {@link checkWritable}, which is already the cheap check a backup needs. */
+  async probe(options: StoreCallOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted();
+    await this.checkWritable();
+  }
+
   private invalidKey(operation: string, key: string): StorageError {
     return new StorageError('INVALID_KEY', { operation, key, backend: this.name, message: `Storage "${this.name}": "${key}" is not a valid object key.` });
   }

@@ -39,6 +39,10 @@ export interface S3StoreOptions {
 
 /** The default of {@link S3StoreOptions.stallTimeoutMs}. */
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+/** How long {@link S3Store.probe} waits for the target (at most the stall timeout): a health check must be quick. */
+const PROBE_TIMEOUT_MS = 5_000;
+/** What a probe's errors name in place of a key: it reads no object of its own. */
+const PROBE_SUBJECT = 'the repository';
 /** The name given to a request that made no progress for the stall timeout (never retried). */
 const STALLED = 'BotbackupStalled';
 
@@ -386,6 +390,29 @@ export class S3Store implements BackupStore {
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
     } while (keyMarker);
     return removed;
+  }
+
+  /**
+   * See BackupStore.probe: one ListObjectsV2 of at most one key under the prefix, the cheapest
+   * request that proves the endpoint answers, the bucket exists (NoSuchBucket, unlike HeadBucket's
+   * bodiless 404, says which is missing) and the credentials may list it. Given up after
+   * PROBE_TIMEOUT_MS (the SDK's retries of a refused connection included).
+   */
+  async probe(options: StoreCallOptions = {}): Promise<void> {
+    const { client, sdk } = await this.sdk();
+    const limitMs = Math.min(this.stallTimeoutMs, PROBE_TIMEOUT_MS);
+    const timeout = AbortSignal.timeout(limitMs);
+    try {
+      await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }), {
+        abortSignal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
+      });
+    } catch (error) {
+      if (timeout.aborted && !options.signal?.aborted) {
+        const message = `Storage "${this.name}" (${this.location}) did not answer within ${formatSeconds(limitMs)}; check the endpoint and that the server is running.`;
+        throw new StorageError('UNAVAILABLE', { operation: 'check', key: PROBE_SUBJECT, backend: this.name, message }, { cause: error });
+      }
+      throw this.toStorageError(options.signal?.aborted ? options.signal.reason : error, 'check', PROBE_SUBJECT);
+    }
   }
 
   private keyOf(key: string, operation: string): string {

@@ -69,3 +69,42 @@ describe('S3Store: the SDK loaded on first use', () => {
     expect(await store.stat('early/obj')).toBeUndefined();
   });
 });
+
+describe('S3Store probe', () => {
+  it('fails with one sentence each for a missing bucket, wrong credentials and a refused connection (exit 5, no secret)', async () => {
+    const missing = await new S3Store({ name: 's3', bucket: 'no-such-bucket', endpoint, credentials }).probe().catch((e: unknown) => e);
+    expect((missing as StorageError).storageCode).toBe('UNAVAILABLE');
+    expect((missing as StorageError).exitCode).toBe(5);
+    expect((missing as Error).message).toMatch(/^The bucket "no-such-bucket" of storage "s3" .* does not exist; create it or fix "bucket" in the config\.$/);
+
+    const bucket = await newBucket();
+    const secretAccessKey = 'not-the-secret-123';
+    const wrong = await new S3Store({ name: 's3', bucket, endpoint, credentials: { accessKeyId: 'WRONGKEY', secretAccessKey } }).probe().catch((e: unknown) => e);
+    expect((wrong as StorageError).storageCode).toBe('PERMISSION');
+    expect((wrong as Error).message).toMatch(/^storage "s3" .* refused the check of the repository \(InvalidAccessKeyId\); check the access key/);
+    expect((wrong as Error).message).not.toContain(secretAccessKey);
+
+    const started = Date.now();
+    const down = await new S3Store({ name: 's3', bucket, endpoint: 'http://127.0.0.1:1', credentials }).probe().catch((e: unknown) => e);
+    expect((down as StorageError).storageCode).toBe('UNAVAILABLE');
+    expect((down as Error).message).toMatch(/^Cannot reach storage "s3" \(s3:\/\/.* at http:\/\/127\.0\.0\.1:1\) for the check of the repository \(ECONNREFUSED\); check the endpoint/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('gives a server that accepts connections but does not answer up after 5 s', async () => {
+    const store = new S3Store({ name: 's3', bucket: await newBucket(), endpoint, credentials });
+    await store.probe();
+    server.freeze();
+    try {
+      const started = Date.now();
+      const error = await store.probe().catch((e: unknown) => e);
+      expect((error as StorageError).storageCode).toBe('UNAVAILABLE');
+      expect((error as Error).message).toMatch(/^Storage "s3" \(s3:\/\/.*\) did not answer within 5 s; check the endpoint and that the server is running\.$/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(4_900);
+      expect(Date.now() - started).toBeLessThan(8_000);
+    } finally {
+      server.thaw();
+    }
+    await store.probe();
+  });
+});

@@ -131,6 +131,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       expect(await store.stat('abort/obj')).toBeUndefined();
     });
 
+    it('probe() passes on a usable store and writes nothing, before and after a put', async () => {
+      await expect(store.probe()).resolves.toBeUndefined();
+      expect(await collect(store.list(''))).toEqual([]);
+      await store.put('probe/obj', Buffer.from('x'));
+      await expect(store.probe()).resolves.toBeUndefined();
+      expect((await collect(store.list(''))).map((o) => o.key)).toEqual(['probe/obj']);
+    });
+
     it('rejects keys that could escape the repository', async () => {
       for (const key of ['../x', '/abs', 'a//b', 'a/./b', '', 'a\\b']) {
         const error = await store.put(key, Buffer.from('x')).then(
