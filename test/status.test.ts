@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
@@ -10,8 +11,8 @@ import { cliBin, createBot, runCli, useTempDir, writeConfig } from './helpers/bo
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
 /** A `botbackup worker` process and a way to wait for one of its log records (JSON lines on stderr). */
-function startWorker(config: string): { child: ChildProcess; exited: Promise<number | null>; started: Promise<void> } {
-  const child = spawn(process.execPath, [cliBin, '--config', config, 'worker'], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startWorker(config: string, ...args: string[]): { child: ChildProcess; exited: Promise<number | null>; started: Promise<void> } {
+  const child = spawn(process.execPath, [cliBin, '--config', config, 'worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.resume();
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const started = new Promise<void>((resolve, reject) => {
@@ -43,6 +44,11 @@ interface Status {
     } | null;
   }[];
   recentFailures: { id: string; queue: string; state: string; failedReason: string | null; attemptsMade: number }[] | null;
+  workers: {
+    error: string | null;
+    list: { name: string | null; host: string; queues: string[]; connectedForMs: number; connections: { queue: string; addr: string; ageMs: number }[] }[] | null;
+    unserved: { queue: string; sourceId: string | null }[] | null;
+  } | null;
 }
 
 const sched = {
@@ -188,6 +194,51 @@ describe('botbackup status and jobs', () => {
     expect(table.stdout.split('\n')[0]).toMatch(/^JOB +QUEUE +NAME +STATE +ATTEMPTS +PROGRESS +CREATED +FINISHED +RESULT$/);
     expect(table.stdout).toMatch(
       new RegExp(`^${failed.jobId} +maintenance +verify:idlebot +failed +1/3 +- +[\\d-]+ [\\d:]+Z +[\\d-]+ [\\d:]+Z +Storage "local" holds no backups`, 'm'),
+    );
+  });
+
+  it('lists the workers connected to Redis by name, with their queues, and each configured queue no worker serves', async () => {
+    await createBot(path.join(tmp.dir, 'bot'));
+    const file = await writeStatusConfig(tmp.dir, redis.url, 'st4', [sched.nightly]);
+    // One named on the command line (testbot's backups and maintenance), one by default (`<hostname>:<pid>`, testbot's backups only).
+    const named = startWorker(file, '--name', 'worker-bot');
+    const unnamed = startWorker(file, '--no-maintenance');
+    workers.push(named.child, unnamed.child);
+    await Promise.all([named.started, unnamed.started]);
+    const byDefault = `${os.hostname()}:${unnamed.child.pid}`;
+
+    const json = await runCli(['--config', file, '--json', 'status']);
+    expect(json.code, json.stderr).toBe(0);
+    const { workers: listed } = JSON.parse(json.stdout) as Status;
+    expect(listed).toMatchObject({
+      error: null,
+      list: [
+        { name: byDefault, host: '127.0.0.1', queues: ['backup.testbot'] },
+        { name: 'worker-bot', host: '127.0.0.1', queues: ['maintenance', 'backup.testbot'] },
+      ].sort((a, b) => a.name.localeCompare(b.name)),
+      unserved: [{ queue: 'backup.idlebot', sourceId: 'idlebot' }],
+    });
+    for (const w of listed!.list!) {
+      expect(w.connectedForMs).toBeLessThan(120_000);
+      expect(w.connections.map((c) => c.queue)).toEqual(w.queues);
+      for (const c of w.connections) expect(c.addr).toMatch(/^127\.0\.0\.1:\d+$/);
+    }
+
+    const text = await runCli(['--config', file, 'status']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^Workers\nWORKER +QUEUES +ADDRESS +CONNECTED FOR$/m);
+    expect(text.stdout).toMatch(/^worker-bot +maintenance, backup\.testbot +127\.0\.0\.1 +\d+s$/m);
+    expect(text.stdout).toMatch(new RegExp(`^${byDefault.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +backup\\.testbot +127\\.0\\.0\\.1 +\\d+s$`, 'm'));
+    expect(text.stdout).toMatch(/^backup\.idlebot  no worker: backups of "idlebot" will wait$/m);
+    expect(text.stdout).not.toMatch(/^(maintenance|backup\.testbot) +no worker/m);
+
+    // Once they stop, their connections are gone: every configured queue waits.
+    for (const w of [named, unnamed]) w.child.kill('SIGTERM');
+    expect(await Promise.all([named.exited, unnamed.exited])).toEqual([0, 0]);
+    const after = await runCli(['--config', file, 'status']);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toMatch(
+      /^Workers: none connected\nmaintenance     no worker: verify, prune, replicate and drill jobs will wait\nbackup\.testbot  no worker: backups of "testbot" will wait\nbackup\.idlebot  no worker: backups of "idlebot" will wait$/m,
     );
   });
 

@@ -89,7 +89,23 @@ export interface QueueInspection {
   finished: JobView[];
   /** The drill records of each configured source (by source id), as the worker keeps them (drillKeys). */
   drills: Record<string, SourceDrills>;
+  /** The workers' connections to each queue, or why they could not be listed. */
+  workers: WorkersRead;
 }
+
+/** One worker's connection to one queue, as CLIENT LIST shows it (BullMQ's Queue.getWorkers()). */
+export interface WorkerConnection {
+  queue: string;
+  /** The name the worker gave itself (BullMQ's Worker `name`, botbackup's `worker --name`); null when it gave none. */
+  name: string | null;
+  /** The client's address as Redis sees it, `<ip>:<port>`. */
+  addr: string;
+  /** Seconds since it connected (CLIENT LIST `age`). */
+  ageSeconds: number;
+}
+
+/** The workers' connections to the queues read, or why Redis would not list them (a user without `CLIENT LIST`). */
+export type WorkersRead = { connections: WorkerConnection[] } | { error: string };
 
 /** What Redis holds of one source's restore drills; records that cannot be parsed are left out. */
 export interface SourceDrills {
@@ -159,8 +175,40 @@ export async function inspectQueues(options: InspectOptions): Promise<QueueInspe
         copies: Object.values(copies).flatMap((text) => parseDrillRecord(text) ?? []),
       };
     }
-    return { queues: summaries, schedulers, active, finished, drills };
+    step('list the workers (CLIENT LIST)');
+    const workers = await readWorkers(names.map(({ name }) => queue(name)), prefix);
+    return { queues: summaries, schedulers, active, finished, drills, workers };
   });
+}
+
+/**
+ * The workers connected to each queue: BullMQ's Queue.getWorkers() reads CLIENT LIST and keeps
+ * the connections named after the queue, `<prefix>:<base64 queue>` or, for a Worker given a
+ * `name`, `<prefix>:<base64 queue>:w:<name>` (its blocking connection; `rawname` in the entry).
+ * A Redis user without `CLIENT LIST` (docs/deploy.md's ACL takes it away with `-@dangerous`) gets
+ * NOPERM: that is the `error`, not a failure of status. Other errors are Redis's and are thrown.
+ */
+async function readWorkers(queues: readonly Queue<JobPayload, JobResult>[], prefix: string): Promise<WorkersRead> {
+  const connections: WorkerConnection[] = [];
+  for (const q of queues) {
+    let clients: Record<string, string>[];
+    try {
+      clients = await q.getWorkers();
+    } catch (error) {
+      if (/^NOPERM/.test((error as Error).message))
+        return { error: 'the Redis user may not run CLIENT LIST; add "+client|list" to its ACL rules (docs/deploy.md)' };
+      throw error;
+    }
+    for (const c of clients) {
+      // Without CLIENT (a managed Redis that disabled it), BullMQ returns one entry with a name only.
+      if (c.addr === undefined || c.rawname === undefined) return { error: 'this Redis does not offer CLIENT LIST' };
+      // The base64 of the queue holds no ':', so the first ':' after the prefix starts `:w:<name>`.
+      const rest = c.rawname.slice(prefix.length + 1);
+      const at = rest.indexOf(':w:');
+      connections.push({ queue: q.name, name: at === -1 ? null : rest.slice(at + 3), addr: c.addr, ageSeconds: Number(c.age) || 0 });
+    }
+  }
+  return { connections };
 }
 
 /**

@@ -13,7 +13,7 @@ import {
 import type { CatalogBackup } from '@botbackup/engine';
 import type { CommandContext } from '../context.js';
 import type { JobView, ProgressView, QueueInspection, QueueSummary, ScheduleState, SourceDrills, ScheduleStatus } from '../inspect.js';
-import { drillCopiesOf, lastJobOf, newestGoodBackup } from '../status-model.js';
+import { configuredQueues, drillCopiesOf, lastJobOf, newestGoodBackup, workersStatus, type WorkersStatus } from '../status-model.js';
 import type { WrapAction } from '../command.js';
 import { describeProgress, describeResult } from '../job-text.js';
 import { formatTable, formatTime } from '../output.js';
@@ -30,6 +30,8 @@ export interface StatusJson {
   schedules: ScheduleStatus[] | null;
   queues: QueueSummary[] | null;
   active: (JobView & { runningForMs: number | null })[] | null;
+  /** The workers connected to Redis, and the configured queues none serves. */
+  workers: WorkersStatus | null;
   sources: SourceStatus[];
   recentFailures: JobView[] | null;
   storage: { error: string | null; unreachable: { target: string; error: string }[] };
@@ -163,6 +165,7 @@ export function buildStatus(input: {
     active: inspected
       ? inspected.active.map((job) => ({ ...job, runningForMs: job.startedAt ? Math.max(0, now.getTime() - Date.parse(job.startedAt)) : null }))
       : null,
+    workers: inspected ? workersStatus(inspected.workers, configuredQueues(config)) : null,
     sources,
     recentFailures: inspected
       ? inspected.finished.filter((j) => j.state === 'failed' && j.finishedAt !== null && Date.parse(j.finishedAt) >= since).slice(0, RECENT_FAILURES_MAX)
@@ -212,6 +215,7 @@ function printStatus(ctx: CommandContext, config: Config, report: StatusJson): v
     distributedNote(config, report.distributed),
     report.schedules && schedulesBlock(report.schedules, report.distributed, now),
     report.queues && queuesBlock(report.queues),
+    report.workers && workersBlock(report.workers),
     report.active && activeBlock(report.active),
     sourcesBlock(report, now),
     drillsBlock(report.sources),
@@ -264,6 +268,27 @@ function queuesBlock(queues: readonly QueueSummary[]): string {
   ]);
   const headers = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', ...(withNotes ? ['NOTE'] : [])];
   return `Queues\n${formatTable(headers, rows)}`;
+}
+
+/**
+ * Each worker with the queues it serves, its address and how long it has been connected; then a
+ * line per configured queue no worker serves (its jobs wait), or one line saying why the workers
+ * cannot be listed.
+ */
+function workersBlock(workers: WorkersStatus): string {
+  if (!workers.list || !workers.unserved) return `Workers: cannot be listed: ${workers.error}`;
+  const table =
+    workers.list.length === 0
+      ? 'Workers: none connected'
+      : `Workers\n${formatTable(
+          ['WORKER', 'QUEUES', 'ADDRESS', 'CONNECTED FOR'],
+          workers.list.map((w) => [w.name ?? '(unnamed)', w.queues.join(', '), w.host, formatAge(w.connectedForMs)]),
+        )}`;
+  const width = Math.max(0, ...workers.unserved.map((q) => q.queue.length));
+  const waiting = workers.unserved.map(
+    (q) => `${q.queue.padEnd(width)}  no worker: ${q.sourceId === null ? 'verify, prune, replicate and drill jobs' : `backups of "${q.sourceId}"`} will wait`,
+  );
+  return [table, ...waiting].join('\n');
 }
 
 /** The running jobs, with their progress and how long they have run. */
