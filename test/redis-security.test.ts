@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
@@ -152,6 +153,14 @@ describe('Redis ACL users (redis://user:password@host)', () => {
     for (const secret of [adminPassword, aclPassword, wrongPassword]) expect(output).not.toContain(secret);
   };
   const url = (password: string) => `redis://botbackup:${password}@127.0.0.1:${redis.port}`;
+  const withAdmin = async <T>(work: (admin: Redis) => Promise<T>): Promise<T> => {
+    const admin = new Redis({ host: '127.0.0.1', port: redis.port, password: adminPassword });
+    try {
+      return await work(admin);
+    } finally {
+      await admin.quit();
+    }
+  };
 
   it('a worker, backup --queue (followed), scheduler --once, status and jobs run as the ACL user; its password is never printed', async () => {
     expect(redis.url).toBe(url(aclPassword));
@@ -179,11 +188,19 @@ describe('Redis ACL users (redis://user:password@host)', () => {
     const status = JSON.parse((await run('--json', 'status')).stdout) as {
       distributed: { redis: string; error: string | null };
       sources: { id: string; newestGoodBackup: { id: string } | null; lastJob: { id: string; state: string } | null }[];
+      workers: { error: string | null; list: { name: string; queues: string[] }[] | null; unserved: unknown[] | null };
     };
     expect(status.distributed).toMatchObject({ redis: `redis://botbackup:***@127.0.0.1:${redis.port}`, error: null });
     expect(status.sources[0]).toMatchObject({ newestGoodBackup: { id: done.result.backupId }, lastJob: { id: done.jobId, state: 'completed' } });
+    // The user may not run CLIENT LIST (-@dangerous): the workers cannot be listed, and status says so in one line.
+    expect(status.workers).toEqual({ error: expect.stringMatching(/may not run CLIENT LIST; add "\+client\|list"/), list: null, unserved: null });
     const text = await run('status');
     expect(text.stdout).toContain(`redis://botbackup:***@127.0.0.1:${redis.port}`);
+    expect(text.stdout).toMatch(/^Workers: cannot be listed: the Redis user may not run CLIENT LIST; add "\+client\|list" to its ACL rules \(docs\/deploy\.md\)$/m);
+    // With +client|list, as docs/deploy.md says, the worker is listed.
+    await withAdmin((admin) => admin.acl('SETUSER', 'botbackup', '+client|list'));
+    const listed = JSON.parse((await run('--json', 'status')).stdout) as typeof status;
+    expect(listed.workers).toMatchObject({ error: null, list: [{ name: `${os.hostname()}:${worker.child.pid}`, queues: ['maintenance', 'backup.testbot'] }] });
     const jobs = await run('jobs', '--completed');
     expect(jobs.stdout).toContain(done.jobId);
 
@@ -198,7 +215,9 @@ describe('Redis ACL users (redis://user:password@host)', () => {
       const keys = await admin.keys('*');
       expect(keys.length).toBeGreaterThan(0);
       expect(keys.filter((k) => !k.startsWith('botbackup:'))).toEqual([]);
-      expect(await admin.acl('LOG', 10)).toEqual([]);
+      // Nothing denied but status's CLIENT LIST before the user was given it (ACL LOG entries are flat [field, value, ...] lists).
+      const denied = ((await admin.acl('LOG', 10)) as unknown[][]).map((entry) => entry[entry.indexOf('object') + 1]);
+      expect(denied).toEqual(['client|list']);
     } finally {
       await admin.quit();
     }
