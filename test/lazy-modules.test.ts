@@ -67,6 +67,20 @@ describe('modules a command does not need are not loaded', () => {
     expect(heavyIn(run.imported)).toEqual(['bullmq', 'ioredis']);
   });
 
+  it('health (a container health check, run every few seconds) loads ioredis alone for Redis, never BullMQ; nothing heavy without Redis', async () => {
+    const root = path.join(tmp.dir, 'bot');
+    await createBot(root, { deals: 50 });
+    const config = await writeConfig(tmp.dir, { root, repo: path.join(tmp.dir, 'repo'), extra: `redis: { url: "redis://127.0.0.1:${await closedPort()}" }\n` });
+    const run = await runLogged(tmp.dir, ['--config', config, 'health', '--role', 'worker']);
+    expect(run.code, run.stderr).toBe(10);
+    expect(heavyIn(run.imported)).toEqual(['ioredis']);
+    const localOnly = await writeConfig(tmp.dir, { root, repo: path.join(tmp.dir, 'repo') });
+    const local = await runLogged(tmp.dir, ['--config', localOnly, 'health']);
+    expect(local.code, local.stderr).toBe(0);
+    expect(local.imported.some((url) => url.includes('/node_modules/commander/'))).toBe(true);
+    expect(heavyIn(local.imported)).toEqual([]);
+  });
+
   describe('with an S3 target', () => {
     let s3: S3rver;
     beforeAll(async () => {

@@ -6,6 +6,7 @@ import { catalogCommand } from './commands/catalog.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { diffCommand } from './commands/diff.js';
 import { drillCommand } from './commands/drill.js';
+import { healthCommand } from './commands/health.js';
 import { historyCommand } from './commands/history.js';
 import { jobsCommand } from './commands/jobs.js';
 import { initCommand } from './commands/init.js';
@@ -76,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     dashboardCommand,
     statusCommand,
     jobsCommand,
+    healthCommand,
   ]) {
     program.addCommand(make(wrap).exitOverride());
   }

@@ -11,15 +11,21 @@ const COMMAND_TIMEOUT_MS = 15_000;
  * (a command while disconnected fails at once instead of waiting for Redis to come back), and
  * timeouts on connecting and on each command. A long-running caller opens a fresh one for each
  * round of work, so an outage costs one failed round, not a stuck process. Aborting `signal`
- * drops the connection. Throws a {@link RedisUnavailableError} naming `url` (redacted).
+ * drops the connection. `commandTimeoutMs` shortens the 15 s a command may take (a health check
+ * answers within seconds). Throws a {@link RedisUnavailableError} naming `url` (redacted).
  */
-export async function connectProducer(connection: RedisConnectionOptions, url: string, signal?: AbortSignal): Promise<Redis> {
+export async function connectProducer(
+  connection: RedisConnectionOptions,
+  url: string,
+  signal?: AbortSignal,
+  options: { commandTimeoutMs?: number } = {},
+): Promise<Redis> {
   const client = new Redis({
     ...connection,
     lazyConnect: true,
     enableOfflineQueue: false,
     connectTimeout: CONNECT_TIMEOUT_MS,
-    commandTimeout: COMMAND_TIMEOUT_MS,
+    commandTimeout: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });

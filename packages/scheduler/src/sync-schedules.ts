@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { Queue, type JobSchedulerJson } from 'bullmq';
+import type { JobSchedulerJson, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AbortedError,
@@ -50,6 +50,15 @@ interface DesiredScheduler {
   template: { name: string; data: JobPayload; opts: ReturnType<typeof jobOptions> };
 }
 
+/**
+ * BullMQ's Queue, loaded on the first sync: this package's index also serves `connectProducer` to
+ * commands that need only ioredis (`botbackup health`, a Docker health check run every few
+ * seconds), and importing BullMQ costs more than the rest of such a command.
+ */
+async function loadQueue(): Promise<typeof Queue> {
+  return (await import('bullmq')).Queue;
+}
+
 /** Key prefix when the config has no `redis` section (the config schema's default). */
 const DEFAULT_PREFIX = 'botbackup';
 
@@ -77,6 +86,7 @@ export async function syncSchedules(options: SyncSchedulesOptions): Promise<Sync
     if (signal?.aborted) throw new AbortedError('The scheduler was interrupted; the next sync completes the job schedulers in Redis.');
   };
   checkAborted();
+  const QueueClass = await loadQueue();
   let client: Redis;
   try {
     client = await connectProducer(options.connection, url, signal);
@@ -84,7 +94,7 @@ export async function syncSchedules(options: SyncSchedulesOptions): Promise<Sync
     checkAborted();
     throw error;
   }
-  const queues = openQueues(client, prefix);
+  const queues = openQueues(QueueClass, client, prefix);
   const run: SyncRun = {
     queue: queues.get,
     checkAborted,
@@ -127,13 +137,13 @@ type ExistingSchedulers = Map<string, { queue: string; scheduler: JobSchedulerJs
  * failing). The shared connection fails fast (see connectProducer); BullMQ does not close it
  * with the queues.
  */
-function openQueues(client: Redis, prefix: string): { get(name: string): Queue; closeAll(): Promise<void> } {
+function openQueues(QueueClass: typeof Queue, client: Redis, prefix: string): { get(name: string): Queue; closeAll(): Promise<void> } {
   const queues = new Map<string, Queue>();
   return {
     get(name: string): Queue {
       let q = queues.get(name);
       if (!q) {
-        q = new Queue(name, { connection: client, prefix });
+        q = new QueueClass(name, { connection: client, prefix });
         q.on('error', () => {});
         queues.set(name, q);
       }

@@ -42,7 +42,9 @@ describe('LocalStore probe', () => {
       expect(error).toBeInstanceOf(StorageError);
       expect((error as StorageError).storageCode).toBe('IO');
       expect((error as StorageError).exitCode).toBe(5);
-      expect((error as Error).message).toBe(`Storage "local": ${path.join(dir, 'file', 'repo')} is not a folder (a file is in the way); fix the target's path.`);
+      expect((error as Error).message).toBe(
+        `Storage "local": ${path.join(dir, 'file', 'repo')} is not a folder (a file is in the way); fix the target's path.`,
+      );
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

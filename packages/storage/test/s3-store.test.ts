@@ -79,7 +79,9 @@ describe('S3Store probe', () => {
 
     const bucket = await newBucket();
     const secretAccessKey = 'not-the-secret-123';
-    const wrong = await new S3Store({ name: 's3', bucket, endpoint, credentials: { accessKeyId: 'WRONGKEY', secretAccessKey } }).probe().catch((e: unknown) => e);
+    const wrong = await new S3Store({ name: 's3', bucket, endpoint, credentials: { accessKeyId: 'WRONGKEY', secretAccessKey } })
+      .probe()
+      .catch((e: unknown) => e);
     expect((wrong as StorageError).storageCode).toBe('PERMISSION');
     expect((wrong as Error).message).toMatch(/^storage "s3" .* refused the check of the repository \(InvalidAccessKeyId\); check the access key/);
     expect((wrong as Error).message).not.toContain(secretAccessKey);
@@ -87,7 +89,9 @@ describe('S3Store probe', () => {
     const started = Date.now();
     const down = await new S3Store({ name: 's3', bucket, endpoint: 'http://127.0.0.1:1', credentials }).probe().catch((e: unknown) => e);
     expect((down as StorageError).storageCode).toBe('UNAVAILABLE');
-    expect((down as Error).message).toMatch(/^Cannot reach storage "s3" \(s3:\/\/.* at http:\/\/127\.0\.0\.1:1\) for the check of the repository \(ECONNREFUSED\); check the endpoint/);
+    expect((down as Error).message).toMatch(
+      /^Cannot reach storage "s3" \(s3:\/\/.* at http:\/\/127\.0\.0\.1:1\) for the check of the repository \(ECONNREFUSED\); check the endpoint/,
+    );
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
