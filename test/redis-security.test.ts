@@ -196,7 +196,9 @@ describe('Redis ACL users (redis://user:password@host)', () => {
     expect(status.workers).toEqual({ error: expect.stringMatching(/may not run CLIENT LIST; add "\+client\|list"/), list: null, unserved: null });
     const text = await run('status');
     expect(text.stdout).toContain(`redis://botbackup:***@127.0.0.1:${redis.port}`);
-    expect(text.stdout).toMatch(/^Workers: cannot be listed: the Redis user may not run CLIENT LIST; add "\+client\|list" to its ACL rules \(docs\/deploy\.md\)$/m);
+    expect(text.stdout).toMatch(
+      /^Workers: cannot be listed: the Redis user may not run CLIENT LIST; add "\+client\|list" to its ACL rules \(docs\/deploy\.md\)$/m,
+    );
     // With +client|list, as docs/deploy.md says, the worker is listed.
     await withAdmin((admin) => admin.acl('SETUSER', 'botbackup', '+client|list'));
     const listed = JSON.parse((await run('--json', 'status')).stdout) as typeof status;

@@ -46,7 +46,8 @@ interface Status {
   recentFailures: { id: string; queue: string; state: string; failedReason: string | null; attemptsMade: number }[] | null;
   workers: {
     error: string | null;
-    list: { name: string | null; host: string; queues: string[]; connectedForMs: number; connections: { queue: string; addr: string; ageMs: number }[] }[] | null;
+    list:
+      { name: string | null; host: string; queues: string[]; connectedForMs: number; connections: { queue: string; addr: string; ageMs: number }[] }[] | null;
     unserved: { queue: string; sourceId: string | null }[] | null;
   } | null;
 }

@@ -176,7 +176,8 @@ export async function inspectQueues(options: InspectOptions): Promise<QueueInspe
       };
     }
     step('list the workers (CLIENT LIST)');
-    const workers = await readWorkers(names.map(({ name }) => queue(name)), prefix);
+    const read = names.map((n) => queue(n.name));
+    const workers = await readWorkers(read, prefix);
     return { queues: summaries, schedulers, active, finished, drills, workers };
   });
 }

@@ -98,7 +98,9 @@ export function defaultWorkerName(): string {
 function workerName(given: string | undefined): string {
   if (given === undefined) return defaultWorkerName();
   if (!/^[!-~]{1,128}$/.test(given))
-    throw new UsageError(`The worker name ${JSON.stringify(given)} cannot be used: give 1 to 128 printable ASCII characters without spaces (Redis refuses others in a client name).`);
+    throw new UsageError(
+      `The worker name ${JSON.stringify(given)} cannot be used: give 1 to 128 printable ASCII characters without spaces (Redis refuses others in a client name).`,
+    );
   return given;
 }
 
