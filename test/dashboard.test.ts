@@ -7,13 +7,23 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, ExitCode, drillKeys, queueNames, redisOptionsFromUrl, type Config, type DrillRecord, type JobPayload, type Manifest } from '@botbackup/core';
+import {
+  ConfigError,
+  ExitCode,
+  drillKeys,
+  queueNames,
+  redisOptionsFromUrl,
+  type Config,
+  type DrillRecord,
+  type JobPayload,
+  type Manifest,
+} from '@botbackup/core';
 import { storedFiles } from './helpers/file-list.js';
 import { startDashboard, type RunningDashboard } from '@botbackup/dashboard';
 import { loadConfig, silentLogger } from '@botbackup/engine';
 import { createStore } from '@botbackup/storage';
 import { cliBin, createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
-import { startRedis, type PrivateRedis } from './helpers/redis.js';
+import { eventually, startRedis, type PrivateRedis } from './helpers/redis.js';
 
 const TOKEN = 'dashboard-test-token-0123456789';
 const PREFIX = 'dash';
@@ -173,6 +183,25 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
     }
     const basic = `Basic ${Buffer.from(`anyone:${TOKEN}`).toString('base64')}`;
     expect((await fetch(dashboard.url + 'api/backups', { headers: { Authorization: basic } })).status).toBe(200);
+  });
+
+  it('/healthz answers without credentials, 200 {"ok":true} while Redis answers; the Host check still applies, and only that exact path is open', async () => {
+    for (const headers of [{}, bearer, { Authorization: 'Bearer wrong-token-of-some-length' }] as Record<string, string>[]) {
+      const response = await fetch(`${dashboard.url}healthz`, { headers });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(response.headers.get('set-cookie')).toBeNull();
+      expect(await response.json()).toEqual({ ok: true });
+    }
+    expect((await fetch(`${dashboard.url}healthz?probe=1`)).status).toBe(200);
+    expect((await fetch(`${dashboard.url}healthz`, { method: 'HEAD' })).status).toBe(200);
+    const port = new URL(dashboard.url).port;
+    expect((await rawRequest(`${dashboard.url}healthz`, { host: `evil.example:${port}` })).status).toBe(421);
+    // Anything else, however close, still needs the token; a change too.
+    for (const route of ['healthz/', 'healthz/../api/backups', 'healthz%2F..%2Fapi/backups', 'api/backups?x=/healthz']) {
+      expect((await fetch(dashboard.url + route)).status, route).toBe(401);
+    }
+    expect((await fetch(`${dashboard.url}healthz`, { method: 'POST' })).status).toBe(401);
   });
 
   it('shows each backup and its copy states in a real browser, and bull-board renders the queues', async () => {
@@ -476,5 +505,55 @@ describe('botbackup dashboard: bull-board, the backups and /metrics behind auth'
   it('stops on SIGTERM with exit code 0', async () => {
     dashboard.child.kill('SIGTERM');
     expect(await dashboard.exited).toBe(0);
+  });
+});
+
+describe('dashboard /healthz while Redis is down', () => {
+  const tmp = useTempDir('all');
+
+  it('503 with why (no URL, no password) while Redis is down, 200 again once it is back; the backups pages still need the token', async () => {
+    const password = 'healthz-redis-password-123';
+    const redis = await startRedis({ password });
+    const root = path.join(tmp.dir, 'bot');
+    await createBot(root, { deals: 10 });
+    const file = await writeConfig(tmp.dir, {
+      root,
+      repo: path.join(tmp.dir, 'repo'),
+      extra: `catalog: ${JSON.stringify(path.join(tmp.dir, 'catalog.sqlite'))}\nredis: { url: "${redis.url}", prefix: ${PREFIX} }\n`,
+    });
+    const config = await loadConfig(file);
+    let running: RunningDashboard | undefined;
+    try {
+      running = await startDashboard({
+        config,
+        connection: redisOptionsFromUrl(redis.url),
+        stores: [createStore(config.storage[0]!)],
+        catalogFile: path.join(tmp.dir, 'catalog.sqlite'),
+        host: '127.0.0.1',
+        port: 0,
+        auth: { token: TOKEN },
+        readOnly: true,
+        logger: silentLogger,
+      });
+      const health = async () => {
+        const response = await fetch(`${running!.url}healthz`);
+        return { status: response.status, body: await response.text() };
+      };
+      expect(await eventually(health, (h) => h.status === 200)).toEqual({ status: 200, body: '{"ok":true}' });
+
+      await redis.kill();
+      const down = await eventually(health, (h) => h.status === 503);
+      expect(down.status).toBe(503);
+      expect(JSON.parse(down.body)).toEqual({ ok: false, error: expect.stringMatching(/^Redis is not connected \((connecting|reconnecting|close)\)$/) });
+      expect(down.body).not.toContain(password);
+      expect(down.body).not.toContain(String(redis.port));
+      expect((await fetch(`${running.url}api/backups`)).status).toBe(401);
+
+      await redis.restart();
+      expect(await eventually(health, (h) => h.status === 200)).toEqual({ status: 200, body: '{"ok":true}' });
+    } finally {
+      await running?.close();
+      await redis.stop();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { Gauge, Registry } from 'prom-client';
 import type { LastDrills } from './drill-records.js';
 import type { QueueStats } from './queue-stats.js';
 import type { BackupsSummary } from './summarize-backups.js';
@@ -13,48 +14,69 @@ export interface MetricsInput {
 
 type Labels = Record<string, string>;
 
-interface Family {
+/** One gauge of `/metrics` with this scrape's samples. */
+export interface MetricFamily {
   name: string;
   help: string;
-  type: 'gauge';
+  /** Every label its samples carry, in the order they are shown. */
+  labelNames: readonly string[];
   samples: { labels: Labels; value: number }[];
 }
+
+/** The content type of {@link renderMetrics}' text: Prometheus's text format 0.0.4. */
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
 /** Copy states, each always reported per target (0 when none) so that a rate or an alert has a series to read. */
 const COPY_STATES = ['verified', 'unverified', 'bad', 'missing', 'unreachable'] as const;
 
 /**
- * Renders the metrics in the Prometheus text exposition format (version 0.0.4). Pure. Every
- * metric is a gauge: they are read from the catalog and from Redis at scrape time, not counted by
- * this process (which may restart at any time). docs/deploy.md lists them.
+ * The dashboard's metrics with this scrape's values, in the order they are shown (docs/deploy.md
+ * lists them). Pure. Every metric is a gauge: they are read from the catalog and from Redis at
+ * scrape time, not counted by this process (which may restart at any time). The queue families
+ * are left out when Redis could not be read.
  */
-export function renderMetrics(input: MetricsInput): string {
+export function metricFamilies(input: MetricsInput): MetricFamily[] {
   const { summary, queues, drills } = input;
-  const families: Family[] = [];
-  const family: AddFamily = (name, help) => {
-    const f: Family = { name, help, type: 'gauge', samples: [] };
+  const families: MetricFamily[] = [];
+  const family: AddFamily = (name, help, labelNames = []) => {
+    const f: MetricFamily = { name, help, labelNames, samples: [] };
     families.push(f);
     return f.samples;
   };
 
-  // The families are rendered in the order they are added here.
   family('botbackup_catalog_up', 'Whether the last catalog sync could list at least one storage target (1) or none (0).').push({
     labels: {},
     value: summary.error === undefined ? 1 : 0,
   });
-  const reachable = family('botbackup_target_reachable', 'Whether the last catalog sync could list the storage target.');
+  const reachable = family('botbackup_target_reachable', 'Whether the last catalog sync could list the storage target.', ['target']);
   for (const t of summary.targets) reachable.push({ labels: { target: t.name }, value: t.reachable ? 1 : 0 });
   addSourceMetrics(family, summary);
   addCopyMetrics(family, summary);
   family('botbackup_redis_up', 'Whether the queues and drill records could be read from Redis for this scrape.').push({ labels: {}, value: queues ? 1 : 0 });
   if (queues) addQueueMetrics(family, queues);
   addDrillMetrics(family, summary, drills);
-
-  return families.map(renderFamily).join('');
+  return families;
 }
 
-/** Adds a metric family (rendered in the order added) and returns its samples to push to. */
-type AddFamily = (name: string, help: string) => Family['samples'];
+/**
+ * Renders {@link metricFamilies} in the Prometheus text format (0.0.4) through a prom-client
+ * Registry of this scrape's own: a gauge per family, set to its values, so that prom-client
+ * writes the text (escaping, number format) and a family absent from this scrape (the queues
+ * without Redis) is absent from the text, not shown empty. Nothing is kept between scrapes, so
+ * concurrent scrapes cannot mix their values. No process metrics: the dashboard's /metrics
+ * describes the backups and the queues, not the dashboard process (docs/deploy.md).
+ */
+export async function renderMetrics(input: MetricsInput): Promise<string> {
+  const registry = new Registry();
+  for (const f of metricFamilies(input)) {
+    const gauge = new Gauge({ name: f.name, help: f.help, labelNames: f.labelNames, registers: [registry] });
+    for (const sample of f.samples) gauge.set(sample.labels, sample.value);
+  }
+  return registry.metrics();
+}
+
+/** Adds a metric family (shown in the order added) with its label names, and returns its samples to push to. */
+type AddFamily = (name: string, help: string, labelNames?: readonly string[]) => MetricFamily['samples'];
 
 /**
  * Per source: the newest good backup's age and time, each schedule's newest good backup's age, the
@@ -62,15 +84,21 @@ type AddFamily = (name: string, help: string) => Family['samples'];
  * sample when the catalog could not be synced.
  */
 function addSourceMetrics(family: AddFamily, summary: BackupsSummary): void {
-  const age = family('botbackup_newest_backup_age_seconds', 'Age of the newest good backup of the source (manifest readable, a readable copy, no bad copy).');
-  const stamp = family('botbackup_newest_backup_timestamp_seconds', 'Completion time (Unix seconds) of the newest good backup of the source.');
+  const age = family('botbackup_newest_backup_age_seconds', 'Age of the newest good backup of the source (manifest readable, a readable copy, no bad copy).', [
+    'source',
+  ]);
+  const stamp = family('botbackup_newest_backup_timestamp_seconds', 'Completion time (Unix seconds) of the newest good backup of the source.', ['source']);
   const scheduleAge = family(
     'botbackup_schedule_newest_backup_age_seconds',
     'Age of the newest good backup made by a job of the schedule (from the manifest trigger).',
+    ['schedule', 'source'],
   );
-  const duration = family('botbackup_backup_last_duration_seconds', 'How long the newest backup of the source took.');
-  const stored = family('botbackup_backup_last_stored_bytes', 'Bytes the newest backup of the source stored (compressed archive and page map).');
-  const backups = family('botbackup_backups', 'Backups of the source in the storage targets, by whether they are degraded (a target lacks a good copy).');
+  const duration = family('botbackup_backup_last_duration_seconds', 'How long the newest backup of the source took.', ['source']);
+  const stored = family('botbackup_backup_last_stored_bytes', 'Bytes the newest backup of the source stored (compressed archive and page map).', ['source']);
+  const backups = family('botbackup_backups', 'Backups of the source in the storage targets, by whether they are degraded (a target lacks a good copy).', [
+    'source',
+    'degraded',
+  ]);
   const now = Date.parse(summary.generatedAt);
   // When the catalog could not be synced nothing is known of the backups: no series, rather than zeros.
   const known = summary.error === undefined ? summary.sources : [];
@@ -101,7 +129,10 @@ function addSourceMetrics(family: AddFamily, summary: BackupsSummary): void {
 
 /** Per target (none when the catalog could not be synced): copies by state, every state reported. */
 function addCopyMetrics(family: AddFamily, summary: BackupsSummary): void {
-  const copies = family('botbackup_copies', 'Copies of backups per storage target, by state (verified by verify, unverified, bad, missing, unreachable).');
+  const copies = family('botbackup_copies', 'Copies of backups per storage target, by state (verified by verify, unverified, bad, missing, unreachable).', [
+    'target',
+    'state',
+  ]);
   for (const t of summary.error === undefined ? summary.targets : []) {
     const counts = new Map<string, number>(COPY_STATES.map((s) => [s, 0]));
     for (const source of summary.sources) {
@@ -119,6 +150,7 @@ function addQueueMetrics(family: AddFamily, queues: QueueStats[]): void {
   const jobs = family(
     'botbackup_queue_jobs',
     'Jobs in the queue by state (BullMQ getJobCounts); state="failed" counts failed jobs kept in Redis (worker.keepFailed).',
+    ['queue', 'state'],
   );
   for (const q of queues) {
     for (const [state, value] of Object.entries(q.counts).sort(([a], [b]) => (a < b ? -1 : 1))) jobs.push({ labels: { queue: q.name, state }, value });
@@ -126,8 +158,12 @@ function addQueueMetrics(family: AddFamily, queues: QueueStats[]): void {
   const finished = family(
     'botbackup_job_last_finished_timestamp_seconds',
     'When the newest recent job of the type and source ended (Unix seconds), by result (completed or failed).',
+    ['type', 'source', 'result'],
   );
-  const lastFailed = family('botbackup_job_last_failed', 'Whether the newest recent job of the type and source that ended failed (1) or completed (0).');
+  const lastFailed = family('botbackup_job_last_failed', 'Whether the newest recent job of the type and source that ended failed (1) or completed (0).', [
+    'type',
+    'source',
+  ]);
   const latest = new Map<string, { type: string; sourceId: string; result: string; finishedOn: number }>();
   for (const q of queues) {
     for (const o of q.lastOutcomes) {
@@ -141,16 +177,20 @@ function addQueueMetrics(family: AddFamily, queues: QueueStats[]): void {
 
 /** Per source with a drill record: when the newest restore drill ended, whether it passed, how long it took and how old its data was. */
 function addDrillMetrics(family: AddFamily, summary: BackupsSummary, drills: LastDrills | undefined): void {
-  const drillAt = family('botbackup_drill_last_timestamp_seconds', 'When the newest restore drill of the source ended (Unix seconds).');
+  const drillAt = family('botbackup_drill_last_timestamp_seconds', 'When the newest restore drill of the source ended (Unix seconds).', ['source']);
   const drillOk = family(
     'botbackup_drill_last_success',
     'Whether the newest restore drill of the source passed (1: restored and every check passed) or failed (0).',
+    ['source'],
   );
   const drillRestore = family(
     'botbackup_drill_restore_seconds',
     'Wall time of the newest restore drill of the source (restore and checks): what a recovery of that backup takes; for a failed drill, up to the failure.',
+    ['source'],
   );
-  const drillAge = family('botbackup_drill_data_age_seconds', 'How old the data of the backup the newest restore drill of the source read was when it ran.');
+  const drillAge = family('botbackup_drill_data_age_seconds', 'How old the data of the backup the newest restore drill of the source read was when it ran.', [
+    'source',
+  ]);
   // Sources in the page's order (configured ones first), then any other with a record; none without a drill.
   const sourceOrder = [...new Set([...summary.sources.map((s) => s.sourceId), ...Object.keys(drills ?? {})])];
   for (const sourceId of sourceOrder) {
@@ -162,25 +202,6 @@ function addDrillMetrics(family: AddFamily, summary: BackupsSummary, drills: Las
     drillRestore.push({ labels, value: round(d.restoreMs / 1000) });
     drillAge.push({ labels, value: round(d.dataAgeMs / 1000) });
   }
-}
-
-function renderFamily(f: Family): string {
-  let out = `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.type}\n`;
-  for (const s of f.samples) out += `${f.name}${renderLabels(s.labels)} ${formatValue(s.value)}\n`;
-  return out;
-}
-
-function renderLabels(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return '';
-  return `{${entries.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
-}
-
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  return String(value);
 }
 
 /** Milliseconds are enough for ages and durations. */

@@ -22,7 +22,7 @@ import {
   type DashboardAuth,
 } from './auth.js';
 import { readQueueStats, type QueueStats } from './queue-stats.js';
-import { renderMetrics } from './render-metrics.js';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './render-metrics.js';
 import { renderPage } from './render-page.js';
 import { summarizeBackups, type BackupsSummary } from './summarize-backups.js';
 
@@ -55,12 +55,17 @@ export interface RunningDashboard {
 const SUMMARY_MAX_AGE_MS = 5_000;
 /** How long a request waits for Redis before it answers without queue data. */
 const QUEUE_READ_TIMEOUT_MS = 5_000;
+/** How long `/healthz` waits for Redis's PING: a container health check answers within seconds. */
+const HEALTH_PING_TIMEOUT_MS = 3_000;
+/** The health check's path: the one route served without credentials (it tells nothing but whether Redis answers). */
+const HEALTH_PATH = '/healthz';
 
 /**
  * Starts the dashboard: bull-board at `/queues` over the maintenance queue and each configured
  * source's backup queue; the backups at `/` (HTML) and `/api/backups` (JSON) from the local
  * catalog synced with the stores, with each configured source's last restore drill from Redis
- * (drillKeys.last); Prometheus metrics at `/metrics`. Every route, `/metrics`
+ * (drillKeys.last); Prometheus metrics at `/metrics`; `/healthz`, 200 `{"ok":true}` while Redis
+ * answers a PING, else 503 with why. Every route but `/healthz`, `/metrics`
  * and bull-board's static files included, needs the configured credentials (401 with
  * `WWW-Authenticate` otherwise), and a Host header that names the dashboard (421 otherwise:
  * DNS rebinding). A change (read-write mode only) also needs the token as a bearer or the CSRF
@@ -182,6 +187,8 @@ interface Readers {
   loadRedis(): Promise<{ queues: QueueStats[]; drills: LastDrills } | undefined>;
   /** The newest catalog sync started, if any, for a shutdown to wait for. */
   pendingSummary(): Promise<BackupsSummary> | undefined;
+  /** Undefined when Redis answers a PING now, else why not (never the URL or a credential). */
+  redisProblem(): Promise<string | undefined>;
 }
 
 /**
@@ -234,7 +241,30 @@ function createReaders(parts: {
       clearTimeout(timer);
     }
   };
-  return { loadSummary, loadRedis, pendingSummary: () => cached?.summary };
+  return { loadSummary, loadRedis, pendingSummary: () => cached?.summary, redisProblem: () => pingProblem(redis) };
+}
+
+/**
+ * Why `redis` cannot serve the dashboard now, or undefined when it answers a PING within
+ * HEALTH_PING_TIMEOUT_MS. A connection that is not ready fails at once: ioredis reconnects in the
+ * background, and a PING would wait for it (or fail with a message about retries). The words are
+ * the connection's state and the server's error reply: never the URL or a password.
+ */
+async function pingProblem(redis: Redis): Promise<string | undefined> {
+  if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`Redis did not answer a PING within ${HEALTH_PING_TIMEOUT_MS / 1000} s`), HEALTH_PING_TIMEOUT_MS);
+  });
+  const ping = redis.ping().then(
+    () => undefined,
+    (error: Error) => `Redis refused a PING (${error.message.split('\n')[0]})`,
+  );
+  try {
+    return await Promise.race([ping, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -255,6 +285,8 @@ function addGuards(app: App, guard: { host: string; allowedHosts: readonly strin
     if (!isAllowedHost(request.headers.host, guard.host, allowedHosts)) {
       return reply.code(421).type('text/plain; charset=utf-8').send('This dashboard does not answer to that host name; list it in dashboard.allowedHosts.\n');
     }
+    // The health check needs no credentials (a container's probe has none) and gets no cookie.
+    if ((request.method === 'GET' || request.method === 'HEAD') && request.url.split('?')[0] === HEALTH_PATH) return;
     if (!isAuthorized(request.headers.authorization, auth)) {
       return reply.code(401).header('WWW-Authenticate', AUTH_CHALLENGES).type('text/plain; charset=utf-8').send('Authentication required.\n');
     }
@@ -290,8 +322,13 @@ function addGuards(app: App, guard: { host: string; allowedHosts: readonly strin
   });
 }
 
-/** The dashboard's own routes: the page at `/`, the JSON at `/api/backups`, the Prometheus text at `/metrics`. */
-function addRoutes(app: App, { loadSummary, loadRedis }: Readers, readOnly: boolean): void {
+/** The dashboard's own routes: the page at `/`, the JSON at `/api/backups`, the Prometheus text at `/metrics`, the health check at `/healthz`. */
+function addRoutes(app: App, { loadSummary, loadRedis, redisProblem }: Readers, readOnly: boolean): void {
+  // 200 while Redis answers, 503 otherwise: the dashboard can show nothing of the queues without it.
+  app.get(HEALTH_PATH, async (_request, reply) => {
+    const problem = await redisProblem();
+    return problem === undefined ? reply.send({ ok: true }) : reply.code(503).send({ ok: false, error: problem });
+  });
   app.get('/', async (_request, reply) => {
     const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
     return reply.type('text/html; charset=utf-8').send(renderPage({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills, readOnly }));
@@ -302,7 +339,7 @@ function addRoutes(app: App, { loadSummary, loadRedis }: Readers, readOnly: bool
   });
   app.get('/metrics', async (_request, reply) => {
     const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills }));
+    return reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills }));
   });
 }
 

@@ -185,8 +185,8 @@ describe('renderMetrics and renderPage', () => {
     },
   ];
 
-  it('reports the backup, copy and queue series, with escaped labels', () => {
-    const text = renderMetrics({ summary, queues, drills: {} });
+  it('reports the backup, copy and queue series, with escaped labels', async () => {
+    const text = await renderMetrics({ summary, queues, drills: {} });
     const lines = text.split('\n');
     for (const expected of [
       'botbackup_catalog_up 1',
@@ -215,9 +215,9 @@ describe('renderMetrics and renderPage', () => {
     expect(lines.some((l) => l.startsWith('botbackup_newest_backup_age_seconds{source="idle"}'))).toBe(false);
   });
 
-  it('without the catalog: catalog_up 0, every target unreachable, and no backup series rather than zeros', () => {
+  it('without the catalog: catalog_up 0, every target unreachable, and no backup series rather than zeros', async () => {
     const failed = summarizeBackups({ ...input([]), error: 'every target failed' });
-    const text = renderMetrics({ summary: failed, queues, drills: {} });
+    const text = await renderMetrics({ summary: failed, queues, drills: {} });
     expect(text).toContain('\nbotbackup_catalog_up 0\n');
     expect(text).toContain('\nbotbackup_target_reachable{target="s3"} 0\n');
     expect(text).not.toMatch(/^botbackup_(backups|copies|newest_backup_age_seconds)\{/m);
@@ -227,8 +227,8 @@ describe('renderMetrics and renderPage', () => {
     expect(html).not.toContain('No backups yet');
   });
 
-  it('without Redis: redis_up 0 and no queue series', () => {
-    const text = renderMetrics({ summary, queues: undefined, drills: undefined });
+  it('without Redis: redis_up 0 and no queue series', async () => {
+    const text = await renderMetrics({ summary, queues: undefined, drills: undefined });
     expect(text).toContain('\nbotbackup_redis_up 0\n');
     expect(text).not.toContain('botbackup_queue_jobs');
     expect(text).not.toMatch(/^botbackup_drill_\w+\{/m);
@@ -272,8 +272,8 @@ describe('renderMetrics and renderPage', () => {
   };
   const drills: LastDrills = { bot: passed, [failedDrill.sourceId]: failedDrill };
 
-  it('reports the four drill gauges per source with a drill, and none for a source without one', () => {
-    const lines = renderMetrics({ summary, queues, drills }).split('\n');
+  it('reports the four drill gauges per source with a drill, and none for a source without one', async () => {
+    const lines = (await renderMetrics({ summary, queues, drills })).split('\n');
     for (const expected of [
       '# HELP botbackup_drill_last_timestamp_seconds When the newest restore drill of the source ended (Unix seconds).',
       '# TYPE botbackup_drill_last_timestamp_seconds gauge',
@@ -294,7 +294,7 @@ describe('renderMetrics and renderPage', () => {
     expect(lines.filter((l) => l.startsWith('botbackup_drill_'))).toHaveLength(8);
     expect(lines.some((l) => /^botbackup_drill_\w+\{source="idle"\}/.test(l))).toBe(false);
     // No drill at all: the families are described, with no series.
-    const none = renderMetrics({ summary, queues, drills: {} });
+    const none = await renderMetrics({ summary, queues, drills: {} });
     expect(none).toContain('# TYPE botbackup_drill_last_success gauge\n');
     expect(none).not.toMatch(/^botbackup_drill_\w+\{/m);
   });
