@@ -1,24 +1,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3RVER_CREDENTIALS, startS3rver, type S3rver } from '../packages/storage/test/s3rver.js';
 import { createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
-import { closedPort, startRedis, type PrivateRedis } from './helpers/redis.js';
+import { closedPort, serverPid, startRedis, type PrivateRedis } from './helpers/redis.js';
 
 // `botbackup health`, the containers' health check: real Redis, a real folder, a real S3 server.
 
 const PASSWORD = 'health-test-redis-password';
-
-/** redis-server's own pid, from INFO (for SIGSTOP/SIGCONT: a server that hangs with its socket open). */
-async function serverPid(url: string): Promise<number> {
-  const client = new Redis(url);
-  try {
-    return Number(/process_id:(\d+)/.exec(await client.info('server'))![1]);
-  } finally {
-    client.disconnect();
-  }
-}
 
 describe('botbackup health', () => {
   const tmp = useTempDir('all');

@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, createBot, repoRoot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
-import { closedPort, startRedis, type PrivateRedis } from './helpers/redis.js';
+import { closedPort, serverPid, startRedis, type PrivateRedis } from './helpers/redis.js';
 
 /** A long-running `botbackup` process: every line it printed (stdout and stderr), and its exit. */
 interface Running {
@@ -66,16 +66,6 @@ async function stopOnce(proc: Running): Promise<{ code: number | null; ms: numbe
   const code = await Promise.race([proc.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000).unref())]);
   if (code === 'hung') throw new Error(`still running 30 s after SIGTERM:\n${proc.lines.join('\n')}`);
   return { code, ms: Date.now() - at };
-}
-
-/** redis-server's own pid, from INFO (for SIGSTOP/SIGCONT: a server that hangs with its socket open). */
-async function serverPid(url: string): Promise<number> {
-  const client = new Redis(url);
-  try {
-    return Number(/process_id:(\d+)/.exec(await client.info('server'))![1]);
-  } finally {
-    client.disconnect();
-  }
 }
 
 describe('a Redis that refuses, stops answering or restarts', () => {

@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 import { redisKeys } from '@botbackup/core';
 
 const wrapper = path.join(path.dirname(fileURLToPath(import.meta.url)), 'redis-process.mjs');
@@ -282,4 +283,14 @@ export function closedPort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** redis-server's own pid, from INFO (for SIGSTOP/SIGCONT: a server that hangs with its socket open). */
+export async function serverPid(url: string): Promise<number> {
+  const client = new Redis(url);
+  try {
+    return Number(/process_id:(\d+)/.exec(await client.info('server'))![1]);
+  } finally {
+    client.disconnect();
+  }
 }

@@ -170,6 +170,10 @@ describe('parseConfig', () => {
     expect(redactUrl('rediss://backup:pw@h:6380')).toBe('rediss://backup:***@h:6380');
     expect(config.worker).toMatchObject({ sources: ['bot'], lockDurationMs: 20_000, stalledIntervalMs: 15_000, maxStalledCount: 1 });
     expect(parse(base).worker).toEqual(DEFAULT_WORKER);
+    // Metrics are off without a port; the host defaults to loopback (nothing asks for credentials).
+    expect(DEFAULT_WORKER.metrics).toEqual({ host: '127.0.0.1', port: undefined });
+    expect(parse(`${base}worker: { metrics: { port: 9464 } }\n`).worker.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(errorOf(() => parse(`${base}worker: { metrics: { port: 70000 } }\n`)).field).toBe('worker.metrics.port');
 
     const env = { BACKUP_DIR: '/srv/backups', REDIS_PASSWORD: 'x' };
     const bad = (from: string, to: string) => errorOf(() => parse(text.replace(from, to), env));

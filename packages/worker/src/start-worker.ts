@@ -1,11 +1,12 @@
 import os from 'node:os';
-import { WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { UsageError, queueNames, redactUrl, type Config, type JobPayload, type JobResult, type RedisConnectionOptions } from '@botbackup/core';
+import { JOB_TYPES, UsageError, queueNames, redactUrl, type Config, type JobPayload, type JobResult, type RedisConnectionOptions } from '@botbackup/core';
 import { Catalog, Keyring, checkBackupKeys, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
 import { processJob, type JobContext } from './process-job.js';
+import type { JobObserver, JobResultLabel, WorkerMetrics } from './worker-metrics.js';
 
 export interface StartWorkerOptions {
   /** The worker's config: sources, storage, `redis.prefix`, and the `worker` section's timings. */
@@ -30,6 +31,8 @@ export interface StartWorkerOptions {
    * connections' CLIENT SETNAME): printable ASCII without spaces. Default {@link defaultWorkerName}.
    */
   name?: string | undefined;
+  /** Serve Prometheus metrics and a health check over HTTP (`GET /metrics`, `GET /healthz`; see worker-metrics.ts); none when undefined. */
+  metrics?: { host: string; port: number } | undefined;
 }
 
 export interface RunningWorker {
@@ -37,6 +40,8 @@ export interface RunningWorker {
   queues: string[];
   /** The name it gave itself in Redis. */
   name: string;
+  /** Where its metrics are served (`http://<host>:<port>/metrics`), when they are. */
+  metricsUrl?: string | undefined;
   /**
    * Drains: stops taking jobs, lets the running ones finish for up to `graceMs` (default
    * `worker.drainTimeout`), then aborts them (their jobs fail this attempt and are retried by
@@ -65,28 +70,55 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   redis.on('error', (error: Error) => logger.debug({ err: error.message }, 'redis connection error (lock connection)'));
   const where = redactUrl(options.url ?? `redis://${connection.host}:${connection.port}/${connection.db}`);
   const outage = watchConnection(redis, where, logger, options.outageReminderMs ?? OUTAGE_REMINDER_MS);
+  const metrics = await serveMetrics(options, queues, redis).catch((error: unknown) => {
+    outage.stop();
+    redis.disconnect();
+    throw error;
+  });
   const catalog = Catalog.open(config.catalog ?? defaultCatalogPath(config.file), { logger });
   const context: JobContext = { config, stores: options.stores, catalog, redis, prefix, logger, keyring };
   const health: HealthContext = { config, redis, prefix, logger };
   const outcomes = outcomeReporter(logger);
-  const slots = jobSlots(Math.max(1, options.concurrency ?? 1), context);
+  const slots = jobSlots(Math.max(1, options.concurrency ?? 1), context, metrics);
   for (const queue of queues) {
     slots.workers.push(openQueueWorker(queue, slots.run, { name, connection, prefix, settings, logger, health, report: outcomes.report }));
   }
   const signal = options.signal;
   await waitUntilReady(slots.workers, signal);
   const stopStaleCheck = queues.includes(queueNames.maintenance) ? startStaleCheck(health, options.stores) : () => undefined;
-  if (!signal?.aborted) logger.info({ name, queues, concurrency: slots.limit }, 'worker started');
+  if (!signal?.aborted) logger.info({ name, queues, concurrency: slots.limit, metrics: metrics?.url }, 'worker started');
   return {
     queues,
     name,
+    metricsUrl: metrics?.url,
     async close(graceMs = settings.drainTimeoutMs) {
       slots.stop();
       stopStaleCheck();
       outage.stop();
       await drainAndClose({ workers: slots.workers, redis, where, logger, catalog, queues, running: () => slots.running, outcomes: outcomes.settled }, graceMs);
+      // Last: a scrape during the drain still sees the running jobs end.
+      await metrics?.close();
     },
   };
+}
+
+/**
+ * The metrics server when `options.metrics` asks for one, its health check on the worker's own
+ * Redis connection. prom-client is loaded only then: a worker without metrics does without it.
+ */
+async function serveMetrics(options: StartWorkerOptions, queues: string[], redis: Redis): Promise<WorkerMetrics | undefined> {
+  if (!options.metrics) return undefined;
+  const { startWorkerMetrics } = await import('./worker-metrics.js');
+  return startWorkerMetrics({ ...options.metrics, queues, logger: options.logger, redisProblem: () => redisProblem(redis) });
+}
+
+/** How long the health check waits for Redis's PING. */
+const HEALTH_PING_TIMEOUT_MS = 3_000;
+
+/** Undefined while `redis` answers a PING, else why not: its connection state, never the URL. */
+async function redisProblem(redis: Redis): Promise<string | undefined> {
+  if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
+  return (await answersPing(redis, HEALTH_PING_TIMEOUT_MS)) ? undefined : `Redis did not answer a PING within ${HEALTH_PING_TIMEOUT_MS / 1000} s`;
 }
 
 /** `<hostname>:<pid>`: tells apart two workers on one host; characters Redis refuses in a client name become `-`. */
@@ -157,7 +189,11 @@ function outcomeReporter(logger: Logger): { report(work: Promise<void>): void; s
  * fetched anyway is handed back to its queue for a process with a free slot, instead of waiting
  * here. stop() (at close) keeps paused Workers from resuming.
  */
-function jobSlots(limit: number, context: JobContext): { limit: number; workers: QueueWorker[]; readonly running: number; run: RunJob; stop(): void } {
+function jobSlots(
+  limit: number,
+  context: JobContext,
+  observer: JobObserver | undefined,
+): { limit: number; workers: QueueWorker[]; readonly running: number; run: RunJob; stop(): void } {
   let running = 0;
   let closing = false;
   const workers: QueueWorker[] = [];
@@ -181,7 +217,7 @@ function jobSlots(limit: number, context: JobContext): { limit: number; workers:
     running++;
     if (running >= limit) setPaused(true, runner);
     try {
-      return await processJob(job, token, signal!, context);
+      return await observed(job, observer, () => processJob(job, token, signal!, context));
     } finally {
       running--;
       setPaused(false, runner);
@@ -198,6 +234,32 @@ function jobSlots(limit: number, context: JobContext): { limit: number; workers:
       closing = true;
     },
   };
+}
+
+/**
+ * Runs `work`, one job, and tells `observer` (the metrics) when it starts and how it ends: a
+ * result that says `skipped`, a DelayedError (a busy source: tried again later), any other error
+ * (failed), else completed.
+ */
+async function observed(job: Job<JobPayload, JobResult>, observer: JobObserver | undefined, work: () => Promise<JobResult>): Promise<JobResult> {
+  if (!observer) return work();
+  const queue = job.queueName;
+  // Redis may hold any payload (see processJob): a type outside the contract is one label value, not whatever it says.
+  const raw: unknown = (job.data as { type?: unknown } | undefined)?.type;
+  const type = typeof raw === 'string' && (JOB_TYPES as readonly string[]).includes(raw) ? raw : 'invalid';
+  const started = performance.now();
+  let result: JobResultLabel = 'failed';
+  observer.started(queue);
+  try {
+    const value = await work();
+    result = 'skipped' in value && value.skipped ? 'skipped' : 'completed';
+    return value;
+  } catch (error) {
+    if (error instanceof DelayedError) result = 'delayed';
+    throw error;
+  } finally {
+    observer.finished(queue, type, result, (performance.now() - started) / 1000);
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { UsageError } from '@botbackup/core';
 import { defaultCatalogPath } from '@botbackup/engine';
 import type { WrapAction } from '../command.js';
+import { parsePortOption } from '../port-option.js';
 import { redisOf } from '../redis-config.js';
 
 export function dashboardCommand(wrap: WrapAction): Command {
@@ -15,11 +15,7 @@ export function dashboardCommand(wrap: WrapAction): Command {
         const config = await ctx.config();
         const redis = redisOf(config);
         const settings = config.dashboard;
-        let port = settings.port;
-        if (opts.port !== undefined) {
-          port = Number(opts.port);
-          if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port (0 to 65535), not "${String(opts.port)}".`);
-        }
+        const port = opts.port === undefined ? settings.port : parsePortOption(opts.port, '--port');
         const readOnly = opts.readWrite ? false : settings.readOnly;
         // Loaded here, not at the top: Fastify and bull-board would add their start-up time to every other command.
         const { startDashboard } = await import('@botbackup/dashboard');

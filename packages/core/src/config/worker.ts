@@ -30,6 +30,15 @@ export const workerSchema = z
     /** Finished jobs kept in Redis for inspection: at most this many, and this long. */
     keepCompleted: keptJobs(1000, '7d'),
     keepFailed: keptJobs(5000, '30d'),
+    /** Prometheus metrics and a health check over HTTP (`GET /metrics`, `GET /healthz`): off unless a port is set (`--metrics-port` overrides it). */
+    metrics: z
+      .strictObject({
+        /** Address to listen on: loopback by default (no credentials are asked; 0.0.0.0 in a container whose port is not published). */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** TCP port (0: any free one); unset, no metrics are served. */
+        port: z.number().int().min(0).max(65535).optional(),
+      })
+      .prefault({}),
   })
   .transform((w) => ({
     sources: w.sources,
@@ -42,6 +51,8 @@ export const workerSchema = z
     sourceLockLeaseMs: ms(w.sourceLockLease),
     keepCompleted: w.keepCompleted,
     keepFailed: w.keepFailed,
+    // Every key present, an unset port as undefined: what the worker reads is the same with or without the section.
+    metrics: { host: w.metrics.host, port: w.metrics.port },
   }));
 export type WorkerConfig = z.output<typeof workerSchema>;
 /** Worker settings when the config has no `worker` section. */
