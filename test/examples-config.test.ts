@@ -174,9 +174,11 @@ describe('docker-compose.yml', () => {
     const { compose, text } = await readCompose();
     const s = compose.services as unknown as Record<string, Record<string, unknown>>;
     expect(s.scheduler!.command).toEqual(['scheduler']);
-    expect(s['worker-bot']!.command).toEqual(['worker', '--source', 'bot', '--no-maintenance']);
+    const metrics = ['--metrics-port', '9464', '--metrics-host', '0.0.0.0'];
+    expect(s['worker-bot']!.command).toEqual(['worker', '--source', 'bot', '--no-maintenance', '--name', 'worker-bot', ...metrics]);
     expect(s['worker-bot']!.volumes).toContain('${BOT_DATA_DIR:-./examples/bot}:/bot:ro');
-    expect(s['worker-1']!.command).toEqual(['worker']);
+    expect(s['worker-1']!.command).toEqual(['worker', '--name', 'worker-1', ...metrics]);
+    expect(s['worker-2']!.command).toEqual(['worker', '--name', 'worker-2', ...metrics]);
     expect(s['worker-1']!.volumes).not.toContainEqual(expect.stringContaining(':/bot'));
     // recover alone writes to the bot's folder; it runs once and only needs storage.
     expect(s.recover!.volumes).toContain('${BOT_DATA_DIR:-./examples/bot}:/bot');
