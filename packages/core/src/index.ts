@@ -23,6 +23,7 @@ export {
 } from './job-contract.js';
 export { drillKeys, queueKeys, queueNames, redisKeys } from './redis-keys.js';
 export * from './redis-options.js';
+export * from './redis-health.js';
 export * from './retention.js';
 export * from './drills.js';
 export * from './manifest-summary.js';

@@ -6,7 +6,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
-import { ConfigError, queueNames, type Config, type RedisConnectionOptions } from '@botbackup/core';
+import { ConfigError, queueNames, redisHealthProblem, type Config, type RedisConnectionOptions } from '@botbackup/core';
 import { Catalog, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { readLastDrills, type LastDrills } from './drill-records.js';
@@ -241,30 +241,7 @@ function createReaders(parts: {
       clearTimeout(timer);
     }
   };
-  return { loadSummary, loadRedis, pendingSummary: () => cached?.summary, redisProblem: () => pingProblem(redis) };
-}
-
-/**
- * Why `redis` cannot serve the dashboard now, or undefined when it answers a PING within
- * HEALTH_PING_TIMEOUT_MS. A connection that is not ready fails at once: ioredis reconnects in the
- * background, and a PING would wait for it (or fail with a message about retries). The words are
- * the connection's state and the server's error reply: never the URL or a password.
- */
-async function pingProblem(redis: Redis): Promise<string | undefined> {
-  if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`Redis did not answer a PING within ${HEALTH_PING_TIMEOUT_MS / 1000} s`), HEALTH_PING_TIMEOUT_MS);
-  });
-  const ping = redis.ping().then(
-    () => undefined,
-    (error: Error) => `Redis refused a PING (${error.message.split('\n')[0]})`,
-  );
-  try {
-    return await Promise.race([ping, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return { loadSummary, loadRedis, pendingSummary: () => cached?.summary, redisProblem: () => redisHealthProblem(redis, HEALTH_PING_TIMEOUT_MS) };
 }
 
 /**

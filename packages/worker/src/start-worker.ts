@@ -1,7 +1,17 @@
 import os from 'node:os';
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JOB_TYPES, UsageError, queueNames, redactUrl, type Config, type JobPayload, type JobResult, type RedisConnectionOptions } from '@botbackup/core';
+import {
+  JOB_TYPES,
+  UsageError,
+  queueNames,
+  redactUrl,
+  redisHealthProblem,
+  type Config,
+  type JobPayload,
+  type JobResult,
+  type RedisConnectionOptions,
+} from '@botbackup/core';
 import { Catalog, Keyring, checkBackupKeys, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
@@ -109,17 +119,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 async function serveMetrics(options: StartWorkerOptions, queues: string[], redis: Redis): Promise<WorkerMetrics | undefined> {
   if (!options.metrics) return undefined;
   const { startWorkerMetrics } = await import('./worker-metrics.js');
-  return startWorkerMetrics({ ...options.metrics, queues, logger: options.logger, redisProblem: () => redisProblem(redis) });
+  return startWorkerMetrics({ ...options.metrics, queues, logger: options.logger, redisProblem: () => redisHealthProblem(redis, HEALTH_PING_TIMEOUT_MS) });
 }
 
 /** How long the health check waits for Redis's PING. */
 const HEALTH_PING_TIMEOUT_MS = 3_000;
-
-/** Undefined while `redis` answers a PING, else why not: its connection state, never the URL. */
-async function redisProblem(redis: Redis): Promise<string | undefined> {
-  if (redis.status !== 'ready') return `Redis is not connected (${redis.status})`;
-  return (await answersPing(redis, HEALTH_PING_TIMEOUT_MS)) ? undefined : `Redis did not answer a PING within ${HEALTH_PING_TIMEOUT_MS / 1000} s`;
-}
 
 /** `<hostname>:<pid>`: tells apart two workers on one host; characters Redis refuses in a client name become `-`. */
 export function defaultWorkerName(): string {
