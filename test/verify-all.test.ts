@@ -38,7 +38,7 @@ describe('verify --all', () => {
       return (JSON.parse(r.stdout) as { id: string }).id;
     };
     const ids = [await backup(rotated), await backup(file), await backup(file), await backup(file)];
-    const archive = (id: string) => path.join(repo, repositoryKeys.archive('testbot', id, 'zstd'));
+    const archive = (id: string) => path.join(repo, repositoryKeys.archive('testbot', id, 'zstd', true));
     return { cli, ids, archive };
   }
 

@@ -58,7 +58,7 @@ export async function prepareBackup(options: BackupOptions): Promise<BackupRun> 
     targets,
     cleaned,
     staging,
-    archiveKey: repositoryKeys.archive(source.id, backupId, config.compression.codec),
+    archiveKey: repositoryKeys.archive(source.id, backupId, config.compression.codec, config.encryption !== undefined),
     warnings,
     warn: (message: string) => {
       warnings.push(message);

@@ -23,8 +23,8 @@ export async function storePageMaps(
     const snapshot = await run.snapshots.get(db.relativePath)!.done;
     run.log.info({ database: db.name, pages: snapshot.pageCount, readLockMs: Math.round(snapshot.readLockMs) }, 'database snapshot taken and checked');
     sqliteVersion ??= snapshot.sqliteVersion;
-    const mapKey = repositoryKeys.pageMap(source.id, run.backupId, db.name);
     const mapReaders = config.encryption ? keyring.readersFor('page-map') : undefined;
+    const mapKey = repositoryKeys.pageMap(source.id, run.backupId, db.name, mapReaders !== undefined);
     const plainMap = encodePageMap(pageMapOfSnapshot(snapshot, snapshot.pageHashes));
     const mapBytes = mapReaders ? await keyring.encryptBytes(Buffer.from(plainMap), mapReaders) : plainMap;
     run.written.push(mapKey);
