@@ -6,6 +6,7 @@
  */
 import { MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, type ManifestDatabase, type ManifestEntry } from './manifest.js';
 import type { BackupPlan } from './plan-backup.js';
+import { storedBytesOf } from './manifest-summary.js';
 import { DELTA_SUFFIX } from './repository-keys.js';
 
 /** A database as its snapshot stage saw it, before the plan says how this backup holds it. */
@@ -59,7 +60,7 @@ export function buildManifest(input: ManifestInput): Manifest {
   const incremental = plan.type === 'incremental' ? plan : undefined;
   const entryByPath = new Map(input.entries.map((e) => [e.path, e]));
   const entryBytes = input.fileList.storedBytes + input.entries.reduce((sum, e) => sum + e.size, 0);
-  const storedBytes = input.objects.reduce((sum, o) => sum + o.size, 0);
+  const storedBytes = storedBytesOf(input.objects);
   return {
     format: MANIFEST_FORMAT,
     schemaVersion: MANIFEST_SCHEMA_VERSION,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatSeconds } from './format.js';
+import { formatBackupSizes, formatBytes, formatSeconds } from './format.js';
 
 describe('formatBytes', () => {
   it.each([
@@ -23,5 +23,12 @@ describe('formatSeconds', () => {
     [3_600_000, '3600.0 s'],
   ])('%d ms → %s', (ms, text) => {
     expect(formatSeconds(ms)).toBe(text);
+  });
+});
+
+describe('formatBackupSizes', () => {
+  it('says packed, then stored', () => {
+    expect(formatBackupSizes({ entryBytes: 2.4 * 1024 ** 2, storedBytes: 603.3 * 1024 })).toBe('2.4 MiB packed, 603.3 KiB stored');
+    expect(formatBackupSizes({ entryBytes: 0, storedBytes: 512 })).toBe('0 B packed, 512 B stored');
   });
 });

@@ -1,3 +1,5 @@
+import type { BackupSizes } from './manifest-summary.js';
+
 /**
  * Numbers formatted for people, shared by the CLI and the dashboard so that both show a size or a
  * run's time the same way. Ages and periods are not here: the CLI (`3h 1m`), the dashboard
@@ -20,4 +22,9 @@ export function formatBytes(bytes: number): string {
 /** An elapsed time in milliseconds as seconds with one decimal, as reports of a run show it: 4210 → "4.2 s". */
 export function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A backup's sizes as every command and the dashboard word them: "2.4 MiB packed, 603.3 KiB stored" (see {@link BackupSizes}). */
+export function formatBackupSizes(sizes: BackupSizes): string {
+  return `${formatBytes(sizes.entryBytes)} packed, ${formatBytes(sizes.storedBytes)} stored`;
 }

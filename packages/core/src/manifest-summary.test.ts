@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { serializeManifest, type Manifest } from './manifest.js';
-import { summarizeManifest } from './manifest-summary.js';
+import { backupSizes, summarizeManifest } from './manifest-summary.js';
 import { manifestChunks } from './manifest-text.js';
 
 const json: fc.Arbitrary<unknown> = fc.jsonValue();
@@ -33,5 +33,26 @@ describe('manifestChunks', () => {
     expect(chunks.length).toBeGreaterThan(10);
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(64 * 1024 + 300);
     expect(summarizeManifest({ ...manifest, entries: [], excluded: [] }).counts).toEqual({ entries: 0, files: 5000, excluded: 0 });
+  });
+});
+
+describe('backupSizes', () => {
+  const object = (key: string, size: number) => ({ key, role: 'archive' as const, size, sha256: 'a'.repeat(64), compression: 'zstd' as const, encryption: null });
+
+  it('stored: every object of the backup added up, whatever stats.storedBytes says (a first-version manifest counted the archive only)', () => {
+    const objects = [object('archive.tar.zst', 1000), object('files.ndjson.zst', 200), object('pagemap-trades.bin', 30)];
+    expect(backupSizes({ objects, stats: { entryBytes: 5000, storedBytes: 1000, durationMs: 1 } })).toEqual({ entryBytes: 5000, storedBytes: 1230 });
+  });
+
+  it('the same numbers from a manifest and from the catalog\'s summary of it', () => {
+    const manifest = {
+      files: [],
+      entries: [],
+      excluded: [],
+      objects: [object('a', 7), object('b', 9)],
+      stats: { entryBytes: 40, storedBytes: 16, durationMs: 1 },
+    } as unknown as Manifest;
+    expect(backupSizes(summarizeManifest(manifest))).toEqual(backupSizes(manifest));
+    expect(backupSizes(manifest)).toEqual({ entryBytes: 40, storedBytes: 16 });
   });
 });

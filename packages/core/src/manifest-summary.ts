@@ -25,3 +25,34 @@ export function summarizeManifest(manifest: Manifest): ManifestSummary {
 export function isManifestSummary(manifest: ManifestHeader): manifest is ManifestSummary {
   return 'counts' in manifest && !('files' in manifest);
 }
+
+/**
+ * A backup's two sizes, the only ones `list`, `show`, `verify`, `status`, `backup`, the dashboard
+ * and `/metrics` show of it (docs/cli.md, "Sizes"), under the same names in every JSON output:
+ *
+ * - `entryBytes`, shown as **packed**: what the backup packed into its archive, before
+ *   compression: its files' and databases' bytes (an incremental: the files it stores and its page
+ *   deltas).
+ * - `storedBytes`, shown as **stored**: what the backup takes in a storage target, the bytes of
+ *   its own objects as stored (compressed, and encrypted when it is): everything under
+ *   `data/<source>/<backup-id>/`, so archive, file list and page maps; not its manifest (a few KiB
+ *   under `manifests/`), and for an incremental not the links it builds on: what it adds.
+ */
+export interface BackupSizes {
+  entryBytes: number;
+  storedBytes: number;
+}
+
+/**
+ * The sizes of a backup, from its manifest or the catalog's summary of it. The stored size is
+ * added up from `objects` rather than read from `stats.storedBytes`, which equals it for the
+ * backups this version writes but counted fewer objects in manifests of the first versions.
+ */
+export function backupSizes(manifest: Pick<ManifestHeader, 'objects' | 'stats'>): BackupSizes {
+  return { entryBytes: manifest.stats.entryBytes, storedBytes: storedBytesOf(manifest.objects) };
+}
+
+/** The bytes a backup's objects take as stored (see {@link BackupSizes}): the sum of their sizes. */
+export function storedBytesOf(objects: readonly { size: number }[]): number {
+  return objects.reduce((sum, o) => sum + o.size, 0);
+}
