@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from './errors.js';
+import { ConfigError, ConfigSyntaxError } from './errors.js';
 import { DEFAULT_DASHBOARD, DEFAULT_WORKER, parseConfig, redactUrl } from './config/index.js';
 import { DEFAULT_RETENTION } from './retention.js';
 
@@ -130,9 +130,32 @@ describe('parseConfig', () => {
     expect(error.message.startsWith('/etc/botbackup/botbackup.yaml: field')).toBe(true);
   });
 
-  it('reports YAML syntax errors with the line', () => {
-    const error = errorOf(() => parse('version: 1\nsources: [\n'));
-    expect(error.message).toMatch(/not valid YAML or JSON at line \d/);
+  it.each([
+    ['an unclosed flow list', 'version: 1\nsources: [\n', 3, 1, /flow sequence .* must be sufficiently indented and end with a \]/],
+    ['a key indented too little', 'version: 1\nsources:\n  - id: bot\n   root: ./bot\n', 4, 4, /^bad indentation: the keys of one mapping/],
+    ['a key out of line with its mapping', 'version: 1\nsources:\n  - id: bot\n    root: x\n  databases: []\n', 5, 3, /^bad indentation/],
+    ['a tab as indentation', 'version: 1\nsources:\n\t- id: bot\n', 3, 1, /^a tab is used for indentation; YAML indents with spaces only$/],
+    // Where the quote opened, not where the file ends (where the parser notices).
+    [
+      'an unclosed double quote',
+      'version: 1\nsources:\n  - id: "bot\n    root: ./bot\nstorage: []\n',
+      3,
+      9,
+      /^the "quoted string that starts here is never closed/,
+    ],
+    ['an unclosed single quote', "version: 1\ncatalog: 'a.db\nminCopies: 1\n", 2, 10, /^the 'quoted string that starts here is never closed/],
+    ['a duplicate key', 'version: 1\nsources: []\nversion: 2\n', 3, 1, /^the key "version" is set twice in the same mapping$/],
+    ['a duplicate nested key', 'sources:\n  - id: a\n    root: x\n    root: y\n', 4, 5, /^the key "root" is set twice/],
+  ])('names the file, line and column of %s, and what is wrong', (_name, text, line, column, problem) => {
+    const error = errorOf(() => parse(text));
+    expect(error).toBeInstanceOf(ConfigSyntaxError);
+    const { line: l, column: c } = error as ConfigSyntaxError;
+    expect([l, c]).toEqual([line, column]);
+    const prefix = `/etc/botbackup/botbackup.yaml:${line}:${column}: `;
+    expect(error.message.startsWith(prefix), error.message).toBe(true);
+    expect(error.message.slice(prefix.length).replace(/\.$/, '')).toMatch(problem);
+    expect(error.message).toMatch(/^[^\n]+\.$/);
+    expect(error.exitCode).toBe(3);
   });
 
   it('rejects duplicate source ids and storage names', () => {

@@ -64,6 +64,21 @@ export class ConfigError extends BotbackupError {
   }
 }
 
+/**
+ * A config file that is not valid YAML (or JSON): the message is `<file>:<line>:<column>: <what
+ * is wrong>.`, the form editors and compilers use, so that the place can be opened directly.
+ */
+export class ConfigSyntaxError extends ConfigError {
+  readonly line: number;
+  readonly column: number;
+  constructor(file: string, line: number, column: number, problem: string, options?: { cause?: unknown }) {
+    super(file, undefined, problem, options);
+    this.message = `${file}:${line}:${column}: ${problem}.`;
+    this.line = line;
+    this.column = column;
+  }
+}
+
 export type SourceErrorCode = 'DATABASE_MISSING' | 'DATABASE_UNREADABLE' | 'DATABASE_CORRUPT' | 'FILE_UNREADABLE' | 'FILE_CHANGED';
 
 /** The bot's data could not be read consistently. */

@@ -1,7 +1,8 @@
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { describeIssue, formatFieldPath } from './issues.js';
 import { configSchema, type Config } from './schema.js';
+import { yamlSyntaxError } from './yaml-error.js';
 
 export interface ParseConfigOptions {
   /** Path of the file, used in messages and to resolve relative paths. */
@@ -32,14 +33,13 @@ function schemaFor(file: string): ReturnType<typeof configSchema> {
   return last.schema;
 }
 
-/** The YAML or JSON document of `text`; an empty one is an error, as is text that is not YAML. */
+/** The YAML or JSON document of `text`; an empty one is an error, as is text that is not YAML (named by line and column). */
 function readDocument(text: string, file: string): unknown {
   let raw: unknown;
   try {
     raw = parseYaml(text);
   } catch (error) {
-    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : '';
-    throw new ConfigError(file, undefined, `is not valid YAML or JSON${where}`, { cause: error });
+    throw yamlSyntaxError(error, text, file);
   }
   if (raw === null || raw === undefined) throw new ConfigError(file, undefined, 'is empty; run "botbackup init <bot-dir>" to write a starter config');
   return raw;
