@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase, type DatabaseCheckResult } from './check-database.js';
-import { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
+import { tidyWalSidecars, walSidecars, type WalSidecars } from './sqlite-sidecars.js';
 import { WalRestartedError, type CopyResult } from './copy-database.js';
 import type { CopyWorkerInput, CopyWorkerMessage } from './copy-worker.js';
 import { pinAndCheck, type PinnedSnapshot } from './pinned-check.js';
@@ -93,7 +93,7 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
   await assertSourceFile(db);
   // The -wal and -shm our read-only connections make where there were none are removed at the end.
   const sidecars = await walSidecars(db.path);
-  const { source, journalMode, pageSize, sqliteVersion } = openSource(db);
+  const { source, journalMode, pageSize, sqliteVersion } = await openSource(db, sidecars);
   const wal = journalMode === 'wal';
   if (!wal) {
     options.onRollbackJournal?.(
@@ -104,10 +104,11 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
   try {
     pinned = await copyWithRetries(db, source, destFile, { pageSize, wal, options });
   } finally {
-    source.close();
+    source?.close();
   }
   const { copying, pin, pinnedAt, pageCount } = pinned;
-  const readLockMs = pin ? undefined : performance.now() - pinnedAt;
+  // A closed database was copied without any lock: nothing of the bot waited on it.
+  const readLockMs = pin ? undefined : source ? performance.now() - pinnedAt : 0;
   const check = checkCopy(db, destFile, pin, options.signal);
   const done = (async (): Promise<DatabaseSnapshot> => {
     let result: DatabaseCheckResult;
@@ -174,28 +175,79 @@ async function assertSourceFile(db: DatabaseConfig): Promise<void> {
   if (!stat.isFile()) throw new SourceError('DATABASE_UNREADABLE', db.path, `Database "${db.name}" at ${db.path} is not a regular file.`);
 }
 
+/** What the snapshot needs to know of the source before it copies it; `source` is undefined for a {@link closedWalDatabase}. */
+interface OpenedSource {
+  source: Database.Database | undefined;
+  journalMode: string;
+  pageSize: number;
+  sqliteVersion: string;
+}
+
 /**
  * Opens the source read-only and reads the facts the snapshot reports (journal mode, page size,
  * SQLite version). The caller owns the returned connection and closes it; a failure here closes
- * it and throws a SourceError.
+ * it and throws a SourceError. A WAL-mode database that SQLite cannot open because it is closed
+ * on a read-only folder is read from its file instead (see {@link closedWalDatabase}).
  */
-function openSource(db: DatabaseConfig): { source: Database.Database; journalMode: string; pageSize: number; sqliteVersion: string } {
-  let source: Database.Database;
+async function openSource(db: DatabaseConfig, sidecars: WalSidecars): Promise<OpenedSource> {
+  let source: Database.Database | undefined;
   try {
     // A generous busy timeout: in rollback-journal mode the bot may hold its write lock briefly.
     source = new Database(db.path, { readonly: true, fileMustExist: true, timeout: 10_000 });
-  } catch (error) {
-    throw sqliteSourceError(db, error);
-  }
-  try {
     const journalMode = String(source.pragma('journal_mode', { simple: true })).toLowerCase();
     const pageSize = Number(source.pragma('page_size', { simple: true }));
     const sqliteVersion = String(source.prepare('select sqlite_version()').pluck().get());
     return { source, journalMode, pageSize, sqliteVersion };
   } catch (error) {
-    source.close();
+    source?.close();
+    const closed = (error as { code?: string }).code === 'SQLITE_CANTOPEN' && !sidecars.wal && !sidecars.shm ? await closedWalDatabase(db.path) : undefined;
+    if (closed) return { source: undefined, journalMode: 'wal', pageSize: closed.pageSize, sqliteVersion: libraryVersion() };
     throw sqliteSourceError(db, error);
   }
+}
+
+/**
+ * The page size of a WAL-mode database that was closed cleanly (no -wal, no -shm beside it), or
+ * undefined when the file is not one. A read-only connection to such a database must create the
+ * -shm, which a read-only folder forbids (a bot that stopped, seen through the worker's read-only
+ * mount), and SQLite then refuses to open it (better-sqlite3 does not take the URI that would
+ * say `immutable=1`). But a clean close checkpointed every frame into the file: the file alone is
+ * the whole database, and it is copied as a file, guarded by {@link fileState} in case the bot
+ * starts meanwhile. The header is SQLite's (fileformat.html, "The Database Header").
+ */
+async function closedWalDatabase(file: string): Promise<{ pageSize: number } | undefined> {
+  const header = Buffer.alloc(100);
+  const handle = await fs.open(file, 'r').catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const { bytesRead } = await handle.read(header, 0, 100, 0);
+    // Write and read versions 2 mark WAL mode; the page size 1 stands for 65536.
+    if (bytesRead < 100 || header.toString('latin1', 0, 16) !== 'SQLite format 3\0' || header[18] !== 2 || header[19] !== 2) return undefined;
+    const size = header.readUInt16BE(16);
+    return { pageSize: size === 1 ? 65536 : size };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The SQLite library's version (what `sqlite_version()` gives on a connection to the source). */
+function libraryVersion(): string {
+  const memory = new Database(':memory:');
+  try {
+    return String(memory.prepare('select sqlite_version()').pluck().get());
+  } finally {
+    memory.close();
+  }
+}
+
+/** What changes when anything writes a file: compared before and after an unlocked copy. */
+async function fileState(file: string): Promise<string> {
+  const s = await fs.stat(file, { bigint: true });
+  const wal = await fs.stat(`${file}-wal`).then(
+    () => 'wal',
+    () => '',
+  );
+  return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${wal}`;
 }
 
 /** A copy under way (complete when there is no pin) and what pinned it: the WAL pin (held until quick_check is done), or none, and when it was pinned. */
@@ -290,19 +342,21 @@ function followCopy(file: string, size: number, copying: Copying): Readable {
  */
 async function copyWithRetries(
   db: DatabaseConfig,
-  source: Database.Database,
+  source: Database.Database | undefined,
   destFile: string,
   { pageSize, wal, options }: { pageSize: number; wal: boolean; options: SnapshotOptions },
 ): Promise<PinnedCopy> {
   for (let attempt = 1; ; attempt++) {
     let pin: PinnedSnapshot | undefined;
     try {
-      pin = wal ? await pinAndCheck(db.path, options.signal) : undefined;
-      if (!pin) {
+      pin = wal && source ? await pinAndCheck(db.path, options.signal) : undefined;
+      if (!pin && source) {
         source.exec('BEGIN');
         // The first read takes the snapshot (a WAL read mark, or a SHARED lock).
         source.prepare('select count(*) from sqlite_schema').get();
       }
+      // A closed database has no lock to hold: its copy counts only if nothing wrote the file meanwhile.
+      const before = source ? undefined : await fileState(db.path);
       const pinnedAt = performance.now();
       if (attempt === 1) await options.onPinned?.();
       const copying = startCopy(db, destFile, {
@@ -317,6 +371,9 @@ async function copyWithRetries(
       let pageCount: number;
       try {
         pageCount = pin ? await copying.planned : (await copying.result).pageCount;
+        if (before !== undefined && (await fileState(db.path)) !== before) {
+          throw new WalRestartedError('the database file changed while it was copied (the bot started)');
+        }
         if (pin && pin.pageCount >= 0 && pageCount !== pin.pageCount) {
           // Never expected: the copy is not the snapshot SQLite pinned. Take it again.
           throw new WalRestartedError(`the copy has ${pageCount} pages, the pinned snapshot ${pin.pageCount}`);
@@ -335,7 +392,7 @@ async function copyWithRetries(
       if (error instanceof WalRestartedError && attempt < MAX_ATTEMPTS) continue;
       throw error instanceof SourceError ? error : copyError(db, error, options.signal);
     } finally {
-      if (source.inTransaction) source.exec('COMMIT');
+      if (source?.inTransaction) source.exec('COMMIT');
     }
   }
 }
