@@ -503,7 +503,7 @@ describe('botbackup list and catalog rebuild', () => {
     const table = await cli('list');
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+SOURCE\s+TYPE\s+COMPLETED\s+SIZE\s+STORED\s+COPIES$/);
+    expect(lines[0]).toMatch(/^ID\s+SOURCE\s+TYPE\s+COMPLETED\s+PACKED\s+STORED\s+COPIES$/);
     expect(lines[1]).toMatch(
       new RegExp(`^${fullId}\\s+testbot\\s+full\\s+\\d{4}-\\d\\d-\\d\\d \\S+Z\\s+\\S+ \\S*B\\s+\\S+ \\S*B\\s+local:unverified second:unverified$`),
     );

@@ -1,4 +1,4 @@
-import { entryCount, fileCount, isManifestSummary, type Manifest, type ManifestSummary } from '@botbackup/core';
+import { backupSizes, entryCount, fileCount, isManifestSummary, type Manifest, type ManifestSummary } from '@botbackup/core';
 
 /** The JSON shape `backup --json` prints and `list --json` prints an array of (docs/cli.md). */
 export interface BackupInfo {
@@ -19,7 +19,9 @@ export interface BackupInfo {
   /** Files as of this backup (stored here or in an earlier link), and files gone since the parent. */
   files: number;
   deleted: string[];
+  /** Packed: the bytes of this backup's entries before compression (core's BackupSizes, docs/cli.md "Sizes"). */
   entryBytes: number;
+  /** Stored: the bytes this backup's own objects take in a storage target (core's BackupSizes). */
   storedBytes: number;
   compression: Manifest['compression'];
   databases: { name: string; path: string; sha256: string; pageCount: number; pageSize: number; stored: 'snapshot' | 'delta'; deltaPages: number | null }[];
@@ -47,8 +49,7 @@ export function backupInfo(manifest: Manifest | ManifestSummary): BackupInfo {
     entries: counts.entries,
     files: counts.files,
     deleted: manifest.deleted,
-    entryBytes: manifest.stats.entryBytes,
-    storedBytes: manifest.stats.storedBytes,
+    ...backupSizes(manifest),
     compression: manifest.compression,
     databases: manifest.databases.map((d) => ({
       name: d.name,

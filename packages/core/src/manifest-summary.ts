@@ -45,8 +45,10 @@ export interface BackupSizes {
 
 /**
  * The sizes of a backup, from its manifest or the catalog's summary of it. The stored size is
- * added up from `objects` rather than read from `stats.storedBytes`, which equals it for the
- * backups this version writes but counted fewer objects in manifests of the first versions.
+ * added up from `objects`, the signed record of what is in storage, rather than read from
+ * `stats.storedBytes`: every botbackup wrote the same sum there (schema 1 had the archive as its
+ * only object), but this way the number is by construction the one a user checks against the
+ * objects (`jq '[.objects[].size] | add'`, or the file sizes under the backup's data folder).
  */
 export function backupSizes(manifest: Pick<ManifestHeader, 'objects' | 'stats'>): BackupSizes {
   return { entryBytes: manifest.stats.entryBytes, storedBytes: storedBytesOf(manifest.objects) };

@@ -94,7 +94,11 @@ function addSourceMetrics(family: AddFamily, summary: BackupsSummary): void {
     ['schedule', 'source'],
   );
   const duration = family('botbackup_backup_last_duration_seconds', 'How long the newest backup of the source took.', ['source']);
-  const stored = family('botbackup_backup_last_stored_bytes', 'Bytes the newest backup of the source stored (compressed archive and page map).', ['source']);
+  const stored = family(
+    'botbackup_backup_last_stored_bytes',
+    'Bytes the newest backup of the source takes in a storage target: its own objects as stored (the STORED of botbackup list).',
+    ['source'],
+  );
   const backups = family('botbackup_backups', 'Backups of the source in the storage targets, by whether they are degraded (a target lacks a good copy).', [
     'source',
     'degraded',

@@ -41,9 +41,9 @@ export function renderPage(input: PageInput): string {
 <h2>${esc(source.sourceId)}${source.configured ? '' : ' <small>(not in this config)</small>'}</h2>
 ${newest}${drill ? `\n${drill}` : ''}
 <table class="backups">
-<thead><tr><th>Backup</th><th>Type</th><th>Completed</th><th>Duration</th><th>Stored</th><th>Trigger</th>${targets.map((t) => `<th>${esc(t)}</th>`).join('')}<th>Status</th></tr></thead>
+<thead><tr><th>Backup</th><th>Type</th><th>Completed</th><th>Duration</th><th>Packed</th><th>Stored</th><th>Trigger</th>${targets.map((t) => `<th>${esc(t)}</th>`).join('')}<th>Status</th></tr></thead>
 <tbody>
-${rows || `<tr><td colspan="${7 + targets.length}">No backups yet.</td></tr>`}
+${rows || `<tr><td colspan="${8 + targets.length}">No backups yet.</td></tr>`}
 </tbody>
 </table>
 ${more}
@@ -113,7 +113,12 @@ function backupRow(b: BackupView, targets: string[]): string {
       ? '<td class="warn">degraded</td>'
       : '<td class="ok">ok</td>';
   const trigger = b.trigger ? (b.trigger.scheduleId ? `schedule ${b.trigger.scheduleId}` : `job ${b.trigger.jobId}`) : 'command line';
-  return `<tr data-backup="${esc(b.backupId)}"><td><code>${esc(b.backupId)}</code></td><td>${esc(b.type ?? '?')}</td><td>${esc(b.completedAt ?? '?')}</td><td>${b.durationSeconds === undefined ? '?' : esc(formatSeconds(b.durationSeconds * 1000))}</td><td>${b.storedBytes === undefined ? '?' : esc(formatBytes(b.storedBytes))}</td><td>${esc(trigger)}</td>${cells.join('')}${status}</tr>`;
+  return `<tr data-backup="${esc(b.backupId)}"><td><code>${esc(b.backupId)}</code></td><td>${esc(b.type ?? '?')}</td><td>${esc(b.completedAt ?? '?')}</td><td>${b.durationSeconds === undefined ? '?' : esc(formatSeconds(b.durationSeconds * 1000))}</td><td class="packed">${bytesCell(b.entryBytes)}</td><td class="stored">${bytesCell(b.storedBytes)}</td><td>${esc(trigger)}</td>${cells.join('')}${status}</tr>`;
+}
+
+/** A size as list and verify print it, with the exact byte count in its title; `?` when the manifest could not be read. */
+function bytesCell(bytes: number | undefined): string {
+  return bytes === undefined ? '?' : `<span title="${bytes} bytes">${esc(formatBytes(bytes))}</span>`;
 }
 
 function queuesTable(queues: QueueStats[]): string {

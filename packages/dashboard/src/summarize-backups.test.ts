@@ -24,6 +24,10 @@ function backup(
     startedAt: new Date(Date.parse(completedAt) - 2500).toISOString(),
     completedAt,
     stats: { entryBytes: 900, storedBytes: 300, durationMs: 2500 },
+    objects: [
+      { key: `data/${sourceId}/${id}/archive.tar.zst`, role: 'archive', size: 280 },
+      { key: `data/${sourceId}/${id}/files.ndjson.zst`, role: 'file-list', size: 20 },
+    ],
     files: [{ path: '.env', kind: 'secret', sha256: 'a'.repeat(64) }],
     trigger: extra.scheduleId ? { jobId: `repeat:${extra.scheduleId}:1`, scheduleId: extra.scheduleId } : undefined,
   } as unknown as ManifestSummary;
@@ -244,6 +248,13 @@ describe('renderMetrics and renderPage', () => {
     expect(html).toContain('Newest good backup: <code>b2</code>, 1 h 0 min ago');
     expect(html).toContain('full:bot #7 upload 40%');
     expect(html).not.toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('the page gives each backup its two sizes as list does, packed then stored (the sum of its objects)', () => {
+    const html = renderPage({ summary, queues, drills: {}, readOnly: true });
+    expect(html).toContain('<th>Duration</th><th>Packed</th><th>Stored</th><th>Trigger</th>');
+    expect(html).toContain('<td class="packed"><span title="900 bytes">900 B</span></td><td class="stored"><span title="300 bytes">300 B</span></td>');
+    expect(summary.sources[0]!.backups[0]).toMatchObject({ entryBytes: 900, storedBytes: 300 });
   });
 
   const passed: DrillRecord = {

@@ -1,3 +1,4 @@
+import { backupSizes } from '@botbackup/core';
 import { isGoodBackup, type CatalogBackup, type CatalogCopy } from '@botbackup/engine';
 
 /**
@@ -15,7 +16,9 @@ export interface BackupView {
   startedAt: string | undefined;
   completedAt: string | undefined;
   durationSeconds: number | undefined;
-  /** Bytes of the backup's objects as stored (compressed). */
+  /** Packed: the bytes of its entries before compression (core's backupSizes, docs/cli.md "Sizes"). */
+  entryBytes: number | undefined;
+  /** Stored: the bytes its own objects take in a storage target (core's backupSizes). */
   storedBytes: number | undefined;
   /** The queued job and schedule that made it; null when it ran from the command line. */
   trigger: { jobId: string; scheduleId: string | null } | null;
@@ -99,6 +102,7 @@ export function summarizeBackups(input: SummarizeBackupsInput): BackupsSummary {
 
 function viewOf(backup: CatalogBackup): BackupView {
   const m = backup.manifest;
+  const sizes = m && backupSizes(m);
   return {
     sourceId: backup.sourceId,
     backupId: backup.backupId,
@@ -107,7 +111,8 @@ function viewOf(backup: CatalogBackup): BackupView {
     startedAt: m?.startedAt,
     completedAt: m?.completedAt,
     durationSeconds: m && m.stats.durationMs / 1000,
-    storedBytes: m?.stats.storedBytes,
+    entryBytes: sizes?.entryBytes,
+    storedBytes: sizes?.storedBytes,
     trigger: m?.trigger ?? null,
     degraded: backup.degraded,
     good: isGoodBackup(backup),

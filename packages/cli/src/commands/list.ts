@@ -1,4 +1,4 @@
-import { formatBytes } from '@botbackup/core';
+import { backupSizes, formatBytes } from '@botbackup/core';
 import { Command } from 'commander';
 import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
 import { backupInfo, type BackupInfo } from '../backup-info.js';
@@ -30,19 +30,19 @@ export function listCommand(wrap: WrapAction): Command {
       const rows = listed.map((b) => {
         const copies = b.copies.map((c) => `${c.target}:${c.state}`).join(' ') + (b.degraded ? '  DEGRADED' : '');
         const m = b.manifest;
-        return m
-          ? [
-              b.backupId,
-              b.sourceId,
-              m.type === 'full' ? 'full' : `incr ${m.chainDepth}`,
-              m.completedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-              formatBytes(m.stats.entryBytes),
-              formatBytes(m.stats.storedBytes),
-              copies,
-            ]
-          : [b.backupId, b.sourceId, 'DAMAGED', '', '', '', copies];
+        if (!m) return [b.backupId, b.sourceId, 'DAMAGED', '', '', '', copies];
+        const sizes = backupSizes(m);
+        return [
+          b.backupId,
+          b.sourceId,
+          m.type === 'full' ? 'full' : `incr ${m.chainDepth}`,
+          m.completedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+          formatBytes(sizes.entryBytes),
+          formatBytes(sizes.storedBytes),
+          copies,
+        ];
       });
-      ctx.print(formatTable(['ID', 'SOURCE', 'TYPE', 'COMPLETED', 'SIZE', 'STORED', 'COPIES'], rows));
+      ctx.print(formatTable(['ID', 'SOURCE', 'TYPE', 'COMPLETED', 'PACKED', 'STORED', 'COPIES'], rows));
       // Why a manifest is unreadable or a copy bad, under the table (unreachable targets are logged once each).
       const notes = listed.flatMap((b) => [
         ...(b.manifest ? [] : [`${b.backupId}: ${b.error ?? 'its manifest cannot be read'}`]),

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { entryCount, manifestSignature, formatBytes } from '@botbackup/core';
+import { backupSizes, entryCount, formatBackupSizes, formatBytes, manifestSignature } from '@botbackup/core';
 import { loadFiles } from '@botbackup/engine';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
@@ -21,9 +21,7 @@ export function showCommand(wrap: WrapAction): Command {
       if (m.parent) ctx.print(`  incremental on ${m.parent}, chain depth ${m.chainDepth}`);
       else ctx.print(`  full: ${m.fullReason}`);
       ctx.print(`  started ${m.startedAt}, completed ${m.completedAt}, botbackup ${m.tool.version}, SQLite ${m.sqlite?.version ?? '-'}`);
-      ctx.print(
-        `  ${entryCount(m)} entries, ${formatBytes(m.stats.entryBytes)}; stored ${formatBytes(m.stats.storedBytes)} (${m.compression.codec} ${m.compression.level})`,
-      );
+      ctx.print(`  ${entryCount(m)} entries, ${formatBackupSizes(backupSizes(m))} (${m.compression.codec} ${m.compression.level})`);
       for (const db of m.databases) {
         const stored = db.stored.type === 'delta' ? `, stored as a delta of ${db.stored.pages} pages` : '';
         ctx.print(`  database ${db.name}: ${db.path}, ${db.pageCount} pages of ${db.pageSize} B, ${db.journalMode}${stored}, sha256 ${db.sha256}`);

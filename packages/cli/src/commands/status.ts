@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import {
   RedisUnavailableError,
+  backupSizes,
   parseDrillRecord,
   planDrill,
   redactUrl,
@@ -39,7 +40,16 @@ export interface StatusJson {
 
 export interface SourceStatus {
   id: string;
-  newestGoodBackup: { id: string; type: 'full' | 'incremental'; completedAt: string; ageMs: number; degraded: boolean } | null;
+  /** With its sizes (core's backupSizes: `entryBytes` packed, `storedBytes` stored), as list and verify give them. */
+  newestGoodBackup: {
+    id: string;
+    type: 'full' | 'incremental';
+    completedAt: string;
+    ageMs: number;
+    degraded: boolean;
+    entryBytes: number;
+    storedBytes: number;
+  } | null;
   /** No good backup, or the newest is older than `notify.staleAfter`. */
   stale: boolean;
   /** The newest finished job of the source (any type), or null (none kept in Redis, or Redis not read). */
@@ -139,7 +149,14 @@ export function buildStatus(input: {
     return {
       id: source.id,
       newestGoodBackup: good
-        ? { id: good.backupId, type: good.manifest!.type, completedAt: good.manifest!.completedAt, ageMs: ageMs!, degraded: good.degraded }
+        ? {
+            id: good.backupId,
+            type: good.manifest!.type,
+            completedAt: good.manifest!.completedAt,
+            ageMs: ageMs!,
+            degraded: good.degraded,
+            ...backupSizes(good.manifest!),
+          }
         : null,
       // Unknown when no target could be listed: then not called stale (the error says why).
       stale: input.backups.list ? ageMs === undefined || ageMs > config.notify.staleAfterMs : false,
@@ -311,11 +328,13 @@ function sourcesBlock(report: StatusJson, now: number): string {
       s.id,
       b ? `${b.id}${b.degraded ? ' DEGRADED' : ''}` : 'none',
       b ? formatAge(b.ageMs) : '-',
+      b ? formatBytes(b.entryBytes) : '-',
+      b ? formatBytes(b.storedBytes) : '-',
       state,
       s.lastJob ? describeLastJob(s.lastJob, now) : d.configured && !d.error ? 'none in Redis' : '-',
     ];
   });
-  return `Sources\n${formatTable(['SOURCE', 'NEWEST GOOD BACKUP', 'AGE', 'STATE', 'LAST JOB'], rows)}`;
+  return `Sources\n${formatTable(['SOURCE', 'NEWEST GOOD BACKUP', 'AGE', 'PACKED', 'STORED', 'STATE', 'LAST JOB'], rows)}`;
 }
 
 /** Each source's restore drills; undefined when no source's drills could be read. */

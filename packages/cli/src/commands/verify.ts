@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ExitCode, UsageError, VerifyFailedError, formatBytes, formatSeconds, type Manifest } from '@botbackup/core';
+import { ExitCode, UsageError, VerifyFailedError, backupSizes, formatBackupSizes, formatSeconds, type Manifest } from '@botbackup/core';
 import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type Catalog, type CopyVerdict } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection, type CommandContext } from '../context.js';
@@ -86,7 +86,7 @@ function printVerdict(ctx: CommandContext, catalog: Catalog, v: CopyVerdict, man
     catalog.recordCopy(v.store, manifest, 'verified', new Date());
     const what = v.contents === false ? 'encrypted bytes checked (no identity here to check the entries inside)' : 'checked';
     ctx.print(
-      `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBytes(v.storedBytes ?? 0)} ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${formatSeconds(v.durationMs ?? 0)}`,
+      `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBackupSizes(backupSizes(manifest))}, ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${formatSeconds(v.durationMs ?? 0)}`,
     );
     for (const warning of v.warnings ?? []) ctx.print(`       WARNING: ${warning}`);
     return;

@@ -25,8 +25,9 @@ export interface CopyVerdict {
   source: string;
   store: string;
   ok: boolean;
-  /** Entries and stored bytes checked (a good copy). */
+  /** A good copy: the entries checked, and the backup's sizes (core's backupSizes). */
   entries?: number;
+  entryBytes?: number;
   storedBytes?: number;
   deep?: boolean;
   /** False when only the encrypted bytes could be checked (no identity on this host). */
@@ -136,6 +137,7 @@ async function checkCopy(
     store: store.name,
     ok: true,
     entries: r.entries,
+    entryBytes: r.entryBytes,
     storedBytes: r.storedBytes,
     deep: r.deep,
     contents: r.contents,

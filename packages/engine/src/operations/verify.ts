@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileListObject, IntegrityError, type Manifest } from '@botbackup/core';
+import { backupSizes, fileListObject, IntegrityError, type Manifest } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { ProgressListener } from '../support/index.js';
 import { Keyring } from '../crypto/index.js';
@@ -32,6 +32,8 @@ export interface VerifyResult {
   /** Accepted only because of --insecure (see {@link RestoreResult.warnings}). */
   warnings: string[];
   entries: number;
+  /** The backup's sizes (core's backupSizes), the same numbers list, show and status give. */
+  entryBytes: number;
   storedBytes: number;
   durationMs: number;
 }
@@ -96,7 +98,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     contents,
     warnings,
     entries: manifest.entries.length + (manifest.fileList?.stored ?? 0),
-    storedBytes: total,
+    ...backupSizes(manifest),
     durationMs: performance.now() - started,
   };
 }
