@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DegradedError, entryCount, UsageError, formatBytes, formatSeconds } from '@botbackup/core';
+import { DegradedError, backupSizes, entryCount, UsageError, formatBackupSizes, formatSeconds } from '@botbackup/core';
 import { submitJob } from '../submit-job.js';
 import { lowerPriority, runBackup, selectSource } from '@botbackup/engine';
 import { backupInfo } from '../backup-info.js';
@@ -49,7 +49,7 @@ export function backupCommand(wrap: WrapAction): Command {
         } else {
           const kind = m.type === 'incremental' ? `Incremental backup ${m.id} (on ${m.parent}, chain depth ${m.chainDepth})` : `Full backup ${m.id}`;
           ctx.print(
-            `${kind} of "${m.source.id}": ${entryCount(m)} entr${entryCount(m) === 1 ? 'y' : 'ies'}, ${formatBytes(m.stats.entryBytes)} packed, ${formatBytes(m.stats.storedBytes)} stored (${m.compression.codec}) in ${formatSeconds(m.stats.durationMs)}.`,
+            `${kind} of "${m.source.id}": ${entryCount(m)} entr${entryCount(m) === 1 ? 'y' : 'ies'}, ${formatBackupSizes(backupSizes(m))} (${m.compression.codec}) in ${formatSeconds(m.stats.durationMs)}.`,
           );
           if (m.type === 'full' && opts.incremental) ctx.print(`  full because ${m.fullReason}`);
           for (const db of m.databases) if (db.stored.type === 'delta') ctx.print(`  ${db.path}: ${db.stored.pages} of ${db.pageCount} pages changed`);
