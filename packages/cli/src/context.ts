@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import { UsageError, type Config, type ExitCodeValue, type Manifest } from '@botbackup/core';
+import { UsageError, findSource, type Config, type ExitCodeValue, type Manifest } from '@botbackup/core';
 import { Catalog, Keyring, defaultCatalogPath, loadConfig, resolveBackupInStores, type Logger } from '@botbackup/engine';
 import { createStores, type BackupStore } from '@botbackup/storage';
 import { ProgressBar } from './output.js';
@@ -26,6 +26,12 @@ export class CommandContext {
   private keyringPromise: Promise<Keyring> | undefined;
   /** A successful command's exit code when it is not 0 (recover: 12 after restoring). */
   exitCode: ExitCodeValue | undefined;
+  /**
+   * The one line an interrupt (Ctrl-C, SIGTERM) prints, saying what was kept: main.ts sets it
+   * for the command (interrupt-lines.ts), and a command moves it on as it passes a commit point
+   * (backup: once its manifest is written). Undefined for a service, which the signal stops as usual.
+   */
+  interruptLine: string | undefined = 'Interrupted; nothing was changed.';
 
   constructor(
     readonly options: GlobalOptions,
@@ -68,6 +74,15 @@ export class CommandContext {
       return catalog;
     });
     return this.catalogPromise;
+  }
+
+  /**
+   * Looks up each id of a `--source` option (one id, or several) in the config, as every command
+   * does before it starts: an unknown source is the same usage error everywhere (findSource).
+   */
+  async checkSources(ids: string | readonly string[]): Promise<void> {
+    const config = await this.config();
+    for (const id of typeof ids === 'string' ? [ids] : ids) findSource(config, id);
   }
 
   /** Every configured store, in config order. */

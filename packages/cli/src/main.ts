@@ -24,14 +24,17 @@ import { statusCommand } from './commands/status.js';
 import { verifyCommand } from './commands/verify.js';
 import type { WrapAction } from './command.js';
 import { CommandContext, type GlobalOptions } from './context.js';
+import { interruptLine } from './interrupt-lines.js';
+import { throwUsageErrors, usageErrorLine } from './usage-errors.js';
 
 /**
  * Runs the `botbackup` command line and returns the exit code (docs/cli.md lists them).
- * Errors end as one sentence on stderr; a stack trace only with --debug.
+ * Errors end as one sentence on stderr; a stack trace only with --debug. An interrupt ends as
+ * one line saying what was kept, and exit 130.
  */
 export async function main(argv: string[]): Promise<number> {
   const abort = new AbortController();
-  const onSignal = () => abort.abort(new AbortedError('Interrupted; nothing was committed.'));
+  const onSignal = () => abort.abort(new AbortedError('Interrupted.'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let context: CommandContext | undefined;
@@ -40,8 +43,12 @@ export async function main(argv: string[]): Promise<number> {
     async (...params: unknown[]): Promise<void> => {
       const cmd = params.at(-1) as Command;
       const globals = cmd.optsWithGlobals() as GlobalOptions;
+      const opts = cmd.opts();
       context = new CommandContext(globals, abort.signal);
-      await action(context, cmd.args, cmd.opts());
+      context.interruptLine = interruptLine(cmd.name(), opts);
+      // Before the command does anything: an unknown --source is one error, the same for every command.
+      if (opts.source !== undefined) await context.checkSources(opts.source as string | string[]);
+      await action(context, cmd.args, opts);
     };
 
   const program = new Command('botbackup')
@@ -56,9 +63,7 @@ export async function main(argv: string[]): Promise<number> {
       'age identity file that opens encrypted backups (repeatable; also $BOTBACKUP_IDENTITY_FILE)',
       (v: string, prev: string[] = []) => [...prev, v],
     )
-    .option('--insecure', 'accept backups that are unsigned or signed by a key signing.trusted does not list (with a warning)')
-    .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .option('--insecure', 'accept backups that are unsigned or signed by a key signing.trusted does not list (with a warning)');
   for (const make of [
     backupCommand,
     restoreCommand,
@@ -79,20 +84,30 @@ export async function main(argv: string[]): Promise<number> {
     jobsCommand,
     healthCommand,
   ]) {
-    program.addCommand(make(wrap).exitOverride());
+    program.addCommand(make(wrap));
   }
-  program.addCommand(historyCommand(wrap).exitOverride());
-  program.addCommand(diffCommand(wrap).exitOverride());
-  program.addCommand(schedulerCommand(wrap).exitOverride());
+  program.addCommand(historyCommand(wrap));
+  program.addCommand(diffCommand(wrap));
+  program.addCommand(schedulerCommand(wrap));
+  const usage = throwUsageErrors(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
+    // Work that was done when the interrupt came is kept: the command's line says so, as for any interrupt.
+    if (abort.signal.aborted && context?.interruptLine !== undefined) return interrupted(context.interruptLine);
     return context?.exitCode ?? ExitCode.ok;
   } catch (error) {
     context?.progress.done();
     if (error instanceof CommanderError) {
-      // Help and version exit 0; anything else commander rejected is a usage error it already printed.
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      // Help and version exit 0. Without a command, commander printed the help on stderr.
+      if (error.exitCode === 0) return ExitCode.ok;
+      process.stderr.write(error.code === 'commander.help' ? 'botbackup: name a command (listed above).\n' : `${usageErrorLine(error, usage.failedCommand)}\n`);
+      return ExitCode.usage;
+    }
+    if (abort.signal.aborted && context?.interruptLine !== undefined) {
+      // Whatever the engine threw once aborted, what matters is what was kept; a command that
+      // knows better threw its own AbortedError (following a queued job: it goes on in the worker).
+      return interrupted(error instanceof AbortedError && error !== abort.signal.reason ? error.message : context.interruptLine);
     }
     const reported = abort.signal.aborted && !(error instanceof BotbackupError) ? abort.signal.reason : error;
     const code = exitCodeFor(reported);
@@ -107,4 +122,10 @@ export async function main(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Prints the one line of an interrupted command and returns its exit code (130). */
+function interrupted(line: string): number {
+  process.stderr.write(`botbackup: ${line}\n`);
+  return ExitCode.aborted;
 }

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { UsageError, exitCodeFor, redactUrl, type Config } from '@botbackup/core';
+import { exitCodeFor, findSource, redactUrl, type Config } from '@botbackup/core';
 import { checkSourceRoots } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import type { WrapAction } from '../command.js';
@@ -60,8 +60,7 @@ async function planChecks(ctx: CommandContext, config: Config, role: Role | unde
     for (const store of await ctx.stores()) checks.push(() => checkStore(store, ctx.signal));
   }
   for (const id of sources) {
-    const source = config.sources.find((s) => s.id === id);
-    if (!source) throw new UsageError(`${config.file} has no source "${id}"; it has ${config.sources.map((s) => s.id).join(', ')}.`);
+    const source = findSource(config, id);
     checks.push(() => settle({ check: 'source', name: id, location: source.root }, () => checkSourceRoots(config, [id])));
   }
   return checks;

@@ -2,6 +2,7 @@
 // sources stay inside the folder: other code gets a Config from parseConfig, never a schema.
 export { COMPRESSION_CODECS, FILE_KINDS, JOB_TYPES, SYMLINK_POLICIES } from './kinds.js';
 export type { CompressionCodec, EntryKind, FileKind, JobType, SymlinkPolicy } from './kinds.js';
+export { findSource } from './find-source.js';
 export { parseConfig } from './parse.js';
 export type { ParseConfigOptions } from './parse.js';
 export { DEFAULT_LEVEL } from './schema.js';

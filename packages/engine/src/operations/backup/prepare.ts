@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ConfigError, createBackupId, repositoryKeys, UsageError, type Config, type SourceConfig } from '@botbackup/core';
+import { ConfigError, createBackupId, findSource, repositoryKeys, UsageError, type Config, type SourceConfig } from '@botbackup/core';
 import { checkSourceRoots } from '../../config/index.js';
 import { checkBackupKeys, Keyring } from '../../crypto/index.js';
 import { makeOwnedTempDir, removeStaleTemp } from '../../repository/index.js';
@@ -14,9 +14,7 @@ export function selectSource(config: Config, sourceId: string | undefined): Sour
     if (config.sources.length === 1) return config.sources[0]!;
     throw new UsageError(`${config.file} defines ${config.sources.length} sources (${config.sources.map((s) => s.id).join(', ')}); choose one with --source.`);
   }
-  const source = config.sources.find((s) => s.id === sourceId);
-  if (!source) throw new UsageError(`${config.file} has no source "${sourceId}"; it defines ${config.sources.map((s) => s.id).join(', ')}.`);
-  return source;
+  return findSource(config, sourceId);
 }
 
 /**
