@@ -147,7 +147,7 @@ describe('encrypted backups (age) made on a host without the identity', () => {
     const other = await makeKeys(tmp.dir, 'other-keys');
     const cases: [string[], RegExp][] = [
       [[], /is encrypted; give the identity that opens it with --identity/],
-      [['--identity', other.identityFile], /none of the given identities can open this file: it was encrypted to other recipients/],
+      [['--identity', other.identityFile], /\(given with --identity; recipient age1\w+\) does not open backup \S+, which was encrypted to other recipients/],
       [['--identity', path.join(tmp.dir, 'nope.txt')], /identity file .*nope\.txt does not exist/],
     ];
     for (const [args, message] of cases) {

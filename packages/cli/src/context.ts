@@ -55,7 +55,11 @@ export class CommandContext {
     return this.configPromise;
   }
 
-  /** The repository's keys: the config's, --identity files, and --insecure. */
+  /**
+   * The repository's keys: the config's, with --insecure, and the identities that open backups:
+   * the --identity files alone when given, else $BOTBACKUP_IDENTITY_FILE, else the config's
+   * identityFile (see Keyring).
+   */
   async keyring(): Promise<Keyring> {
     this.keyringPromise ??= this.config().then(
       (config) => new Keyring({ config, identityFiles: (this.options.identity ?? []).map((f) => path.resolve(f)), insecure: this.options.insecure ?? false }),
@@ -112,6 +116,17 @@ export class CommandContext {
   async resolveBackup(ref: string, opts: Record<string, unknown>): Promise<{ store: BackupStore; stores: BackupStore[]; manifest: Manifest }> {
     const readable = await this.readStores(opts.storage as string | undefined);
     const { store, manifest } = await resolveBackupInStores(readable, ref, opts.source as string | undefined, this.signal);
+    // An identity that does not open the backup is refused now, before anything of it is read or
+    // written. A manifest whose signature is refused is left to the command: restore refuses
+    // it, show shows it (its sealed key may be what was altered).
+    const keyring = await this.keyring();
+    let accepted = true;
+    try {
+      keyring.checkSignature(manifest, `storage "${store.name}"`);
+    } catch {
+      accepted = false;
+    }
+    if (accepted) await keyring.checkOpens(manifest);
     // The store that had it first, then the others as fallbacks.
     return { store, stores: [store, ...readable.filter((s) => s !== store)], manifest };
   }

@@ -96,7 +96,10 @@ export function contentHashKeyId(key: Buffer): string {
 
 export interface KeyringOptions {
   config: Config;
-  /** Identity files given on the command line (--identity); they come before the config's. */
+  /**
+   * Identity files given on the command line (--identity). When there are any, they are the only
+   * identities used: neither $BOTBACKUP_IDENTITY_FILE nor the config's is read (see {@link Keyring}).
+   */
   identityFiles?: readonly string[];
   /** Accept unsigned backups and signatures by keys that are not trusted (with a warning). */
   insecure?: boolean;
@@ -108,26 +111,41 @@ export interface KeyringOptions {
  * Everything a command needs of the repository's keys, loaded when first needed: a host that only
  * lists backups never reads a key file, and a missing identity is an error only when an encrypted
  * object must be opened.
+ *
+ * The identities that open backups come from one place, the first that gives any: the
+ * `--identity` files, else `$BOTBACKUP_IDENTITY_FILE`, else `encryption.identityFile`. An identity
+ * given on purpose replaces the configured one rather than adding to it: the config's file is then
+ * never read (it may be missing on this host), and a wrong identity is refused instead of another
+ * silently opening the backup ({@link checkOpens}).
  */
 export class Keyring {
   readonly policy: SignaturePolicy;
   private readonly config: Config | undefined;
-  private readonly identityFiles: string[];
+  private readonly identityFiles: readonly string[];
+  /** Where the identity files came from, as the user would name it in a message. */
+  private readonly identityOrigin: string | undefined;
   private readonly passphrase: string | undefined;
   private worker: Promise<WorkerKey | undefined> | undefined;
   private identities: Promise<string[]> | undefined;
   private readonly hashKeys = new Map<string, Promise<Buffer>>();
+  /** {@link checkOpens} of each backup, by id: its identities are tried once. */
+  private readonly opened = new Map<string, Promise<void>>();
 
   constructor(options: KeyringOptions | undefined) {
     const env = options?.env ?? process.env;
     this.config = options?.config;
     this.policy = { trusted: options?.config.signing.trusted ?? [], insecure: options?.insecure ?? false };
-    const envFile = env.BOTBACKUP_IDENTITY_FILE;
-    this.identityFiles = [
-      ...(options?.identityFiles ?? []),
-      ...(envFile ? [envFile] : []),
-      ...(options?.config.encryption?.identityFile ? [options.config.encryption.identityFile] : []),
-    ];
+    const given = options?.identityFiles ?? [];
+    const envFile = env.BOTBACKUP_IDENTITY_FILE || undefined;
+    const configFile = options?.config.encryption?.identityFile;
+    [this.identityFiles, this.identityOrigin] =
+      given.length > 0
+        ? [given, 'given with --identity']
+        : envFile
+          ? [[envFile], 'from BOTBACKUP_IDENTITY_FILE']
+          : configFile
+            ? [[configFile], `encryption.identityFile in ${options!.config.file}`]
+            : [[], undefined];
     this.passphrase = options?.config.encryption?.passphrase ?? (env.BOTBACKUP_PASSPHRASE || undefined);
   }
 
@@ -223,6 +241,8 @@ export class Keyring {
       }
       return { identities: [], passphrase: this.passphrase };
     }
+    // Page maps (recipients+worker) may be opened by the worker key whatever the identities are.
+    if (readers === 'recipients') await this.checkOpens(manifest);
     const identities = [...(await this.loadIdentities())];
     if (readers === 'recipients+worker') {
       const worker = await this.optionalWorkerKey();
@@ -238,12 +258,64 @@ export class Keyring {
     return { identities, ...(this.passphrase === undefined ? {} : { passphrase: this.passphrase }) };
   }
 
-  /** True when this host has an identity or passphrase that could open archives (verify reads contents only then). */
+  /**
+   * True when this host has an identity or passphrase that could open archives (verify reads
+   * contents only then); one that is given but does not open this backup is refused
+   * ({@link checkOpens}).
+   */
   async canOpenArchives(manifest: Manifest): Promise<boolean> {
     const object = manifest.objects.find((o) => o.role === 'archive');
     if (!object?.encryption) return true;
     if (object.encryption.readers === 'passphrase') return this.passphrase !== undefined;
-    return (await this.loadIdentities()).length > 0;
+    if (this.identityFiles.length === 0) return false;
+    await this.checkOpens(manifest);
+    return true;
+  }
+
+  /**
+   * Refuses, with one KeyError (exit 11), identities (or a passphrase) that do not open
+   * `manifest`'s backup, before any of its objects is read: they are tried on the content-hash
+   * key the manifest itself holds, sealed for the same readers as its archive. age records no
+   * recipient in the clear, so trying is the only check. Nothing to check when the backup is not
+   * encrypted, when nothing was given to open it (the first object to open says so), or for a
+   * manifest older than schema 3 (its objects' own errors say it). Call it after the manifest's
+   * signature is accepted: a sealed key someone altered is a signature failure, not a wrong key.
+   */
+  async checkOpens(manifest: Manifest): Promise<void> {
+    const info = manifest.encryption;
+    const readers = manifest.objects.find((o) => o.role === 'archive')?.encryption?.readers;
+    if (!info || !readers) return;
+    if (readers === 'passphrase' ? this.passphrase === undefined : this.identityFiles.length === 0) return;
+    let checked = this.opened.get(manifest.id);
+    if (!checked) {
+      checked = this.tryOpen(manifest, Buffer.from(info.contentHashKey, 'base64'), readers === 'passphrase');
+      this.opened.set(manifest.id, checked);
+    }
+    return checked;
+  }
+
+  private async tryOpen(manifest: Manifest, sealed: Buffer, passphrase: boolean): Promise<void> {
+    if (passphrase) {
+      await decryptBuffer(sealed, { identities: [], passphrase: this.passphrase! }).catch((error: unknown) => {
+        throw withBackup(error, manifest);
+      });
+      return;
+    }
+    const identities = await this.loadIdentities();
+    try {
+      await decryptBuffer(sealed, { identities });
+    } catch (error) {
+      if (!(error instanceof KeyError && error.code === 'WRONG_KEY')) throw withBackup(error, manifest);
+      const files = this.identityFiles.join(', ');
+      const which = this.identityFiles.length === 1 ? `The identity ${files}` : `The identities ${files}`;
+      const recipients = identities.map((identity) => recipientOf(identity)).join(', ');
+      throw new KeyError(
+        'WRONG_KEY',
+        `${which} (${this.identityOrigin}; recipient ${recipients}) do${this.identityFiles.length === 1 ? 'es' : ''} not open backup ${manifest.id}, which was encrypted to other recipients; give the identity whose recipient the backup was made for.`,
+        { backupId: manifest.id },
+        { cause: error },
+      );
+    }
   }
 
   private loadIdentities(): Promise<string[]> {
