@@ -11,6 +11,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Stops the run with one line when a system tool the tests drive is missing (test/setup-tools.ts).
+    globalSetup: ['test/setup-tools.ts'],
     // The CLI keeps its catalog under $XDG_STATE_HOME: tests must not write into the user's home.
     // ... and its temp copies under $XDG_CACHE_HOME/botbackup/tmp.
     env: { XDG_STATE_HOME: path.join(os.tmpdir(), 'botbackup-test-state'), XDG_CACHE_HOME: path.join(os.tmpdir(), 'botbackup-test-cache') },
