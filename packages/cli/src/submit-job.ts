@@ -11,6 +11,7 @@ export async function submitJob(ctx: CommandContext, payload: JobPayload, wait: 
   // Loaded here, not at the top: BullMQ and ioredis would add their start-up time to every command that runs locally.
   const { enqueueJob, followJob } = await import('./queue-client.js');
   const { job, queueName } = await enqueueJob(config, payload, ctx.signal);
+  ctx.interruptLine = `Interrupted; job ${job.id} is queued and goes on in a worker (see "botbackup jobs").`;
   if (!wait) {
     if (ctx.options.json) ctx.printJson({ jobId: job.id, queue: queueName, state: 'queued' });
     else ctx.print(`Queued job ${job.id} (${job.name}) on ${queueName}.`);

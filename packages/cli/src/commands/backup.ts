@@ -40,6 +40,7 @@ export function backupCommand(wrap: WrapAction): Command {
           onProgress: ctx.progress.update,
           signal: ctx.signal,
         });
+        ctx.interruptLine = `Interrupted after backup ${result.manifest.id} was committed; it is kept.`;
         ctx.progress.done();
         const m = result.manifest;
         const catalog = await ctx.catalog();

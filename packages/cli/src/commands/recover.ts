@@ -23,6 +23,8 @@ export function recoverCommand(wrap: WrapAction): Command {
           onProgress: ctx.progress.update,
           signal: ctx.signal,
         });
+        if (result.status === 'recovered')
+          ctx.interruptLine = `Interrupted after source "${result.sourceId}" was recovered from backup ${result.backupId}; it is kept.`;
         ctx.progress.done();
         if (result.status === 'recovered') ctx.exitCode = ExitCode.recovered;
         if (ctx.options.json) {

@@ -36,6 +36,7 @@ export function restoreCommand(wrap: WrapAction): Command {
         keyring: await ctx.keyring(),
         signal: ctx.signal,
       });
+      ctx.interruptLine = `Interrupted after backup ${result.backupId} was restored into ${result.target}; it is kept.`;
       ctx.progress.done();
       if (ctx.options.json) {
         ctx.printJson(result);
