@@ -1,8 +1,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { entryOfFile, serializeManifest, type Manifest } from '@botbackup/core';
-import { createBot, listFiles, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
+import { entryOfFile, serializeManifest, serializeSignedManifest, type Manifest } from '@botbackup/core';
+import { parseWorkerKey } from '@botbackup/engine';
+import { createBot, listFiles, makeKeys, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
 import { fileListPath, storedFiles } from './helpers/file-list.js';
 
 /**
@@ -74,5 +75,73 @@ describe('a repository of schema 3 backups (files inline in the manifest)', () =
     expect(restore.code, restore.stderr).toBe(0);
     expect(await fs.readFile(path.join(target, 'config/bot.json'), 'utf8')).toBe('{"exchange":"kraken"}');
     expect(await sha256File(path.join(target, '.env'))).toBe(await sha256File(path.join(root, '.env')));
+  });
+});
+
+/**
+ * Encrypted backups were stored under the plaintext names (`archive.tar.zst`, `pagemap-<db>.bin`)
+ * before objects were named for what they are (`.age`). Readers take every key from the signed
+ * manifest, so such a repository keeps working. The old backup here is made the way that version
+ * wrote it: an encrypted backup's objects renamed back, its manifest naming them so and signed
+ * again with the same worker key.
+ */
+describe('a repository of encrypted backups stored under the names before .age', () => {
+  const tmp = useTempDir();
+
+  async function setUp() {
+    const root = path.join(tmp.dir, 'bot');
+    const repo = path.join(tmp.dir, 'repo');
+    await createBot(root);
+    const keys = await makeKeys(tmp.dir);
+    const retention = 'defaults:\n  retention: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0, grace: 0s }\n';
+    const config = await writeConfig(tmp.dir, { root, repo, keys, extra: retention });
+    const made = await runCli(['--config', config, '--json', 'backup']);
+    expect(made.code, made.stderr).toBe(0);
+    const id = (JSON.parse(made.stdout) as { id: string }).id;
+    const manifestFile = path.join(repo, 'manifests/testbot', `${id}.json`);
+    const current = JSON.parse(await fs.readFile(manifestFile, 'utf8')) as Manifest;
+    const oldName = (key: string) => key.replace(/\.age$/, '');
+    for (const o of current.objects.filter((o) => o.encryption !== null)) {
+      expect(o.key).toMatch(/\/(archive\.tar\.zst|pagemap-trades\.bin)\.age$/);
+      await fs.rename(path.join(repo, o.key), path.join(repo, oldName(o.key)));
+    }
+    const old: Manifest = {
+      ...current,
+      databases: current.databases.map((db) => ({ ...db, pageMap: db.pageMap && oldName(db.pageMap) })),
+      objects: current.objects.map((o) => ({ ...o, key: oldName(o.key) })),
+    };
+    const worker = parseWorkerKey(await fs.readFile(keys.workerKeyFile, 'utf8'), 'worker.key');
+    await fs.writeFile(manifestFile, serializeSignedManifest(old, worker));
+    expect(await listFiles(path.join(repo, 'data/testbot', id))).toEqual(['archive.tar.zst', 'files.ndjson.zst', 'pagemap-trades.bin']);
+    return { root, repo, config, id };
+  }
+
+  it('restores and verifies it, builds an incremental on its page map, and prune deletes its objects', async () => {
+    const { root, repo, config, id } = await setUp();
+    const cli = async (...args: string[]) => {
+      const run = await runCli(['--config', config, ...args]);
+      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
+      return run.stdout;
+    };
+    await cli('restore', id, '--target', path.join(tmp.dir, 'restored'));
+    for (const f of ['.env', 'keys/binance.key', 'config/bot.json'])
+      expect(await sha256File(path.join(tmp.dir, 'restored', f)), f).toBe(await sha256File(path.join(root, f)));
+    expect(await cli('verify', id)).toMatch(new RegExp(`^ok +${id} in "local": .*, checked in`, 'm'));
+
+    // The incremental reads the old backup's page map under its old name; its own objects get the new ones.
+    await fs.writeFile(path.join(root, 'config/bot.json'), '{"exchange":"kraken"}');
+    const inc = JSON.parse(await cli('--json', 'backup', '--incremental')) as { id: string; type: string; parent: string; databases: { stored: string }[] };
+    expect([inc.type, inc.parent, inc.databases[0]!.stored]).toEqual(['incremental', id, 'delta']);
+    expect(await listFiles(path.join(repo, 'data/testbot', inc.id))).toEqual(['archive.tar.zst.age', 'files.ndjson.zst', 'pagemap-trades.bin.age']);
+    await cli('restore', inc.id, '--target', path.join(tmp.dir, 'restored-inc'), '--deep');
+    expect(await fs.readFile(path.join(tmp.dir, 'restored-inc/config/bot.json'), 'utf8')).toBe('{"exchange":"kraken"}');
+
+    // A newer full backup alone is kept: the old chain goes, objects with the old names included.
+    const full = JSON.parse(await cli('--json', 'backup')) as { id: string };
+    await cli('verify', full.id);
+    await cli('prune');
+    expect(await listFiles(path.join(repo, 'data/testbot'))).toEqual(
+      ['archive.tar.zst.age', 'files.ndjson.zst', 'pagemap-trades.bin.age'].map((f) => `${full.id}/${f}`),
+    );
   });
 });

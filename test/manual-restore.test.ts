@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createBot, repoRoot, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
+import { createBot, makeKeys, repoRoot, runCli, sha256File, useTempDir, writeConfig } from './helpers/bot.js';
 
 /** The shell block of docs/format.md's "Checking and restoring by hand", as documented. */
 async function documentedSteps(): Promise<string> {
@@ -67,6 +67,32 @@ describe('a backup restores without botbackup, by the steps in docs/format.md', 
     execFileSync('python3', [path.join(tmp.dir, 'apply.py'), path.join(delta, 'data/trades.db.bbdelta'), path.join(base, 'data/trades.db')]);
     const manifest = JSON.parse(await fs.readFile(path.join(repo, 'manifests/testbot', `${inc.id}.json`), 'utf8'));
     expect(await sha256File(path.join(base, 'data/trades.db'))).toBe(manifest.databases[0].sha256);
+  });
+
+  it('an encrypted backup: archive.tar.zst.age and pagemap-trades.bin.age open with age, then zstd and tar, by the documented steps', async () => {
+    const root = path.join(tmp.dir, 'bot');
+    const repo = path.join(tmp.dir, 'repo');
+    await createBot(root);
+    const keys = await makeKeys(tmp.dir);
+    const cli = await runCli(['--config', await writeConfig(tmp.dir, { root, repo, keys }), 'backup', '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const { id } = JSON.parse(cli.stdout) as { id: string };
+    const folder = path.join(repo, 'data/testbot', id);
+    expect((await fs.readdir(folder)).sort()).toEqual(['archive.tar.zst.age', 'files.ndjson.zst', 'pagemap-trades.bin.age']);
+
+    const doc = await fs.readFile(path.join(repoRoot, 'docs/format.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('### An encrypted backup'));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)![1]!.replace(/^ID=.*$/m, `ID=${id} SRC=testbot KEY=${keys.identityFile}`);
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: repo, encoding: 'utf8' });
+    // sha256sum -c: the archive and the file list; then the keyed hash of each of the five files and of the database.
+    expect(out.match(/: OK$/gm)).toHaveLength(2 + 5 + 1);
+    for (const file of ['.env', 'config/bot.json', 'keys/binance.key', 'logs/bot.log']) {
+      expect(await sha256File(path.join(repo, 'restored', file))).toBe(await sha256File(path.join(root, file)));
+    }
+    // The page map, as the text after the block says: `age -d -i "$KEY" pagemap-trades.bin.age`.
+    const pageMapCommand = /A page map decrypts the same way \(`(age -d -i "\$KEY" pagemap-trades\.bin\.age)`\)/.exec(section)![1]!;
+    const pageMap = execFileSync('bash', ['-euo', 'pipefail', '-c', pageMapCommand], { cwd: folder, env: { ...process.env, KEY: keys.identityFile } });
+    expect(pageMap.subarray(0, 8).toString('latin1')).toBe('BBPGMAP1');
   });
 
   it('a flipped byte makes the documented check fail', async () => {

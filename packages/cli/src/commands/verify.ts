@@ -86,7 +86,7 @@ function printVerdict(ctx: CommandContext, catalog: Catalog, v: CopyVerdict, man
     catalog.recordCopy(v.store, manifest, 'verified', new Date());
     const what = v.contents === false ? 'encrypted bytes checked (no identity here to check the entries inside)' : 'checked';
     ctx.print(
-      `ok     ${v.id} in "${v.store}": ${v.entries} entries, ${formatBackupSizes(backupSizes(manifest))}, ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${formatSeconds(v.durationMs ?? 0)}`,
+      `ok     ${v.id} in "${v.store}": ${v.entries} entr${v.entries === 1 ? 'y' : 'ies'}, ${formatBackupSizes(backupSizes(manifest))}, ${what}${v.deep ? ' and restored with integrity_check' : ''} in ${formatSeconds(v.durationMs ?? 0)}`,
     );
     for (const warning of v.warnings ?? []) ctx.print(`       WARNING: ${warning}`);
     return;
