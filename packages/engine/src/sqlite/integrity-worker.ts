@@ -1,14 +1,24 @@
 // Runs PRAGMA quick_check / integrity_check, or a source's check queries, in a worker thread: on
 // a 1 GiB database they take seconds of synchronous SQLite work, which must not stall the event
 // loop (BullMQ lock renewals, progress output) of the process that called them.
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
 type Request =
-  | { file: string; pragma: 'quick_check' | 'integrity_check'; readonly?: boolean }
+  | { file: string; pragma: 'quick_check' | 'integrity_check'; readonly?: boolean; thread?: boolean }
   | { file: string; queries: { name: string; query: string }[]; asOfMs: number; readonly?: boolean };
 
 const request = workerData as Request;
+// This thread's name in /proc (`<pid>/task/<tid>`), for the caller to follow its reads
+// (check-database.ts, CheckProgressProbe); Linux only, nothing elsewhere.
+if ('pragma' in request && request.thread) {
+  try {
+    parentPort!.postMessage({ thread: readlinkSync('/proc/thread-self') });
+  } catch {
+    // no /proc: no progress until the end
+  }
+}
 // The answer is posted only once the connection is closed: the caller may then remove the -wal
 // and -shm it made (see sqlite-sidecars.ts), which SQLite does only when no connection is open.
 let reply: unknown;

@@ -75,7 +75,8 @@ export async function storeArchive(run: BackupRun, inputs: Iterable<ArchiveInput
     },
     (n) => {
       packed += n;
-      options.onProgress?.({ phase: 'pack', done: packed, total: Math.max(expected, packed) });
+      // The expected size is the files' sizes when they were listed; past it (a log grew) the total is unknown until the end.
+      options.onProgress?.({ phase: 'pack', done: packed, total: packed <= expected ? expected : undefined });
     },
     run.contentKey,
   );
@@ -86,6 +87,8 @@ export async function storeArchive(run: BackupRun, inputs: Iterable<ArchiveInput
   try {
     const written = await storeObject(run, archiveKey, [archive.stream, createCompressStream(config.compression.codec, config.compression.level), ...encrypt]);
     const packResult = await archive.result;
+    // The expected size was an estimate (a file may have shrunk or been skipped): the phase ends complete at what was packed.
+    options.onProgress?.({ phase: 'pack', done: packed, total: packed });
     const object: ManifestObject = {
       key: archiveKey,
       role: 'archive',

@@ -50,8 +50,9 @@ export async function checkDatabases(
       continue;
     }
     const t0 = performance.now();
-    run.onProgress?.({ phase: 'integrity', done: 0, total: entry.size, subject: entry.path });
-    const check = await checkDatabase(file, 'integrity_check');
+    const onProgress = run.onProgress && ((done: number, total: number) => run.onProgress!({ phase: 'integrity', done, total, subject: entry.path }));
+    onProgress?.(0, entry.size);
+    const check = await checkDatabase(file, 'integrity_check', run.signal, { onProgress });
     checked.integrityCheckMs += performance.now() - t0;
     if (!check.ok) {
       throw new IntegrityError(
