@@ -1,11 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import pretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 import { UsageError, findSource, type Config, type ExitCodeValue, type Manifest } from '@botbackup/core';
 import { Catalog, Keyring, defaultCatalogPath, loadConfig, resolveBackupInStores, type Logger } from '@botbackup/engine';
 import { createStores, type BackupStore } from '@botbackup/storage';
-import { ProgressBar } from './output.js';
+import { ProgressBar, type ProgressMode } from './progress.js';
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -13,6 +13,8 @@ export interface GlobalOptions {
   json?: boolean;
   quiet?: boolean;
   debug?: boolean;
+  verbose?: boolean;
+  logFile?: string;
   identity?: string[];
   insecure?: boolean;
 }
@@ -36,13 +38,11 @@ export class CommandContext {
   constructor(
     readonly options: GlobalOptions,
     readonly signal: AbortSignal,
+    /** The command's name: the services (worker, scheduler, dashboard) log differently. */
+    command = '',
   ) {
-    const level = options.debug ? 'debug' : options.quiet || options.json ? 'warn' : 'info';
-    // Logs are JSON lines on stderr; a person at a terminal gets them pretty-printed.
-    this.logger = process.stderr.isTTY
-      ? pino({ level }, pretty({ destination: 2, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' }))
-      : pino({ level }, pino.destination({ fd: 2, sync: true }));
-    this.progress = new ProgressBar(Boolean(process.stderr.isTTY) && !options.json && !options.quiet);
+    this.progress = new ProgressBar(progressMode(options));
+    this.logger = createLogger(options, SERVICES.has(command), this.progress);
   }
 
   /** The config file path: --config, else $BOTBACKUP_CONFIG, else ./botbackup.yaml. */
@@ -147,4 +147,46 @@ export function withBackupSelection(command: Command): Command {
   return command
     .option('-s, --source <id>', 'only backups of this source (with "latest": the newest of it)')
     .option('--storage <name>', 'read only this storage target (default: every target in config order, the next one when a copy is bad)');
+}
+
+/** The long-running commands: their logs are the record of what they do, at info, as JSON lines on stderr (docs/deploy.md). */
+const SERVICES = new Set(['worker', 'scheduler', 'dashboard']);
+
+/** Progress on a terminal (stderr), as JSON lines with --json, none with -q or when stderr is not a terminal. */
+function progressMode(options: GlobalOptions): ProgressMode {
+  if (options.quiet) return 'off';
+  if (options.json) return 'json';
+  return process.stderr.isTTY ? 'terminal' : 'off';
+}
+
+/**
+ * The logger of a command. A person running a command gets its result from the command itself
+ * (the summary on stdout), so its logs show only warnings and errors: -v (--verbose) adds info,
+ * --debug adds debug. The services (worker, scheduler, dashboard) keep their levels and format:
+ * info, warn with -q or --json, debug with --debug. Logs are JSON lines on stderr, pretty-printed for a person at a terminal,
+ * written through the progress display so that they never cut a progress line.
+ * --log-file (or $BOTBACKUP_LOG_FILE) also appends every record at info (--debug: debug) to a
+ * file as JSON lines, whatever stderr shows.
+ */
+function createLogger(options: GlobalOptions, service: boolean, progress: ProgressBar): Logger {
+  // A service keeps the levels it always had (info; warn with -q or --json), for whatever reads its logs.
+  const level = options.debug ? 'debug' : service ? (options.quiet || options.json ? 'warn' : 'info') : options.verbose ? 'info' : 'warn';
+  const stderr = process.stderr.isTTY ? prettyLines((text) => progress.write(text)) : pino.destination({ fd: 2, sync: true });
+  const logFile = options.logFile ?? (process.env.BOTBACKUP_LOG_FILE || undefined);
+  if (logFile === undefined) return pino({ level }, stderr);
+  const fileLevel = options.debug ? 'debug' : 'info';
+  const file = pino.destination({ dest: path.resolve(logFile), append: true, mkdir: true, sync: true });
+  return pino(
+    { level: fileLevel },
+    pino.multistream([
+      { level, stream: stderr },
+      { level: fileLevel, stream: file },
+    ]),
+  );
+}
+
+/** A pino destination that pretty-prints each record for a person, at once (no stream in between, so no record is left behind at exit). */
+function prettyLines(write: (text: string) => void): { write(line: string): void } {
+  const prettify = prettyFactory({ colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' });
+  return { write: (line) => write(prettify(line)) };
 }

@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
       const cmd = params.at(-1) as Command;
       const globals = cmd.optsWithGlobals() as GlobalOptions;
       const opts = cmd.opts();
-      context = new CommandContext(globals, abort.signal);
+      context = new CommandContext(globals, abort.signal, cmd.name());
       context.interruptLine = interruptLine(cmd.name(), opts);
       // Before the command does anything: an unknown --source is one error, the same for every command.
       if (opts.source !== undefined) await context.checkSources(opts.source as string | string[]);
@@ -57,7 +57,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('-c, --config <file>', 'config file (default: $BOTBACKUP_CONFIG, else ./botbackup.yaml)')
     .option('--json', 'machine-readable output on stdout')
     .option('-q, --quiet', 'no progress and no informational output')
+    .option('-v, --verbose', 'also informational logs (default: only warnings and errors; the services log at info)')
     .option('--debug', 'debug logs and stack traces')
+    .option('--log-file <file>', 'also append the logs, at info (--debug: debug), to this file as JSON lines (also $BOTBACKUP_LOG_FILE)')
     .option(
       '--identity <file>',
       'age identity file that opens encrypted backups (repeatable; also $BOTBACKUP_IDENTITY_FILE)',

@@ -1,5 +1,4 @@
 import { formatBytes } from '@botbackup/core';
-import type { ProgressEvent } from '@botbackup/engine';
 
 /** An ISO time (a manifest's, a job's) as `list`, `status` and `jobs` show it: `2026-11-26 06:40:15Z`. */
 export function formatTime(iso: string): string {
@@ -11,55 +10,6 @@ export function formatTable(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(headers), ...rows.map(line)].join('\n');
-}
-
-const PHASE_LABEL: Record<ProgressEvent['phase'], string> = {
-  snapshot: 'snapshot',
-  pack: 'pack',
-  read: 'read',
-  verify: 'checksum',
-  integrity: 'integrity check',
-  copy: 'copy',
-};
-
-/**
- * A one-line progress bar on a terminal (stderr): phase, bar, bytes, rate. Draws at most ten
- * times a second; does nothing when stderr is not a terminal or output is for scripts.
- */
-export class ProgressBar {
-  private lastDraw = 0;
-  private phaseStart = 0;
-  private phase: string | undefined;
-  private drawn = false;
-  constructor(private readonly enabled: boolean) {}
-
-  update = (event: ProgressEvent): void => {
-    if (!this.enabled) return;
-    const now = performance.now();
-    const key = `${event.phase}:${event.subject ?? ''}`;
-    if (key !== this.phase) {
-      this.phase = key;
-      this.phaseStart = now;
-    } else if (now - this.lastDraw < 100 && event.done !== event.total) return;
-    this.lastDraw = now;
-    const seconds = Math.max((now - this.phaseStart) / 1000, 0.001);
-    const unitIsPages = event.phase === 'snapshot';
-    const done = unitIsPages ? `${event.done} pages` : formatBytes(event.done);
-    const total = event.total === undefined ? '' : unitIsPages ? ` / ${event.total}` : ` / ${formatBytes(event.total)}`;
-    const rate = unitIsPages ? `${Math.round(event.done / seconds)} pages/s` : `${formatBytes(event.done / seconds)}/s`;
-    const ratio = event.total ? Math.min(event.done / event.total, 1) : 0;
-    const width = 24;
-    const bar = event.total ? `[${'#'.repeat(Math.round(ratio * width)).padEnd(width, '.')}] ` : '';
-    const label = `${PHASE_LABEL[event.phase]}${event.subject ? ` ${event.subject}` : ''}`;
-    process.stderr.write(`\r\x1b[2K${label.padEnd(20)} ${bar}${done}${total}  ${rate}`);
-    this.drawn = true;
-  };
-
-  /** Clears the bar's line before other output. */
-  done(): void {
-    if (this.drawn) process.stderr.write('\r\x1b[2K');
-    this.drawn = false;
-  }
 }
 
 /**
