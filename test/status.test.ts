@@ -186,9 +186,12 @@ describe('botbackup status and jobs', () => {
     expect(text.stdout).toMatch(/^verify-daily .*MISSING from Redis/m);
     expect(text.stdout).toMatch(/^old-full .*NOT CONFIGURED/m);
     expect(text.stdout).toMatch(
-      new RegExp(`^testbot +${done.result.backupId} +\\d+[sm]( \\d+s)? +ok +full ok \\d+[sm].* ago: backup ${done.result.backupId}$`, 'm'),
+      new RegExp(
+        `^testbot +${done.result.backupId} +\\d+[sm]( \\d+s)? +[\\d.]+ \\S*B +[\\d.]+ \\S*B +ok +full ok \\d+[sm].* ago: backup ${done.result.backupId}$`,
+        'm',
+      ),
     );
-    expect(text.stdout).toMatch(/^idlebot +none +- +STALE \(no good backup\) +verify FAILED .* ago: /m);
+    expect(text.stdout).toMatch(/^idlebot +none +- +- +- +STALE \(no good backup\) +verify FAILED .* ago: /m);
     expect(text.stdout).toMatch(new RegExp(`^${failed.jobId} +maintenance +verify:idlebot +\\d+[sm].* ago +1/3 +`, 'm'));
 
     const table = await runCli(['--config', file, 'jobs', '--failed']);
@@ -378,7 +381,7 @@ describe('botbackup status and jobs', () => {
     const before = await runCli(['--config', file, 'status']);
     expect(before.code, before.stderr).toBe(0);
     expect(before.stdout).toMatch(/^Distributed mode is not configured \(no "redis" in .*\); showing the backups only\.$/m);
-    expect(before.stdout).toMatch(/^testbot +none +- +STALE \(no good backup\) +-$/m);
+    expect(before.stdout).toMatch(/^testbot +none +- +- +- +STALE \(no good backup\) +-$/m);
     expect((await runCli(['--config', file, 'backup'])).code).toBe(0);
     const json = JSON.parse((await runCli(['--config', file, '--json', 'status'])).stdout) as Status;
     expect(json.distributed).toEqual({ configured: false, redis: null, prefix: null, error: null });
