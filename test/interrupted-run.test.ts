@@ -41,6 +41,7 @@ describe('leftovers of a killed backup', () => {
           cliBin,
           '--config',
           file,
+          '-v',
           'backup',
         ],
         { raw: true, env },

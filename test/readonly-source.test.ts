@@ -41,7 +41,8 @@ describe.skipIf(process.getuid?.() !== 0)('a stopped bot on a read-only mount', 
       }
       const repo = path.join(tmp.dir, 'repo');
       const config = await writeConfig(tmp.dir, { root: ro, repo });
-      const backup = await runCli(['-c', config, '--json', 'backup']);
+      // -q: no progress events on stderr, where nothing else (no warning) may be.
+      const backup = await runCli(['-c', config, '--json', '-q', 'backup']);
       expect(backup.stderr).toBe('');
       expect(backup.code).toBe(0);
       const manifest = JSON.parse(backup.stdout) as { id: string; databases: { sha256: string }[] };

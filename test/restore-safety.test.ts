@@ -49,7 +49,9 @@ describe('backup and restore through the CLI', () => {
     expect(JSON.parse(restored.stdout)).toMatchObject({ files: 6, databases: [{ path: 'data/trades.db', integrityCheck: 'not run' }], integrityCheckMs: 0 });
 
     // The log older than 7 days is left out and says why.
-    const manifest = JSON.parse((await runCli(['--config', configFile, 'show', info.id, '--json'])).stdout) as Manifest & { files: NonNullable<Manifest['files']> };
+    const manifest = JSON.parse((await runCli(['--config', configFile, 'show', info.id, '--json'])).stdout) as Manifest & {
+      files: NonNullable<Manifest['files']>;
+    };
     expect(manifest.excluded).toEqual([{ path: 'logs/old.log', reason: 'log not modified within 7d' }]);
     // The text output shows a hash prefix for plain files, none for secret ones.
     const shown = (await runCli(['--config', configFile, 'show', info.id])).stdout;
@@ -157,7 +159,9 @@ describe('damaged backups are detected and nothing is written', () => {
 
     const plain = await runCli(['--config', configFile, 'restore', m.id, '--target', path.join(dir, 'plain'), '--json']);
     expect(plain.code, plain.stderr).toBe(0);
-    expect(JSON.parse(plain.stdout).databases).toEqual([{ path: 'data/trades.db', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), integrityCheck: 'not run' }]);
+    expect(JSON.parse(plain.stdout).databases).toEqual([
+      { path: 'data/trades.db', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), integrityCheck: 'not run' },
+    ]);
     expect(await sha256File(path.join(dir, 'plain/data/trades.db'))).toBe(await sha256File(db));
 
     const target = path.join(dir, 'deep');
@@ -323,7 +327,7 @@ describe('bad input gets one clear sentence and a documented exit code', () => {
     await fs.chmod(dir, 0o777);
     execFileSync('chmod', ['-R', 'a+rwX', dir]);
     await fs.chmod(path.join(root, 'keys/binance.key'), 0o000);
-    const r = await runCli(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliBin, '--config', configFile, 'backup'], {
+    const r = await runCli(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliBin, '--config', configFile, '-v', 'backup'], {
       raw: true,
     });
     expect(r.code).toBe(4);
@@ -362,7 +366,7 @@ describe('bad input gets one clear sentence and a documented exit code', () => {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', staging]);
     try {
       const db = path.join(root, 'data/trades.db');
-      execFileSync('sqlite3', [db, "CREATE TABLE filler(x); INSERT INTO filler SELECT randomblob(4000) FROM generate_series(1, 1500);"]);
+      execFileSync('sqlite3', [db, 'CREATE TABLE filler(x); INSERT INTO filler SELECT randomblob(4000) FROM generate_series(1, 1500);']);
       const cfg = await writeConfig(dir, { root, repo, extra: `defaults: { tmpDir: ${JSON.stringify(staging)} }\n` });
       const r = await runCli(['--config', cfg, 'backup']);
       expect(r.code, r.stderr).toBe(4);
