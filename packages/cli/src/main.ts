@@ -27,6 +27,31 @@ import { CommandContext, type GlobalOptions } from './context.js';
 import { interruptLine } from './interrupt-lines.js';
 import { throwUsageErrors, usageErrorLine } from './usage-errors.js';
 
+/** Every command, in the order `--help` lists them. */
+const COMMANDS: ((wrap: WrapAction) => Command)[] = [
+  backupCommand,
+  restoreCommand,
+  recoverCommand,
+  listCommand,
+  showCommand,
+  verifyCommand,
+  drillCommand,
+  replicateCommand,
+  pruneCommand,
+  initCommand,
+  keygenCommand,
+  catalogCommand,
+  workerCommand,
+  runCommand,
+  dashboardCommand,
+  statusCommand,
+  jobsCommand,
+  healthCommand,
+  historyCommand,
+  diffCommand,
+  schedulerCommand,
+];
+
 /**
  * Runs the `botbackup` command line and returns the exit code (docs/cli.md lists them).
  * Errors end as one sentence on stderr; a stack trace only with --debug. An interrupt ends as
@@ -51,46 +76,10 @@ export async function main(argv: string[]): Promise<number> {
       await action(context, cmd.args, opts);
     };
 
-  const program = new Command('botbackup')
-    .description('Backups for trading bots: consistent SQLite snapshots, settings and keys.')
-    .version(TOOL_VERSION)
-    .option('-c, --config <file>', 'config file (default: $BOTBACKUP_CONFIG, else ./botbackup.yaml)')
-    .option('--json', 'machine-readable output on stdout')
-    .option('-q, --quiet', 'no progress and no informational output')
-    .option('-v, --verbose', 'also informational logs (default: only warnings and errors; the services log at info)')
-    .option('--debug', 'debug logs and stack traces')
-    .option('--log-file <file>', 'also append the logs, at info (--debug: debug), to this file as JSON lines (also $BOTBACKUP_LOG_FILE)')
-    .option(
-      '--identity <file>',
-      'age identity file that opens encrypted backups (repeatable; also $BOTBACKUP_IDENTITY_FILE)',
-      (v: string, prev: string[] = []) => [...prev, v],
-    )
-    .option('--insecure', 'accept backups that are unsigned or signed by a key signing.trusted does not list (with a warning)');
-  for (const make of [
-    backupCommand,
-    restoreCommand,
-    recoverCommand,
-    listCommand,
-    showCommand,
-    verifyCommand,
-    drillCommand,
-    replicateCommand,
-    pruneCommand,
-    initCommand,
-    keygenCommand,
-    catalogCommand,
-    workerCommand,
-    runCommand,
-    dashboardCommand,
-    statusCommand,
-    jobsCommand,
-    healthCommand,
-  ]) {
-    program.addCommand(make(wrap));
-  }
-  program.addCommand(historyCommand(wrap));
-  program.addCommand(diffCommand(wrap));
-  program.addCommand(schedulerCommand(wrap));
+  const program = withGlobalOptions(
+    new Command('botbackup').description('Backups for trading bots: consistent SQLite snapshots, settings and keys.').version(TOOL_VERSION),
+  );
+  for (const make of COMMANDS) program.addCommand(make(wrap));
   const usage = throwUsageErrors(program);
 
   try {
@@ -130,4 +119,21 @@ export async function main(argv: string[]): Promise<number> {
 function interrupted(line: string): number {
   process.stderr.write(`botbackup: ${line}\n`);
   return ExitCode.aborted;
+}
+
+/** The options every command accepts (GlobalOptions), wherever they come on the command line. */
+function withGlobalOptions(program: Command): Command {
+  return program
+    .option('-c, --config <file>', 'config file (default: $BOTBACKUP_CONFIG, else ./botbackup.yaml)')
+    .option('--json', 'machine-readable output on stdout')
+    .option('-q, --quiet', 'no progress and no informational output')
+    .option('-v, --verbose', 'also informational logs (default: only warnings and errors; the services log at info)')
+    .option('--debug', 'debug logs and stack traces')
+    .option('--log-file <file>', 'also append the logs, at info (--debug: debug), to this file as JSON lines (also $BOTBACKUP_LOG_FILE)')
+    .option(
+      '--identity <file>',
+      'age identity file that opens encrypted backups (repeatable; also $BOTBACKUP_IDENTITY_FILE)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--insecure', 'accept backups that are unsigned or signed by a key signing.trusted does not list (with a warning)');
 }
