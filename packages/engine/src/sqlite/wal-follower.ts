@@ -1,0 +1,420 @@
+import { closeSync, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import Database from 'better-sqlite3';
+import {
+  parseWalHeader,
+  parseWalIndexHeader,
+  WAL_FRAME_HEADER_SIZE,
+  WAL_HEADER_SIZE,
+  WAL_INDEX_READ_SIZE,
+  walChecksum,
+  type WalIndexHeader,
+} from './sqlite-wal.js';
+
+/**
+ * Follows the write-ahead log of a live WAL-mode database, read-only, and hands out its newly
+ * committed frames as segments, without ever letting a frame reach the database file or be
+ * overwritten before the caller has acknowledged it. The protocol, and why it holds, is in
+ * docs/architecture.md ("Continuous WAL shipping"): a read transaction of ours always holds a
+ * read mark no newer than what is acknowledged, and is handed over between two connections, the
+ * newer one begun before the older one ends.
+ */
+
+/** Where the follower stands: through which frame of which WAL everything is acknowledged. */
+export interface WalPosition {
+  /** The WAL's salts; undefined while the database had no WAL. */
+  salt: [number, number] | undefined;
+  /** Frames of that WAL acknowledged (1-based count; 0: none). */
+  frame: number;
+  /** The WAL checksum after `frame` (the chain the next frame continues). */
+  checksum: [number, number];
+}
+
+/** Committed frames of one WAL, exactly as they are in the `-wal` file (24-byte header, then the page, each). */
+export interface WalSegment {
+  salt: [number, number];
+  /** First and last frame, 1-based, within that WAL. */
+  firstFrame: number;
+  lastFrame: number;
+  pageSize: number;
+  frames: Buffer;
+  /** The database's size in pages after the segment's last commit. */
+  pageCount: number;
+  /** Position once this segment is acknowledged. */
+  end: WalPosition;
+}
+
+/** The WAL changed in a way the follower cannot prove it followed: a new generation (a fresh snapshot) is needed. */
+export class WalContinuityError extends Error {}
+
+/** A read transaction of ours and the read mark it holds. */
+interface Reader {
+  db: Database.Database;
+  /** The WAL-index header its snapshot saw. */
+  index: WalIndexHeader | undefined;
+  /** True when it reads the database file alone (read slot 0; see {@link WalFollower.keepOne}). */
+  slotZero: boolean;
+}
+
+const littleEndian = os.endianness() === 'LE';
+/** Read transactions that must begin with no commit in between; more misses means a very busy writer. */
+const BEGIN_ATTEMPTS = 100;
+
+export class WalFollower {
+  private holder: Reader;
+  private pending: { reader: Reader; segment: WalSegment } | undefined;
+  /** The database file's state while the holder reads on slot 0 (see {@link keepOne}); undefined otherwise. */
+  private unprotectedSince: string | undefined;
+  private readonly shm: number;
+
+  private constructor(
+    readonly file: string,
+    private position: WalPosition,
+    private readonly inode: bigint,
+    holder: Reader,
+    shm: number,
+    unprotectedSince: string | undefined,
+  ) {
+    this.holder = holder;
+    this.shm = shm;
+    this.unprotectedSince = unprotectedSince;
+  }
+
+  /**
+   * Starts following `file` from now. `onStart` runs inside the first read transaction, so what it
+   * reads through the connection (a snapshot to build on) is exactly the state the segments follow.
+   */
+  static start(file: string, onStart?: (db: Database.Database, position: WalPosition) => void): WalFollower {
+    const shm = openShm(file);
+    const holder = beginReader(file, shm);
+    try {
+      const position = startPosition(file, holder);
+      onStart?.(holder.db, position);
+      return new WalFollower(file, position, statSync(file, { bigint: true }).ino, holder, shm, holder.slotZero ? databaseState(file) : undefined);
+    } catch (error) {
+      endReader(holder);
+      closeSync(shm);
+      throw error;
+    }
+  }
+
+  /**
+   * Follows `file` again from a position acknowledged earlier (a restarted streamer's newest
+   * shipped segment). That is only possible while the same WAL still holds that frame, with the
+   * same checksum: a WAL restarted or emptied in between may have taken commits with it (the
+   * database file alone cannot say which), and is a {@link WalContinuityError}.
+   */
+  static resume(file: string, position: WalPosition): WalFollower {
+    const shm = openShm(file);
+    const holder = beginReader(file, shm);
+    try {
+      const index = holder.index;
+      const same =
+        position.salt !== undefined &&
+        index !== undefined &&
+        index.salt[0] === position.salt[0] &&
+        index.salt[1] === position.salt[1] &&
+        index.maxFrame >= position.frame;
+      const header = same ? readWalHeader(file) : undefined;
+      if (!same || !header || (position.frame > 0 && !sameChecksum(frameChecksum(file, header.pageSize, position.frame), position.checksum))) {
+        throw new WalContinuityError(
+          `the WAL no longer holds frame ${position.frame} of salts ${position.salt?.join('/') ?? 'none'}: it was restarted or emptied while it was not followed`,
+        );
+      }
+      return new WalFollower(file, position, statSync(file, { bigint: true }).ino, holder, shm, undefined);
+    } catch (error) {
+      endReader(holder);
+      closeSync(shm);
+      throw error;
+    }
+  }
+
+  /** Where the follower stands (what is acknowledged). */
+  get acknowledged(): WalPosition {
+    return this.position;
+  }
+
+  /**
+   * The frames committed since the acknowledged position, or undefined when there are none. A
+   * segment must be acknowledged ({@link ack}) before the next poll; until then the frames it
+   * holds stay protected.
+   */
+  poll(): WalSegment | undefined {
+    if (this.pending) throw new Error('poll: the previous segment is not acknowledged yet');
+    // A database replaced under us (VACUUM INTO and a rename, a restore) is another database.
+    if (statSync(this.file, { bigint: true }).ino !== this.inode) throw new WalContinuityError('the database file was replaced');
+    const reader = beginReader(this.file, this.shm);
+    try {
+      const segment = this.readSince(reader);
+      if (!segment) {
+        this.keepOne(reader);
+        return undefined;
+      }
+      this.pending = { reader, segment };
+      return segment;
+    } catch (error) {
+      endReader(reader);
+      throw error;
+    }
+  }
+
+  /** Records the pending segment as shipped: the protection moves forward to its end. */
+  ack(): void {
+    const pending = this.pending;
+    if (!pending) throw new Error('ack: no segment is pending');
+    this.pending = undefined;
+    this.position = pending.segment.end;
+    this.keepOne(pending.reader);
+  }
+
+  close(): void {
+    if (this.pending) endReader(this.pending.reader);
+    endReader(this.holder);
+    closeSync(this.shm);
+  }
+
+  /**
+   * Makes the newer reader the holder and ends the older one. Both protect every frame after
+   * what is acknowledged: a reader on a slot of its own keeps checkpoints below its mark and the
+   * WAL from restarting; a reader on slot 0 keeps checkpoints from writing the database file at
+   * all (the checkpointer needs slot 0 exclusively), so the file stays as it is now, which is the
+   * baseline {@link restartedFrom} checks. It does let a WAL that was fully checkpointed when it
+   * began restart, and that is what lets the WAL shrink while we follow it; every frame of that
+   * WAL is acknowledged by then (a new frame would have ended its full checkpoint).
+   */
+  private keepOne(newer: Reader): void {
+    this.unprotectedSince = newer.slotZero ? databaseState(this.file) : undefined;
+    endReader(this.holder);
+    this.holder = newer;
+  }
+
+  /** The committed frames after the position that `reader`'s snapshot sees. */
+  private readSince(reader: Reader): WalSegment | undefined {
+    const index = reader.index;
+    if (!index || index.maxFrame === 0) {
+      // No frame is visible. If we had followed frames of a WAL, it was emptied since (a
+      // TRUNCATE or RESTART checkpoint): only provably after nothing more was committed to it.
+      if (this.position.frame > 0) {
+        this.assertNothingCheckpointedUnseen('the WAL was emptied');
+        this.position = { salt: undefined, frame: 0, checksum: [0, 0] };
+      }
+      return undefined;
+    }
+    let from = this.position;
+    if (!from.salt || from.salt[0] !== index.salt[0] || from.salt[1] !== index.salt[1]) {
+      from = this.restartedFrom(index);
+    }
+    if (index.maxFrame === from.frame) {
+      this.position = from;
+      return undefined;
+    }
+    if (index.maxFrame < from.frame) {
+      throw new WalContinuityError(`the WAL holds ${index.maxFrame} frames, fewer than the ${from.frame} already followed`);
+    }
+    return readFrames(this.file, from, index.maxFrame, reader.slotZero ? this.shm : undefined);
+  }
+
+  /**
+   * The position to read a WAL with new salts from: its first frame, when it can be proven that
+   * nothing committed since the acknowledged position was lost with the old WAL. A WAL is
+   * restarted only after all its frames were copied into the database file, so frames after our
+   * position that were lost with it would have changed the database file.
+   */
+  private restartedFrom(index: WalIndexHeader): WalPosition {
+    this.assertNothingCheckpointedUnseen(
+      this.position.salt ? `the WAL was restarted (salts ${this.position.salt.join('/')} became ${index.salt.join('/')})` : 'a WAL appeared',
+    );
+    const header = readWalHeader(this.file);
+    if (!header || header.salt1 !== index.salt[0] || header.salt2 !== index.salt[1]) {
+      throw new WalContinuityError('the WAL file header does not match the WAL-index (the WAL changed while it was read)');
+    }
+    return { salt: index.salt, frame: 0, checksum: header.checksum };
+  }
+
+  /**
+   * Throws unless no frame after the acknowledged position can have been lost with an old WAL: a
+   * WAL restarts only once every frame of it is in the database file, so the file would have
+   * changed since our slot-0 reader began. Under a holder with a slot of its own the WAL cannot
+   * restart at all: new salts then mean something else replaced it.
+   */
+  private assertNothingCheckpointedUnseen(what: string): void {
+    if (this.unprotectedSince !== undefined && databaseState(this.file) === this.unprotectedSince) return;
+    throw new WalContinuityError(`${what} after commits that were not followed (the database file changed meanwhile)`);
+  }
+}
+
+/** The position a new follower starts from: everything its first reader sees. */
+function startPosition(file: string, holder: Reader): WalPosition {
+  const index = holder.index;
+  const header = readWalHeader(file);
+  if (!index || !header || index.maxFrame === 0 || header.salt1 !== index.salt[0] || header.salt2 !== index.salt[1]) {
+    // No frame is visible: the database file is the whole state. A WAL that appears later is
+    // taken from its first frame (see restartedFrom).
+    return { salt: header && index && index.maxFrame > 0 ? index.salt : undefined, frame: index?.maxFrame ?? 0, checksum: header?.checksum ?? [0, 0] };
+  }
+  return { salt: index.salt, frame: index.maxFrame, checksum: frameChecksum(file, header.pageSize, index.maxFrame) };
+}
+
+/** Opens the WAL-index (`-shm`), creating the WAL-mode connection state first if needed. */
+function openShm(file: string): number {
+  // A connection creates the -shm when it first reads; keep ours open only for that.
+  const probe = new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  try {
+    const mode = String(probe.pragma('journal_mode', { simple: true })).toLowerCase();
+    if (mode !== 'wal') throw new WalContinuityError(`the database is in journal_mode=${mode}, not WAL`);
+    // Kept open for the follower's life: closing any descriptor of a file drops every POSIX lock
+    // this process holds on it, our read marks on the -shm included (see pin-worker.ts).
+    return openSync(`${file}-shm`, 'r');
+  } finally {
+    probe.close();
+  }
+}
+
+/**
+ * Begins a read transaction and learns exactly which WAL-index header its snapshot saw: the
+ * header read before and after the first read is the same (no commit came in between).
+ */
+function beginReader(file: string, shm: number): Reader {
+  const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  try {
+    for (let attempt = 0; attempt < BEGIN_ATTEMPTS; attempt++) {
+      const before = readIndex(shm);
+      db.exec('BEGIN');
+      db.prepare('select count(*) from sqlite_schema').get();
+      const after = readIndex(shm);
+      if (before && after && before.raw.equals(after.raw)) {
+        // SQLite reads the database file alone (slot 0) when every frame is backfilled (walTryBeginRead).
+        return { db, index: after, slotZero: after.backfilled >= after.maxFrame };
+      }
+      db.exec('COMMIT');
+    }
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  db.close();
+  throw new WalContinuityError(`the WAL-index kept changing over ${BEGIN_ATTEMPTS} attempts to begin a read`);
+}
+
+function endReader(reader: Reader): void {
+  if (reader.db.inTransaction) reader.db.exec('COMMIT');
+  reader.db.close();
+}
+
+function readIndex(shm: number): WalIndexHeader | undefined {
+  const bytes = Buffer.alloc(WAL_INDEX_READ_SIZE);
+  for (let i = 0; i < 5; i++) {
+    const n = readSync(shm, bytes, 0, bytes.length, 0);
+    const header = parseWalIndexHeader(bytes.subarray(0, n), littleEndian);
+    if (header) return header;
+  }
+  return undefined;
+}
+
+function readWalHeader(file: string) {
+  let fd: number;
+  try {
+    fd = openSync(`${file}-wal`, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const bytes = Buffer.alloc(WAL_HEADER_SIZE);
+    const n = readSync(fd, bytes, 0, WAL_HEADER_SIZE, 0);
+    return parseWalHeader(bytes.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The cumulative checksum stored in frame `frame`'s header. */
+function frameChecksum(file: string, pageSize: number, frame: number): [number, number] {
+  const fd = openSync(`${file}-wal`, 'r');
+  try {
+    const head = Buffer.alloc(WAL_FRAME_HEADER_SIZE);
+    readSync(fd, head, 0, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE + (frame - 1) * (WAL_FRAME_HEADER_SIZE + pageSize));
+    return [head.readUInt32BE(16), head.readUInt32BE(20)];
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads frames (from.frame, to] of the WAL and checks each one's salts and the checksum chain;
+ * the last must be a commit. With `recheckShm` (a slot-0 reader, which does not keep a fully
+ * checkpointed WAL from restarting), the WAL-index's
+ * salts are read again afterwards: unchanged, no restart rewrote the frames while they were read.
+ */
+function readFrames(file: string, from: WalPosition, to: number, recheckShm: number | undefined): WalSegment {
+  const header = readWalHeader(file);
+  if (!header || header.salt1 !== from.salt![0] || header.salt2 !== from.salt![1]) {
+    throw new WalContinuityError('the WAL file header does not match the frames being followed');
+  }
+  const pageSize = header.pageSize;
+  const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
+  const frames = Buffer.alloc((to - from.frame) * frameSize);
+  const fd = openSync(`${file}-wal`, 'r');
+  try {
+    if (fstatSync(fd).size < WAL_HEADER_SIZE + to * frameSize) throw new WalContinuityError(`the WAL is shorter than its ${to} committed frames`);
+    let done = 0;
+    while (done < frames.length) {
+      const n = readSync(fd, frames, done, frames.length - done, WAL_HEADER_SIZE + from.frame * frameSize + done);
+      if (n === 0) throw new WalContinuityError('the WAL ended while it was read');
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  let checksum = from.checksum;
+  let pageCount = 0;
+  for (let off = 0; off < frames.length; off += frameSize) {
+    const frameNo = from.frame + off / frameSize + 1;
+    if (frames.readUInt32BE(off + 8) !== header.salt1 || frames.readUInt32BE(off + 12) !== header.salt2) {
+      throw new WalContinuityError(`frame ${frameNo} of the WAL has other salts: it was written again while it was read`);
+    }
+    checksum = walChecksum(frames.subarray(off, off + 8), header.bigEndianChecksum, checksum);
+    checksum = walChecksum(frames.subarray(off + WAL_FRAME_HEADER_SIZE, off + frameSize), header.bigEndianChecksum, checksum);
+    if (checksum[0] !== frames.readUInt32BE(off + 16) || checksum[1] !== frames.readUInt32BE(off + 20)) {
+      throw new WalContinuityError(`frame ${frameNo} of the WAL fails its checksum`);
+    }
+    pageCount = frames.readUInt32BE(off + 4) || pageCount;
+  }
+  if (frames.readUInt32BE(frames.length - frameSize + 4) === 0) throw new WalContinuityError(`frame ${to} of the WAL is not a commit`);
+  if (recheckShm !== undefined) {
+    const now = readIndex(recheckShm);
+    if (!now || now.salt[0] !== from.salt![0] || now.salt[1] !== from.salt![1]) {
+      throw new WalContinuityError('the WAL was restarted while its frames were read');
+    }
+  }
+  const salt = from.salt!;
+  return { salt, firstFrame: from.frame + 1, lastFrame: to, pageSize, frames, pageCount, end: { salt, frame: to, checksum } };
+}
+
+function sameChecksum(a: [number, number], b: [number, number]): boolean {
+  return a[0] === b[0] && a[1] === b[1];
+}
+
+/** What changes when a checkpoint writes the database file. */
+function databaseState(file: string): string {
+  const s = statSync(file, { bigint: true });
+  return `${s.ino}:${s.size}:${s.mtimeNs}`;
+}
+
+/**
+ * Applies segments' frames to a database file in order (each page image written where the page
+ * lives), then cuts the file at the last commit's page count: the database as of that commit.
+ */
+export function applyWalFrames(dbFd: number, frames: Buffer, pageSize: number): number {
+  const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
+  let pageCount = 0;
+  for (let off = 0; off + frameSize <= frames.length; off += frameSize) {
+    const pgno = frames.readUInt32BE(off);
+    writeAll(dbFd, frames.subarray(off + WAL_FRAME_HEADER_SIZE, off + frameSize), (pgno - 1) * pageSize);
+    pageCount = frames.readUInt32BE(off + 4) || pageCount;
+  }
+  return pageCount;
+}
+
+function writeAll(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+}

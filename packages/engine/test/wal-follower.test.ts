@@ -1,0 +1,272 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { applyWalFrames, WalContinuityError, WalFollower, type WalSegment } from '../src/sqlite/wal-follower.js';
+import { repoRoot, useTempDir } from '../../../test/helpers/bot.js';
+// @ts-expect-error: a plain ES module shared with the writer process, without types
+import { prepareOps } from '../../../test/helpers/wal-writer-ops.mjs';
+
+type Commit = (i: number) => void;
+
+/** Digest of every row of every table. */
+function digest(db: Database.Database): string {
+  const hash = createHash('sha256');
+  for (const table of db.prepare("select name from sqlite_schema where type = 'table' order by name").pluck().all() as string[]) {
+    hash.update(`table ${table}\n`);
+    for (const row of db.prepare(`select * from "${table}" order by rowid`).raw().iterate()) hash.update(JSON.stringify(row));
+  }
+  return hash.digest('hex');
+}
+
+function fileDigest(file: string): string {
+  const db = new Database(file, { readonly: true });
+  try {
+    return digest(db);
+  } finally {
+    db.close();
+  }
+}
+
+const writers: ChildProcess[] = [];
+afterEach(() => {
+  for (const w of writers.splice(0)) w.kill('SIGKILL');
+});
+
+interface Writer {
+  child: ChildProcess;
+  stop: () => Promise<{ commits: number; checkpoints: number; busy: number }>;
+}
+
+/** Starts test/helpers/wal-writer.mjs on `file` (autocheckpoint every 16 pages); resolves once it has committed. */
+async function startWriter(file: string): Promise<Writer> {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'test/helpers/wal-writer.mjs'), file, '16'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  writers.push(child);
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the writer exited with ${code}`)));
+  });
+  return {
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve(JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!)));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** The database rebuilt from a start snapshot and segments (their frames applied in order, cut at the last commit). */
+function rebuild(file: string, start: Buffer, segments: readonly WalSegment[]): void {
+  writeFileSync(file, start);
+  const fd = openSync(file, 'r+');
+  try {
+    let pageCount = 0;
+    for (const s of segments) pageCount = applyWalFrames(fd, s.frames, s.pageSize);
+    if (segments.length > 0) ftruncateSync(fd, pageCount * segments[0]!.pageSize);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Polls every few milliseconds until `until` settles, acknowledging each segment at once. */
+async function follow(follower: WalFollower, segments: WalSegment[], until: Promise<unknown>): Promise<void> {
+  let done = false;
+  void until.finally(() => (done = true));
+  while (!done) {
+    drain(follower, segments);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function drain(follower: WalFollower, segments: WalSegment[]): void {
+  for (let segment = follower.poll(); segment; segment = follower.poll()) {
+    segments.push(segment);
+    follower.ack();
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Each segment goes on where the previous one ended, or starts a restarted WAL at its first frame; returns the restarts. */
+function expectContiguous(segments: readonly WalSegment[]): number {
+  let restarts = 0;
+  for (let i = 1; i < segments.length; i++) {
+    const [a, b] = [segments[i - 1]!, segments[i]!];
+    if (b.salt.join() === a.salt.join()) expect(b.firstFrame).toBe(a.lastFrame + 1);
+    else {
+      expect(b.firstFrame).toBe(1);
+      restarts++;
+    }
+  }
+  return restarts;
+}
+
+describe('WalFollower', () => {
+  const tmp = useTempDir();
+
+  it("follows a busy writer through its checkpoints: after every segment, the rebuilt database is the writer's at that commit", async () => {
+    const file = path.join(tmp.dir, 'bot.db');
+    const writer = await startWriter(file);
+    let start: Buffer | undefined;
+    const follower = WalFollower.start(file, (db) => (start = db.serialize()));
+    const segments: WalSegment[] = [];
+    try {
+      await follow(follower, segments, sleep(3000));
+      const stats = await writer.stop();
+      drain(follower, segments);
+      expect(stats.commits).toBeGreaterThan(300);
+      // The writer's own checkpoints ran, some of its TRUNCATEs were kept waiting by the
+      // follower's read mark, and none of it lost a frame.
+      expect(stats.checkpoints).toBeGreaterThan(0);
+      expect(stats.busy).toBeGreaterThan(0);
+      expect(segments.length).toBeGreaterThan(20);
+      expectContiguous(segments);
+    } finally {
+      follower.close();
+    }
+    // Replays the writer's commits in memory alongside the rebuilt prefixes: commit for commit.
+    const replay = new Database(':memory:');
+    const commit = prepareOps(replay) as Commit;
+    let replayed = -1;
+    const rebuilt = path.join(tmp.dir, 'rebuilt.db');
+    const step = Math.max(1, Math.floor(segments.length / 12));
+    const points = [0, ...segments.map((_, i) => i + 1).filter((n) => n % step === 0), segments.length];
+    for (const n of [...new Set(points)]) {
+      rebuild(rebuilt, start!, segments.slice(0, n));
+      const db = new Database(rebuilt, { readonly: true });
+      const last = (db.prepare('select max(n) from fills').pluck().get() as number | null) ?? -1;
+      expect(db.pragma('quick_check', { simple: true })).toBe('ok');
+      for (; replayed < last; replayed++) commit(replayed + 1);
+      expect(digest(db), `after ${n} segments (commit ${last})`).toBe(digest(replay));
+      db.close();
+    }
+    expect(fileDigest(rebuilt)).toBe(fileDigest(file));
+  }, 60_000);
+
+  it('a restarted follower resumes at the acknowledged frame: nothing twice, nothing missing', async () => {
+    const file = path.join(tmp.dir, 'bot.db');
+    const writer = await startWriter(file);
+    let start: Buffer | undefined;
+    let follower = WalFollower.start(file, (db) => (start = db.serialize()));
+    const segments: WalSegment[] = [];
+    await follow(follower, segments, sleep(500));
+    // The streamer dies while the bot is paused (so that no checkpoint restarts the WAL meanwhile).
+    writer.child.kill('SIGSTOP');
+    follower.close();
+    follower = WalFollower.resume(file, follower.acknowledged);
+    try {
+      writer.child.kill('SIGCONT');
+      await follow(follower, segments, sleep(500));
+      await writer.stop();
+      drain(follower, segments);
+    } finally {
+      follower.close();
+    }
+    expectContiguous(segments);
+    const rebuilt = path.join(tmp.dir, 'rebuilt.db');
+    rebuild(rebuilt, start!, segments);
+    expect(fileDigest(rebuilt)).toBe(fileDigest(file));
+  }, 30_000);
+
+  it('refuses to resume when the WAL was restarted while nobody followed it', async () => {
+    const file = path.join(tmp.dir, 'bot.db');
+    const writer = await startWriter(file);
+    const follower = WalFollower.start(file);
+    const segments: WalSegment[] = [];
+    await follow(follower, segments, sleep(200));
+    follower.close();
+    const position = follower.acknowledged;
+    // Unfollowed, the writer's checkpoints complete and its next commits restart the WAL.
+    await sleep(500);
+    writer.child.kill('SIGSTOP');
+    const header = readFileSync(`${file}-wal`).subarray(16, 24);
+    expect([header.readUInt32BE(0), header.readUInt32BE(4)]).not.toEqual(position.salt);
+    expect(() => WalFollower.resume(file, position)).toThrow(WalContinuityError);
+    writer.child.kill('SIGCONT');
+    await writer.stop();
+  }, 30_000);
+
+  describe('a database with no WAL when following starts', () => {
+    /** A database closed cleanly (no -wal), a follower started on it, and a connection to commit with. */
+    function setup(): { file: string; start: Buffer; follower: WalFollower; bot: Database.Database; commit: Commit } {
+      const file = path.join(tmp.dir, 'bot.db');
+      const init = new Database(file);
+      init.pragma('journal_mode = WAL');
+      prepareOps(init)(0);
+      init.close();
+      let start: Buffer | undefined;
+      const follower = WalFollower.start(file, (db) => (start = db.serialize()));
+      const bot = new Database(file);
+      bot.pragma('wal_autocheckpoint = 0');
+      return { file, start: start!, follower, bot, commit: prepareOps(bot) as Commit };
+    }
+
+    it('takes the WAL that appears from its first frame', () => {
+      const { file, start, follower, bot, commit } = setup();
+      const segments: WalSegment[] = [];
+      try {
+        commit(1);
+        drain(follower, segments);
+        expect(segments.map((s) => s.firstFrame)).toEqual([1]);
+        commit(2);
+        commit(3);
+        drain(follower, segments);
+      } finally {
+        follower.close();
+      }
+      const expected = digest(bot);
+      bot.close();
+      const rebuilt = path.join(tmp.dir, 'rebuilt.db');
+      rebuild(rebuilt, start, segments);
+      expect(fileDigest(rebuilt)).toBe(expected);
+      expect(fileDigest(file)).toBe(expected);
+    });
+
+    it("lets the bot's checkpoint restart the WAL in a quiet moment, and goes on in the new WAL from its first frame", () => {
+      const { file, start, follower, bot, commit } = setup();
+      const segments: WalSegment[] = [];
+      try {
+        commit(1);
+        drain(follower, segments);
+        // The follower's read mark lets the checkpoint copy every frame but not restart the WAL.
+        expect(bot.pragma('wal_checkpoint(TRUNCATE)')).toEqual([{ busy: 1, log: segments[0]!.lastFrame, checkpointed: segments[0]!.lastFrame }]);
+        // Nothing new: the follower's next reader finds every frame checkpointed (slot 0) and keeps it.
+        expect(follower.poll()).toBeUndefined();
+        // So the bot's next commit restarts the WAL, and the one after it stays in it.
+        commit(2);
+        commit(3);
+        drain(follower, segments);
+        expect(segments.map((s) => s.firstFrame)).toEqual([1, 1]);
+        expect(expectContiguous(segments)).toBe(1);
+      } finally {
+        follower.close();
+      }
+      const expected = digest(bot);
+      bot.close();
+      const rebuilt = path.join(tmp.dir, 'rebuilt.db');
+      rebuild(rebuilt, start, segments);
+      expect(fileDigest(rebuilt)).toBe(expected);
+      expect(fileDigest(file)).toBe(expected);
+    });
+
+    it('stops at a database file replaced under it', () => {
+      const { file, follower, bot } = setup();
+      try {
+        const other = path.join(tmp.dir, 'other.db');
+        bot.exec(`vacuum into '${other}'`);
+        renameSync(other, file);
+        expect(() => follower.poll()).toThrow(/the database file was replaced/);
+      } finally {
+        follower.close();
+        bot.close();
+      }
+    });
+  });
+});
