@@ -10,9 +10,18 @@ import { cliBin, createBot, repoRoot, runCli, useTempDir, writeConfig } from './
  * Assertions are on the bytes written, never on how long anything took.
  */
 
+/**
+ * The command line that runs the CLI with every pread64 (SQLite's page reads) delayed by 20 µs
+ * under strace: an integrity check of the test's database (about 50,000 page reads) then takes
+ * over a second on any machine, so that it is seen under way (drawn ten times a second, reported
+ * every 250 ms) whatever the machine's speed. The rest of the CLI reads in large chunks and
+ * hardly slows.
+ */
+const SLOW_PAGE_READS = ['strace', '-f', '-qq', '-o', '/dev/null', '--seccomp-bpf', '-e', 'trace=pread64', '-e', 'inject=pread64:delay_enter=20'];
+
 /** Runs the CLI in a pseudo-terminal; returns everything it wrote (stdout and stderr share the terminal). */
-function runInTerminal(args: string[]): Promise<{ code: number; output: string }> {
-  const quoted = [process.execPath, cliBin, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+function runInTerminal(args: string[], prefix: string[] = []): Promise<{ code: number; output: string }> {
+  const quoted = [...prefix, process.execPath, cliBin, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', `stty cols 120 rows 40; exec ${quoted}`, '/dev/null'], {
       cwd: repoRoot,
@@ -82,7 +91,7 @@ describe('progress and logs', () => {
 
   it('restore --deep on a terminal: read and a moving integrity check, each left as one line, then the summary', async () => {
     const target = path.join(tmp.dir, 'restored');
-    const { code, output } = await runInTerminal(['-c', config, 'restore', 'latest', '--deep', '--target', target]);
+    const { code, output } = await runInTerminal(['-c', config, 'restore', 'latest', '--deep', '--target', target], SLOW_PAGE_READS);
     expect(code, output).toBe(0);
     const lines = screenLines(output);
     // (A phase done in one step has no rate to show.)
@@ -109,7 +118,9 @@ describe('progress and logs', () => {
 
   it('--json: progress events as JSON lines on stderr, one object each, and the result alone on stdout', async () => {
     const target = path.join(tmp.dir, 'restored-json');
-    const r = await runCli(['-c', config, '--json', 'restore', 'latest', '--deep', '--target', target]);
+    const r = await runCli([...SLOW_PAGE_READS, process.execPath, cliBin, '-c', config, '--json', 'restore', 'latest', '--deep', '--target', target], {
+      raw: true,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ target, databases: [{ path: 'data/trades.db', integrityCheck: 'ok' }] });
     expect(r.stderr).not.toMatch(ANY_ESCAPE);
