@@ -4,6 +4,7 @@
 // commit; on SIGTERM prints one JSON line ({ commits, checkpoints, busy }) and closes the database.
 // Usage: node wal-writer.mjs <db> [autocheckpoint pages] (commit i is wal-writer-ops.mjs's)
 import Database from 'better-sqlite3';
+import { stopSignal } from './stop-signal.mjs';
 import { prepareOps } from './wal-writer-ops.mjs';
 
 const [file, autocheckpoint = '16'] = process.argv.slice(2);
@@ -14,14 +15,9 @@ const commit = prepareOps(db);
 let commits = 0;
 let checkpoints = 0;
 let busy = 0;
-let stop = false;
-process.on('SIGTERM', () => (stop = true));
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) stop = true;
-}, 500).unref();
+const shouldStop = stopSignal();
 function step() {
-  if (stop) {
+  if (shouldStop()) {
     process.stdout.write(`${JSON.stringify({ commits, checkpoints, busy })}\n`);
     db.close();
     process.exit(0);

@@ -3,6 +3,7 @@
 // real bot would set. Prints "ready <n>" after its first commit and, on SIGTERM, one JSON line
 // with its commit count, errors and latencies. Any error is counted, never fatal.
 import Database from 'better-sqlite3';
+import { stopSignal } from './stop-signal.mjs';
 
 const [file] = process.argv.slice(2);
 const db = new Database(file, { timeout: 10_000 });
@@ -17,15 +18,9 @@ let errors = 0;
 let lastN = 0;
 let maxMs = 0;
 const errorMessages = [];
-let stop = false;
-process.on('SIGTERM', () => (stop = true));
-// A test that dies without stopping its writer must not leave it running: stop when orphaned.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) stop = true;
-}, 500).unref();
+const shouldStop = stopSignal();
 function step() {
-  if (stop) {
+  if (shouldStop()) {
     process.stdout.write(`${JSON.stringify({ commits, errors, lastN, maxMs, errorMessages: errorMessages.slice(0, 5) })}\n`);
     db.close();
     process.exit(0);

@@ -208,6 +208,16 @@ describe('WalFollower', () => {
       return { file, start: start!, follower, bot, commit: prepareOps(bot) as Commit };
     }
 
+    /** The start snapshot plus the segments is what the bot's connection sees (then closed), and what the file holds. */
+    function expectRebuiltAsBot(file: string, bot: Database.Database, start: Buffer, segments: readonly WalSegment[]): void {
+      const expected = digest(bot);
+      bot.close();
+      const rebuilt = path.join(tmp.dir, 'rebuilt.db');
+      rebuild(rebuilt, start, segments);
+      expect(fileDigest(rebuilt)).toBe(expected);
+      expect(fileDigest(file)).toBe(expected);
+    }
+
     it('takes the WAL that appears from its first frame', () => {
       const { file, start, follower, bot, commit } = setup();
       const segments: WalSegment[] = [];
@@ -221,12 +231,7 @@ describe('WalFollower', () => {
       } finally {
         follower.close();
       }
-      const expected = digest(bot);
-      bot.close();
-      const rebuilt = path.join(tmp.dir, 'rebuilt.db');
-      rebuild(rebuilt, start, segments);
-      expect(fileDigest(rebuilt)).toBe(expected);
-      expect(fileDigest(file)).toBe(expected);
+      expectRebuiltAsBot(file, bot, start, segments);
     });
 
     it("lets the bot's checkpoint restart the WAL in a quiet moment, and goes on in the new WAL from its first frame", () => {
@@ -248,12 +253,7 @@ describe('WalFollower', () => {
       } finally {
         follower.close();
       }
-      const expected = digest(bot);
-      bot.close();
-      const rebuilt = path.join(tmp.dir, 'rebuilt.db');
-      rebuild(rebuilt, start, segments);
-      expect(fileDigest(rebuilt)).toBe(expected);
-      expect(fileDigest(file)).toBe(expected);
+      expectRebuiltAsBot(file, bot, start, segments);
     });
 
     it('stops at a database file replaced under it', () => {

@@ -2,11 +2,10 @@
 // the parent which WAL frames that snapshot holds (so the copy takes exactly those), runs
 // PRAGMA quick_check inside the same transaction while the parent copies, and releases the
 // snapshot only when the parent says so. See pinned-check.ts.
-import { openSync, readSync, closeSync } from 'node:fs';
-import os from 'node:os';
+import { openSync, closeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { parseWalIndexHeader, WAL_INDEX_READ_SIZE, type WalIndexHeader } from './sqlite-wal.js';
+import { readWalIndex, type WalIndexHeader } from './sqlite-wal.js';
 
 export interface PinWorkerInput {
   file: string;
@@ -24,17 +23,6 @@ const ATTEMPTS = 100;
 
 const { file } = workerData as PinWorkerInput;
 const post = (message: PinWorkerMessage) => parentPort!.postMessage(message);
-const littleEndian = os.endianness() === 'LE';
-
-function readIndex(fd: number): WalIndexHeader | undefined {
-  const bytes = Buffer.alloc(WAL_INDEX_READ_SIZE);
-  for (let i = 0; i < 5; i++) {
-    const n = readSync(fd, bytes, 0, bytes.length, 0);
-    const header = parseWalIndexHeader(bytes.subarray(0, n), littleEndian);
-    if (header) return header;
-  }
-  return undefined;
-}
 
 let db: Database.Database | undefined;
 let shm: number | undefined;
@@ -52,10 +40,10 @@ try {
   }
   let pinned: WalIndexHeader | undefined;
   for (let attempt = 0; attempt < ATTEMPTS && !pinned && shm !== undefined; attempt++) {
-    const before = readIndex(shm);
+    const before = readWalIndex(shm);
     db.exec('BEGIN');
     db.prepare('select count(*) from sqlite_schema').get();
-    const after = readIndex(shm);
+    const after = readWalIndex(shm);
     if (before && after && before.raw.equals(after.raw)) pinned = after;
     else db.exec('COMMIT');
   }

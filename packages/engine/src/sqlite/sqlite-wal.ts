@@ -1,8 +1,10 @@
 /**
  * Reading SQLite's write-ahead log (https://www.sqlite.org/fileformat2.html#walformat) to find
  * which pages of a WAL-mode database live in the WAL, as of its last committed transaction.
- * Pure functions over bytes; the caller does the I/O.
+ * Pure functions over bytes (the caller does the I/O), but for {@link readWalIndex}.
  */
+import { readSync } from 'node:fs';
+import os from 'node:os';
 
 export const WAL_HEADER_SIZE = 32;
 export const WAL_FRAME_HEADER_SIZE = 24;
@@ -151,4 +153,22 @@ export function parseWalIndexHeader(bytes: Buffer, littleEndian: boolean): WalIn
   const u32 = (offset: number) => (littleEndian ? first.readUInt32LE(offset) : first.readUInt32BE(offset));
   const backfilled = littleEndian ? bytes.readUInt32LE(2 * WAL_INDEX_HEADER_SIZE) : bytes.readUInt32BE(2 * WAL_INDEX_HEADER_SIZE);
   return { change: u32(8), maxFrame: u32(16), backfilled, salt: [first.readUInt32BE(32), first.readUInt32BE(36)], raw: Buffer.from(first) };
+}
+
+const littleEndian = os.endianness() === 'LE';
+
+/**
+ * Reads the WAL-index header from an open `-shm` file, again while a writer is between its two
+ * copies (a few tries); undefined if it never reads whole. The caller keeps `fd` open as long as
+ * its connections are: closing any descriptor of a file drops every POSIX lock the process holds
+ * on it, SQLite's read marks on the -shm included.
+ */
+export function readWalIndex(fd: number): WalIndexHeader | undefined {
+  const bytes = Buffer.alloc(WAL_INDEX_READ_SIZE);
+  for (let i = 0; i < 5; i++) {
+    const n = readSync(fd, bytes, 0, bytes.length, 0);
+    const header = parseWalIndexHeader(bytes.subarray(0, n), littleEndian);
+    if (header) return header;
+  }
+  return undefined;
 }

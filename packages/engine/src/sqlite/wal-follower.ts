@@ -1,15 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
-import os from 'node:os';
 import Database from 'better-sqlite3';
-import {
-  parseWalHeader,
-  parseWalIndexHeader,
-  WAL_FRAME_HEADER_SIZE,
-  WAL_HEADER_SIZE,
-  WAL_INDEX_READ_SIZE,
-  walChecksum,
-  type WalIndexHeader,
-} from './sqlite-wal.js';
+import { parseWalHeader, readWalIndex, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, walChecksum, type WalIndexHeader } from './sqlite-wal.js';
 
 /**
  * Follows the write-ahead log of a live WAL-mode database, read-only, and hands out its newly
@@ -56,7 +47,6 @@ interface Reader {
   slotZero: boolean;
 }
 
-const littleEndian = os.endianness() === 'LE';
 /** Read transactions that must begin with no commit in between; more misses means a very busy writer. */
 const BEGIN_ATTEMPTS = 100;
 
@@ -278,10 +268,10 @@ function beginReader(file: string, shm: number): Reader {
   const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
   try {
     for (let attempt = 0; attempt < BEGIN_ATTEMPTS; attempt++) {
-      const before = readIndex(shm);
+      const before = readWalIndex(shm);
       db.exec('BEGIN');
       db.prepare('select count(*) from sqlite_schema').get();
-      const after = readIndex(shm);
+      const after = readWalIndex(shm);
       if (before && after && before.raw.equals(after.raw)) {
         // SQLite reads the database file alone (slot 0) when every frame is backfilled (walTryBeginRead).
         return { db, index: after, slotZero: after.backfilled >= after.maxFrame };
@@ -299,16 +289,6 @@ function beginReader(file: string, shm: number): Reader {
 function endReader(reader: Reader): void {
   if (reader.db.inTransaction) reader.db.exec('COMMIT');
   reader.db.close();
-}
-
-function readIndex(shm: number): WalIndexHeader | undefined {
-  const bytes = Buffer.alloc(WAL_INDEX_READ_SIZE);
-  for (let i = 0; i < 5; i++) {
-    const n = readSync(shm, bytes, 0, bytes.length, 0);
-    const header = parseWalIndexHeader(bytes.subarray(0, n), littleEndian);
-    if (header) return header;
-  }
-  return undefined;
 }
 
 function readWalHeader(file: string) {
@@ -381,7 +361,7 @@ function readFrames(file: string, from: WalPosition, to: number, recheckShm: num
   }
   if (frames.readUInt32BE(frames.length - frameSize + 4) === 0) throw new WalContinuityError(`frame ${to} of the WAL is not a commit`);
   if (recheckShm !== undefined) {
-    const now = readIndex(recheckShm);
+    const now = readWalIndex(recheckShm);
     if (!now || now.salt[0] !== from.salt![0] || now.salt[1] !== from.salt![1]) {
       throw new WalContinuityError('the WAL was restarted while its frames were read');
     }
