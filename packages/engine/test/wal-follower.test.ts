@@ -279,6 +279,22 @@ describe('WalFollower', () => {
       expectRebuiltAsBot(file, bot, start, segments);
     });
 
+    it('follows a VACUUM like any other transaction', () => {
+      const { file, start, follower, bot, commit } = setup();
+      const segments: WalSegment[] = [];
+      try {
+        for (let i = 1; i <= 60; i++) commit(i);
+        drain(follower, segments);
+        bot.exec('delete from fills where id % 2 = 0');
+        bot.exec('vacuum');
+        drain(follower, segments);
+        expectContiguous(segments);
+      } finally {
+        follower.close();
+      }
+      expectRebuiltAsBot(file, bot, start, segments);
+    });
+
     it('stops at a database file replaced under it', () => {
       const { file, follower, bot } = setup();
       try {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { SourceError, type DatabaseConfig } from '@botbackup/core';
 import { checkDatabase, type DatabaseCheckResult } from './check-database.js';
-import { tidyWalSidecars, walSidecars, type WalSidecars } from './sqlite-sidecars.js';
+import { fileVersion, tidyWalSidecars, walSidecars, type WalSidecars } from './sqlite-sidecars.js';
 import { WalRestartedError, type CopyResult } from './copy-database.js';
 import type { CopyWorkerInput, CopyWorkerMessage } from './copy-worker.js';
 import { pinAndCheck, type PinnedSnapshot } from './pinned-check.js';
@@ -240,14 +240,9 @@ function libraryVersion(): string {
   }
 }
 
-/** What changes when anything writes a file: compared before and after an unlocked copy. */
+/** A closed database's file as it is, and whether a -wal has appeared beside it (the bot started): compared before and after an unlocked copy. */
 async function fileState(file: string): Promise<string> {
-  const s = await fs.stat(file, { bigint: true });
-  const wal = await fs.stat(`${file}-wal`).then(
-    () => 'wal',
-    () => '',
-  );
-  return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${wal}`;
+  return `${fileVersion(file)}:${(await walSidecars(file)).wal ? 'wal' : ''}`;
 }
 
 /** A copy under way (complete when there is no pin) and what pinned it: the WAL pin (held until quick_check is done), or none, and when it was pinned. */

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import Database from 'better-sqlite3';
 
@@ -5,6 +6,17 @@ import Database from 'better-sqlite3';
 export interface WalSidecars {
   wal: boolean;
   shm: boolean;
+}
+
+/**
+ * What changes when anything writes `file` or puts another file in its place (inode, size,
+ * modification and change times, to the nanosecond): two equal readings mean no write came in
+ * between. For copies made without a lock (a closed database) and the WAL follower's proof that
+ * no checkpoint wrote the database file.
+ */
+export function fileVersion(file: string): string {
+  const s = statSync(file, { bigint: true });
+  return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
 export async function walSidecars(db: string): Promise<WalSidecars> {

@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseWalHeader, readWalIndex, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, walChecksum, type WalIndexHeader } from './sqlite-wal.js';
+import { fileVersion } from './sqlite-sidecars.js';
 
 /**
  * Follows the write-ahead log of a live WAL-mode database, read-only, and hands out its newly
@@ -9,6 +10,11 @@ import { parseWalHeader, readWalIndex, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, w
  * docs/architecture.md ("Continuous WAL shipping"): a read transaction of ours always holds a
  * read mark no newer than what is acknowledged, and is handed over between two connections, the
  * newer one begun before the older one ends.
+ *
+ * A segment is read into memory whole: every frame up to the newest commit the reader sees. At
+ * one poll a second that is a second of the bot's writes; a single transaction larger than the
+ * memory to spare (a VACUUM of a big database) needs segments cut inside a transaction, which is
+ * not built yet (docs/architecture.md).
  */
 
 /** Where the follower stands: through which frame of which WAL everything is acknowledged. */
@@ -42,7 +48,7 @@ export class WalContinuityError extends Error {}
 interface Reader {
   db: Database.Database;
   /** The WAL-index header its snapshot saw. */
-  index: WalIndexHeader | undefined;
+  index: WalIndexHeader;
   /** True when it reads the database file alone (read slot 0; see {@link WalFollower.keepOne}). */
   slotZero: boolean;
 }
@@ -80,7 +86,7 @@ export class WalFollower {
     try {
       const position = startPosition(file, holder);
       onStart?.(holder.db, position);
-      return new WalFollower(file, position, statSync(file, { bigint: true }).ino, holder, shm, holder.slotZero ? databaseState(file) : undefined);
+      return new WalFollower(file, position, statSync(file, { bigint: true }).ino, holder, shm, holder.slotZero ? fileVersion(file) : undefined);
     } catch (error) {
       endReader(holder);
       closeSync(shm);
@@ -99,12 +105,7 @@ export class WalFollower {
     const holder = beginReader(file, shm);
     try {
       const index = holder.index;
-      const same =
-        position.salt !== undefined &&
-        index !== undefined &&
-        index.salt[0] === position.salt[0] &&
-        index.salt[1] === position.salt[1] &&
-        index.maxFrame >= position.frame;
+      const same = position.salt !== undefined && index.salt[0] === position.salt[0] && index.salt[1] === position.salt[1] && index.maxFrame >= position.frame;
       const header = same ? readWalHeader(file) : undefined;
       if (!same || !header || (position.frame > 0 && !sameChecksum(frameChecksum(file, header.pageSize, position.frame), position.checksum))) {
         throw new WalContinuityError(
@@ -173,7 +174,7 @@ export class WalFollower {
    * WAL is acknowledged by then (a new frame would have ended its full checkpoint).
    */
   private keepOne(newer: Reader): void {
-    this.unprotectedSince = newer.slotZero ? databaseState(this.file) : undefined;
+    this.unprotectedSince = newer.slotZero ? fileVersion(this.file) : undefined;
     endReader(this.holder);
     this.holder = newer;
   }
@@ -181,7 +182,7 @@ export class WalFollower {
   /** The committed frames after the position that `reader`'s snapshot sees. */
   private readSince(reader: Reader): WalSegment | undefined {
     const index = reader.index;
-    if (!index || index.maxFrame === 0) {
+    if (index.maxFrame === 0) {
       // No frame is visible. If we had followed frames of a WAL, it was emptied since (a
       // TRUNCATE or RESTART checkpoint): only provably after nothing more was committed to it.
       if (this.position.frame > 0) {
@@ -228,7 +229,7 @@ export class WalFollower {
    * restart at all: new salts then mean something else replaced it.
    */
   private assertNothingCheckpointedUnseen(what: string): void {
-    if (this.unprotectedSince !== undefined && databaseState(this.file) === this.unprotectedSince) return;
+    if (this.unprotectedSince !== undefined && fileVersion(this.file) === this.unprotectedSince) return;
     throw new WalContinuityError(`${what} after commits that were not followed (the database file changed meanwhile)`);
   }
 }
@@ -236,13 +237,15 @@ export class WalFollower {
 /** The position a new follower starts from: everything its first reader sees. */
 function startPosition(file: string, holder: Reader): WalPosition {
   const index = holder.index;
+  // No frame is visible: the database file is the whole state, and a WAL that appears later is
+  // taken from its first frame (see restartedFrom).
+  if (index.maxFrame === 0) return { salt: undefined, frame: 0, checksum: [0, 0] };
   const header = readWalHeader(file);
-  if (!index || !header || index.maxFrame === 0 || header.salt1 !== index.salt[0] || header.salt2 !== index.salt[1]) {
-    // No frame is visible: the database file is the whole state. A WAL that appears later is
-    // taken from its first frame (see restartedFrom).
-    return { salt: header && index && index.maxFrame > 0 ? index.salt : undefined, frame: index?.maxFrame ?? 0, checksum: header?.checksum ?? [0, 0] };
-  }
-  return { salt: index.salt, frame: index.maxFrame, checksum: frameChecksum(file, header.pageSize, index.maxFrame) };
+  // Other salts in the file than in the index: on slot 0, with every frame checkpointed, the WAL
+  // restarted since the reader began. Nothing follows in the old WAL, so the next poll takes the
+  // new one from its first frame and the old chain's checksum is never needed.
+  const current = header !== undefined && header.salt1 === index.salt[0] && header.salt2 === index.salt[1];
+  return { salt: index.salt, frame: index.maxFrame, checksum: current ? frameChecksum(file, header.pageSize, index.maxFrame) : [0, 0] };
 }
 
 /** Opens the WAL-index (`-shm`), creating the WAL-mode connection state first if needed. */
@@ -372,12 +375,6 @@ function readFrames(file: string, from: WalPosition, to: number, recheckShm: num
 
 function sameChecksum(a: [number, number], b: [number, number]): boolean {
   return a[0] === b[0] && a[1] === b[1];
-}
-
-/** What changes when a checkpoint writes the database file. */
-function databaseState(file: string): string {
-  const s = statSync(file, { bigint: true });
-  return `${s.ino}:${s.size}:${s.mtimeNs}`;
 }
 
 /**
