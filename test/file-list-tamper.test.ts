@@ -32,7 +32,9 @@ describe('restore --only through a chain', () => {
     // The full backup's archive, rebuilt by the system tools with another config/bot.json.
     const unpacked = path.join(tmp.dir, 'unpacked');
     await fs.mkdir(unpacked);
-    const order = execFileSync('sh', ['-c', 'zstd -dc "$1" | tar -tf -', 'sh', path.join(repo, archive.key)], { encoding: 'utf8' }).trim().split('\n');
+    const order = execFileSync('sh', ['-c', 'zstd -dc "$1" | tar -tf -', 'sh', path.join(repo, archive.key)], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     execFileSync('sh', ['-c', 'zstd -dc "$1" | tar -xf - -C "$2"', 'sh', path.join(repo, archive.key), unpacked]);
     const evil = '{"exchange":"evil","withdraw":"attacker"}';
     await fs.writeFile(path.join(unpacked, 'config/bot.json'), evil);

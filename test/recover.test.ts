@@ -182,7 +182,11 @@ describe('recover before the bot starts (the docker-compose one-shot service)', 
     const list = raw.objects.find((o) => o.role === 'file-list')!;
     list.key = `data/testbot/${planted}/files.ndjson.zst`;
     await fs.mkdir(path.dirname(path.join(s.repo, list.key)), { recursive: true });
-    writeStoredFiles(s.repo, raw, [...files, { ...files[0]!, path: 'config/planted.json', storedIn: planted }].sort((x, y) => (x.path < y.path ? -1 : 1)));
+    writeStoredFiles(
+      s.repo,
+      raw,
+      [...files, { ...files[0]!, path: 'config/planted.json', storedIn: planted }].sort((x, y) => (x.path < y.path ? -1 : 1)),
+    );
     const bytes = await fs.readFile(path.join(s.repo, list.key));
     Object.assign(list, { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
     await fs.writeFile(path.join(s.repo, 'manifests/testbot', `${planted}.json`), `${JSON.stringify(raw, null, 2)}\n`);

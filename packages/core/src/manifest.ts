@@ -389,7 +389,8 @@ export function parseManifest(stored: string | Uint8Array, where: string, option
 /** What is wrong with where a manifest keeps its files (schema 4: in one `file-list` object; before: in `files`), if anything. */
 function checkFileListShape(manifest: Manifest): string | undefined {
   const lists = manifest.objects.filter((o) => o.role === 'file-list').length;
-  if (manifest.schemaVersion < 4) return manifest.files === undefined ? 'lists no files' : lists > 0 ? 'has a file list object its schema does not know' : undefined;
+  if (manifest.schemaVersion < 4)
+    return manifest.files === undefined ? 'lists no files' : lists > 0 ? 'has a file list object its schema does not know' : undefined;
   if (manifest.files !== undefined) return 'lists its files inline, which schema 4 keeps in a file list object';
   if (lists !== 1 || manifest.fileList === undefined) return 'does not name exactly one file list object';
   return undefined;

@@ -1,7 +1,16 @@
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { BotbackupError, entryCount, IntegrityError, RestoreRefusedError, StorageError, type Manifest, type ManifestEntry, type ManifestObject } from '@botbackup/core';
+import {
+  BotbackupError,
+  entryCount,
+  IntegrityError,
+  RestoreRefusedError,
+  StorageError,
+  type Manifest,
+  type ManifestEntry,
+  type ManifestObject,
+} from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { Keyring, withBackup } from '../crypto/index.js';
 import { settleAll } from '../support/index.js';

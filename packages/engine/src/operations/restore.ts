@@ -191,4 +191,3 @@ async function restoreFrom(
     if (!committed) await fs.rm(staging, { recursive: true, force: true });
   }
 }
-

@@ -106,7 +106,12 @@ export async function* streamFileList(store: BackupStore, manifest: Manifest, si
   const text = createDecompressStream(object.compression);
   const flowing = pipeline(body, stored, text, { signal }).catch((error: unknown) => {
     if (signal?.aborted) throw error;
-    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: file list ${object.key} in storage "${store.name}" cannot be read (${(error as Error).message}).`, ctx, { cause: error });
+    throw new IntegrityError(
+      'CHECKSUM_MISMATCH',
+      `Backup ${manifest.id}: file list ${object.key} in storage "${store.name}" cannot be read (${(error as Error).message}).`,
+      ctx,
+      { cause: error },
+    );
   });
   flowing.catch(() => undefined);
   let held: ManifestFile | undefined;
@@ -116,7 +121,11 @@ export async function* streamFileList(store: BackupStore, manifest: Manifest, si
   }
   await flowing;
   if (stored.bytes !== object.size || stored.digest() !== object.sha256)
-    throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${manifest.id}: file list ${object.key} in storage "${store.name}" does not match its sha256; it is corrupt or was tampered with.`, ctx);
+    throw new IntegrityError(
+      'CHECKSUM_MISMATCH',
+      `Backup ${manifest.id}: file list ${object.key} in storage "${store.name}" does not match its sha256; it is corrupt or was tampered with.`,
+      ctx,
+    );
   if (held) yield held;
 }
 

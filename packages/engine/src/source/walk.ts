@@ -97,7 +97,8 @@ async function* walkDir<T>(
     const relPath = dir === '' ? entry.name : `${dir}/${entry.name}`;
     // A link on a glob's fixed folders (`keys` of `keys/*.key`) is read through, as fast-glob did;
     // what is found there is judged by the caller (it is under a link).
-    const folder = entry.isDirectory() || (entry.isSymbolicLink() && active.some((s) => s.patterns.some((p) => p.base === relPath || p.base.startsWith(`${relPath}/`))));
+    const folder =
+      entry.isDirectory() || (entry.isSymbolicLink() && active.some((s) => s.patterns.some((p) => p.base === relPath || p.base.startsWith(`${relPath}/`))));
     return { relPath, folder, key: folder ? `${entry.name}/` : entry.name };
   });
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

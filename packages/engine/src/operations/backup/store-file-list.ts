@@ -27,9 +27,14 @@ export async function storeFileList(
   // A full backup's list is the files its archive stores, as written while packing.
   const list = lists ? await mergeKept(run, packed, lists.plannedList) : packed.storedList;
   const key = repositoryKeys.fileList(source.id, backupId, config.compression.codec);
-  const written = await storeObject(run, key, [createReadStream(list.file, { highWaterMark: 1 << 20 }), createCompressStream(config.compression.codec, config.compression.level)]);
+  const written = await storeObject(run, key, [
+    createReadStream(list.file, { highWaterMark: 1 << 20 }),
+    createCompressStream(config.compression.codec, config.compression.level),
+  ]);
   const deleted: string[] = [];
-  if (lists) for await (const gone of pathsGone(readLocalFileList(lists.parentList, 'of the parent'), readLocalFileList(list.file, 'of this backup'))) deleted.push(gone);
+  if (lists)
+    for await (const gone of pathsGone(readLocalFileList(lists.parentList, 'of the parent'), readLocalFileList(list.file, 'of this backup')))
+      deleted.push(gone);
   return {
     object: { key, role: 'file-list', ...written, compression: config.compression.codec, encryption: null },
     fileList: list.counts,
@@ -41,7 +46,8 @@ export async function storeFileList(
 async function mergeKept(run: BackupRun, packed: Packed, plannedList: string): Promise<Packed['storedList']> {
   const writer = new FileListWriter(path.join(run.staging, 'files.ndjson'), run.backupId);
   try {
-    for await (const record of mergeByPath(keptInAncestors(plannedList, run.backupId), readLocalFileList(packed.storedList.file, 'of this backup'))) await writer.add(record);
+    for await (const record of mergeByPath(keptInAncestors(plannedList, run.backupId), readLocalFileList(packed.storedList.file, 'of this backup')))
+      await writer.add(record);
   } finally {
     await writer.close();
   }

@@ -165,7 +165,15 @@ describe('planMembers', () => {
   it('keeps chain order, newest first, whatever order filesIn names the links in', () => {
     const b1 = manifest('b1', null, [file('a.txt', 'b1')]);
     const b2 = manifest('b2', 'b1', [file('a.txt', 'b1'), file('b.txt', 'b2')]);
-    const reads = planMembers([b1, b2], b2, new Map([['b1', 1], ['b2', 1]]), []);
+    const reads = planMembers(
+      [b1, b2],
+      b2,
+      new Map([
+        ['b1', 1],
+        ['b2', 1],
+      ]),
+      [],
+    );
     expect(reads.map(({ link }) => link.id)).toEqual(['b2', 'b1']);
   });
 

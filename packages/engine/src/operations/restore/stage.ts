@@ -71,10 +71,14 @@ export async function stageArchives(run: StagingRun, reads: readonly ArchiveRead
           // The member is proven against its link's list, which a restore that stops early does
           // not read to its end (where its sha256 is checked); the selection's record was, whole.
           if (file.sha256 !== entry.sha256 || file.size !== entry.size || file.linkTarget !== entry.linkTarget)
-            throw new IntegrityError('CHECKSUM_MISMATCH', `Backup ${link.id}: "${entry.path}" is not the version ${run.manifest.id} records; the backup was tampered with.`, {
-              backupId: link.id,
-              subject: entry.path,
-            });
+            throw new IntegrityError(
+              'CHECKSUM_MISMATCH',
+              `Backup ${link.id}: "${entry.path}" is not the version ${run.manifest.id} records; the backup was tampered with.`,
+              {
+                backupId: link.id,
+                subject: entry.path,
+              },
+            );
           found++;
           return true;
         },
@@ -142,7 +146,8 @@ async function stageMember(
       await rebuildPart(run, action, file, entry, body, staged);
     } catch (error) {
       if (error instanceof BotbackupError || run.signal?.aborted || isFileSystemError(error)) throw error;
-      const what = action.type === 'delta' ? `the page delta "${entry.path}" cannot be applied` : `the snapshot "${entry.path}" does not fit the deltas after it`;
+      const what =
+        action.type === 'delta' ? `the page delta "${entry.path}" cannot be applied` : `the snapshot "${entry.path}" does not fit the deltas after it`;
       throw new IntegrityError('BAD_ARCHIVE', `Backup ${link.id}: ${what}: ${(error as Error).message}.`, { backupId: link.id, subject: entry.path });
     }
     return;
