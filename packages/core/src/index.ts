@@ -29,3 +29,4 @@ export * from './drills.js';
 export * from './manifest-summary.js';
 export * from './manifest-text.js';
 export * from './file-list.js';
+export * from './worker-heartbeat.js';

@@ -85,6 +85,18 @@ export const redisKeys = {
   staleNotified(prefix: string, sourceId: string): string {
     return `${prefix}:stale-notified:${sourceId}`;
   },
+  /**
+   * String, with a TTL: a running worker's heartbeat (core's WorkerHeartbeat, JSON), refreshed
+   * while it runs and deleted when it stops. Two segments after the prefix, so that no worker
+   * name can make it look like a BullMQ queue's key (queueKeys.queueOf).
+   */
+  workerHeartbeat(prefix: string, workerName: string): string {
+    return `${prefix}:workers:heartbeat:${workerName}`;
+  },
+  /** The glob of every worker's heartbeat key under `prefix` (for SCAN MATCH). */
+  workerHeartbeats(prefix: string): string {
+    return `${escapeGlob(prefix)}:workers:heartbeat:*`;
+  },
 };
 
 /** Redis keys of drill records, beside BullMQ's under the same prefix. */

@@ -15,6 +15,7 @@ import {
 import { Catalog, Keyring, checkBackupKeys, checkSourceRoots, defaultCatalogPath, type Logger } from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
+import { startHeartbeat } from './heartbeat.js';
 import { processJob, type JobContext } from './process-job.js';
 import type { JobObserver, JobResultLabel, WorkerMetrics } from './worker-metrics.js';
 
@@ -43,6 +44,8 @@ export interface StartWorkerOptions {
   name?: string | undefined;
   /** Serve Prometheus metrics and a health check over HTTP (`GET /metrics`, `GET /healthz`; see worker-metrics.ts); none when undefined. */
   metrics?: { host: string; port: number } | undefined;
+  /** How often the worker refreshes its heartbeat in Redis (default core's WORKER_HEARTBEAT_INTERVAL_MS; see heartbeat.ts). */
+  heartbeatMs?: number | undefined;
 }
 
 export interface RunningWorker {
@@ -96,6 +99,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const signal = options.signal;
   await waitUntilReady(slots.workers, signal);
   const stopStaleCheck = queues.includes(queueNames.maintenance) ? startStaleCheck(health, options.stores) : () => undefined;
+  // Who serves which queue, for the dashboard (CLIENT LIST, which status reads, is often not allowed).
+  const heartbeat = startHeartbeat({ redis, prefix, name, queues, concurrency: slots.limit, logger, intervalMs: options.heartbeatMs });
   if (!signal?.aborted) logger.info({ name, queues, concurrency: slots.limit, metrics: metrics?.url }, 'worker started');
   return {
     queues,
@@ -104,6 +109,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     async close(graceMs = settings.drainTimeoutMs) {
       slots.stop();
       stopStaleCheck();
+      // First: a draining worker takes no new job, so its queues are no longer served.
+      await heartbeat.stop();
       outage.stop();
       await drainAndClose({ workers: slots.workers, redis, where, logger, catalog, queues, running: () => slots.running, outcomes: outcomes.settled }, graceMs);
       // Last: a scrape during the drain still sees the running jobs end.
