@@ -8,12 +8,13 @@
  * only once complete. Commands that pass a commit point say so themselves
  * (`CommandContext.interruptLine`).
  *
- * Undefined for the services (worker, dashboard, scheduler): SIGINT and SIGTERM are how they
+ * Undefined for the services (worker, stream, dashboard, scheduler): SIGINT and SIGTERM are how they
  * are stopped, and they end as usual.
  */
 export function interruptLine(command: string, opts: Record<string, unknown>): string | undefined {
   switch (command) {
     case 'worker':
+    case 'stream':
     case 'dashboard':
     case 'scheduler':
       return undefined;

@@ -19,6 +19,7 @@ import { restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
 import { workerCommand } from './commands/worker.js';
 import { schedulerCommand } from './commands/scheduler.js';
+import { streamCommand } from './commands/stream.js';
 import { showCommand } from './commands/show.js';
 import { statusCommand } from './commands/status.js';
 import { verifyCommand } from './commands/verify.js';
@@ -50,6 +51,7 @@ const COMMANDS: ((wrap: WrapAction) => Command)[] = [
   historyCommand,
   diffCommand,
   schedulerCommand,
+  streamCommand,
 ];
 
 /**

@@ -23,6 +23,8 @@ export interface SnapshotFacts {
   sha256: string | undefined;
   /** Key of its page map object. */
   pageMap: string;
+  /** Where its WAL stood when the snapshot was pinned (WAL mode, pinned by a read mark). */
+  wal?: ManifestDatabase['wal'];
 }
 
 export interface ManifestInput {
@@ -52,6 +54,8 @@ export interface ManifestInput {
   copies: NonNullable<Manifest['copies']>;
   /** An encrypted repository's content-hash facts (the key already encrypted to its readers). */
   encryption: Manifest['encryption'] | undefined;
+  /** The generation of continuous shipping this backup is the first backup of (made by the streamer). */
+  stream?: Manifest['stream'];
 }
 
 /** The manifest of a backup (see the module comment): no field of it is read from anywhere else. */
@@ -87,6 +91,7 @@ export function buildManifest(input: ManifestInput): Manifest {
     ...(input.trigger ? { trigger: input.trigger } : {}),
     copies: input.copies,
     ...(input.encryption ? { encryption: input.encryption } : {}),
+    ...(input.stream ? { stream: input.stream } : {}),
   };
 }
 
@@ -103,6 +108,7 @@ function databaseOfBackup(db: SnapshotFacts, plan: BackupPlan, entryByPath: Read
     size: db.size,
     quickCheck: 'ok' as const,
     pageMap: db.pageMap,
+    ...(db.wal ? { wal: db.wal } : {}),
   };
   return dbPlan?.type === 'delta'
     ? { ...common, sha256: db.sha256!, stored: { type: 'delta', entry: db.path + DELTA_SUFFIX, basePageCount: dbPlan.basePageCount, pages: dbPlan.pages } }

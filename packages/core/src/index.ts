@@ -29,4 +29,6 @@ export * from './drills.js';
 export * from './manifest-summary.js';
 export * from './manifest-text.js';
 export * from './file-list.js';
+export * from './wal-segment.js';
+export * from './plan-point-in-time.js';
 export * from './worker-heartbeat.js';

@@ -4,6 +4,7 @@ import { COMPRESSION_CODECS, FILE_KINDS } from './config/index.js';
 import { IntegrityError } from './errors.js';
 import { parseJsonObjectBytes } from './json-bytes.js';
 import { manifestChunks } from './manifest-text.js';
+import { walPositionSchema } from './wal-segment.js';
 
 /** The manifest schema version this build writes. Readers accept this and every older one. */
 export const MANIFEST_SCHEMA_VERSION = 4;
@@ -72,6 +73,12 @@ const databaseSchema = z.object({
   ]),
   /** Key of the page map object (one hash per page of the complete database); null in schema 1. */
   pageMap: z.string().nullable(),
+  /**
+   * Where the database's WAL stood when the snapshot was taken: its first `frame` frames of the
+   * WAL with these salts (a WAL-mode snapshot pinned by a read mark). Continuous shipping's
+   * segments continue a backup from exactly there (docs/continuous.md). Absent otherwise.
+   */
+  wal: walPositionSchema.optional(),
 });
 
 const objectSchema = z.object({
@@ -172,6 +179,8 @@ const manifestSchema = z.object({
       contentHashKey: z.string().min(1),
     })
     .optional(),
+  /** Made by a streamer as the first backup of this generation of continuous shipping (docs/continuous.md). */
+  stream: z.object({ generation: z.string() }).optional(),
   /** Schema 3: Ed25519 over the manifest as serialized without this field (always last). */
   signature: z.object({ algorithm: z.literal('ed25519'), publicKey: z.string(), value: z.string() }).optional(),
 });

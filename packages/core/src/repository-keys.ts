@@ -7,6 +7,8 @@ import type { CompressionCodec } from './config/index.js';
  *   data/<source>/<backup-id>/archive.tar[.zst|.gz][.age]  the archive
  *   data/<source>/<backup-id>/pagemap-<database>.bin[.age] one page map per database
  *   data/<source>/<backup-id>/files.ndjson[.zst|.gz]       the file list (manifest schema 4; never encrypted)
+ *   wal/<source>/<generation>/generation.json              where a generation of continuous shipping starts (signed)
+ *   wal/<source>/<generation>/<database>/<segment name>    one WAL segment (see walSegmentName)
  *
  * An encrypted object ends in `.age`, so that its name says what opens it (`age -d`, then the
  * codec's tool). Readers never derive a key: they take it from the manifest's `objects`, so
@@ -45,6 +47,36 @@ export const repositoryKeys = {
     const match = /^data\/([^/]+)\/([^/]+)\/[^/]+$/.exec(key);
     return match ? { sourceId: match[1]!, backupId: match[2]! } : undefined;
   },
+  /** Prefix of the WAL generations of a source (or of every source). */
+  walRoot(sourceId?: string): string {
+    return sourceId === undefined ? 'wal/' : `wal/${sourceId}/`;
+  },
+  walGeneration(sourceId: string, generation: string): string {
+    return `wal/${sourceId}/${generation}/`;
+  },
+  /** The generation's start record: written before its first segment. */
+  walGenerationRecord(sourceId: string, generation: string): string {
+    return `wal/${sourceId}/${generation}/generation.json`;
+  },
+  walSegmentsPrefix(sourceId: string, generation: string, database: string): string {
+    return `wal/${sourceId}/${generation}/${database}/`;
+  },
+  walSegment(sourceId: string, generation: string, database: string, name: WalSegmentName): string {
+    return `wal/${sourceId}/${generation}/${database}/${formatWalSegmentName(name)}`;
+  },
+  /** The parts of a key under wal/, or undefined for any other key. */
+  parseWalKey(
+    key: string,
+  ):
+    | { sourceId: string; generation: string; kind: 'generation' }
+    | { sourceId: string; generation: string; kind: 'segment'; database: string; segment: WalSegmentName }
+    | undefined {
+    const record = /^wal\/([^/]+)\/([^/]+)\/generation\.json$/.exec(key);
+    if (record) return { sourceId: record[1]!, generation: record[2]!, kind: 'generation' };
+    const match = /^wal\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(key);
+    const segment = match ? parseWalSegmentName(match[4]!) : undefined;
+    return match && segment ? { sourceId: match[1]!, generation: match[2]!, kind: 'segment', database: match[3]!, segment } : undefined;
+  },
   /** Parses a manifest key back into its parts, or undefined for any other key. */
   parseManifestKey(key: string): { sourceId: string; backupId: string } | undefined {
     const match = /^manifests\/([^/]+)\/([^/]+)\.json$/.exec(key);
@@ -62,3 +94,38 @@ export const AGE_EXTENSION = '.age';
 
 /** Suffix of a database's page-delta entry in an incremental's archive: `data/trades.db.bbdelta`. */
 export const DELTA_SUFFIX = '.bbdelta';
+
+/**
+ * What a segment's key says, so that planning a restore or reporting the RPO needs a listing and
+ * no read: its number in the generation (from 1, no gaps), the WAL (salts) and frames it holds,
+ * and when its last commit was first seen. The signed header inside repeats all of it, and
+ * readers check that the two agree.
+ */
+export interface WalSegmentName {
+  seq: number;
+  salt: [number, number];
+  firstFrame: number;
+  lastFrame: number;
+  /** ms since the epoch when the streamer first saw the segment's last commit. */
+  lastCommitAt: number;
+}
+
+const SEGMENT_NAME = /^(\d{10})-(\d{13})-([0-9a-f]{8})([0-9a-f]{8})-(\d+)-(\d+)\.walseg$/;
+
+/** `0000000042-1765126800123-0badcafe12345678-101-117.walseg`: sorts by seq, then parses back. */
+export function formatWalSegmentName(name: WalSegmentName): string {
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  return `${String(name.seq).padStart(10, '0')}-${String(name.lastCommitAt).padStart(13, '0')}-${hex(name.salt[0])}${hex(name.salt[1])}-${name.firstFrame}-${name.lastFrame}.walseg`;
+}
+
+export function parseWalSegmentName(text: string): WalSegmentName | undefined {
+  const m = SEGMENT_NAME.exec(text);
+  if (!m) return undefined;
+  return {
+    seq: Number(m[1]),
+    lastCommitAt: Number(m[2]),
+    salt: [parseInt(m[3]!, 16), parseInt(m[4]!, 16)],
+    firstFrame: Number(m[5]),
+    lastFrame: Number(m[6]),
+  };
+}

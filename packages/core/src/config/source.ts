@@ -46,6 +46,19 @@ export function sourceSchema(baseDir: string) {
       symlinks: z.enum(SYMLINK_POLICIES).default('store'),
       /** Queries a healthy database answers with a true first value: run by recover on the live database and by drills on restored ones. */
       checks: z.array(checkSchema).default([]),
+      /**
+       * Continuous protection (docs/continuous.md): `botbackup stream` (or the worker serving the
+       * source) ships each database's newly committed WAL frames every second.
+       */
+      continuous: z
+        .union([
+          z.boolean(),
+          z.strictObject({
+            /** Alert when committed frames wait unshipped longer than this (a target down, the streamer stuck). */
+            alertAfter: duration.optional(),
+          }),
+        ])
+        .default(false),
     })
     .transform((source) => {
       const root = path.resolve(baseDir, source.root);
@@ -93,8 +106,16 @@ export function resolveSource(source: SourceSettings, defaults: Defaults, schedu
     symlinks: source.symlinks,
     /** Check queries, each with the database (its name) it runs on; sourceProblems made sure there is one. */
     checks: source.checks.map((check) => ({ name: check.name, database: check.database!, query: check.query })),
+    /** Continuous WAL shipping, when on: the RPO bound its alert fires at (ms). */
+    continuous:
+      source.continuous === false
+        ? undefined
+        : { alertAfterMs: ms((source.continuous === true ? undefined : source.continuous.alertAfter) ?? DEFAULT_STREAM_ALERT) },
   };
 }
+
+/** How long committed frames may wait unshipped before the streamer alerts, unless `continuous.alertAfter` says otherwise. */
+export const DEFAULT_STREAM_ALERT = '1m';
 
 /** The first problem of the sources, in the order they are written: a repeated id, a database, the retention zone, a check. */
 export function sourceProblems(sources: readonly SourceSettings[]): Problem | undefined {
@@ -110,6 +131,9 @@ export function sourceProblems(sources: readonly SourceSettings[]): Problem | un
       }
       if (names.has(db.name)) return { path: ['sources', i, 'databases', j, 'name'], message: `repeats the database name "${db.name}"; set a distinct name` };
       names.add(db.name);
+    }
+    if (source.continuous !== false && source.databases.length === 0) {
+      return { path: ['sources', i, 'continuous'], message: 'needs a database to stream; list it under databases' };
     }
     const zone = timeZoneProblem(source.retention?.timezone);
     if (zone) return { path: ['sources', i, 'retention', 'timezone'], message: zone };

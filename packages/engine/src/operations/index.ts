@@ -8,3 +8,5 @@ export { diffFileVersions, type FileDiffResult, type FileDiffSide, fileHistory }
 export { verifyBackup } from './verify.js';
 export { type CopyVerdict, verifyCopies, worstExitCode } from './verify-copies.js';
 export { finishPendingRestore } from './restore-journal.js';
+export { type StreamEvent, type StreamOptions, streamSource } from './stream.js';
+export { planRestoreAt, readGenerations, type RestoreAtPlan } from './point-in-time.js';

@@ -11,6 +11,7 @@ import { checkDatabases } from './restore/check.js';
 import { journalEntries } from './restore/commit.js';
 import { disposeSelection, selectedItems, selectFiles, type Selection } from './restore/selection.js';
 import { stageArchives, type StagingRun } from './restore/stage.js';
+import { replayWal, type ReplayedDatabase, type WalReplay } from './restore/wal-replay.js';
 import { checkTarget, makeStaging, refuseConflicts, throwTargetError } from './restore/target.js';
 
 export interface RestoreOptions {
@@ -35,6 +36,8 @@ export interface RestoreOptions {
   /** Opens encrypted backups and checks signatures (none: plaintext only, signatures not checked). */
   keyring?: Keyring | undefined;
   signal?: AbortSignal;
+  /** Shipped WAL segments to apply to the databases after the backup (restore --at, recover; see planRestoreAt). */
+  walReplay?: WalReplay | undefined;
 }
 
 export interface RestoreResult {
@@ -58,6 +61,8 @@ export interface RestoreResult {
   warnings: string[];
   /** What was done first about an interrupted restore found in the target (one line), if any. */
   interrupted?: string | undefined;
+  /** The shipped WAL applied after the backup, per database (restore --at, recover). */
+  wal?: { generation: string; databases: ReplayedDatabase[] } | undefined;
 }
 
 /** What the journal keeps of a restore, so that running the same restore again after a kill reports it. */
@@ -158,7 +163,11 @@ async function restoreFrom(
   let committed = false;
   try {
     const staged = await stageArchives(run, reads);
-    const checked = await checkDatabases(run, selection.databases, staged.rebuilt, options.integrityCheck ?? false);
+    // The backup's bytes are proven; the frames shipped after it are written into them next, and
+    // each database they changed is then checked by SQLite (quick_check, or --deep's integrity_check).
+    const replayed = options.walReplay && !only ? await replayWal(run, options.walReplay, selection.databases) : undefined;
+    const changed = new Set((replayed ?? []).filter((r) => r.commits > 0).map((r) => r.path));
+    const checked = await checkDatabases(run, selection.databases, staged.rebuilt, options.integrityCheck ?? false, changed);
     // Everything is complete and checked. The staged files' folder entries are made durable,
     // then the journal of the renames (the commit point), then the renames: a restore killed
     // from here on is finished by the next command that touches the target.
@@ -174,6 +183,7 @@ async function restoreFrom(
       durationMs: performance.now() - started,
       integrityCheckMs: checked.integrityCheckMs,
       warnings,
+      ...(replayed && options.walReplay ? { wal: { generation: options.walReplay.generation, databases: replayed } } : {}),
     };
     const summary: JournalSummary = { only: only ?? null, store: store.name, badCopies, result };
     const journal: RestoreJournal = { version: 1, kind: 'restore', backupId: manifest.id, staging: stagingDir, owner: formatProcessTag(), entries, summary };

@@ -18,3 +18,15 @@ export {
 } from './repository.js';
 export { makeOwnedTempDir, removeStaleTemp, removeStaleUploads, type StaleTempCleanup } from './stale-temp.js';
 export { isTargetFailure } from './target-failure.js';
+export {
+  encodeGeneration,
+  encodeSegment,
+  listWal,
+  type ListedSegment,
+  openSegment,
+  readGeneration,
+  readSegment,
+  type SegmentContent,
+  type StoredSegment,
+  type WalListing,
+} from './wal-segments.js';

@@ -12,7 +12,8 @@ import {
 import type { BackupStore } from '@botbackup/storage';
 import { isTargetFailure } from './target-failure.js';
 
-async function readBytes(store: BackupStore, key: string, signal?: AbortSignal): Promise<Buffer> {
+/** A whole (small) object as one buffer. */
+export async function readBytes(store: BackupStore, key: string, signal?: AbortSignal): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of await store.get(key, { signal })) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -111,10 +112,16 @@ export async function resolveBackup(store: BackupStore, ref: string, sourceId?: 
 
 /**
  * Parses a point in time given on the command line: an ISO 8601 date or date-time
- * (`2026-11-26`, `2026-11-26T14:30`, `2026-11-26 14:30:00+02:00`). A time without a zone is UTC.
+ * (`2026-11-26`, `2026-11-26T14:30`, `2026-11-26 14:30:00.250+02:00`; a time without a zone is
+ * UTC), or a time before `now` in words (`5 minutes ago`, `90s ago`, `2 hours ago`).
  * Returns undefined for anything else (a backup id, say).
  */
-export function parseTimeRef(text: string): Date | undefined {
+export function parseTimeRef(text: string, now: Date = new Date()): Date | undefined {
+  const ago = /^(\d+(?:\.\d+)?)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)\s+ago$/i.exec(text.trim());
+  if (ago) {
+    const unit = ago[2]!.toLowerCase()[0] as 's' | 'm' | 'h' | 'd';
+    return new Date(now.getTime() - Number(ago[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]);
+  }
   const match = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text.trim());
   if (!match) return undefined;
   const [, date, time, zone] = match;

@@ -12,7 +12,7 @@ export interface PinWorkerInput {
 }
 
 export type PinWorkerMessage =
-  | { type: 'pinned'; maxFrame: number; salt: [number, number]; pageCount: number }
+  | { type: 'pinned'; maxFrame: number; salt: [number, number]; walFrame: number; pageCount: number }
   /** The WAL-index kept changing while the read transaction began: the parent copies without it. */
   | { type: 'unpinnable' }
   | { type: 'checked'; messages: string[] }
@@ -62,7 +62,10 @@ try {
     } catch {
       // reported by quick_check below
     }
-    post({ type: 'pinned', maxFrame, salt: pinned.salt, pageCount });
+    // walFrame: where the WAL stood, also when every frame was backfilled (the snapshot is then
+    // the file alone, and equal to those frames applied): continuous shipping links a backup to
+    // its segments by it.
+    post({ type: 'pinned', maxFrame, salt: pinned.salt, walFrame: pinned.maxFrame, pageCount });
     let messages: string[];
     try {
       // Plain reads, not mmap: a mapping of the database counts in the process's RSS (1.2 GiB

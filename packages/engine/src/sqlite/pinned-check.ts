@@ -6,6 +6,8 @@ export interface PinnedSnapshot {
   /** The snapshot: the WAL's first `maxFrame` frames (0: none, the database file alone), with these salts. */
   maxFrame: number;
   salt: [number, number];
+  /** Where the WAL stood (its salts and frame count), also when the snapshot reads the file alone. */
+  walPosition: { salt: [number, number]; frame: number };
   /** The snapshot's page count, as SQLite sees it (-1: it could not say, the database is damaged). */
   pageCount: number;
   /** SQLite's quick_check messages for the pinned snapshot ("ok" when sound). */
@@ -54,6 +56,7 @@ export function pinAndCheck(file: string, signal?: AbortSignal): Promise<PinnedS
           resolve({
             maxFrame: message.maxFrame,
             salt: message.salt,
+            walPosition: { salt: message.salt, frame: message.walFrame },
             pageCount: message.pageCount,
             checked,
             release: async () => {

@@ -23,6 +23,8 @@ export interface DatabaseSnapshot {
   pageHashes: Uint8Array;
   /** sha256 of the snapshot, when {@link SnapshotOptions.sha256} asked for it. */
   sha256: string | undefined;
+  /** Where the WAL stood at the snapshot, when a read mark pinned it (see PinnedSnapshot.walPosition). */
+  wal: { salt: [number, number]; frame: number } | undefined;
 }
 
 export interface SnapshotOptions {
@@ -138,6 +140,7 @@ export async function startSnapshot(db: DatabaseConfig, destFile: string, option
       readLockMs: readLockMs ?? performance.now() - pinnedAt,
       pageHashes: copied.pageHashes,
       sha256: copied.sha256,
+      wal: pin?.walPosition,
     };
   })();
   // The caller awaits `done` after packing; keep an early failure from counting as unhandled.

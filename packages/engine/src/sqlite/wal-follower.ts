@@ -37,6 +37,8 @@ export interface WalSegment {
   frames: Buffer;
   /** The database's size in pages after the segment's last commit. */
   pageCount: number;
+  /** The WAL checksum chain before the first frame (the previous frame's, or the WAL header's). */
+  chainStart: [number, number];
   /** Position once this segment is acknowledged. */
   end: WalPosition;
 }
@@ -118,6 +120,16 @@ export class WalFollower {
       closeSync(shm);
       throw error;
     }
+  }
+
+  /**
+   * The WAL-index's salts and committed frame count right now, read from the follower's own
+   * descriptor of the -shm (a second descriptor closed would drop the follower's read locks):
+   * cheap enough to sample often, which is how a streamer learns when each commit happened.
+   */
+  peek(): { salt: [number, number]; maxFrame: number } | undefined {
+    const index = readWalIndex(this.shm);
+    return index && { salt: index.salt, maxFrame: index.maxFrame };
   }
 
   /** Where the follower stands (what is acknowledged). */
@@ -370,7 +382,7 @@ function readFrames(file: string, from: WalPosition, to: number, recheckShm: num
     }
   }
   const salt = from.salt!;
-  return { salt, firstFrame: from.frame + 1, lastFrame: to, pageSize, frames, pageCount, end: { salt, frame: to, checksum } };
+  return { salt, firstFrame: from.frame + 1, lastFrame: to, pageSize, frames, pageCount, chainStart: from.checksum, end: { salt, frame: to, checksum } };
 }
 
 function sameChecksum(a: [number, number], b: [number, number]): boolean {
@@ -394,4 +406,14 @@ export function applyWalFrames(dbFd: number, frames: Buffer, pageSize: number): 
 
 function writeAll(fd: number, bytes: Buffer, position: number): void {
   for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+/** The commits in a segment's frames: the frame number (1-based, in its WAL) of each commit's last frame. */
+export function commitFrames(segment: Pick<WalSegment, 'frames' | 'pageSize' | 'firstFrame'>): number[] {
+  const frameSize = WAL_FRAME_HEADER_SIZE + segment.pageSize;
+  const commits: number[] = [];
+  for (let off = 0, frame = segment.firstFrame; off + frameSize <= segment.frames.length; off += frameSize, frame++) {
+    if (segment.frames.readUInt32BE(off + 4) !== 0) commits.push(frame);
+  }
+  return commits;
 }

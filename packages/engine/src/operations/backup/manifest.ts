@@ -42,6 +42,7 @@ export async function describeBackup(run: BackupRun, done: StagesDone): Promise<
     skipped: done.skipped,
     warnings: run.warnings,
     trigger: options.trigger,
+    stream: options.streamGeneration === undefined ? undefined : { generation: options.streamGeneration },
     copies: {
       written: targets.alive.map((s) => s.name),
       failed: [...targets.failed].map(([s, e]) => ({ target: s.name, error: e.message })),

@@ -36,6 +36,8 @@ export interface BackupOptions {
   trigger?: { jobId: string; scheduleId: string | null; queuedAt?: string } | undefined;
   /** The repository's keys (default: the config's, with no identity and no --insecure). */
   keyring?: Keyring;
+  /** Set by a streamer: this backup is the first of that generation of continuous shipping. */
+  streamGeneration?: string;
 }
 
 export interface BackupResult {

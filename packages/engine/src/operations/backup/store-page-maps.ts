@@ -37,8 +37,8 @@ export async function storePageMaps(
       compression: 'none',
       encryption: mapReaders ? { format: 'age', readers: mapReaders } : null,
     });
-    const { journalMode, pageSize, pageCount, size, sha256 } = snapshot;
-    databases.push({ name: db.name, path: db.relativePath, mode: snapshots.modes[i]!, journalMode, pageSize, pageCount, size, sha256, pageMap: mapKey });
+    const { journalMode, pageSize, pageCount, size, sha256, wal } = snapshot;
+    databases.push({ name: db.name, path: db.relativePath, mode: snapshots.modes[i]!, journalMode, pageSize, pageCount, size, sha256, pageMap: mapKey, wal });
   }
   return { objects, databases, sqliteVersion };
 }

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import {
+  checkRecordSignature,
+  IntegrityError,
+  parseSignedRecord,
+  parseWalGeneration,
+  parseWalSegmentHeader,
+  repositoryKeys,
+  signedRecordLines,
+  StorageError,
+  WAL_GENERATION_FORMAT,
+  WAL_SEGMENT_FORMAT,
+  type Manifest,
+  type ManifestSigner,
+  type SignaturePolicy,
+  type WalGeneration,
+  type WalSegmentHeader,
+  type WalSegmentName,
+} from '@botbackup/core';
+import type { BackupStore } from '@botbackup/storage';
+import { compress, decompress } from 'zstd-napi';
+import type { Keyring } from '../crypto/index.js';
+import { TOOL_VERSION } from '../support/index.js';
+import { readBytes } from './repository.js';
+
+/**
+ * Segments and generation records of continuous WAL shipping as stored objects (the format is
+ * in core's wal-segment.ts and docs/format.md): written by the streamer, listed for the RPO and
+ * for planning a point-in-time restore, read back and checked before any frame is applied.
+ */
+
+/** What a segment holds before it is stored. */
+export interface SegmentContent {
+  source: string;
+  generation: string;
+  database: string;
+  seq: number;
+  salt: [number, number];
+  firstFrame: number;
+  lastFrame: number;
+  pageSize: number;
+  pageCount: number;
+  chain: { start: [number, number]; end: [number, number] };
+  commits: [number, number][];
+  host: string;
+  frames: Buffer;
+}
+
+/** zstd level of segment bodies: a second of WAL frames is small, and the streamer must stay cheap. */
+const SEGMENT_ZSTD_LEVEL = 3;
+
+/** A segment's key and stored bytes: two header lines (the header, its signature), then the body. */
+export async function encodeSegment(
+  content: SegmentContent,
+  keyring: Keyring,
+  signer: ManifestSigner | undefined,
+): Promise<{ key: string; bytes: Buffer; header: WalSegmentHeader }> {
+  const { frames, ...facts } = content;
+  const packed = compress(frames, { compressionLevel: SEGMENT_ZSTD_LEVEL });
+  const encryption = keyring.encryption;
+  const readers = encryption ? ('passphrase' in encryption ? 'passphrase' : 'recipients') : undefined;
+  const body = readers ? await keyring.encryptBytes(packed, readers) : packed;
+  const header: WalSegmentHeader = {
+    format: WAL_SEGMENT_FORMAT,
+    version: 1,
+    ...facts,
+    tool: TOOL_VERSION,
+    body: {
+      size: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      compression: 'zstd',
+      encryption: readers ? { format: 'age', readers } : null,
+    },
+  };
+  const name: WalSegmentName = {
+    seq: content.seq,
+    salt: content.salt,
+    firstFrame: content.firstFrame,
+    lastFrame: content.lastFrame,
+    lastCommitAt: content.commits.at(-1)![1],
+  };
+  const key = repositoryKeys.walSegment(content.source, content.generation, content.database, name);
+  return { key, bytes: Buffer.concat([signedRecordLines(header, signer), body]), header };
+}
+
+/** A stored segment, its header checked (signature, schema, agreement with its key); the body not yet opened. */
+export interface StoredSegment {
+  key: string;
+  header: WalSegmentHeader;
+  body: Buffer;
+  /** Set when the signature was accepted only because of --insecure. */
+  warning: string | undefined;
+}
+
+/** Reads a segment and checks everything that needs no key: its signature, its header against its key, its body's sha256. */
+export async function readSegment(store: BackupStore, key: string, policy: SignaturePolicy, signal?: AbortSignal): Promise<StoredSegment> {
+  const where = `WAL segment ${key} in storage "${store.name}"`;
+  const bytes = await readBytes(store, key, signal);
+  const parsed = parseSignedRecord(bytes, where);
+  const warning = checkRecordSignature(parsed.signer, policy, where);
+  const header = parseWalSegmentHeader(parsed.record, where);
+  const named = repositoryKeys.parseWalKey(key);
+  const name = named?.kind === 'segment' ? named.segment : undefined;
+  if (
+    !named ||
+    !name ||
+    named.sourceId !== header.source ||
+    named.generation !== header.generation ||
+    (named.kind === 'segment' && named.database !== header.database) ||
+    name.seq !== header.seq ||
+    name.firstFrame !== header.firstFrame ||
+    name.lastFrame !== header.lastFrame ||
+    name.salt[0] !== header.salt[0] ||
+    name.salt[1] !== header.salt[1] ||
+    name.lastCommitAt !== header.commits.at(-1)![1]
+  ) {
+    throw new IntegrityError('BAD_MANIFEST', `${where}: its header describes another segment; it was renamed or tampered with.`, { subject: key });
+  }
+  const body = bytes.subarray(parsed.bodyOffset);
+  if (body.length !== header.body.size || createHash('sha256').update(body).digest('hex') !== header.body.sha256) {
+    throw new IntegrityError('CHECKSUM_MISMATCH', `${where}: its body does not match the sha256 in its signed header; it is damaged.`, { subject: key });
+  }
+  return { key, header, body, warning };
+}
+
+/**
+ * The frames of a checked segment: opened (with the keys that open `base`'s backup, whose errors
+ * name it) and decompressed, and their count checked against the header.
+ */
+export async function openSegment(segment: StoredSegment, keyring: Keyring, base: Manifest): Promise<Buffer> {
+  const { header } = segment;
+  const packed = header.body.encryption ? await keyring.decryptBytes(base, segment.body, header.body.encryption.readers) : segment.body;
+  let frames: Buffer;
+  try {
+    frames = decompress(packed);
+  } catch (error) {
+    throw new IntegrityError('BAD_ARCHIVE', `WAL segment ${segment.key}: its frames do not decompress (${(error as Error).message}).`, {
+      subject: segment.key,
+    });
+  }
+  if (frames.length !== (header.lastFrame - header.firstFrame + 1) * (24 + header.pageSize)) {
+    throw new IntegrityError(
+      'BAD_ARCHIVE',
+      `WAL segment ${segment.key} holds ${frames.length} bytes of frames, not frames ${header.firstFrame}-${header.lastFrame}.`,
+      {
+        subject: segment.key,
+      },
+    );
+  }
+  return frames;
+}
+
+/** A new generation's record, as stored bytes. */
+export function encodeGeneration(record: Omit<WalGeneration, 'format' | 'version'>, signer: ManifestSigner | undefined): Buffer {
+  return signedRecordLines({ format: WAL_GENERATION_FORMAT, version: 1, ...record }, signer);
+}
+
+/** Reads a generation record; undefined when the store has none. */
+export async function readGeneration(
+  store: BackupStore,
+  sourceId: string,
+  generation: string,
+  policy: SignaturePolicy,
+  signal?: AbortSignal,
+): Promise<WalGeneration | undefined> {
+  const key = repositoryKeys.walGenerationRecord(sourceId, generation);
+  let bytes: Buffer;
+  try {
+    bytes = await readBytes(store, key, signal);
+  } catch (error) {
+    if (error instanceof StorageError && error.storageCode === 'NOT_FOUND') return undefined;
+    throw error;
+  }
+  const where = `WAL generation record ${key} in storage "${store.name}"`;
+  const parsed = parseSignedRecord(bytes, where);
+  checkRecordSignature(parsed.signer, policy, where);
+  const record = parseWalGeneration(parsed.record, where);
+  if (record.source !== sourceId || record.generation !== generation) {
+    throw new IntegrityError('BAD_MANIFEST', `${where} describes generation ${record.generation} of "${record.source}"; it was moved or tampered with.`, {
+      subject: key,
+    });
+  }
+  return record;
+}
+
+/** One database's segments in a generation, by their keys alone, in order. */
+export interface ListedSegment {
+  key: string;
+  name: WalSegmentName;
+  size: number;
+}
+
+/** What a store holds of a source's continuous shipping, from one listing. */
+export interface WalListing {
+  /** Generations in id order (oldest first). */
+  generations: { id: string; hasRecord: boolean; databases: Map<string, ListedSegment[]> }[];
+}
+
+/** Lists a source's generations and segments (keys only; nothing is read). */
+export async function listWal(store: BackupStore, sourceId: string, signal?: AbortSignal): Promise<WalListing> {
+  const byId = new Map<string, WalListing['generations'][number]>();
+  for await (const object of store.list(repositoryKeys.walRoot(sourceId), { signal })) {
+    const parsed = repositoryKeys.parseWalKey(object.key);
+    if (!parsed || parsed.sourceId !== sourceId) continue;
+    let generation = byId.get(parsed.generation);
+    if (!generation) {
+      generation = { id: parsed.generation, hasRecord: false, databases: new Map() };
+      byId.set(parsed.generation, generation);
+    }
+    if (parsed.kind === 'generation') {
+      generation.hasRecord = true;
+    } else {
+      const list = generation.databases.get(parsed.database) ?? [];
+      list.push({ key: object.key, name: parsed.segment, size: object.size });
+      generation.databases.set(parsed.database, list);
+    }
+  }
+  const generations = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const g of generations) for (const list of g.databases.values()) list.sort((a, b) => a.name.seq - b.name.seq);
+  return { generations };
+}
