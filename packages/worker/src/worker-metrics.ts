@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { JOB_TYPES, UsageError, queueFor, queueNames } from '@botbackup/core';
-import type { Logger } from '@botbackup/engine';
+import type { Logger, StreamEvent } from '@botbackup/engine';
 
 /**
  * How a job run by this worker ended: `skipped`, a scheduled backup whose source was busy (it
@@ -27,12 +27,45 @@ export interface WorkerMetricsOptions {
   /** Undefined while the worker's Redis connection answers, else why not (never a credential): `/healthz` and `botbackup_worker_redis_up`. */
   redisProblem(): Promise<string | undefined>;
   logger: Logger;
+  /** The continuous sources this worker streams: their stream series are there, at 0, before their first segment. */
+  streams?: readonly StreamedSource[] | undefined;
 }
 
 export interface WorkerMetrics extends JobObserver {
   /** `http://<host>:<port>/metrics`. */
   url: string;
+  /** What a streamer of this worker reports: pass each of its events here (see {@link StreamMetrics.record}). */
+  stream: StreamMetrics;
   close(): Promise<void>;
+}
+
+/** A continuous source as the stream metrics need it. */
+export interface StreamedSource {
+  id: string;
+  databases: readonly string[];
+  /** `continuous.alertAfter` (ms): how long the oldest unshipped commit had waited when the streamer alerts. */
+  alertAfterMs: number;
+}
+
+/**
+ * The stream series of a worker's metrics, fed by the streamer's events:
+ *
+ * - `botbackup_stream_last_shipped_commit_timestamp_seconds{source,database}`: when the newest
+ *   shipped commit was first seen (Unix seconds); absent until the first segment this process ships;
+ * - `botbackup_stream_unshipped_seconds{source,database}`: how long the oldest committed but
+ *   unshipped commit has waited; 0 while the streamer ships;
+ * - `botbackup_stream_segments_total{source,database}`: segments shipped (on at least one target).
+ *
+ * The streamer's events say when a segment is shipped and, once, when commits have waited
+ * unshipped longer than `continuous.alertAfter` (its `alert`, a source's `stale` notification),
+ * not each second that they wait: so the unshipped gauge stays 0 for that bound and then reads the
+ * true wait (the bound plus the time since the alert) until the database ships again.
+ */
+export interface StreamMetrics {
+  /** Creates a source's series (segments at 0, unshipped at 0) before its first event. */
+  track(source: StreamedSource): void;
+  /** Records one event of `sourceId`'s streamer (`now`: ms since the epoch, for tests). */
+  record(sourceId: string, event: StreamEvent, now?: number): void;
 }
 
 /** Job durations: from a verify of a small bot (under a second) to a full backup of a large one (an hour or more). */
@@ -78,6 +111,8 @@ export async function startWorkerMetrics(options: WorkerMetricsOptions): Promise
       this.set((await options.redisProblem()) === undefined ? 1 : 0);
     },
   });
+  const stream = createStreamMetrics(registry);
+  for (const source of options.streams ?? []) stream.track(source);
   // Every series a queue can have, at 0 from the start: a rate or an increase over the first
   // failure of a type then sees it (a series that appears at 1 has no increase).
   for (const queue of options.queues) {
@@ -91,6 +126,7 @@ export async function startWorkerMetrics(options: WorkerMetricsOptions): Promise
   options.logger.info({ url }, 'worker metrics served');
   return {
     url,
+    stream,
     started: (queue) => running.inc({ queue }),
     finished(queue, type, result, seconds) {
       running.dec({ queue });
@@ -100,6 +136,78 @@ export async function startWorkerMetrics(options: WorkerMetricsOptions): Promise
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The stream series (see {@link StreamMetrics}) in `registry`. */
+export function createStreamMetrics(registry: Registry): StreamMetrics {
+  const labelNames = ['source', 'database'] as const;
+  const lastShipped = new Gauge({
+    name: 'botbackup_stream_last_shipped_commit_timestamp_seconds',
+    help: 'When the newest commit this worker shipped was first seen (Unix time), by source and database. Its age is what a lost disk would cost only while the bot writes: a quiet bot ships nothing and loses nothing.',
+    labelNames,
+    registers: [registry],
+  });
+  const segments = new Counter({
+    name: 'botbackup_stream_segments_total',
+    help: 'WAL segments this worker shipped (to at least one target), by source and database.',
+    labelNames,
+    registers: [registry],
+  });
+  const sources = new Map<string, { alertAfterMs: number; databases: Set<string> }>();
+  /** `source\0database` -> since when (ms) its oldest unshipped commit has waited. */
+  const waiting = new Map<string, number>();
+  const key = (source: string, database: string) => `${source}\0${database}`;
+  const sourceOf = (id: string) => {
+    const known = sources.get(id) ?? { alertAfterMs: 0, databases: new Set<string>() };
+    sources.set(id, known);
+    return known;
+  };
+  new Gauge({
+    name: 'botbackup_stream_unshipped_seconds',
+    help: 'How long the oldest committed but unshipped commit has waited, by source and database: 0 while shipping, and from the streamer alert on (continuous.alertAfter) the true wait.',
+    labelNames,
+    registers: [registry],
+    collect() {
+      const now = Date.now();
+      for (const [id, source] of sources) {
+        for (const database of source.databases) {
+          const since = waiting.get(key(id, database));
+          this.set({ source: id, database }, since === undefined ? 0 : Math.max(0, now - since) / 1000);
+        }
+      }
+    },
+  });
+  return {
+    track(source) {
+      const known = sourceOf(source.id);
+      known.alertAfterMs = source.alertAfterMs;
+      for (const database of source.databases) {
+        known.databases.add(database);
+        segments.inc({ source: source.id, database }, 0);
+      }
+    },
+    record(sourceId, event, now = Date.now()) {
+      const source = sourceOf(sourceId);
+      switch (event.type) {
+        case 'shipped':
+          source.databases.add(event.database);
+          segments.inc({ source: sourceId, database: event.database });
+          lastShipped.set({ source: sourceId, database: event.database }, event.lastCommitAt / 1000);
+          waiting.delete(key(sourceId, event.database));
+          return;
+        case 'alert':
+          // The streamer alerts once, when the oldest unshipped commit has waited the bound (it
+          // checks each shipping interval): that commit was first seen then.
+          for (const database of source.databases) if (!waiting.has(key(sourceId, database))) waiting.set(key(sourceId, database), now - source.alertAfterMs);
+          return;
+        case 'recovered':
+          for (const database of source.databases) waiting.delete(key(sourceId, database));
+          return;
+        default:
+          return;
+      }
     },
   };
 }
