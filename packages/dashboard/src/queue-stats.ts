@@ -20,6 +20,19 @@ export interface JobOutcome {
   reason: string | undefined;
 }
 
+/** The newest run of a schedule among a queue's newest finished jobs. */
+export interface ScheduleRun {
+  scheduleId: string;
+  result: 'completed' | 'failed';
+  /** Unix milliseconds. */
+  finishedOn: number;
+  /** From when a worker last took the job to its end; undefined when BullMQ kept no start. */
+  durationMs: number | undefined;
+  jobId: string;
+  /** For a failure: BullMQ's failed reason. */
+  reason: string | undefined;
+}
+
 /** One queue as the dashboard shows it. */
 export interface QueueStats {
   name: string;
@@ -28,6 +41,8 @@ export interface QueueStats {
   active: { jobId: string; name: string; percent: number | undefined; phase: string | undefined }[];
   /** The newest outcome per job type, source and result among the newest finished jobs. */
   lastOutcomes: JobOutcome[];
+  /** The newest run of each schedule among the newest finished jobs (completed or failed, whichever is newer). */
+  scheduleRuns: ScheduleRun[];
 }
 
 /**
@@ -44,6 +59,7 @@ export async function readQueueStats(queues: Queue[]): Promise<QueueStats[]> {
         queue.getJobs(['failed'], 0, RECENT_JOBS - 1, false),
       ]);
       const newest = new Map<string, JobOutcome>();
+      const runs = new Map<string, ScheduleRun>();
       const consider = (job: Job | undefined, result: JobOutcome['result']) => {
         if (!job?.id || job.finishedOn === undefined) return;
         if (result === 'completed' && (job.returnvalue as { skipped?: unknown } | null)?.skipped) return;
@@ -51,6 +67,17 @@ export async function readQueueStats(queues: Queue[]): Promise<QueueStats[]> {
         const type = typeof data.type === 'string' ? data.type : job.name;
         const sourceId = typeof data.sourceId === 'string' ? data.sourceId : '';
         const key = `${type}\0${sourceId}\0${result}`;
+        const scheduleId = typeof data.scheduleId === 'string' ? data.scheduleId : undefined;
+        if (scheduleId !== undefined && (runs.get(scheduleId)?.finishedOn ?? -1) < job.finishedOn) {
+          runs.set(scheduleId, {
+            scheduleId,
+            result,
+            finishedOn: job.finishedOn,
+            durationMs: job.processedOn ? Math.max(0, job.finishedOn - job.processedOn) : undefined,
+            jobId: job.id,
+            reason: result === 'failed' ? job.failedReason : undefined,
+          });
+        }
         if ((newest.get(key)?.finishedOn ?? -1) >= job.finishedOn) return;
         newest.set(key, {
           queue: queue.name,
@@ -79,6 +106,7 @@ export async function readQueueStats(queues: Queue[]): Promise<QueueStats[]> {
             };
           }),
         lastOutcomes: [...newest.values()],
+        scheduleRuns: [...runs.values()],
       };
     }),
   );

@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
-import { ConfigError, queueNames, redisHealthProblem, type Config, type RedisConnectionOptions } from '@botbackup/core';
-import { Catalog, type Logger } from '@botbackup/engine';
+import { ConfigError, queueNames, redisHealthProblem, type Config, type DrillRecord, type RedisConnectionOptions } from '@botbackup/core';
+import { Catalog, TOOL_VERSION, type CatalogBackup, type Logger } from '@botbackup/engine';
+import { schedulerView, type SchedulerView } from '@botbackup/scheduler';
 import type { BackupStore } from '@botbackup/storage';
-import { readLastDrills, type LastDrills } from './drill-records.js';
+import { buildModel, type DashboardModel, type RedisRead } from './dashboard-model.js';
+import { readLastDrills } from './drill-records.js';
 import {
   AUTH_CHALLENGES,
   CSRF_COOKIE,
@@ -21,10 +24,14 @@ import {
   isLoopbackHost,
   type DashboardAuth,
 } from './auth.js';
-import { readQueueStats, type QueueStats } from './queue-stats.js';
+import { freshnessBound, type FreshnessBound } from './freshness-bound.js';
+import { readQueueStats } from './queue-stats.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './render-metrics.js';
 import { renderPage } from './render-page.js';
+import { restoreHelp, type RestoreContext } from './restore-help.js';
 import { summarizeBackups, type BackupsSummary } from './summarize-backups.js';
+import { TREND_WINDOW_MS } from './trends.js';
+import { readHeartbeats } from './workers-view.js';
 
 export interface StartDashboardOptions {
   /** Sources (one backup queue each), storage target names and `redis.prefix`. */
@@ -51,29 +58,35 @@ export interface RunningDashboard {
   close(): Promise<void>;
 }
 
-/** A catalog sync (a listing of every target) serves the requests of this long: a scrape every few seconds does not list S3 each time. */
+/** A catalog sync (a listing of every target) serves the requests of this long; a request past it starts the next one in the background. */
 const SUMMARY_MAX_AGE_MS = 5_000;
 /** How long a request waits for Redis before it answers without queue data. */
 const QUEUE_READ_TIMEOUT_MS = 5_000;
 /** How long `/healthz` waits for Redis's PING: a container health check answers within seconds. */
 const HEALTH_PING_TIMEOUT_MS = 3_000;
+/** The format version of every `/api/*` answer (its `version` field): raised when a field changes meaning or goes away, not when one is added. */
+export const DASHBOARD_API_VERSION = 1;
 /** The health check's path: the one route served without credentials (it tells nothing but whether Redis answers). */
 const HEALTH_PATH = '/healthz';
 
 /**
  * Starts the dashboard: bull-board at `/queues` over the maintenance queue and each configured
- * source's backup queue; the backups at `/` (HTML) and `/api/backups` (JSON) from the local
- * catalog synced with the stores, with each configured source's last restore drill from Redis
- * (drillKeys.last); Prometheus metrics at `/metrics`; `/healthz`, 200 `{"ok":true}` while Redis
- * answers a PING, else 503 with why. Every route but `/healthz`, `/metrics`
- * and bull-board's static files included, needs the configured credentials (401 with
- * `WWW-Authenticate` otherwise), and a Host header that names the dashboard (421 otherwise:
- * DNS rebinding). A change (read-write mode only) also needs the token as a bearer or the CSRF
- * value its pages get in a cookie, in a header (403 otherwise). Without any credential it only starts on a loopback host,
- * with a warning; elsewhere it throws a {@link ConfigError}. Credentials are never logged.
+ * source's backup queue; the home page at `/` (each source's health, the schedules, the workers,
+ * 90-day trends as inline SVG, the last restore drills, and each source's backups with their
+ * restore commands) and the same data as JSON per panel under `/api/` (summary, schedules,
+ * workers, trends, drills, backups), from the local catalog synced with the stores and from Redis
+ * (queues, job schedulers, workers' heartbeats, drill records); Prometheus metrics at `/metrics`;
+ * `/healthz`, 200 `{"ok":true}` while Redis answers a PING, else 503 with why. Every route but
+ * `/healthz`, `/metrics` and bull-board's static files included, needs the configured credentials
+ * (401 with `WWW-Authenticate` otherwise), and a Host header that names the dashboard (421
+ * otherwise: DNS rebinding). A change (read-write mode only) also needs the token as a bearer or
+ * the CSRF value its pages get in a cookie, in a header (403 otherwise). Without any credential
+ * it only starts on a loopback host, with a warning; elsewhere it throws a {@link ConfigError}.
+ * Credentials are never logged.
  *
- * Redis may be down when it starts or later: pages then show the backups without the queues and
- * drills, `botbackup_redis_up` is 0, and the connection is retried in the background.
+ * Redis may be down when it starts or later: pages then show the backups without the queues,
+ * schedules, workers and drills, `botbackup_redis_up` is 0, and the connection is retried in the
+ * background.
  */
 export async function startDashboard(options: StartDashboardOptions): Promise<RunningDashboard> {
   const { auth, readOnly, logger } = options;
@@ -111,7 +124,7 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
     await Promise.race([
       (async () => {
         await app.close().catch(() => undefined);
-        await Promise.allSettled([readers.pendingSummary(), ...queues.map((q) => q.close())]);
+        await Promise.allSettled([readers.pendingSync(), ...queues.map((q) => q.close())]);
         if (redis.status === 'ready') await redis.quit().catch(() => undefined);
       })(),
       bound,
@@ -181,20 +194,32 @@ function openQueues(options: StartDashboardOptions): { redis: Redis; prefix: str
 
 /** What the routes read, computed at request time. */
 interface Readers {
-  /** The backups summary, from a catalog sync at most {@link SUMMARY_MAX_AGE_MS} old (shared by the requests meanwhile). */
-  loadSummary(): Promise<BackupsSummary>;
-  /** The queues and each source's last drill, read together; undefined when Redis cannot be read or does not answer in time. */
-  loadRedis(): Promise<{ queues: QueueStats[]; drills: LastDrills } | undefined>;
-  /** The newest catalog sync started, if any, for a shutdown to wait for. */
-  pendingSummary(): Promise<BackupsSummary> | undefined;
+  /**
+   * The model of every panel, from the newest finished catalog sync (the first request waits for
+   * the first; one older than {@link SUMMARY_MAX_AGE_MS} starts the next in the background) and
+   * from Redis (undefined parts when it cannot be read in time).
+   */
+  loadModel(): Promise<DashboardModel>;
+  /** The catalog sync under way, if any, for a shutdown to wait for. */
+  pendingSync(): Promise<unknown> | undefined;
   /** Undefined when Redis answers a PING now, else why not (never the URL or a credential). */
   redisProblem(): Promise<string | undefined>;
 }
 
+/** One finished catalog sync: the backups, or why no target could be listed. */
+interface Synced {
+  at: number;
+  backups: CatalogBackup[];
+  unreachable: { target: string; error: string }[];
+  error: string | undefined;
+}
+
 /**
  * The readers of the backups (the catalog synced with the stores, until `closing` aborts) and of
- * Redis (the queue counts and drill records, within {@link QUEUE_READ_TIMEOUT_MS}); a failure of
- * either is logged and shown as missing data, never thrown.
+ * Redis (the queue counts, schedules, workers' heartbeats and drill records, within
+ * {@link QUEUE_READ_TIMEOUT_MS}); a failure of either is logged and shown as missing data, never
+ * thrown. Requests are served from the catalog's copy in memory: none lists the storage targets
+ * itself, so the page's time does not grow with the number of objects stored.
  */
 function createReaders(parts: {
   options: StartDashboardOptions;
@@ -207,41 +232,92 @@ function createReaders(parts: {
 }): Readers {
   const { options, catalog, redis, prefix, sourceIds, queues } = parts;
   const { config, logger } = options;
-  let cached: { at: number; summary: Promise<BackupsSummary> } | undefined;
-  const loadSummary = (): Promise<BackupsSummary> => {
-    if (cached && Date.now() - cached.at < SUMMARY_MAX_AGE_MS) return cached.summary;
-    const summary = syncSummary();
-    cached = { at: Date.now(), summary };
-    return summary;
+  let current: Synced | undefined;
+  let syncing: Promise<Synced> | undefined;
+  const sync = (): Promise<Synced> =>
+    (syncing ??= (async (): Promise<Synced> => {
+      const at = Date.now();
+      try {
+        const backups = await catalog.sync(options.stores, { signal: parts.closing });
+        return (current = { at, backups, unreachable: catalog.unreachable, error: undefined });
+      } catch (error) {
+        const message = (error as Error)?.message ?? String(error);
+        logger.warn({ err: message }, 'dashboard: the catalog could not be synced');
+        return (current = { at, backups: [], unreachable: [], error: message });
+      } finally {
+        syncing = undefined;
+      }
+    })());
+  const loadSynced = async (): Promise<Synced> => {
+    if (!current) return sync();
+    if (Date.now() - current.at >= SUMMARY_MAX_AGE_MS) void sync();
+    return current;
   };
-  const syncSummary = async (): Promise<BackupsSummary> => {
-    const base = { sourceIds: config.sources.map((s) => s.id), targets: options.stores.map((s) => s.name) };
-    try {
-      const backups = await catalog.sync(options.stores, { signal: parts.closing });
-      return summarizeBackups({ ...base, backups, unreachable: catalog.unreachable, now: new Date() });
-    } catch (error) {
-      const message = (error as Error)?.message ?? String(error);
-      logger.warn({ err: message }, 'dashboard: the catalog could not be synced');
-      return summarizeBackups({ ...base, backups: [], unreachable: [], error: message, now: new Date() });
-    }
-  };
-  const loadRedis = async (): Promise<{ queues: QueueStats[]; drills: LastDrills } | undefined> => {
+  const loadRedis = async (): Promise<RedisRead | undefined> => {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${QUEUE_READ_TIMEOUT_MS / 1000} s`)), QUEUE_READ_TIMEOUT_MS);
     });
     try {
-      const read = Promise.all([readQueueStats(queues), readLastDrills(redis, prefix, sourceIds)]);
-      const [queueStats, drills] = await Promise.race([read, timeout]);
-      return { queues: queueStats, drills };
+      const read = Promise.all([readQueueStats(queues), readLastDrills(redis, prefix, sourceIds), readSchedulers(queues), readHeartbeats(redis, prefix)]);
+      const [queueStats, drills, schedulers, heartbeats] = await Promise.race([read, timeout]);
+      return { queues: queueStats, drills, schedulers, heartbeats };
     } catch (error) {
-      logger.warn({ err: (error as Error).message }, 'dashboard: the queues and drills could not be read from Redis');
+      logger.warn({ err: (error as Error).message }, 'dashboard: the queues, schedules, workers and drills could not be read from Redis');
       return undefined;
     } finally {
       clearTimeout(timer);
     }
   };
-  return { loadSummary, loadRedis, pendingSummary: () => cached?.summary, redisProblem: () => redisHealthProblem(redis, HEALTH_PING_TIMEOUT_MS) };
+  const bounds = new Map<string, FreshnessBound>();
+  const boundsFrom = new Date();
+  const boundOf = (id: string) => {
+    // The schedules do not change while the dashboard runs: each source's bound is worked out once.
+    let bound = bounds.get(id);
+    if (!bound) bounds.set(id, (bound = freshnessBound(config.schedules, id, config.notify.staleAfterMs, boundsFrom)));
+    return bound;
+  };
+  const restore = restoreContext(config);
+  const loadModel = async (): Promise<DashboardModel> => {
+    const [synced, fromRedis] = await Promise.all([loadSynced(), loadRedis()]);
+    const now = new Date();
+    const summary = summarizeBackups({
+      sourceIds: config.sources.map((s) => s.id),
+      targets: options.stores.map((s) => s.name),
+      backups: synced.backups,
+      unreachable: synced.unreachable,
+      error: synced.error,
+      now,
+    });
+    for (const id of sourceIds) boundOf(id);
+    return buildModel({ config, summary, redis: fromRedis, localDrills: localDrills(catalog, sourceIds, logger), bounds, restore, now });
+  };
+  return { loadModel, pendingSync: () => syncing, redisProblem: () => redisHealthProblem(redis, HEALTH_PING_TIMEOUT_MS) };
+}
+
+/** The job schedulers of each queue (configured ones: the maintenance queue and each source's backup queue). */
+async function readSchedulers(queues: readonly Queue[]): Promise<SchedulerView[]> {
+  const lists = await Promise.all(queues.map(async (q) => (await q.getJobSchedulers()).map((s) => schedulerView(q.name, s))));
+  return lists.flat();
+}
+
+/** The newest drill `botbackup drill` recorded in the local catalog, per source (none when the catalog cannot be read: logged). */
+function localDrills(catalog: Catalog, sourceIds: readonly string[], logger: Logger): Record<string, DrillRecord | undefined> {
+  const out: Record<string, DrillRecord | undefined> = {};
+  try {
+    for (const id of sourceIds) {
+      for (const record of catalog.drills(id)) if (!out[id] || record.at > out[id].at) out[id] = record;
+    }
+  } catch (error) {
+    logger.warn({ err: (error as Error).message }, 'dashboard: the drill records of the local catalog could not be read');
+  }
+  return out;
+}
+
+/** Where the restore commands point: the config file, and the first local target (the manual steps run in its folder). */
+function restoreContext(config: Config): RestoreContext {
+  const local = config.storage.find((t) => t.type === 'local');
+  return { configFile: path.resolve(config.file), localTarget: local && { name: local.name, path: local.path } };
 }
 
 /**
@@ -292,6 +368,8 @@ function addGuards(app: App, guard: { host: string; allowedHosts: readonly strin
     }
   });
   app.addHook('onSend', async (_request, reply) => {
+    // The time this process took for the answer, for the bench and a browser's network panel (nothing else: no names, no sizes).
+    reply.header('Server-Timing', `app;dur=${reply.elapsedTime.toFixed(1)}`);
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('X-Frame-Options', 'DENY');
     reply.header('Referrer-Policy', 'no-referrer');
@@ -299,25 +377,58 @@ function addGuards(app: App, guard: { host: string; allowedHosts: readonly strin
   });
 }
 
-/** The dashboard's own routes: the page at `/`, the JSON at `/api/backups`, the Prometheus text at `/metrics`, the health check at `/healthz`. */
-function addRoutes(app: App, { loadSummary, loadRedis, redisProblem }: Readers, readOnly: boolean): void {
+/**
+ * The dashboard's own routes: the page at `/`, a JSON answer per panel at `/api/*` (each with
+ * `version`, {@link DASHBOARD_API_VERSION}, and `botbackup`, the tool's version), the Prometheus
+ * text at `/metrics`, the health check at `/healthz`.
+ */
+function addRoutes(app: App, { loadModel, redisProblem }: Readers, readOnly: boolean): void {
   // 200 while Redis answers, 503 otherwise: the dashboard can show nothing of the queues without it.
   app.get(HEALTH_PATH, async (_request, reply) => {
     const problem = await redisProblem();
     return problem === undefined ? reply.send({ ok: true }) : reply.code(503).send({ ok: false, error: problem });
   });
   app.get('/', async (_request, reply) => {
-    const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
-    return reply.type('text/html; charset=utf-8').send(renderPage({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills, readOnly }));
+    return reply.type('text/html; charset=utf-8').send(renderPage({ model: await loadModel(), readOnly }));
   });
-  app.get('/api/backups', async (_request, reply) => {
-    const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
-    return reply.send({ ...summary, queues: fromRedis?.queues ?? null, drills: fromRedis?.drills ?? null, readOnly });
-  });
+  const api = (route: string, answer: (model: DashboardModel) => object) =>
+    app.get(`/api/${route}`, async (_request, reply) => {
+      const model = await loadModel();
+      return reply.send({ version: DASHBOARD_API_VERSION, botbackup: TOOL_VERSION, generatedAt: model.generatedAt, ...answer(model) });
+    });
+  api('summary', (m) => ({
+    sources: m.health.map((h) => ({ ...h, newestGood: m.summary.sources.find((s) => s.sourceId === h.sourceId)?.newestGood ?? null })),
+    catalogError: m.summary.error ?? null,
+    redis: m.queues !== undefined,
+  }));
+  api('schedules', (m) => ({ schedules: m.schedules ?? null }));
+  api('workers', (m) => ({ workers: m.workers?.workers ?? null, unserved: m.workers?.unserved ?? null }));
+  api('trends', (m) => ({ windowDays: TREND_WINDOW_MS / 86_400_000, sources: m.trends }));
+  api('drills', (m) => ({
+    sources: m.drills ? m.summary.sources.filter((s) => s.configured).map((s) => ({ sourceId: s.sourceId, last: m.drills![s.sourceId] ?? null })) : null,
+  }));
+  api('backups', (m) => ({ ...withRestoreHelp(m.summary, m.restore), queues: m.queues ?? null, drills: m.drills ?? null, readOnly }));
   app.get('/metrics', async (_request, reply) => {
-    const [summary, fromRedis] = await Promise.all([loadSummary(), loadRedis()]);
-    return reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics({ summary, queues: fromRedis?.queues, drills: fromRedis?.drills }));
+    const model = await loadModel();
+    return reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics({ summary: model.summary, queues: model.queues, drills: model.drills }));
   });
+}
+
+/** The summary with each backup's restore commands (`restore`, null without a readable manifest). */
+function withRestoreHelp(summary: BackupsSummary, context: RestoreContext): BackupsSummary {
+  return {
+    ...summary,
+    sources: summary.sources.map((source) => ({
+      ...source,
+      backups: source.backups.map((b) => ({
+        ...b,
+        restore:
+          b.type !== undefined && b.archive !== undefined
+            ? restoreHelp(context, { sourceId: b.sourceId, backupId: b.backupId, type: b.type, archive: b.archive, databases: b.databases })
+            : null,
+      })),
+    })),
+  };
 }
 
 /** Mounts bull-board at `/queues` over `queues`, in its read-only mode (no retries) when the dashboard is. */

@@ -4,8 +4,9 @@ import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
 import type { LastDrills } from './drill-records.js';
 import type { QueueStats } from './queue-stats.js';
 import { renderMetrics } from './render-metrics.js';
+import { buildModel } from './dashboard-model.js';
 import { renderPage } from './render-page.js';
-import { summarizeBackups } from './summarize-backups.js';
+import { summarizeBackups, type BackupsSummary } from './summarize-backups.js';
 
 const NOW = new Date('2026-11-26T12:00:00.000Z');
 
@@ -25,9 +26,10 @@ function backup(
     completedAt,
     stats: { entryBytes: 900, storedBytes: 300, durationMs: 2500 },
     objects: [
-      { key: `data/${sourceId}/${id}/archive.tar.zst`, role: 'archive', size: 280 },
-      { key: `data/${sourceId}/${id}/files.ndjson.zst`, role: 'file-list', size: 20 },
+      { key: `data/${sourceId}/${id}/archive.tar.zst`, role: 'archive', size: 280, compression: 'zstd', encryption: null },
+      { key: `data/${sourceId}/${id}/files.ndjson.zst`, role: 'file-list', size: 20, compression: 'zstd', encryption: null },
     ],
+    databases: [{ path: 'data/trades.db' }],
     files: [{ path: '.env', kind: 'secret', sha256: 'a'.repeat(64) }],
     trigger: extra.scheduleId ? { jobId: `repeat:${extra.scheduleId}:1`, scheduleId: extra.scheduleId } : undefined,
   } as unknown as ManifestSummary;
@@ -39,6 +41,16 @@ function backup(
     copies: copies.map(([target, state]) => ({ target, state, at: completedAt, error: state === 'bad' ? 'archive hash mismatch' : undefined })),
     degraded: extra.degraded ?? copies.some(([, s]) => s === 'missing' || s === 'bad'),
   };
+}
+
+/** The page of a summary, with Redis's queues and drills (undefined: Redis not read), no schedules and no workers. */
+function page(summary: BackupsSummary, queues: QueueStats[] | undefined, drills: LastDrills | undefined): string {
+  // The config names the sources the summary calls configured.
+  const sources = summary.sources.filter((s) => s.configured).map((s) => ({ id: s.sourceId }));
+  const config = { sources, schedules: [], notify: { staleAfterMs: 26 * 3_600_000 }, drillPeriodMs: 30 * 86_400_000 } as never;
+  const redis = queues && drills ? { queues, drills, schedulers: [], heartbeats: [] } : undefined;
+  const restore = { configFile: '/etc/botbackup.yaml', localTarget: { name: 'local', path: '/srv/backups' } };
+  return renderPage({ model: buildModel({ config, summary, redis, localDrills: {}, bounds: new Map(), restore, now: NOW }), readOnly: true });
 }
 
 const input = (backups: CatalogBackup[]) => ({ sourceIds: ['bot', 'idle'], targets: ['local', 's3'], backups, unreachable: [], now: NOW });
@@ -186,6 +198,7 @@ describe('renderMetrics and renderPage', () => {
         { queue: 'backup.bot', type: 'full', sourceId: 'bot', result: 'failed', finishedOn: 1_700_000_002_000, jobId: '5', reason: 'disk full' },
         { queue: 'backup.bot', type: 'full', sourceId: 'bot', result: 'completed', finishedOn: 1_700_000_001_000, jobId: '4', reason: undefined },
       ],
+      scheduleRuns: [],
     },
   ];
 
@@ -226,7 +239,7 @@ describe('renderMetrics and renderPage', () => {
     expect(text).toContain('\nbotbackup_target_reachable{target="s3"} 0\n');
     expect(text).not.toMatch(/^botbackup_(backups|copies|newest_backup_age_seconds)\{/m);
     expect(text).toContain('botbackup_queue_jobs{queue="backup.bot",state="waiting"} 2');
-    const html = renderPage({ summary: failed, queues, drills: {}, readOnly: true });
+    const html = page(failed, queues, {});
     expect(html).toContain('The catalog could not be synced: every target failed');
     expect(html).not.toContain('No backups yet');
   });
@@ -236,13 +249,13 @@ describe('renderMetrics and renderPage', () => {
     expect(text).toContain('\nbotbackup_redis_up 0\n');
     expect(text).not.toContain('botbackup_queue_jobs');
     expect(text).not.toMatch(/^botbackup_drill_\w+\{/m);
-    const html = renderPage({ summary, queues: undefined, drills: undefined, readOnly: true });
-    expect(html).toContain('Redis could not be read: queue counts and restore drills are not shown.');
+    const html = page(summary, undefined, undefined);
+    expect(html).toContain('Redis could not be read: schedules, workers, queue counts and restore drills are not shown.');
     expect(html).not.toContain('class="drill');
   });
 
   it('the page escapes every value and shows no hash', () => {
-    const html = renderPage({ summary, queues, drills: {}, readOnly: true });
+    const html = page(summary, queues, {});
     expect(html).toContain('we&quot;ird\\id');
     expect(html).not.toContain('we"ird');
     expect(html).toContain('Newest good backup: <code>b2</code>, 1 h 0 min ago');
@@ -251,7 +264,7 @@ describe('renderMetrics and renderPage', () => {
   });
 
   it('the page gives each backup its two sizes as list does, packed then stored (the sum of its objects)', () => {
-    const html = renderPage({ summary, queues, drills: {}, readOnly: true });
+    const html = page(summary, queues, {});
     expect(html).toContain('<th>Duration</th><th>Packed</th><th>Stored</th><th>Trigger</th>');
     expect(html).toContain('<td class="packed"><span title="900 bytes">900 B</span></td><td class="stored"><span title="300 bytes">300 B</span></td>');
     expect(summary.sources[0]!.backups[0]).toMatchObject({ entryBytes: 900, storedBytes: 300 });
@@ -311,15 +324,10 @@ describe('renderMetrics and renderPage', () => {
   });
 
   it('the page shows the last drill of each configured source: ok with its measures, FAILED with why, or none yet', () => {
-    const unconfigured = renderPage({ summary, queues, drills, readOnly: true });
+    const unconfigured = page(summary, queues, drills);
     // The odd source is not in the config: drills are read for configured sources only.
     expect(unconfigured).not.toContain('<p class="drill warn"');
-    const configured = renderPage({
-      summary: { ...summary, sources: summary.sources.map((s) => ({ ...s, configured: true })) },
-      queues,
-      drills,
-      readOnly: true,
-    });
+    const configured = page({ ...summary, sources: summary.sources.map((s) => ({ ...s, configured: true })) }, queues, drills);
     expect(configured).toContain(
       '<p class="drill ok" data-source="bot" title="trades: ok (1204)">Last restore drill: ok, 3 h 0 min ago: backup <code>b1</code> from "s3", restore 4.2 s, data age 1 d 2 h</p>',
     );

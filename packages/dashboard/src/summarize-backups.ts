@@ -1,4 +1,4 @@
-import { backupSizes } from '@botbackup/core';
+import { backupSizes, type ManifestSummary } from '@botbackup/core';
 import { isGoodBackup, type CatalogBackup, type CatalogCopy } from '@botbackup/engine';
 
 /**
@@ -28,6 +28,10 @@ export interface BackupView {
   good: boolean;
   error: string | undefined;
   copies: CatalogCopy[];
+  /** How its archive is stored (codec, and for whom it is encrypted), for the restore steps; undefined without a manifest. */
+  archive: { compression: 'zstd' | 'gzip' | 'none'; encryption: 'recipients' | 'passphrase' | null } | undefined;
+  /** Where its databases go, relative to a restored folder (for the restore steps' integrity check). */
+  databases: string[];
 }
 
 /** A source's backups, newest first, and its newest good one. */
@@ -118,7 +122,17 @@ function viewOf(backup: CatalogBackup): BackupView {
     good: isGoodBackup(backup),
     error: backup.error,
     copies: backup.copies,
+    archive: m && archiveOf(m.objects),
+    databases: m?.databases.map((d) => d.path) ?? [],
   };
+}
+
+/** The archive object's codec and readers (`recipients+worker` is only ever a page map's). */
+function archiveOf(objects: ManifestSummary['objects']): BackupView['archive'] {
+  const archive = objects.find((o) => o.role === 'archive');
+  if (!archive) return undefined;
+  const readers = archive.encryption?.readers;
+  return { compression: archive.compression, encryption: readers === undefined ? null : readers === 'passphrase' ? 'passphrase' : 'recipients' };
 }
 
 /** Newest first by completion time, then by id (ids sort by time of start). */
