@@ -1,4 +1,16 @@
-import { queueNames, type Config, type DrillCopy } from '@botbackup/core';
+import {
+  formatDuration,
+  hasUnshippedFrames,
+  judgeShipping,
+  queueNames,
+  summarizeWal,
+  type CommittedWal,
+  type Config,
+  type DrillCopy,
+  type ShippingState,
+  type SourceConfig,
+  type WalListingLike,
+} from '@botbackup/core';
 import { isGoodBackup, type CatalogBackup } from '@botbackup/engine';
 import type { JobView, WorkersRead } from './inspect.js';
 
@@ -103,4 +115,95 @@ export function workersStatus(read: WorkersRead, configured: readonly UnservedQu
 function hostOf(addr: string): string {
   const colon = addr.lastIndexOf(':');
   return colon === -1 ? addr : addr.slice(0, colon);
+}
+
+/** What `status` read of a continuous source: each target's WAL listing (or why not), and each database's WAL-index on this host. */
+export interface ContinuousRead {
+  listings: WalListingLike[];
+  unreachable: { target: string; error: string }[];
+  /** By database name; undefined: the database cannot be read on this host. */
+  wal: Record<string, CommittedWal | undefined>;
+}
+
+/** `status --json`'s `sources[].continuous` (docs/cli.md): null for a source that is not continuous. */
+export interface ContinuousStatus {
+  /** `continuous.alertAfter` (ms). */
+  alertAfterMs: number;
+  /** Why no target's WAL could be listed; null when one could. */
+  error: string | null;
+  databases: ContinuousDatabaseStatus[];
+}
+
+export interface ContinuousDatabaseStatus {
+  database: string;
+  /**
+   * The newest commit in a stored segment: when the streamer first saw it, how long ago, its
+   * generation and segment number. Its age is what a lost disk would cost only while the bot
+   * writes; a quiet bot's grows with nothing at risk (see `state`).
+   */
+  newestShippedCommit: { at: string; ageMs: number; generation: string; seq: number } | null;
+  /** The source's newest generation: this database's segments in it, their bytes (one copy), and the first missing segment number (a gap: restore --at stops before it). */
+  generation: { id: string; segments: number; bytes: number; firstMissingSeq: number | null } | null;
+  /** Whether the database (its WAL-index, read on this host) holds committed frames no segment holds; null when this host cannot tell. */
+  unshipped: boolean | null;
+  /** See core's ShippingState: none, shipped, recent, behind, old. */
+  state: ShippingState;
+  /** Set when something needs a look (behind, old, nothing shipped, a gap): one sentence; null otherwise. */
+  warning: string | null;
+}
+
+/**
+ * A continuous source's shipping (pure: `now` passed in), from every target's WAL listing and
+ * each database's WAL-index read on this host. A database holding committed frames past the
+ * newest segment while the newest shipped commit is older than `continuous.alertAfter` is
+ * `behind` (status confirms it by reading again a shipping interval later); without the
+ * database on this host an old newest commit is `old`: a quiet bot or a stopped streamer.
+ */
+export function continuousStatus(source: SourceConfig, read: ContinuousRead, now: number): ContinuousStatus | null {
+  if (!source.continuous) return null;
+  const alertAfterMs = source.continuous.alertAfterMs;
+  const listed = read.listings.length > 0;
+  const summaries = summarizeWal(
+    read.listings,
+    source.databases.map((d) => d.name),
+  );
+  const databases = summaries.map((summary): ContinuousDatabaseStatus => {
+    const wal = read.wal[summary.database];
+    const state = judgeShipping({ summary, wal, now, alertAfterMs });
+    const g = summary.generation;
+    const unshipped = wal && listed ? (hasUnshippedFrames(summary, wal) ?? null) : null;
+    return {
+      database: summary.database,
+      newestShippedCommit: summary.newestCommit
+        ? {
+            at: new Date(summary.newestCommit.at).toISOString(),
+            ageMs: Math.max(0, now - summary.newestCommit.at),
+            generation: summary.newestCommit.generation,
+            seq: summary.newestCommit.seq,
+          }
+        : null,
+      generation: g ? { id: g.id, segments: g.segments, bytes: g.bytes, firstMissingSeq: g.firstMissingSeq } : null,
+      unshipped,
+      state: listed ? state : 'none',
+      // A generation begun, nothing committed since (the WAL-index says so): nothing to warn of.
+      warning: listed && !(state === 'none' && g && unshipped === false) ? shippingWarning(state, g?.firstMissingSeq ?? null, alertAfterMs) : null,
+    };
+  });
+  return { alertAfterMs, error: listed ? null : (read.unreachable[0]?.error ?? 'no storage target could be listed'), databases };
+}
+
+function shippingWarning(state: ShippingState, firstMissingSeq: number | null, alertAfterMs: number): string | null {
+  const bound = formatDuration(alertAfterMs);
+  const why =
+    state === 'behind'
+      ? `committed frames wait unshipped and the newest shipped commit is older than continuous.alertAfter (${bound}): is the streamer running and a target taking its segments?`
+      : state === 'old'
+        ? `the newest shipped commit is older than continuous.alertAfter (${bound}) and this host cannot read the database to tell a quiet bot (nothing lost) from a stopped streamer`
+        : state === 'none'
+          ? 'nothing shipped yet: is "botbackup stream" (or a worker for this source) running?'
+          : undefined;
+  const gap =
+    firstMissingSeq !== null ? `segment ${firstMissingSeq} of the newest generation is missing from every target: restore --at cannot go past it` : undefined;
+  const parts = [why, gap].filter((p): p is string => p !== undefined);
+  return parts.length > 0 ? parts.join('; ') : null;
 }

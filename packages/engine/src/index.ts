@@ -17,7 +17,7 @@ export {
   Keyring,
   parseWorkerKey,
 } from './crypto/index.js';
-export { copyDatabase, pageMapOf, snapshotDatabase, WalRestartedError } from './sqlite/index.js';
+export { copyDatabase, pageMapOf, readCommittedWal, snapshotDatabase, WalRestartedError } from './sqlite/index.js';
 export { applyDelta, createDeltaStream, PageRebuild, ParallelDecompressStream, SerialDecompressStream } from './archive/index.js';
 export { collectFiles } from './source/index.js';
 export {
@@ -29,10 +29,12 @@ export {
   isGoodBackup,
   isTargetFailure,
   listBackupIds,
+  listWal,
   loadFiles,
   parseTimeRef,
   readManifest,
   resolveBackupInStores,
+  type WalListing,
 } from './repository/index.js';
 export { checkSourceRoots, loadConfig, renderStarterConfig, scanBotDir } from './config/index.js';
 export {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import {
   RedisUnavailableError,
@@ -10,11 +11,24 @@ import {
   type Config,
   type DrillCopy,
   type DrillRecord,
+  type SourceConfig,
 } from '@botbackup/core';
-import type { CatalogBackup } from '@botbackup/engine';
+import { listWal, readCommittedWal, type CatalogBackup } from '@botbackup/engine';
+import type { BackupStore } from '@botbackup/storage';
 import type { CommandContext } from '../context.js';
 import type { JobView, ProgressView, QueueInspection, QueueSummary, ScheduleState, SourceDrills, ScheduleStatus } from '../inspect.js';
-import { configuredQueues, drillCopiesOf, lastJobOf, newestGoodBackup, workersStatus, type WorkersStatus } from '../status-model.js';
+import {
+  configuredQueues,
+  continuousStatus,
+  drillCopiesOf,
+  lastJobOf,
+  newestGoodBackup,
+  workersStatus,
+  type ContinuousDatabaseStatus,
+  type ContinuousRead,
+  type ContinuousStatus,
+  type WorkersStatus,
+} from '../status-model.js';
 import type { WrapAction } from '../command.js';
 import { describeProgress, describeResult } from '../job-text.js';
 import { formatTable, formatTime } from '../output.js';
@@ -22,6 +36,12 @@ import { formatTable, formatTime } from '../output.js';
 /** Failures `status` lists: those of the last day, at most this many. */
 const RECENT_FAILURES_MS = 86_400_000;
 const RECENT_FAILURES_MAX = 10;
+/**
+ * How long status waits before listing a continuous source's segments again when a database
+ * seems behind: two shipping intervals and some slack, so that a commit a quiet bot made just
+ * before status looked has been shipped by a running streamer.
+ */
+const CONFIRM_BEHIND_MS = 2500;
 
 /** `status --json` (docs/cli.md). Parts read from Redis are null when distributed mode is not configured or Redis could not be read. */
 export interface StatusJson {
@@ -59,6 +79,8 @@ export interface SourceStatus {
    * catalog; null when Redis is configured but could not be read, or the catalog could not be read either.
    */
   drill: DrillStatus | null;
+  /** Continuous protection (WAL shipping) of each database; null when the source is not continuous. */
+  continuous: ContinuousStatus | null;
 }
 
 export interface DrillStatus {
@@ -82,7 +104,11 @@ export function statusCommand(wrap: WrapAction): Command {
         const inspect = config.redis ? await import('../inspect.js') : undefined;
         // The backups part needs only the storage targets, the rest only Redis: read both at once,
         // so that a Redis outage still shows how old the backups are.
-        const [backups, queues] = await Promise.allSettled([readBackups(ctx), inspect?.inspectQueues({ config, signal: ctx.signal })]);
+        const [backups, queues, continuous] = await Promise.allSettled([
+          readBackups(ctx),
+          inspect?.inspectQueues({ config, signal: ctx.signal }),
+          readContinuous(ctx, config),
+        ]);
         if (ctx.signal.aborted) throw ctx.signal.reason;
         const localDrills = await readLocalDrills(ctx, config);
         if (queues.status === 'rejected' && !(queues.reason instanceof RedisUnavailableError)) throw queues.reason;
@@ -94,6 +120,7 @@ export function statusCommand(wrap: WrapAction): Command {
           queues: queues.status === 'fulfilled' ? queues.value : { error: (queues.reason as Error).message },
           schedules: queues.status === 'fulfilled' && queues.value ? inspect?.compareSchedules(config.schedules, queues.value.schedulers, now) : undefined,
           localDrills,
+          continuous: continuous.status === 'fulfilled' ? continuous.value : undefined,
         });
         if (ctx.options.json) ctx.printJson(report);
         else printStatus(ctx, config, report);
@@ -114,6 +141,40 @@ async function readBackups(ctx: CommandContext): Promise<BackupsRead> {
   const catalog = await ctx.catalog();
   const list = await catalog.sync(await ctx.stores(), { signal: ctx.signal });
   return { list, error: null, unreachable: catalog.unreachable };
+}
+
+/**
+ * Each continuous source's WAL listings (every target) and its databases' WAL-index on this host,
+ * read in that order: a commit seen in the WAL-index and shipped before the listing counts as
+ * shipped. When a database seems behind, the listing is read again after a shipping interval or
+ * two, against the same WAL-index reading: a commit a quiet bot made just then is shipped by now.
+ */
+async function readContinuous(ctx: CommandContext, config: Config): Promise<Record<string, ContinuousRead>> {
+  const sources = config.sources.filter((s) => s.continuous);
+  if (sources.length === 0) return {};
+  const stores = await ctx.stores();
+  const out: Record<string, ContinuousRead> = {};
+  for (const source of sources) {
+    const wal = Object.fromEntries(source.databases.map((d) => [d.name, readCommittedWal(d.path)]));
+    let read: ContinuousRead = { ...(await listWalEverywhere(stores, source, ctx.signal)), wal };
+    if (continuousStatus(source, read, Date.now())?.databases.some((d) => d.state === 'behind')) {
+      await sleep(CONFIRM_BEHIND_MS, undefined, { signal: ctx.signal });
+      read = { ...(await listWalEverywhere(stores, source, ctx.signal)), wal };
+    }
+    out[source.id] = read;
+  }
+  return out;
+}
+
+async function listWalEverywhere(stores: readonly BackupStore[], source: SourceConfig, signal: AbortSignal): Promise<Omit<ContinuousRead, 'wal'>> {
+  const results = await Promise.allSettled(stores.map((store) => listWal(store, source.id, signal)));
+  const listings: ContinuousRead['listings'] = [];
+  const unreachable: ContinuousRead['unreachable'] = [];
+  for (const [i, r] of results.entries()) {
+    if (r.status === 'fulfilled') listings.push(r.value);
+    else unreachable.push({ target: stores[i]!.name, error: (r.reason as Error).message });
+  }
+  return { listings, unreachable };
 }
 
 /** The drill records `botbackup drill` kept in the local catalog, per source; undefined when the catalog cannot be read (its error is the backups part's). */
@@ -139,6 +200,8 @@ export function buildStatus(input: {
   schedules?: ScheduleStatus[] | undefined;
   /** The drills `botbackup drill` recorded in the local catalog, per source (undefined: not read). */
   localDrills?: Record<string, DrillRecord[]> | undefined;
+  /** What was read of each continuous source's shipping (undefined: not read; its sources then show no target listed). */
+  continuous?: Record<string, ContinuousRead> | undefined;
 }): StatusJson {
   const { config, now } = input;
   const inspected = input.queues && 'queues' in input.queues ? input.queues : undefined;
@@ -166,6 +229,7 @@ export function buildStatus(input: {
         config.redis && !inspected
           ? null
           : drillStatus(inspected?.drills[source.id], input.localDrills?.[source.id], input.backups.list, source.id, config.drillPeriodMs, now),
+      continuous: continuousStatus(source, input.continuous?.[source.id] ?? { listings: [], unreachable: [], wal: {} }, now.getTime()),
     };
   });
   return {
@@ -235,6 +299,7 @@ function printStatus(ctx: CommandContext, config: Config, report: StatusJson): v
     report.workers && workersBlock(report.workers),
     report.active && activeBlock(report.active),
     sourcesBlock(report, now),
+    continuousBlock(report.sources),
     drillsBlock(report.sources),
     report.storage.error ? `No storage target could be listed: ${report.storage.error}` : undefined,
     ...report.storage.unreachable.map((u) => `Storage "${u.target}" could not be listed: ${u.error}`),
@@ -335,6 +400,50 @@ function sourcesBlock(report: StatusJson, now: number): string {
     ];
   });
   return `Sources\n${formatTable(['SOURCE', 'NEWEST GOOD BACKUP', 'AGE', 'PACKED', 'STORED', 'STATE', 'LAST JOB'], rows)}`;
+}
+
+/**
+ * Each continuous source's databases, a line each: the newest shipped commit and how long ago,
+ * the newest generation and its segments, and the state: `ok` (within continuous.alertAfter, or
+ * nothing committed waits unshipped: a quiet bot), `BEHIND`, `CHECK` (old, and the database is
+ * not readable here), `NOTHING SHIPPED`, `GAP`. Undefined when no source is continuous.
+ */
+function continuousBlock(sources: readonly SourceStatus[]): string | undefined {
+  const continuous = sources.filter((s) => s.continuous);
+  if (continuous.length === 0) return undefined;
+  const lines = continuous.flatMap((s) => {
+    const c = s.continuous!;
+    if (c.error) return [`${s.id}: no target's segments could be listed: ${c.error}`];
+    return c.databases.map((d) => `${s.id} ${d.database}: ${describeContinuous(d)}; ${describeShippingState(d)}`);
+  });
+  return `Continuous protection (the newest shipped commit's age is what a lost disk would cost only while the bot writes)\n${lines.join('\n')}`;
+}
+
+/** `newest shipped commit 2026-12-07 17:00:01Z (3m 2s ago), generation <id>, 180 segments (1.2 MiB)` (status and list). */
+export function describeContinuous(d: Pick<ContinuousDatabaseStatus, 'newestShippedCommit' | 'generation'>): string {
+  const c = d.newestShippedCommit;
+  const commit = c ? `newest shipped commit ${formatTime(c.at)} (${formatAge(c.ageMs)} ago)` : 'no commit shipped yet';
+  const g = d.generation;
+  const older = c && g && c.generation !== g.id ? ` in generation ${c.generation}` : '';
+  const generation = g ? `, generation ${g.id}, ${g.segments} segment${g.segments === 1 ? '' : 's'} (${formatBytes(g.bytes)})` : ', no generation';
+  return `${commit}${older}${generation}`;
+}
+
+function describeShippingState(d: ContinuousDatabaseStatus): string {
+  const head =
+    d.state === 'shipped'
+      ? 'ok, nothing committed waits unshipped'
+      : d.state === 'recent'
+        ? 'ok'
+        : d.state === 'behind'
+          ? 'BEHIND'
+          : d.state === 'old'
+            ? 'CHECK'
+            : d.warning
+              ? 'NOTHING SHIPPED'
+              : 'ok, nothing committed since the generation began';
+  const gap = d.generation?.firstMissingSeq != null ? ' GAP' : '';
+  return d.warning ? `${head}${gap}: ${d.warning}` : `${head}${gap}`;
 }
 
 /** Each source's restore drills; undefined when no source's drills could be read. */
