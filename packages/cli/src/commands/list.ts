@@ -1,10 +1,14 @@
 import { backupSizes, formatBytes } from '@botbackup/core';
 import { Command } from 'commander';
-import type { CatalogBackup, CatalogCopy } from '@botbackup/engine';
+import { listWal, type CatalogBackup, type CatalogCopy } from '@botbackup/engine';
+import type { Config } from '@botbackup/core';
+import type { BackupStore } from '@botbackup/storage';
 import { backupInfo, type BackupInfo } from '../backup-info.js';
 import { withBackupSelection } from '../context.js';
 import type { WrapAction } from '../command.js';
 import { formatTable } from '../output.js';
+import { continuousStatus } from '../status-model.js';
+import { describeContinuous } from './status.js';
 
 /** One element of `list --json` (docs/cli.md): a backup's info, or for a damaged manifest its id and error. */
 export type ListedBackupJson = (BackupInfo | { id: string; source: string; error: string | undefined }) & {
@@ -23,8 +27,9 @@ export function listCommand(wrap: WrapAction): Command {
         ctx.printJson(listed.map(toJson));
         return;
       }
+      const continuous = await continuousLines(await ctx.config(), stores, opts.source as string | undefined, ctx.signal);
       if (listed.length === 0) {
-        ctx.print(`No backups in ${stores.map((s) => `"${s.name}" (${s.location})`).join(', ')} yet.`);
+        ctx.print([`No backups in ${stores.map((s) => `"${s.name}" (${s.location})`).join(', ')} yet.`, ...continuous].join('\n'));
         return;
       }
       const rows = listed.map((b) => {
@@ -49,8 +54,34 @@ export function listCommand(wrap: WrapAction): Command {
         ...b.copies.filter((c) => c.state === 'bad' && c.error && c.error !== b.error).map((c) => `${b.backupId} in "${c.target}": ${c.error}`),
       ]);
       if (notes.length > 0) ctx.print(['', ...notes].join('\n'));
+      if (continuous.length > 0) ctx.print(['', ...continuous].join('\n'));
     }),
   );
+}
+
+/**
+ * A line per database of each continuous source (of `sourceId`, when given) from the WAL segments
+ * the listed targets hold: `continuous "bot" trades: newest shipped commit ... (3m ago),
+ * generation ..., 180 segments (1.2 MiB)`, and a gap when there is one. Whether anything waits
+ * unshipped is `status`'s part (it reads the database too).
+ */
+async function continuousLines(config: Config, stores: readonly BackupStore[], sourceId: string | undefined, signal: AbortSignal): Promise<string[]> {
+  const lines: string[] = [];
+  for (const source of config.sources) {
+    if (!source.continuous || (sourceId !== undefined && source.id !== sourceId)) continue;
+    const results = await Promise.allSettled(stores.map((store) => listWal(store, source.id, signal)));
+    const listings = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const status = continuousStatus(source, { listings, unreachable: [], wal: {} }, Date.now());
+    if (listings.length === 0 || !status) {
+      lines.push(`continuous "${source.id}": its WAL segments could not be listed`);
+      continue;
+    }
+    for (const d of status.databases) {
+      const gap = d.generation?.firstMissingSeq != null ? `; GAP: segment ${d.generation.firstMissingSeq} is missing from every target listed` : '';
+      lines.push(`continuous "${source.id}" ${d.database}: ${describeContinuous(d)}${gap}`);
+    }
+  }
+  return lines;
 }
 
 function toJson(b: CatalogBackup): ListedBackupJson {
