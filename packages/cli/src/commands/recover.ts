@@ -44,6 +44,10 @@ export function recoverCommand(wrap: WrapAction): Command {
           return;
         }
         ctx.print(`Recovered source "${result.sourceId}" from backup ${result.backupId} (storage "${result.store}") in ${formatSeconds(result.durationMs)}.`);
+        for (const w of result.wal?.databases ?? []) {
+          if (w.commits > 0)
+            ctx.print(`  ${w.path}: then ${w.commits} commit(s) from ${w.segments} shipped WAL segment(s), up to ${new Date(w.lastCommitAt!).toISOString()}`);
+        }
         for (const skipped of result.skipped) ctx.print(`  skipped ${skipped.backupId}: ${skipped.error}`);
         for (const db of result.databases) {
           if (!db.restored) continue;

@@ -59,6 +59,9 @@ function printEvent(ctx: CommandContext, event: StreamEvent): void {
     case 'caught-up':
       ctx.print(`Storage "${event.store}" is caught up (${event.objects} object(s) copied).`);
       return;
+    case 'paused':
+      ctx.print(`Shipping stopped: ${event.reason}; a new generation starts once the database can be followed again.`);
+      return;
     case 'alert':
       ctx.print(`ALERT: ${event.message}.`);
       return;

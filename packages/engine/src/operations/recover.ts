@@ -21,7 +21,9 @@ import { Keyring } from '../crypto/index.js';
 import { silentLogger, type Logger } from '../support/index.js';
 import type { ProgressListener } from '../support/index.js';
 import { listBackupIds, loadFiles, readManifest } from '../repository/index.js';
-import { restoreBackup } from './restore.js';
+import { restoreBackup, type RestoreResult } from './restore.js';
+import { planRestoreAt } from './point-in-time.js';
+import type { WalReplay } from './restore/wal-replay.js';
 import { tidyWalSidecars, walSidecars } from '../sqlite/index.js';
 import { finishJournal, finishPendingRestore, matchOwner, stagingName, writeJournal, type JournalEntry, type RestoreJournal } from './restore-journal.js';
 import { isTargetFailure } from '../repository/index.js';
@@ -69,6 +71,8 @@ export interface RecoverResult {
   warnings: string[];
   /** What was done first about an interrupted restore or recovery found in the source root (one line), if any. */
   interrupted?: string | undefined;
+  /** A continuous source: the shipped WAL applied after the backup (up to its newest commit). */
+  wal?: RestoreResult['wal'];
   durationMs: number;
 }
 
@@ -133,7 +137,9 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
   const staging = path.join(source.root, stagingDir);
   let committed = false;
   try {
-    const usable = await stageNewestUsable(candidates, source, options, keyring, staging, logger, skipped);
+    const usable =
+      (source.continuous ? await stageNewestShipped(source, options, keyring, staging, logger, skipped, warnings) : undefined) ??
+      (await stageNewestUsable(candidates, source, options, keyring, staging, logger, skipped));
     if (usable) {
       // Everything needed is restored and checked in the staging folder: put it in place, all
       // or nothing, through the journal (see restore-journal.ts).
@@ -143,8 +149,8 @@ export async function recoverSource(options: RecoverOptions): Promise<RecoverRes
       committed = true;
       await finishJournal(source.root, journal);
       logger.info({ backupId: usable.backupId, databases: databases.filter((d) => d.restored).map((d) => d.path), files: restoredFiles.length }, 'recovered');
-      const { backupId, store } = usable;
-      return { ...base, status: 'recovered', databases, restoredFiles, backupId, store, skipped, durationMs: performance.now() - started };
+      const { backupId, store, wal } = usable;
+      return { ...base, status: 'recovered', databases, restoredFiles, backupId, store, skipped, wal, durationMs: performance.now() - started };
     }
   } finally {
     // Once committed, the staging folder goes with the journal (a failed rename leaves both for the next command).
@@ -170,6 +176,43 @@ async function listCandidates(stores: readonly BackupStore[], sourceId: string, 
 }
 
 /**
+ * A continuous source: restores the newest commit shipped (the newest backup linked to the newest
+ * generation, and every segment after it) into `staging`, with the same checks as a backup alone.
+ * Undefined, with why in `warnings` or `skipped`, when there is none or it fails: the caller then
+ * falls back to the newest usable backup alone.
+ */
+async function stageNewestShipped(
+  source: SourceConfig,
+  options: RecoverOptions,
+  keyring: Keyring,
+  staging: string,
+  logger: Logger,
+  skipped: { backupId: string; error: string }[],
+  warnings: string[],
+): Promise<{ backupId: string; manifest: Manifest; store: string; wal: RestoreResult['wal'] } | undefined> {
+  let planned;
+  try {
+    planned = await planRestoreAt({ stores: options.stores, sourceId: source.id, at: undefined, keyring, signal: options.signal });
+  } catch (error) {
+    if (options.signal?.aborted || error instanceof KeyError) throw error;
+    warnings.push(`the shipped WAL could not be planned: ${(error as Error).message}`);
+    return undefined;
+  }
+  if (!planned.replay) {
+    warnings.push(`no shipped WAL is applied: ${planned.reason ?? 'none'}`);
+    return undefined;
+  }
+  const tried = await tryBackup(planned.manifest, source, options, keyring, staging, logger, planned.replay);
+  if ('error' in tried) {
+    skipped.push({ backupId: planned.manifest.id, error: `with its shipped WAL: ${tried.error}` });
+    logger.warn({ backupId: planned.manifest.id, err: tried.error }, 'the newest shipped state is not usable; trying backups alone');
+    await fs.rm(staging, { recursive: true, force: true });
+    return undefined;
+  }
+  return { backupId: planned.manifest.id, manifest: planned.manifest, store: tried.store, wal: tried.wal };
+}
+
+/**
  * Restores the newest of `candidates` that reads and passes every check into `staging`; each
  * backup that does not is added to `skipped`, with why, and its staging removed. Undefined when
  * none is usable.
@@ -182,7 +225,7 @@ async function stageNewestUsable(
   staging: string,
   logger: Logger,
   skipped: { backupId: string; error: string }[],
-): Promise<{ backupId: string; manifest: Manifest; store: string } | undefined> {
+): Promise<{ backupId: string; manifest: Manifest; store: string; wal: RestoreResult['wal'] } | undefined> {
   for (const backupId of candidates) {
     const manifest = await readFromAny(options.stores, source.id, backupId, options.signal).catch((error: unknown) => {
       if (error instanceof IntegrityError || error instanceof BackupNotFoundError || isTargetFailure(error)) {
@@ -193,7 +236,7 @@ async function stageNewestUsable(
     });
     if (!manifest) continue;
     const usable = await tryBackup(manifest, source, options, keyring, staging, logger);
-    if (!('error' in usable)) return { backupId, manifest, store: usable.store };
+    if (!('error' in usable)) return { backupId, manifest, store: usable.store, wal: undefined };
     skipped.push({ backupId, error: usable.error });
     logger.warn({ backupId, err: usable.error }, 'backup not usable for recovery; trying an older one');
     await fs.rm(staging, { recursive: true, force: true });
@@ -256,11 +299,13 @@ async function tryBackup(
   keyring: Keyring,
   staging: string,
   logger: Logger,
-): Promise<{ store: string } | { error: string }> {
+  walReplay?: WalReplay,
+): Promise<{ store: string; wal: RestoreResult['wal'] } | { error: string }> {
   try {
     const result = await restoreBackup({
       stores: options.stores,
       manifest,
+      walReplay,
       target: staging,
       // The newest backup that passes it: recover falls back to an older one when it does not.
       integrityCheck: true,
@@ -277,7 +322,7 @@ async function tryBackup(
       failed.push(...(await runChecks(file, checks, new Date(manifest.startedAt), options.signal)).filter((c) => !c.ok));
     }
     if (failed.length > 0) return { error: `its check ${failed.map((c) => `"${c.name}" ${c.detail}`).join('; ')}` };
-    return { store: result.store };
+    return { store: result.store, wal: result.wal };
   } catch (error) {
     // A missing key fails every backup the same way: say so at once.
     if (error instanceof KeyError || options.signal?.aborted) throw error;

@@ -14,8 +14,18 @@ import {
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { checkBackupKeys, Keyring } from '../crypto/index.js';
-import { encodeGeneration, encodeSegment, listBackupIds, listWal, readGeneration, readManifest, readSegment, type WalListing } from '../repository/index.js';
-import { commitFrames, WalContinuityError, WalFollower, type WalPosition, type WalSegment } from '../sqlite/index.js';
+import {
+  encodeGeneration,
+  encodeSegment,
+  isTargetFailure,
+  listBackupIds,
+  listWal,
+  readGeneration,
+  readManifest,
+  readSegment,
+  type WalListing,
+} from '../repository/index.js';
+import { FollowerProcess, WalContinuityError, type WalPosition, type WalSegment } from '../sqlite/index.js';
 import { type Logger, sendNotification, silentLogger } from '../support/index.js';
 import { runBackup } from './backup.js';
 import { selectSource } from './backup/prepare.js';
@@ -59,29 +69,21 @@ export type StreamEvent =
   | { type: 'base'; generation: string; backupId: string }
   | { type: 'base-failed'; generation: string; error: string }
   | { type: 'caught-up'; store: string; objects: number }
+  | { type: 'paused'; reason: string }
   | { type: 'alert'; message: string }
   | { type: 'recovered'; message: string };
-
-/** A WAL-index state seen by the sampler, and when. */
-interface Observation {
-  salt: [number, number];
-  maxFrame: number;
-  at: number;
-}
 
 /** One database followed within the current generation. */
 interface DatabaseStream {
   db: DatabaseConfig;
-  follower: WalFollower;
+  /** In a process of its own (see follower-child.ts). */
+  follower: FollowerProcess;
   /** Number of the last segment shipped in this generation (0: none). */
   seq: number;
-  observations: Observation[];
   /** A segment polled and encoded but not yet on any target: shipped again at the next tick. */
   pending: { key: string; bytes: Buffer; segment: WalSegment; firstSeenAt: number; lastCommitAt: number; commits: number } | undefined;
 }
 
-/** Observations kept at most per database (a target down for long): older ones are dropped, their commits then dated when polled. */
-const MAX_OBSERVATIONS = 100_000;
 /** Ticks between attempts to copy what a target missed while it was down. */
 const CATCH_UP_TICKS = 10;
 /** How long to wait before making a generation's first backup again after it failed. */
@@ -108,6 +110,9 @@ class SourceStreamer {
   private base: { promise: Promise<void> | undefined; needed: boolean; retryAt: number } = { promise: undefined, needed: false, retryAt: 0 };
   private alerted = false;
   private ticks = 0;
+  /** Why shipping stopped, while each tick tries to start a new generation; undefined while shipping. */
+  private paused: string | undefined;
+  private pausedAt = 0;
 
   constructor(
     private readonly options: StreamOptions,
@@ -121,25 +126,44 @@ class SourceStreamer {
 
   async run(): Promise<void> {
     const { signal } = this.options;
-    await this.open();
-    const sampler = setInterval(() => this.sample(), this.options.sampleMs ?? 10);
+    // A wrong path or a database not in WAL mode fails at once; targets that are all down are waited for.
+    await this.open().catch(async (error: unknown) => {
+      if (!isTargetFailure(error)) throw error;
+      await this.pause(`no storage target takes the generation record (${(error as Error).message})`);
+    });
     try {
       while (!signal.aborted) {
         await sleep(this.options.intervalMs ?? 1000, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) break;
         try {
-          await this.tick();
+          if (this.paused !== undefined) {
+            await this.newGeneration(this.paused);
+            this.paused = undefined;
+            if (this.alerted) await this.recovered();
+          } else await this.tick();
         } catch (error) {
-          if (!(error instanceof WalContinuityError)) throw error;
-          this.log.warn({ err: error.message }, 'WAL continuity lost; starting a new generation');
-          await this.newGeneration(`the WAL could not be followed without a gap: ${error.message}`);
+          if (signal.aborted) break;
+          // The WAL changed in a way that cannot be followed, the database is gone (a lost disk,
+          // a restore under way) or no target answers: nothing more can be shipped from this
+          // generation. Each tick tries to start a new one until it can.
+          await this.pause(error instanceof WalContinuityError ? `the WAL could not be followed without a gap: ${error.message}` : (error as Error).message);
+          this.alertIf(Date.now() - this.pausedAt, `continuous protection of "${this.source.id}" has stopped for {waited}: ${this.paused}`);
         }
       }
     } finally {
-      clearInterval(sampler);
-      this.closeAll();
+      await this.closeAll();
       await this.base.promise;
     }
+  }
+
+  private async pause(reason: string): Promise<void> {
+    await this.closeAll();
+    if (this.paused === undefined) {
+      this.pausedAt = Date.now();
+      this.log.warn({ reason }, 'shipping stopped; a new generation starts once the database can be followed again');
+      this.emit({ type: 'paused', reason });
+    }
+    this.paused = reason;
   }
 
   /** Continues the newest generation from its newest segments, or starts a new one. */
@@ -165,10 +189,10 @@ class SourceStreamer {
           if (!start?.salt) throw new WalContinuityError(`database "${db.name}" had no WAL when the generation began and nothing was shipped since`);
           position = { salt: start.salt, frame: start.frame, checksum: start.checksum };
         }
-        streams.push({ db, follower: WalFollower.resume(db.path, position), seq, observations: [], pending: undefined });
+        streams.push({ db, follower: await FollowerProcess.resume(db.path, position, this.options.sampleMs), seq, pending: undefined });
       }
     } catch (error) {
-      for (const s of streams) s.follower.close();
+      for (const s of streams) await s.follower.close();
       if (!(error instanceof WalContinuityError)) throw wrapSourceError(error, this.source);
       return this.newGeneration(`generation ${newest} cannot be continued: ${error.message}`);
     }
@@ -181,13 +205,14 @@ class SourceStreamer {
 
   /** Starts following every database from now, records where, and starts the generation's first backup. */
   private async newGeneration(reason: string): Promise<void> {
-    this.closeAll();
+    await this.closeAll();
     const generation = newGenerationId(new Date());
     const streams: DatabaseStream[] = [];
     try {
-      for (const db of this.source.databases) streams.push({ db, follower: WalFollower.start(db.path), seq: 0, observations: [], pending: undefined });
+      for (const db of this.source.databases)
+        streams.push({ db, follower: await FollowerProcess.start(db.path, this.options.sampleMs), seq: 0, pending: undefined });
     } catch (error) {
-      for (const s of streams) s.follower.close();
+      for (const s of streams) await s.follower.close();
       throw wrapSourceError(error, this.source);
     }
     const databases = Object.fromEntries(
@@ -213,9 +238,9 @@ class SourceStreamer {
     this.ticks++;
     for (const s of this.streams) {
       if (!s.pending) {
-        const segment = s.follower.poll();
-        if (!segment) continue;
-        s.pending = await this.encode(s, segment);
+        const polled = await s.follower.poll();
+        if (!polled) continue;
+        s.pending = await this.encode(s, polled.segment, polled.commits);
       }
       const { key, bytes, segment } = s.pending;
       const failed = await this.putEverywhere(key, bytes, false);
@@ -223,9 +248,8 @@ class SourceStreamer {
         this.checkAlert(s);
         continue;
       }
-      s.follower.ack();
+      await s.follower.ack();
       s.seq++;
-      this.forget(s, segment);
       const shipped = s.pending;
       s.pending = undefined;
       this.emit({
@@ -238,30 +262,14 @@ class SourceStreamer {
         lastCommitAt: shipped.lastCommitAt,
         failed,
       });
-      if (this.alerted && this.streams.every((x) => !x.pending)) {
-        this.alerted = false;
-        await this.notify('recovery', `continuous protection of "${this.source.id}" ships again`);
-        this.emit({ type: 'recovered', message: 'shipping again' });
-      }
+      if (this.alerted && this.streams.every((x) => !x.pending)) await this.recovered();
     }
     if (this.lagging.size > 0 && this.ticks % CATCH_UP_TICKS === 0) await this.catchUp();
     if (this.base.needed && !this.base.promise && Date.now() >= this.base.retryAt) this.startBase();
   }
 
-  /** The segment's stored bytes, each commit dated by when the sampler first saw it. */
-  private async encode(s: DatabaseStream, segment: WalSegment): Promise<NonNullable<DatabaseStream['pending']>> {
-    this.sample();
-    const now = Date.now();
-    const commits: [number, number][] = [];
-    let from = 0;
-    let previous = 0;
-    for (const frame of commitFrames(segment)) {
-      while (from < s.observations.length && !covers(s.observations[from]!, segment.salt, frame)) from++;
-      // Seen times never go backwards: a later commit was seen no earlier than an earlier one.
-      const at = Math.max(previous, from < s.observations.length ? s.observations[from]!.at : now);
-      commits.push([frame, at]);
-      previous = at;
-    }
+  /** The segment's stored bytes; `commits` are its commits with when each was first seen. */
+  private async encode(s: DatabaseStream, segment: WalSegment, commits: [number, number][]): Promise<NonNullable<DatabaseStream['pending']>> {
     const seq = s.seq + 1;
     const { key, bytes } = await encodeSegment(
       {
@@ -283,27 +291,6 @@ class SourceStreamer {
       this.signer,
     );
     return { key, bytes, segment, firstSeenAt: commits[0]![1], lastCommitAt: commits.at(-1)![1], commits: commits.length };
-  }
-
-  /** Drops the observations of frames now shipped. */
-  private forget(s: DatabaseStream, segment: WalSegment): void {
-    let last = -1;
-    for (const [i, o] of s.observations.entries())
-      if (o.salt[0] === segment.salt[0] && o.salt[1] === segment.salt[1] && o.maxFrame <= segment.lastFrame) last = i;
-    if (last >= 0) s.observations.splice(0, last + 1);
-  }
-
-  /** Records each database's WAL-index state when it changed: that is when its commits became visible. */
-  private sample(): void {
-    const at = Date.now();
-    for (const s of this.streams) {
-      const seen = s.follower.peek();
-      if (!seen) continue;
-      const last = s.observations.at(-1);
-      if (last && last.maxFrame === seen.maxFrame && last.salt[0] === seen.salt[0] && last.salt[1] === seen.salt[1]) continue;
-      s.observations.push({ salt: seen.salt, maxFrame: seen.maxFrame, at });
-      if (s.observations.length > MAX_OBSERVATIONS) s.observations.splice(0, s.observations.length - MAX_OBSERVATIONS);
-    }
   }
 
   /**
@@ -360,14 +347,26 @@ class SourceStreamer {
 
   /** Alerts once when a database's committed frames have waited unshipped longer than the bound. */
   private checkAlert(s: DatabaseStream): void {
-    const bound = this.source.continuous!.alertAfterMs;
-    const waited = Date.now() - s.pending!.firstSeenAt;
-    if (this.alerted || waited < bound) return;
+    this.alertIf(
+      Date.now() - s.pending!.firstSeenAt,
+      `commits to "${s.db.name}" have waited {waited} unshipped: no storage target takes them (they stay in the WAL until one does)`,
+    );
+  }
+
+  /** Sends the `stale` alert once, when `waited` passed the source's bound ({waited} in the message becomes it). */
+  private alertIf(waited: number, template: string): void {
+    if (this.alerted || waited < this.source.continuous!.alertAfterMs) return;
     this.alerted = true;
-    const message = `commits to "${s.db.name}" have waited ${formatSeconds(waited)} unshipped: no storage target takes them (they stay in the WAL until one does)`;
-    this.log.error({ database: s.db.name, waitedMs: waited }, message);
+    const message = template.replace('{waited}', formatSeconds(waited));
+    this.log.error({ waitedMs: waited }, message);
     this.emit({ type: 'alert', message });
     void this.notify('stale', message);
+  }
+
+  private async recovered(): Promise<void> {
+    this.alerted = false;
+    await this.notify('recovery', `continuous protection of "${this.source.id}" ships again`);
+    this.emit({ type: 'recovered', message: 'shipping again' });
   }
 
   private async notify(event: 'stale' | 'recovery', message: string): Promise<void> {
@@ -452,19 +451,15 @@ class SourceStreamer {
     return undefined;
   }
 
-  private closeAll(): void {
-    for (const s of this.streams) s.follower.close();
+  private async closeAll(): Promise<void> {
+    const streams = this.streams;
     this.streams = [];
+    for (const s of streams) await s.follower.close();
   }
 
   private emit(event: StreamEvent): void {
     this.options.onEvent?.(event);
   }
-}
-
-/** Whether an observation shows commit frame `frame` of the WAL with these salts. */
-function covers(o: Observation, salt: [number, number], frame: number): boolean {
-  return o.salt[0] === salt[0] && o.salt[1] === salt[1] && o.maxFrame >= frame;
 }
 
 function newestGeneration(listings: Map<string, WalListing | undefined>): string | undefined {
