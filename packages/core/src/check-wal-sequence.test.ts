@@ -6,7 +6,7 @@ const B: [number, number] = [20, 21];
 
 /** A segment: seq, salts, frames, and its checksum chain's start and end (one number each, for short). */
 function seg(seq: number, salt: [number, number], firstFrame: number, lastFrame: number, start: number, end: number): WalSequenceSegment {
-  return { key: `k${seq}`, header: { seq, salt, firstFrame, lastFrame, chain: { start: [start, start], end: [end, end] } } };
+  return { key: `k${seq}`, seq, header: { salt, firstFrame, lastFrame, chain: { start: [start, start], end: [end, end] } } };
 }
 
 const good = [seg(1, A, 1, 10, 0, 1), seg(2, A, 11, 20, 1, 2), seg(3, B, 1, 5, 9, 3), seg(4, B, 6, 9, 3, 4)];
@@ -26,12 +26,12 @@ describe('checkWalSequence: one database of one generation', () => {
     {
       name: 'a missing middle segment',
       segments: [good[0]!, good[2]!, good[3]!],
-      problems: [{ key: 'k3', message: 'follows segment 1: segment 2 is missing' }],
+      problems: [{ key: 'k3', message: 'follows segment 1: segment 2 is missing', missing: { from: 2, to: 2 } }],
     },
     {
       name: 'several missing',
       segments: [good[0]!, good[3]!],
-      problems: [{ key: 'k4', message: 'follows segment 1: segments 2-3 are missing' }],
+      problems: [{ key: 'k4', message: 'follows segment 1: segments 2-3 are missing', missing: { from: 2, to: 3 } }],
     },
     {
       name: 'frames skipped in the same WAL',
@@ -50,8 +50,13 @@ describe('checkWalSequence: one database of one generation', () => {
     },
     {
       name: 'two segments with one number',
-      segments: [good[0]!, { ...good[1]!, key: 'other', header: { ...good[1]!.header, seq: 1 } }],
+      segments: [good[0]!, { ...good[1]!, key: 'other', seq: 1 }],
       problems: [{ key: 'other', message: 'has the number 1 of another segment (k1)' }],
+    },
+    {
+      name: 'an unreadable segment (reported on its own) is counted but not compared',
+      segments: [good[0]!, { key: 'k2', seq: 2, header: undefined }, seg(3, A, 25, 30, 8, 9)],
+      problems: [],
     },
     {
       name: "segment 1 continues the generation's start in the same WAL",

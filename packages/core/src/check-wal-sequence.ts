@@ -1,15 +1,21 @@
 import type { WalGeneration, WalSegmentHeader } from './wal-segment.js';
 
-/** What the sequence check reads of a segment: its key and its (checked) header. */
+/**
+ * What the sequence check reads of a segment: its key, its number (from its key) and its checked
+ * header, or undefined when it could not be read (that is reported on its own; its neighbours
+ * are then not compared with it).
+ */
 export interface WalSequenceSegment {
   key: string;
-  header: Pick<WalSegmentHeader, 'seq' | 'salt' | 'firstFrame' | 'lastFrame' | 'chain'>;
+  seq: number;
+  header: Pick<WalSegmentHeader, 'salt' | 'firstFrame' | 'lastFrame' | 'chain'> | undefined;
 }
 
-/** A break in one database's sequence, named by the segment after it. */
+/** A break in one database's sequence, named by the segment after it; `missing`: the numbers a gap lacks. */
 export interface WalSequenceProblem {
   key: string;
   message: string;
+  missing?: { from: number; to: number };
 }
 
 /**
@@ -25,37 +31,37 @@ export function checkWalSequence(
   segments: readonly WalSequenceSegment[],
   start: WalGeneration['databases'][string] | undefined,
 ): { firstSeq: number | undefined; problems: WalSequenceProblem[] } {
-  const sorted = [...segments].sort((a, b) => a.header.seq - b.header.seq);
+  const sorted = [...segments].sort((a, b) => a.seq - b.seq);
   const problems: WalSequenceProblem[] = [];
   let previous: WalSequenceSegment | undefined;
   for (const segment of sorted) {
-    const h = segment.header;
-    const problem = (message: string) => problems.push({ key: segment.key, message });
+    const { seq, header: h } = segment;
+    const problem = (message: string, missing?: { from: number; to: number }) => problems.push({ key: segment.key, message, ...(missing ? { missing } : {}) });
+    const p = previous?.header;
     if (previous) {
-      const p = previous.header;
-      if (h.seq === p.seq) problem(`has the number ${h.seq} of another segment (${previous.key})`);
-      else if (h.seq !== p.seq + 1)
+      const last = previous.seq;
+      if (seq === last) problem(`has the number ${seq} of another segment (${previous.key})`);
+      else if (seq !== last + 1)
         problem(
-          h.seq === p.seq + 2
-            ? `follows segment ${p.seq}: segment ${p.seq + 1} is missing`
-            : `follows segment ${p.seq}: segments ${p.seq + 1}-${h.seq - 1} are missing`,
+          seq === last + 2 ? `follows segment ${last}: segment ${last + 1} is missing` : `follows segment ${last}: segments ${last + 1}-${seq - 1} are missing`,
+          { from: last + 1, to: seq - 1 },
         );
-      else {
+      else if (h && p) {
         const continues = continuation(h, { salt: p.salt, frame: p.lastFrame, checksum: p.chain.end });
-        if (continues) problem(`does not continue segment ${p.seq}: ${continues}`);
+        if (continues) problem(`does not continue segment ${last}: ${continues}`);
       }
-    } else if (h.seq === 1 && start) {
+    } else if (h && seq === 1 && start) {
       const continues = continuation(h, start);
       if (continues) problem(`does not continue the generation's start: ${continues}`);
     }
     previous = segment;
   }
-  return { firstSeq: sorted[0]?.header.seq, problems };
+  return { firstSeq: sorted[0]?.seq, problems };
 }
 
 /** Why `h` does not follow the position `after` (undefined: it does). */
 function continuation(
-  h: WalSequenceSegment['header'],
+  h: NonNullable<WalSequenceSegment['header']>,
   after: { salt: readonly [number, number] | null; frame: number; checksum: readonly [number, number] },
 ): string | undefined {
   const sameWal = after.salt !== null && after.salt[0] === h.salt[0] && after.salt[1] === h.salt[1];

@@ -39,9 +39,23 @@ export function pruneCommand(wrap: WrapAction): Command {
           b.reasons.join(', '),
         ]);
         if (rows.length > 0) ctx.print(formatTable(['BACKUP', 'SOURCE', 'AGE', 'TYPE', 'DECISION', 'KEPT BY / WHY IT GOES'], rows));
+        const walRows = result.wal.map((g) => [
+          g.id,
+          g.sourceId,
+          String(g.segments.kept),
+          g.action === 'keep' ? 'keep' : `${opts.dryRun ? 'would delete' : 'deleted'} ${g.segments.deleted}${g.action === 'delete' ? ' (whole)' : ''}`,
+          g.reasons.join(', '),
+        ]);
+        if (walRows.length > 0) ctx.print(formatTable(['WAL GENERATION', 'SOURCE', 'SEGMENTS KEPT', 'DECISION', 'KEPT FOR / WHY IT GOES'], walRows));
         const gone = result.backups.filter((b) => !b.keep).length;
+        const walGone = result.wal.reduce((n, g) => n + g.segments.deleted, 0);
+        const walWhole = result.wal.filter((g) => g.action === 'delete').length;
+        const walText =
+          result.wal.length > 0
+            ? `; WAL: ${walGone} segment(s)${walWhole > 0 ? ` and ${walWhole} whole generation(s)` : ''} ${opts.dryRun ? 'would be deleted' : 'deleted'}`
+            : '';
         ctx.print(
-          `${result.backups.length - gone} kept, ${gone} ${opts.dryRun ? 'would be deleted (dry run)' : 'deleted'}${result.leftovers.length > 0 ? `, ${result.leftovers.length} leftover object(s) removed` : ''}.`,
+          `${result.backups.length - gone} kept, ${gone} ${opts.dryRun ? 'would be deleted (dry run)' : 'deleted'}${result.leftovers.length > 0 ? `, ${result.leftovers.length} leftover object(s) removed` : ''}${walText}.`,
         );
         for (const line of cleanupLines({ targets: result.temporary })) ctx.print(line);
       }),

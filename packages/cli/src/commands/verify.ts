@@ -1,6 +1,17 @@
 import { Command } from 'commander';
-import { ExitCode, UsageError, VerifyFailedError, backupSizes, formatBackupSizes, formatSeconds, type Manifest } from '@botbackup/core';
-import { isTargetFailure, listBackupIds, lowerPriority, readManifest, verifyCopies, worstExitCode, type Catalog, type CopyVerdict } from '@botbackup/engine';
+import { ExitCode, UsageError, VerifyFailedError, backupSizes, formatBackupSizes, formatBytes, formatSeconds, type Manifest } from '@botbackup/core';
+import {
+  isTargetFailure,
+  listBackupIds,
+  lowerPriority,
+  readManifest,
+  verifyCopies,
+  verifyWal,
+  worstExitCode,
+  type Catalog,
+  type CopyVerdict,
+  type WalVerdict,
+} from '@botbackup/engine';
 import type { BackupStore } from '@botbackup/storage';
 import { withBackupSelection, type CommandContext } from '../context.js';
 import type { WrapAction } from '../command.js';
@@ -11,7 +22,7 @@ export function verifyCommand(wrap: WrapAction): Command {
     new Command('verify')
       .description('check every copy of backups against their checksums (--deep: also restore to a temp folder and run integrity_check)')
       .argument('[backup]', 'backup id, unique id prefix, or "latest"')
-      .option('--all', 'verify every backup')
+      .option('--all', "verify every backup, and every continuous source's shipped WAL (each segment read once)")
       .option('--deep', 'restore into a temp folder and run PRAGMA integrity_check')
       .option('--repair', 'replace a missing or bad copy with a good one from another target (checked on the way)'),
   ).action(
@@ -40,9 +51,10 @@ export function verifyCommand(wrap: WrapAction): Command {
         await recordRepairs(ctx, catalog, stores, verdicts);
         results.push(...verdicts);
       }
-      if (ctx.options.json) ctx.printJson(results);
+      const wal = opts.all ? await verifyShippedWal(ctx, stores, opts.source as string | undefined) : [];
+      if (ctx.options.json) ctx.printJson([...results, ...wal]);
       else if (opts.all && backups.length > 0) ctx.print(`\n${verifyTable(backups, stores, results)}`);
-      throwIfFailed(results, Boolean(opts.repair));
+      throwIfFailed(results, Boolean(opts.repair), wal);
     }),
   );
 }
@@ -79,6 +91,30 @@ async function selectBackups(
   return [...seen.values()].sort((a, b) => (a.backupId < b.backupId ? -1 : a.backupId > b.backupId ? 1 : 0));
 }
 
+/**
+ * `--all`: the shipped WAL of each continuous source (of `--source`, if given) on every target,
+ * and of any other source that has some; one line per target as it comes, then each problem.
+ */
+async function verifyShippedWal(ctx: CommandContext, stores: readonly BackupStore[], sourceId: string | undefined): Promise<WalVerdict[]> {
+  const config = await ctx.config();
+  const policy = (await ctx.keyring()).policy;
+  const verdicts: WalVerdict[] = [];
+  for (const source of config.sources.filter((s) => sourceId === undefined || s.id === sourceId)) {
+    const mine = await verifyWal({ stores, sourceId: source.id, policy, onProgress: ctx.progress.update, signal: ctx.signal });
+    ctx.progress.done();
+    if (!source.continuous && mine.every((v) => v.ok && v.generations === 0)) continue;
+    for (const v of mine) {
+      const counts = `${v.generations} generation(s), ${v.segments} segment(s), ${formatBytes(v.bytes)}`;
+      if (v.ok) ctx.print(`ok     WAL of "${v.source}" in "${v.store}": ${counts} checked in ${formatSeconds(v.durationMs)}`);
+      else ctx.print(`FAILED WAL of "${v.source}" in "${v.store}": ${counts}, ${v.problems.length} problem(s):`);
+      for (const p of v.problems) ctx.print(`       ${p.error}`);
+      for (const warning of v.warnings) ctx.print(`       WARNING: ${warning}`);
+    }
+    verdicts.push(...mine);
+  }
+  return verdicts;
+}
+
 /** Prints one copy's verdict as it comes, and records it in the local catalog: a good copy as verified, a bad one as bad. */
 function printVerdict(ctx: CommandContext, catalog: Catalog, v: CopyVerdict, manifest: Manifest | undefined): void {
   ctx.progress.done();
@@ -110,16 +146,25 @@ async function recordRepairs(ctx: CommandContext, catalog: Catalog, stores: read
   }
 }
 
-/** Throws a VerifyFailedError if any copy failed and was not repaired: the one error, or how many failed. */
-function throwIfFailed(results: readonly CopyVerdict[], repair: boolean): void {
+/** Throws a VerifyFailedError if any copy failed and was not repaired, or a WAL object is bad or missing: the one error, or how many failed. */
+function throwIfFailed(results: readonly CopyVerdict[], repair: boolean, wal: readonly WalVerdict[] = []): void {
   const failed = results.filter((r) => !r.ok && r.repairedFrom === undefined);
+  const walProblems = wal.flatMap((v) => v.problems);
+  if (failed.length === 0 && walProblems.length > 0) {
+    throw new VerifyFailedError(
+      walProblems.length === 1
+        ? walProblems[0]!.error
+        : `${walProblems.length} problems with shipped WAL objects (listed above); "botbackup replicate" copies what one target lacks from another.`,
+      worstExitCode(walProblems.map((p) => p.exitCode)),
+    );
+  }
   if (failed.length === 0) return;
   // The worst failure decides: a bad copy (6) over a key that opens none (11) over an unreachable target (5).
   throw new VerifyFailedError(
     failed.length === 1
       ? failed[0]!.error!
       : `${failed.length} of ${results.length} copies failed verification (listed above)${repair ? '' : '; "botbackup verify --repair" replaces bad copies with good ones'}.`,
-    worstExitCode(failed.map((r) => r.exitCode ?? ExitCode.integrity)),
+    worstExitCode([...failed.map((r) => r.exitCode ?? ExitCode.integrity), ...walProblems.map((p) => p.exitCode)]),
   );
 }
 

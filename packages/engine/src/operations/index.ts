@@ -1,8 +1,10 @@
 export { runBackup, selectSource } from './backup.js';
 export { catalogDrillHistory, drillError, type DrillHistory, runDrill } from './drill.js';
-export { pruneBackups } from './prune.js';
+export { type PrunedWalGeneration, type PruneResult, pruneBackups } from './prune.js';
 export { recoverSource } from './recover.js';
 export { replicate } from './replicate.js';
+export { type WalReplicateResult } from './replicate-wal.js';
+export { type VerifyWalOptions, type WalProblem, type WalVerdict, verifyWal } from './verify-wal.js';
 export { restoreBackup } from './restore.js';
 export { diffFileVersions, type FileDiffResult, type FileDiffSide, fileHistory } from './settings-history.js';
 export { verifyBackup } from './verify.js';

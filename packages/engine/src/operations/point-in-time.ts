@@ -102,10 +102,11 @@ export async function readGenerations(stores: readonly BackupStore[], sourceId: 
         segments[db] = [...bySeq.values()].sort((a, b) => a.name.seq - b.name.seq);
       }
     }
-    // Segments after a gap (a number missing on every target) cannot be applied: the list stops there.
+    // Segments after a gap (a number missing on every target) cannot be applied: the list stops
+    // there. It may begin after 1: prune deletes the segments before the oldest kept backup.
     for (const db of Object.keys(segments)) {
       const list = segments[db]!;
-      const end = list.findIndex((s, i) => s.name.seq !== i + 1);
+      const end = list.findIndex((s, i) => s.name.seq !== list[0]!.name.seq + i);
       if (end >= 0) segments[db] = list.slice(0, end);
     }
     generations.push({ id, startedAt: Date.parse(record.startedAt), start: record.databases, segments });

@@ -1,12 +1,17 @@
 import {
   IntegrityError,
   planRetention,
+  planWalRetention,
   repositoryKeys,
   type Config,
   type Manifest,
   type ManifestHeader,
   type RetentionBackup,
   type RetentionDecision,
+  type SourceConfig,
+  type WalGenerationDecision,
+  type WalRetentionGeneration,
+  type WalSegmentName,
 } from '@botbackup/core';
 import type { BackupStore, RemovedTemp } from '@botbackup/storage';
 import type { Catalog } from '../repository/index.js';
@@ -15,6 +20,8 @@ import { removeStaleUploads } from '../repository/index.js';
 import { silentLogger, type Logger } from '../support/index.js';
 import { listBackupIds, readManifest } from '../repository/index.js';
 import { isTargetFailure } from '../repository/index.js';
+import { readGeneration } from '../repository/index.js';
+import { heldWalObjects, listWalOn } from './wal-objects.js';
 
 export interface PruneOptions {
   config: Config;
@@ -60,6 +67,18 @@ export interface PruneResult {
    * period) and empty folders that were removed, per target (see {@link removeStaleUploads}).
    */
   temporary: ({ store: string } & RemovedTemp)[];
+  /**
+   * The shipped WAL of each source (continuous sources, or any with objects under wal/), one
+   * decision per generation (see `planWalRetention` in core): what stays, why, and the keys that
+   * go (or would, with `dryRun`).
+   */
+  wal: PrunedWalGeneration[];
+}
+
+export interface PrunedWalGeneration extends WalGenerationDecision {
+  sourceId: string;
+  /** Set once every key of `delete` is gone from every target. */
+  deleted: boolean;
 }
 
 /**
@@ -91,7 +110,8 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
       held.get(key)!.stores.push(store);
     }
   }
-  const result: PruneResult = { now: now.toISOString(), backups: [], leftovers: [], temporary: [] };
+  const result: PruneResult = { now: now.toISOString(), backups: [], leftovers: [], temporary: [], wal: [] };
+  const manifestsOf = new Map<string, ManifestHeader>();
   for (const source of sources) {
     const mine = [...held.values()].filter((h) => h.sourceId === source.id).sort((a, b) => (a.backupId < b.backupId ? -1 : 1));
     const manifests = new Map<string, ManifestHeader | undefined>();
@@ -108,6 +128,7 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
         scheduleId: m?.trigger?.scheduleId ?? null,
       };
     });
+    for (const [id, m] of manifests) if (m) manifestsOf.set(`${source.id}/${id}`, m);
     const decisions = planRetention(input, source.retention, now);
     for (const [i, d] of decisions.entries()) {
       const m = manifests.get(d.id);
@@ -127,11 +148,76 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
       logger.info({ source: source.id, backupId: d.id, reasons: d.reasons }, 'backup pruned');
     }
   }
+  // WAL objects after every manifest: a kept range loses nothing a kept backup needs, and an
+  // interrupted prune leaves segments no backup needs, which the next prune deletes.
+  for (const source of sources) {
+    const kept = result.backups.filter((b) => b.sourceId === source.id && b.keep).flatMap((b) => manifestsOf.get(`${source.id}/${b.id}`) ?? []);
+    result.wal.push(...(await pruneWal(source, stores, kept, now, options)));
+  }
   if (!options.dryRun) {
     const owners = new Set([...held.keys()].filter((k) => !result.backups.some((b) => b.deleted && `${b.sourceId}/${b.id}` === k)));
     result.leftovers = await removeLeftovers(stores, owners, { sourceId: options.sourceId, cutoff: now.getTime() - config.orphanGraceMs, signal });
     // Last: the deletions above may have emptied folders.
     result.temporary = await removeStaleUploads(stores, { graceMs: config.orphanGraceMs, logger, signal });
+  }
+  return result;
+}
+
+/**
+ * Deletes (unless `dryRun`) the WAL objects of `source` that no kept backup's point-in-time range
+ * needs, from every target that holds them, generation by generation in the plan's order.
+ * Records are read only for their start positions, without a signature check: a forged start
+ * could only make prune keep more.
+ */
+async function pruneWal(
+  source: SourceConfig,
+  stores: readonly BackupStore[],
+  kept: readonly ManifestHeader[],
+  now: Date,
+  options: PruneOptions,
+): Promise<PrunedWalGeneration[]> {
+  const { signal } = options;
+  const logger = options.logger ?? silentLogger;
+  const listings = await listWalOn(stores, source.id, signal);
+  const held = heldWalObjects(source.id, listings);
+  if (held.length === 0) return [];
+  const ids = [...new Set(held.map((o) => o.generation))];
+  const generations: WalRetentionGeneration[] = [];
+  for (const id of ids) {
+    const recordKey = repositoryKeys.walGenerationRecord(source.id, id);
+    const holders = held.find((o) => o.key === recordKey)?.in;
+    let start: WalRetentionGeneration['start'];
+    for (const store of holders ?? []) {
+      const record = await readGeneration(store, source.id, id, { trusted: [], insecure: false }, signal).catch((error: unknown) => {
+        if (signal?.aborted || !(isTargetFailure(error) || error instanceof IntegrityError)) throw error;
+        return undefined;
+      });
+      if (record) {
+        start = record.databases;
+        break;
+      }
+    }
+    const segments: Record<string, { key: string; name: WalSegmentName }[]> = {};
+    for (const o of held) {
+      if (o.generation !== id || !o.segment) continue;
+      (segments[o.segment.database] ??= []).push({ key: o.key, name: o.segment.name });
+    }
+    generations.push({ id, recordKey: holders ? recordKey : undefined, start, segments });
+  }
+  const backups = kept.map((m) => ({
+    id: m.id,
+    streamGeneration: m.stream?.generation,
+    databases: Object.fromEntries(m.databases.map((d) => [d.name, d.wal])),
+  }));
+  const plan = planWalRetention(backups, generations, { protectFrom: now.getTime() - source.retention.graceMs });
+  const result: PrunedWalGeneration[] = plan.map((d) => ({ ...d, sourceId: source.id, deleted: false }));
+  if (options.dryRun) return result;
+  const holdersOf = new Map(held.map((o) => [o.key, o.in]));
+  for (const d of result) {
+    if (d.delete.length === 0) continue;
+    for (const key of d.delete) for (const store of holdersOf.get(key) ?? []) await store.delete(key, { signal });
+    d.deleted = true;
+    logger.info({ source: source.id, generation: d.id, action: d.action, objects: d.delete.length, reasons: d.reasons }, 'WAL objects pruned');
   }
   return result;
 }

@@ -1,12 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { IntegrityError, StorageError, repositoryKeys, type Manifest } from '@botbackup/core';
+import { IntegrityError, StorageError, repositoryKeys, type Manifest, type SignaturePolicy } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { silentLogger, type Logger } from '../support/index.js';
 import type { ProgressListener } from '../support/index.js';
 import { removeLeftovers, storageNow } from '../repository/index.js';
 import { listBackupIds, readManifestBytes } from '../repository/index.js';
 import { isTargetFailure } from '../repository/index.js';
+import { replicateWal, type WalReplicateResult } from './replicate-wal.js';
 
 /**
  * A pass-through that fails at its end unless exactly `size` bytes with this sha256 went
@@ -95,6 +96,11 @@ export interface ReplicateOptions {
   orphanGraceMs: number;
   /** The clock leftovers' age is measured against (default: the first reachable target's own, see `storageNow`). */
   now?: () => Date;
+  /**
+   * Which signatures a shipped WAL object must carry to be copied (the keyring's policy); default:
+   * none checked (the sha256 of each segment's body is still checked against its header).
+   */
+  policy?: SignaturePolicy;
   logger?: Logger;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
@@ -113,12 +119,15 @@ export interface ReplicateResult {
   removed: { store: string; key: string }[];
   /** Backups that every reachable target already held. */
   inSync: number;
+  /** Shipped WAL objects (continuous sources) copied to targets that lacked them (see {@link replicateWal}). */
+  wal: WalReplicateResult;
 }
 
 /**
  * Brings every reachable target up to date with the others: each backup that some target holds
  * and another lacks is copied there, oldest first (a parent before the incrementals built on it),
- * from the first target whose copy checks out (see {@link copyBackup}). Then, only when every
+ * from the first target whose copy checks out (see {@link copyBackup}), then each shipped WAL
+ * object likewise (see {@link replicateWal}). Then, only when every
  * target could be listed, objects that belong to no manifest in any target and are older than
  * the grace period (left by a backup that failed while a target was down, or by a crash) are
  * removed. A target that fails mid-run is skipped for the rest of it, and the failure reported.
@@ -126,7 +135,15 @@ export interface ReplicateResult {
 export async function replicate(options: ReplicateOptions): Promise<ReplicateResult> {
   const { stores, signal } = options;
   const logger = options.logger ?? silentLogger;
-  const result: ReplicateResult = { copied: [], failed: [], badCopies: [], unreachable: [], removed: [], inSync: 0 };
+  const result: ReplicateResult = {
+    copied: [],
+    failed: [],
+    badCopies: [],
+    unreachable: [],
+    removed: [],
+    inSync: 0,
+    wal: { copied: [], failed: [], badCopies: [], inSync: 0 },
+  };
   const { holders, reachable } = await listHolders(stores, options.sourceId, result, logger, signal);
 
   const down = new Map<BackupStore, string>();
@@ -157,6 +174,15 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicateRes
       if (problem) result.failed.push({ ...base, to: to.name, error: problem });
     }
   }
+
+  // The WAL after the backups: a segment is of use only with a backup it follows on the same target.
+  result.wal = await replicateWal({
+    stores: reachable.filter((s) => !down.has(s)),
+    sourceId: options.sourceId,
+    policy: options.policy ?? { trusted: [], insecure: false },
+    logger,
+    signal,
+  });
 
   if (result.unreachable.length === 0 && down.size === 0) {
     result.removed = await removeLeftovers(reachable, new Set(holders.keys()), {

@@ -25,6 +25,7 @@ export {
   type ListedSegment,
   openSegment,
   readGeneration,
+  readGenerationBytes,
   readSegment,
   type SegmentContent,
   type StoredSegment,

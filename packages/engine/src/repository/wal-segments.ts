@@ -88,6 +88,8 @@ export interface StoredSegment {
   key: string;
   header: WalSegmentHeader;
   body: Buffer;
+  /** The whole stored object (its header lines and body), as a copy to another target takes it. */
+  bytes: Buffer;
   /** Set when the signature was accepted only because of --insecure. */
   warning: string | undefined;
 }
@@ -120,7 +122,7 @@ export async function readSegment(store: BackupStore, key: string, policy: Signa
   if (body.length !== header.body.size || createHash('sha256').update(body).digest('hex') !== header.body.sha256) {
     throw new IntegrityError('CHECKSUM_MISMATCH', `${where}: its body does not match the sha256 in its signed header; it is damaged.`, { subject: key });
   }
-  return { key, header, body, warning };
+  return { key, header, body, bytes, warning };
 }
 
 /**
@@ -163,6 +165,17 @@ export async function readGeneration(
   policy: SignaturePolicy,
   signal?: AbortSignal,
 ): Promise<WalGeneration | undefined> {
+  return (await readGenerationBytes(store, sourceId, generation, policy, signal))?.record;
+}
+
+/** As {@link readGeneration}, with the stored bytes (a copy to another target takes them verbatim) and an --insecure warning. */
+export async function readGenerationBytes(
+  store: BackupStore,
+  sourceId: string,
+  generation: string,
+  policy: SignaturePolicy,
+  signal?: AbortSignal,
+): Promise<{ record: WalGeneration; bytes: Buffer; warning: string | undefined } | undefined> {
   const key = repositoryKeys.walGenerationRecord(sourceId, generation);
   let bytes: Buffer;
   try {
@@ -173,14 +186,14 @@ export async function readGeneration(
   }
   const where = `WAL generation record ${key} in storage "${store.name}"`;
   const parsed = parseSignedRecord(bytes, where);
-  checkRecordSignature(parsed.signer, policy, where);
+  const warning = checkRecordSignature(parsed.signer, policy, where);
   const record = parseWalGeneration(parsed.record, where);
   if (record.source !== sourceId || record.generation !== generation) {
     throw new IntegrityError('BAD_MANIFEST', `${where} describes generation ${record.generation} of "${record.source}"; it was moved or tampered with.`, {
       subject: key,
     });
   }
-  return record;
+  return { record, bytes, warning };
 }
 
 /** One database's segments in a generation, by their keys alone, in order. */
@@ -194,14 +207,20 @@ export interface ListedSegment {
 export interface WalListing {
   /** Generations in id order (oldest first). */
   generations: { id: string; hasRecord: boolean; databases: Map<string, ListedSegment[]> }[];
+  /** Objects under the source's wal/ prefix whose key is neither a record nor a segment name (renamed or foreign). */
+  others: { key: string; size: number }[];
 }
 
 /** Lists a source's generations and segments (keys only; nothing is read). */
 export async function listWal(store: BackupStore, sourceId: string, signal?: AbortSignal): Promise<WalListing> {
   const byId = new Map<string, WalListing['generations'][number]>();
+  const others: WalListing['others'] = [];
   for await (const object of store.list(repositoryKeys.walRoot(sourceId), { signal })) {
     const parsed = repositoryKeys.parseWalKey(object.key);
-    if (!parsed || parsed.sourceId !== sourceId) continue;
+    if (!parsed || parsed.sourceId !== sourceId) {
+      others.push({ key: object.key, size: object.size });
+      continue;
+    }
     let generation = byId.get(parsed.generation);
     if (!generation) {
       generation = { id: parsed.generation, hasRecord: false, databases: new Map() };
@@ -217,5 +236,5 @@ export async function listWal(store: BackupStore, sourceId: string, signal?: Abo
   }
   const generations = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const g of generations) for (const list of g.databases.values()) list.sort((a, b) => a.name.seq - b.name.seq);
-  return { generations };
+  return { generations, others };
 }
