@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkWalSequence, type WalSequenceSegment } from './check-wal-sequence.js';
+import { checkWalSequence, type WalSequenceProblem, type WalSequenceSegment } from './check-wal-sequence.js';
 
 const A: [number, number] = [10, 11];
 const B: [number, number] = [20, 21];
@@ -17,7 +17,7 @@ describe('checkWalSequence: one database of one generation', () => {
     segments: WalSequenceSegment[];
     start?: { salt: [number, number] | null; frame: number; checksum: [number, number] };
     firstSeq?: number;
-    problems: { key: string; message: string }[];
+    problems: WalSequenceProblem[];
   }[] = [
     { name: 'whole and continuous, across a WAL restart', segments: good, start: { salt: null, frame: 0, checksum: [0, 0] }, problems: [] },
     { name: 'in any order', segments: [...good].reverse(), problems: [] },
