@@ -147,7 +147,7 @@ interface ContinuousJson {
   databases: {
     database: string;
     newestShippedCommit: { at: string; ageMs: number; generation: string; seq: number } | null;
-    generation: { id: string; segments: number; bytes: number; firstMissingSeq: number | null } | null;
+    generation: { id: string; segments: number; bytes: number; firstSeq: number | null; firstMissingSeq: number | null } | null;
     unshipped: boolean | null;
     state: string;
     warning: string | null;
@@ -206,7 +206,7 @@ describe('continuous protection: status, list and the alert', () => {
     expect(db).toMatchObject({
       database: 'trades',
       newestShippedCommit: { at: new Date(newest.lastCommitAt).toISOString(), generation: newest.generation, seq: newest.seq },
-      generation: { id: newest.generation, segments: files.length, bytes: files.reduce((n, f) => n + f.size, 0), firstMissingSeq: null },
+      generation: { id: newest.generation, segments: files.length, bytes: files.reduce((n, f) => n + f.size, 0), firstSeq: 1, firstMissingSeq: null },
       unshipped: false,
       warning: null,
     });

@@ -142,8 +142,12 @@ export interface ContinuousDatabaseStatus {
    * writes; a quiet bot's grows with nothing at risk (see `state`).
    */
   newestShippedCommit: { at: string; ageMs: number; generation: string; seq: number } | null;
-  /** The source's newest generation: this database's segments in it, their bytes (one copy), and the first missing segment number (a gap: restore --at stops before it). */
-  generation: { id: string; segments: number; bytes: number; firstMissingSeq: number | null } | null;
+  /**
+   * The source's newest generation: this database's segments in it, their bytes (one copy), its
+   * oldest segment's number (above 1 after prune deleted a prefix) and the first number missing
+   * after it (a gap: restore --at stops before it).
+   */
+  generation: { id: string; segments: number; bytes: number; firstSeq: number | null; firstMissingSeq: number | null } | null;
   /** Whether the database (its WAL-index, read on this host) holds committed frames no segment holds; null when this host cannot tell. */
   unshipped: boolean | null;
   /** See core's ShippingState: none, shipped, recent, behind, old. */
@@ -182,7 +186,7 @@ export function continuousStatus(source: SourceConfig, read: ContinuousRead, now
             seq: summary.newestCommit.seq,
           }
         : null,
-      generation: g ? { id: g.id, segments: g.segments, bytes: g.bytes, firstMissingSeq: g.firstMissingSeq } : null,
+      generation: g ? { id: g.id, segments: g.segments, bytes: g.bytes, firstSeq: g.firstSeq, firstMissingSeq: g.firstMissingSeq } : null,
       unshipped,
       state: listed ? state : 'none',
       // A generation begun, nothing committed since (the WAL-index says so): nothing to warn of.

@@ -23,7 +23,7 @@ describe('summarizeWal: per database, from keys alone', () => {
       'a generation with a record and no segment yet',
       [listing([G1, true, {}])],
       ['trades'],
-      [{ newestCommit: null, generation: { id: G1, segments: 0, bytes: 0, firstMissingSeq: null, last: null } }],
+      [{ newestCommit: null, generation: { id: G1, segments: 0, bytes: 0, firstSeq: null, firstMissingSeq: null, last: null } }],
     ],
     [
       'three segments: the newest commit is the third one',
@@ -32,7 +32,14 @@ describe('summarizeWal: per database, from keys alone', () => {
       [
         {
           newestCommit: { at: T0 + 3000, generation: G1, seq: 3 },
-          generation: { id: G1, segments: 3, bytes: 250, firstMissingSeq: null, last: { seq: 3, salt: SALT, lastFrame: 30, lastCommitAt: T0 + 3000 } },
+          generation: {
+            id: G1,
+            segments: 3,
+            bytes: 250,
+            firstSeq: 1,
+            firstMissingSeq: null,
+            last: { seq: 3, salt: SALT, lastFrame: 30, lastCommitAt: T0 + 3000 },
+          },
         },
       ],
     ],
@@ -40,13 +47,30 @@ describe('summarizeWal: per database, from keys alone', () => {
       'a missing number is a gap (the first one missing is named)',
       [listing([G1, true, { trades: [seg(1), seg(2), seg(4), seg(6)] }])],
       ['trades'],
-      [{ generation: { id: G1, segments: 4, bytes: 400, firstMissingSeq: 3, last: { seq: 6, salt: SALT, lastFrame: 60, lastCommitAt: T0 + 6000 } } }],
+      [
+        {
+          generation: {
+            id: G1,
+            segments: 4,
+            bytes: 400,
+            firstSeq: 1,
+            firstMissingSeq: 3,
+            last: { seq: 6, salt: SALT, lastFrame: 60, lastCommitAt: T0 + 6000 },
+          },
+        },
+      ],
     ],
     [
-      'a generation that starts above 1 has a gap at 1',
-      [listing([G1, true, { trades: [seg(2), seg(3)] }])],
+      'a generation that begins after 1 (prune deleted a prefix) has no gap there',
+      [listing([G1, true, { trades: [seg(4), seg(5)] }])],
       ['trades'],
-      [{ generation: expect.objectContaining({ firstMissingSeq: 1, segments: 2 }) as WalDatabaseSummary['generation'] }],
+      [{ generation: expect.objectContaining({ firstSeq: 4, firstMissingSeq: null, segments: 2 }) as WalDatabaseSummary['generation'] }],
+    ],
+    [
+      'a pruned prefix and a gap after it',
+      [listing([G1, true, { trades: [seg(4), seg(5), seg(7)] }])],
+      ['trades'],
+      [{ generation: expect.objectContaining({ firstSeq: 4, firstMissingSeq: 6 }) as WalDatabaseSummary['generation'] }],
     ],
     [
       'two targets: the union by number, each segment counted once; a gap on one target filled by the other',
@@ -58,7 +82,12 @@ describe('summarizeWal: per database, from keys alone', () => {
       'a newer generation with no segment yet: its numbers are 0, the newest commit is still the older generation’s',
       [listing([G1, true, { trades: [seg(1), seg(2)] }], [G2, true, {}])],
       ['trades'],
-      [{ newestCommit: { at: T0 + 2000, generation: G1, seq: 2 }, generation: { id: G2, segments: 0, bytes: 0, firstMissingSeq: null, last: null } }],
+      [
+        {
+          newestCommit: { at: T0 + 2000, generation: G1, seq: 2 },
+          generation: { id: G2, segments: 0, bytes: 0, firstSeq: null, firstMissingSeq: null, last: null },
+        },
+      ],
     ],
     [
       'a generation without a record anywhere is not counted (it cannot be restored)',

@@ -32,7 +32,9 @@ export interface WalDatabaseSummary {
     /** Segments of this database in it (a segment on several targets counted once) and their bytes (one copy). */
     segments: number;
     bytes: number;
-    /** The first segment number missing below the newest one (numbers run 1, 2, 3... with no gap); null when none is. */
+    /** Its oldest segment's number: above 1 when prune deleted a prefix no kept backup needs; null when it has none. */
+    firstSeq: number | null;
+    /** The first number missing between its oldest and newest segments (a gap: restore --at stops before it); null when none is. */
     firstMissingSeq: number | null;
     /** Its newest segment's place in the WAL: the salts and last frame it holds; null when it has none yet. */
     last: { seq: number; salt: [number, number]; lastFrame: number; lastCommitAt: number } | null;
@@ -75,10 +77,12 @@ export function summarizeWal(listings: readonly WalListingLike[], databases: rea
     if (newestId === undefined) return { database, newestCommit, generation: null };
     const list = [...(segments.get(newestId)?.get(database)?.values() ?? [])].sort((a, b) => a.name.seq - b.name.seq);
     const newest = list.at(-1);
+    // Numbers follow on from the oldest present; a sequence that begins after 1 is a pruned prefix, not a gap.
+    const firstSeq = list[0]?.name.seq ?? null;
     let firstMissingSeq: number | null = null;
     for (const [i, s] of list.entries()) {
-      if (s.name.seq !== i + 1) {
-        firstMissingSeq = i + 1;
+      if (s.name.seq !== firstSeq! + i) {
+        firstMissingSeq = firstSeq! + i;
         break;
       }
     }
@@ -89,6 +93,7 @@ export function summarizeWal(listings: readonly WalListingLike[], databases: rea
         id: newestId,
         segments: list.length,
         bytes: list.reduce((sum, s) => sum + s.size, 0),
+        firstSeq,
         firstMissingSeq,
         last: newest ? { seq: newest.name.seq, salt: newest.name.salt, lastFrame: newest.name.lastFrame, lastCommitAt: newest.name.lastCommitAt } : null,
       },
