@@ -32,7 +32,6 @@ export * from './file-list.js';
 export * from './wal-segment.js';
 export * from './plan-point-in-time.js';
 export * from './summarize-wal.js';
-export * from './summarize-wal.js';
 export * from './plan-wal-retention.js';
 export * from './check-wal-sequence.js';
 export * from './worker-heartbeat.js';
