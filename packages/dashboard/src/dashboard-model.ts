@@ -50,7 +50,8 @@ export interface DashboardModel {
   schedules: ScheduleRow[] | undefined;
   /** Undefined when Redis could not be read. */
   workers: WorkersPanel | undefined;
-  trends: SourceTrends[];
+  /** Each source's trends (worked out at the first read). */
+  readonly trends: SourceTrends[];
   restore: RestoreContext;
 }
 
@@ -84,6 +85,7 @@ export function buildModel(input: ModelInput): DashboardModel {
       now,
     }),
   );
+  let trends: SourceTrends[] | undefined;
   return {
     generatedAt: summary.generatedAt,
     summary,
@@ -92,7 +94,10 @@ export function buildModel(input: ModelInput): DashboardModel {
     health,
     schedules: redis && schedulesPanel(config.schedules, redis.schedulers, redis.queues, now),
     workers: redis && workersPanel(redis.heartbeats, configuredQueues([...configured]), now),
-    trends: summary.sources.map((s) => buildTrends(s.sourceId, s.backups, boundOf(s.sourceId).ms, now)),
+    // Worked out only by the routes that show them (the page and /api/trends).
+    get trends() {
+      return (trends ??= summary.sources.map((s) => buildTrends(s.sourceId, s.backups, boundOf(s.sourceId).ms, now)));
+    },
     restore: input.restore,
   };
 }

@@ -18,15 +18,27 @@ const RUNS_LOOKED_AT = 366;
 const MIN_SLACK_MS = 10 * 60_000;
 
 /**
- * A source's freshness bound (pure; `from` is where the schedules' runs are read from). With
+ * A source's freshness bound (pure but for `runsCache`, a memo; `from` is where the schedules' runs are read from). With
  * enabled full or incremental schedules for the source: the longest time between two of their
  * runs (together: a daily incremental and a weekly full make a day), plus a quarter of it and at
  * least 10 minutes for the backup itself to run and finish. Without any: `notify.staleAfter`, the
  * bound `status` and the stale notification use.
  */
-export function freshnessBound(schedules: readonly ScheduleConfig[], sourceId: string, staleAfterMs: number, from: Date): FreshnessBound {
+export function freshnessBound(
+  schedules: readonly ScheduleConfig[],
+  sourceId: string,
+  staleAfterMs: number,
+  from: Date,
+  /** Runs already worked out from this same `from`, by cron and zone: 50 sources on one schedule read it once. */
+  runsCache: Map<string, number[]> = new Map(),
+): FreshnessBound {
   const mine = schedules.filter((s) => s.enabled && s.source === sourceId && (s.job === 'full' || s.job === 'incremental'));
-  const runs = mine.map((s) => nextRuns(s, from, RUNS_LOOKED_AT).map((d) => d.getTime()));
+  const runs = mine.map((s) => {
+    const key = `${s.cron}\0${s.timezone}`;
+    let times = runsCache.get(key);
+    if (!times) runsCache.set(key, (times = nextRuns(s, from, RUNS_LOOKED_AT).map((d) => d.getTime())));
+    return times;
+  });
   const seen = runs.filter((r) => r.length > 0);
   if (seen.length === 0) return { ms: staleAfterMs, from: 'staleAfter', scheduleIds: [], gapMs: undefined };
   // Only up to the end of the schedule whose runs end first: past it, that schedule's runs were not looked at, and a gap there would be false.

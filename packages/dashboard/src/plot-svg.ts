@@ -53,8 +53,8 @@ export interface PlotSpec {
   height?: number | undefined;
 }
 
-/** Marks per series above which {@link thinMarks} merges neighbours: enough for the eye, small enough for a page of 50 sources. */
-export const MAX_MARKS = 120;
+/** Marks per series above which neighbours are merged (thin): one every 5 pixels of a plot, and a page of 50 sources stays a few MB. */
+export const MAX_MARKS = 60;
 
 const MARGIN = { left: 62, right: 8, top: 8, bottom: 30 };
 
@@ -77,30 +77,80 @@ export function niceCeiling(v: number): number {
   return 10 * power;
 }
 
+/** A run of neighbouring points merged into one mark by {@link thin}: its highest point, how many it stands for, its first and last. */
+export interface ThinnedMark<T> {
+  top: T;
+  count: number;
+  first: T;
+  last: T;
+}
+
 /**
- * At most `max` marks for `points` (sorted by time): unchanged when there are no more than that;
- * otherwise the time range is cut into `max` equal slices and each non-empty slice becomes one
- * mark at its highest point, titled with how many points it stands for, its time range and that
- * highest point's own title. `noun` names what a point is (`backups`).
+ * At most `max` marks for `points` (sorted by time): one per point when there are no more than
+ * that; otherwise the time range is cut into `max` equal slices and each non-empty slice becomes
+ * one mark at its highest point. Generic, so that a caller words only the marks it keeps.
  */
-export function thinMarks(points: readonly PlotPoint[], from: number, to: number, max: number, noun: string, formatTime = isoMinute): PlotPoint[] {
-  if (points.length <= max) return [...points];
+export function thin<T extends { t: number; v: number }>(points: readonly T[], from: number, to: number, max: number): ThinnedMark<T>[] {
+  if (points.length <= max) return points.map((p) => ({ top: p, count: 1, first: p, last: p }));
   const width = (to - from) / max || 1;
-  const slices = new Map<number, PlotPoint[]>();
+  const out: ThinnedMark<T>[] = [];
+  let slice = -1;
   for (const p of points) {
     const i = Math.min(max - 1, Math.max(0, Math.floor((p.t - from) / width)));
-    const slice = slices.get(i);
-    if (slice) slice.push(p);
-    else slices.set(i, [p]);
+    const mark = out.at(-1);
+    if (i !== slice || !mark) {
+      out.push({ top: p, count: 1, first: p, last: p });
+      slice = i;
+    } else {
+      mark.count++;
+      mark.last = p;
+      if (p.v > mark.top.v) mark.top = p;
+    }
   }
-  return [...slices.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([, slice]) => {
-      if (slice.length === 1) return slice[0]!;
-      const top = slice.reduce((a, b) => (b.v > a.v ? b : a));
-      const title = `${slice.length} ${noun} from ${formatTime(slice[0]!.t)} to ${formatTime(slice.at(-1)!.t)}; the highest: ${top.title}`;
-      return { t: top.t, v: top.v, title };
-    });
+  return out;
+}
+
+/**
+ * {@link thin} for points that carry their titles: a merged mark is titled with how many points
+ * it stands for, its time range and its highest point's own title. `noun` names what a point is
+ * (`backups`).
+ */
+export function thinMarks(points: readonly PlotPoint[], from: number, to: number, max: number, noun: string, formatTime = isoMinute): PlotPoint[] {
+  return thin(points, from, to, max).map((m) => (m.count === 1 ? m.top : { t: m.top.t, v: m.top.v, title: mergedTitle(m, noun, m.top.title, formatTime) }));
+}
+
+/** `12 backups from <time> to <time>; the highest: <its title>`. */
+export function mergedTitle(mark: ThinnedMark<{ t: number }>, noun: string, topTitle: string, formatTime = isoMinute): string {
+  return `${mark.count} ${noun} from ${formatTime(mark.first.t)} to ${formatTime(mark.last.t)}; the highest: ${topTitle}`;
+}
+
+/**
+ * The vertices of a line worth drawing at this width: all of them up to `max`; past it, per
+ * slice of time its lowest and highest vertex and its last one, in time order, so that a
+ * sawtooth of a thousand teeth keeps its envelope in a few hundred points.
+ */
+export function thinLine<T extends { t: number; v: number }>(points: readonly T[], from: number, to: number, max: number): T[] {
+  if (points.length <= max) return [...points];
+  const slices = Math.max(1, Math.floor(max / 3));
+  const width = (to - from) / slices || 1;
+  const out: T[] = [];
+  let group: T[] = [];
+  let slice = -1;
+  const flush = () => {
+    if (group.length === 0) return;
+    const low = group.reduce((a, b) => (b.v < a.v ? b : a));
+    const high = group.reduce((a, b) => (b.v > a.v ? b : a));
+    for (const p of new Set([group[0]!, low, high, group.at(-1)!].sort((a, b) => a.t - b.t))) out.push(p);
+    group = [];
+  };
+  for (const p of points) {
+    const i = Math.min(slices - 1, Math.max(0, Math.floor((p.t - from) / width)));
+    if (i !== slice) flush();
+    slice = i;
+    group.push(p);
+  }
+  flush();
+  return out;
 }
 
 /**

@@ -7,7 +7,7 @@ import { restoreHelp, type RestoreContext } from './restore-help.js';
 import type { ScheduleRow } from './schedules-view.js';
 import type { SourceHealth } from './source-health.js';
 import type { BackupView } from './summarize-backups.js';
-import { renderTrendPlots } from './trends.js';
+import { renderTrendPlots, type SourceTrends, type TrendPlots } from './trends.js';
 import type { WorkersPanel } from './workers-view.js';
 
 export { formatAge } from './format-age.js';
@@ -18,8 +18,8 @@ export interface PageInput {
   readOnly: boolean;
 }
 
-/** Backups listed per source on the page (the JSON endpoint has them all). */
-const BACKUPS_PER_SOURCE = 50;
+/** Backups listed per source on the page (the JSON endpoint has them all, with their restore commands). */
+const BACKUPS_PER_SOURCE = 20;
 
 /**
  * The dashboard's home page, answering at a glance: is every source safe (the health summary),
@@ -99,8 +99,8 @@ svg.plot .series-incremental .mark { fill: #8250df; }
 svg.plot .series-age .mark { fill: #1a7f37; }
 svg.plot .series-age .line { fill: none; stroke: #1a7f37; stroke-width: 1.2; }
 svg.plot .guide { stroke: #cf222e; stroke-dasharray: 4 3; }
-details pre { background: #f6f8fa; padding: .4rem; margin: .25rem 0; white-space: pre; font-size: 12px; }
-td.restore { white-space: normal; }`;
+details pre { background: #f6f8fa; padding: .4rem; margin: .25rem 0; white-space: pre-wrap; max-width: 44rem; font-size: 12px; }
+td.restore, td.wrap { white-space: normal; min-width: 14rem; }`;
 
 /** One line per source: green with the facts that make it so, or amber/red with each reason. */
 function healthSection(health: readonly SourceHealth[]): string {
@@ -169,9 +169,26 @@ ${rows.join('\n')}
 </section>`;
 }
 
+/**
+ * The plots of each source, drawn at most once a minute per backups array: they move with the
+ * clock only by their time axis and the age at now, and drawing 50 sources' takes longer than the
+ * rest of the page. /api/trends is exact at every request.
+ */
+const plotsCache = new WeakMap<readonly BackupView[], { minute: number; bound: number; plots: TrendPlots }>();
+
+function cachedPlots(trends: SourceTrends, backups: readonly BackupView[] | undefined): TrendPlots {
+  if (!backups) return renderTrendPlots(trends);
+  const minute = Math.floor(Date.parse(trends.to) / 60_000);
+  const hit = plotsCache.get(backups);
+  if (hit && hit.minute === minute && hit.bound === trends.boundSeconds) return hit.plots;
+  const plots = renderTrendPlots(trends);
+  plotsCache.set(backups, { minute, bound: trends.boundSeconds, plots });
+  return plots;
+}
+
 function trendsSection(model: DashboardModel): string {
-  const blocks = model.trends.map((t) => {
-    const plots = renderTrendPlots(t);
+  const blocks = model.trends.map((t, i) => {
+    const plots = cachedPlots(t, model.summary.sources[i]?.sourceId === t.sourceId ? model.summary.sources[i]!.backups : undefined);
     return `<div class="trend" data-source="${esc(t.sourceId)}"><h3>${esc(t.sourceId)}</h3>
 ${plots.stored}
 ${plots.duration}
@@ -179,7 +196,7 @@ ${plots.age}
 </div>`;
   });
   return `<section id="trends">
-<h2>Trends <small>last 90 days · hover a mark for its exact value</small></h2>
+<h2>Trends <small>last 90 days, drawn at most once a minute · hover a mark for its exact value</small></h2>
 ${blocks.join('\n')}
 </section>`;
 }
@@ -227,7 +244,7 @@ function sourceSection(source: DashboardModel['summary']['sources'][number], c: 
     source.backups.length > shown.length
       ? `<p>${source.backups.length - shown.length} older backup(s) not shown; see <a href="api/backups">api/backups</a>.</p>`
       : '';
-  const rows = shown.map((b) => backupRow(b, c.targets, c.restore)).join('\n');
+  const rows = cachedRows(source.backups, c.targets, c.restore);
   return `<section class="source" data-source="${esc(source.sourceId)}">
 <h2>${esc(source.sourceId)}${source.configured ? '' : ' <small>(not in this config)</small>'}</h2>
 ${newest}${drill ? `\n${drill}` : ''}
@@ -254,6 +271,24 @@ function drillLine(sourceId: string, d: DrillRecord | undefined, now: number): s
   }
   const measured = `restore ${formatSeconds(d.restoreMs)}, data age ${formatAge(d.dataAgeMs / 1000)}`;
   return `<p class="drill ok" ${attrs}${title}>Last restore drill: ok, ${esc(ago)} ago: ${copy}, ${esc(measured)}</p>`;
+}
+
+/**
+ * The rows of a source's newest backups, once per backups array: a catalog sync's arrays serve
+ * every request until the next sync, and nothing in a row depends on the time of the request.
+ */
+const rowsCache = new WeakMap<readonly BackupView[], { key: string; html: string }>();
+
+function cachedRows(backups: readonly BackupView[], targets: string[], restore: RestoreContext): string {
+  const key = JSON.stringify([targets, restore]);
+  const hit = rowsCache.get(backups);
+  if (hit?.key === key) return hit.html;
+  const html = backups
+    .slice(0, BACKUPS_PER_SOURCE)
+    .map((b) => backupRow(b, targets, restore))
+    .join('\n');
+  rowsCache.set(backups, { key, html });
+  return html;
 }
 
 /** One backup on one line (a row's `<pre>` keeps its line breaks as `&#10;`). */

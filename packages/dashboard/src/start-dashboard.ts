@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createBullBoard } from '@bull-board/api';
@@ -8,7 +9,7 @@ import { Queue } from 'bullmq';
 import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import { ConfigError, queueNames, redisHealthProblem, type Config, type DrillRecord, type RedisConnectionOptions } from '@botbackup/core';
-import { Catalog, TOOL_VERSION, type CatalogBackup, type Logger } from '@botbackup/engine';
+import { Catalog, TOOL_VERSION, type Logger } from '@botbackup/engine';
 import { schedulerView, type SchedulerView } from '@botbackup/scheduler';
 import type { BackupStore } from '@botbackup/storage';
 import { buildModel, type DashboardModel, type RedisRead } from './dashboard-model.js';
@@ -28,8 +29,8 @@ import { freshnessBound, type FreshnessBound } from './freshness-bound.js';
 import { readQueueStats } from './queue-stats.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './render-metrics.js';
 import { renderPage } from './render-page.js';
-import { restoreHelp, type RestoreContext } from './restore-help.js';
-import { summarizeBackups, type BackupsSummary } from './summarize-backups.js';
+import { restoreHelp, type RestoreContext, type RestoreHelp } from './restore-help.js';
+import { groupBackups, summarizeGroups, type BackupView, type BackupsSummary, type SourceBackups } from './summarize-backups.js';
 import { TREND_WINDOW_MS } from './trends.js';
 import { readHeartbeats } from './workers-view.js';
 
@@ -64,6 +65,8 @@ const SUMMARY_MAX_AGE_MS = 5_000;
 const QUEUE_READ_TIMEOUT_MS = 5_000;
 /** How long `/healthz` waits for Redis's PING: a container health check answers within seconds. */
 const HEALTH_PING_TIMEOUT_MS = 3_000;
+/** A sync starts no sooner than this many times its predecessor's duration after that one started. */
+const SYNC_SPACING = 10;
 /** The format version of every `/api/*` answer (its `version` field): raised when a field changes meaning or goes away, not when one is added. */
 export const DASHBOARD_API_VERSION = 1;
 /** The health check's path: the one route served without credentials (it tells nothing but whether Redis answers). */
@@ -94,6 +97,8 @@ export async function startDashboard(options: StartDashboardOptions): Promise<Ru
   const { redis, prefix, sourceIds, names, queues } = openQueues(options);
   const catalog = Catalog.open(options.catalogFile, { logger });
   const closing = new AbortController();
+  // A catalog sync reads up to 16 manifests at once, each listening to this signal.
+  setMaxListeners(64, closing.signal);
   const readers = createReaders({ options, catalog, closing: closing.signal, redis, prefix, sourceIds, queues });
 
   const app = createApp(logger);
@@ -206,10 +211,12 @@ interface Readers {
   redisProblem(): Promise<string | undefined>;
 }
 
-/** One finished catalog sync: the backups, or why no target could be listed. */
+/** One finished catalog sync: the backups grouped by source (see groupBackups), or why no target could be listed. */
 interface Synced {
+  /** When it started, and how long it took. */
   at: number;
-  backups: CatalogBackup[];
+  tookMs: number;
+  groups: SourceBackups[];
   unreachable: { target: string; error: string }[];
   error: string | undefined;
 }
@@ -239,18 +246,21 @@ function createReaders(parts: {
       const at = Date.now();
       try {
         const backups = await catalog.sync(options.stores, { signal: parts.closing });
-        return (current = { at, backups, unreachable: catalog.unreachable, error: undefined });
+        const groups = groupBackups(sourceIds, backups);
+        return (current = { at, tookMs: Date.now() - at, groups, unreachable: catalog.unreachable, error: undefined });
       } catch (error) {
         const message = (error as Error)?.message ?? String(error);
         logger.warn({ err: message }, 'dashboard: the catalog could not be synced');
-        return (current = { at, backups: [], unreachable: [], error: message });
+        return (current = { at, tookMs: Date.now() - at, groups: groupBackups(sourceIds, []), unreachable: [], error: message });
       } finally {
         syncing = undefined;
       }
     })());
   const loadSynced = async (): Promise<Synced> => {
     if (!current) return sync();
-    if (Date.now() - current.at >= SUMMARY_MAX_AGE_MS) void sync();
+    // A big repository's sync takes seconds (50,000 backups: about 15 s, mostly waiting on I/O):
+    // not back to back, so that it takes at most a tenth of the dashboard's time.
+    if (Date.now() - current.at >= Math.max(SUMMARY_MAX_AGE_MS, SYNC_SPACING * current.tookMs)) void sync();
     return current;
   };
   const loadRedis = async (): Promise<RedisRead | undefined> => {
@@ -269,27 +279,17 @@ function createReaders(parts: {
       clearTimeout(timer);
     }
   };
-  const bounds = new Map<string, FreshnessBound>();
+  // The schedules do not change while the dashboard runs: each source's bound is worked out once, at start.
   const boundsFrom = new Date();
-  const boundOf = (id: string) => {
-    // The schedules do not change while the dashboard runs: each source's bound is worked out once.
-    let bound = bounds.get(id);
-    if (!bound) bounds.set(id, (bound = freshnessBound(config.schedules, id, config.notify.staleAfterMs, boundsFrom)));
-    return bound;
-  };
+  const runsCache = new Map<string, number[]>();
+  const bounds = new Map<string, FreshnessBound>(
+    sourceIds.map((id) => [id, freshnessBound(config.schedules, id, config.notify.staleAfterMs, boundsFrom, runsCache)]),
+  );
   const restore = restoreContext(config);
   const loadModel = async (): Promise<DashboardModel> => {
     const [synced, fromRedis] = await Promise.all([loadSynced(), loadRedis()]);
     const now = new Date();
-    const summary = summarizeBackups({
-      sourceIds: config.sources.map((s) => s.id),
-      targets: options.stores.map((s) => s.name),
-      backups: synced.backups,
-      unreachable: synced.unreachable,
-      error: synced.error,
-      now,
-    });
-    for (const id of sourceIds) boundOf(id);
+    const summary = summarizeGroups(synced.groups, { targets: options.stores.map((s) => s.name), unreachable: synced.unreachable, error: synced.error, now });
     return buildModel({ config, summary, redis: fromRedis, localDrills: localDrills(catalog, sourceIds, logger), bounds, restore, now });
   };
   return { loadModel, pendingSync: () => syncing, redisProblem: () => redisHealthProblem(redis, HEALTH_PING_TIMEOUT_MS) };
@@ -414,20 +414,25 @@ function addRoutes(app: App, { loadModel, redisProblem }: Readers, readOnly: boo
   });
 }
 
+/** Each view's restore commands, worked out once: a catalog sync's views serve every request until the next sync (and each dashboard has its own). */
+const restoreCache = new WeakMap<BackupView, RestoreHelp | null>();
+
 /** The summary with each backup's restore commands (`restore`, null without a readable manifest). */
 function withRestoreHelp(summary: BackupsSummary, context: RestoreContext): BackupsSummary {
+  const helpOf = (b: BackupView): RestoreHelp | null => {
+    let help = restoreCache.get(b);
+    if (help === undefined) {
+      help =
+        b.type !== undefined && b.archive !== undefined
+          ? restoreHelp(context, { sourceId: b.sourceId, backupId: b.backupId, type: b.type, archive: b.archive, databases: b.databases })
+          : null;
+      restoreCache.set(b, help);
+    }
+    return help;
+  };
   return {
     ...summary,
-    sources: summary.sources.map((source) => ({
-      ...source,
-      backups: source.backups.map((b) => ({
-        ...b,
-        restore:
-          b.type !== undefined && b.archive !== undefined
-            ? restoreHelp(context, { sourceId: b.sourceId, backupId: b.backupId, type: b.type, archive: b.archive, databases: b.databases })
-            : null,
-      })),
-    })),
+    sources: summary.sources.map((source) => ({ ...source, backups: source.backups.map((b) => ({ ...b, restore: helpOf(b) })) })),
   };
 }
 

@@ -70,27 +70,55 @@ export interface SummarizeBackupsInput {
  * clock runs ahead of this one's reads as age 0.
  */
 export function summarizeBackups(input: SummarizeBackupsInput): BackupsSummary {
-  const bySource = new Map<string, BackupView[]>(input.sourceIds.map((id) => [id, []]));
-  for (const backup of input.backups) {
+  return summarizeGroups(groupBackups(input.sourceIds, input.backups), input);
+}
+
+/** One source's backups as the dashboard shows them, newest first, and the newest good one: what a catalog sync gives, before any clock is read. */
+export interface SourceBackups {
+  sourceId: string;
+  configured: boolean;
+  backups: BackupView[];
+  newestGood: BackupView | undefined;
+}
+
+/**
+ * The first half of {@link summarizeBackups}, the costly one, done once per catalog sync (pure):
+ * each backup's view, grouped by source (configured ones first, in config order) and sorted
+ * newest first. The arrays it returns are the same for every request until the next sync, which
+ * is what the page's caches (rows, trends) are keyed by.
+ */
+export function groupBackups(sourceIds: readonly string[], backups: readonly CatalogBackup[]): SourceBackups[] {
+  const bySource = new Map<string, { t: number; view: BackupView }[]>(sourceIds.map((id) => [id, []]));
+  for (const backup of backups) {
     const list = bySource.get(backup.sourceId) ?? [];
-    list.push(viewOf(backup));
+    const view = viewOf(backup);
+    list.push({ t: timeOf(view.completedAt), view });
     bySource.set(backup.sourceId, list);
   }
-  const configured = new Set(input.sourceIds);
-  const sources = [...bySource.entries()].map(([sourceId, backups]): SourceView => {
-    backups.sort((a, b) => compareNewestFirst(a, b));
-    const good = backups.find((b) => b.good);
-    return {
-      sourceId,
-      configured: configured.has(sourceId),
-      newestGood: good && {
-        backupId: good.backupId,
-        completedAt: good.completedAt!,
-        ageSeconds: Math.max(0, (input.now.getTime() - Date.parse(good.completedAt!)) / 1000),
-      },
-      backups,
-    };
+  const configured = new Set(sourceIds);
+  return [...bySource.entries()].map(([sourceId, keyed]) => {
+    // Newest first by completion time, then by id (ids sort by time of start); each time parsed once.
+    keyed.sort((a, b) => (a.t !== b.t ? (a.t < b.t ? 1 : -1) : compareIds(b.view.backupId, a.view.backupId)));
+    const views = keyed.map((k) => k.view);
+    return { sourceId, configured: configured.has(sourceId), backups: views, newestGood: views.find((b) => b.good) };
   });
+}
+
+/** The second half of {@link summarizeBackups}, cheap enough for every request: the newest good backup's age at `now`, and the targets' state. */
+export function summarizeGroups(
+  groups: readonly SourceBackups[],
+  input: Pick<SummarizeBackupsInput, 'targets' | 'unreachable' | 'error' | 'now'>,
+): BackupsSummary {
+  const sources = groups.map(({ sourceId, configured, backups, newestGood: good }): SourceView => ({
+    sourceId,
+    configured,
+    newestGood: good && {
+      backupId: good.backupId,
+      completedAt: good.completedAt!,
+      ageSeconds: Math.max(0, (input.now.getTime() - Date.parse(good.completedAt!)) / 1000),
+    },
+    backups,
+  }));
   const unreachable = new Map(input.unreachable.map((u) => [u.target, u.error]));
   return {
     generatedAt: input.now.toISOString(),
@@ -135,12 +163,8 @@ function archiveOf(objects: ManifestSummary['objects']): BackupView['archive'] {
   return { compression: archive.compression, encryption: readers === undefined ? null : readers === 'passphrase' ? 'passphrase' : 'recipients' };
 }
 
-/** Newest first by completion time, then by id (ids sort by time of start). */
-function compareNewestFirst(a: BackupView, b: BackupView): number {
-  const ta = timeOf(a.completedAt);
-  const tb = timeOf(b.completedAt);
-  if (ta !== tb) return ta < tb ? 1 : -1;
-  return a.backupId < b.backupId ? 1 : a.backupId > b.backupId ? -1 : 0;
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function timeOf(iso: string | undefined): number {

@@ -1,6 +1,6 @@
 import { formatBytes, formatSeconds } from '@botbackup/core';
 import { formatAge } from './format-age.js';
-import { MAX_MARKS, isoMinute, renderPlot, thinMarks, type PlotPoint } from './plot-svg.js';
+import { MAX_MARKS, isoMinute, mergedTitle, renderPlot, thin, thinLine, type PlotPoint } from './plot-svg.js';
 import type { BackupView } from './summarize-backups.js';
 
 /** The trends look back this far. */
@@ -48,67 +48,92 @@ export interface SourceTrends {
   rpo: null;
 }
 
-/**
- * A source's trends at `now` (pure), from its backups (any order; those without a readable
- * manifest are left out): each backup completed in the last `windowMs` with its stored size and
- * duration, and the age of the newest good backup over that time.
- */
-export function buildTrends(sourceId: string, backups: readonly BackupView[], boundMs: number, now: Date, windowMs = TREND_WINDOW_MS): SourceTrends {
-  const end = now.getTime();
-  const start = end - windowMs;
-  const inWindow: (TrendBackup & { t: number })[] = [];
-  const goodTimes: { t: number; backupId: string }[] = [];
+/** A source's backups as the trends read them, oldest first, each time parsed once. */
+interface TrendInput {
+  /** Backups with a readable manifest. */
+  points: { t: number; backup: TrendBackup }[];
+  /** The good ones' completion times. */
+  good: { t: number; backupId: string }[];
+  /**
+   * The age curve's vertices at the good backups: good[0]'s reset at index 0, then for each
+   * good[i] (i > 0) its peak and its reset at 2i - 1 and 2i.
+   */
+  curve: AgeVertex[];
+}
+
+/** One input per backups array: a catalog sync's arrays serve every request until the next sync. */
+const inputs = new WeakMap<readonly BackupView[], TrendInput>();
+
+function trendInput(backups: readonly BackupView[]): TrendInput {
+  let input = inputs.get(backups);
+  if (input) return input;
+  const points: TrendInput['points'] = [];
+  const good: TrendInput['good'] = [];
   for (const b of backups) {
     if (b.completedAt === undefined || b.type === undefined) continue;
     const t = Date.parse(b.completedAt);
-    if (Number.isNaN(t) || t > end) continue;
-    if (b.good) goodTimes.push({ t, backupId: b.backupId });
-    if (t < start || b.storedBytes === undefined || b.durationSeconds === undefined) continue;
-    inWindow.push({
-      t,
+    if (Number.isNaN(t)) continue;
+    if (b.good) good.push({ t, backupId: b.backupId });
+    if (b.storedBytes === undefined || b.durationSeconds === undefined) continue;
+    const backup = {
       backupId: b.backupId,
       type: b.type,
       completedAt: b.completedAt,
       storedBytes: b.storedBytes,
       durationSeconds: b.durationSeconds,
       good: b.good,
-    });
+    };
+    points.push({ t, backup });
   }
-  inWindow.sort((a, b) => a.t - b.t || compare(a.backupId, b.backupId));
-  goodTimes.sort((a, b) => a.t - b.t || compare(a.backupId, b.backupId));
-  return {
-    sourceId,
-    from: new Date(start).toISOString(),
-    to: now.toISOString(),
-    backups: inWindow.map(({ t: _t, ...b }) => b),
-    age: ageCurve(goodTimes, start, end),
-    boundSeconds: boundMs / 1000,
-    rpo: null,
-  };
+  points.sort((a, b) => a.t - b.t || compare(a.backup.backupId, b.backup.backupId));
+  good.sort((a, b) => a.t - b.t || compare(a.backupId, b.backupId));
+  const curve: AgeVertex[] = [];
+  good.forEach((g, i) => {
+    const at = new Date(g.t).toISOString();
+    if (i > 0) curve.push({ at, ageSeconds: (g.t - good[i - 1]!.t) / 1000, kind: 'peak', backupId: g.backupId });
+    curve.push({ at, ageSeconds: 0, kind: 'reset', backupId: g.backupId });
+  });
+  inputs.set(backups, (input = { points, good, curve }));
+  return input;
 }
 
-/** The age curve's vertices over [start, end] from the good backups' completion times (ascending). */
-function ageCurve(good: readonly { t: number; backupId: string }[], start: number, end: number): AgeVertex[] {
-  const out: AgeVertex[] = [];
-  const iso = (t: number) => new Date(t).toISOString();
-  let previous: number | undefined;
-  for (const g of good) {
-    if (g.t < start) {
-      previous = g.t;
-      continue;
-    }
-    if (previous !== undefined) {
-      if (out.length === 0 && previous < start) out.push({ at: iso(start), ageSeconds: (start - previous) / 1000, kind: 'start' });
-      out.push({ at: iso(g.t), ageSeconds: (g.t - previous) / 1000, kind: 'peak', backupId: g.backupId });
-    }
-    out.push({ at: iso(g.t), ageSeconds: 0, kind: 'reset', backupId: g.backupId });
-    previous = g.t;
+/**
+ * A source's trends at `now` (pure, but for a memo of the parsed backups per array), from its
+ * backups (any order; those without a readable manifest are left out): each backup completed in
+ * the last `windowMs` with its stored size and duration, and the age of the newest good backup
+ * over that time: rising with time, back to 0 as each good backup completes (`start`: the
+ * window's start, when a good backup was older; `peak`: just before a good backup completes;
+ * `reset`: as it completes; `now`).
+ */
+export function buildTrends(sourceId: string, backups: readonly BackupView[], boundMs: number, now: Date, windowMs = TREND_WINDOW_MS): SourceTrends {
+  const end = now.getTime();
+  const start = end - windowMs;
+  const { points, good, curve } = trendInput(backups);
+  const inWindow: TrendBackup[] = [];
+  for (let i = firstAtOrAfter(points, start); i < points.length && points[i]!.t <= end; i++) inWindow.push(points[i]!.backup);
+  // The good backups within the window, [first, last); the one before `first` (if any) is older.
+  const first = firstAtOrAfter(good, start);
+  let last = first;
+  while (last < good.length && good[last]!.t <= end) last++;
+  const age: AgeVertex[] = [];
+  const before = good[first - 1];
+  if (before) age.push({ at: new Date(start).toISOString(), ageSeconds: (start - before.t) / 1000, kind: 'start' });
+  if (last > first) age.push(...curve.slice(first === 0 ? 0 : 2 * first - 1, 2 * last - 1));
+  const newest = good[last - 1];
+  if (newest) age.push({ at: now.toISOString(), ageSeconds: (end - newest.t) / 1000, kind: 'now' });
+  return { sourceId, from: new Date(start).toISOString(), to: now.toISOString(), backups: inWindow, age, boundSeconds: boundMs / 1000, rpo: null };
+}
+
+/** The index of the first of `sorted` (ascending by `t`) at or after `t`. */
+function firstAtOrAfter(sorted: readonly { t: number }[], t: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]!.t < t) lo = mid + 1;
+    else hi = mid;
   }
-  if (previous !== undefined) {
-    if (out.length === 0) out.push({ at: iso(start), ageSeconds: (start - previous) / 1000, kind: 'start' });
-    out.push({ at: iso(end), ageSeconds: (end - previous) / 1000, kind: 'now' });
-  }
-  return out;
+  return lo;
 }
 
 /** The three plots of a source's trends, as inline SVG. */
@@ -128,20 +153,16 @@ export interface TrendPlots {
 export function renderTrendPlots(trends: SourceTrends): TrendPlots {
   const from = Date.parse(trends.from);
   const to = Date.parse(trends.to);
-  const byType = (type: 'full' | 'incremental', value: (b: TrendBackup) => number, describe: (b: TrendBackup) => string): PlotPoint[] =>
-    thinMarks(
-      trends.backups
-        .filter((b) => b.type === type)
-        .map((b) => ({
-          t: Date.parse(b.completedAt),
-          v: value(b),
-          title: `${b.backupId} (${b.type}), ${isoMinute(Date.parse(b.completedAt))}: ${describe(b)}`,
-        })),
-      from,
-      to,
-      MAX_MARKS,
-      `${type} backups`,
-    );
+  // Thinned first, worded after: only the marks drawn get a title.
+  const byType = (type: 'full' | 'incremental', value: (b: TrendBackup) => number, describe: (b: TrendBackup) => string): PlotPoint[] => {
+    const raw = trends.backups.filter((b) => b.type === type).map((b) => ({ t: Date.parse(b.completedAt), v: value(b), b }));
+    const titleOf = (b: TrendBackup) => `${b.backupId} (${b.type}), ${isoMinute(Date.parse(b.completedAt))}: ${describe(b)}`;
+    return thin(raw, from, to, MAX_MARKS).map((m) => ({
+      t: m.top.t,
+      v: m.top.v,
+      title: m.count === 1 ? titleOf(m.top.b) : mergedTitle(m, `${type} backups`, titleOf(m.top.b)),
+    }));
+  };
   const twoSeries = (value: (b: TrendBackup) => number, describe: (b: TrendBackup) => string) => [
     { name: 'full', label: 'full', shape: 'square' as const, marks: byType('full', value, describe) },
     { name: 'incremental', label: 'incremental', marks: byType('incremental', value, describe) },
@@ -171,23 +192,24 @@ export function renderTrendPlots(trends: SourceTrends): TrendPlots {
     formatValue: (v) => formatSeconds(v * 1000),
     emptyText: empty,
   });
-  const line = trends.age.map((a) => ({ t: Date.parse(a.at), v: a.ageSeconds, title: '' }));
-  const marks = trends.age
-    .filter((a) => a.kind === 'peak' || a.kind === 'now')
-    .map((a) => ({
-      t: Date.parse(a.at),
-      v: a.ageSeconds,
-      title:
-        a.kind === 'now'
-          ? `now: the newest good backup is ${formatAge(a.ageSeconds)} old (${Math.round(a.ageSeconds)} s)`
-          : `${isoMinute(Date.parse(a.at))}: ${formatAge(a.ageSeconds)} (${Math.round(a.ageSeconds)} s) without a newer good backup, until ${a.backupId}`,
-    }));
+  const vertices = trends.age.map((a) => ({ t: Date.parse(a.at), v: a.ageSeconds, a }));
+  const line = thinLine(vertices, from, to, 3 * MAX_MARKS).map((p) => ({ t: p.t, v: p.v, title: '' }));
+  const titleOf = (a: AgeVertex) =>
+    a.kind === 'now'
+      ? `now: the newest good backup is ${formatAge(a.ageSeconds)} old (${Math.round(a.ageSeconds)} s)`
+      : `${isoMinute(Date.parse(a.at))}: ${formatAge(a.ageSeconds)} (${Math.round(a.ageSeconds)} s) without a newer good backup, until ${a.backupId}`;
+  const peaks = vertices.filter((p) => p.a.kind === 'peak' || p.a.kind === 'now');
+  const marks = thin(peaks, from, to, MAX_MARKS).map((m) => ({
+    t: m.top.t,
+    v: m.top.v,
+    title: m.count === 1 ? titleOf(m.top.a) : mergedTitle(m, 'peaks', titleOf(m.top.a)),
+  }));
   const age = renderPlot({
     name: 'age',
     title: `${trends.sourceId}: age of the newest good backup`,
     from,
     to,
-    series: [{ name: 'age', label: 'age of the newest good backup', line, marks: thinMarks(marks, from, to, MAX_MARKS, 'peaks') }],
+    series: [{ name: 'age', label: 'age of the newest good backup', line, marks }],
     guides: [{ name: 'bound', v: trends.boundSeconds, label: `bound: ${formatAge(trends.boundSeconds)} (${trends.boundSeconds} s)` }],
     formatValue: (v) => (v === 0 ? '0' : formatAge(v)),
     emptyText: 'no good backup',
