@@ -391,23 +391,35 @@ function addRoutes(app: App, { loadModel, redisProblem }: Readers, readOnly: boo
   app.get('/', async (_request, reply) => {
     return reply.type('text/html; charset=utf-8').send(renderPage({ model: await loadModel(), readOnly }));
   });
-  const api = (route: string, answer: (model: DashboardModel) => object) =>
-    app.get(`/api/${route}`, async (_request, reply) => {
+  // `?source=<id>`: one source's part of the answer (the trends and backups of 50 sources are tens of MB).
+  const api = (route: string, answer: (model: DashboardModel, only: (sourceId: string) => boolean) => object) =>
+    app.get(`/api/${route}`, async (request, reply) => {
       const model = await loadModel();
-      return reply.send({ version: DASHBOARD_API_VERSION, botbackup: TOOL_VERSION, generatedAt: model.generatedAt, ...answer(model) });
+      const source = (request.query as Record<string, unknown>).source;
+      const only = (id: string) => typeof source !== 'string' || id === source;
+      return reply.send({ version: DASHBOARD_API_VERSION, botbackup: TOOL_VERSION, generatedAt: model.generatedAt, ...answer(model, only) });
     });
-  api('summary', (m) => ({
-    sources: m.health.map((h) => ({ ...h, newestGood: m.summary.sources.find((s) => s.sourceId === h.sourceId)?.newestGood ?? null })),
+  api('summary', (m, only) => ({
+    sources: m.health
+      .filter((h) => only(h.sourceId))
+      .map((h) => ({ ...h, newestGood: m.summary.sources.find((s) => s.sourceId === h.sourceId)?.newestGood ?? null })),
     catalogError: m.summary.error ?? null,
     redis: m.queues !== undefined,
   }));
   api('schedules', (m) => ({ schedules: m.schedules ?? null }));
   api('workers', (m) => ({ workers: m.workers?.workers ?? null, unserved: m.workers?.unserved ?? null }));
-  api('trends', (m) => ({ windowDays: TREND_WINDOW_MS / 86_400_000, sources: m.trends }));
-  api('drills', (m) => ({
-    sources: m.drills ? m.summary.sources.filter((s) => s.configured).map((s) => ({ sourceId: s.sourceId, last: m.drills![s.sourceId] ?? null })) : null,
+  api('trends', (m, only) => ({ windowDays: TREND_WINDOW_MS / 86_400_000, sources: m.trends.filter((t) => only(t.sourceId)) }));
+  api('drills', (m, only) => ({
+    sources: m.drills
+      ? m.summary.sources.filter((s) => s.configured && only(s.sourceId)).map((s) => ({ sourceId: s.sourceId, last: m.drills![s.sourceId] ?? null }))
+      : null,
   }));
-  api('backups', (m) => ({ ...withRestoreHelp(m.summary, m.restore), queues: m.queues ?? null, drills: m.drills ?? null, readOnly }));
+  api('backups', (m, only) => ({
+    ...withRestoreHelp({ ...m.summary, sources: m.summary.sources.filter((s) => only(s.sourceId)) }, m.restore),
+    queues: m.queues ?? null,
+    drills: m.drills ?? null,
+    readOnly,
+  }));
   app.get('/metrics', async (_request, reply) => {
     const model = await loadModel();
     return reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics({ summary: model.summary, queues: model.queues, drills: model.drills }));
