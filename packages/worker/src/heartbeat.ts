@@ -15,6 +15,9 @@ export interface HeartbeatOptions {
   intervalMs?: number | undefined;
 }
 
+/** How long stop() waits for Redis to delete the key. */
+const STOP_WAIT_MS = 2_000;
+
 /** A running heartbeat: stop() ends the refreshes and deletes the key (so the worker leaves the dashboard at once). */
 export interface Heartbeat {
   stop(): Promise<void>;
@@ -60,10 +63,19 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   return {
     async stop() {
       clearInterval(timer);
-      // Only while Redis answers: a shutdown during an outage must not wait for it (the TTL clears the key).
+      // Only while Redis answers, and for at most STOP_WAIT_MS: a shutdown during an outage, or
+      // with a Redis that hangs (connected, never answering), must not wait for it; the TTL
+      // clears the key then.
       if (redis.status !== 'ready') return;
-      await pending;
-      await redis.del(key).catch(() => undefined);
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([
+        (async () => {
+          await pending;
+          await redis.del(key);
+        })().catch(() => undefined),
+        new Promise((resolve) => (timeout = setTimeout(resolve, STOP_WAIT_MS))),
+      ]);
+      clearTimeout(timeout);
     },
   };
 }
