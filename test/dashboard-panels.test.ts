@@ -3,8 +3,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisKeys } from '@botbackup/core';
 import { cliBin, createBot, runCli, sha256File, useTempDir } from './helpers/bot.js';
 import { eventually, startRedis, type PrivateRedis } from './helpers/redis.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
@@ -222,6 +224,18 @@ describe('dashboard home page: health, schedules, workers, trends, drills and re
       new RegExp(`^${WORKER}\\s+${os.hostname()}\\s+backup\\.alpha, maintenance\\s+alpha\\s+${version.replace(/\./g, '\\.')}\\s+\\d+ s ago$`),
     );
     expect(await page.locator('p.unserved').allInnerTexts()).toEqual(['No worker serves backup.beta: backups of "beta" will wait.']);
+    // The heartbeat itself: under the prefix, expiring within three intervals, ids and times only.
+    const client = new Redis(redis.url);
+    try {
+      const key = redisKeys.workerHeartbeat(PREFIX, WORKER);
+      const ttl = await client.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(30_000);
+      const record = JSON.parse((await client.get(key))!) as Record<string, unknown>;
+      expect(Object.keys(record).sort()).toEqual(['at', 'concurrency', 'host', 'intervalMs', 'name', 'pid', 'queues', 'sources', 'startedAt', 'version']);
+    } finally {
+      client.disconnect();
+    }
     const workers = await api('workers');
     expect((workers.workers as { name: string; sources: string[] }[]).map((w) => [w.name, w.sources])).toEqual([[WORKER, ['alpha']]]);
     expect(workers.unserved).toEqual([{ queue: 'backup.beta', sourceId: 'beta' }]);
@@ -337,6 +351,8 @@ describe('dashboard home page: health, schedules, workers, trends, drills and re
     ] as const) {
       await page.locator(selector).screenshot({ path: path.join(dir, `dashboard-${name}.png`) });
     }
+    // Wide enough for a backups table with a restore cell unfolded.
+    await page.setViewportSize({ width: 1900, height: 900 });
     await page.locator(`tr[data-backup="${alpha[0]!.id}"] td.restore summary`).click();
     await page.locator(`section.source[data-source="alpha"]`).screenshot({ path: path.join(dir, 'dashboard-restore.png') });
   });

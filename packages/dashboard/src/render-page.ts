@@ -100,7 +100,8 @@ svg.plot .series-age .mark { fill: #1a7f37; }
 svg.plot .series-age .line { fill: none; stroke: #1a7f37; stroke-width: 1.2; }
 svg.plot .guide { stroke: #cf222e; stroke-dasharray: 4 3; }
 details pre { background: #f6f8fa; padding: .4rem; margin: .25rem 0; white-space: pre-wrap; max-width: 44rem; font-size: 12px; }
-td.restore, td.wrap { white-space: normal; min-width: 14rem; }`;
+td.restore, td.wrap { white-space: normal; min-width: 14rem; }
+td.restore details[open] { width: 44rem; }`;
 
 /** One line per source: green with the facts that make it so, or amber/red with each reason. */
 function healthSection(health: readonly SourceHealth[]): string {
