@@ -56,6 +56,11 @@ export function sourceSchema(baseDir: string) {
           z.strictObject({
             /** Alert when committed frames wait unshipped longer than this (a target down, the streamer stuck). */
             alertAfter: duration.optional(),
+            /**
+             * How long the WAL stays held after the streamer dies without stopping (SIGKILL, a
+             * crash), so that a streamer started again within it continues the same generation.
+             */
+            resumeWithin: duration.optional(),
           }),
         ])
         .default(false),
@@ -110,12 +115,18 @@ export function resolveSource(source: SourceSettings, defaults: Defaults, schedu
     continuous:
       source.continuous === false
         ? undefined
-        : { alertAfterMs: ms((source.continuous === true ? undefined : source.continuous.alertAfter) ?? DEFAULT_STREAM_ALERT) },
+        : {
+            alertAfterMs: ms((source.continuous === true ? undefined : source.continuous.alertAfter) ?? DEFAULT_STREAM_ALERT),
+            resumeWithinMs: ms((source.continuous === true ? undefined : source.continuous.resumeWithin) ?? DEFAULT_STREAM_RESUME),
+          },
   };
 }
 
 /** How long committed frames may wait unshipped before the streamer alerts, unless `continuous.alertAfter` says otherwise. */
 export const DEFAULT_STREAM_ALERT = '1m';
+
+/** How long a dead streamer's WAL follower keeps holding the WAL for the next streamer, unless `continuous.resumeWithin` says otherwise. */
+export const DEFAULT_STREAM_RESUME = '2m';
 
 /** The first problem of the sources, in the order they are written: a repeated id, a database, the retention zone, a check. */
 export function sourceProblems(sources: readonly SourceSettings[]): Problem | undefined {

@@ -189,7 +189,7 @@ class SourceStreamer {
           if (!start?.salt) throw new WalContinuityError(`database "${db.name}" had no WAL when the generation began and nothing was shipped since`);
           position = { salt: start.salt, frame: start.frame, checksum: start.checksum };
         }
-        streams.push({ db, follower: await FollowerProcess.resume(db.path, position, this.options.sampleMs), seq, pending: undefined });
+        streams.push({ db, follower: await FollowerProcess.resume(db.path, position, this.followerOptions()), seq, pending: undefined });
       }
     } catch (error) {
       for (const s of streams) await s.follower.close();
@@ -210,7 +210,7 @@ class SourceStreamer {
     const streams: DatabaseStream[] = [];
     try {
       for (const db of this.source.databases)
-        streams.push({ db, follower: await FollowerProcess.start(db.path, this.options.sampleMs), seq: 0, pending: undefined });
+        streams.push({ db, follower: await FollowerProcess.start(db.path, this.followerOptions()), seq: 0, pending: undefined });
     } catch (error) {
       for (const s of streams) await s.follower.close();
       throw wrapSourceError(error, this.source);
@@ -299,8 +299,10 @@ class SourceStreamer {
    * protected in the WAL. With `required`, no target taking it is an error.
    */
   private async putEverywhere(key: string, bytes: Buffer, required: boolean): Promise<string[] | undefined> {
-    const { stores, signal } = this.options;
-    const results = await Promise.allSettled(stores.map((store) => store.put(key, bytes, { signal })));
+    // Not aborted by the stop signal: a segment under way is finished, so a stop loses nothing
+    // (each store bounds its own calls: a stalled S3 request is retried and then given up).
+    const { stores } = this.options;
+    const results = await Promise.allSettled(stores.map((store) => store.put(key, bytes)));
     const failed: string[] = [];
     for (const [i, result] of results.entries()) {
       if (result.status === 'fulfilled') continue;
@@ -449,6 +451,10 @@ class SourceStreamer {
       }
     }
     return undefined;
+  }
+
+  private followerOptions(): { sampleMs: number; resumeWithinMs: number } {
+    return { sampleMs: this.options.sampleMs ?? 10, resumeWithinMs: this.source.continuous!.resumeWithinMs };
   }
 
   private async closeAll(): Promise<void> {

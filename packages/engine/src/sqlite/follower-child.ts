@@ -1,27 +1,41 @@
+import fs from 'node:fs';
+import net from 'node:net';
 import { commitFrames, WalContinuityError, WalFollower, type WalPosition, type WalSegment } from './wal-follower.js';
+import { MessageReader, writeMessage } from './follower-messages.js';
 
 /**
- * The process a {@link FollowerProcess} runs a {@link WalFollower} in. A process of its own,
- * because its protection is POSIX locks on the -shm (read marks) and the database file, and POSIX
- * drops every lock a process holds on a file when the process closes *any* descriptor of it: a
- * backup in the same process (its pin and copy open and close those files) would silently
- * release the follower's read marks, and the bot's checkpoint could then overwrite frames not yet
- * shipped. Here nothing else opens them.
+ * The process a {@link FollowerProcess} runs a {@link WalFollower} in, served on a Unix socket.
+ *
+ * A process of its own, because the follower's protection is POSIX locks on the -shm (read
+ * marks) and the database file, and POSIX drops every lock a process holds on a file when the
+ * process closes *any* descriptor of it: a backup in the streamer's process (its pin and copy
+ * open and close those files) would silently release the read marks, and the bot's checkpoint
+ * could then overwrite frames not yet shipped.
+ *
+ * It outlives a streamer that dies without closing it (SIGKILL, a crash) by `resumeWithinMs`,
+ * still holding the WAL from the last acknowledged frame: a streamer started again within that
+ * time attaches to it and continues the same generation with nothing missing, which a follower
+ * started afresh could not prove once the bot's checkpoints had restarted the WAL. After that
+ * time it ends, and the WAL is the bot's alone again.
  *
  * It also learns when each commit happened: every `sampleMs` it looks at the WAL-index (a read of
  * the -shm header) and notes when the committed frame count changed, and dates each commit of a
  * segment by the first look that saw it.
+ *
+ * Usage: node follower-child.js <socket path> <resumeWithinMs>; prints "ready" once it listens.
  */
 
 export type FollowerRequest =
   | { type: 'start'; file: string; sampleMs: number }
   | { type: 'resume'; file: string; position: WalPosition; sampleMs: number }
+  | { type: 'attach' }
   | { type: 'poll' }
   | { type: 'ack' }
   | { type: 'close' };
 
 export type FollowerReply =
   | { type: 'started'; position: WalPosition }
+  | { type: 'attached'; file: string | undefined; position: WalPosition | undefined }
   | { type: 'segment'; segment: WalSegment; commits: [number, number][] }
   | { type: 'none' }
   | { type: 'acked' }
@@ -37,14 +51,16 @@ interface Observation {
 /** Observations kept at most (a segment not acknowledged for long): older ones are dropped, their commits then dated when polled. */
 const MAX_OBSERVATIONS = 100_000;
 
+const [socketPath, resumeWithin] = process.argv.slice(2);
+const resumeWithinMs = Number(resumeWithin);
 let follower: WalFollower | undefined;
-let pending: WalSegment | undefined;
+let file: string | undefined;
+/** The segment polled and not yet acknowledged: polled again, it is handed out again (a new streamer after a kill). */
+let pending: { segment: WalSegment; commits: [number, number][] } | undefined;
 let sampler: NodeJS.Timeout | undefined;
+let connection: net.Socket | undefined;
+let orphaned: NodeJS.Timeout | undefined;
 const observations: Observation[] = [];
-
-function send(reply: FollowerReply): void {
-  process.send!(reply);
-}
 
 function sample(): void {
   const seen = follower?.peek();
@@ -86,48 +102,80 @@ function handle(request: FollowerRequest): FollowerReply {
   switch (request.type) {
     case 'start':
     case 'resume':
+      if (follower) throw new Error('this follower already follows a database');
       follower = request.type === 'start' ? WalFollower.start(request.file) : WalFollower.resume(request.file, request.position);
+      file = request.file;
       sampler = setInterval(sample, request.sampleMs);
       sample();
       return { type: 'started', position: follower.acknowledged };
+    case 'attach':
+      return { type: 'attached', file, position: follower?.acknowledged };
     case 'poll': {
-      const segment = follower!.poll();
-      if (!segment) return { type: 'none' };
-      pending = segment;
-      return { type: 'segment', segment, commits: dateCommits(segment) };
+      if (!pending) {
+        const segment = follower!.poll();
+        if (!segment) return { type: 'none' };
+        pending = { segment, commits: dateCommits(segment) };
+      }
+      return { type: 'segment', ...pending };
     }
     case 'ack':
       follower!.ack();
-      forget(pending!);
+      forget(pending!.segment);
       pending = undefined;
       return { type: 'acked' };
     case 'close':
-      shutDown();
       return { type: 'closed' };
   }
 }
 
-function shutDown(): void {
+function shutDown(): never {
   if (sampler) clearInterval(sampler);
   follower?.close();
   follower = undefined;
+  fs.rmSync(socketPath!, { force: true });
+  process.exit(0);
 }
 
-process.on('message', (request: FollowerRequest) => {
-  try {
-    send(handle(request));
-    if (request.type === 'close') process.disconnect();
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    send({ type: 'error', continuity: error instanceof WalContinuityError, message: e.message, ...(e.code ? { code: e.code } : {}) });
+/** Nobody follows with us: end after resumeWithinMs unless a streamer attaches. */
+function orphan(): void {
+  orphaned ??= setTimeout(shutDown, resumeWithinMs);
+}
+
+const server = net.createServer((socket) => {
+  // One streamer at a time; a second one is told so by the closed connection.
+  if (connection) {
+    socket.destroy();
+    return;
   }
+  connection = socket;
+  if (orphaned) clearTimeout(orphaned);
+  orphaned = undefined;
+  const reader = new MessageReader<FollowerRequest>();
+  socket.on('data', (chunk: Buffer) => {
+    for (const request of reader.push(chunk)) {
+      let reply: FollowerReply;
+      try {
+        reply = handle(request);
+      } catch (error) {
+        const e = error as Error & { code?: string };
+        reply = { type: 'error', continuity: error instanceof WalContinuityError, message: e.message, ...(e.code ? { code: e.code } : {}) };
+      }
+      writeMessage(socket, reply);
+      if (request.type === 'close') socket.end(() => shutDown());
+    }
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    connection = undefined;
+    // The streamer is gone without closing us (killed): keep holding the WAL for the next one.
+    orphan();
+  });
 });
-// Ctrl-C reaches the whole process group: the streamer decides when this process ends (it may
-// still have a segment to ship); it ends when told to, or when the streamer is gone.
+server.listen(socketPath, () => {
+  fs.chmodSync(socketPath!, 0o600);
+  process.stdout.write('ready\n');
+  orphan();
+});
+// Signals to the streamer's process group (Ctrl-C) are the streamer's to act on: it closes us.
 process.on('SIGINT', () => undefined);
-process.on('SIGTERM', () => undefined);
-// The streamer died (SIGKILL included): nothing more will be acknowledged; end the read transactions.
-process.on('disconnect', () => {
-  shutDown();
-  process.exit(0);
-});
+process.on('SIGTERM', () => shutDown());

@@ -5,3 +5,4 @@ export { pageMapOf } from './page-hash.js';
 export { snapshotDatabase, type SnapshotHandle, startSnapshot } from './snapshot-database.js';
 export { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
 export { applyWalFrames, commitFrames, WalContinuityError, WalFollower, type WalPosition, type WalSegment } from './wal-follower.js';
+export { FollowerProcess } from './follower-process.js';

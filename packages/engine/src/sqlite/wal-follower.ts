@@ -43,6 +43,11 @@ export interface WalSegment {
   end: WalPosition;
 }
 
+export interface FollowerOptions {
+  /** Bytes of frames past which a segment ends at the last commit read (default {@link MAX_SEGMENT_BYTES}). */
+  maxSegmentBytes?: number;
+}
+
 /** The WAL changed in a way the follower cannot prove it followed: a new generation (a fresh snapshot) is needed. */
 export class WalContinuityError extends Error {}
 
@@ -72,6 +77,7 @@ export class WalFollower {
     holder: Reader,
     shm: number,
     unprotectedSince: string | undefined,
+    private readonly options: FollowerOptions,
   ) {
     this.holder = holder;
     this.shm = shm;
@@ -82,13 +88,13 @@ export class WalFollower {
    * Starts following `file` from now. `onStart` runs inside the first read transaction, so what it
    * reads through the connection (a snapshot to build on) is exactly the state the segments follow.
    */
-  static start(file: string, onStart?: (db: Database.Database, position: WalPosition) => void): WalFollower {
+  static start(file: string, onStart?: (db: Database.Database, position: WalPosition) => void, options: FollowerOptions = {}): WalFollower {
     const shm = openShm(file);
     const holder = beginReader(file, shm);
     try {
       const position = startPosition(file, holder);
       onStart?.(holder.db, position);
-      return new WalFollower(file, position, statSync(file, { bigint: true }).ino, holder, shm, holder.slotZero ? fileVersion(file) : undefined);
+      return new WalFollower(file, position, statSync(file, { bigint: true }).ino, holder, shm, holder.slotZero ? fileVersion(file) : undefined, options);
     } catch (error) {
       endReader(holder);
       closeSync(shm);
@@ -102,7 +108,7 @@ export class WalFollower {
    * same checksum: a WAL restarted or emptied in between may have taken commits with it (the
    * database file alone cannot say which), and is a {@link WalContinuityError}.
    */
-  static resume(file: string, position: WalPosition): WalFollower {
+  static resume(file: string, position: WalPosition, options: FollowerOptions = {}): WalFollower {
     const shm = openShm(file);
     const holder = beginReader(file, shm);
     try {
@@ -114,7 +120,7 @@ export class WalFollower {
           `the WAL no longer holds frame ${position.frame} of salts ${position.salt?.join('/') ?? 'none'}: it was restarted or emptied while it was not followed`,
         );
       }
-      return new WalFollower(file, position, statSync(file, { bigint: true }).ino, holder, shm, undefined);
+      return new WalFollower(file, position, statSync(file, { bigint: true }).ino, holder, shm, undefined, options);
     } catch (error) {
       endReader(holder);
       closeSync(shm);
@@ -214,7 +220,7 @@ export class WalFollower {
     if (index.maxFrame < from.frame) {
       throw new WalContinuityError(`the WAL holds ${index.maxFrame} frames, fewer than the ${from.frame} already followed`);
     }
-    return readFrames(this.file, from, index.maxFrame, reader.slotZero ? this.shm : undefined);
+    return readFrames(this.file, from, index.maxFrame, reader.slotZero ? this.shm : undefined, this.options.maxSegmentBytes);
   }
 
   /**
@@ -335,54 +341,96 @@ function frameChecksum(file: string, pageSize: number, frame: number): [number, 
 }
 
 /**
- * Reads frames (from.frame, to] of the WAL and checks each one's salts and the checksum chain;
- * the last must be a commit. With `recheckShm` (a slot-0 reader, which does not keep a fully
- * checkpointed WAL from restarting), the WAL-index's
- * salts are read again afterwards: unchanged, no restart rewrote the frames while they were read.
+ * At most this many bytes of frames make one segment, when it can be cut (see readFrames): a
+ * backlog (a streamer that was stopped, targets that were down) is then shipped as several
+ * segments instead of one that must fit in memory at once.
  */
-function readFrames(file: string, from: WalPosition, to: number, recheckShm: number | undefined): WalSegment {
+export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+/** Frames read from the WAL file at a time. */
+const READ_FRAMES = 1024;
+
+/**
+ * Reads frames (from.frame, to] of the WAL and checks each one's salts and the checksum chain;
+ * the segment ends at a commit. Past `maxBytes` it ends at the last commit read so far, unless
+ * `recheckShm` is given: a reader on slot 0 does not keep a fully checkpointed WAL from
+ * restarting, so everything it sees is read at once, and the WAL-index's salts are read again
+ * afterwards (unchanged: no restart rewrote the frames while they were read). A single
+ * transaction larger than `maxBytes` is read whole.
+ */
+function readFrames(file: string, from: WalPosition, to: number, recheckShm: number | undefined, maxBytes = MAX_SEGMENT_BYTES): WalSegment {
   const header = readWalHeader(file);
   if (!header || header.salt1 !== from.salt![0] || header.salt2 !== from.salt![1]) {
     throw new WalContinuityError('the WAL file header does not match the frames being followed');
   }
   const pageSize = header.pageSize;
   const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
-  const frames = Buffer.alloc((to - from.frame) * frameSize);
   const fd = openSync(`${file}-wal`, 'r');
+  const blocks: Buffer[] = [];
+  let checksum = from.checksum;
+  let last = { frame: from.frame, checksum, pageCount: 0, blocks: 0, bytes: 0 };
+  let cut = false;
   try {
     if (fstatSync(fd).size < WAL_HEADER_SIZE + to * frameSize) throw new WalContinuityError(`the WAL is shorter than its ${to} committed frames`);
-    let done = 0;
-    while (done < frames.length) {
-      const n = readSync(fd, frames, done, frames.length - done, WAL_HEADER_SIZE + from.frame * frameSize + done);
-      if (n === 0) throw new WalContinuityError('the WAL ended while it was read');
-      done += n;
+    let pageCount = 0;
+    for (let first = from.frame + 1; first <= to; first += READ_FRAMES) {
+      const count = Math.min(READ_FRAMES, to - first + 1);
+      // Filled whole by readAll before any byte of it is looked at.
+      const block = Buffer.allocUnsafe(count * frameSize);
+      readAll(fd, block, WAL_HEADER_SIZE + (first - 1) * frameSize);
+      for (let off = 0; off < block.length; off += frameSize) {
+        const frameNo = first + off / frameSize;
+        if (block.readUInt32BE(off + 8) !== header.salt1 || block.readUInt32BE(off + 12) !== header.salt2) {
+          throw new WalContinuityError(`frame ${frameNo} of the WAL has other salts: it was written again while it was read`);
+        }
+        checksum = walChecksum(block.subarray(off, off + 8), header.bigEndianChecksum, checksum);
+        checksum = walChecksum(block.subarray(off + WAL_FRAME_HEADER_SIZE, off + frameSize), header.bigEndianChecksum, checksum);
+        if (checksum[0] !== block.readUInt32BE(off + 16) || checksum[1] !== block.readUInt32BE(off + 20)) {
+          throw new WalContinuityError(`frame ${frameNo} of the WAL fails its checksum`);
+        }
+        pageCount = block.readUInt32BE(off + 4) || pageCount;
+        if (block.readUInt32BE(off + 4) === 0) continue;
+        last = { frame: frameNo, checksum, pageCount, blocks: blocks.length, bytes: off + frameSize };
+        // Cut at this commit once the segment is big enough (never under a slot-0 reader; see above).
+        if (recheckShm === undefined && (frameNo - from.frame) * frameSize >= maxBytes && frameNo < to) {
+          cut = true;
+          break;
+        }
+      }
+      blocks.push(block);
+      if (cut) break;
     }
   } finally {
     closeSync(fd);
   }
-  let checksum = from.checksum;
-  let pageCount = 0;
-  for (let off = 0; off < frames.length; off += frameSize) {
-    const frameNo = from.frame + off / frameSize + 1;
-    if (frames.readUInt32BE(off + 8) !== header.salt1 || frames.readUInt32BE(off + 12) !== header.salt2) {
-      throw new WalContinuityError(`frame ${frameNo} of the WAL has other salts: it was written again while it was read`);
-    }
-    checksum = walChecksum(frames.subarray(off, off + 8), header.bigEndianChecksum, checksum);
-    checksum = walChecksum(frames.subarray(off + WAL_FRAME_HEADER_SIZE, off + frameSize), header.bigEndianChecksum, checksum);
-    if (checksum[0] !== frames.readUInt32BE(off + 16) || checksum[1] !== frames.readUInt32BE(off + 20)) {
-      throw new WalContinuityError(`frame ${frameNo} of the WAL fails its checksum`);
-    }
-    pageCount = frames.readUInt32BE(off + 4) || pageCount;
-  }
-  if (frames.readUInt32BE(frames.length - frameSize + 4) === 0) throw new WalContinuityError(`frame ${to} of the WAL is not a commit`);
+  if (last.frame === from.frame || (!cut && last.frame !== to)) throw new WalContinuityError(`frame ${to} of the WAL is not a commit`);
   if (recheckShm !== undefined) {
     const now = readWalIndex(recheckShm);
     if (!now || now.salt[0] !== from.salt![0] || now.salt[1] !== from.salt![1]) {
       throw new WalContinuityError('the WAL was restarted while its frames were read');
     }
   }
+  const tail = blocks[last.blocks]!.subarray(0, last.bytes);
+  const frames = last.blocks === 0 ? tail : Buffer.concat([...blocks.slice(0, last.blocks), tail]);
   const salt = from.salt!;
-  return { salt, firstFrame: from.frame + 1, lastFrame: to, pageSize, frames, pageCount, chainStart: from.checksum, end: { salt, frame: to, checksum } };
+  return {
+    salt,
+    firstFrame: from.frame + 1,
+    lastFrame: last.frame,
+    pageSize,
+    frames,
+    pageCount: last.pageCount,
+    chainStart: from.checksum,
+    end: { salt, frame: last.frame, checksum: last.checksum },
+  };
+}
+
+function readAll(fd: number, buffer: Buffer, position: number): void {
+  for (let done = 0; done < buffer.length;) {
+    const n = readSync(fd, buffer, done, buffer.length - done, position + done);
+    if (n === 0) throw new WalContinuityError('the WAL ended while it was read');
+    done += n;
+  }
 }
 
 function sameChecksum(a: [number, number], b: [number, number]): boolean {

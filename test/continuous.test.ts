@@ -1,0 +1,296 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { parseWalSegmentName } from '@botbackup/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cliBin, keysYaml, makeKeys, repoRoot, runCli, useTempDir, type TestKeys } from './helpers/bot.js';
+
+/**
+ * Continuous protection end to end, with real processes: a bot committing numbered trades
+ * (test/helpers/trade-writer.mjs), `botbackup stream` shipping its WAL, and restore --at,
+ * restore of the newest commit and recover reading the segments back. Kills are SIGKILL.
+ */
+
+const writerScript = path.join(repoRoot, 'test/helpers/trade-writer.mjs');
+const children = new Set<ChildProcess>();
+
+afterEach(() => {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+});
+
+/** A running child process with its stdout collected and a way to wait for a line. */
+interface Running {
+  child: ChildProcess;
+  out: () => string;
+  waitFor: (pattern: RegExp, what: string) => Promise<void>;
+  exited: Promise<number | null>;
+}
+
+function start(args: string[], cwd: string): Running {
+  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...waiters]) if (w.pattern.test(out)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
+  });
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (children.delete(child), resolve(code))));
+  return {
+    child,
+    out: () => out,
+    exited,
+    waitFor: (pattern, what) =>
+      new Promise<void>((resolve, reject) => {
+        if (pattern.test(out)) return resolve();
+        waiters.push({ pattern, resolve });
+        void exited.then((code) => reject(new Error(`${what}: the process exited (${code}) first.\nstdout: ${out}\nstderr: ${err.slice(-2000)}`)));
+      }),
+  };
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Whether a WAL follower process (follower-child.js) for this database is running: its socket is named by a hash of the database's real path. */
+function followerRunning(db: string): boolean {
+  const hash = createHash('sha256').update(realpathSync(db)).digest('hex').slice(0, 24);
+  return execFileSync('ps', ['-eo', 'args'])
+    .toString()
+    .split('\n')
+    .some((line) => line.includes('follower-child.js') && line.includes(hash));
+}
+
+async function writeContinuousConfig(dir: string, keys?: TestKeys, continuousOptions?: string): Promise<string> {
+  const file = path.join(dir, 'botbackup.yaml');
+  await fs.writeFile(
+    file,
+    `version: 1
+sources:
+  - id: bot
+    root: ${JSON.stringify(path.join(dir, 'bot'))}
+    continuous: ${continuousOptions ? `{ ${continuousOptions} }` : 'true'}
+    databases:
+      - path: trades.db
+storage:
+  - { name: local, type: local, path: ${JSON.stringify(path.join(dir, 'repo'))} }
+${keys ? keysYaml(keys) : ''}`,
+  );
+  return file;
+}
+
+/** The shipped segments of the trades database, parsed from their keys, in seq order (every generation). */
+async function segments(dir: string): Promise<{ generation: string; name: NonNullable<ReturnType<typeof parseWalSegmentName>> }[]> {
+  const root = path.join(dir, 'repo/wal/bot');
+  const found = [];
+  for (const generation of await fs.readdir(root).catch(() => [] as string[])) {
+    for (const file of await fs.readdir(path.join(root, generation, 'trades')).catch(() => [] as string[])) {
+      const name = parseWalSegmentName(file);
+      if (name) found.push({ generation, name });
+    }
+  }
+  return found.sort((a, b) => (a.generation === b.generation ? a.name.seq - b.name.seq : a.generation < b.generation ? -1 : 1));
+}
+
+/** The WAL-index's count of committed frames of a live database (the -shm header, as SQLite writes it on this machine). */
+async function committedFrames(db: string): Promise<number> {
+  const shm = await fs.readFile(`${db}-shm`);
+  return shm.readUInt32LE(16);
+}
+
+/** Waits until the newest shipped segment ends at the live database's newest commit (the writer stopped). */
+async function caughtUp(dir: string, stream: Running): Promise<void> {
+  const db = path.join(dir, 'bot/trades.db');
+  await until(`the streamer to ship the last commit (its output: ${stream.out()})`, async () => {
+    const last = (await segments(dir)).at(-1);
+    return last && last.name.lastFrame === (await committedFrames(db)) ? true : undefined;
+  });
+}
+
+function trades(file: string): { id: number; ts: number; symbol: string; price: number; qty: number; note: string }[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare('select id, ts, symbol, price, qty, note from trades order by id').all() as never;
+  } finally {
+    db.close();
+  }
+}
+
+function startWriter(dir: string, rate = 200): Running {
+  return start([writerScript, path.join(dir, 'bot/trades.db'), path.join(dir, 'truth.txt'), String(rate)], dir);
+}
+
+async function stopGracefully(running: Running): Promise<void> {
+  running.child.kill('SIGTERM');
+  await running.exited;
+}
+
+describe('continuous protection', () => {
+  const tmp = useTempDir();
+
+  it('ships the WAL encrypted and signed; restore --at gives a consistent past state and the newest restore equals the live database', async () => {
+    const dir = tmp.dir;
+    await fs.mkdir(path.join(dir, 'bot'));
+    const config = await writeContinuousConfig(dir, await makeKeys(dir));
+    const writer = startWriter(dir);
+    await writer.waitFor(/ready/, 'the writer');
+    const stream = start([cliBin, '-c', config, 'stream'], dir);
+    await stream.waitFor(/first backup \S+ committed/, "the generation's first backup");
+    await until('six segments', async () => ((await segments(dir)).length >= 6 ? true : undefined));
+    await stopGracefully(writer);
+    await caughtUp(dir, stream);
+
+    const live = trades(path.join(dir, 'bot/trades.db'));
+    const latest = await runCli(['-c', config, 'restore', '--at', new Date(Date.now() + 1000).toISOString(), '-t', path.join(dir, 'latest')]);
+    expect(latest.stderr).toBe('');
+    expect(latest.code).toBe(0);
+    expect(latest.stdout).toMatch(/commit\(s\) from \d+ WAL segment\(s\)/);
+    expect(trades(path.join(dir, 'latest/trades.db'))).toEqual(live);
+
+    // Two moments between segments: each gives exactly the first M trades, later moments more.
+    const list = await segments(dir);
+    const counts: number[] = [];
+    for (const k of [2, 4]) {
+      const at = new Date(list[k]!.name.lastCommitAt).toISOString();
+      const target = path.join(dir, `at-${k}`);
+      const result = await runCli(['-c', config, 'restore', '--at', at, '-t', target]);
+      expect(result.code, result.stderr).toBe(0);
+      const restored = trades(path.join(target, 'trades.db'));
+      expect(restored.length).toBeGreaterThan(0);
+      expect(restored).toEqual(live.slice(0, restored.length));
+      counts.push(restored.length);
+    }
+    expect(counts[1]!).toBeGreaterThan(counts[0]!);
+    expect(counts[1]!).toBeLessThan(live.length);
+
+    // The segment on disk opens with the stock tools: two header lines, then age, then zstd.
+    const header = (
+      await fs.readFile(
+        path.join(dir, 'repo/wal/bot', list[0]!.generation, 'trades', (await fs.readdir(path.join(dir, 'repo/wal/bot', list[0]!.generation, 'trades')))[0]!),
+        'utf8',
+      )
+    ).split('\n');
+    expect(JSON.parse(header[0]!)).toMatchObject({ format: 'botbackup.wal-segment', body: { encryption: { format: 'age' } } });
+    expect(JSON.parse(header[1]!)).toMatchObject({ algorithm: 'ed25519' });
+    stream.child.kill('SIGTERM');
+    expect(await stream.exited).toBe(0);
+  });
+
+  it('resumes after SIGKILL of the streamer with no frame missing or shipped twice', async () => {
+    const dir = tmp.dir;
+    await fs.mkdir(path.join(dir, 'bot'));
+    const config = await writeContinuousConfig(dir);
+    const writer = startWriter(dir);
+    await writer.waitFor(/ready/, 'the writer');
+    const first = start([cliBin, '-c', config, 'stream'], dir);
+    await first.waitFor(/first backup \S+ committed/, "the generation's first backup");
+    await until('three segments', async () => ((await segments(dir)).length >= 3 ? true : undefined));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const before = (await segments(dir)).length;
+
+    // The killed streamer's follower still holds the WAL: the next streamer attaches to it.
+    expect(followerRunning(path.join(dir, 'bot/trades.db'))).toBe(true);
+    const second = start([cliBin, '-c', config, 'stream'], dir);
+    await second.waitFor(/Continuing generation/, 'the resumed streamer');
+    expect(second.out()).not.toMatch(/New generation/);
+    await until('three more segments', async () => ((await segments(dir)).length >= before + 3 ? true : undefined));
+    await stopGracefully(writer);
+    await caughtUp(dir, second);
+
+    const list = await segments(dir);
+    expect(new Set(list.map((s) => s.generation)).size).toBe(1);
+    for (const [i, s] of list.entries()) {
+      expect(s.name.seq).toBe(i + 1);
+      const prev = list[i - 1]?.name;
+      if (prev && prev.salt[0] === s.name.salt[0] && prev.salt[1] === s.name.salt[1]) expect(s.name.firstFrame).toBe(prev.lastFrame + 1);
+      else if (prev) expect(s.name.firstFrame).toBe(1);
+    }
+    const restored = await runCli(['-c', config, 'restore', '--at', new Date(Date.now() + 1000).toISOString(), '-t', path.join(dir, 'out')]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(trades(path.join(dir, 'out/trades.db'))).toEqual(trades(path.join(dir, 'bot/trades.db')));
+    second.child.kill('SIGTERM');
+    await second.exited;
+    // A stopped streamer ends its follower: the WAL is the bot's alone again.
+    await until('the follower to end', async () => (followerRunning(path.join(dir, 'bot/trades.db')) ? undefined : true));
+  });
+
+  it('starts a new generation when the WAL was emptied after the follower of a killed streamer gave up', async () => {
+    const dir = tmp.dir;
+    await fs.mkdir(path.join(dir, 'bot'));
+    const config = await writeContinuousConfig(dir, undefined, 'resumeWithin: 1s');
+    const writer = startWriter(dir);
+    await writer.waitFor(/ready/, 'the writer');
+    const first = start([cliBin, '-c', config, 'stream'], dir);
+    await first.waitFor(/first backup \S+ committed/, "the generation's first backup");
+    await until('two segments', async () => ((await segments(dir)).length >= 2 ? true : undefined));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const db = path.join(dir, 'bot/trades.db');
+    await until('the orphaned follower to give up', async () => (followerRunning(db) ? undefined : true));
+    await stopGracefully(writer);
+    // Nothing holds the WAL now: the bot's checkpoint copies every frame and empties it.
+    const bot = new Database(db);
+    expect((bot.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]!.busy).toBe(0);
+    bot.close();
+
+    const second = start([cliBin, '-c', config, 'stream'], dir);
+    await second.waitFor(/New generation \S+: generation \S+ cannot be continued/, 'a new generation');
+    await second.waitFor(/first backup \S+ committed/, "the new generation's first backup");
+    second.child.kill('SIGTERM');
+    await second.exited;
+    // The newest state is the new generation's first backup: a restore of now equals the database.
+    const restored = await runCli(['-c', config, 'restore', '--at', new Date(Date.now() + 1000).toISOString(), '-t', path.join(dir, 'out')]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(trades(path.join(dir, 'out/trades.db'))).toEqual(trades(db));
+  });
+
+  it('recovers a lost disk from the shipped WAL: every trade shipped before the loss, exactly', async () => {
+    const dir = tmp.dir;
+    await fs.mkdir(path.join(dir, 'bot'));
+    const config = await writeContinuousConfig(dir);
+    const writer = startWriter(dir);
+    await writer.waitFor(/ready/, 'the writer');
+    const stream = start([cliBin, '-c', config, 'stream'], dir);
+    await stream.waitFor(/first backup \S+ committed/, "the generation's first backup");
+    // Trades the bot knows are committed now; two segments later (the second polled after the first
+    // was stored, so after now) every one of them is shipped.
+    const known = (await fs.readFile(path.join(dir, 'truth.txt'), 'utf8')).trim().split('\n').length;
+    const seen = (await segments(dir)).length;
+    await until('two more segments', async () => ((await segments(dir)).length >= seen + 2 ? true : undefined));
+    writer.child.kill('SIGKILL');
+    await writer.exited;
+    for (const suffix of ['', '-wal', '-shm']) await fs.rm(path.join(dir, `bot/trades.db${suffix}`), { force: true });
+    await stream.waitFor(/Shipping stopped/, 'the streamer noticing the lost database');
+    stream.child.kill('SIGTERM');
+    await stream.exited;
+
+    const recovered = await runCli(['-c', config, 'recover']);
+    expect(recovered.code, recovered.stderr).toBe(12);
+    expect(recovered.stdout).toMatch(/shipped WAL segment/);
+    const restored = trades(path.join(dir, 'bot/trades.db'));
+    const truth = (await fs.readFile(path.join(dir, 'truth.txt'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ').map(Number) as [number, number]);
+    expect(restored.length).toBeGreaterThanOrEqual(known);
+    // The truth line is written after the commit returns: a kill between the two leaves one trade out of it.
+    expect(restored.length).toBeLessThanOrEqual(truth.length + 1);
+    const shown = Math.min(restored.length, truth.length);
+    expect(restored.slice(0, shown).map((t) => [t.id, t.ts])).toEqual(truth.slice(0, shown));
+    expect(restored.map((t) => t.id)).toEqual(restored.map((_, i) => i + 1));
+  });
+});
