@@ -17,6 +17,7 @@ import type { BackupStore } from '@botbackup/storage';
 import { reportFailure, reportSuccess, startStaleCheck, type HealthContext } from './health.js';
 import { startHeartbeat } from './heartbeat.js';
 import { processJob, type JobContext } from './process-job.js';
+import { startStreamers } from './streamers.js';
 import type { JobObserver, JobResultLabel, WorkerMetrics } from './worker-metrics.js';
 
 export interface StartWorkerOptions {
@@ -101,13 +102,26 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const stopStaleCheck = queues.includes(queueNames.maintenance) ? startStaleCheck(health, options.stores) : () => undefined;
   // Who serves which queue, for the dashboard (CLIENT LIST, which status reads, is often not allowed).
   const heartbeat = startHeartbeat({ redis, prefix, name, queues, concurrency: slots.limit, logger, intervalMs: options.heartbeatMs });
-  if (!signal?.aborted) logger.info({ name, queues, concurrency: slots.limit, metrics: metrics?.url }, 'worker started');
+  // Continuous sources among those served: their WAL is shipped from here, every second.
+  const streamers = startStreamers({
+    config,
+    sources: options.sources ?? settings.sources,
+    stores: options.stores,
+    keyring,
+    logger,
+    redis,
+    prefix,
+    onEvent: (sourceId, event) => metrics?.stream.record(sourceId, event),
+  });
+  if (!signal?.aborted) logger.info({ name, queues, concurrency: slots.limit, metrics: metrics?.url, streaming: streamers.ids }, 'worker started');
   return {
     queues,
     name,
     metricsUrl: metrics?.url,
     async close(graceMs = settings.drainTimeoutMs) {
       slots.stop();
+      // A stopping streamer finishes the segment under way and ends its WAL follower.
+      await streamers.stop();
       stopStaleCheck();
       // First: a draining worker takes no new job, so its queues are no longer served.
       await heartbeat.stop();
@@ -126,7 +140,18 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 async function serveMetrics(options: StartWorkerOptions, queues: string[], redis: Redis): Promise<WorkerMetrics | undefined> {
   if (!options.metrics) return undefined;
   const { startWorkerMetrics } = await import('./worker-metrics.js');
-  return startWorkerMetrics({ ...options.metrics, queues, logger: options.logger, redisProblem: () => redisHealthProblem(redis, HEALTH_PING_TIMEOUT_MS) });
+  // The continuous sources streamed here: their stream series are there, at 0, from the start.
+  const served = options.sources ?? options.config.worker.sources;
+  const streams = options.config.sources
+    .filter((s) => served.includes(s.id) && s.continuous)
+    .map((s) => ({ id: s.id, databases: s.databases.map((d) => d.name), alertAfterMs: s.continuous!.alertAfterMs }));
+  return startWorkerMetrics({
+    ...options.metrics,
+    queues,
+    streams,
+    logger: options.logger,
+    redisProblem: () => redisHealthProblem(redis, HEALTH_PING_TIMEOUT_MS),
+  });
 }
 
 /** How long the health check waits for Redis's PING. */
