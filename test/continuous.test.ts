@@ -176,6 +176,14 @@ describe('continuous protection', () => {
     expect(counts[1]!).toBeGreaterThan(counts[0]!);
     expect(counts[1]!).toBeLessThan(live.length);
 
+    // A drill of the streamer's first backup restores it as a recovery would: with every segment after it.
+    const drill = await runCli(['-c', config, '--json', 'drill', (await fs.readdir(path.join(dir, 'repo/manifests/bot')))[0]!.replace(/\.json$/, '')]);
+    expect(drill.code, drill.stderr).toBe(0);
+    const record = JSON.parse(drill.stdout) as { ok: boolean; wal?: { segments: number; commits: number; lastCommitAt: string } };
+    expect(record.ok).toBe(true);
+    expect(record.wal?.segments).toBeGreaterThanOrEqual(list.length - 1);
+    expect(record.wal?.lastCommitAt).toBe(new Date(list.at(-1)!.name.lastCommitAt).toISOString());
+
     // The segment on disk opens with the stock tools: two header lines, then age, then zstd.
     const header = (
       await fs.readFile(

@@ -28,6 +28,11 @@ export interface DrillRecord {
   /** The backups whose archives the drill read (an incremental reads its chain): each is drilled in `store`. */
   read: string[];
   checks: CheckResult[];
+  /**
+   * A continuous source: the shipped WAL the drill applied after the backup (every segment of
+   * its generation from it on), as a recovery would; absent when none was.
+   */
+  wal?: { segments: number; commits: number; lastCommitAt: string };
   /** Why it failed (one sentence) and the error's code. */
   error?: string;
   code?: string;

@@ -126,6 +126,8 @@ async function runJob(
         stores: ctx.stores,
         sourceId: payload.sourceId,
         orphanGraceMs: ctx.config.orphanGraceMs,
+        // Shipped WAL objects are copied only with a signature the repository trusts.
+        policy: ctx.keyring.policy,
         logger: log,
         onProgress,
         signal,

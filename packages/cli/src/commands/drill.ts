@@ -50,7 +50,9 @@ export function drillCommand(wrap: WrapAction): Command {
 /** One paragraph for people: the verdict, restore time, data age and each check. */
 export function describeDrill(record: DrillRecord): string {
   const what = `backup ${record.backupId} from "${record.store}"`;
-  const chain = record.read.length > 1 ? ` (a chain of ${record.read.length} backups)` : '';
+  const chain =
+    (record.read.length > 1 ? ` (a chain of ${record.read.length} backups)` : '') +
+    (record.wal ? ` and ${record.wal.commits} commit(s) of ${record.wal.segments} shipped WAL segment(s) after it, up to ${record.wal.lastCommitAt}` : '');
   const checks = record.checks.length === 0 ? 'none configured' : record.checks.map((c) => `${c.name} ${c.ok ? 'ok' : 'FAILED'}`).join(', ');
   const lines = record.ok
     ? [

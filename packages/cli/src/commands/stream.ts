@@ -25,7 +25,7 @@ export function streamCommand(wrap: WrapAction): Command {
             printEvent(ctx, event);
             if (!announced && event.type === 'generation') {
               announced = true;
-              if (!ctx.options.json) ctx.print(`Streaming "${source.id}" to ${config.storage.map((s) => s.name).join(', ')}; stop it with Ctrl-C or SIGTERM.`);
+              ctx.print(`Streaming "${source.id}" to ${config.storage.map((s) => s.name).join(', ')}; stop it with Ctrl-C or SIGTERM.`);
             }
           },
         });
@@ -36,7 +36,8 @@ export function streamCommand(wrap: WrapAction): Command {
 /** One line per event a user should see; each shipped segment only with -v (or as JSON with --json). */
 function printEvent(ctx: CommandContext, event: StreamEvent): void {
   if (ctx.options.json) {
-    ctx.print(JSON.stringify(event));
+    // One JSON line per event on stdout (ctx.print is for people, and silent under --json).
+    process.stdout.write(`${JSON.stringify(event)}\n`);
     return;
   }
   switch (event.type) {

@@ -23,6 +23,7 @@ import { silentLogger, type Logger } from '../support/index.js';
 import type { ProgressListener } from '../support/index.js';
 import { listBackupIds, readManifest, resolveBackupInStores } from '../repository/index.js';
 import { restoreBackup } from './restore.js';
+import { planRestoreAt } from './point-in-time.js';
 import { isTargetFailure } from '../repository/index.js';
 import { makeOwnedTempDir } from '../repository/index.js';
 
@@ -86,9 +87,17 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   let read = [copy.backupId];
   let results: CheckResult[] = [];
   let failure: { error: string; code: string } | undefined;
+  let wal: DrillRecord['wal'];
   try {
     manifest = await readManifest(store, sourceId, copy.backupId, signal);
+    // A continuous source is drilled as it would be recovered: with the WAL shipped after the backup.
+    const continuous = config.sources.find((s) => s.id === sourceId)?.continuous !== undefined;
+    const planned =
+      continuous && options.keyring
+        ? await planRestoreAt({ stores: [store], sourceId, at: undefined, keyring: options.keyring, signal, only: copy.backupId })
+        : undefined;
     const restored = await restoreBackup({
+      walReplay: planned?.replay,
       stores: [store],
       manifest,
       target: scratch,
@@ -99,6 +108,14 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
       signal,
     });
     read = restored.chain;
+    const applied = restored.wal?.databases.filter((d) => d.commits > 0) ?? [];
+    if (applied.length > 0) {
+      wal = {
+        segments: applied.reduce((n, d) => n + d.segments, 0),
+        commits: applied.reduce((n, d) => n + d.commits, 0),
+        lastCommitAt: new Date(Math.max(...applied.map((d) => d.lastCommitAt!))).toISOString(),
+      };
+    }
     results = await checkRestored(scratch, manifest, checks, signal);
     const failed = results.find((r) => !r.ok);
     if (failed) {
@@ -123,9 +140,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
     at: at.toISOString(),
     ok: failure === undefined,
     restoreMs,
-    dataAgeMs: Math.max(0, at.getTime() - startedAt),
+    // With the WAL applied, the data is as old as its last commit, not as the backup.
+    dataAgeMs: Math.max(0, at.getTime() - (wal ? Date.parse(wal.lastCommitAt) : startedAt)),
     read,
     checks: results,
+    ...(wal ? { wal } : {}),
     ...failure,
   };
   if (record.ok) logger.info({ backupId: record.backupId, store: record.store, restoreMs, checks: results.length }, 'drill passed');

@@ -11,6 +11,8 @@ export interface RestoreAtOptions {
   at: Date | undefined;
   keyring: Keyring;
   signal?: AbortSignal | undefined;
+  /** Plan on this backup alone (a drill of it): the segments after it, when it is linked to a generation. */
+  only?: string | undefined;
 }
 
 /** The backup to restore and the shipped WAL to apply to it, for a moment. */
@@ -37,7 +39,9 @@ export async function planRestoreAt(options: RestoreAtOptions): Promise<RestoreA
   const manifests = new Map<string, Manifest>();
   for (const store of stores) {
     try {
-      const ids = (await listBackupIds(store, sourceId, signal)).filter((id) => atMs === undefined || backupIdTime(id.backupId).getTime() <= atMs);
+      const ids = (await listBackupIds(store, sourceId, signal)).filter(
+        (id) => (atMs === undefined || backupIdTime(id.backupId).getTime() <= atMs) && (options.only === undefined || id.backupId === options.only),
+      );
       for (const { backupId } of ids.slice(-CANDIDATE_BACKUPS)) {
         if (manifests.has(backupId)) continue;
         const manifest = await readManifest(store, sourceId, backupId, signal).catch(() => undefined);
