@@ -127,7 +127,7 @@ async function runJob(
         sourceId: payload.sourceId,
         orphanGraceMs: ctx.config.orphanGraceMs,
         // Shipped WAL objects are copied only with a signature the repository trusts.
-        policy: ctx.keyring.policy,
+        policy: ctx.keyring?.policy,
         logger: log,
         onProgress,
         signal,
