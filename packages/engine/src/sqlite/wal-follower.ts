@@ -46,7 +46,12 @@ export interface WalSegment {
 export interface FollowerOptions {
   /** Bytes of frames past which a segment ends at the last commit read (default {@link MAX_SEGMENT_BYTES}). */
   maxSegmentBytes?: number;
+  /** How long the holder's read mark may stay behind what is acknowledged (default {@link HOLD_MS}; see ack). */
+  holdMs?: number;
 }
+
+/** The holder's mark is moved on at most this often while segments are acknowledged. */
+export const HOLD_MS = 10_000;
 
 /** The WAL changed in a way the follower cannot prove it followed: a new generation (a fresh snapshot) is needed. */
 export class WalContinuityError extends Error {}
@@ -173,7 +178,12 @@ export class WalFollower {
     if (!pending) throw new Error('ack: no segment is pending');
     this.pending = undefined;
     this.position = pending.segment.end;
-    this.keepOne(pending.reader);
+    // The holder's mark may stay behind what is acknowledged (it protects all the more): moved on
+    // only every holdMs, so that the bot's checkpoints (which copy frames only up to the oldest
+    // mark) copy a few seconds of frames at a time, as they would without us, instead of paying a
+    // checkpoint and its fsync on one commit every second (measured: the bot's commit p99 4x).
+    if (pending.reader.slotZero || Date.now() - this.holderSince >= (this.options.holdMs ?? HOLD_MS)) this.keepOne(pending.reader);
+    else endReader(pending.reader);
   }
 
   close(): void {
@@ -195,7 +205,11 @@ export class WalFollower {
     this.unprotectedSince = newer.slotZero ? fileVersion(this.file) : undefined;
     endReader(this.holder);
     this.holder = newer;
+    this.holderSince = Date.now();
   }
+
+  /** When the holder began (see {@link ack}). */
+  private holderSince = Date.now();
 
   /** The committed frames after the position that `reader`'s snapshot sees. */
   private readSince(reader: Reader): WalSegment | undefined {
