@@ -48,10 +48,21 @@ export interface FollowerOptions {
   maxSegmentBytes?: number;
   /** How long the holder's read mark may stay behind what is acknowledged (default {@link HOLD_MS}; see ack). */
   holdMs?: number;
+  /** The WAL length (bytes of committed frames) past which the follower lets go of it once it is all shipped (default {@link MAX_WAL_BYTES}). */
+  maxWalBytes?: number;
 }
 
 /** The holder's mark is moved on at most this often while segments are acknowledged. */
 export const HOLD_MS = 10_000;
+
+/** Past this length of the WAL (its committed frames), the follower lets go of the WAL once everything in it is shipped (see WalFollower.ack). */
+export const MAX_WAL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * After a release, the new WAL must stay at least this many frames short of the old tail read:
+ * frames of a transaction not yet committed may already be written past the new WAL's mxFrame.
+ */
+const TAIL_MARGIN_FRAMES = 4096;
 
 /** The WAL changed in a way the follower cannot prove it followed: a new generation (a fresh snapshot) is needed. */
 export class WalContinuityError extends Error {}
@@ -69,7 +80,12 @@ interface Reader {
 const BEGIN_ATTEMPTS = 100;
 
 export class WalFollower {
-  private holder: Reader;
+  /** Our read transaction that protects the WAL; undefined while released (see {@link ack}). */
+  private holder: Reader | undefined;
+  /** Set while no reader of ours holds the WAL, so that the bot can restart it: where we stood and the WAL file's size then. */
+  private released: { salt: [number, number]; walSize: number } | undefined;
+  /** New salts whose restart {@link readReleasedTail} proved lost nothing: the next poll follows them from frame 1. */
+  private provenRestart: [number, number] | undefined;
   private pending: { reader: Reader; segment: WalSegment } | undefined;
   /** The database file's state while the holder reads on slot 0 (see {@link keepOne}); undefined otherwise. */
   private unprotectedSince: string | undefined;
@@ -159,6 +175,11 @@ export class WalFollower {
     if (statSync(this.file, { bigint: true }).ino !== this.inode) throw new WalContinuityError('the database file was replaced');
     const reader = beginReader(this.file, this.shm);
     try {
+      const tail = this.released ? this.readReleasedTail(reader) : undefined;
+      if (tail) {
+        this.pending = { reader, segment: tail };
+        return tail;
+      }
       const segment = this.readSince(reader);
       if (!segment) {
         this.keepOne(reader);
@@ -182,13 +203,62 @@ export class WalFollower {
     // only every holdMs, so that the bot's checkpoints (which copy frames only up to the oldest
     // mark) copy a few seconds of frames at a time, as they would without us, instead of paying a
     // checkpoint and its fsync on one commit every second (measured: the bot's commit p99 4x).
-    if (pending.reader.slotZero || Date.now() - this.holderSince >= (this.options.holdMs ?? HOLD_MS)) this.keepOne(pending.reader);
+    if (this.shouldRelease(pending)) {
+      // Everything the WAL held is shipped, and it has grown past its bound: hold nothing until
+      // the next poll, so that the bot's next checkpoint can copy it all and its next commit
+      // restart it. What is committed meanwhile is read from the old WAL's tail (readReleasedTail).
+      this.released = { salt: pending.segment.salt, walSize: walFileSize(this.file) };
+      endReader(pending.reader);
+      if (this.holder) endReader(this.holder);
+      this.holder = undefined;
+      this.unprotectedSince = undefined;
+    } else if (pending.reader.slotZero || Date.now() - this.holderSince >= (this.options.holdMs ?? HOLD_MS)) this.keepOne(pending.reader);
     else endReader(pending.reader);
+  }
+
+  /** Whether to let go of the WAL after this acknowledgement (see ack): it is past its bound and all it held is shipped. */
+  private shouldRelease(pending: { reader: Reader; segment: WalSegment }): boolean {
+    const bound = this.options.maxWalBytes ?? MAX_WAL_BYTES;
+    // The WAL's length, not the file's: a restarted WAL reuses the file, which never shrinks.
+    const length = pending.reader.index.maxFrame * (WAL_FRAME_HEADER_SIZE + pending.segment.pageSize);
+    return !pending.reader.slotZero && pending.segment.lastFrame === pending.reader.index.maxFrame && length > bound;
+  }
+
+  /**
+   * The first poll after a release: when the WAL restarted meanwhile (once: its salt1 one more),
+   * the commits between our position and the old WAL's end, read from the old WAL's tail, which
+   * the new WAL has not reached yet. Proven complete when the tail ends at a frame of an older
+   * WAL or where the checksum chain breaks, or at the end of a file at least as long as it was at
+   * the release (so no TRUNCATE checkpoint or journal_size_limit cut it); and when, read again
+   * afterwards, the new WAL is still well short of the tail (a frame it wrote there would carry
+   * its salts, which stop the read). Anything else is a WalContinuityError. Undefined when the WAL
+   * did not restart (its frames are all there) or the old one ended where we stood.
+   */
+  private readReleasedTail(reader: Reader): WalSegment | undefined {
+    const released = this.released!;
+    this.released = undefined;
+    const index = reader.index;
+    if (index.salt[0] === released.salt[0] && index.salt[1] === released.salt[1]) return undefined;
+    if (index.salt[0] !== (released.salt[0] + 1) >>> 0) {
+      throw new WalContinuityError('the WAL restarted more than once while the follower let go of it');
+    }
+    const tail = readOldTail(this.file, this.position, index.salt, released.walSize);
+    const now = readWalIndex(this.shm);
+    if (
+      !now ||
+      now.salt[0] !== index.salt[0] ||
+      now.salt[1] !== index.salt[1] ||
+      now.maxFrame + Math.min(TAIL_MARGIN_FRAMES, Math.floor(this.position.frame / 2)) > this.position.frame
+    ) {
+      throw new WalContinuityError("the new WAL came too close to the old one's unshipped tail while it was read");
+    }
+    this.provenRestart = index.salt;
+    return tail;
   }
 
   close(): void {
     if (this.pending) endReader(this.pending.reader);
-    endReader(this.holder);
+    if (this.holder) endReader(this.holder);
     closeSync(this.shm);
   }
 
@@ -203,9 +273,13 @@ export class WalFollower {
    */
   private keepOne(newer: Reader): void {
     this.unprotectedSince = newer.slotZero ? fileVersion(this.file) : undefined;
-    endReader(this.holder);
+    if (this.holder) endReader(this.holder);
     this.holder = newer;
     this.holderSince = Date.now();
+  }
+
+  private isProvenRestart(salt: [number, number]): boolean {
+    return this.provenRestart !== undefined && this.provenRestart[0] === salt[0] && this.provenRestart[1] === salt[1];
   }
 
   /** When the holder began (see {@link ack}). */
@@ -218,7 +292,7 @@ export class WalFollower {
       // No frame is visible. If we had followed frames of a WAL, it was emptied since (a
       // TRUNCATE or RESTART checkpoint): only provably after nothing more was committed to it.
       if (this.position.frame > 0) {
-        this.assertNothingCheckpointedUnseen('the WAL was emptied');
+        if (!this.isProvenRestart(index.salt)) this.assertNothingCheckpointedUnseen('the WAL was emptied');
         this.position = { salt: undefined, frame: 0, checksum: [0, 0] };
       }
       return undefined;
@@ -244,9 +318,12 @@ export class WalFollower {
    * position that were lost with it would have changed the database file.
    */
   private restartedFrom(index: WalIndexHeader): WalPosition {
-    this.assertNothingCheckpointedUnseen(
-      this.position.salt ? `the WAL was restarted (salts ${this.position.salt.join('/')} became ${index.salt.join('/')})` : 'a WAL appeared',
-    );
+    if (!this.isProvenRestart(index.salt)) {
+      this.assertNothingCheckpointedUnseen(
+        this.position.salt ? `the WAL was restarted (salts ${this.position.salt.join('/')} became ${index.salt.join('/')})` : 'a WAL appeared',
+      );
+    }
+    this.provenRestart = undefined;
     const header = readWalHeader(this.file);
     if (!header || header.salt1 !== index.salt[0] || header.salt2 !== index.salt[1]) {
       throw new WalContinuityError('the WAL file header does not match the WAL-index (the WAL changed while it was read)');
@@ -478,4 +555,62 @@ export function commitFrames(segment: Pick<WalSegment, 'frames' | 'pageSize' | '
     if (segment.frames.readUInt32BE(off + 4) !== 0) commits.push(frame);
   }
   return commits;
+}
+
+function walFileSize(file: string): number {
+  try {
+    return statSync(`${file}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The committed frames of the old WAL after `from`, read from its tail now that a new WAL (salts
+ * `newSalt`) has begun at the file's start (see WalFollower.readReleasedTail for the proof).
+ */
+function readOldTail(file: string, from: WalPosition, newSalt: [number, number], sizeAtRelease: number): WalSegment | undefined {
+  const header = readWalHeader(file);
+  const oldSalt = from.salt!;
+  const fd = openSync(`${file}-wal`, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size < sizeAtRelease) throw new WalContinuityError('the WAL file was cut (a TRUNCATE checkpoint, journal_size_limit) while the follower let go of it');
+    if (!header) throw new WalContinuityError('the WAL has no valid header after its restart');
+    const frameSize = WAL_FRAME_HEADER_SIZE + header.pageSize;
+    const frame = Buffer.allocUnsafe(frameSize);
+    const kept: Buffer[] = [];
+    let checksum = from.checksum;
+    let last = { frame: from.frame, checksum, pageCount: 0, count: 0 };
+    for (let n = from.frame + 1; WAL_HEADER_SIZE + n * frameSize <= size; n++) {
+      readAll(fd, frame, WAL_HEADER_SIZE + (n - 1) * frameSize);
+      const s1 = frame.readUInt32BE(8);
+      const s2 = frame.readUInt32BE(12);
+      if (s1 === newSalt[0] && s2 === newSalt[1]) throw new WalContinuityError(`the new WAL has overwritten frame ${n}, which was not shipped`);
+      // A frame of an older WAL, or one whose checksum does not continue the chain: the old WAL ended before it.
+      if (s1 !== oldSalt[0] || s2 !== oldSalt[1]) break;
+      const next = walChecksum(
+        frame.subarray(WAL_FRAME_HEADER_SIZE),
+        header.bigEndianChecksum,
+        walChecksum(frame.subarray(0, 8), header.bigEndianChecksum, checksum),
+      );
+      if (next[0] !== frame.readUInt32BE(16) || next[1] !== frame.readUInt32BE(20)) break;
+      checksum = next;
+      kept.push(Buffer.from(frame));
+      if (frame.readUInt32BE(4) !== 0) last = { frame: n, checksum, pageCount: frame.readUInt32BE(4), count: kept.length };
+    }
+    if (last.frame === from.frame) return undefined;
+    return {
+      salt: oldSalt,
+      firstFrame: from.frame + 1,
+      lastFrame: last.frame,
+      pageSize: header.pageSize,
+      frames: Buffer.concat(kept.slice(0, last.count)),
+      pageCount: last.pageCount,
+      chainStart: from.checksum,
+      end: { salt: oldSalt, frame: last.frame, checksum: last.checksum },
+    };
+  } finally {
+    closeSync(fd);
+  }
 }
