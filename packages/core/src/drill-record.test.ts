@@ -20,6 +20,12 @@ describe('parseDrillRecord', () => {
     expect(parseDrillRecord(JSON.stringify(failed))).toEqual({ ...record, ok: false, error: 'the restore failed', code: 'E_X' });
   });
 
+  it("keeps a continuous source's shipped WAL applied, and drops a malformed one", () => {
+    const wal = { segments: 12, commits: 1180, lastCommitAt: '2026-11-26T08:59:59.120Z' };
+    expect(parseDrillRecord(JSON.stringify({ ...record, wal }))).toEqual({ ...record, wal });
+    expect(parseDrillRecord(JSON.stringify({ ...record, wal: { segments: '12', commits: 1 } }))).toEqual(record);
+  });
+
   it('defaults missing lists, and drops malformed checks', () => {
     const { read: _read, checks: _checks, ...bare } = record;
     expect(parseDrillRecord(JSON.stringify(bare))).toEqual({ ...bare, read: [], checks: [] });

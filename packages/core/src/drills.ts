@@ -2,6 +2,7 @@
  * Restore drills: what one drill records and which copy the next drill reads (where records
  * live in Redis: drillKeys, in redis-keys.ts). Pure: no clock (callers pass `now`), no I/O.
  */
+import { isFiniteNumber, isString, parseJsonRecord } from './json-record.js';
 import { drillKeys } from './redis-keys.js';
 
 /** The outcome of one check query (see CheckConfig). */
@@ -96,16 +97,10 @@ export function planDrill(input: DrillPlanInput): DrillPlan {
  * when it is not one (another version's or a damaged record is ignored rather than shown wrong).
  */
 export function parseDrillRecord(text: string): DrillRecord | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const r = value as Record<string, unknown>;
-  const str = (v: unknown): v is string => typeof v === 'string';
-  const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  const r = parseJsonRecord(text);
+  if (!r) return undefined;
+  const str = isString;
+  const num = isFiniteNumber;
   if (!str(r.sourceId) || !str(r.backupId) || !str(r.store) || !str(r.at) || Number.isNaN(Date.parse(r.at))) return undefined;
   if (typeof r.ok !== 'boolean' || !num(r.restoreMs) || !num(r.dataAgeMs)) return undefined;
   const checks: CheckResult[] = Array.isArray(r.checks)
@@ -127,6 +122,9 @@ export function parseDrillRecord(text: string): DrillRecord | undefined {
     read: Array.isArray(r.read) ? r.read.filter(str) : [],
     checks,
   };
+  const wal = r.wal as Record<string, unknown> | null | undefined;
+  if (wal && num(wal.segments) && num(wal.commits) && str(wal.lastCommitAt))
+    record.wal = { segments: wal.segments, commits: wal.commits, lastCommitAt: wal.lastCommitAt };
   if (str(r.error)) record.error = r.error;
   if (str(r.code)) record.code = r.code;
   return record;

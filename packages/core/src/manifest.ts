@@ -5,6 +5,7 @@ import { IntegrityError } from './errors.js';
 import { parseJsonObjectBytes } from './json-bytes.js';
 import { manifestChunks } from './manifest-text.js';
 import { walPositionSchema } from './wal-segment.js';
+import { applySignaturePolicy, type SignaturePolicy } from './signature-policy.js';
 
 /** The manifest schema version this build writes. Readers accept this and every older one. */
 export const MANIFEST_SCHEMA_VERSION = 4;
@@ -285,11 +286,7 @@ export function manifestSignature(manifest: Manifest): { status: 'valid'; public
   return { status: manifest.signature ? 'invalid' : 'unsigned' };
 }
 
-/** What a reader accepts: signatures by these keys; with `insecure`, anything (with a warning). */
-export interface SignaturePolicy {
-  trusted: readonly string[];
-  insecure: boolean;
-}
+export type { SignaturePolicy } from './signature-policy.js';
 
 /**
  * Checks a manifest against the trusted keys. Returns undefined when it is acceptable (signed by
@@ -297,17 +294,7 @@ export interface SignaturePolicy {
  * accepted only because of --insecure; throws an IntegrityError `SIGNATURE` otherwise.
  */
 export function checkManifestSignature(manifest: Manifest, policy: SignaturePolicy, where: string): string | undefined {
-  if (policy.trusted.length === 0) return undefined;
-  const found = manifestSignature(manifest);
-  let problem: string | undefined;
-  if (found.status === 'unsigned') problem = 'is not signed';
-  else if (found.status === 'invalid') problem = 'has a signature that does not match its content (it was altered after signing)';
-  else if (found.status === 'valid' && !policy.trusted.includes(found.publicKey))
-    problem = `is signed by ${found.publicKey}, which signing.trusted does not list`;
-  if (problem === undefined) return undefined;
-  const message = `Backup ${manifest.id} (${where}) ${problem}; refusing it, since anyone with write access to the storage could have made it (--insecure accepts it anyway).`;
-  if (policy.insecure) return message.replace(/; refusing it.*$/, '; accepted because of --insecure.');
-  throw new IntegrityError('SIGNATURE', message, { backupId: manifest.id, subject: where });
+  return applySignaturePolicy(manifestSignature(manifest), policy, `Backup ${manifest.id} (${where})`, { backupId: manifest.id, subject: where });
 }
 
 /** The public key of an Ed25519 key object, as `ed25519:<base64 of the raw 32 bytes>`. */

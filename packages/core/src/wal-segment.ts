@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import { IntegrityError } from './errors.js';
-import type { ManifestSigner, SignaturePolicy } from './manifest.js';
+import type { ManifestSigner } from './manifest.js';
+import { applySignaturePolicy, type SignaturePolicy, type SignatureStatus } from './signature-policy.js';
 
 /**
  * The stored form of continuous WAL shipping (docs/continuous.md, docs/format.md):
@@ -87,7 +88,7 @@ export function signedRecordLines(record: object, signer: ManifestSigner | undef
 /** A signed record read back: its JSON, who signed it (when the signature verifies), and where its body starts. */
 export interface ParsedRecord {
   record: unknown;
-  signer: { status: 'valid'; publicKey: string } | { status: 'invalid' | 'unsigned' };
+  signer: SignatureStatus;
   bodyOffset: number;
 }
 
@@ -125,21 +126,9 @@ function verify(text: Buffer, signature: unknown): ParsedRecord['signer'] {
   }
 }
 
-/**
- * The signature rule of manifests (checkManifestSignature) for a WAL record: accepted when no key
- * is trusted or a trusted key signed it; otherwise refused, or with `insecure` a warning.
- */
+/** The signature rule of every signed thing ({@link applySignaturePolicy}) for a WAL record. */
 export function checkRecordSignature(signer: ParsedRecord['signer'], policy: SignaturePolicy, where: string): string | undefined {
-  if (policy.trusted.length === 0) return undefined;
-  let problem: string | undefined;
-  if (signer.status === 'unsigned') problem = 'is not signed';
-  else if (signer.status === 'invalid') problem = 'has a signature that does not match its content (it was altered after signing)';
-  else if (signer.status === 'valid' && !policy.trusted.includes(signer.publicKey))
-    problem = `is signed by ${signer.publicKey}, which signing.trusted does not list`;
-  if (problem === undefined) return undefined;
-  const message = `${where} ${problem}; refusing it, since anyone with write access to the storage could have made it (--insecure accepts it anyway).`;
-  if (policy.insecure) return message.replace(/; refusing it.*$/, '; accepted because of --insecure.');
-  throw new IntegrityError('SIGNATURE', message, { subject: where });
+  return applySignaturePolicy(signer, policy, where, { subject: where });
 }
 
 /** Validates a parsed segment header against its schema and the key it was found under. */

@@ -4,6 +4,7 @@
  * nothing secret, no path, no URL. Pure: the worker writes it, the dashboard reads it back with
  * {@link parseWorkerHeartbeat}.
  */
+import { isFiniteNumber, isString, parseJsonRecord } from './json-record.js';
 
 /** How often a worker refreshes its heartbeat. */
 export const WORKER_HEARTBEAT_INTERVAL_MS = 10_000;
@@ -39,16 +40,10 @@ export interface WorkerHeartbeat {
  * required field missing or of the wrong type); unknown fields are dropped.
  */
 export function parseWorkerHeartbeat(text: string): WorkerHeartbeat | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const r = value as Record<string, unknown>;
-  const str = (v: unknown): v is string => typeof v === 'string';
-  const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  const r = parseJsonRecord(text);
+  if (!r) return undefined;
+  const str = isString;
+  const num = isFiniteNumber;
   const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every(str);
   if (!str(r.name) || !str(r.host) || !num(r.pid) || !str(r.version) || !strings(r.queues) || !strings(r.sources)) return undefined;
   if (!num(r.concurrency) || !num(r.intervalMs) || !str(r.startedAt) || !str(r.at) || Number.isNaN(Date.parse(r.at))) return undefined;
