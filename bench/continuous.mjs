@@ -151,12 +151,24 @@ async function stop(p, signal = 'SIGTERM') {
   await p.exited;
 }
 
+/** Writes before the measured span, in both runs: long enough for the streamed WAL to reach its bound and be reused, as the bot's own WAL file is. */
+const WARM_UP_MS = 90_000;
+
+/** The writer's commit latencies over `seconds` after a warm-up (a second writer process measures only the span). */
 async function cost(seconds) {
   const alone = setup('alone');
+  const w0 = startWriter(alone);
+  await w0.waitFor(/ready/);
+  // An idle connection of ours keeps the WAL file when the first writer closes (the last
+  // connection to close a WAL database deletes it), as the streamer's does in the other run.
+  const keep = new Database(alone.db);
+  await sleep(WARM_UP_MS);
+  await stop(w0);
   const w1 = startWriter(alone);
   await w1.waitFor(/ready/);
   await sleep(seconds * 1000);
   await stop(w1);
+  keep.close();
   const idle = JSON.parse(w1.out().trim().split('\n').at(-1));
 
   const s = setup('cost');
@@ -164,6 +176,11 @@ async function cost(seconds) {
   await writer.waitFor(/ready/);
   const stream = startStream(s);
   await stream.waitFor(/first backup \S+ committed/);
+  await sleep(WARM_UP_MS);
+  await stop(writer);
+  // The same bot again, its latencies measured from here; the streamer goes on following it.
+  const measured = startWriter(s);
+  await measured.waitFor(/ready/);
   const walBefore = fs.existsSync(path.join(s.dir, 'repo/wal')) ? dirBytes(path.join(s.dir, 'repo/wal')) : 0;
   const [streamPid, ...followerPids] = streamerPids(stream);
   const cpu0 = [cpuSeconds([streamPid]), cpuSeconds(followerPids)];
@@ -172,8 +189,8 @@ async function cost(seconds) {
   const split = { stream: cpuSeconds([streamPid]) - cpu0[0], follower: cpuSeconds(followerPids) - cpu0[1] };
   const cpu = split.stream + split.follower;
   const wall = (performance.now() - t0) / 1000;
-  await stop(writer);
-  const streamed = JSON.parse(writer.out().trim().split('\n').at(-1));
+  await stop(measured);
+  const streamed = JSON.parse(measured.out().trim().split('\n').at(-1));
   await sleep(2000);
   await stop(stream);
   const walBytes = dirBytes(path.join(s.dir, 'repo/wal')) - walBefore;

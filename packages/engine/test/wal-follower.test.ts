@@ -138,7 +138,9 @@ describe('WalFollower', () => {
     const file = path.join(tmp.dir, 'bot.db');
     const writer = await startWriter(file);
     let start: Buffer | undefined;
-    const follower = WalFollower.start(file, (db) => (start = db.serialize()));
+    // The WAL held all along (no growth bound): this writer's own TRUNCATE checkpoints, which a
+    // release would let through, are what the follower must hold off.
+    const follower = WalFollower.start(file, (db) => (start = db.serialize()), { maxWalBytes: Number.MAX_SAFE_INTEGER });
     const segments: WalSegment[] = [];
     try {
       // Many segments, and at least one TRUNCATE of the writer that the follower held off.
@@ -245,13 +247,13 @@ describe('WalFollower', () => {
     const file = path.join(tmp.dir, 'bot.db');
     const writer = await startWriter(file);
     let start: Buffer | undefined;
-    let follower = WalFollower.start(file, (db) => (start = db.serialize()));
+    let follower = WalFollower.start(file, (db) => (start = db.serialize()), { maxWalBytes: Number.MAX_SAFE_INTEGER });
     const segments: WalSegment[] = [];
     await follow(follower, segments, () => segments.length >= 5);
     // The streamer dies while the bot is paused (so that no checkpoint restarts the WAL meanwhile).
     writer.child.kill('SIGSTOP');
     follower.close();
-    follower = WalFollower.resume(file, follower.acknowledged);
+    follower = WalFollower.resume(file, follower.acknowledged, { maxWalBytes: Number.MAX_SAFE_INTEGER });
     try {
       writer.child.kill('SIGCONT');
       const before = segments.length;

@@ -55,8 +55,13 @@ export interface FollowerOptions {
 /** The holder's mark is moved on at most this often while segments are acknowledged. */
 export const HOLD_MS = 10_000;
 
-/** Past this length of the WAL (its committed frames), the follower lets go of the WAL once everything in it is shipped (see WalFollower.ack). */
-export const MAX_WAL_BYTES = 64 * 1024 * 1024;
+/**
+ * Past this length of the WAL (its committed frames), the follower lets go of it once it is all
+ * shipped (see WalFollower.ack): 4 times SQLite's default autocheckpoint (1000 pages of 4 KiB).
+ * The bot's WAL file grows to about this and is then reused, as it would be without us; a
+ * larger bound means a larger file and more time appending to it, a smaller one more releases.
+ */
+export const MAX_WAL_BYTES = 16 * 1024 * 1024;
 
 /**
  * After a release, the new WAL must stay at least this many frames short of the old tail read:
