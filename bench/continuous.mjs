@@ -21,27 +21,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { makeRng, parseArgs } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages/cli/bin/botbackup.js');
 const writerScript = path.join(root, 'test/helpers/trade-writer.mjs');
 
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const only = new Set((opt('only', 'cost,rpo,pitr') ?? '').split(','));
+const args = parseArgs(process.argv.slice(2), {
+  only: { type: 'string', default: 'cost,rpo,pitr' },
+  'rpo-runs': { type: 'number', default: 20 },
+  'pitr-minutes': { type: 'number', default: 60 },
+  'pitr-instants': { type: 'number', default: 20 },
+  'cost-seconds': { type: 'number', default: 120 },
+  seed: { type: 'number', default: 20261207 },
+  out: { type: 'string', default: '' },
+});
+const only = new Set(args.only.split(','));
 const RATE = 100;
-let seed = Number(opt('seed', '20261207'));
-const random = () => {
-  // mulberry32: the same instants and kill moments on every run with the same seed.
-  seed |= 0;
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+// The same instants and kill moments on every run with the same seed.
+const random = makeRng(args.seed).next;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function setup(name) {
@@ -282,12 +280,12 @@ async function pitr(minutes, instants) {
 
 const result = { date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, rate: RATE };
 if (only.has('cost')) {
-  result.cost = await cost(Number(opt('cost-seconds', '120')));
+  result.cost = await cost(args['cost-seconds']);
   console.log('cost', JSON.stringify(result.cost));
 }
 if (only.has('rpo')) {
   const runs = [];
-  for (let i = 0; i < Number(opt('rpo-runs', '20')); i++) {
+  for (let i = 0; i < args['rpo-runs']; i++) {
     runs.push(await rpoRun(i));
     console.log('rpo', JSON.stringify(runs.at(-1)));
   }
@@ -299,9 +297,8 @@ if (only.has('rpo')) {
   };
 }
 if (only.has('pitr')) {
-  result.pitr = await pitr(Number(opt('pitr-minutes', '60')), Number(opt('pitr-instants', '20')));
+  result.pitr = await pitr(args['pitr-minutes'], args['pitr-instants']);
   console.log('pitr', JSON.stringify({ exact: result.pitr.exact, of: result.pitr.instants.length }));
 }
-const out = opt('out', undefined);
-if (out) fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+if (args.out) fs.writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
 console.log(JSON.stringify(result, null, 2));

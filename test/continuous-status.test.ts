@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseWalSegmentName } from '@botbackup/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliBin, keysYaml, makeKeys, repoRoot, runCli, useTempDir, type TestKeys } from './helpers/bot.js';
+import { cliBin, makeKeys, runCli, useTempDir, type TestKeys } from './helpers/bot.js';
+import { shippedSegments, tradeWriter, until, useProcesses, writeContinuousConfig, type Running } from './helpers/continuous.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook.js';
 
 /**
@@ -13,53 +12,9 @@ import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook.js
  * deadline and waits for what it needs; nothing asserts how long anything took.
  */
 
-const writerScript = path.join(repoRoot, 'test/helpers/trade-writer.mjs');
-const children = new Set<ChildProcess>();
 const receivers: WebhookReceiver[] = [];
-
-/** Kills what a test left running; registered after useTempDir, so that it runs before the temp folder is removed. */
-async function stopAll(): Promise<void> {
-  const exits = [...children].map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve))));
-  for (const child of children) child.kill('SIGKILL');
-  await Promise.all(exits);
-  children.clear();
-  for (const r of receivers.splice(0)) r.close();
-}
-
-/** A child process with its stdout kept. */
-interface Running {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exited: Promise<number | null>;
-}
-
-function start(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (children.delete(child), resolve(code))));
-  return {
-    child,
-    out: () => out,
-    err: () => err,
-    exited,
-  };
-}
-
-/** Polls `check` until it gives a value, at most `timeoutMs`. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** The processes of the running test (set in the describe block, after its temp folder: they are killed first). */
+let start: ReturnType<typeof useProcesses>;
 
 /** Resolves with `promise`, or fails naming `what` after `timeoutMs`. */
 async function within<T>(promise: Promise<T>, what: string, timeoutMs = 60_000): Promise<T> {
@@ -74,31 +29,15 @@ async function within<T>(promise: Promise<T>, what: string, timeoutMs = 60_000):
   }
 }
 
-async function writeContinuousConfig(dir: string, options: { notify?: string; keys?: TestKeys } = {}): Promise<string> {
-  const file = path.join(dir, 'botbackup.yaml');
-  await fs.writeFile(
-    file,
-    `version: 1
-sources:
-  - id: bot
-    root: ${JSON.stringify(path.join(dir, 'bot'))}
-    continuous: { alertAfter: 2s }
-    databases:
-      - path: trades.db
-storage:
-  - { name: local, type: local, path: ${JSON.stringify(path.join(dir, 'repo'))} }
-catalog: ${JSON.stringify(path.join(dir, 'catalog.sqlite'))}
-${options.keys ? keysYaml(options.keys) : ''}${options.notify ?? ''}
-`,
-  );
-  return file;
+function writeConfig(dir: string, options: { notify?: string; keys?: TestKeys } = {}): Promise<string> {
+  return writeContinuousConfig(dir, { continuous: '{ alertAfter: 2s }', keys: options.keys, extra: options.notify });
 }
 
 /** A bot committing `rate` trades a second into bot/trades.db, once its first commit is made. */
 async function startWriter(dir: string, rate = 50): Promise<Running> {
   const truth = path.join(dir, 'truth.txt');
   const before = await lastTradeId(truth);
-  const writer = start([writerScript, path.join(dir, 'bot/trades.db'), truth, String(rate)]);
+  const writer = start([tradeWriter, path.join(dir, 'bot/trades.db'), truth, String(rate)]);
   // Its first commit: "ready" is printed only for the first trade of a new database.
   await until('the writer to commit', async () => {
     if (writer.child.exitCode !== null) throw new Error(`the writer exited (${writer.child.exitCode})`);
@@ -119,25 +58,15 @@ function events(stream: Running): { shipped: number; base: boolean; alert: boole
   };
 }
 
-/** The segment files of the repository: their generation, name and size. */
+/** The segment files of the repository: their generation, number, last commit and size. */
 async function segmentFiles(repo: string): Promise<{ generation: string; seq: number; lastCommitAt: number; size: number; file: string }[]> {
-  const out = [];
-  const root = path.join(repo, 'wal/bot');
-  for (const generation of await fs.readdir(root).catch(() => [])) {
-    const dir = path.join(root, generation, 'trades');
-    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-      const parsed = parseWalSegmentName(name);
-      if (!parsed) continue;
-      out.push({
-        generation,
-        seq: parsed.seq,
-        lastCommitAt: parsed.lastCommitAt,
-        size: (await fs.stat(path.join(dir, name))).size,
-        file: path.join(dir, name),
-      });
-    }
-  }
-  return out.sort((a, b) => (a.generation < b.generation ? -1 : a.generation > b.generation ? 1 : a.seq - b.seq));
+  return (await shippedSegments(repo)).map((s) => ({
+    generation: s.generation,
+    seq: s.name.seq,
+    lastCommitAt: s.name.lastCommitAt,
+    size: s.size,
+    file: s.file,
+  }));
 }
 
 /** `status --json`'s continuous part of the source, as the tests read it. */
@@ -175,12 +104,15 @@ async function lastTradeTs(dir: string): Promise<number> {
 
 describe('continuous protection: status, list and the alert', () => {
   const tmp = useTempDir();
-  afterEach(stopAll);
+  start = useProcesses();
+  afterEach(() => {
+    for (const r of receivers.splice(0)) r.close();
+  });
 
   it('status and list show the newest shipped commit, its generation and segments; a quiet bot is ok, a stopped streamer is BEHIND, a lost segment a GAP', async () => {
     const dir = tmp.dir;
     await fs.mkdir(path.join(dir, 'bot'));
-    const file = await writeContinuousConfig(dir);
+    const file = await writeConfig(dir);
     const repo = path.join(dir, 'repo');
     let writer = await startWriter(dir);
     const stream = start([cliBin, '--config', file, '-v', 'stream']);
@@ -266,13 +198,13 @@ describe('continuous protection: status, list and the alert', () => {
     receivers.push(hook);
     const keys = await makeKeys(dir);
     const env = { HOOK_TOKEN: 'hook-token-7f3a9c', HOOK_BEARER: 'bearer-secret-51de0b' };
-    const file = await writeContinuousConfig(dir, {
+    const file = await writeConfig(dir, {
       keys,
       notify: `notify: { webhook: "${hook.url}/hook/\${HOOK_TOKEN}", headers: { Authorization: "Bearer \${HOOK_BEARER}" } }`,
     });
     const repo = path.join(dir, 'repo');
     await startWriter(dir, 20);
-    const stream = start([cliBin, '--config', file, '-v', 'stream'], env);
+    const stream = start([cliBin, '--config', file, '-v', 'stream'], { env });
     await until('a segment and the first backup', async () => {
       const seen = events(stream);
       return seen.shipped >= 1 && seen.base ? true : undefined;

@@ -1,69 +1,18 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { parseWalSegmentName } from '@botbackup/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cliBin, keysYaml, makeKeys, repoRoot, runCli, useTempDir, type TestKeys } from './helpers/bot.js';
+import { describe, expect, it } from 'vitest';
+import { cliBin, makeKeys, runCli, useTempDir } from './helpers/bot.js';
+import { shippedSegments, tradeRows, tradeWriter, until, useProcesses, writeContinuousConfig, type Running } from './helpers/continuous.js';
 
 /**
  * Continuous protection end to end, with real processes: a bot committing numbered trades
  * (test/helpers/trade-writer.mjs), `botbackup stream` shipping its WAL, and restore --at,
  * restore of the newest commit and recover reading the segments back. Kills are SIGKILL.
  */
-
-const writerScript = path.join(repoRoot, 'test/helpers/trade-writer.mjs');
-const children = new Set<ChildProcess>();
-
-afterEach(() => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
-});
-
-/** A running child process with its stdout collected and a way to wait for a line. */
-interface Running {
-  child: ChildProcess;
-  out: () => string;
-  waitFor: (pattern: RegExp, what: string) => Promise<void>;
-  exited: Promise<number | null>;
-}
-
-function start(args: string[], cwd: string): Running {
-  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) if (w.pattern.test(out)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (children.delete(child), resolve(code))));
-  return {
-    child,
-    out: () => out,
-    exited,
-    waitFor: (pattern, what) =>
-      new Promise<void>((resolve, reject) => {
-        if (pattern.test(out)) return resolve();
-        waiters.push({ pattern, resolve });
-        void exited.then((code) => reject(new Error(`${what}: the process exited (${code}) first.\nstdout: ${out}\nstderr: ${err.slice(-2000)}`)));
-      }),
-  };
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Whether a WAL follower process (follower-child.js) for this database is running: its socket is named by a hash of the database's real path. */
 function followerRunning(db: string): boolean {
@@ -74,36 +23,8 @@ function followerRunning(db: string): boolean {
     .some((line) => line.includes('follower-child.js') && line.includes(hash));
 }
 
-async function writeContinuousConfig(dir: string, keys?: TestKeys, continuousOptions?: string): Promise<string> {
-  const file = path.join(dir, 'botbackup.yaml');
-  await fs.writeFile(
-    file,
-    `version: 1
-sources:
-  - id: bot
-    root: ${JSON.stringify(path.join(dir, 'bot'))}
-    continuous: ${continuousOptions ? `{ ${continuousOptions} }` : 'true'}
-    databases:
-      - path: trades.db
-storage:
-  - { name: local, type: local, path: ${JSON.stringify(path.join(dir, 'repo'))} }
-${keys ? keysYaml(keys) : ''}`,
-  );
-  return file;
-}
-
-/** The shipped segments of the trades database, parsed from their keys, in seq order (every generation). */
-async function segments(dir: string): Promise<{ generation: string; name: NonNullable<ReturnType<typeof parseWalSegmentName>> }[]> {
-  const root = path.join(dir, 'repo/wal/bot');
-  const found = [];
-  for (const generation of await fs.readdir(root).catch(() => [] as string[])) {
-    for (const file of await fs.readdir(path.join(root, generation, 'trades')).catch(() => [] as string[])) {
-      const name = parseWalSegmentName(file);
-      if (name) found.push({ generation, name });
-    }
-  }
-  return found.sort((a, b) => (a.generation === b.generation ? a.name.seq - b.name.seq : a.generation < b.generation ? -1 : 1));
-}
+/** The shipped segments of the trades database in <dir>/repo. */
+const segments = (dir: string) => shippedSegments(path.join(dir, 'repo'));
 
 /** The WAL-index's count of committed frames of a live database (the -shm header, as SQLite writes it on this machine). */
 async function committedFrames(db: string): Promise<number> {
@@ -120,45 +41,30 @@ async function caughtUp(dir: string, stream: Running): Promise<void> {
   });
 }
 
-function trades(file: string): { id: number; ts: number; symbol: string; price: number; qty: number; note: string }[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare('select id, ts, symbol, price, qty, note from trades order by id').all() as never;
-  } finally {
-    db.close();
-  }
-}
-
-function startWriter(dir: string, rate = 200): Running {
-  return start([writerScript, path.join(dir, 'bot/trades.db'), path.join(dir, 'truth.txt'), String(rate)], dir);
-}
-
-async function stopGracefully(running: Running): Promise<void> {
-  running.child.kill('SIGTERM');
-  await running.exited;
-}
-
 describe('continuous protection', () => {
   const tmp = useTempDir();
+  const start = useProcesses();
+  const startWriter = (dir: string, rate = 200) =>
+    start([tradeWriter, path.join(dir, 'bot/trades.db'), path.join(dir, 'truth.txt'), String(rate)], { cwd: dir });
 
   it('ships the WAL encrypted and signed; restore --at gives a consistent past state and the newest restore equals the live database', async () => {
     const dir = tmp.dir;
     await fs.mkdir(path.join(dir, 'bot'));
-    const config = await writeContinuousConfig(dir, await makeKeys(dir));
+    const config = await writeContinuousConfig(dir, { keys: await makeKeys(dir) });
     const writer = startWriter(dir);
     await writer.waitFor(/ready/, 'the writer');
-    const stream = start([cliBin, '-c', config, 'stream'], dir);
+    const stream = start([cliBin, '-c', config, 'stream'], { cwd: dir });
     await stream.waitFor(/first backup \S+ committed/, "the generation's first backup");
     await until('six segments', async () => ((await segments(dir)).length >= 6 ? true : undefined));
-    await stopGracefully(writer);
+    await writer.stop();
     await caughtUp(dir, stream);
 
-    const live = trades(path.join(dir, 'bot/trades.db'));
+    const live = tradeRows(path.join(dir, 'bot/trades.db'));
     const latest = await runCli(['-c', config, 'restore', '--at', new Date(Date.now() + 1000).toISOString(), '-t', path.join(dir, 'latest')]);
     expect(latest.stderr).toBe('');
     expect(latest.code).toBe(0);
     expect(latest.stdout).toMatch(/commit\(s\) from \d+ WAL segment\(s\)/);
-    expect(trades(path.join(dir, 'latest/trades.db'))).toEqual(live);
+    expect(tradeRows(path.join(dir, 'latest/trades.db'))).toEqual(live);
 
     // Two moments between segments: each gives exactly the first M trades, later moments more.
     const list = await segments(dir);
@@ -168,7 +74,7 @@ describe('continuous protection', () => {
       const target = path.join(dir, `at-${k}`);
       const result = await runCli(['-c', config, 'restore', '--at', at, '-t', target]);
       expect(result.code, result.stderr).toBe(0);
-      const restored = trades(path.join(target, 'trades.db'));
+      const restored = tradeRows(path.join(target, 'trades.db'));
       expect(restored.length).toBeGreaterThan(0);
       expect(restored).toEqual(live.slice(0, restored.length));
       counts.push(restored.length);
@@ -203,7 +109,7 @@ describe('continuous protection', () => {
     const config = await writeContinuousConfig(dir);
     const writer = startWriter(dir);
     await writer.waitFor(/ready/, 'the writer');
-    const first = start([cliBin, '-c', config, 'stream'], dir);
+    const first = start([cliBin, '-c', config, 'stream'], { cwd: dir });
     await first.waitFor(/first backup \S+ committed/, "the generation's first backup");
     await until('three segments', async () => ((await segments(dir)).length >= 3 ? true : undefined));
     first.child.kill('SIGKILL');
@@ -212,11 +118,11 @@ describe('continuous protection', () => {
 
     // The killed streamer's follower still holds the WAL: the next streamer attaches to it.
     expect(followerRunning(path.join(dir, 'bot/trades.db'))).toBe(true);
-    const second = start([cliBin, '-c', config, 'stream'], dir);
+    const second = start([cliBin, '-c', config, 'stream'], { cwd: dir });
     await second.waitFor(/Continuing generation/, 'the resumed streamer');
     expect(second.out()).not.toMatch(/New generation/);
     await until('three more segments', async () => ((await segments(dir)).length >= before + 3 ? true : undefined));
-    await stopGracefully(writer);
+    await writer.stop();
     await caughtUp(dir, second);
 
     const list = await segments(dir);
@@ -229,7 +135,7 @@ describe('continuous protection', () => {
     }
     const restored = await runCli(['-c', config, 'restore', '--at', new Date(Date.now() + 1000).toISOString(), '-t', path.join(dir, 'out')]);
     expect(restored.code, restored.stderr).toBe(0);
-    expect(trades(path.join(dir, 'out/trades.db'))).toEqual(trades(path.join(dir, 'bot/trades.db')));
+    expect(tradeRows(path.join(dir, 'out/trades.db'))).toEqual(tradeRows(path.join(dir, 'bot/trades.db')));
     second.child.kill('SIGTERM');
     await second.exited;
     // A stopped streamer ends its follower: the WAL is the bot's alone again.
@@ -239,23 +145,23 @@ describe('continuous protection', () => {
   it('starts a new generation when the WAL was emptied after the follower of a killed streamer gave up', async () => {
     const dir = tmp.dir;
     await fs.mkdir(path.join(dir, 'bot'));
-    const config = await writeContinuousConfig(dir, undefined, 'resumeWithin: 1s');
+    const config = await writeContinuousConfig(dir, { continuous: '{ resumeWithin: 1s }' });
     const writer = startWriter(dir);
     await writer.waitFor(/ready/, 'the writer');
-    const first = start([cliBin, '-c', config, 'stream'], dir);
+    const first = start([cliBin, '-c', config, 'stream'], { cwd: dir });
     await first.waitFor(/first backup \S+ committed/, "the generation's first backup");
     await until('two segments', async () => ((await segments(dir)).length >= 2 ? true : undefined));
     first.child.kill('SIGKILL');
     await first.exited;
     const db = path.join(dir, 'bot/trades.db');
     await until('the orphaned follower to give up', async () => (followerRunning(db) ? undefined : true));
-    await stopGracefully(writer);
+    await writer.stop();
     // Nothing holds the WAL now: the bot's checkpoint copies every frame and empties it.
     const bot = new Database(db);
     expect((bot.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]!.busy).toBe(0);
     bot.close();
 
-    const second = start([cliBin, '-c', config, 'stream'], dir);
+    const second = start([cliBin, '-c', config, 'stream'], { cwd: dir });
     await second.waitFor(/New generation \S+: generation \S+ cannot be continued/, 'a new generation');
     await second.waitFor(/first backup \S+ committed/, "the new generation's first backup");
     second.child.kill('SIGTERM');
@@ -263,7 +169,7 @@ describe('continuous protection', () => {
     // The newest state is the new generation's first backup: a restore of now equals the database.
     const restored = await runCli(['-c', config, 'restore', '--at', new Date(Date.now() + 1000).toISOString(), '-t', path.join(dir, 'out')]);
     expect(restored.code, restored.stderr).toBe(0);
-    expect(trades(path.join(dir, 'out/trades.db'))).toEqual(trades(db));
+    expect(tradeRows(path.join(dir, 'out/trades.db'))).toEqual(tradeRows(db));
   });
 
   it('recovers a lost disk from the shipped WAL: every trade shipped before the loss, exactly', async () => {
@@ -272,7 +178,7 @@ describe('continuous protection', () => {
     const config = await writeContinuousConfig(dir);
     const writer = startWriter(dir);
     await writer.waitFor(/ready/, 'the writer');
-    const stream = start([cliBin, '-c', config, 'stream'], dir);
+    const stream = start([cliBin, '-c', config, 'stream'], { cwd: dir });
     await stream.waitFor(/first backup \S+ committed/, "the generation's first backup");
     // Trades the bot knows are committed now; two segments later (the second polled after the first
     // was stored, so after now) every one of them is shipped.
@@ -289,7 +195,7 @@ describe('continuous protection', () => {
     const recovered = await runCli(['-c', config, 'recover']);
     expect(recovered.code, recovered.stderr).toBe(12);
     expect(recovered.stdout).toMatch(/shipped WAL segment/);
-    const restored = trades(path.join(dir, 'bot/trades.db'));
+    const restored = tradeRows(path.join(dir, 'bot/trades.db'));
     const truth = (await fs.readFile(path.join(dir, 'truth.txt'), 'utf8'))
       .trim()
       .split('\n')

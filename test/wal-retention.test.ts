@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import { parseWalSegmentName, repositoryKeys, type WalSegmentName } from '@botbackup/core';
+import { repositoryKeys } from '@botbackup/core';
 import { listBackupIds, loadConfig, readManifest, verifyWal, type PruneResult, type WalVerdict } from '@botbackup/engine';
 import { createStore } from '@botbackup/storage';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cliBin, keysYaml, makeKeys, repoRoot, runCli, useTempDir, type TestKeys } from './helpers/bot.js';
+import { describe, expect, it } from 'vitest';
+import { cliBin, makeKeys, runCli, useTempDir, type TestKeys } from './helpers/bot.js';
+import { shippedSegments, tradeRows, tradeWriter, until, useProcesses, writeContinuousConfig, type Running, type Shipped } from './helpers/continuous.js';
 
 /**
  * Shipped WAL segments as part of the backup chain (issue 21): prune deletes what no kept
@@ -16,113 +15,22 @@ import { cliBin, keysYaml, makeKeys, repoRoot, runCli, useTempDir, type TestKeys
  * `botbackup stream` in another, the CLI for every step.
  */
 
-const writerScript = path.join(repoRoot, 'test/helpers/trade-writer.mjs');
-const children = new Set<ChildProcess>();
-
-afterEach(() => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
-});
-
-interface Running {
-  child: ChildProcess;
-  out: () => string;
-  waitFor: (pattern: RegExp, what: string) => Promise<RegExpExecArray>;
-  /** Sends SIGTERM and waits for the exit. */
-  stop: () => Promise<void>;
-}
-
-function start(args: string[], cwd: string): Running {
-  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => (children.delete(child), resolve())));
-  return {
-    child,
-    out: () => out,
-    waitFor: (pattern, what) =>
-      until(`${what} (stdout: ${out.slice(-2000)}; stderr: ${err.slice(-2000)})`, async () => {
-        if (child.exitCode !== null) throw new Error(`${what}: the process exited (${child.exitCode}) first.\nstdout: ${out}\nstderr: ${err.slice(-2000)}`);
-        return pattern.exec(out) ?? undefined;
-      }),
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** Polls `check` until it gives a value; fails after the deadline (a generous one: nothing here is timed). */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 // Prune keeps the newest backup alone; every backup is full (a streamer's first backup would otherwise build on the newest one).
 const RETENTION = 'defaults:\n  retention: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0, grace: 0s }\n  incremental: { maxChainLength: 0 }\n';
 
-async function writeConfig(dir: string, name: string, targets: ('local' | 'second')[], keys: TestKeys): Promise<string> {
-  const file = path.join(dir, name);
+function writeConfig(dir: string, name: string, targets: ('local' | 'second')[], keys: TestKeys): Promise<string> {
   const paths = { local: path.join(dir, 'repo'), second: path.join(dir, 'repo2') };
-  await fs.writeFile(
-    file,
-    `version: 1
-sources:
-  - id: bot
-    root: ${JSON.stringify(path.join(dir, 'bot'))}
-    continuous: true
-    databases:
-      - path: trades.db
-storage:
-${targets.map((t) => `  - { name: ${t}, type: local, path: ${JSON.stringify(paths[t])} }`).join('\n')}
-${keysYaml(keys)}${RETENTION}`,
-  );
-  return file;
+  return writeContinuousConfig(dir, { keys, targets: targets.map((t) => ({ name: t, path: paths[t] })), extra: RETENTION }, name);
 }
 
-interface Shipped {
-  generation: string;
-  key: string;
-  file: string;
-  name: WalSegmentName;
-}
-
-/** The trades database's segments in a repository folder, by generation then number. */
-async function segments(repo: string): Promise<Shipped[]> {
-  const root = path.join(repo, 'wal/bot');
-  const found: Shipped[] = [];
-  for (const generation of (await fs.readdir(root).catch(() => [] as string[])).sort()) {
-    for (const file of await fs.readdir(path.join(root, generation, 'trades')).catch(() => [] as string[])) {
-      const name = parseWalSegmentName(file);
-      if (name) found.push({ generation, key: `wal/bot/${generation}/trades/${file}`, file: path.join(root, generation, 'trades', file), name });
-    }
-  }
-  return found.sort((a, b) => (a.generation === b.generation ? a.name.seq - b.name.seq : a.generation < b.generation ? -1 : 1));
-}
-
-function trades(file: string): { id: number; ts: number }[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare('select id, ts from trades order by id').all() as { id: number; ts: number }[];
-  } finally {
-    db.close();
-  }
-}
+const segments = shippedSegments;
 
 /** Restores the source as of `at` into a new folder; returns its trades (ids 1..N, checked). */
-async function restoreAt(config: string, dir: string, at: number, name: string): Promise<{ id: number; ts: number }[]> {
+async function restoreAt(config: string, dir: string, at: number, name: string): Promise<ReturnType<typeof tradeRows>> {
   const target = path.join(dir, name);
   const r = await runCli(['-c', config, 'restore', '--at', new Date(at).toISOString(), '-t', target]);
   expect(r.code, r.stderr + r.stdout).toBe(0);
-  const rows = trades(path.join(target, 'trades.db'));
+  const rows = tradeRows(path.join(target, 'trades.db'));
   expect(rows.map((t) => t.id)).toEqual(rows.map((_, i) => i + 1));
   return rows;
 }
@@ -135,20 +43,21 @@ async function liveSalt(db: string): Promise<[number, number] | undefined> {
 
 describe('shipped WAL segments in prune, verify and replicate', () => {
   const tmp = useTempDir();
+  const start = useProcesses();
 
   /** A bot committing 100 trades a second (a checkpoint every 100 pages) and its keys. */
   async function bot(): Promise<{ keys: TestKeys; writer: Running; db: string }> {
     await fs.mkdir(path.join(tmp.dir, 'bot'));
     const keys = await makeKeys(tmp.dir);
     const db = path.join(tmp.dir, 'bot/trades.db');
-    const writer = start([writerScript, db, path.join(tmp.dir, 'truth.txt'), '100', '100'], tmp.dir);
+    const writer = start([tradeWriter, db, path.join(tmp.dir, 'truth.txt'), '100', '100'], { cwd: tmp.dir });
     await writer.waitFor(/ready/, 'the writer to commit');
     return { keys, writer, db };
   }
 
   /** Starts `botbackup stream` and waits for its generation's first backup; returns it with that backup's id. */
   async function stream(config: string): Promise<{ streamer: Running; base: string; generation: string }> {
-    const streamer = start([cliBin, '-c', config, 'stream', '-v'], tmp.dir);
+    const streamer = start([cliBin, '-c', config, 'stream', '-v'], { cwd: tmp.dir });
     const match = await streamer.waitFor(/Generation (\S+): first backup (\S+) committed/, "the generation's first backup");
     return { streamer, generation: match[1]!, base: match[2]! };
   }

@@ -22,7 +22,8 @@ import type { Keyring } from '../crypto/index.js';
 import { silentLogger, type Logger } from '../support/index.js';
 import type { ProgressListener } from '../support/index.js';
 import { listBackupIds, readManifest, resolveBackupInStores } from '../repository/index.js';
-import { restoreBackup } from './restore.js';
+import { restoreBackup, type RestoreResult } from './restore.js';
+import type { WalReplay } from './restore/wal-replay.js';
 import { planRestoreAt } from './point-in-time.js';
 import { isTargetFailure } from '../repository/index.js';
 import { makeOwnedTempDir } from '../repository/index.js';
@@ -90,14 +91,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   let wal: DrillRecord['wal'];
   try {
     manifest = await readManifest(store, sourceId, copy.backupId, signal);
-    // A continuous source is drilled as it would be recovered: with the WAL shipped after the backup.
-    const continuous = config.sources.find((s) => s.id === sourceId)?.continuous !== undefined;
-    const planned =
-      continuous && options.keyring
-        ? await planRestoreAt({ stores: [store], sourceId, at: undefined, keyring: options.keyring, signal, only: copy.backupId })
-        : undefined;
     const restored = await restoreBackup({
-      walReplay: planned?.replay,
+      walReplay: await shippedAfter(options, store, copy.backupId),
       stores: [store],
       manifest,
       target: scratch,
@@ -108,14 +103,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
       signal,
     });
     read = restored.chain;
-    const applied = restored.wal?.databases.filter((d) => d.commits > 0) ?? [];
-    if (applied.length > 0) {
-      wal = {
-        segments: applied.reduce((n, d) => n + d.segments, 0),
-        commits: applied.reduce((n, d) => n + d.commits, 0),
-        lastCommitAt: new Date(Math.max(...applied.map((d) => d.lastCommitAt!))).toISOString(),
-      };
-    }
+    wal = walApplied(restored);
     results = await checkRestored(scratch, manifest, checks, signal);
     const failed = results.find((r) => !r.ok);
     if (failed) {
@@ -151,6 +139,32 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   else logger.warn({ backupId: record.backupId, store: record.store, code: record.code, err: record.error }, 'drill failed');
   await options.history.record(record);
   return record;
+}
+
+/** A continuous source is drilled as it would be recovered: with the WAL shipped after the backup, when it is linked to a generation. */
+async function shippedAfter(options: DrillOptions, store: BackupStore, backupId: string): Promise<WalReplay | undefined> {
+  const continuous = options.config.sources.find((s) => s.id === options.sourceId)?.continuous !== undefined;
+  if (!continuous || !options.keyring) return undefined;
+  const planned = await planRestoreAt({
+    stores: [store],
+    sourceId: options.sourceId,
+    at: undefined,
+    keyring: options.keyring,
+    signal: options.signal,
+    only: backupId,
+  });
+  return planned.replay;
+}
+
+/** What a restore applied of the shipped WAL, as a drill records it; undefined when it applied no commit. */
+function walApplied(restored: RestoreResult): DrillRecord['wal'] {
+  const applied = restored.wal?.databases.filter((d) => d.commits > 0) ?? [];
+  if (applied.length === 0) return undefined;
+  return {
+    segments: applied.reduce((n, d) => n + d.segments, 0),
+    commits: applied.reduce((n, d) => n + d.commits, 0),
+    lastCommitAt: new Date(Math.max(...applied.map((d) => d.lastCommitAt!))).toISOString(),
+  };
 }
 
 /** The error a failed drill ends a command or a job with (its exit code: DrillFailedError). */
