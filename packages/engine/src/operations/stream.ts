@@ -50,7 +50,7 @@ export interface StreamOptions {
   /** Stops the streamer; what was committed and not yet shipped stays protected in the WAL. */
   signal: AbortSignal;
   host?: string;
-  /** How often committed frames are shipped (ms, default 1000). */
+  /** How often committed frames are shipped (ms, default {@link SHIP_INTERVAL_MS}). */
   intervalMs?: number;
   /** How often the WAL-index is looked at to learn when each commit happened (ms, default 10). */
   sampleMs?: number;
@@ -83,6 +83,12 @@ interface DatabaseStream {
   /** A segment polled and encoded but not yet on any target: shipped again at the next tick. */
   pending: { key: string; bytes: Buffer; segment: WalSegment; firstSeenAt: number; lastCommitAt: number; commits: number } | undefined;
 }
+
+/**
+ * How often committed frames are shipped: 0.8 s, so that one interval plus one upload (tens of
+ * milliseconds to a local disk or a nearby S3) stays within a second of trades.
+ */
+export const SHIP_INTERVAL_MS = 800;
 
 /** Ticks between attempts to copy what a target missed while it was down. */
 const CATCH_UP_TICKS = 10;
@@ -132,9 +138,16 @@ class SourceStreamer {
       await this.pause(`no storage target takes the generation record (${(error as Error).message})`);
     });
     try {
+      // Ticks on a fixed cadence (not an interval after each tick's work): the most a lost disk
+      // costs is one interval plus one upload.
+      const interval = this.options.intervalMs ?? SHIP_INTERVAL_MS;
+      let next = Date.now() + interval;
       while (!signal.aborted) {
-        await sleep(this.options.intervalMs ?? 1000, undefined, { signal }).catch(() => undefined);
+        await sleep(Math.max(0, next - Date.now()), undefined, { signal }).catch(() => undefined);
         if (signal.aborted) break;
+        next += interval;
+        // Behind (a slow upload): the next tick comes one interval from now, not in a burst.
+        if (next <= Date.now()) next = Date.now() + interval;
         try {
           if (this.paused !== undefined) {
             await this.newGeneration(this.paused);
