@@ -5,6 +5,7 @@ import type { LastDrills } from './drill-records.js';
 import type { FreshnessBound } from './freshness-bound.js';
 import type { QueueStats } from './queue-stats.js';
 import type { RestoreContext } from './restore-help.js';
+import type { SourceWal } from './rpo.js';
 import { schedulesPanel, type ScheduleRow } from './schedules-view.js';
 import { sourceHealth, type SourceHealth } from './source-health.js';
 import type { BackupsSummary } from './summarize-backups.js';
@@ -34,6 +35,8 @@ export interface ModelInput {
   /** Each source's freshness bound; a source without one (not in the config) gets notify.staleAfter. */
   bounds: ReadonlyMap<string, FreshnessBound>;
   restore: RestoreContext;
+  /** Each continuous source's shipped commits, as the newest catalog sync listed them (none for another source). */
+  wal?: ReadonlyMap<string, SourceWal> | undefined;
   now: Date;
 }
 
@@ -82,6 +85,7 @@ export function buildModel(input: ModelInput): DashboardModel {
       drillsKnown: redis !== undefined || !configured.has(source.sourceId),
       drillPeriodMs: config.drillPeriodMs,
       catalogError: summary.error,
+      wal: input.wal?.get(source.sourceId),
       now,
     }),
   );
@@ -96,7 +100,7 @@ export function buildModel(input: ModelInput): DashboardModel {
     workers: redis && workersPanel(redis.heartbeats, configuredQueues([...configured]), now),
     // Worked out only by the routes that show them (the page and /api/trends).
     get trends() {
-      return (trends ??= summary.sources.map((s) => buildTrends(s.sourceId, s.backups, boundOf(s.sourceId).ms, now)));
+      return (trends ??= summary.sources.map((s) => buildTrends(s.sourceId, s.backups, boundOf(s.sourceId).ms, now, undefined, input.wal?.get(s.sourceId))));
     },
     restore: input.restore,
   };

@@ -98,6 +98,7 @@ svg.plot .series-full .mark { fill: #0969da; }
 svg.plot .series-incremental .mark { fill: #8250df; }
 svg.plot .series-age .mark { fill: #1a7f37; }
 svg.plot .series-age .line { fill: none; stroke: #1a7f37; stroke-width: 1.2; }
+svg.plot .series-rpo .mark { fill: #bc4c00; }
 svg.plot .guide { stroke: #cf222e; stroke-dasharray: 4 3; }
 details pre { background: #f6f8fa; padding: .4rem; margin: .25rem 0; white-space: pre-wrap; max-width: 44rem; font-size: 12px; }
 td.restore, td.wrap { white-space: normal; min-width: 14rem; }
@@ -108,7 +109,7 @@ function healthSection(health: readonly SourceHealth[]): string {
   const words = { ok: 'ok', warn: 'needs attention', bad: 'AT RISK' };
   const items = health.map(
     (h) =>
-      `<li class="health-${h.level}" data-source="${esc(h.sourceId)}" data-level="${h.level}"><b>${esc(h.sourceId)}</b>: ${words[h.level]} · ${h.reasons.map((r) => esc(r.text)).join('; ')}</li>`,
+      `<li class="health-${h.level}" data-source="${esc(h.sourceId)}" data-level="${h.level}"><b>${esc(h.sourceId)}</b>: ${words[h.level]} · ${h.reasons.map((r) => esc(r.text)).join('; ')}${continuousText(h)}</li>`,
   );
   return `<section id="health">
 <h2>Health</h2>
@@ -116,6 +117,17 @@ function healthSection(health: readonly SourceHealth[]): string {
 ${items.join('\n') || '<li>No source.</li>'}
 </ul>
 </section>`;
+}
+
+/** A continuous source's newest shipped commit and its age (the RPO while the bot writes), for its health line. */
+function continuousText(h: SourceHealth): string {
+  const c = h.continuous;
+  if (!c) return '';
+  const text =
+    c.ageSeconds === null
+      ? 'no shipped commit yet'
+      : `newest shipped commit ${formatAge(c.ageSeconds)} old (the RPO while the bot writes; continuous.alertAfter ${formatAge(c.alertAfterSeconds)})`;
+  return ` · <span class="continuous"${c.newestCommitAt ? ` title="${esc(c.newestCommitAt)}"` : ''}>${esc(text)}</span>`;
 }
 
 function schedulesSection(schedules: readonly ScheduleRow[], now: number): string {
@@ -175,15 +187,21 @@ ${rows.join('\n')}
  * clock only by their time axis and the age at now, and drawing 50 sources' takes longer than the
  * rest of the page. /api/trends is exact at every request.
  */
-const plotsCache = new WeakMap<readonly BackupView[], { minute: number; bound: number; plots: TrendPlots }>();
+const plotsCache = new WeakMap<readonly BackupView[], { minute: number; bound: number; rpo: string; plots: TrendPlots }>();
+
+/** What the RPO plot is drawn from, but for the time axis: its hours and values, and its bound. */
+function rpoKey(trends: SourceTrends): string {
+  const r = trends.rpo;
+  return r ? `${r.alertAfterSeconds} ${r.points.length} ${r.points.at(-1)?.at ?? ''} ${r.points.at(-1)?.gapSeconds ?? ''}` : '';
+}
 
 function cachedPlots(trends: SourceTrends, backups: readonly BackupView[] | undefined): TrendPlots {
   if (!backups) return renderTrendPlots(trends);
   const minute = Math.floor(Date.parse(trends.to) / 60_000);
   const hit = plotsCache.get(backups);
-  if (hit && hit.minute === minute && hit.bound === trends.boundSeconds) return hit.plots;
+  if (hit && hit.minute === minute && hit.bound === trends.boundSeconds && hit.rpo === rpoKey(trends)) return hit.plots;
   const plots = renderTrendPlots(trends);
-  plotsCache.set(backups, { minute, bound: trends.boundSeconds, plots });
+  plotsCache.set(backups, { minute, bound: trends.boundSeconds, rpo: rpoKey(trends), plots });
   return plots;
 }
 
@@ -193,7 +211,7 @@ function trendsSection(model: DashboardModel): string {
     return `<div class="trend" data-source="${esc(t.sourceId)}"><h3>${esc(t.sourceId)}</h3>
 ${plots.stored}
 ${plots.duration}
-${plots.age}
+${plots.age}${plots.rpo ? `\n${plots.rpo}` : ''}
 </div>`;
   });
   return `<section id="trends">

@@ -1,6 +1,7 @@
 import { formatSeconds, type DrillRecord } from '@botbackup/core';
 import { formatAge } from './format-age.js';
 import type { FreshnessBound } from './freshness-bound.js';
+import type { SourceWal } from './rpo.js';
 import type { SourceView } from './summarize-backups.js';
 
 /** `ok` (green), `warn` (amber: not proven yet, or not known), `bad` (red: act now). */
@@ -22,6 +23,12 @@ export interface SourceHealth {
   /** The bound its newest good backup's age is held to (see freshnessBound). */
   boundSeconds: number;
   boundFrom: FreshnessBound['from'];
+  /**
+   * For a continuous source: its newest shipped commit (from the newest catalog sync's WAL
+   * listing), its age now, and `continuous.alertAfter`. The age is the RPO only while the bot
+   * writes (a quiet bot ships nothing, with nothing at risk); null for a source that is not continuous.
+   */
+  continuous: { newestCommitAt: string | null; ageSeconds: number | null; alertAfterSeconds: number } | null;
 }
 
 export interface SourceHealthInput {
@@ -35,6 +42,8 @@ export interface SourceHealthInput {
   drillPeriodMs: number;
   /** Set when no storage target could be listed: the backups are then unknown. */
   catalogError: string | undefined;
+  /** A continuous source's shipped commits (undefined for another source). */
+  wal?: SourceWal | undefined;
   now: Date;
 }
 
@@ -100,5 +109,12 @@ export function sourceHealth(input: SourceHealthInput): SourceHealth {
     reasons: reasons.length > 0 ? reasons : ok.map((text) => ({ level: 'ok', text })),
     boundSeconds: bound.ms / 1000,
     boundFrom: bound.from,
+    continuous: input.wal
+      ? {
+          newestCommitAt: input.wal.newestCommitAt === null ? null : new Date(input.wal.newestCommitAt).toISOString(),
+          ageSeconds: input.wal.newestCommitAt === null ? null : Math.max(0, now.getTime() - input.wal.newestCommitAt) / 1000,
+          alertAfterSeconds: input.wal.alertAfterMs / 1000,
+        }
+      : null,
   };
 }

@@ -9,7 +9,7 @@ import { Queue } from 'bullmq';
 import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import { ConfigError, queueNames, redisHealthProblem, type Config, type DrillRecord, type RedisConnectionOptions } from '@botbackup/core';
-import { Catalog, TOOL_VERSION, type Logger } from '@botbackup/engine';
+import { Catalog, TOOL_VERSION, listWal, type Logger } from '@botbackup/engine';
 import { schedulerView, type SchedulerView } from '@botbackup/scheduler';
 import type { BackupStore } from '@botbackup/storage';
 import { buildModel, type DashboardModel, type RedisRead } from './dashboard-model.js';
@@ -30,6 +30,7 @@ import { readQueueStats } from './queue-stats.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './render-metrics.js';
 import { renderPage } from './render-page.js';
 import { restoreHelp, type RestoreContext, type RestoreHelp } from './restore-help.js';
+import { walCommits, type SourceWal } from './rpo.js';
 import { groupBackups, summarizeGroups, type BackupView, type BackupsSummary, type SourceBackups } from './summarize-backups.js';
 import { TREND_WINDOW_MS } from './trends.js';
 import { readHeartbeats } from './workers-view.js';
@@ -219,6 +220,8 @@ interface Synced {
   groups: SourceBackups[];
   unreachable: { target: string; error: string }[];
   error: string | undefined;
+  /** Each continuous source's shipped commits, from one WAL listing per target at this sync. */
+  wal: Map<string, SourceWal>;
 }
 
 /**
@@ -244,14 +247,18 @@ function createReaders(parts: {
   const sync = (): Promise<Synced> =>
     (syncing ??= (async (): Promise<Synced> => {
       const at = Date.now();
+      // The WAL listings (keys only) run alongside the catalog's: a request never lists storage.
+      const walRead = readWal(config, options.stores, parts.closing, logger);
       try {
         const backups = await catalog.sync(options.stores, { signal: parts.closing });
         const groups = groupBackups(sourceIds, backups);
-        return (current = { at, tookMs: Date.now() - at, groups, unreachable: catalog.unreachable, error: undefined });
+        const wal = await walRead;
+        return (current = { at, tookMs: Date.now() - at, groups, unreachable: catalog.unreachable, error: undefined, wal });
       } catch (error) {
         const message = (error as Error)?.message ?? String(error);
         logger.warn({ err: message }, 'dashboard: the catalog could not be synced');
-        return (current = { at, tookMs: Date.now() - at, groups: groupBackups(sourceIds, []), unreachable: [], error: message });
+        const wal = await walRead;
+        return (current = { at, tookMs: Date.now() - at, groups: groupBackups(sourceIds, []), unreachable: [], error: message, wal });
       } finally {
         syncing = undefined;
       }
@@ -290,9 +297,36 @@ function createReaders(parts: {
     const [synced, fromRedis] = await Promise.all([loadSynced(), loadRedis()]);
     const now = new Date();
     const summary = summarizeGroups(synced.groups, { targets: options.stores.map((s) => s.name), unreachable: synced.unreachable, error: synced.error, now });
-    return buildModel({ config, summary, redis: fromRedis, localDrills: localDrills(catalog, sourceIds, logger), bounds, restore, now });
+    return buildModel({ config, summary, redis: fromRedis, localDrills: localDrills(catalog, sourceIds, logger), bounds, restore, wal: synced.wal, now });
   };
   return { loadModel, pendingSync: () => syncing, redisProblem: () => redisHealthProblem(redis, HEALTH_PING_TIMEOUT_MS) };
+}
+
+/**
+ * Each continuous source's shipped commits: one WAL listing (keys only, nothing read) per target,
+ * their union (see walCommits). A target that cannot be listed is logged and named in `errors`;
+ * never throws.
+ */
+async function readWal(config: Config, stores: readonly BackupStore[], signal: AbortSignal, logger: Logger): Promise<Map<string, SourceWal>> {
+  const out = new Map<string, SourceWal>();
+  await Promise.all(
+    config.sources.map(async (source) => {
+      if (!source.continuous) return;
+      const results = await Promise.allSettled(stores.map((store) => listWal(store, source.id, signal)));
+      const errors: string[] = [];
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          const message = `${stores[i]!.name}: ${(r.reason as Error)?.message ?? String(r.reason)}`;
+          errors.push(message);
+          logger.warn({ source: source.id, err: message }, 'dashboard: the WAL segments could not be listed');
+        }
+      });
+      const databases = walCommits(results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])));
+      const newest = databases.reduce<number | null>((m, d) => (d.times.length > 0 && (m === null || d.times.at(-1)! > m) ? d.times.at(-1)! : m), null);
+      out.set(source.id, { alertAfterMs: source.continuous.alertAfterMs, databases, newestCommitAt: newest, errors });
+    }),
+  );
+  return out;
 }
 
 /** The job schedulers of each queue (configured ones: the maintenance queue and each source's backup queue). */

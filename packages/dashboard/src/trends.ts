@@ -1,6 +1,7 @@
 import { formatBytes, formatSeconds } from '@botbackup/core';
 import { formatAge } from './format-age.js';
 import { MAX_MARKS, isoMinute, mergedTitle, renderPlot, thin, thinLine, type PlotPoint } from './plot-svg.js';
+import { hourlyRpo, type RpoPoint, type SourceWal } from './rpo.js';
 import type { BackupView } from './summarize-backups.js';
 
 /** The trends look back this far. */
@@ -42,10 +43,23 @@ export interface SourceTrends {
   /** The source's freshness bound (see freshnessBound), drawn on the age plot. */
   boundSeconds: number;
   /**
-   * The recovery point of continuous protection (WAL shipping, issue 21) over time. It does not
-   * exist yet: always null, and no plot is drawn. This is where its series goes once it does.
+   * The recovery point of continuous protection (WAL shipping, docs/continuous.md) over the window,
+   * from the segment keys the newest catalog sync listed; null for a source that is not continuous.
    */
-  rpo: null;
+  rpo: SourceRpo | null;
+}
+
+/** A continuous source's RPO over the window. */
+export interface SourceRpo {
+  /** `continuous.alertAfter`, drawn on the plot. */
+  alertAfterSeconds: number;
+  /** Per hour, the worst time between consecutive shipped commits that ended in it (see hourlyRpo), oldest first. */
+  points: RpoPoint[];
+  /** The newest shipped commit, and its age at `to`; null when none is stored. */
+  newestCommitAt: string | null;
+  newestCommitAgeSeconds: number | null;
+  /** Targets that could not be listed at the sync. */
+  errors: string[];
 }
 
 /** A source's backups as the trends read them, oldest first, each time parsed once. */
@@ -105,7 +119,14 @@ function trendInput(backups: readonly BackupView[]): TrendInput {
  * window's start, when a good backup was older; `peak`: just before a good backup completes;
  * `reset`: as it completes; `now`).
  */
-export function buildTrends(sourceId: string, backups: readonly BackupView[], boundMs: number, now: Date, windowMs = TREND_WINDOW_MS): SourceTrends {
+export function buildTrends(
+  sourceId: string,
+  backups: readonly BackupView[],
+  boundMs: number,
+  now: Date,
+  windowMs = TREND_WINDOW_MS,
+  wal?: SourceWal | undefined,
+): SourceTrends {
   const end = now.getTime();
   const start = end - windowMs;
   const { points, good, curve } = trendInput(backups);
@@ -121,7 +142,20 @@ export function buildTrends(sourceId: string, backups: readonly BackupView[], bo
   if (last > first) age.push(...curve.slice(first === 0 ? 0 : 2 * first - 1, 2 * last - 1));
   const newest = good[last - 1];
   if (newest) age.push({ at: now.toISOString(), ageSeconds: (end - newest.t) / 1000, kind: 'now' });
-  return { sourceId, from: new Date(start).toISOString(), to: now.toISOString(), backups: inWindow, age, boundSeconds: boundMs / 1000, rpo: null };
+  const rpo = wal ? buildRpo(wal, start, end) : null;
+  return { sourceId, from: new Date(start).toISOString(), to: now.toISOString(), backups: inWindow, age, boundSeconds: boundMs / 1000, rpo };
+}
+
+/** A continuous source's RPO between `start` and `end` (ms). */
+export function buildRpo(wal: SourceWal, start: number, end: number): SourceRpo {
+  const newest = wal.newestCommitAt;
+  return {
+    alertAfterSeconds: wal.alertAfterMs / 1000,
+    points: hourlyRpo(wal.databases, start, end),
+    newestCommitAt: newest === null ? null : new Date(newest).toISOString(),
+    newestCommitAgeSeconds: newest === null ? null : Math.max(0, end - newest) / 1000,
+    errors: wal.errors,
+  };
 }
 
 /** The index of the first of `sorted` (ascending by `t`) at or after `t`. */
@@ -136,11 +170,12 @@ function firstAtOrAfter(sorted: readonly { t: number }[], t: number): number {
   return lo;
 }
 
-/** The three plots of a source's trends, as inline SVG. */
+/** The plots of a source's trends, as inline SVG (`rpo` only for a continuous source). */
 export interface TrendPlots {
   stored: string;
   duration: string;
   age: string;
+  rpo: string | undefined;
 }
 
 /**
@@ -214,7 +249,34 @@ export function renderTrendPlots(trends: SourceTrends): TrendPlots {
     formatValue: (v) => (v === 0 ? '0' : formatAge(v)),
     emptyText: 'no good backup',
   });
-  return { stored, duration, age };
+  return { stored, duration, age, rpo: trends.rpo ? renderRpoPlot(trends.sourceId, trends.rpo, from, to) : undefined };
+}
+
+/**
+ * A continuous source's RPO plot: one mark per hour (its worst time between consecutive shipped
+ * commits, titled with the exact value and the two commits) against `continuous.alertAfter`.
+ */
+export function renderRpoPlot(sourceId: string, rpo: SourceRpo, from: number, to: number): string {
+  const titleOf = (p: RpoPoint) =>
+    `hour from ${isoMinute(Date.parse(p.hour))}: at worst ${formatSeconds(p.gapSeconds * 1000)} (${p.gapSeconds} s) between shipped commits of ${p.database}, ${p.after} to ${p.at}`;
+  const points = rpo.points.map((p) => ({ t: Date.parse(p.hour), v: p.gapSeconds, p }));
+  const marks = thin(points, from, to, MAX_MARKS).map((m) => ({
+    t: m.top.t,
+    v: m.top.v,
+    title: m.count === 1 ? titleOf(m.top.p) : mergedTitle(m, 'hours', titleOf(m.top.p)),
+  }));
+  return renderPlot({
+    name: 'rpo',
+    title: `${sourceId}: RPO of continuous protection (worst time between shipped commits, per hour)`,
+    from,
+    to,
+    series: [{ name: 'rpo', label: 'worst time between shipped commits', marks }],
+    guides: [
+      { name: 'alertAfter', v: rpo.alertAfterSeconds, label: `continuous.alertAfter: ${formatAge(rpo.alertAfterSeconds)} (${rpo.alertAfterSeconds} s)` },
+    ],
+    formatValue: (v) => (v === 0 ? '0' : v < 60 ? formatSeconds(v * 1000) : formatAge(v)),
+    emptyText: 'no shipped commit in the last 90 days',
+  });
 }
 
 function compare(a: string, b: string): number {

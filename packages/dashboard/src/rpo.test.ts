@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import type { WalListingLike, WalSegmentName } from '@botbackup/core';
+import { hourlyRpo, walCommits, type DatabaseCommits } from './rpo.js';
+import { buildTrends, renderTrendPlots } from './trends.js';
+
+const H = 3_600_000;
+const T0 = Date.parse('2026-11-26T00:00:00.000Z');
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+const db = (times: number[], database = 'trades'): DatabaseCommits => ({ database, times: times.map((t) => T0 + t) });
+
+describe('hourlyRpo', () => {
+  const cases: {
+    name: string;
+    databases: DatabaseCommits[];
+    from?: number;
+    to?: number;
+    expected: [hour: number, gapMs: number, atMs: number, database?: string][];
+  }[] = [
+    { name: 'no commit', databases: [], expected: [] },
+    { name: 'one commit: no gap yet', databases: [db([1000])], expected: [] },
+    { name: 'two commits in one hour: their gap', databases: [db([1000, 3500])], expected: [[0, 2500, 3500]] },
+    { name: 'the worst gap of the hour, not the last', databases: [db([0, 60_000, 61_000, 62_000])], expected: [[0, 60_000, 60_000]] },
+    {
+      name: 'a gap counts in the hour its later commit is in',
+      databases: [db([H - 1000, H + 4000, H + 5000])],
+      expected: [[H, 5000, H + 4000]],
+    },
+    {
+      name: 'an hour without a commit has no point; a quiet spell shows as the gap that ends it',
+      databases: [db([0, 1000, 3 * H + 500])],
+      expected: [
+        [0, 1000, 1000],
+        [3 * H, 3 * H - 500, 3 * H + 500],
+      ],
+    },
+    {
+      name: 'databases apart: no gap between two databases’ commits, the worse database’s gap per hour',
+      databases: [db([0, 10_000], 'a'), db([5000, 7000, H + 1000], 'b')],
+      expected: [
+        [0, 10_000, 10_000, 'a'],
+        [H, H - 6000, H + 1000, 'b'],
+      ],
+    },
+    {
+      name: 'only gaps that end within the window, the commit before it may be older',
+      databases: [db([0, 2 * H, 3 * H, 5 * H])],
+      from: T0 + 2 * H,
+      to: T0 + 4 * H,
+      expected: [
+        [2 * H, 2 * H, 2 * H],
+        [3 * H, H, 3 * H],
+      ],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const points = hourlyRpo(c.databases, c.from ?? T0 - 90 * 24 * H, c.to ?? T0 + 24 * H);
+      expect(points).toEqual(
+        c.expected.map(([hour, gap, end, database = 'trades']) => ({
+          hour: at(hour),
+          gapSeconds: gap / 1000,
+          at: at(end),
+          after: at(end - gap),
+          database,
+        })),
+      );
+    });
+  }
+});
+
+describe('walCommits', () => {
+  const segment = (seq: number, lastCommitAt: number): { name: WalSegmentName; size: number } => ({
+    name: { seq, lastCommitAt, salt: [1, 2], firstFrame: seq, lastFrame: seq },
+    size: 10,
+  });
+  it('counts a segment on several targets once, and only generations with a record on some target', () => {
+    const a: WalListingLike = {
+      generations: [
+        { id: 'g1', hasRecord: true, databases: new Map([['trades', [segment(1, 100), segment(2, 300)]]]) },
+        { id: 'g2', hasRecord: false, databases: new Map([['trades', [segment(1, 900)]]]) },
+        { id: 'g3', hasRecord: false, databases: new Map([['trades', [segment(1, 500)]]]) },
+      ],
+    };
+    const b: WalListingLike = {
+      generations: [
+        { id: 'g1', hasRecord: false, databases: new Map([['trades', [segment(2, 300), segment(3, 400)]]]) },
+        { id: 'g3', hasRecord: true, databases: new Map() },
+      ],
+    };
+    expect(walCommits([a, b])).toEqual([{ database: 'trades', times: [100, 300, 400, 500] }]);
+  });
+});
+
+describe('the RPO plot', () => {
+  it('one mark per hour with its exact value, against continuous.alertAfter; none for a source that is not continuous', () => {
+    const now = new Date(T0 + 3 * H);
+    const wal = { alertAfterMs: 60_000, databases: [db([0, 1000, H + 500, 2 * H + 2500])], newestCommitAt: T0 + 2 * H + 2500, errors: [] };
+    const trends = buildTrends('bot', [], 1000, now, undefined, wal);
+    expect(trends.rpo).toMatchObject({ alertAfterSeconds: 60, newestCommitAt: at(2 * H + 2500), newestCommitAgeSeconds: (H - 2500) / 1000 });
+    expect(trends.rpo!.points).toHaveLength(3);
+    const svg = renderTrendPlots(trends).rpo!;
+    expect((svg.match(/data-point=""/g) ?? []).length).toBe(3);
+    expect(svg).toContain(`hour from 2026-11-26 00:00 UTC: at worst 1.0 s (1 s) between shipped commits of trades, ${at(0)} to ${at(1000)}`);
+    expect(svg).toMatch(/data-guide="alertAfter"[^>]*><title>continuous.alertAfter: 1 min \(60 s\)<\/title>/);
+    expect(renderTrendPlots(buildTrends('bot', [], 1000, now)).rpo).toBeUndefined();
+  });
+});
