@@ -25,7 +25,7 @@ import {
   readSegment,
   type WalListing,
 } from '../repository/index.js';
-import { FollowerProcess, WalContinuityError, type WalPosition, type WalSegment } from '../sqlite/index.js';
+import { assertSourceFile, FollowerProcess, WalContinuityError, type WalPosition, type WalSegment } from '../sqlite/index.js';
 import { type Logger, sendNotification, silentLogger } from '../support/index.js';
 import { runBackup } from './backup.js';
 import { selectSource } from './backup/prepare.js';
@@ -181,6 +181,7 @@ class SourceStreamer {
 
   /** Continues the newest generation from its newest segments, or starts a new one. */
   private async open(): Promise<void> {
+    for (const db of this.source.databases) await assertSourceFile(db);
     const listings = await this.listAll();
     const newest = newestGeneration(listings);
     if (!newest) return this.newGeneration('the first start of the streamer');
@@ -220,6 +221,8 @@ class SourceStreamer {
   private async newGeneration(reason: string): Promise<void> {
     await this.closeAll();
     const generation = newGenerationId(new Date());
+    // A database that is not there (a wrong path, a lost disk) is said in the backup's words.
+    for (const db of this.source.databases) await assertSourceFile(db);
     const streams: DatabaseStream[] = [];
     try {
       for (const db of this.source.databases)

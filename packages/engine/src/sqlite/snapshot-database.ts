@@ -164,7 +164,7 @@ async function settled(...promises: Promise<unknown>[]): Promise<void> {
 }
 
 /** Throws the SourceError a caller should see when `db.path` is missing, unreadable or not a regular file. */
-async function assertSourceFile(db: DatabaseConfig): Promise<void> {
+export async function assertSourceFile(db: DatabaseConfig): Promise<void> {
   const stat = await fs.stat(db.path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') {
       throw new SourceError(
