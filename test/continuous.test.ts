@@ -103,6 +103,28 @@ describe('continuous protection', () => {
     expect(await stream.exited).toBe(0);
   });
 
+  it('refuses, in one sentence, what it cannot stream: a missing database, one not in WAL mode, a source not continuous', async () => {
+    const dir = tmp.dir;
+    await fs.mkdir(path.join(dir, 'bot'));
+    const config = await writeContinuousConfig(dir);
+    const missing = await runCli(['-c', config, 'stream']);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toBe(
+      `botbackup: Database "trades" not found at ${path.join(dir, 'bot/trades.db')}; check the path in the config or that the bot has created it.\n`,
+    );
+    const db = new Database(path.join(dir, 'bot/trades.db'));
+    db.exec('create table t (x)');
+    db.close();
+    const rollback = await runCli(['-c', config, 'stream']);
+    expect(rollback.code).toBe(4);
+    expect(rollback.stderr).toMatch(/^botbackup: Cannot stream source "bot": the database is in journal_mode=delete, not WAL; .*\n$/);
+    const plain = await runCli(['-c', await writeContinuousConfig(dir, { continuous: 'false' }, 'plain.yaml'), 'stream']);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toMatch(/^botbackup: Source "bot" is not continuous; set "continuous: true" on it in .*plain\.yaml to stream its WAL\.\n$/);
+    // Nothing was written anywhere.
+    await expect(fs.readdir(path.join(dir, 'repo'))).rejects.toThrow();
+  });
+
   it('resumes after SIGKILL of the streamer with no frame missing or shipped twice', async () => {
     const dir = tmp.dir;
     await fs.mkdir(path.join(dir, 'bot'));
