@@ -399,6 +399,9 @@ class SourceStreamer {
   private startBase(): void {
     const generation = this.generation;
     this.base.needed = true;
+    // One at a time: a first backup still running for an earlier generation finishes first, and
+    // the next tick starts this one.
+    if (this.base.promise) return;
     const make =
       this.options.makeBaseBackup ??
       (async (gen: string, signal: AbortSignal) => {
