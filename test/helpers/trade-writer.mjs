@@ -22,6 +22,7 @@ const truth = fs.openSync(truthFile, 'a');
 let next = (db.prepare('select max(id) as m from trades').get().m ?? 0) + 1;
 const shouldStop = stopSignal();
 const latencies = [];
+let ready = false;
 const interval = 1000 / Number(rate);
 let due = performance.now();
 function step() {
@@ -42,7 +43,11 @@ function step() {
     latencies.push(performance.now() - t0);
     // Written once the commit returned: the bot knows trade id is committed.
     fs.writeSync(truth, `${id} ${ts} ${Date.now()}\n`);
-    if (id === 1 || next === 2) process.stdout.write('ready\n');
+    // After this process's first commit, also on a database an earlier writer filled.
+    if (!ready) {
+      ready = true;
+      process.stdout.write('ready\n');
+    }
     due += interval;
   }
   setTimeout(step, Math.max(0, due - performance.now()));
