@@ -158,6 +158,10 @@ describe('continuous protection', () => {
     const restored = await runCli(['-c', config, 'restore', '--at', new Date(Date.now() + 1000).toISOString(), '-t', path.join(dir, 'out')]);
     expect(restored.code, restored.stderr).toBe(0);
     expect(tradeRows(path.join(dir, 'out/trades.db'))).toEqual(tradeRows(path.join(dir, 'bot/trades.db')));
+    // A second streamer of the same database beside a live one is refused in one sentence.
+    const third = await runCli(['-c', config, 'stream']);
+    expect(third.code).toBe(2);
+    expect(third.stderr).toMatch(/^botbackup: Another streamer is following .*trades\.db \(its WAL follower serves it\); stop that one first\.\n$/);
     second.child.kill('SIGTERM');
     await second.exited;
     // A stopped streamer ends its follower: the WAL is the bot's alone again.

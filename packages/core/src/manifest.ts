@@ -5,7 +5,7 @@ import { IntegrityError } from './errors.js';
 import { parseJsonObjectBytes } from './json-bytes.js';
 import { manifestChunks } from './manifest-text.js';
 import { walPositionSchema } from './wal-segment.js';
-import { applySignaturePolicy, type SignaturePolicy } from './signature-policy.js';
+import { applySignaturePolicy, type ManifestSigner, type SignaturePolicy } from './signature-policy.js';
 
 /** The manifest schema version this build writes. Readers accept this and every older one. */
 export const MANIFEST_SCHEMA_VERSION = 4;
@@ -253,11 +253,7 @@ function hashManifestBytes(stored: string | Uint8Array): ManifestHash {
   return { sha256: crypto.createHash('sha256').update(stored).digest('hex'), size: typeof stored === 'string' ? Buffer.byteLength(stored) : stored.length };
 }
 
-/** Signs manifests: an Ed25519 private key and its public key as `ed25519:<base64>`. */
-export interface ManifestSigner {
-  publicKey: string;
-  sign(data: Buffer): Buffer;
-}
+export type { ManifestSigner } from './signature-policy.js';
 
 /**
  * The stored text of a signed manifest: the manifest serialized without a signature is what is

@@ -1,5 +1,11 @@
 import { IntegrityError } from './errors.js';
 
+/** Signs manifests and WAL records: an Ed25519 private key and its public key as `ed25519:<base64>`. */
+export interface ManifestSigner {
+  publicKey: string;
+  sign(data: Buffer): Buffer;
+}
+
 /** What a reader accepts: signatures by these keys; with `insecure`, anything (with a warning). */
 export interface SignaturePolicy {
   trusted: readonly string[];

@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import { IntegrityError } from './errors.js';
-import type { ManifestSigner } from './manifest.js';
-import { applySignaturePolicy, type SignaturePolicy, type SignatureStatus } from './signature-policy.js';
+import { applySignaturePolicy, type ManifestSigner, type SignaturePolicy, type SignatureStatus } from './signature-policy.js';
 
 /**
  * The stored form of continuous WAL shipping (docs/continuous.md, docs/format.md):

@@ -20,6 +20,7 @@ import {
 import type { BackupStore } from '@botbackup/storage';
 import { compress, decompress } from 'zstd-napi';
 import type { Keyring } from '../crypto/index.js';
+import { WAL_FRAME_HEADER_SIZE } from '../sqlite/index.js';
 import { TOOL_VERSION } from '../support/index.js';
 import { readBytes } from './repository.js';
 
@@ -140,7 +141,7 @@ export async function openSegment(segment: StoredSegment, keyring: Keyring, base
       subject: segment.key,
     });
   }
-  if (frames.length !== (header.lastFrame - header.firstFrame + 1) * (24 + header.pageSize)) {
+  if (frames.length !== (header.lastFrame - header.firstFrame + 1) * (WAL_FRAME_HEADER_SIZE + header.pageSize)) {
     throw new IntegrityError(
       'BAD_ARCHIVE',
       `WAL segment ${segment.key} holds ${frames.length} bytes of frames, not frames ${header.firstFrame}-${header.lastFrame}.`,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { IntegrityError, type PitrDatabasePlan, type RestorableItem, type WalSegmentName } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { openSegment, readSegment, type StoredSegment } from '../../repository/index.js';
-import { applyWalFrames } from '../../sqlite/index.js';
+import { applyWalFrames, WAL_FRAME_HEADER_SIZE } from '../../sqlite/index.js';
 import type { StagingRun } from './stage.js';
 
 /** Segments to write into the restored databases after the backup (see planPointInTime). */
@@ -25,8 +25,6 @@ export interface ReplayedDatabase {
   /** When the last applied commit was first seen by the streamer (ms); undefined when none was applied. */
   lastCommitAt: number | undefined;
 }
-
-const FRAME_HEADER = 24;
 
 /**
  * Writes each database's shipped WAL frames into its staged copy, the backup's bytes already
@@ -60,7 +58,7 @@ export async function replayWal(run: StagingRun, replay: WalReplay, databases: r
         const last = commits.at(-1);
         if (!last) continue;
         const frames = await openSegment(segment, run.keyring, run.manifest);
-        const frameSize = FRAME_HEADER + header.pageSize;
+        const frameSize = WAL_FRAME_HEADER_SIZE + header.pageSize;
         for (let off = 0; off < frames.length; off += frameSize) {
           if (frames.readUInt32BE(off + 8) !== header.salt[0] || frames.readUInt32BE(off + 12) !== header.salt[1]) {
             throw new IntegrityError('BAD_ARCHIVE', `WAL segment ${segment.key}: frame ${header.firstFrame + off / frameSize} is of another WAL.`, {
