@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,10 +16,18 @@ import { shippedSegments, tradeRows, tradeWriter, until, useProcesses, writeCont
 /** Whether a WAL follower process (follower-child.js) for this database is running: its socket is named by a hash of the database's real path. */
 function followerRunning(db: string): boolean {
   const hash = createHash('sha256').update(realpathSync(db)).digest('hex').slice(0, 24);
-  return execFileSync('ps', ['-eo', 'args'])
-    .toString()
-    .split('\n')
-    .some((line) => line.includes('follower-child.js') && line.includes(hash));
+  // From /proc rather than ps: procps is not among the tools the suite installs.
+  return readdirSync('/proc')
+    .filter((pid) => /^\d+$/.test(pid))
+    .some((pid) => {
+      let args: string;
+      try {
+        args = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return false; // it exited meanwhile
+      }
+      return args.includes('follower-child.js') && args.includes(hash);
+    });
 }
 
 /** The shipped segments of the trades database in <dir>/repo. */
