@@ -188,16 +188,25 @@ async function endLeftover(file: string): Promise<void> {
  * two streamers of one database is refused.
  */
 async function attachLeftover(file: string): Promise<{ follower: FollowerProcess; reply: FollowerReply } | undefined> {
-  const socket = await connect(socketFor(file));
-  if (!socket) return undefined;
-  const follower = new FollowerProcess(socket, file, { salt: undefined, frame: 0, checksum: [0, 0] }, true);
-  try {
-    return { follower, reply: await follower.attach() };
-  } catch {
-    socket.destroy();
-    throw new UsageError(`Another streamer is following ${file} (its WAL follower serves it); stop that one first.`);
+  // A follower that is ending (its resumeWithin over) may still take a connection and then drop
+  // it, as one serving another streamer does: refused only when it keeps doing so.
+  for (let attempt = 1; ; attempt++) {
+    const socket = await connect(socketFor(file));
+    if (!socket) return undefined;
+    const follower = new FollowerProcess(socket, file, { salt: undefined, frame: 0, checksum: [0, 0] }, true);
+    try {
+      return { follower, reply: await follower.attach() };
+    } catch {
+      socket.destroy();
+      if (attempt >= ATTACH_ATTEMPTS) throw new UsageError(`Another streamer is following ${file} (its WAL follower serves it); stop that one first.`);
+      await new Promise((resolve) => setTimeout(resolve, ATTACH_RETRY_MS));
+    }
   }
 }
+
+/** How often, and how far apart, a follower that drops the connection is asked again before it counts as another streamer's. */
+const ATTACH_ATTEMPTS = 5;
+const ATTACH_RETRY_MS = 300;
 
 /**
  * The socket of `file`'s follower: in a folder of this user's only (0700), named by a hash of the
