@@ -11,7 +11,8 @@
 //         miss is reported with its distance from the instant.
 // - cost: the bot alone, then the bot beside the streamer, for --cost-seconds each: the bot's
 //         commit latency p50/p99/max, the streamer's CPU (its process and its WAL follower's,
-//         from /proc), and the bytes it stored against an incremental backup of the same span.
+//         from /proc), and what the repository keeps of the WAL (packs, and segments no pack
+//         holds) from the generation's first backup on, against an incremental of that span.
 //
 // The repository is local and plaintext, so that what is measured is the streamer, not a disk
 // far away; every instant and kill moment comes from a seeded generator (--seed).
@@ -21,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { foldWalPieces, parseWalSegmentName } from '../packages/core/dist/index.js';
 import { makeRng, parseArgs } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -144,6 +146,34 @@ function dirBytes(dir) {
   return total;
 }
 
+/**
+ * What the repository keeps of the shipped WAL once the segments that packs hold are deleted
+ * (the streamer deletes them one packEvery after the pack; prune those it left): each database's
+ * pieces as a restore reads them, with the generation records. Also the packs and the segments apart.
+ */
+function walStored(repo) {
+  const out = { pieces: 0, packs: 0, segments: 0, all: 0 };
+  const root = path.join(repo, 'wal/bot');
+  for (const generation of fs.existsSync(root) ? fs.readdirSync(root) : []) {
+    for (const entry of fs.readdirSync(path.join(root, generation), { withFileTypes: true })) {
+      const file = path.join(root, generation, entry.name);
+      if (!entry.isDirectory()) {
+        out.pieces += fs.statSync(file).size;
+        out.all += fs.statSync(file).size;
+        continue;
+      }
+      const listed = fs.readdirSync(file).map((f) => ({ name: parseWalSegmentName(f), size: fs.statSync(path.join(file, f)).size }));
+      for (const l of listed) {
+        out.all += l.size;
+        if (l.name?.lastSeq !== undefined) out.packs += l.size;
+        else out.segments += l.size;
+      }
+      for (const p of foldWalPieces(listed.filter((l) => l.name)).pieces) out.pieces += p.size;
+    }
+  }
+  return out;
+}
+
 async function stop(p, signal = 'SIGTERM') {
   p.child.kill(signal);
   await p.exited;
@@ -190,15 +220,24 @@ async function cost(seconds) {
   await stop(measured);
   const streamed = JSON.parse(measured.out().trim().split('\n').at(-1));
   await sleep(2000);
+  // A stop stores the pack being collected: everything shipped is then in packs.
   await stop(stream);
   const walBytes = dirBytes(path.join(s.dir, 'repo/wal')) - walBefore;
-  // The same span as one incremental on the streamer's first backup.
+  // The whole streamed span (warm-up and measured span, from the generation's first backup) as
+  // what the repository keeps of the WAL, against one incremental on that first backup: the same span.
+  const stored = walStored(path.join(s.dir, 'repo'));
   const inc = JSON.parse(run(['-c', s.config, '--json', 'backup', '--incremental'], s.dir).out);
   return {
     seconds,
     commitLatency: { alone: idle, streaming: streamed, p99Ratio: streamed.p99Ms / idle.p99Ms },
     streamerCpu: { seconds: cpu, ...split, wall, shareOfCore: cpu / wall },
-    storage: { walBytes, incrementalStoredBytes: inc.storedBytes, ratio: walBytes / inc.storedBytes },
+    storage: {
+      span: 'from the first backup to the end (warm-up and measured span)',
+      stored,
+      incrementalStoredBytes: inc.storedBytes,
+      ratio: stored.pieces / inc.storedBytes,
+      measuredSpanWalGrowthBytes: walBytes,
+    },
   };
 }
 

@@ -20,7 +20,12 @@ const RETENTION = 'defaults:\n  retention: { keepLast: 1, daily: 0, weekly: 0, m
 
 function writeConfig(dir: string, name: string, targets: ('local' | 'second')[], keys: TestKeys): Promise<string> {
   const paths = { local: path.join(dir, 'repo'), second: path.join(dir, 'repo2') };
-  return writeContinuousConfig(dir, { keys, targets: targets.map((t) => ({ name: t, path: paths[t] })), extra: RETENTION }, name);
+  // Segments as shipped (packEvery: false): prune at segment granularity; packs in continuous-packs.test.ts.
+  return writeContinuousConfig(
+    dir,
+    { keys, continuous: '{ packEvery: false }', targets: targets.map((t) => ({ name: t, path: paths[t] })), extra: RETENTION },
+    name,
+  );
 }
 
 const segments = shippedSegments;

@@ -121,15 +121,18 @@ export interface Shipped {
   size: number;
 }
 
-/** The trades database's segments in a repository folder, by generation, then number. */
-export async function shippedSegments(repo: string): Promise<Shipped[]> {
+/**
+ * The trades database's segments in a repository folder, by generation, then number; with
+ * `packs`, its packs instead (a pack holds a run of segments, which stay for minutes after it).
+ */
+export async function shippedSegments(repo: string, kind: 'segments' | 'packs' = 'segments'): Promise<Shipped[]> {
   const root = path.join(repo, 'wal/bot');
   const found: Shipped[] = [];
   for (const generation of await fs.readdir(root).catch(() => [] as string[])) {
     const dir = path.join(root, generation, 'trades');
     for (const file of await fs.readdir(dir).catch(() => [] as string[])) {
       const name = parseWalSegmentName(file);
-      if (!name) continue;
+      if (!name || (name.lastSeq !== undefined) !== (kind === 'packs')) continue;
       const size = (await fs.stat(path.join(dir, file)).catch(() => undefined))?.size ?? 0;
       found.push({ generation, key: `wal/bot/${generation}/trades/${file}`, file: path.join(dir, file), name, size });
     }

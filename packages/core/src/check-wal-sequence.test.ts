@@ -59,6 +59,21 @@ describe('checkWalSequence: one database of one generation', () => {
       problems: [],
     },
     {
+      name: 'a pack of segments 1-2, then segments of the next WAL',
+      segments: [{ ...seg(1, A, 1, 20, 0, 2), lastSeq: 2 }, good[2]!, good[3]!],
+      problems: [],
+    },
+    {
+      name: 'a segment after a pack that skips a number',
+      segments: [{ ...seg(1, A, 1, 20, 0, 2), lastSeq: 2 }, good[3]!],
+      problems: [{ key: 'k4', message: 'follows segment 2: segment 3 is missing', missing: { from: 3, to: 3 } }],
+    },
+    {
+      name: 'a segment whose number a pack before it holds',
+      segments: [{ ...seg(1, A, 1, 20, 0, 2), lastSeq: 3 }, good[2]!],
+      problems: [{ key: 'k3', message: 'has the number 3 of another segment (k1)' }],
+    },
+    {
       name: "segment 1 continues the generation's start in the same WAL",
       segments: [seg(1, A, 8, 10, 5, 6)],
       start: { salt: A, frame: 7, checksum: [5, 5] },

@@ -1,3 +1,4 @@
+import { lastSeqOf } from './repository-keys.js';
 import type { WalGeneration, WalSegmentHeader } from './wal-segment.js';
 
 /**
@@ -8,6 +9,8 @@ import type { WalGeneration, WalSegmentHeader } from './wal-segment.js';
 export interface WalSequenceSegment {
   key: string;
   seq: number;
+  /** A pack's last number (it holds seq to lastSeq); absent on a segment. */
+  lastSeq?: number;
   header: Pick<WalSegmentHeader, 'salt' | 'firstFrame' | 'lastFrame' | 'chain'> | undefined;
 }
 
@@ -20,7 +23,7 @@ export interface WalSequenceProblem {
 
 /**
  * The breaks in one database's segments of one generation (docs/format.md, "WAL objects"), in
- * seq order: numbers follow on with no gap, and each segment continues the previous one: in the
+ * seq order: numbers follow on with no gap (a pack holds a run of them), and each segment continues the previous one: in the
  * same WAL (same salts) at the next frame, its checksum chain starting where the previous one
  * ended; in a new WAL (the bot's WAL restarted) at frame 1. Segment 1 continues the generation's
  * start record the same way, when it is given. The sequence may begin after 1: prune deletes a
@@ -39,8 +42,8 @@ export function checkWalSequence(
     const problem = (message: string, missing?: { from: number; to: number }) => problems.push({ key: segment.key, message, ...(missing ? { missing } : {}) });
     const p = previous?.header;
     if (previous) {
-      const last = previous.seq;
-      if (seq === last) problem(`has the number ${seq} of another segment (${previous.key})`);
+      const last = lastSeqOf(previous);
+      if (seq <= last) problem(`has the number ${seq} of another segment (${previous.key})`);
       else if (seq !== last + 1)
         problem(
           seq === last + 2 ? `follows segment ${last}: segment ${last + 1} is missing` : `follows segment ${last}: segments ${last + 1}-${seq - 1} are missing`,

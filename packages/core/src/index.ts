@@ -34,4 +34,5 @@ export * from './plan-point-in-time.js';
 export * from './summarize-wal.js';
 export * from './plan-wal-retention.js';
 export * from './check-wal-sequence.js';
+export * from './wal-pieces.js';
 export * from './worker-heartbeat.js';

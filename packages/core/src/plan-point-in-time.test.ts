@@ -49,6 +49,18 @@ describe('planPointInTime', () => {
       expected: { kind: 'segments', backupId: 'first', databases: { trades: { fromFrame: 103, segments: ['k1'], partial: 'k2' } } },
     },
     {
+      name: 'a backup inside the segment the moment cuts (a pack, often), completed by the moment: the commits after it in that segment',
+      backups: [backup('first', 1100, { salt: S, frame: 103 }, 'g1'), backup('b1', 3100, { salt: S, frame: 125 })],
+      at: 3500,
+      expected: { kind: 'segments', backupId: 'b1', databases: { trades: { fromFrame: 125, segments: [], partial: 'k3' } } },
+    },
+    {
+      name: 'one inside that segment that completed after the moment is not a base (some commit in it may be past the moment): the older one is',
+      backups: [backup('first', 1100, { salt: S, frame: 103 }, 'g1'), backup('b1', 3450, { salt: S, frame: 125 })],
+      at: 3500,
+      expected: { kind: 'segments', backupId: 'first', databases: { trades: { fromFrame: 103, segments: ['k1', 'k2'], partial: 'k3' } } },
+    },
+    {
       name: "a backup at a segment's end starts at the next segment",
       backups: [backup('b1', 2500, { salt: S, frame: 120 })],
       at: undefined,

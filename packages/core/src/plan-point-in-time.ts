@@ -82,8 +82,12 @@ export function planPointInTime(
       let linked = true;
       for (const db of databases) {
         const link = linkOf(backup, generation, db);
-        // The base must not be past the moment: its position at or before the last whole segment applied.
-        if (!link || link.index > targets[db]!.lastWhole || (link.index === targets[db]!.lastWhole + 1 && !atSegmentStart(link, generation, db))) {
+        // The base must not be past the moment: its position at or before the last whole segment
+        // applied, or inside the next one (of which the replay applies the commits after the
+        // base's position seen by the moment) when the backup had completed by the moment (every
+        // commit in it was made by then). A pack holds minutes of segments, so a base is often inside it.
+        const inPartial = link?.index === targets[db]!.lastWhole + 1 && at !== undefined && backup.completedAt <= at;
+        if (!link || (link.index > targets[db]!.lastWhole && !inPartial)) {
           linked = false;
           break;
         }
@@ -156,10 +160,4 @@ function linkOf(backup: PitrBackup, generation: PitrGeneration, db: string): Lin
   // database file is the start's state (no frame of either could be in it).
   if (backup.streamGeneration === generation.id && start.frame === 0 && (place === undefined || place.frame === 0)) return { index: -1, frame: 0 };
   return undefined;
-}
-
-/** A link that applies the whole of its segment (the base is at the segment's start). */
-function atSegmentStart(link: Link, generation: PitrGeneration, db: string): boolean {
-  const segment = (generation.segments[db] ?? [])[link.index];
-  return segment === undefined || link.frame === segment.name.firstFrame - 1 || link.frame === 0;
 }

@@ -223,12 +223,28 @@ describe('planWalRetention: which WAL objects prune deletes', () => {
       const seqs = left.segments.trades!.map((s) => s.name.seq);
       expect(seqs, JSON.stringify(place)).toEqual(seqs.map((_, i) => seqs[0]! + i));
       expect(seqs.at(-1)).toBe(5);
-      const pitr: PitrBackup[] = [{ id: 'b', startedAt: 0, completedAt: 0, streamGeneration: undefined, databases: { trades: place } }];
+      // It completed once the frames up to its position were committed: by the last commit of the segment that holds them.
+      const held = g1.segments.trades!.find((s) => s.name.salt === place.salt && s.name.lastFrame >= place.frame)!;
+      const pitr: PitrBackup[] = [{ id: 'b', startedAt: 0, completedAt: held.name.lastCommitAt, streamGeneration: undefined, databases: { trades: place } }];
       for (const at of [150, 250, 350, 450, 550, undefined]) {
         const whole = planPointInTime(pitr, [asPitr(g1)], ['trades'], at);
         const pruned = planPointInTime(pitr, [asPitr(left)], ['trades'], at);
         expect(pruned, `${JSON.stringify(place)} at ${at}`).toEqual(whole);
       }
     }
+  });
+
+  it('a pack goes or stays whole: a kept position inside it keeps it, one after it lets it go', () => {
+    // Segments 1-3 of WAL A packed (frames 1-30), then segments 4 and 5 of WAL B.
+    const [s4, s5] = g1.segments.trades!.slice(3);
+    const pack = {
+      key: 'wal/s/g1/trades/1-3',
+      name: { seq: 1, lastSeq: 3, salt: A, firstFrame: 1, lastFrame: 30, lastCommitAt: 300, firstSegmentAt: 100, maxGapMs: 100 },
+    };
+    const packed: WalRetentionGeneration = { ...g1, segments: { trades: [pack, s4!, s5!] } };
+    const inside = planWalRetention([backup('b', { salt: A, frame: 25 })], [packed]);
+    expect(inside[0]).toMatchObject({ action: 'keep', delete: [], reasons: ['trades from segment 1: backup b'] });
+    const after = planWalRetention([backup('b', { salt: B, frame: 5 })], [packed]);
+    expect(after[0]).toMatchObject({ action: 'trim', delete: [pack.key], reasons: ['trades from segment 4: backup b'] });
   });
 });

@@ -8,7 +8,7 @@ import type { CompressionCodec } from './config/index.js';
  *   data/<source>/<backup-id>/pagemap-<database>.bin[.age] one page map per database
  *   data/<source>/<backup-id>/files.ndjson[.zst|.gz]       the file list (manifest schema 4; never encrypted)
  *   wal/<source>/<generation>/generation.json              where a generation of continuous shipping starts (signed)
- *   wal/<source>/<generation>/<database>/<segment name>    one WAL segment (see walSegmentName)
+ *   wal/<source>/<generation>/<database>/<segment name>    one WAL segment or pack (see formatWalSegmentName)
  *
  * An encrypted object ends in `.age`, so that its name says what opens it (`age -d`, then the
  * codec's tool). Readers never derive a key: they take it from the manifest's `objects`, so
@@ -103,6 +103,18 @@ export const DELTA_SUFFIX = '.bbdelta';
  */
 export interface WalSegmentName {
   seq: number;
+  /**
+   * On a pack (many consecutive segments of one WAL stored as one object, docs/format.md): the
+   * number of the last segment it holds; it holds `seq` to `lastSeq`. Absent on a segment.
+   */
+  lastSeq?: number;
+  /**
+   * On a pack: when the last commit of its first segment was seen (ms), and the longest time
+   * between the last commits of two of its consecutive segments, so that the RPO over time (the
+   * dashboard's plot) stays readable from a listing once the segments are gone.
+   */
+  firstSegmentAt?: number;
+  maxGapMs?: number;
   salt: [number, number];
   firstFrame: number;
   lastFrame: number;
@@ -110,22 +122,48 @@ export interface WalSegmentName {
   lastCommitAt: number;
 }
 
-const SEGMENT_NAME = /^(\d{10})-(\d{13})-([0-9a-f]{8})([0-9a-f]{8})-(\d+)-(\d+)\.walseg$/;
+/** The number of the last segment a segment or pack holds. */
+export function lastSeqOf(name: Pick<WalSegmentName, 'seq' | 'lastSeq'>): number {
+  return name.lastSeq ?? name.seq;
+}
 
-/** `0000000042-1765126800123-0badcafe12345678-101-117.walseg`: sorts by seq, then parses back. */
+const SEGMENT_NAME = /^(\d{10})-(\d{13})-([0-9a-f]{8})([0-9a-f]{8})-(\d+)-(\d+)\.walseg$/;
+const PACK_NAME = /^(\d{10})-(\d{10})-(\d{13})-([0-9a-f]{8})([0-9a-f]{8})-(\d+)-(\d+)-(\d{13})-(\d+)\.walpack$/;
+
+/**
+ * `0000000042-1765126800123-0badcafe12345678-101-117.walseg`, and a pack of segments 42 to 97
+ * `0000000042-0000000097-1765126800123-0badcafe12345678-101-5117-1765126755123-812.walpack`
+ * (then firstSegmentAt and maxGapMs): both sort by their first number, and parse back.
+ */
 export function formatWalSegmentName(name: WalSegmentName): string {
   const hex = (n: number) => n.toString(16).padStart(8, '0');
-  return `${String(name.seq).padStart(10, '0')}-${String(name.lastCommitAt).padStart(13, '0')}-${hex(name.salt[0])}${hex(name.salt[1])}-${name.firstFrame}-${name.lastFrame}.walseg`;
+  const seq = (n: number) => String(n).padStart(10, '0');
+  const rest = `${String(name.lastCommitAt).padStart(13, '0')}-${hex(name.salt[0])}${hex(name.salt[1])}-${name.firstFrame}-${name.lastFrame}`;
+  if (name.lastSeq === undefined) return `${seq(name.seq)}-${rest}.walseg`;
+  return `${seq(name.seq)}-${seq(name.lastSeq)}-${rest}-${String(name.firstSegmentAt ?? 0).padStart(13, '0')}-${name.maxGapMs ?? 0}.walpack`;
 }
 
 export function parseWalSegmentName(text: string): WalSegmentName | undefined {
   const m = SEGMENT_NAME.exec(text);
-  if (!m) return undefined;
+  if (m) {
+    return {
+      seq: Number(m[1]),
+      lastCommitAt: Number(m[2]),
+      salt: [parseInt(m[3]!, 16), parseInt(m[4]!, 16)],
+      firstFrame: Number(m[5]),
+      lastFrame: Number(m[6]),
+    };
+  }
+  const p = PACK_NAME.exec(text);
+  if (!p || Number(p[2]) <= Number(p[1])) return undefined;
   return {
-    seq: Number(m[1]),
-    lastCommitAt: Number(m[2]),
-    salt: [parseInt(m[3]!, 16), parseInt(m[4]!, 16)],
-    firstFrame: Number(m[5]),
-    lastFrame: Number(m[6]),
+    seq: Number(p[1]),
+    lastSeq: Number(p[2]),
+    lastCommitAt: Number(p[3]),
+    salt: [parseInt(p[4]!, 16), parseInt(p[5]!, 16)],
+    firstFrame: Number(p[6]),
+    lastFrame: Number(p[7]),
+    firstSegmentAt: Number(p[8]),
+    maxGapMs: Number(p[9]),
   };
 }

@@ -44,6 +44,36 @@ describe('summarizeWal: per database, from keys alone', () => {
       ],
     ],
     [
+      'a pack of segments 1-3 on one target and those segments still on another: counted once, no gap',
+      [
+        listing([
+          G1,
+          true,
+          {
+            trades: [
+              { name: { ...seg(1).name, lastSeq: 3, lastFrame: 30, lastCommitAt: T0 + 3000, firstSegmentAt: T0 + 1000, maxGapMs: 1000 }, size: 120 },
+              seg(4),
+            ],
+          },
+        ]),
+        listing([G1, true, { trades: [seg(1), seg(2), seg(3), seg(4)] }]),
+      ],
+      ['trades'],
+      [
+        {
+          newestCommit: { at: T0 + 4000, generation: G1, seq: 4 },
+          generation: {
+            id: G1,
+            segments: 4,
+            bytes: 220,
+            firstSeq: 1,
+            firstMissingSeq: null,
+            last: { seq: 4, salt: SALT, lastFrame: 40, lastCommitAt: T0 + 4000 },
+          },
+        },
+      ],
+    ],
+    [
       'a missing number is a gap (the first one missing is named)',
       [listing([G1, true, { trades: [seg(1), seg(2), seg(4), seg(6)] }])],
       ['trades'],

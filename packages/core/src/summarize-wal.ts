@@ -1,4 +1,5 @@
-import type { WalSegmentName } from './repository-keys.js';
+import { formatWalSegmentName, lastSeqOf, type WalSegmentName } from './repository-keys.js';
+import { foldWalPieces, oneOfEachNumber } from './wal-pieces.js';
 
 /**
  * What the storage says of a source's continuous shipping, per database, and how far behind the
@@ -48,20 +49,21 @@ export interface WalDatabaseSummary {
  */
 export function summarizeWal(listings: readonly WalListingLike[], databases: readonly string[] = []): WalDatabaseSummary[] {
   const withRecord = new Set<string>();
-  // generation -> database -> seq -> segment
-  const segments = new Map<string, Map<string, Map<number, { name: WalSegmentName; size: number }>>>();
+  // generation -> database -> every target's segments and packs (folded below)
+  const segments = new Map<string, Map<string, { key: string; name: WalSegmentName; size: number }[]>>();
   const names = new Set<string>(databases);
   const extra = new Set<string>();
   for (const listing of listings) {
     for (const g of listing.generations) {
       if (g.hasRecord) withRecord.add(g.id);
-      const byDb = segments.get(g.id) ?? new Map<string, Map<number, { name: WalSegmentName; size: number }>>();
+      const byDb = segments.get(g.id) ?? new Map<string, { key: string; name: WalSegmentName; size: number }[]>();
       segments.set(g.id, byDb);
       for (const [db, list] of g.databases) {
         if (!names.has(db)) extra.add(db);
-        const bySeq = byDb.get(db) ?? new Map<number, { name: WalSegmentName; size: number }>();
-        byDb.set(db, bySeq);
-        for (const s of list) if (!bySeq.has(s.name.seq)) bySeq.set(s.name.seq, s);
+        const all = byDb.get(db) ?? [];
+        // Known by its name: the same object on two targets is one.
+        for (const s of list) all.push({ key: formatWalSegmentName(s.name), name: s.name, size: s.size });
+        byDb.set(db, all);
       }
     }
   }
@@ -70,19 +72,21 @@ export function summarizeWal(listings: readonly WalListingLike[], databases: rea
   return [...databases, ...[...extra].sort()].map((database) => {
     let newestCommit: WalDatabaseSummary['newestCommit'] = null;
     for (const id of ids) {
-      for (const s of segments.get(id)?.get(database)?.values() ?? []) {
-        if (!newestCommit || s.name.lastCommitAt > newestCommit.at) newestCommit = { at: s.name.lastCommitAt, generation: id, seq: s.name.seq };
+      for (const s of segments.get(id)?.get(database) ?? []) {
+        if (!newestCommit || s.name.lastCommitAt > newestCommit.at) newestCommit = { at: s.name.lastCommitAt, generation: id, seq: lastSeqOf(s.name) };
       }
     }
     if (newestId === undefined) return { database, newestCommit, generation: null };
-    const list = [...(segments.get(newestId)?.get(database)?.values() ?? [])].sort((a, b) => a.name.seq - b.name.seq);
+    // A segment is known by its generation, database and number; a pack holds a run of them.
+    const list = oneOfEachNumber(foldWalPieces(segments.get(newestId)?.get(database) ?? []).pieces);
     const newest = list.at(-1);
     // Numbers follow on from the oldest present; a sequence that begins after 1 is a pruned prefix, not a gap.
     const firstSeq = list[0]?.name.seq ?? null;
     let firstMissingSeq: number | null = null;
     for (const [i, s] of list.entries()) {
-      if (s.name.seq !== firstSeq! + i) {
-        firstMissingSeq = firstSeq! + i;
+      const expected = i === 0 ? firstSeq! : lastSeqOf(list[i - 1]!.name) + 1;
+      if (s.name.seq !== expected) {
+        firstMissingSeq = expected;
         break;
       }
     }
@@ -91,11 +95,11 @@ export function summarizeWal(listings: readonly WalListingLike[], databases: rea
       newestCommit,
       generation: {
         id: newestId,
-        segments: list.length,
+        segments: list.reduce((sum, s) => sum + lastSeqOf(s.name) - s.name.seq + 1, 0),
         bytes: list.reduce((sum, s) => sum + s.size, 0),
         firstSeq,
         firstMissingSeq,
-        last: newest ? { seq: newest.name.seq, salt: newest.name.salt, lastFrame: newest.name.lastFrame, lastCommitAt: newest.name.lastCommitAt } : null,
+        last: newest ? { seq: lastSeqOf(newest.name), salt: newest.name.salt, lastFrame: newest.name.lastFrame, lastCommitAt: newest.name.lastCommitAt } : null,
       },
     };
   });

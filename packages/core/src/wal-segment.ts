@@ -9,7 +9,9 @@ import { applySignaturePolicy, type ManifestSigner, type SignaturePolicy, type S
  * - a **generation record** (`wal/<source>/<generation>/generation.json`): where each database's
  *   WAL stood when the streamer began following it, written before the first segment;
  * - **segments** (`wal/<source>/<generation>/<database>/<name>.walseg`): the committed WAL
- *   frames of about a second, exactly as they are in the `-wal` file.
+ *   frames of about a second, exactly as they are in the `-wal` file;
+ * - **packs** (`<name>.walpack`): a run of consecutive segments of one WAL in one object, written
+ *   later by the same streamer, a few times smaller (see `pack` below).
  *
  * Both start with two text lines: a JSON header, then the signature over the first line's exact
  * bytes (`null` in an unsigned repository). A segment's body follows: the frames compressed with
@@ -30,12 +32,27 @@ export type WalPlace = z.infer<typeof walPositionSchema>;
 
 export const walSegmentHeaderSchema = z.object({
   format: z.literal(WAL_SEGMENT_FORMAT),
-  version: z.literal(1),
+  /** 1: a segment; 2: a pack (`pack` says what it holds). */
+  version: z.union([z.literal(1), z.literal(2)]),
   source: z.string(),
   generation: z.string(),
   database: z.string(),
-  /** 1, 2, 3... within the generation and database: a missing number is a gap. */
+  /** 1, 2, 3... within the generation and database: a missing number is a gap. A pack's first. */
   seq: z.number().int().min(1),
+  /**
+   * A pack: segments `seq` to `lastSeq` of one WAL in one object, its body page images as byte
+   * ranges against the page's previous image in the pack, without the salts and checksums that
+   * the reader computes again (`bigEndian`: the checksum's word order, from the WAL's magic).
+   */
+  pack: z
+    .object({
+      lastSeq: z.number().int().min(2),
+      bigEndian: z.boolean(),
+      /** As in the pack's name (see WalSegmentName): its first segment's last commit time, the longest time between two segments' last commits. */
+      firstSegmentAt: z.number().int().min(0),
+      maxGapMs: z.number().int().min(0),
+    })
+    .optional(),
   salt,
   firstFrame: z.number().int().min(1),
   lastFrame: z.number().int().min(1),
@@ -135,6 +152,8 @@ export function parseWalSegmentHeader(record: unknown, where: string): WalSegmen
   const parsed = walSegmentHeaderSchema.safeParse(record);
   if (!parsed.success)
     throw new IntegrityError('BAD_MANIFEST', `${where} has a segment header botbackup cannot read (${parsed.error.issues[0]?.message}).`, { subject: where });
+  if ((parsed.data.version === 2) !== (parsed.data.pack !== undefined) || (parsed.data.pack && parsed.data.pack.lastSeq <= parsed.data.seq))
+    throw new IntegrityError('BAD_MANIFEST', `${where} has a segment header that mixes a segment's and a pack's fields; it is damaged.`, { subject: where });
   return parsed.data;
 }
 

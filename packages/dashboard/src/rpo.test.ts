@@ -89,6 +89,16 @@ describe('walCommits', () => {
     };
     expect(walCommits([a, b])).toEqual([{ database: 'trades', times: [100, 300, 400, 500] }]);
   });
+  it('stands in for a pack by times no further apart than its longest gap, one that far: the worst gap of its hour is right', () => {
+    // Segments 2 to 6 packed: the first one's commit at 1000, the last at 9000, at worst 3000 apart.
+    const pack = { ...segment(2, 9000), name: { ...segment(2, 9000).name, lastSeq: 6, firstSegmentAt: 1000, maxGapMs: 3000 } };
+    const listing: WalListingLike = {
+      generations: [{ id: 'g1', hasRecord: true, databases: new Map([['trades', [segment(1, 500), pack, segment(7, 9800)]]]) }],
+    };
+    const [commits] = walCommits([listing]);
+    expect(commits!.times).toEqual([500, 1000, 4000, 7000, 9000, 9800]);
+    expect(hourlyRpo([commits!], 0, H)[0]).toMatchObject({ gapSeconds: 3 });
+  });
 });
 
 describe('the RPO plot', () => {

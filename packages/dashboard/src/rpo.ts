@@ -51,11 +51,30 @@ export function walCommits(listings: readonly WalListingLike[]): DatabaseCommits
       for (const [database, list] of g.databases) {
         const seen = byDb.get(database) ?? new Map<string, number>();
         byDb.set(database, seen);
-        for (const s of list) seen.set(`${g.id}/${s.name.seq}`, s.name.lastCommitAt);
+        for (const s of list) {
+          if (s.name.lastSeq === undefined) seen.set(`${g.id}/${s.name.seq}`, s.name.lastCommitAt);
+          else packTimes(s.name).forEach((t, i) => seen.set(`${g.id}/${s.name.seq}+${i}`, t));
+        }
       }
     }
   }
   return [...byDb.keys()].sort().map((database) => ({ database, times: [...byDb.get(database)!.values()].sort((a, b) => a - b) }));
+}
+
+/**
+ * A pack (a run of segments stored as one object) keeps only its first and last segments' commit
+ * times and the longest time between two of its segments' (the name, WalSegmentName): stood in
+ * for by times from the first to the last no further apart than that, one of them exactly that
+ * far. The worst gap is then right and falls within the pack's few minutes.
+ */
+function packTimes(name: { firstSegmentAt?: number; maxGapMs?: number; lastCommitAt: number }): number[] {
+  const first = name.firstSegmentAt ?? name.lastCommitAt;
+  const step = name.maxGapMs ?? 0;
+  const times = [first];
+  if (step <= 0) return name.lastCommitAt > first ? [first, name.lastCommitAt] : times;
+  for (let t = first + step; t < name.lastCommitAt; t += step) times.push(t);
+  if (name.lastCommitAt > first) times.push(name.lastCommitAt);
+  return times;
 }
 
 /**

@@ -61,6 +61,12 @@ export function sourceSchema(baseDir: string) {
              * crash), so that a streamer started again within it continues the same generation.
              */
             resumeWithin: duration.optional(),
+            /**
+             * How long the streamer collects shipped segments into one pack of the WAL (a few
+             * times smaller; docs/continuous.md, "Storage: packs") before it stores it; the
+             * segments stay that long again, then go. false: every segment stays as shipped.
+             */
+            packEvery: z.union([duration, z.literal(false)]).optional(),
           }),
         ])
         .default(false),
@@ -118,6 +124,7 @@ export function resolveSource(source: SourceSettings, defaults: Defaults, schedu
         : {
             alertAfterMs: ms((source.continuous === true ? undefined : source.continuous.alertAfter) ?? DEFAULT_STREAM_ALERT),
             resumeWithinMs: ms((source.continuous === true ? undefined : source.continuous.resumeWithin) ?? DEFAULT_STREAM_RESUME),
+            packEveryMs: packEveryMs(source.continuous === true ? undefined : source.continuous.packEvery),
           },
   };
 }
@@ -127,6 +134,14 @@ export const DEFAULT_STREAM_ALERT = '1m';
 
 /** How long a dead streamer's WAL follower keeps holding the WAL for the next streamer, unless `continuous.resumeWithin` says otherwise. */
 export const DEFAULT_STREAM_RESUME = '2m';
+
+/** How long shipped segments are collected into a pack, unless `continuous.packEvery` says otherwise. */
+export const DEFAULT_STREAM_PACK = '5m';
+
+/** `continuous.packEvery` in ms; undefined: segments are not packed. */
+function packEveryMs(value: string | false | undefined): number | undefined {
+  return value === false ? undefined : ms(value ?? DEFAULT_STREAM_PACK);
+}
 
 /** The first problem of the sources, in the order they are written: a repeated id, a database, the retention zone, a check. */
 export function sourceProblems(sources: readonly SourceSettings[]): Problem | undefined {

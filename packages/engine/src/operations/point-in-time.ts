@@ -1,4 +1,16 @@
-import { BackupNotFoundError, backupIdTime, planPointInTime, type Manifest, type PitrBackup, type PitrGeneration, type PitrPlan } from '@botbackup/core';
+import {
+  BackupNotFoundError,
+  backupIdTime,
+  foldWalPieces,
+  lastSeqOf,
+  oneOfEachNumber,
+  planPointInTime,
+  type Manifest,
+  type PitrBackup,
+  type PitrGeneration,
+  type PitrPlan,
+  type WalSegmentName,
+} from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { Keyring } from '../crypto/index.js';
 import { listBackupIds, listWal, readGeneration, readManifest, type WalListing } from '../repository/index.js';
@@ -81,7 +93,7 @@ function acceptable(keyring: Keyring, manifest: Manifest, store: BackupStore): b
   }
 }
 
-/** Each generation with a record, its segments the union over every target (by number). */
+/** Each generation with a record, its segments and packs the union over every target (by number). */
 export async function readGenerations(stores: readonly BackupStore[], sourceId: string, keyring: Keyring, signal?: AbortSignal): Promise<PitrGeneration[]> {
   const listings: { store: BackupStore; listing: WalListing }[] = [];
   for (const store of stores) {
@@ -98,20 +110,21 @@ export async function readGenerations(stores: readonly BackupStore[], sourceId: 
       if (record) break;
     }
     if (!record) continue;
-    const segments: PitrGeneration['segments'] = {};
+    // The union over every target, a pack read rather than the segments it holds.
+    const listed: Record<string, { key: string; name: WalSegmentName }[]> = {};
     for (const { listing } of listings) {
       for (const [db, list] of listing.generations.find((g) => g.id === id)?.databases ?? []) {
-        const bySeq = new Map((segments[db] ?? []).map((s) => [s.name.seq, s]));
-        for (const s of list) if (!bySeq.has(s.name.seq)) bySeq.set(s.name.seq, { key: s.key, name: s.name });
-        segments[db] = [...bySeq.values()].sort((a, b) => a.name.seq - b.name.seq);
+        const all = (listed[db] ??= []);
+        for (const s of list) all.push({ key: s.key, name: s.name });
       }
     }
     // Segments after a gap (a number missing on every target) cannot be applied: the list stops
     // there. It may begin after 1: prune deletes the segments before the oldest kept backup.
-    for (const db of Object.keys(segments)) {
-      const list = segments[db]!;
-      const end = list.findIndex((s, i) => s.name.seq !== list[0]!.name.seq + i);
-      if (end >= 0) segments[db] = list.slice(0, end);
+    const segments: PitrGeneration['segments'] = {};
+    for (const [db, all] of Object.entries(listed)) {
+      const list = oneOfEachNumber(foldWalPieces(all).pieces);
+      const end = list.findIndex((s, i) => i > 0 && s.name.seq !== lastSeqOf(list[i - 1]!.name) + 1);
+      segments[db] = end >= 0 ? list.slice(0, end) : list;
     }
     generations.push({ id, startedAt: Date.parse(record.startedAt), start: record.databases, segments });
   }

@@ -1,5 +1,6 @@
 import {
   IntegrityError,
+  lastSeqOf,
   planRetention,
   planWalRetention,
   repositoryKeys,
@@ -20,7 +21,7 @@ import { removeStaleUploads } from '../repository/index.js';
 import { silentLogger, type Logger } from '../support/index.js';
 import { listBackupIds, readManifest } from '../repository/index.js';
 import { isTargetFailure } from '../repository/index.js';
-import { readGeneration } from '../repository/index.js';
+import { readGeneration, readSegment } from '../repository/index.js';
 import { heldWalObjects, listWalOn } from './wal-objects.js';
 
 export interface PruneOptions {
@@ -153,10 +154,11 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
   for (const source of sources) {
     const kept = result.backups.filter((b) => b.sourceId === source.id && b.keep).flatMap((b) => manifestsOf.get(`${source.id}/${b.id}`) ?? []);
     result.wal.push(...(await pruneWal(source, stores, kept, now, options)));
+    result.leftovers.push(...(await pruneShadowed(source.id, stores, options)));
   }
   if (!options.dryRun) {
     const owners = new Set([...held.keys()].filter((k) => !result.backups.some((b) => b.deleted && `${b.sourceId}/${b.id}` === k)));
-    result.leftovers = await removeLeftovers(stores, owners, { sourceId: options.sourceId, cutoff: now.getTime() - config.orphanGraceMs, signal });
+    result.leftovers.push(...(await removeLeftovers(stores, owners, { sourceId: options.sourceId, cutoff: now.getTime() - config.orphanGraceMs, signal })));
     // Last: the deletions above may have emptied folders.
     result.temporary = await removeStaleUploads(stores, { graceMs: config.orphanGraceMs, logger, signal });
   }
@@ -220,6 +222,41 @@ async function pruneWal(
     logger.info({ source: source.id, generation: d.id, action: d.action, objects: d.delete.length, reasons: d.reasons }, 'WAL objects pruned');
   }
   return result;
+}
+
+/**
+ * Deletes (unless `dryRun`) the segments that a pack on the same target already holds: the
+ * streamer deletes them once it stored the pack, so these are what a streamer stopped in between
+ * left. Only after the pack's signed header and body check out (its sha256; opening it would
+ * need the private key, which a worker does not have).
+ */
+async function pruneShadowed(sourceId: string, stores: readonly BackupStore[], options: PruneOptions): Promise<{ store: string; key: string }[]> {
+  const { signal } = options;
+  const removed: { store: string; key: string }[] = [];
+  for (const [store, listing] of await listWalOn(stores, sourceId, signal)) {
+    for (const g of listing.generations) {
+      for (const shadowed of g.shadowed) {
+        const database = repositoryKeys.parseWalKey(shadowed.key);
+        const pieces = database?.kind === 'segment' ? (g.databases.get(database.database) ?? []) : [];
+        const pack = pieces.find((p) => p.name.seq <= shadowed.name.seq && lastSeqOf(shadowed.name) <= lastSeqOf(p.name));
+        if (!pack || !(await intact(store, pack.key, signal))) continue;
+        if (!options.dryRun) await store.delete(shadowed.key, { signal });
+        removed.push({ store: store.name, key: shadowed.key });
+      }
+    }
+  }
+  return removed;
+}
+
+/** Whether a WAL object reads back whole: its header as its key says, its body as its sha256 says. */
+async function intact(store: BackupStore, key: string, signal: AbortSignal | undefined): Promise<boolean> {
+  try {
+    await readSegment(store, key, { trusted: [], insecure: false }, signal);
+    return true;
+  } catch (error) {
+    if (signal?.aborted || !(isTargetFailure(error) || error instanceof IntegrityError)) throw error;
+    return false;
+  }
 }
 
 async function firstReadable(stores: BackupStore[], sourceId: string, backupId: string, signal: AbortSignal | undefined): Promise<Manifest | undefined> {

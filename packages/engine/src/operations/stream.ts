@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   backupIdTime,
   formatSeconds,
+  lastSeqOf,
   newGenerationId,
   repositoryKeys,
   SourceError,
@@ -28,6 +29,7 @@ import {
 import { assertSourceFile, FollowerProcess, WalContinuityError, type WalPosition, type WalSegment } from '../sqlite/index.js';
 import { type Logger, sendNotification, silentLogger } from '../support/index.js';
 import { runBackup } from './backup.js';
+import { WalPacker } from './wal-packer.js';
 import { selectSource } from './backup/prepare.js';
 
 /**
@@ -81,7 +83,9 @@ interface DatabaseStream {
   /** Number of the last segment shipped in this generation (0: none). */
   seq: number;
   /** A segment polled and encoded but not yet on any target: shipped again at the next tick. */
-  pending: { key: string; bytes: Buffer; segment: WalSegment; firstSeenAt: number; lastCommitAt: number; commits: number } | undefined;
+  pending:
+    | { key: string; bytes: Buffer; segment: WalSegment; firstSeenAt: number; lastCommitAt: number; commits: number; commitTimes: [number, number][] }
+    | undefined;
 }
 
 /**
@@ -116,6 +120,7 @@ class SourceStreamer {
   private base: { promise: Promise<void> | undefined; needed: boolean; retryAt: number } = { promise: undefined, needed: false, retryAt: 0 };
   private alerted = false;
   private ticks = 0;
+  private readonly packer: WalPacker;
   /** Why shipping stopped, while each tick tries to start a new generation; undefined while shipping. */
   private paused: string | undefined;
   private pausedAt = 0;
@@ -128,6 +133,16 @@ class SourceStreamer {
   ) {
     this.log = (options.logger ?? silentLogger).child({ source: source.id, stream: true });
     this.host = options.host ?? os.hostname();
+    this.packer = new WalPacker({
+      source: source.id,
+      host: this.host,
+      keyring,
+      signer,
+      stores: options.stores,
+      put: (key, bytes) => this.putEverywhere(key, bytes, false),
+      log: this.log,
+      everyMs: source.continuous!.packEveryMs,
+    });
   }
 
   async run(): Promise<void> {
@@ -197,7 +212,7 @@ class SourceStreamer {
           const stored = await this.firstOf((store) => readSegment(store, last, this.keyring.policy, this.options.signal));
           if (!stored) throw new WalContinuityError(`its newest segment ${last} cannot be read`);
           position = { salt: stored.header.salt, frame: stored.header.lastFrame, checksum: stored.header.chain.end };
-          seq = stored.header.seq;
+          seq = stored.header.pack?.lastSeq ?? stored.header.seq;
         } else {
           const start = record.databases[db.name];
           if (!start?.salt) throw new WalContinuityError(`database "${db.name}" had no WAL when the generation began and nothing was shipped since`);
@@ -279,7 +294,9 @@ class SourceStreamer {
         failed,
       });
       if (this.alerted && this.streams.every((x) => !x.pending)) await this.recovered();
+      await this.packer.add(this.generation, s.db.name, { key, seq: s.seq, segment, commits: shipped.commitTimes });
     }
+    await this.packer.deleteDue();
     if (this.lagging.size > 0 && this.ticks % CATCH_UP_TICKS === 0) await this.catchUp();
     if (this.base.needed && !this.base.promise && Date.now() >= this.base.retryAt) this.startBase();
   }
@@ -306,7 +323,7 @@ class SourceStreamer {
       this.keyring,
       this.signer,
     );
-    return { key, bytes, segment, firstSeenAt: commits[0]![1], lastCommitAt: commits.at(-1)![1], commits: commits.length };
+    return { key, bytes, segment, firstSeenAt: commits[0]![1], lastCommitAt: commits.at(-1)![1], commits: commits.length, commitTimes: commits };
   }
 
   /**
@@ -477,6 +494,8 @@ class SourceStreamer {
   }
 
   private async closeAll(): Promise<void> {
+    // The packs being collected are of the frames followed so far: stored before anything else.
+    await this.packer.storeAll();
     const streams = this.streams;
     this.streams = [];
     for (const s of streams) await s.follower.close();
@@ -500,7 +519,7 @@ function newestSegment(listings: Map<string, WalListing | undefined>, generation
   for (const listing of listings.values()) {
     const list = listing?.generations.find((g) => g.id === generation)?.databases.get(database);
     const last = list?.at(-1);
-    if (last && (!best || last.name.seq > best.seq)) best = { seq: last.name.seq, key: last.key };
+    if (last && (!best || lastSeqOf(last.name) > best.seq)) best = { seq: lastSeqOf(last.name), key: last.key };
   }
   return best?.key;
 }

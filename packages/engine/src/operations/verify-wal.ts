@@ -3,10 +3,12 @@ import {
   checkWalSequence,
   ExitCode,
   IntegrityError,
+  lastSeqOf,
   repositoryKeys,
   type ExitCodeValue,
   type SignaturePolicy,
   type WalGeneration,
+  type WalSegmentName,
   type WalSequenceSegment,
 } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
@@ -127,7 +129,8 @@ async function verifyOn(check: Check, listing: WalListing): Promise<WalVerdict> 
     for (const o of held) {
       if (o.generation !== generation.id || !o.segment || o.in.has(store)) continue;
       const mine = generation.databases.get(o.segment.database);
-      if (o.segment.name.seq >= (mine?.[0]?.name.seq ?? 1) && o.segment.name.seq <= (mine?.at(-1)?.name.seq ?? 0)) continue;
+      const last = mine?.at(-1);
+      if (o.segment.name.seq >= (mine?.[0]?.name.seq ?? 1) && o.segment.name.seq <= (last ? lastSeqOf(last.name) : 0)) continue;
       problem(o.key, missing(o.key, store, held));
     }
   }
@@ -158,10 +161,10 @@ async function checkDatabase(
       const segment = await readSegment(store, listed.key, options.policy, options.signal);
       verdict.bytes += segment.bytes.length;
       if (segment.warning) verdict.warnings.push(segment.warning);
-      sequence.push({ key: listed.key, seq: listed.name.seq, header: segment.header });
+      sequence.push({ key: listed.key, ...seqRange(listed.name), header: segment.header });
     } catch (error) {
       problem(listed.key, error);
-      sequence.push({ key: listed.key, seq: listed.name.seq, header: undefined });
+      sequence.push({ key: listed.key, ...seqRange(listed.name), header: undefined });
     }
     progress.done += listed.size;
     options.onProgress?.({ phase: 'read', done: progress.done, total: progress.total, subject: `wal ${options.sourceId}` });
@@ -177,7 +180,13 @@ async function checkDatabase(
       new IntegrityError('BROKEN_CHAIN', `WAL segment ${p.key} in storage "${store.name}" ${p.message}${p.missing ? where : ''}.`, { subject: p.key }),
     );
   }
-  verdict.ranges.push({ generation, database, first: list[0]!.name.seq, last: list.at(-1)!.name.seq, count: list.length });
+  const count = list.reduce((n, s) => n + lastSeqOf(s.name) - s.name.seq + 1, 0);
+  verdict.ranges.push({ generation, database, first: list[0]!.name.seq, last: lastSeqOf(list.at(-1)!.name), count });
+}
+
+/** A segment's number, or the run of numbers a pack holds. */
+function seqRange(name: WalSegmentName): { seq: number; lastSeq?: number } {
+  return name.lastSeq === undefined ? { seq: name.seq } : { seq: name.seq, lastSeq: name.lastSeq };
 }
 
 function emptyVerdict(source: string, store: BackupStore): WalVerdict {
@@ -188,7 +197,8 @@ function emptyVerdict(source: string, store: BackupStore): WalVerdict {
 function elsewhere(held: readonly HeldWalObject[], store: BackupStore, generation: string, database: string, range: { from: number; to: number }): string[] {
   const names = new Set<string>();
   for (const o of held) {
-    if (o.generation !== generation || o.segment?.database !== database || o.segment.name.seq < range.from || o.segment.name.seq > range.to) continue;
+    // Overlapping the range: a pack may hold part of it.
+    if (o.generation !== generation || o.segment?.database !== database || lastSeqOf(o.segment.name) < range.from || o.segment.name.seq > range.to) continue;
     for (const s of o.in) if (s !== store) names.add(s.name);
   }
   return [...names];

@@ -1,4 +1,4 @@
-import { repositoryKeys, type WalSegmentName } from '@botbackup/core';
+import { foldWalPieces, repositoryKeys, type WalSegmentName } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import { listWal, type WalListing } from '../repository/index.js';
 
@@ -44,7 +44,7 @@ export function heldWalObjects(sourceId: string, listings: ReadonlyMap<BackupSto
     }
   }
   const rank = (o: HeldWalObject) => (o.segment ? 1 : 0);
-  return [...byKey.values()].sort(
+  return withoutShadowed([...byKey.values()]).sort(
     (a, b) =>
       rank(a) - rank(b) ||
       compare(a.generation, b.generation) ||
@@ -52,6 +52,27 @@ export function heldWalObjects(sourceId: string, listings: ReadonlyMap<BackupSto
       (a.segment?.name.seq ?? 0) - (b.segment?.name.seq ?? 0) ||
       compare(a.key, b.key),
   );
+}
+
+/**
+ * Drops the segments a pack on some target holds (each store's listing is folded alone): no
+ * target needs them, so none is reported missing them and none is copied them; prune deletes
+ * them where they are.
+ */
+function withoutShadowed(objects: HeldWalObject[]): HeldWalObject[] {
+  const groups = new Map<string, HeldWalObject[]>();
+  for (const o of objects) {
+    if (!o.segment) continue;
+    const id = `${o.generation}\u0000${o.segment.database}`;
+    const group = groups.get(id) ?? [];
+    group.push(o);
+    groups.set(id, group);
+  }
+  const shadowed = new Set<HeldWalObject>();
+  for (const group of groups.values()) {
+    for (const o of foldWalPieces(group.map((g) => ({ key: g.key, name: g.segment!.name, object: g }))).shadowed) shadowed.add(o.object);
+  }
+  return objects.filter((o) => !shadowed.has(o));
 }
 
 /** The sources that have anything under wal/ on any of these stores. */

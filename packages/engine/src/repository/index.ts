@@ -20,10 +20,12 @@ export { makeOwnedTempDir, removeStaleTemp, removeStaleUploads, type StaleTempCl
 export { isTargetFailure } from './target-failure.js';
 export {
   encodeGeneration,
+  encodePack,
   encodeSegment,
   listWal,
   type ListedSegment,
   openSegment,
+  type PackContent,
   readGeneration,
   readGenerationBytes,
   readSegment,

@@ -7,3 +7,4 @@ export { tidyWalSidecars, walSidecars } from './sqlite-sidecars.js';
 export { WAL_FRAME_HEADER_SIZE } from './sqlite-wal.js';
 export { applyWalFrames, commitFrames, WalContinuityError, WalFollower, type WalPosition, type WalSegment } from './wal-follower.js';
 export { FollowerProcess } from './follower-process.js';
+export { decodeWalPack, WalPackWriter } from './wal-pack.js';

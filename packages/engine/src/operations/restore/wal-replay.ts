@@ -112,9 +112,10 @@ function checkFollows(segment: StoredSegment, name: WalSegmentName, previous: St
     throw bad(`is not segment ${name.seq} of "${database}" in generation ${generation}`);
   if (!previous) return;
   const p = previous.header;
-  if (h.seq !== p.seq + 1) throw bad(`follows segment ${p.seq}`);
+  const previousLast = p.pack?.lastSeq ?? p.seq;
+  if (h.seq !== previousLast + 1) throw bad(`follows segment ${previousLast}`);
   const sameWal = h.salt[0] === p.salt[0] && h.salt[1] === p.salt[1];
   if (sameWal ? h.firstFrame !== p.lastFrame + 1 || h.chain.start[0] !== p.chain.end[0] || h.chain.start[1] !== p.chain.end[1] : h.firstFrame !== 1) {
-    throw bad(`does not continue segment ${p.seq} (frames ${p.lastFrame} then ${h.firstFrame})`);
+    throw bad(`does not continue segment ${previousLast} (frames ${p.lastFrame} then ${h.firstFrame})`);
   }
 }
