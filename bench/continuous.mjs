@@ -162,7 +162,7 @@ function walStored(repo) {
         out.all += fs.statSync(file).size;
         continue;
       }
-      const listed = fs.readdirSync(file).map((f) => ({ name: parseWalSegmentName(f), size: fs.statSync(path.join(file, f)).size }));
+      const listed = fs.readdirSync(file).map((f) => ({ key: f, name: parseWalSegmentName(f), size: fs.statSync(path.join(file, f)).size }));
       for (const l of listed) {
         out.all += l.size;
         if (l.name?.lastSeq !== undefined) out.packs += l.size;

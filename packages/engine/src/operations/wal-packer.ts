@@ -17,8 +17,8 @@ import type { Logger } from '../support/index.js';
  * its own, and a pack that cannot be made or stored is dropped (its segments stay).
  */
 
-/** Frames (uncompressed, as SQLite wrote them) after which a pack is stored sooner: bounds its memory. */
-const PACK_MAX_FRAME_BYTES = 256 * 1024 * 1024;
+/** Frames (uncompressed, as SQLite wrote them) after which a pack is stored sooner: bounds the memory of the streamer and of a restore that opens it (the frames are rebuilt whole). */
+const PACK_MAX_FRAME_BYTES = 32 * 1024 * 1024;
 
 /** A segment as shipped: its key, its number, the follower's segment and its commits with their times. */
 export interface ShippedSegment {

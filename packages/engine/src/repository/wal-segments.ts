@@ -23,6 +23,7 @@ import { compress, decompress } from 'zstd-napi';
 import type { Keyring } from '../crypto/index.js';
 import { decodeWalPack, WAL_FRAME_HEADER_SIZE } from '../sqlite/index.js';
 import { TOOL_VERSION } from '../support/index.js';
+import { decodeCommits, encodeCommits } from './pack-commits.js';
 import { readBytes } from './repository.js';
 
 /**
@@ -79,8 +80,10 @@ export async function encodePack(
   keyring: Keyring,
   signer: ManifestSigner | undefined,
 ): Promise<{ key: string; bytes: Buffer; header: WalSegmentHeader }> {
-  const { encoded, pack, ...facts } = content;
-  return encodeWalObject(facts, compress(encoded, { compressionLevel: PACK_ZSTD_LEVEL }), pack, keyring, signer);
+  const { encoded, pack, commits, ...facts } = content;
+  // The commits go in the body (pack-commits.ts); the header keeps the last one, which the key names.
+  const body = Buffer.concat([encodeCommits(commits, facts.firstFrame), encoded]);
+  return encodeWalObject({ ...facts, commits: [commits.at(-1)!] }, compress(body, { compressionLevel: PACK_ZSTD_LEVEL }), pack, keyring, signer);
 }
 
 async function encodeWalObject(
@@ -164,10 +167,11 @@ export async function readSegment(store: BackupStore, key: string, policy: Signa
 }
 
 /**
- * The frames of a checked segment: opened (with the keys that open `base`'s backup, whose errors
- * name it) and decompressed, and their count checked against the header.
+ * The frames of a checked segment, and its commits: opened (with the keys that open `base`'s
+ * backup, whose errors name it) and decompressed, and their count checked against the header.
+ * A segment's commits are in its header; a pack's in its body, its header keeping the last.
  */
-export async function openSegment(segment: StoredSegment, keyring: Keyring, base: Manifest): Promise<Buffer> {
+export async function openSegment(segment: StoredSegment, keyring: Keyring, base: Manifest): Promise<{ frames: Buffer; commits: [number, number][] }> {
   const { header } = segment;
   const packed = header.body.encryption ? await keyring.decryptBytes(base, segment.body, header.body.encryption.readers) : segment.body;
   let frames: Buffer;
@@ -178,7 +182,8 @@ export async function openSegment(segment: StoredSegment, keyring: Keyring, base
       subject: segment.key,
     });
   }
-  if (header.pack) frames = unpack(segment.key, header, frames);
+  let commits = header.commits;
+  if (header.pack) ({ frames, commits } = unpack(segment.key, header, frames));
   if (frames.length !== (header.lastFrame - header.firstFrame + 1) * (WAL_FRAME_HEADER_SIZE + header.pageSize)) {
     throw new IntegrityError(
       'BAD_ARCHIVE',
@@ -188,7 +193,7 @@ export async function openSegment(segment: StoredSegment, keyring: Keyring, base
       },
     );
   }
-  return frames;
+  return { frames, commits };
 }
 
 /**
@@ -196,8 +201,13 @@ export async function openSegment(segment: StoredSegment, keyring: Keyring, base
  * the chain they give must end where the signed header says the pack's last segment ended,
  * which proves every rebuilt byte that a checksum covers.
  */
-function unpack(key: string, header: WalSegmentHeader, encoded: Buffer): Buffer {
-  const { frames, chainEnd } = decodeWalPack(encoded, {
+function unpack(key: string, header: WalSegmentHeader, body: Buffer): { frames: Buffer; commits: [number, number][] } {
+  const { commits, end } = decodeCommits(body, header.firstFrame, `WAL pack ${key}`);
+  const last = commits.at(-1)!;
+  if (last[0] !== header.lastFrame || last[1] !== header.commits.at(-1)![1]) {
+    throw new IntegrityError('BAD_ARCHIVE', `WAL pack ${key}: its commits do not end at the commit its header names; it is damaged.`, { subject: key });
+  }
+  const { frames, chainEnd } = decodeWalPack(body.subarray(end), {
     pageSize: header.pageSize,
     salt: header.salt,
     chainStart: header.chain.start,
@@ -208,7 +218,7 @@ function unpack(key: string, header: WalSegmentHeader, encoded: Buffer): Buffer 
       subject: key,
     });
   }
-  return frames;
+  return { frames, commits };
 }
 
 /** A new generation's record, as stored bytes. */

@@ -53,11 +53,12 @@ export async function replayWal(run: StagingRun, replay: WalReplay, databases: r
         previous = segment;
         const header = segment.header;
         const from = i === 0 ? Math.max(plan.fromFrame, header.firstFrame - 1) : header.firstFrame - 1;
+        const opened = await openSegment(segment, run.keyring, run.manifest);
         // The last commit to apply: every one of a whole segment, those seen by the moment of a cut one.
-        const commits = header.commits.filter(([frame, seenAt]) => frame > from && (!listed.cut || replay.at === undefined || seenAt <= replay.at));
+        const commits = opened.commits.filter(([frame, seenAt]) => frame > from && (!listed.cut || replay.at === undefined || seenAt <= replay.at));
         const last = commits.at(-1);
         if (!last) continue;
-        const frames = await openSegment(segment, run.keyring, run.manifest);
+        const frames = opened.frames;
         const frameSize = WAL_FRAME_HEADER_SIZE + header.pageSize;
         for (let off = 0; off < frames.length; off += frameSize) {
           if (frames.readUInt32BE(off + 8) !== header.salt[0] || frames.readUInt32BE(off + 12) !== header.salt[1]) {
