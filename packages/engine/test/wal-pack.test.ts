@@ -108,12 +108,24 @@ function thrown(run: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
-/** A body written by hand (layout in wal-pack.ts): version 1, frame count, chain end, records. */
+/** A body written by hand (layout in wal-pack.ts) from whole records (head, then its range heads and bytes, or its page), split into the body's parts. */
 function craftBody(records: Buffer[]): Buffer {
-  const head = Buffer.alloc(13);
-  head.writeUInt8(1, 0);
+  const parts: Buffer[][] = [[], [], [], []];
+  for (const r of records) {
+    parts[0]!.push(r.subarray(0, 9));
+    if (r[8] !== 1) {
+      parts[3]!.push(r.subarray(9));
+      continue;
+    }
+    const n = r.readUInt16BE(9);
+    parts[1]!.push(r.subarray(9, 11 + 4 * n));
+    parts[2]!.push(r.subarray(11 + 4 * n));
+  }
+  const head = Buffer.alloc(25);
+  head.writeUInt8(2, 0);
   head.writeUInt32BE(records.length, 1);
-  return Buffer.concat([head, ...records]);
+  [1, 2, 3].forEach((k, i) => head.writeUInt32BE(Buffer.concat(parts[k]!).length, 13 + 4 * i));
+  return Buffer.concat([head, ...parts.flat()]);
 }
 
 function record(page: number, tag: number, rest: Buffer): Buffer {
@@ -223,7 +235,7 @@ describe('WAL packs', () => {
     const { body } = pack(trades);
     const truncated = thrown(() => decodeWalPack(body.subarray(0, body.length - 1), trades));
     expect(truncated).toBeInstanceOf(IntegrityError);
-    expect((truncated as IntegrityError).message).toMatch(/inside the record of frame \d+; it is truncated/);
+    expect((truncated as IntegrityError).message).toMatch(/the body ends after \d+ bytes, but its header says it holds \d+; it is truncated/);
     expect(() => decodeWalPack(body.subarray(0, body.length >> 1), trades)).toThrow(IntegrityError);
     expect(() => decodeWalPack(body.subarray(0, 5), trades)).toThrow(/inside its header/);
 

@@ -11,22 +11,26 @@
  *
  * Pure over bytes: no I/O and no compression (the caller compresses the body, with zstd).
  *
- * Layout of a body (version 1), every integer big-endian, unsigned:
+ * Layout of a body (version 2), every integer big-endian, unsigned. Like fields are kept together
+ * (columns rather than records): zstd then finds the repeats in each, and a pack was 15 % smaller
+ * than with each frame's record whole (measured on a trade writer's 46 segments: 74 KB against
+ * 87 KB at level 9).
  *
- *     u8      version: 1
+ *     u8      version: 2
  *     u32     frame count
  *     u32 x2  checksum of the last frame (the chain's end; [chainStart] when there is no frame),
  *             which the decoder computes again and compares: proof that the rebuilt frames are
  *             the ones the writer checked
- *     then one record per frame, in WAL order:
- *     u32     page number (never 0)
- *     u32     database size in pages after the commit; 0 when the frame is not a commit frame
- *     u8      tag: 0 = full, 1 = ranges
- *     full:   the page (page size bytes)
- *     ranges: u16 range count n; n times (u16 offset, u16 length); then the n ranges' bytes, one
- *             after the other. The page is its previous image in this pack with those bytes
- *             replaced. Ranges are in ascending order, do not overlap, are at least 1 byte long
+ *     u32 x3  lengths of the range heads, the changed bytes and the whole pages below
+ *     heads:  per frame, in WAL order: u32 page number (never 0); u32 database size in pages
+ *             after the commit (0 when the frame is not a commit frame); u8 tag: 0 = the page is
+ *             the next one of the whole pages, 1 = it is its previous image in this pack with
+ *             ranges replaced
+ *     range heads: per tag-1 frame, in order: u16 range count n, then n times (u16 offset, u16
+ *             length). Ranges are in ascending order, do not overlap, are at least 1 byte long
  *             and end within the page; n may be 0 (the page was written again unchanged).
+ *     changed bytes: the ranges' bytes, frame after frame, range after range
+ *     whole pages: page size bytes each, in order
  *
  * The first image of a page in a pack is always full; a later one is full when its ranges would
  * not be smaller. Ranges separated by fewer than 8 equal bytes are merged into one. 16-bit fields
@@ -40,15 +44,13 @@
 import { IntegrityError } from '@botbackup/core';
 import { WAL_FRAME_HEADER_SIZE, walChecksum } from './sqlite-wal.js';
 
-const VERSION = 1;
-/** Version, frame count, chain end. */
-const BODY_HEADER_SIZE = 1 + 4 + 8;
+const VERSION = 2;
+/** Version, frame count, chain end, the lengths of the range-heads, changed-bytes and full-pages parts. */
+const BODY_HEADER_SIZE = 1 + 4 + 8 + 3 * 4;
 const FULL = 0;
 const RANGES = 1;
 /** Page number, commit size, tag. */
 const RECORD_HEAD_SIZE = 4 + 4 + 1;
-/** The smallest record (ranges, none): bounds the frame count a body of a given length can hold. */
-const MIN_RECORD_SIZE = RECORD_HEAD_SIZE + 2;
 /** Offset and length of one range. */
 const RANGE_ENTRY_SIZE = 4;
 /**
@@ -86,8 +88,9 @@ export class WalPackWriter {
   private readonly frameSize: number;
   /** Page number → its last image in this pack: the base of the page's next ranges. */
   private readonly images = new Map<number, Buffer>();
-  private readonly records: Buffer[] = [];
-  private recordBytes = 0;
+  /** The body's four parts (see the top comment): per frame its head, per ranges frame its range heads, the changed bytes, whole pages. */
+  private readonly parts = { heads: [] as Buffer[], rangeHeads: [] as Buffer[], data: [] as Buffer[], fulls: [] as Buffer[] };
+  private readonly lengths = { heads: 0, rangeHeads: 0, data: 0, fulls: 0 };
   private count = 0;
   private chain: Chain;
   private order: boolean | undefined;
@@ -109,7 +112,8 @@ export class WalPackWriter {
 
   /** Bytes of the body so far, before compression (where a caller may choose to end a pack). */
   get size(): number {
-    return BODY_HEADER_SIZE + this.recordBytes;
+    const l = this.lengths;
+    return BODY_HEADER_SIZE + l.heads + l.rangeHeads + l.data + l.fulls;
   }
 
   /** The checksum byte order found at the first frame; undefined before it. */
@@ -147,7 +151,11 @@ export class WalPackWriter {
     head.writeUInt32BE(this.count, 1);
     head.writeUInt32BE(this.chain[0], 5);
     head.writeUInt32BE(this.chain[1], 9);
-    const body = Buffer.concat([head, ...this.records], this.size);
+    head.writeUInt32BE(this.lengths.rangeHeads, 13);
+    head.writeUInt32BE(this.lengths.data, 17);
+    head.writeUInt32BE(this.lengths.fulls, 21);
+    const { heads, rangeHeads, data, fulls } = this.parts;
+    const body = Buffer.concat([head, ...heads, ...rangeHeads, ...data, ...fulls], this.size);
     return { body, frames: this.count, bigEndian: this.order ?? false, chainEnd: this.chainEnd };
   }
 
@@ -181,12 +189,24 @@ export class WalPackWriter {
     const pageNumber = frame.readUInt32BE(0);
     const previous = this.images.get(pageNumber);
     const ranges = previous ? differingRanges(previous, page) : undefined;
-    const record = ranges && rangesSize(ranges) < this.pageSize ? rangesRecord(frame, page, ranges) : fullRecord(frame, page);
-    this.records.push(record);
-    this.recordBytes += record.length;
+    const asRanges = ranges !== undefined && rangesSize(ranges) < this.pageSize;
+    const head = Buffer.allocUnsafe(RECORD_HEAD_SIZE);
+    frame.copy(head, 0, 0, 8);
+    head.writeUInt8(asRanges ? RANGES : FULL, 8);
+    this.add('heads', head);
+    if (asRanges) {
+      const { entries, bytes } = rangesRecord(page, ranges);
+      this.add('rangeHeads', entries);
+      this.add('data', bytes);
+    } else this.add('fulls', Buffer.from(page));
     // A copy: the caller may reuse the buffer it appended.
     if (previous) page.copy(previous);
     else this.images.set(pageNumber, Buffer.from(page));
+  }
+
+  private add(part: keyof WalPackWriter['parts'], bytes: Buffer): void {
+    this.parts[part].push(bytes);
+    this.lengths[part] += bytes.length;
   }
 }
 
@@ -199,18 +219,7 @@ export class WalPackWriter {
 export function decodeWalPack(body: Buffer, options: WalPackOptions): { frames: Buffer; chainEnd: [number, number]; count: number } {
   const { pageSize, salt, bigEndian } = options;
   assertPageSize(pageSize);
-  const reader = new BodyReader(body);
-  const version = reader.u8();
-  if (version !== VERSION) throw malformed(`its version is ${version}, not ${VERSION}`);
-  const count = reader.u32();
-  const stored: Chain = [reader.u32(), reader.u32()];
-  // Checked before allocating: a damaged count must not ask for gigabytes.
-  if (count * MIN_RECORD_SIZE > reader.remaining) {
-    throw new IntegrityError(
-      'TRUNCATED',
-      `WAL pack: the body says it holds ${count} frames, but its ${body.length} bytes cannot hold that many; it is truncated.`,
-    );
-  }
+  const { count, stored, parts } = splitBody(body);
   const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
   const frames = Buffer.alloc(count * frameSize);
   // Page number → its last image, a view into `frames`: the base of the page's next ranges.
@@ -218,15 +227,16 @@ export function decodeWalPack(body: Buffer, options: WalPackOptions): { frames: 
   let chain: Chain = [options.chainStart[0], options.chainStart[1]];
   for (let i = 0; i < count; i++) {
     const frame = frames.subarray(i * frameSize, (i + 1) * frameSize);
-    reader.frame = i + 1;
-    decodeRecord(reader, frame, images);
+    for (const part of Object.values(parts)) part.frame = i + 1;
+    decodeRecord(parts, frame, images);
     frame.writeUInt32BE(salt[0], 8);
     frame.writeUInt32BE(salt[1], 12);
     chain = frameChecksum(frame, bigEndian, chain);
     frame.writeUInt32BE(chain[0], 16);
     frame.writeUInt32BE(chain[1], 20);
   }
-  if (reader.remaining > 0) throw malformed(`${reader.remaining} bytes follow its last frame (${count})`);
+  const left = Object.values(parts).reduce((n, part) => n + part.remaining, 0);
+  if (left > 0) throw malformed(`${left} bytes follow its last frame (${count})`);
   if (!sameChain(chain, stored)) {
     throw new IntegrityError(
       'CHECKSUM_MISMATCH',
@@ -236,41 +246,62 @@ export function decodeWalPack(body: Buffer, options: WalPackOptions): { frames: 
   return { frames, chainEnd: chain, count };
 }
 
-/** Reads one record into `frame` (page number, commit size, page), keeping the page as the page's last image. */
-function decodeRecord(reader: BodyReader, frame: Buffer, images: Map<number, Buffer>): void {
-  const n = reader.frame;
-  const pageNumber = reader.u32();
+/** The body's header, and a reader over each of its four parts, their lengths checked against the body's. */
+function splitBody(body: Buffer): { count: number; stored: Chain; parts: Parts } {
+  const header = new BodyReader(body);
+  const version = header.u8();
+  if (version !== VERSION) throw malformed(`its version is ${version}, not ${VERSION}`);
+  const count = header.u32();
+  const stored: Chain = [header.u32(), header.u32()];
+  const lengths = [count * RECORD_HEAD_SIZE, header.u32(), header.u32(), header.u32()] as const;
+  // Checked before allocating: a damaged count must not ask for gigabytes.
+  const total = BODY_HEADER_SIZE + lengths.reduce((a, b) => a + b, 0);
+  if (total > body.length) {
+    throw new IntegrityError('TRUNCATED', `WAL pack: the body ends after ${body.length} bytes, but its header says it holds ${total}; it is truncated.`);
+  }
+  if (total < body.length) throw malformed(`${body.length - total} bytes follow its last frame (${count})`);
+  let offset = BODY_HEADER_SIZE;
+  const next = (length: number) => new BodyReader(body.subarray(offset, (offset += length)));
+  return { count, stored, parts: { heads: next(lengths[0]), rangeHeads: next(lengths[1]), data: next(lengths[2]), fulls: next(lengths[3]) } };
+}
+
+type Parts = Record<'heads' | 'rangeHeads' | 'data' | 'fulls', BodyReader>;
+
+/** Reads one frame into `frame` (page number, commit size, page), keeping the page as the page's last image. */
+function decodeRecord(parts: Parts, frame: Buffer, images: Map<number, Buffer>): void {
+  const n = parts.heads.frame;
+  const pageNumber = parts.heads.u32();
   if (pageNumber === 0) throw malformed(`frame ${n} has page number 0`);
   frame.writeUInt32BE(pageNumber, 0);
-  frame.writeUInt32BE(reader.u32(), 4);
+  frame.writeUInt32BE(parts.heads.u32(), 4);
   const page = frame.subarray(WAL_FRAME_HEADER_SIZE);
-  const tag = reader.u8();
+  const tag = parts.heads.u8();
   if (tag === FULL) {
-    reader.take(page.length).copy(page);
+    parts.fulls.take(page.length).copy(page);
   } else if (tag === RANGES) {
     const previous = images.get(pageNumber);
     if (!previous) throw malformed(`frame ${n} holds changes to page ${pageNumber}, which has no earlier full image in the pack`);
     previous.copy(page);
-    applyRanges(reader, page);
+    applyRanges(parts, page);
   } else {
     throw malformed(`frame ${n} has tag ${tag}, neither full (${FULL}) nor ranges (${RANGES})`);
   }
   images.set(pageNumber, page);
 }
 
-/** Replaces the ranges a ranges record lists in `page`, checking each lies within it, after the one before. */
-function applyRanges(reader: BodyReader, page: Buffer): void {
-  const n = reader.u16();
-  const entries = reader.take(n * RANGE_ENTRY_SIZE);
+/** Replaces the ranges a frame's range heads list in `page`, checking each lies within it, after the one before. */
+function applyRanges(parts: Parts, page: Buffer): void {
+  const n = parts.rangeHeads.u16();
+  const entries = parts.rangeHeads.take(n * RANGE_ENTRY_SIZE);
   let end = 0;
   for (let k = 0; k < n; k++) {
     const offset = entries.readUInt16BE(k * RANGE_ENTRY_SIZE);
     const length = entries.readUInt16BE(k * RANGE_ENTRY_SIZE + 2);
-    const where = `frame ${reader.frame}: range ${k + 1} (${length} bytes at offset ${offset})`;
+    const where = `frame ${parts.heads.frame}: range ${k + 1} (${length} bytes at offset ${offset})`;
     if (length === 0) throw malformed(`${where} is empty`);
     if (offset < end) throw malformed(`${where} does not start after the range before it`);
     if (offset + length > page.length) throw malformed(`${where} ends past the page of ${page.length} bytes`);
-    reader.take(length).copy(page, offset);
+    parts.data.take(length).copy(page, offset);
     end = offset + length;
   }
 }
@@ -371,31 +402,20 @@ function rangesSize(ranges: number[]): number {
   return size;
 }
 
-function rangesRecord(frame: Buffer, page: Buffer, ranges: number[]): Buffer {
+/** A ranges frame's range heads (count, then offset and length each) and its changed bytes. */
+function rangesRecord(page: Buffer, ranges: number[]): { entries: Buffer; bytes: Buffer } {
   const n = ranges.length / 2;
-  const record = Buffer.allocUnsafe(RECORD_HEAD_SIZE + rangesSize(ranges));
-  frame.copy(record, 0, 0, 8);
-  record.writeUInt8(RANGES, 8);
-  record.writeUInt16BE(n, RECORD_HEAD_SIZE);
-  let entry = RECORD_HEAD_SIZE + 2;
-  let data = entry + n * RANGE_ENTRY_SIZE;
+  const entries = Buffer.allocUnsafe(2 + n * RANGE_ENTRY_SIZE);
+  entries.writeUInt16BE(n, 0);
+  const bytes: Buffer[] = [];
   for (let k = 0; k < ranges.length; k += 2) {
     const start = ranges[k]!;
     const end = ranges[k + 1]!;
-    record.writeUInt16BE(start, entry);
-    record.writeUInt16BE(end - start, entry + 2);
-    entry += RANGE_ENTRY_SIZE;
-    data += page.copy(record, data, start, end);
+    entries.writeUInt16BE(start, 2 + (k / 2) * RANGE_ENTRY_SIZE);
+    entries.writeUInt16BE(end - start, 4 + (k / 2) * RANGE_ENTRY_SIZE);
+    bytes.push(Buffer.from(page.subarray(start, end)));
   }
-  return record;
-}
-
-function fullRecord(frame: Buffer, page: Buffer): Buffer {
-  const record = Buffer.allocUnsafe(RECORD_HEAD_SIZE + page.length);
-  frame.copy(record, 0, 0, 8);
-  record.writeUInt8(FULL, 8);
-  page.copy(record, RECORD_HEAD_SIZE);
-  return record;
+  return { entries, bytes: Buffer.concat(bytes) };
 }
 
 function assertPageSize(pageSize: number): void {
