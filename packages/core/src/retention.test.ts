@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION, planRetention, type RetentionBackup, type RetentionDecision, type RetentionPolicy } from './retention.js';
+import { seededRandom as random } from '../../../test/helpers/random.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -240,18 +241,6 @@ describe('planRetention: tables over generated calendars', () => {
     expect(backups.length).toBe(33);
   });
 });
-
-/** mulberry32: a small seeded generator, so a failing case can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata'];
 const SCHEDULES = [null, 'nightly', 'hourly'];

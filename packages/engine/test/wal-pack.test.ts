@@ -7,24 +7,13 @@ import { compress } from 'zstd-napi';
 import { IntegrityError } from '@botbackup/core';
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, walChecksum } from '../src/sqlite/sqlite-wal.js';
 import { decodeWalPack, WalPackWriter, type WalPackOptions } from '../src/sqlite/wal-pack.js';
+import { seededRandom as prng } from '../../../test/helpers/random.js';
 
 /** The frames of a real -wal file and what a pack of them needs beside the body. */
 interface Wal extends WalPackOptions {
   frames: Buffer;
   count: number;
   frameSize: number;
-}
-
-/** A deterministic PRNG (mulberry32): the same database, and the same chunks, on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'SOL/USDT', 'XRP/USDT', 'ADA/USDT', 'DOGE/USDT', 'AVAX/USDT', 'LINK/USDT'];
