@@ -67,6 +67,16 @@ describe('continuous protection: packs', () => {
     // verify reads the pack like a segment (signature, header against key, sha256) and finds no gap.
     const verified = await runCli(['-c', config, 'verify', '--all']);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    // A pack that does not check out (one byte of its body flipped) keeps its segments from prune.
+    const good = await fs.readFile(pack.file);
+    const bad = Buffer.from(good);
+    bad[bad.length - 1]! ^= 0xff;
+    await fs.writeFile(pack.file, bad);
+    const refused = await runCli(['-c', config, '--json', 'prune']);
+    expect(refused.code, refused.stderr).toBe(0);
+    expect((JSON.parse(refused.stdout) as { leftovers: unknown[] }).leftovers).toEqual([]);
+    expect((await shippedSegments(repo)).length).toBe(segments.length);
+    await fs.writeFile(pack.file, good);
     // prune deletes the segments the checked pack holds, and nothing else.
     const pruned = await runCli(['-c', config, '--json', 'prune']);
     expect(pruned.code, pruned.stderr).toBe(0);

@@ -95,10 +95,10 @@ export class WalPacker {
     for (const database of [...this.open.keys()]) await this.store(database);
   }
 
-  /** Deletes the segments of packs stored long enough ago; `all`: every one now (a stop). */
-  async deleteDue(all = false): Promise<void> {
+  /** Deletes the segments of packs stored long enough ago (one packEvery). */
+  async deleteDue(): Promise<void> {
     const now = Date.now();
-    while (this.deletions.length > 0 && (all || this.deletions[0]!.at <= now)) {
+    while (this.deletions.length > 0 && this.deletions[0]!.at <= now) {
       const { store, keys } = this.deletions.shift()!;
       for (const key of keys) {
         await store.delete(key).catch((error: unknown) => {
