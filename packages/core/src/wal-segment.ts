@@ -61,7 +61,10 @@ export const walSegmentHeaderSchema = z.object({
   pageCount: z.number().int().min(1),
   /** The WAL checksum chain before the first frame and after the last (the next segment continues `end`). */
   chain: z.object({ start: checksum, end: checksum }),
-  /** Every commit in the segment: its last frame and when the streamer first saw it (ms since the epoch). */
+  /**
+   * Every commit in the segment: its last frame and when the streamer first saw it (ms since the
+   * epoch). A pack's header holds only its last commit; the others are in its encrypted body.
+   */
   commits: z.array(z.tuple([z.number().int().min(1), z.number().int().min(0)])).min(1),
   host: z.string(),
   tool: z.string(),

@@ -52,9 +52,9 @@ export interface SegmentContent {
 /** zstd level of segment bodies: a second of WAL frames is small, and the streamer must stay cheap. */
 const SEGMENT_ZSTD_LEVEL = 3;
 /**
- * zstd level of pack bodies: a pack is written once per many segments, and its encoded body is
- * small (byte ranges, not pages), so a higher level costs little CPU and saves about a fifth
- * (measured on a trade writer's WAL: see docs/benchmarks.md, "Continuous protection").
+ * zstd level of pack bodies: a pack is written once per many segments, so a higher level costs
+ * little. Measured on a pack of 46 segments of a trade writer (1.8 MB encoded): 3.5 % smaller
+ * than level 3 in 16 ms; level 19 was 9 % smaller but took 380 ms, a percent of a core more.
  */
 const PACK_ZSTD_LEVEL = 9;
 
