@@ -21,7 +21,7 @@ import { removeStaleUploads } from '../repository/index.js';
 import { silentLogger, type Logger } from '../support/index.js';
 import { listBackupIds, readManifest } from '../repository/index.js';
 import { isTargetFailure } from '../repository/index.js';
-import { readGeneration, readSegment } from '../repository/index.js';
+import { readGeneration, readSegment, type WalListing } from '../repository/index.js';
 import { heldWalObjects, listWalOn } from './wal-objects.js';
 
 export interface PruneOptions {
@@ -153,8 +153,11 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
   // interrupted prune leaves segments no backup needs, which the next prune deletes.
   for (const source of sources) {
     const kept = result.backups.filter((b) => b.sourceId === source.id && b.keep).flatMap((b) => manifestsOf.get(`${source.id}/${b.id}`) ?? []);
-    result.wal.push(...(await pruneWal(source, stores, kept, now, options)));
-    result.leftovers.push(...(await pruneShadowed(source.id, stores, options)));
+    // One listing for both: what a pack holds is deleted with it, or once it checks out.
+    const listings = await listWalOn(stores, source.id, options.signal);
+    const decisions = await pruneWal(source, listings, kept, now, options);
+    result.wal.push(...decisions);
+    result.leftovers.push(...(await pruneShadowed(listings, new Set(decisions.flatMap((d) => d.delete)), options)));
   }
   if (!options.dryRun) {
     const owners = new Set([...held.keys()].filter((k) => !result.backups.some((b) => b.deleted && `${b.sourceId}/${b.id}` === k)));
@@ -173,14 +176,13 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
  */
 async function pruneWal(
   source: SourceConfig,
-  stores: readonly BackupStore[],
+  listings: ReadonlyMap<BackupStore, WalListing>,
   kept: readonly ManifestHeader[],
   now: Date,
   options: PruneOptions,
 ): Promise<PrunedWalGeneration[]> {
   const { signal } = options;
   const logger = options.logger ?? silentLogger;
-  const listings = await listWalOn(stores, source.id, signal);
   const held = heldWalObjects(source.id, listings);
   if (held.length === 0) return [];
   const ids = [...new Set(held.map((o) => o.generation))];
@@ -227,19 +229,24 @@ async function pruneWal(
 /**
  * Deletes (unless `dryRun`) the segments that a pack on the same target already holds: the
  * streamer deletes them once it stored the pack, so these are what a streamer stopped in between
- * left. Only after the pack's signed header and body check out (its sha256; opening it would
- * need the private key, which a worker does not have).
+ * left. With the pack when retention deletes it (`doomed`); otherwise only after the pack's
+ * signed header and body check out (its sha256; opening it would need the private key, which a
+ * worker does not have).
  */
-async function pruneShadowed(sourceId: string, stores: readonly BackupStore[], options: PruneOptions): Promise<{ store: string; key: string }[]> {
+async function pruneShadowed(
+  listings: ReadonlyMap<BackupStore, WalListing>,
+  doomed: ReadonlySet<string>,
+  options: PruneOptions,
+): Promise<{ store: string; key: string }[]> {
   const { signal } = options;
   const removed: { store: string; key: string }[] = [];
-  for (const [store, listing] of await listWalOn(stores, sourceId, signal)) {
+  for (const [store, listing] of listings) {
     for (const g of listing.generations) {
       for (const shadowed of g.shadowed) {
         const database = repositoryKeys.parseWalKey(shadowed.key);
         const pieces = database?.kind === 'segment' ? (g.databases.get(database.database) ?? []) : [];
         const pack = pieces.find((p) => p.name.seq <= shadowed.name.seq && lastSeqOf(shadowed.name) <= lastSeqOf(p.name));
-        if (!pack || !(await intact(store, pack.key, signal))) continue;
+        if (!pack || !(doomed.has(pack.key) || (await intact(store, pack.key, signal)))) continue;
         if (!options.dryRun) await store.delete(shadowed.key, { signal });
         removed.push({ store: store.name, key: shadowed.key });
       }

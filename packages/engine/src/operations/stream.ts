@@ -83,9 +83,7 @@ interface DatabaseStream {
   /** Number of the last segment shipped in this generation (0: none). */
   seq: number;
   /** A segment polled and encoded but not yet on any target: shipped again at the next tick. */
-  pending:
-    | { key: string; bytes: Buffer; segment: WalSegment; firstSeenAt: number; lastCommitAt: number; commits: number; commitTimes: [number, number][] }
-    | undefined;
+  pending: { key: string; bytes: Buffer; segment: WalSegment; commits: [number, number][] } | undefined;
 }
 
 /**
@@ -289,12 +287,12 @@ class SourceStreamer {
         generation: this.generation,
         seq: s.seq,
         frames: segment.lastFrame - segment.firstFrame + 1,
-        commits: shipped.commits,
-        lastCommitAt: shipped.lastCommitAt,
+        commits: shipped.commits.length,
+        lastCommitAt: shipped.commits.at(-1)![1],
         failed,
       });
       if (this.alerted && this.streams.every((x) => !x.pending)) await this.recovered();
-      await this.packer.add(this.generation, s.db.name, { key, seq: s.seq, segment, commits: shipped.commitTimes });
+      await this.packer.add(this.generation, s.db.name, { key, seq: s.seq, segment, commits: shipped.commits });
     }
     await this.packer.deleteDue();
     if (this.lagging.size > 0 && this.ticks % CATCH_UP_TICKS === 0) await this.catchUp();
@@ -323,7 +321,7 @@ class SourceStreamer {
       this.keyring,
       this.signer,
     );
-    return { key, bytes, segment, firstSeenAt: commits[0]![1], lastCommitAt: commits.at(-1)![1], commits: commits.length, commitTimes: commits };
+    return { key, bytes, segment, commits };
   }
 
   /**
@@ -383,7 +381,7 @@ class SourceStreamer {
   /** Alerts once when a database's committed frames have waited unshipped longer than the bound. */
   private checkAlert(s: DatabaseStream): void {
     this.alertIf(
-      Date.now() - s.pending!.firstSeenAt,
+      Date.now() - s.pending!.commits[0]![1],
       `commits to "${s.db.name}" have waited {waited} unshipped: no storage target takes them (they stay in the WAL until one does)`,
     );
   }

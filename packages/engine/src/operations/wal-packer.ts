@@ -2,7 +2,7 @@ import type { ManifestSigner } from '@botbackup/core';
 import type { BackupStore } from '@botbackup/storage';
 import type { Keyring } from '../crypto/index.js';
 import { encodePack } from '../repository/index.js';
-import { WalPackWriter, type WalSegment } from '../sqlite/index.js';
+import { WAL_FRAME_HEADER_SIZE, WalPackWriter, type WalSegment } from '../sqlite/index.js';
 import type { Logger } from '../support/index.js';
 
 /**
@@ -54,7 +54,6 @@ interface OpenPack {
   last: ShippedSegment;
   commits: [number, number][];
   keys: string[];
-  frameBytes: number;
   openedAt: number;
   /** The longest time between the last commits of two consecutive segments in it (ms). */
   maxGapMs: number;
@@ -80,9 +79,9 @@ export class WalPacker {
         current.last = shipped;
         for (const c of shipped.commits) current.commits.push(c);
         current.keys.push(shipped.key);
-        current.frameBytes += shipped.segment.frames.length;
       }
-      if (Date.now() - current.openedAt >= everyMs || current.frameBytes >= PACK_MAX_FRAME_BYTES) await this.store(database);
+      const frameBytes = current.writer.frames * (WAL_FRAME_HEADER_SIZE + current.writer.pageSize);
+      if (Date.now() - current.openedAt >= everyMs || frameBytes >= PACK_MAX_FRAME_BYTES) await this.store(database);
     } catch (error) {
       // The frames did not check out (a checksum, a salt): leave these segments as they are.
       this.open.delete(database);
@@ -119,7 +118,6 @@ export class WalPacker {
       last: shipped,
       commits: [...shipped.commits],
       keys: [shipped.key],
-      frameBytes: segment.frames.length,
       openedAt: Date.now(),
       maxGapMs: 0,
     };
