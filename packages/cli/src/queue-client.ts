@@ -89,21 +89,36 @@ export async function followJob(
           );
       });
     });
-    // It may have ended before we listened (read the job again after its state: the state may
-    // have changed since the first read).
-    const state = await (await queue.getJob(jobId))?.getState();
-    const job = await queue.getJob(jobId);
-    if (job && state === 'completed') return { state: 'completed', result: job.returnvalue };
-    if (job && state === 'failed') return { state: 'failed', reason: job.failedReason ?? 'no reason recorded', exitCode: exitCodeOf(job.progress) };
+    // It may have ended before we listened: QueueEvents reads only events after its first read
+    // of the stream, which may come after waitUntilReady and after this check (seen once on a
+    // loaded machine: the job completed, its event was missed, and `run` waited for ever). So
+    // the job's state is also read every few seconds until it ends.
+    const ended = endedState(queue, jobId, () => settled);
     const aborted = new Promise<never>((_, reject) => {
       signal.addEventListener('abort', () => reject(new AbortedError(`Stopped following job ${jobId}; it goes on in the worker (see "botbackup jobs").`)));
     });
-    return await Promise.race([finished, aborted]);
+    return await Promise.race([finished, ended, aborted]);
   } catch (error) {
     throw redisError(error, redis.url, `follow job ${jobId}`);
   } finally {
     settled = true;
     await Promise.allSettled([events.close(), queue.close()]);
+  }
+}
+
+/** How often a followed job's state is read, besides its events. */
+const STATE_POLL_MS = 2000;
+
+/** Resolves once the job is completed or failed (read now, then every STATE_POLL_MS), unless `done` first. */
+async function endedState(queue: Queue<JobPayload, JobResult>, jobId: string, done: () => boolean): Promise<FollowedJob> {
+  for (;;) {
+    // Read the job again after its state: the state may have changed since the first read.
+    const state = await (await queue.getJob(jobId))?.getState();
+    const job = await queue.getJob(jobId);
+    if (job && state === 'completed') return { state: 'completed', result: job.returnvalue };
+    if (job && state === 'failed') return { state: 'failed', reason: job.failedReason ?? 'no reason recorded', exitCode: exitCodeOf(job.progress) };
+    await new Promise((resolve) => setTimeout(resolve, STATE_POLL_MS).unref());
+    if (done()) return new Promise<never>(() => undefined);
   }
 }
 
