@@ -1,7 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { createInterface } from 'node:readline';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, useTempDir } from './helpers/bot.js';
 import { shippedSegments, tradeWriter, until, useProcesses, writeContinuousConfig } from './helpers/continuous.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
@@ -9,22 +11,34 @@ import { startRedis, type PrivateRedis } from './helpers/redis.js';
 // The dashboard's RPO plot (issue 22) from real segments shipped by the real streamer while a bot
 // commits trades, in Debian's chromium with JavaScript off: one mark per hour in which a shipped
 // commit followed another, against continuous.alertAfter, and the newest shipped commit's age in
-// the health line.
+// the health line. BOTBACKUP_SCREENSHOTS=<dir> also saves the source's trends with the RPO plot
+// there as dashboard-rpo.png (docs/images).
 
 const CHROMIUM = '/usr/bin/chromium';
 const H = 3_600_000;
+const SCREENSHOTS = process.env.BOTBACKUP_SCREENSHOTS;
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Fails unless `file` is a PNG with something after its signature. */
+async function expectPng(file: string): Promise<void> {
+  const bytes = await fs.readFile(file);
+  expect(bytes.length, file).toBeGreaterThan(PNG_SIGNATURE.length);
+  expect(bytes.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE), `${file} starts with the PNG signature`).toBe(true);
+}
 
 describe('dashboard: the RPO of a continuous source', () => {
-  const tmp = useTempDir();
+  const tmp = useTempDir('all');
+  // Only the bot and the streamer: both have exited before the first test (the dashboard lives across tests).
   const start = useProcesses();
   let redis: PrivateRedis | undefined;
   let browser: Browser | undefined;
-  afterEach(async () => {
-    await browser?.close();
-    await redis?.stop();
-  });
+  let dashboard: { child: ChildProcess; exited: Promise<number | null> } | undefined;
+  let url: string;
+  let page: Page;
+  /** The shipped segments' last commit times (ms), oldest first. */
+  let times: number[];
 
-  it('draws the worst time between shipped commits per hour against continuous.alertAfter, from the segments the streamer shipped', async () => {
+  beforeAll(async () => {
     const dir = tmp.dir;
     await fs.mkdir(path.join(dir, 'bot'));
     redis = await startRedis();
@@ -40,15 +54,35 @@ describe('dashboard: the RPO of a continuous source', () => {
     writer.child.kill('SIGTERM');
     expect(await writer.exited).toBe(0);
     expect(await stream.stop()).toBe(0);
+    times = (await shippedSegments(path.join(dir, 'repo'))).map((s) => s.name.lastCommitAt).sort((a, b) => a - b);
 
+    const child = spawn(process.execPath, [cliBin, '--config', file, 'dashboard', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr!.resume();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    dashboard = { child, exited };
+    url = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const match = /Dashboard at (http:\/\/\S+\/)/.exec(line);
+        if (match) resolve(match[1]!);
+      });
+      void exited.then((code) => reject(new Error(`botbackup dashboard exited (${code}) before printing its URL`)));
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM });
+    page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (dashboard && dashboard.child.exitCode === null) dashboard.child.kill('SIGKILL');
+    await dashboard?.exited;
+    await redis?.stop();
+  });
+
+  it('draws the worst time between shipped commits per hour against continuous.alertAfter, from the segments the streamer shipped', async () => {
     // What the plot must show, from the segments themselves: one point per hour in which a commit followed another.
-    const segments = await shippedSegments(path.join(dir, 'repo'));
-    const times = segments.map((s) => s.name.lastCommitAt).sort((a, b) => a - b);
     expect(times.length).toBeGreaterThanOrEqual(5);
     const hours = new Set(times.slice(1).map((t) => Math.floor(t / H))).size;
 
-    const dashboard = start([cliBin, '--config', file, 'dashboard', '--port', '0']);
-    const url = (await dashboard.waitFor(/Dashboard at (http:\/\/\S+\/)/, 'the dashboard’s URL'))[1]!;
     const trends = (await (await fetch(`${url}api/trends`)).json()) as {
       version: number;
       sources: { sourceId: string; rpo: { alertAfterSeconds: number; points: { gapSeconds: number }[]; newestCommitAt: string } | null }[];
@@ -63,8 +97,6 @@ describe('dashboard: the RPO of a continuous source', () => {
     const summary = (await (await fetch(`${url}api/summary`)).json()) as { sources: { sourceId: string; continuous: { newestCommitAt: string } | null }[] };
     expect(summary.sources.find((s) => s.sourceId === 'bot')!.continuous!.newestCommitAt).toBe(rpo.newestCommitAt);
 
-    browser = await chromium.launch({ executablePath: CHROMIUM });
-    const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
     expect((await page.goto(url))!.status()).toBe(200);
     const plot = page.locator('.trend[data-source="bot"] svg[data-plot="rpo"]');
     expect(await plot.locator('g[data-series="rpo"] [data-point]').count()).toBe(hours);
@@ -74,5 +106,16 @@ describe('dashboard: the RPO of a continuous source', () => {
     expect(await page.locator('ul.health li[data-source="bot"] .continuous').innerText()).toMatch(
       /^newest shipped commit .+ old \(the RPO while the bot writes; continuous\.alertAfter 30 s\)$/,
     );
-  }, 180_000);
+  });
+
+  it.skipIf(!SCREENSHOTS)('saves a screenshot of the source’s trends with the RPO plot (BOTBACKUP_SCREENSHOTS)', async () => {
+    const file = path.join(SCREENSHOTS!, 'dashboard-rpo.png');
+    await fs.mkdir(SCREENSHOTS!, { recursive: true });
+    await fs.rm(file, { force: true });
+    // Wide enough for the source's four plots in one row, the RPO plot last.
+    await page.setViewportSize({ width: 1600, height: 900 });
+    expect((await page.goto(url))!.status()).toBe(200);
+    await page.locator('.trend[data-source="bot"]').screenshot({ path: file });
+    await expectPng(file);
+  });
 });
