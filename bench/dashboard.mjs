@@ -7,7 +7,16 @@
 // is served from the catalog's copy in memory. Each route is timed from the client (the whole
 // answer received) and by the server's own Server-Timing header.
 //
-//   npm run build && node bench/dashboard.mjs [--sources 50] [--backups 1000] [--requests 20] [--screenshot docs/images/x.png]
+// The first `--continuous` sources are `continuous: true`, each with a generation of shipped WAL
+// segments over the same 90 days (`--segments-per-hour`, at uneven times), so that the RPO path
+// is timed too: one WAL listing per continuous source and target at each catalog sync, and the
+// RPO plot (one point per hour) on every page. The dashboard reads only the segments' keys
+// (listWal lists, nothing is read), so their bodies are short placeholders. `--packs` stores
+// instead what a streamer leaves of a bot that commits all the time: a pack per 5 minutes
+// (packEvery's default) of segments shipped about every second.
+//
+//   npm run build && node bench/dashboard.mjs [--sources 50] [--backups 1000] [--continuous 5]
+//     [--segments-per-hour 4 | --packs] [--requests 20] [--screenshot docs/images/x.png] [--out bench/results/x.json]
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -17,7 +26,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { createBackupId } from '@botbackup/core';
+import { createBackupId, newGenerationId, repositoryKeys } from '@botbackup/core';
 import { parseArgs, percentile } from './lib.mjs';
 import { machine } from './measure.mjs';
 
@@ -26,11 +35,17 @@ const CLI = path.join(ROOT, 'packages/cli/bin/botbackup.js');
 const args = parseArgs(process.argv.slice(2), {
   sources: { type: 'number', default: 50 },
   backups: { type: 'number', default: 1000 },
+  continuous: { type: 'number', default: 5 },
+  'segments-per-hour': { type: 'number', default: 4 },
+  packs: { type: 'boolean', default: false },
   requests: { type: 'number', default: 20 },
   screenshot: { type: 'string', default: '' },
+  out: { type: 'string', default: '' },
 });
+if (args.continuous > args.sources) throw new Error(`--continuous ${args.continuous} is more than --sources ${args.sources}`);
 const TOKEN = 'bench-dashboard-token-0123456789';
-const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 const log = (m) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 async function freePort() {
@@ -41,6 +56,8 @@ async function freePort() {
   return port;
 }
 
+const loadAtStart = os.loadavg().map((l) => Math.round(l * 100) / 100);
+const commit = spawnSync('git', ['-C', ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim() || null;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bb-bench-dashboard-'));
 const children = [];
 process.on('exit', () => {
@@ -69,8 +86,9 @@ db.close();
 fs.writeFileSync(path.join(bot, 'config/bot.json'), '{"exchange":"binance"}');
 const repo = path.join(work, 'repo');
 const sources = Array.from({ length: args.sources }, (_, i) => `bot${String(i).padStart(2, '0')}`);
+const continuous = new Set(sources.slice(0, args.continuous));
 const sourceYaml = (id) =>
-  `  - id: ${id}\n    root: ${JSON.stringify(bot)}\n    databases: [{ path: data/trades.db }]\n    files: [{ kind: config, include: ["config/*.json"] }]\n`;
+  `  - id: ${id}\n    root: ${JSON.stringify(bot)}\n    databases: [{ path: data/trades.db }]\n    files: [{ kind: config, include: ["config/*.json"] }]\n${continuous.has(id) ? '    continuous: true\n' : ''}`;
 const config = path.join(work, 'botbackup.yaml');
 const template = path.join(work, 'template.yaml');
 fs.writeFileSync(
@@ -123,6 +141,59 @@ for (const source of sources) {
     parent = id;
   }
 }
+// The continuous sources' shipping: per source one generation (its record first) that began 90
+// days ago, and `segments-per-hour` segments of the trades database in each hour since (or with
+// --packs a pack per 5 minutes), numbered from 1 with contiguous frames, each named as the
+// streamer names it (repositoryKeys.walSegment: its last commit's time in the name).
+// A placeholder stands for each body: listWal takes only the keys, and nothing in the dashboard
+// reads an object under wal/.
+let segmentCount = 0;
+for (const source of continuous) {
+  const began = now - 90 * DAY;
+  const generation = newGenerationId(new Date(began));
+  const put = (key, text) => {
+    const file = path.join(repo, key);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+  };
+  put(repositoryKeys.walGenerationRecord(source, generation), 'placeholder: bench/dashboard.mjs (the dashboard lists keys only)\n');
+  const salt = [0x24d9c38a, 0x2ff33bbd];
+  let seq = 0;
+  let frame = 0;
+  const PACK_MS = 5 * 60_000;
+  for (let slot = began; args.packs && slot + PACK_MS <= now; slot += PACK_MS) {
+    // 300 segments, one about every second: the longest time between two of them 1 to 3 s.
+    const frames = 300 * 4;
+    const name = {
+      seq: seq + 1,
+      lastSeq: seq + 300,
+      lastCommitAt: Math.round(slot + PACK_MS - random() * 1000),
+      salt,
+      firstFrame: frame + 1,
+      lastFrame: frame + frames,
+      firstSegmentAt: Math.round(slot + random() * 1000),
+      maxGapMs: 1000 + Math.floor(random() * 2000),
+    };
+    seq += 300;
+    frame += frames;
+    segmentCount++;
+    put(repositoryKeys.walSegment(source, generation, 'trades', name), 'placeholder\n');
+  }
+  const perHour = args.packs ? 0 : args['segments-per-hour'];
+  for (let hour = began; perHour > 0 && hour < now; hour += HOUR) {
+    for (let j = 0; j < perHour; j++) {
+      const lastCommitAt = Math.round(hour + ((j + random()) * HOUR) / perHour);
+      if (lastCommitAt > now) break;
+      const frames = 1 + Math.floor(random() * 20);
+      const name = { seq: ++seq, lastCommitAt, salt, firstFrame: frame + 1, lastFrame: frame + frames };
+      frame += frames;
+      put(repositoryKeys.walSegment(source, generation, 'trades', name), 'placeholder\n');
+      segmentCount++;
+    }
+  }
+}
+if (continuous.size > 0) log(`wrote ${segmentCount} WAL ${args.packs ? 'pack' : 'segment'} keys for ${continuous.size} continuous sources`);
+
 fs.writeFileSync(
   config,
   `version: 1
@@ -162,6 +233,14 @@ async function timed(route) {
 log('first request (waits for the first catalog sync)');
 const first = await timed('api/summary');
 log(`first sync and request: ${(first.clientMs / 1000).toFixed(1)} s`);
+// The RPO path is exercised: one point per hour with a shipped commit, for each continuous source.
+let rpoPoints = null;
+if (continuous.size > 0) {
+  const one = await (await fetch(`${url}api/trends?source=${sources[0]}`, { headers })).json();
+  rpoPoints = one.sources[0]?.rpo?.points.length ?? 0;
+  log(`${sources[0]}: ${rpoPoints} RPO points`);
+  if (rpoPoints === 0) throw new Error(`${sources[0]} is continuous but its RPO plot has no point`);
+}
 
 const routes = ['', 'api/summary', 'api/schedules', 'api/workers', 'api/trends', 'api/drills', 'api/backups', 'metrics'];
 const results = {};
@@ -187,7 +266,8 @@ for (const route of routes) {
 if (args.screenshot) {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium' });
-  const page = await (await browser.newContext({ javaScriptEnabled: false, extraHTTPHeaders: headers, viewport: { width: 1200, height: 800 } })).newPage();
+  // Wide enough for a continuous source's four plots in one row.
+  const page = await (await browser.newContext({ javaScriptEnabled: false, extraHTTPHeaders: headers, viewport: { width: 1600, height: 800 } })).newPage();
   await page.goto(url);
   await page.locator(`.trend[data-source="${sources[0]}"]`).screenshot({ path: args.screenshot });
   await browser.close();
@@ -198,14 +278,20 @@ const out = {
   at: new Date().toISOString(),
   machine: machine(),
   node: process.version,
+  commit,
   sources: args.sources,
   backupsPerSource: args.backups,
+  continuousSources: args.continuous,
+  walObjects: args.packs ? 'packs' : 'segments',
+  walObjectsPerSource: continuous.size > 0 ? segmentCount / continuous.size : 0,
+  rpoPointsPerSource: rpoPoints,
   requestsPerRoute: args.requests,
+  loadAverageAtStart: loadAtStart,
   loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   firstSyncAndRequestMs: Math.round(first.clientMs),
   routes: results,
 };
-const file = path.join(ROOT, 'bench/results', `${out.at.slice(0, 10)}-dashboard.json`);
+const file = args.out ? path.resolve(args.out) : path.join(ROOT, 'bench/results', `${out.at.slice(0, 10)}-dashboard.json`);
 fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 log(`results: ${path.relative(ROOT, file)}`);
 dashboard.kill('SIGTERM');
