@@ -54,7 +54,7 @@ export interface StreamOptions {
   host?: string;
   /** How often committed frames are shipped (ms, default {@link SHIP_INTERVAL_MS}). */
   intervalMs?: number;
-  /** How often the WAL-index is looked at to learn when each commit happened (ms, default 10). */
+  /** How often the WAL-index is looked at while the bot commits, to learn when each commit happened (ms, default 2; every 10 ms once it is quiet). */
   sampleMs?: number;
   onEvent?: (event: StreamEvent) => void;
   /**
@@ -488,7 +488,7 @@ class SourceStreamer {
   }
 
   private followerOptions(): { sampleMs: number; resumeWithinMs: number } {
-    return { sampleMs: this.options.sampleMs ?? 10, resumeWithinMs: this.source.continuous!.resumeWithinMs };
+    return { sampleMs: this.options.sampleMs ?? 2, resumeWithinMs: this.source.continuous!.resumeWithinMs };
   }
 
   private async closeAll(): Promise<void> {
