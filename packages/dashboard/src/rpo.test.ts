@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { WalListingLike, WalSegmentName } from '@botbackup/core';
-import { hourlyRpo, walCommits, type DatabaseCommits } from './rpo.js';
+import { hourlyRpo, hourlyRpoWindow, walCommits, type DatabaseCommits } from './rpo.js';
 import { buildTrends, renderTrendPlots } from './trends.js';
 
 const H = 3_600_000;
@@ -66,6 +67,42 @@ describe('hourlyRpo', () => {
       );
     });
   }
+});
+
+describe('hourlyRpoWindow', () => {
+  it('gives what hourlyRpo gives for any window, from every hour’s point worked out once per databases array', () => {
+    // Any ms, or on a quarter hour: commits and window ends right on an hour's start are the edge cases.
+    const time = (max: number) =>
+      fc.oneof(
+        fc.integer({ min: 0, max }),
+        fc.integer({ min: 0, max: max / 900_000 }).map((q) => q * 900_000),
+      );
+    const times = fc.array(time(10 * H), { maxLength: 60 }).map((t) => [...t].sort((a, b) => a - b));
+    fc.assert(
+      fc.property(
+        fc.array(times, { minLength: 1, maxLength: 3 }),
+        fc.array(fc.tuple(time(11 * H), time(12 * H)), { minLength: 1, maxLength: 5 }),
+        (lists, windows) => {
+          // One array across the windows, as one catalog sync's is across requests.
+          const databases = lists.map((t, i) => db(t, `db${i}`));
+          for (const [from, length] of windows) {
+            expect(hourlyRpoWindow(databases, T0 + from, T0 + from + length)).toEqual(hourlyRpo(databases, T0 + from, T0 + from + length));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+  it('cuts the window’s first and last hours exactly: a gap ending before `from` or right on the next hour is in neither cut hour', () => {
+    const databases = [db([0, 10 * 60_000, H - 60_000, H, H + 1000, 3 * H + 5000, 3 * H + 9000])];
+    const from = T0 + 30 * 60_000;
+    const to = T0 + 3 * H + 6000;
+    expect(hourlyRpoWindow(databases, from, to).map((p) => [p.hour, p.gapSeconds])).toEqual([
+      [at(0), (H - 60_000 - 10 * 60_000) / 1000],
+      [at(H), 60],
+      [at(3 * H), (2 * H + 4000) / 1000],
+    ]);
+  });
 });
 
 describe('walCommits', () => {

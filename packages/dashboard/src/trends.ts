@@ -1,7 +1,7 @@
 import { formatBytes, formatSeconds } from '@botbackup/core';
 import { formatAge } from './format-age.js';
 import { MAX_MARKS, isoMinute, mergedTitle, renderPlot, thin, thinLine, type PlotPoint } from './plot-svg.js';
-import { hourlyRpo, type RpoPoint, type SourceWal } from './rpo.js';
+import { hourlyRpoWindow, type RpoPoint, type SourceWal } from './rpo.js';
 import type { BackupView } from './summarize-backups.js';
 
 /** The trends look back this far. */
@@ -151,7 +151,7 @@ export function buildRpo(wal: SourceWal, start: number, end: number): SourceRpo 
   const newest = wal.newestCommitAt;
   return {
     alertAfterSeconds: wal.alertAfterMs / 1000,
-    points: hourlyRpo(wal.databases, start, end),
+    points: hourlyRpoWindow(wal.databases, start, end),
     newestCommitAt: newest === null ? null : new Date(newest).toISOString(),
     newestCommitAgeSeconds: newest === null ? null : Math.max(0, end - newest) / 1000,
     errors: wal.errors,
