@@ -1,0 +1,61 @@
+// Bundles the CLI into packages/cli/dist/bundle (run by `npm run build`, after tsc): a command
+// starts in about half the CPU of the same modules loaded file by file (docs/architecture.md,
+// "One bundle for the CLI"; docs/benchmarks.md, "CLI start-up").
+//
+// What is bundled: our packages and the small pure-JS libraries every command loads (yaml, zod,
+// cron-parser and luxon, diff, dotenv, tar-stream, ...). What stays in node_modules, loaded as
+// before: native addons (better-sqlite3, zstd-napi); packages that read their own files at run
+// time (BullMQ's Lua scripts, bull-board's UI, pino's transports, which start by name in a
+// worker thread) or that only some commands load (the AWS SDK, ioredis, Fastify), so that a local
+// command still never loads them (test/lazy-modules.test.ts); and commander, which that test
+// takes as the sign that it saw a command's modules.
+//
+// Worker threads and the WAL follower's process are started from files next to the module that
+// starts them (`new URL('./pin-worker.js', import.meta.url)`): each is an entry point of its own,
+// written under the same name beside the chunks.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const engine = path.resolve(cli, '../engine/dist');
+const outdir = path.join(cli, 'dist/bundle');
+
+await build({
+  entryPoints: [
+    path.join(cli, 'dist/bin.js'),
+    path.join(engine, 'sqlite/pin-worker.js'),
+    path.join(engine, 'sqlite/copy-worker.js'),
+    path.join(engine, 'sqlite/integrity-worker.js'),
+    path.join(engine, 'sqlite/follower-child.js'),
+    path.join(engine, 'archive/decompress-worker.js'),
+  ],
+  outdir,
+  entryNames: '[name]',
+  chunkNames: 'chunk-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // engine's version.ts reads '../../package.json' beside the module: from dist/bundle that is
+  // the CLI's package.json, whose version is the same (every workspace package is released together).
+  external: [
+    'better-sqlite3',
+    'zstd-napi',
+    'bullmq',
+    'ioredis',
+    '@bull-board/*',
+    'fastify',
+    '@fastify/*',
+    'pino',
+    'pino-pretty',
+    'thread-stream',
+    '@aws-sdk/*',
+    '@smithy/*',
+    'commander',
+  ],
+  // Bundled CommonJS libraries call require() for Node's own modules.
+  banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
