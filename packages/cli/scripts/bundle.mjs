@@ -13,6 +13,7 @@
 // Worker threads and the WAL follower's process are started from files next to the module that
 // starts them (`new URL('./pin-worker.js', import.meta.url)`): each is an entry point of its own,
 // written under the same name beside the chunks.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -21,6 +22,8 @@ const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const engine = path.resolve(cli, '../engine/dist');
 const outdir = path.join(cli, 'dist/bundle');
 
+// esbuild adds to its outdir: chunks of earlier builds would stay beside the new ones.
+fs.rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: [
     path.join(cli, 'dist/bin.js'),
