@@ -138,6 +138,80 @@ describe('walCommits', () => {
   });
 });
 
+describe('walCommits over many listings', () => {
+  /** walCommits as it was first written, a key for each time: the reference for the one that keeps a pack's times together. */
+  const keyPerTime = (listings: readonly WalListingLike[]): DatabaseCommits[] => {
+    const withRecord = new Set(listings.flatMap((l) => l.generations.filter((g) => g.hasRecord).map((g) => g.id)));
+    const byDb = new Map<string, Map<string, number>>();
+    for (const l of listings) {
+      for (const g of l.generations) {
+        if (!withRecord.has(g.id)) continue;
+        for (const [database, list] of g.databases) {
+          const seen = byDb.get(database) ?? new Map<string, number>();
+          byDb.set(database, seen);
+          for (const s of list) {
+            if (s.name.lastSeq === undefined) seen.set(`${g.id}/${s.name.seq}`, s.name.lastCommitAt);
+            else {
+              const { firstSegmentAt = s.name.lastCommitAt, maxGapMs = 0, lastCommitAt } = s.name;
+              const times = [firstSegmentAt];
+              if (maxGapMs > 0) for (let t = firstSegmentAt + maxGapMs; t < lastCommitAt; t += maxGapMs) times.push(t);
+              if (lastCommitAt > firstSegmentAt) times.push(lastCommitAt);
+              times.forEach((t, i) => seen.set(`${g.id}/${s.name.seq}+${i}`, t));
+            }
+          }
+        }
+      }
+    }
+    return [...byDb.keys()].sort().map((database) => ({ database, times: [...byDb.get(database)!.values()].sort((a, b) => a - b) }));
+  };
+  it('counts what a key per time counted, segments and packs on several targets alike', () => {
+    const piece = fc.record({
+      seq: fc.integer({ min: 1, max: 8 }),
+      pack: fc.option(fc.record({ length: fc.integer({ min: 1, max: 5 }), span: fc.integer({ min: 0, max: 20_000 }), gap: fc.integer({ min: 0, max: 4000 }) })),
+      at: fc.integer({ min: 0, max: 100_000 }),
+    });
+    const generation = fc.record({
+      id: fc.constantFrom('g1', 'g2'),
+      hasRecord: fc.boolean(),
+      databases: fc.array(fc.tuple(fc.constantFrom('trades', 'orders'), fc.array(piece, { maxLength: 6 })), { maxLength: 2 }),
+    });
+    const listings = fc.array(fc.record({ generations: fc.array(generation, { maxLength: 3 }) }), { maxLength: 3 }).map((ls) =>
+      ls.map((l): WalListingLike => ({
+        generations: l.generations.map((g) => ({
+          id: g.id,
+          hasRecord: g.hasRecord,
+          databases: new Map(
+            g.databases.map(([database, pieces]) => [
+              database,
+              pieces.map((p) => ({
+                size: 1,
+                name: p.pack
+                  ? {
+                      seq: p.seq,
+                      lastSeq: p.seq + p.pack.length,
+                      lastCommitAt: p.at + p.pack.span,
+                      firstSegmentAt: p.at,
+                      maxGapMs: p.pack.gap,
+                      salt: [1, 2],
+                      firstFrame: 1,
+                      lastFrame: 2,
+                    }
+                  : { seq: p.seq, lastCommitAt: p.at, salt: [1, 2], firstFrame: 1, lastFrame: 2 },
+              })),
+            ]),
+          ),
+        })),
+      })),
+    );
+    fc.assert(
+      fc.property(listings, (ls) => {
+        expect(walCommits(ls)).toEqual(keyPerTime(ls));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('the RPO plot', () => {
   it('one mark per hour with its exact value, against continuous.alertAfter; none for a source that is not continuous', () => {
     const now = new Date(T0 + 3 * H);

@@ -44,21 +44,44 @@ export interface RpoPoint {
 export function walCommits(listings: readonly WalListingLike[]): DatabaseCommits[] {
   const withRecord = new Set<string>();
   for (const l of listings) for (const g of l.generations) if (g.hasRecord) withRecord.add(g.id);
-  const byDb = new Map<string, Map<string, number>>();
+  // A segment by its generation and number; a pack's stand-in times as one array by its generation
+  // and first number (a pack of 5 minutes stands for hundreds of times: one key each made 90 days
+  // of a busy bot's packs take minutes and gigabytes to count).
+  const byDb = new Map<string, Map<string, number | number[]>>();
   for (const l of listings) {
     for (const g of l.generations) {
       if (!withRecord.has(g.id)) continue;
       for (const [database, list] of g.databases) {
-        const seen = byDb.get(database) ?? new Map<string, number>();
+        const seen = byDb.get(database) ?? new Map<string, number | number[]>();
         byDb.set(database, seen);
         for (const s of list) {
-          if (s.name.lastSeq === undefined) seen.set(`${g.id}/${s.name.seq}`, s.name.lastCommitAt);
-          else packTimes(s.name).forEach((t, i) => seen.set(`${g.id}/${s.name.seq}+${i}`, t));
+          if (s.name.lastSeq === undefined) {
+            seen.set(`${g.id}/${s.name.seq}`, s.name.lastCommitAt);
+            continue;
+          }
+          const key = `${g.id}/${s.name.seq}+`;
+          const times = packTimes(s.name);
+          const had = seen.get(key);
+          // The same pack on another target: its times again. One with the same first number but
+          // another length overwrites as many of the first one's times as it has, as a key per time did.
+          if (Array.isArray(had)) times.forEach((t, i) => (had[i] = t));
+          else seen.set(key, times);
         }
       }
     }
   }
-  return [...byDb.keys()].sort().map((database) => ({ database, times: [...byDb.get(database)!.values()].sort((a, b) => a - b) }));
+  return [...byDb.keys()].sort().map((database) => ({ database, times: sortedTimes(byDb.get(database)!.values()) }));
+}
+
+/** Every time of `values` (a time or a pack's times), ascending. */
+function sortedTimes(values: Iterable<number | number[]>): number[] {
+  const all: number[] = [];
+  for (const v of values) {
+    if (typeof v === 'number') all.push(v);
+    else for (const t of v) all.push(t);
+  }
+  // A Float64Array sorts numbers as numbers, without a comparator call for each of millions.
+  return Array.from(Float64Array.from(all).sort());
 }
 
 /**
