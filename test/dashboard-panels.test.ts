@@ -10,6 +10,7 @@ import { redisKeys } from '@botbackup/core';
 import { cliBin, createBot, runCli, sha256File, useTempDir } from './helpers/bot.js';
 import { eventually, startRedis, type PrivateRedis } from './helpers/redis.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
+import { expectPng } from './helpers/png.js';
 
 // The dashboard's home page (issue 22) from a real Redis, real backups made by the CLI and by a
 // real worker, real job schedulers synced by `botbackup scheduler`, and a real drill, in Debian's
@@ -23,15 +24,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const WORKER = 'panel-worker';
 const bearer = { Authorization: `Bearer ${TOKEN}` };
 const SCREENSHOTS = process.env.BOTBACKUP_SCREENSHOTS;
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** Fails unless `file` is a PNG with something after its signature. */
-async function expectPng(file: string): Promise<void> {
-  const bytes = await fs.readFile(file);
-  expect(bytes.length, file).toBeGreaterThan(PNG_SIGNATURE.length);
-  expect(bytes.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE), `${file} starts with the PNG signature`).toBe(true);
-}
-
 interface Api {
   version: number;
   botbackup: string;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, useTempDir } from './helpers/bot.js';
 import { shippedSegments, tradeWriter, until, useProcesses, writeContinuousConfig } from './helpers/continuous.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
+import { expectPng } from './helpers/png.js';
 
 // The dashboard's RPO plot (issue 22) from real segments shipped by the real streamer while a bot
 // commits trades, in Debian's chromium with JavaScript off: one mark per hour in which a shipped
@@ -17,15 +18,6 @@ import { startRedis, type PrivateRedis } from './helpers/redis.js';
 const CHROMIUM = '/usr/bin/chromium';
 const H = 3_600_000;
 const SCREENSHOTS = process.env.BOTBACKUP_SCREENSHOTS;
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** Fails unless `file` is a PNG with something after its signature. */
-async function expectPng(file: string): Promise<void> {
-  const bytes = await fs.readFile(file);
-  expect(bytes.length, file).toBeGreaterThan(PNG_SIGNATURE.length);
-  expect(bytes.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE), `${file} starts with the PNG signature`).toBe(true);
-}
-
 describe('dashboard: the RPO of a continuous source', () => {
   const tmp = useTempDir('all');
   // Only the bot and the streamer: both have exited before the first test (the dashboard lives across tests).
