@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { foldWalPieces } from '@botbackup/core';
 import { runCli, useTempDir } from './helpers/bot.js';
 import { shippedSegments, tradeRows, tradeWriter, useProcesses, writeContinuousConfig } from './helpers/continuous.js';
 import { eventually, startRedis, type PrivateRedis } from './helpers/redis.js';
@@ -8,8 +9,8 @@ import { startWorkerProcess, useWorkerProcesses } from './helpers/worker.js';
 
 /**
  * Continuous protection in distributed mode: the worker serving a continuous source's queue
- * streams its WAL (with its metrics), survives SIGKILL with the same generation, and what it
- * shipped restores exactly.
+ * streams its WAL (with its metrics), survives SIGKILL with the same generation, what it
+ * shipped restores exactly, and a verify job checks the shipped WAL with the backup.
  */
 
 describe('continuous protection in a worker', () => {
@@ -72,5 +73,31 @@ describe('continuous protection in a worker', () => {
     const restored = await runCli(['-c', config, 'restore', '--at', new Date(Date.now() + 1000).toISOString(), '-t', path.join(dir, 'out')]);
     expect(restored.code, restored.stderr).toBe(0);
     expect(tradeRows(path.join(dir, 'out/trades.db'))).toEqual(tradeRows(db));
+
+    // A verify job of the continuous source checks its shipped WAL too, and fails on a damaged segment.
+    const checker = await writeContinuousConfig(
+      dir,
+      {
+        extra: `redis: { url: "${redis.url}", prefix: cw }\nworker: { sources: [], maintenance: true }\nschedules:\n  - { id: check, source: bot, job: verify, cron: "0 4 * * *" }\n`,
+      },
+      'checker.yaml',
+    );
+    const maintenance = startWorkerProcess(checker);
+    workers.push(maintenance);
+    await maintenance.waitFor((r) => r.msg === 'worker started');
+    const good = await runCli(['-c', checker, '--json', 'run', 'check']);
+    expect(good.code, good.stderr).toBe(0);
+    const result = (JSON.parse(good.stdout.slice(good.stdout.indexOf('{'))) as { result: { wal?: { store: string; ok: boolean; segments: number }[] } }).result;
+    // What verify reads: the packs the stopping streamers stored, and the segments no pack holds.
+    const { pieces } = foldWalPieces([...list, ...(await shippedSegments(repo, 'packs'))]);
+    expect(result.wal).toEqual([{ store: 'local', ok: true, segments: pieces.length }]);
+    const victim = pieces.at(-1)!;
+    const bytes = await fs.readFile(victim.file);
+    bytes[bytes.length - 1]! ^= 0xff;
+    await fs.writeFile(victim.file, bytes);
+    const bad = await runCli(['-c', checker, 'run', 'check']);
+    expect(bad.code, bad.stderr).toBe(6);
+    expect(bad.stderr).toMatch(/The shipped WAL of "bot" failed verification in "local": .*/);
+    expect(bad.stderr).toContain(victim.key);
   });
 });

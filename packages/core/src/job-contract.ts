@@ -81,6 +81,8 @@ const verifyResult = z.object({
   sourceId: z.string(),
   backupId: z.string(),
   verdicts: z.array(z.object({ store: z.string(), ok: z.boolean(), error: z.string().optional() })),
+  /** A continuous source's shipped WAL, per target (its first problem when it failed). */
+  wal: z.array(z.object({ store: z.string(), ok: z.boolean(), segments: z.number(), error: z.string().optional() })).optional(),
 });
 
 /** `deleted`: backups deleted; `removed`: leftover objects removed. `skipped` as for backups. */

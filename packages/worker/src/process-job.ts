@@ -23,8 +23,9 @@ import {
   runBackup,
   runDrill,
   verifyCopies,
+  verifyWal,
   worstExitCode,
-  type Keyring,
+  Keyring,
   type Logger,
   type ProgressEvent,
 } from '@botbackup/engine';
@@ -258,12 +259,51 @@ async function processVerify(
     if (v.ok) ctx.catalog?.recordCopy(v.store, manifest, 'verified', new Date());
     else if (v.exitCode === ExitCode.integrity && !v.code?.startsWith('STORAGE_')) ctx.catalog?.recordBadCopy(v.store, v.source, v.id, v.error!, new Date());
   }
+  const wal = await verifyShippedWal(job, manifest.source.id, signal, ctx, onProgress);
   const failed = verdicts.filter((v) => !v.ok);
-  if (failed.length > 0) {
-    const message = failed.length === 1 ? failed[0]!.error! : `${failed.length} of ${verdicts.length} copies of ${manifest.id} failed verification.`;
-    throw new VerifyFailedError(message, worstExitCode(failed.map((v) => v.exitCode ?? ExitCode.integrity)));
+  const walFailed = wal.filter((v) => !v.ok);
+  if (failed.length > 0 || walFailed.length > 0) {
+    const message =
+      failed.length === 0
+        ? `The shipped WAL of "${manifest.source.id}" failed verification in ${walFailed.map((v) => `"${v.store}"`).join(', ')}: ${walFailed[0]!.problems[0]?.error}`
+        : failed.length === 1
+          ? failed[0]!.error!
+          : `${failed.length} of ${verdicts.length} copies of ${manifest.id} failed verification.`;
+    const codes = [...failed.map((v) => v.exitCode ?? ExitCode.integrity), ...walFailed.flatMap((v) => v.problems.map((p) => p.exitCode))];
+    throw new VerifyFailedError(message, worstExitCode(codes));
   }
-  return { type: 'verify', sourceId: manifest.source.id, backupId: manifest.id, verdicts: verdicts.map((v) => ({ store: v.store, ok: v.ok, error: v.error })) };
+  return {
+    type: 'verify',
+    sourceId: manifest.source.id,
+    backupId: manifest.id,
+    verdicts: verdicts.map((v) => ({ store: v.store, ok: v.ok, error: v.error })),
+    ...(wal.length > 0 && { wal: wal.map((v) => ({ store: v.store, ok: v.ok, segments: v.segments, error: v.problems[0]?.error })) }),
+  };
+}
+
+/**
+ * A continuous source's backups and its shipped WAL are one chain (`restore --at` reads both),
+ * so its verify job also checks the WAL on every target, as `verify --all` does: every object
+ * signed and whole, no gap in the numbers, each target holding what the others hold.
+ */
+async function verifyShippedWal(
+  job: Job<JobPayload, JobResult>,
+  sourceId: string,
+  signal: AbortSignal,
+  ctx: JobContext,
+  onProgress: (event: ProgressEvent) => void,
+) {
+  if (!ctx.config.sources.find((s) => s.id === sourceId)?.continuous) return [];
+  const policy = (ctx.keyring ?? new Keyring({ config: ctx.config })).policy;
+  const wal = await verifyWal({ stores: ctx.stores, sourceId, policy, onProgress, signal });
+  for (const v of wal) {
+    await job.log(
+      v.ok
+        ? `ok WAL of "${sourceId}" in "${v.store}": ${v.generations} generation(s), ${v.segments} segment(s)`
+        : `FAILED WAL of "${sourceId}" in "${v.store}": ${v.problems.map((p) => p.error).join('; ')}`,
+    );
+  }
+  return wal;
 }
 
 /**
