@@ -20,6 +20,9 @@ import { build } from 'esbuild';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const engine = path.resolve(cli, '../engine/dist');
+// Two levels below the CLI's package.json, as every package's dist/<folder>/ module is below its
+// own: engine's version.ts reads '../../package.json' beside the module, which from here is the
+// CLI's, of the same version (the workspace packages are released together).
 const outdir = path.join(cli, 'dist/bundle');
 
 // esbuild adds to its outdir: chunks of earlier builds would stay beside the new ones.
@@ -41,8 +44,6 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // engine's version.ts reads '../../package.json' beside the module: from dist/bundle that is
-  // the CLI's package.json, whose version is the same (every workspace package is released together).
   external: [
     'better-sqlite3',
     'zstd-napi',
