@@ -132,8 +132,13 @@ function cpuSeconds(pids) {
 /** The stream process and its WAL follower (a detached process whose argument is its socket). */
 function streamerPids(stream) {
   const pids = [stream.child.pid];
-  for (const line of execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n')) {
-    if (line.includes('follower-child.js')) pids.push(Number(line.trim().split(' ')[0]));
+  // From /proc, not ps: procps is not among the tools the project installs.
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('follower-child.js')) pids.push(Number(pid));
+    } catch {
+      // gone
+    }
   }
   return pids;
 }
