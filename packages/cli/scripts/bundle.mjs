@@ -11,15 +11,16 @@
 // takes as the sign that it saw a command's modules.
 //
 // Worker threads and the WAL follower's process are started from files next to the module that
-// starts them (`new URL('./pin-worker.js', import.meta.url)`): each is an entry point of its own,
-// written under the same name beside the chunks.
+// starts them (`new URL('./pin-worker.js', import.meta.url)`): each such file is found in the
+// packages' dist and made an entry point of its own, written under the same name beside the
+// chunks, so a new one cannot be forgotten here.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const engine = path.resolve(cli, '../engine/dist');
+const packages = path.resolve(cli, '..');
 // Two levels below the CLI's package.json, as every package's dist/<folder>/ module is below its
 // own: engine's version.ts reads '../../package.json' beside the module, which from here is the
 // CLI's, of the same version (the workspace packages are released together).
@@ -27,15 +28,30 @@ const outdir = path.join(cli, 'dist/bundle');
 
 // esbuild adds to its outdir: chunks of earlier builds would stay beside the new ones.
 fs.rmSync(outdir, { recursive: true, force: true });
+
+/** Every file a module of the packages' dist starts by `new URL('./<file>.js', import.meta.url)`. */
+function startedFiles() {
+  const found = new Map();
+  for (const pkg of fs.readdirSync(packages)) {
+    const dist = path.join(packages, pkg, 'dist');
+    if (!fs.existsSync(dist)) continue;
+    for (const entry of fs.readdirSync(dist, { recursive: true, withFileTypes: true })) {
+      const dir = entry.parentPath ?? entry.path;
+      if (!entry.isFile() || !entry.name.endsWith('.js') || dir.startsWith(outdir)) continue;
+      const text = fs.readFileSync(path.join(dir, entry.name), 'utf8');
+      for (const [, name] of text.matchAll(/new URL\(\s*'\.\/([\w-]+\.js)',\s*import\.meta\.url\s*\)/g)) {
+        const file = path.join(dir, name);
+        // Entry points are written by their base name: two different files of one name would collide.
+        if (found.has(name) && found.get(name) !== file) throw new Error(`bundle: two started files named ${name}: ${found.get(name)} and ${file}`);
+        found.set(name, file);
+      }
+    }
+  }
+  return [...found.values()];
+}
+
 await build({
-  entryPoints: [
-    path.join(cli, 'dist/bin.js'),
-    path.join(engine, 'sqlite/pin-worker.js'),
-    path.join(engine, 'sqlite/copy-worker.js'),
-    path.join(engine, 'sqlite/integrity-worker.js'),
-    path.join(engine, 'sqlite/follower-child.js'),
-    path.join(engine, 'archive/decompress-worker.js'),
-  ],
+  entryPoints: [path.join(cli, 'dist/bin.js'), ...startedFiles()],
   outdir,
   entryNames: '[name]',
   chunkNames: 'chunk-[hash]',
