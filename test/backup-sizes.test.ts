@@ -1,10 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBackupSizes, formatBytes } from '@botbackup/core';
-import { cliBin, createBot, listFiles, makeKeys, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { startDashboardProcess } from './helpers/dashboard.js';
+import { createBot, listFiles, makeKeys, runCli, useTempDir, writeConfig } from './helpers/bot.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
 
 const TOKEN = 'sizes-test-token-0123456789abcdef';
@@ -122,21 +122,8 @@ describe('the sizes of a backup agree everywhere, and equal the bytes really sto
   });
 
   it('the dashboard gives the same numbers on its page, in /api/backups and in /metrics', async () => {
-    const child = spawn(process.execPath, [cliBin, '--config', config, 'dashboard', '--port', '0'], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, url, exited } = await startDashboardProcess(config, env);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: child.stdout }).on('line', (line) => {
-          const match = /Dashboard at (http:\/\/\S+\/)/.exec(line);
-          if (match) resolve(match[1]!);
-        });
-        void exited.then((code) => reject(new Error(`botbackup dashboard exited (${code}) before printing its URL:\n${stderr}`)));
-      });
       const get = async (route: string) => {
         const response = await fetch(url + route, { headers: { Authorization: `Bearer ${TOKEN}` } });
         expect(response.status, route).toBe(200);

@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +8,7 @@ import { redisKeys } from '@botbackup/core';
 import { cliBin, createBot, runCli, sha256File, useTempDir } from './helpers/bot.js';
 import { eventually, startRedis, type PrivateRedis } from './helpers/redis.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker.js';
+import { startDashboardProcess, type DashboardProcess } from './helpers/dashboard.js';
 import { expectPng } from './helpers/png.js';
 
 // The dashboard's home page (issue 22) from a real Redis, real backups made by the CLI and by a
@@ -67,7 +66,7 @@ describe('dashboard home page: health, schedules, workers, trends, drills and re
   let redis: PrivateRedis;
   let config: string;
   let worker: WorkerProcess;
-  let dashboard: { child: ChildProcess; url: string; exited: Promise<number | null> };
+  let dashboard: DashboardProcess;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -126,20 +125,7 @@ describe('dashboard home page: health, schedules, workers, trends, drills and re
     expect(alpha.map((b) => b.type)).toEqual(['full', 'incremental', 'incremental']);
     betaFull = (JSON.parse(await cli('--json', 'list', '--source', 'beta')) as { id: string }[])[0]!.id;
 
-    const child = spawn(process.execPath, [cliBin, '--config', config, 'dashboard', '--port', '0'], {
-      env: { ...process.env, DASHBOARD_TOKEN: TOKEN },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stderr!.resume();
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const url = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const match = /Dashboard at (http:\/\/\S+\/)/.exec(line);
-        if (match) resolve(match[1]!);
-      });
-      void exited.then((code) => reject(new Error(`botbackup dashboard exited (${code}) before printing its URL`)));
-    });
-    dashboard = { child, url, exited };
+    dashboard = await startDashboardProcess(config, { DASHBOARD_TOKEN: TOKEN });
 
     browser = await chromium.launch({ executablePath: CHROMIUM });
     // No JavaScript at all: the page must read without it.

@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, useTempDir } from './helpers/bot.js';
 import { shippedSegments, tradeWriter, until, useProcesses, writeContinuousConfig } from './helpers/continuous.js';
 import { startRedis, type PrivateRedis } from './helpers/redis.js';
+import { startDashboardProcess, type DashboardProcess } from './helpers/dashboard.js';
 import { expectPng } from './helpers/png.js';
 
 // The dashboard's RPO plot (issue 22) from real segments shipped by the real streamer while a bot
@@ -24,7 +23,7 @@ describe('dashboard: the RPO of a continuous source', () => {
   const start = useProcesses();
   let redis: PrivateRedis | undefined;
   let browser: Browser | undefined;
-  let dashboard: { child: ChildProcess; exited: Promise<number | null> } | undefined;
+  let dashboard: DashboardProcess | undefined;
   let url: string;
   let page: Page;
   /** The shipped segments' last commit times (ms), oldest first. */
@@ -48,17 +47,8 @@ describe('dashboard: the RPO of a continuous source', () => {
     expect(await stream.stop()).toBe(0);
     times = (await shippedSegments(path.join(dir, 'repo'))).map((s) => s.name.lastCommitAt).sort((a, b) => a - b);
 
-    const child = spawn(process.execPath, [cliBin, '--config', file, 'dashboard', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stderr!.resume();
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    dashboard = { child, exited };
-    url = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const match = /Dashboard at (http:\/\/\S+\/)/.exec(line);
-        if (match) resolve(match[1]!);
-      });
-      void exited.then((code) => reject(new Error(`botbackup dashboard exited (${code}) before printing its URL`)));
-    });
+    dashboard = await startDashboardProcess(file);
+    url = dashboard.url;
     browser = await chromium.launch({ executablePath: CHROMIUM });
     page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
   }, 180_000);

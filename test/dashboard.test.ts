@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { chromium, type Browser } from 'playwright-core';
@@ -22,39 +20,14 @@ import { storedFiles } from './helpers/file-list.js';
 import { startDashboard, type RunningDashboard } from '@botbackup/dashboard';
 import { loadConfig, silentLogger } from '@botbackup/engine';
 import { createStore } from '@botbackup/storage';
-import { cliBin, createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { createBot, runCli, useTempDir, writeConfig } from './helpers/bot.js';
+import { startDashboardProcess, type DashboardProcess } from './helpers/dashboard.js';
 import { eventually, startRedis, type PrivateRedis } from './helpers/redis.js';
 
 const TOKEN = 'dashboard-test-token-0123456789';
 const PREFIX = 'dash';
 /** Debian's chromium (see .ci/run); playwright-core drives it without a browser download of its own. */
 const CHROMIUM = '/usr/bin/chromium';
-
-/** `botbackup dashboard` as a process: its URL (from its first line on stdout) and its log lines. */
-interface DashboardProcess {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-async function startDashboardProcess(config: string, env: Record<string, string>, ...args: string[]): Promise<DashboardProcess> {
-  const child = spawn(process.execPath, [cliBin, '--config', config, 'dashboard', '--port', '0', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /Dashboard at (http:\/\/\S+\/)/.exec(line);
-      if (match) resolve(match[1]!);
-    });
-    void exited.then((code) => reject(new Error(`botbackup dashboard exited (${code}) before printing its URL:\n${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr, exited };
-}
 
 const bearer = { Authorization: `Bearer ${TOKEN}` };
 const basicAuth = { Authorization: `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}` };
