@@ -38,6 +38,7 @@ const args = parse({
     fresh: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     plaintext: { type: 'boolean', default: false },
+    'restore-rounds': { type: 'number', default: 3 },
     'timeout-min': { type: 'number', default: 30 },
     'quiet-wait-s': { type: 'number', default: 60 },
     report: { default: undefined },
@@ -50,6 +51,7 @@ if (args.help) {
   --fresh                 regenerate the data even if bench/.work holds a matching copy
   --keep                  keep the work copies, repositories and restored trees in bench/.work
   --plaintext             botbackup's config from \`init --plaintext\` (no encryption, no signing)
+  --restore-rounds N      restores of the full and of the chain's end, alternating; medians compared (default 3)
   --timeout-min N         per-command timeout (default 30)
   --quiet-wait-s N        before each step, wait up to N s for other CPU load to pass (default 60)
   --report FILE           only print the tables of a saved results file (bench/results/*-incremental-*.json)`);
@@ -223,6 +225,20 @@ async function restoreStep(label, { cfg, env }, id, target, expected) {
   return result;
 }
 
+/**
+ * The run with the median wall time among the clean successful ones (all successful ones when
+ * every one was disturbed), marked verified only when every run was exact; the first failure if
+ * none succeeded.
+ */
+function medianRun(runs) {
+  const ok = runs.filter((r) => r.ok);
+  if (!ok.length) return runs[0];
+  const clean = ok.filter((r) => !r.disturbed);
+  const used = (clean.length ? clean : ok).toSorted((a, b) => a.wallS - b.wallS);
+  const mid = used[(used.length - 1) >> 1];
+  return { ...mid, rounds: runs.length, roundsUsed: used.length, wallSAll: runs.map((r) => r.wallS), verified: runs.every((r) => r.verified) };
+}
+
 async function benchBotbackup() {
   const w = fresh(path.join(INC, 'botbackup'));
   const bot = copyBot(path.join(w, 'bot'));
@@ -266,10 +282,23 @@ async function benchBotbackup() {
   const lastId = stepJson(last)?.id;
   log('botbackup: fingerprinting the work copy after day 7 (untimed) …');
   const expectedLast = fingerprint(bot);
-  log('botbackup: restoring the full alone …');
-  out.restoreFull = await restoreStep('botbackup restore of the full', setup, fullId, path.join(w, 'restored-full'), expectedFull);
-  log(`botbackup: restoring the full + ${CHAIN_DAYS} incrementals …`);
-  out.restoreChain = await restoreStep(`botbackup restore of full + ${CHAIN_DAYS} incrementals`, setup, lastId, path.join(w, 'restored-chain'), expectedLast);
+  // Each restore --restore-rounds times, the two alternating (full first, then chain first, …) so
+  // that a drift of the machine favours neither; the run with the median time stands for each.
+  out.restoreFullRuns = [];
+  out.restoreChainRuns = [];
+  for (let r = 1; r <= args['restore-rounds']; r++) {
+    for (const which of r % 2 ? ['full', 'chain'] : ['chain', 'full']) {
+      if (which === 'full') {
+        log(`botbackup: restoring the full alone (round ${r}) …`);
+        out.restoreFullRuns.push(await restoreStep('botbackup restore of the full', setup, fullId, path.join(w, 'restored-full'), expectedFull));
+      } else {
+        log(`botbackup: restoring the full + ${CHAIN_DAYS} incrementals (round ${r}) …`);
+        out.restoreChainRuns.push(await restoreStep(`botbackup restore of full + ${CHAIN_DAYS} incrementals`, setup, lastId, path.join(w, 'restored-chain'), expectedLast));
+      }
+    }
+  }
+  out.restoreFull = medianRun(out.restoreFullRuns);
+  out.restoreChain = medianRun(out.restoreChainRuns);
   out.ok = out.restoreFull.ok && out.restoreChain.ok;
   out.verified = !!(out.restoreFull.verified && out.restoreChain.verified);
   out.peakRssMiBMax = stepsPeakMiB(out);
@@ -374,7 +403,8 @@ function report(results) {
       if (!r) continue;
       if (!r.ok) { lines.push(`| ${label} | FAILED: ${String(r.error).split('\n')[0].slice(0, 160)} | | | |`); continue; }
       const chain = r.steps?.restore?.json?.chain;
-      lines.push(`| ${label}${Array.isArray(chain) ? ` (${chain.length} archive${chain.length > 1 ? 's' : ''} read)` : ''}${r.disturbed ? ' (disturbed)' : ''} | ${s2(r.wallS)} | ${s2(r.integrityS)} | ${mem(r)} | ${r.verified ? (r.verify?.dbCheck?.includes('.dump') ? `exact (${r.verify.dbCheck})` : `byte-identical (${r.verify?.dbCheck ?? ''}; before the .dump check)`) : `**WRONG**: ${r.dbIdentical ? 'identical bytes' : 'NOT byte-identical'}; ${r.verify?.problems?.join('; ') || r.verify?.dbCheck}`} |`);
+      const rounds = r.rounds > 1 ? `, median of ${r.roundsUsed} of ${r.wallSAll.map((x) => x ?? 'failed').join(' / ')} s` : '';
+      lines.push(`| ${label}${Array.isArray(chain) ? ` (${chain.length} archive${chain.length > 1 ? 's' : ''} read${rounds})` : rounds ? ` (${rounds.slice(2)})` : ''}${r.disturbed ? ' (disturbed)' : ''} | ${s2(r.wallS)} | ${s2(r.integrityS)} | ${mem(r)} | ${r.verified ? (r.verify?.dbCheck?.includes('.dump') ? `exact (${r.verify.dbCheck})` : `byte-identical (${r.verify?.dbCheck ?? ''}; before the .dump check)`) : `**WRONG**: ${r.dbIdentical ? 'identical bytes' : 'NOT byte-identical'}; ${r.verify?.problems?.join('; ') || r.verify?.dbCheck}`} |`);
     }
   }
   if (results.targets?.length) {
