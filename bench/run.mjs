@@ -413,6 +413,23 @@ function wrongRestores(results) {
 }
 
 /** Issue 18's targets, checked when botbackup has results. */
+/** The largest peak RSS (MiB) of the backups run under the writer, or null when none ran. */
+function writerPeakMiB(results) {
+  const backups = results.writer?.duringBotbackup?.backups ?? [];
+  return backups.length ? round(Math.max(...backups.map((b) => b.peakRssKiB ?? 0)) / 1024, 1) : null;
+}
+
+/**
+ * The largest peak RSS (MiB) of every botbackup step of a run: its backups and restores and the
+ * backups under the writer. Files written before issue 18 have no peakRssMiBMax: the larger of
+ * their two medians then.
+ */
+function largestPeakMiB(results) {
+  const x = results.tools?.botbackup?.summary;
+  const runs = x?.peakRssMiBMax ?? (x?.ok ? Math.max(x.backupPeakRssMiB, x.restorePeakRssMiB) : 0);
+  return Math.max(runs ?? 0, writerPeakMiB(results) ?? 0);
+}
+
 function checkTargets(results) {
   const t = results.tools;
   const bb = t.botbackup?.summary;
@@ -437,17 +454,13 @@ function checkTargets(results) {
   const checked = Object.entries(t).filter(([, x]) => x.summary);
   add('every restore exact (restored .dump = source\'s, every file\'s sha256)', checked.every(([, x]) => x.summary.verified && x.summary.ok),
     checked.map(([name, x]) => `${name}: ${x.summary.restores != null ? `${x.summary.restores - x.summary.wrongRestores}/${x.summary.restores} exact` : 'no restore'}`).join(', '));
-  // Every botbackup step: the runs' backups and restores, and the backups under the writer.
   const writerBackups = results.writer?.duringBotbackup?.backups ?? [];
-  const writerMiB = writerBackups.length ? round(Math.max(...writerBackups.map((b) => b.peakRssKiB ?? 0)) / 1024, 1) : null;
-  const rss = Math.max(bb.peakRssMiBMax ?? 0, writerMiB ?? 0);
+  const writerMiB = writerPeakMiB(results);
+  const rss = largestPeakMiB(results);
   add(`peak RSS ≤ ${RSS_TARGET.mib} MiB for every botbackup step (/usr/bin/time %M)`, rss > 0 && rss <= RSS_TARGET.mib,
     `largest ${rss} MiB (runs: backup median ${round(bb.backupPeakRssMiB, 1) ?? '–'}, restore median ${round(bb.restorePeakRssMiB, 1) ?? '–'}, largest ${bb.peakRssMiBMax ?? '–'}; ${writerBackups.length} backups under the writer: largest ${writerMiB ?? '–'})`);
-  // Files written before issue 18 have no peakRssMiBMax: the larger of their two medians then.
-  const flat = flatRssTarget(SIZE, rss, (size) => `${size}.json`, (r) => {
-    const x = r.tools?.botbackup?.summary;
-    return x?.peakRssMiBMax ?? (x?.ok ? Math.max(x.backupPeakRssMiB, x.restorePeakRssMiB) : null);
-  });
+  // The other sizes' files by the same measure, so that every size counts its writer's backups too.
+  const flat = flatRssTarget(SIZE, rss, (size) => `${size}.json`, (r) => largestPeakMiB(r) || null);
   if (flat) out.push(flat);
   const wr = results.writer;
   if (wr?.duringBotbackup && wr.idle) {
