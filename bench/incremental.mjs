@@ -311,9 +311,12 @@ async function benchBotbackup() {
 
 const mibOf = (kib) => (kib == null ? null : kib / 1024);
 
-/** /usr/bin/time's peak RSS (MiB) of every botbackup step: the full, the incrementals, both restores. */
+/** Every restore of a run: all rounds, or (files from before the rounds) the one of each. */
+const restoreRuns = (bb) => [...(bb?.restoreFullRuns ?? [bb?.restoreFull]), ...(bb?.restoreChainRuns ?? [bb?.restoreChain])].filter(Boolean);
+
+/** /usr/bin/time's peak RSS (MiB) of every botbackup step: the full, the incrementals, every restore. */
 function stepsPeakMiB(bb) {
-  const kib = [bb?.full, ...(bb?.incrementals ?? []), bb?.restoreFull, bb?.restoreChain].map((x) => x?.peakRssKiB).filter((x) => x != null);
+  const kib = [bb?.full, ...(bb?.incrementals ?? []), ...restoreRuns(bb)].map((x) => x?.peakRssKiB).filter((x) => x != null);
   return kib.length ? round(mibOf(Math.max(...kib)), 1) : null;
 }
 
@@ -344,7 +347,7 @@ function checkTargets(results) {
   }
   const peak = stepsPeakMiB(bb);
   add(`peak RSS ≤ ${RSS_TARGET.mib} MiB for every botbackup step (/usr/bin/time %M)`, peak != null && peak <= RSS_TARGET.mib,
-    `largest ${peak} MiB of the full, ${bb.incrementals.length} incrementals and ${[rf, rc].filter(Boolean).length} restores (anonymous memory, sampled: ${round(mibOf(Math.max(0, ...[bb.full, ...bb.incrementals, rf, rc].map((x) => x?.peakAnonKiB ?? 0))), 1)} MiB)`);
+    `largest ${peak} MiB of the full, ${bb.incrementals.length} incrementals and ${restoreRuns(bb).length} restores (anonymous memory, sampled: ${round(mibOf(Math.max(0, ...[bb.full, ...bb.incrementals, ...restoreRuns(bb)].map((x) => x?.peakAnonKiB ?? 0))), 1)} MiB)`);
   const flat = flatRssTarget(SIZE, peak, (size) => `incremental-${size}.json`, (r) => stepsPeakMiB(r.tools?.botbackup));
   if (flat) out.push(flat);
   return out;
