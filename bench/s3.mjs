@@ -449,8 +449,9 @@ async function main() {
     });
     await plain.send(new CreateBucketCommand({ Bucket: bucket }));
     const store = new S3Store({ name: 'bench', bucket, endpoint: server.endpoint, credentials: CREDENTIALS, ...(partSize ? { partSize } : {}) });
-    // The store's client is private; reading it here only adds a timing middleware to it.
-    const storeTimer = timeCommands(store.client);
+    // The store's client is private and made on first use (sdk(), since the SDK is loaded
+    // lazily); reaching it here only adds a timing middleware to it.
+    const storeTimer = timeCommands((await store.sdk()).client);
     const plainTimer = timeCommands(plain);
 
     const steps = {
