@@ -1,10 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { Worker } from 'node:worker_threads';
 import { commitFrames, WalContinuityError, WalFollower, type WalPosition, type WalSegment } from './wal-follower.js';
 import { MessageReader, writeMessage } from './follower-messages.js';
-import type { WalLookInput } from './wal-look-worker.js';
-import { LookRing, type Look } from './wal-looks.js';
 
 /**
  * The process a {@link FollowerProcess} runs a {@link WalFollower} in, served on a Unix socket.
@@ -21,11 +18,10 @@ import { LookRing, type Look } from './wal-looks.js';
  * started afresh could not prove once the bot's checkpoints had restarted the WAL. After that
  * time it ends, and the WAL is the bot's alone again.
  *
- * It also learns when each commit happened: a thread of its own (wal-look-worker.ts) looks at the
- * WAL-index (a read of the -shm header) every `sampleMs` while the bot commits, every
- * {@link IDLE_SAMPLE_MS} once it has been quiet for {@link BUSY_FOR_MS}, and notes when the
- * committed frame count changed; each commit of a segment is dated by the first look that saw it
- * (see {@link startLooking}).
+ * It also learns when each commit happened: it looks at the WAL-index (a read of the -shm header)
+ * every `sampleMs` while the bot commits, every {@link IDLE_SAMPLE_MS} once it has been quiet for
+ * {@link BUSY_FOR_MS}, notes when the committed frame count changed, and dates each commit of a
+ * segment by the first look that saw it (see {@link startSampling}).
  *
  * Usage: node follower-child.js <socket path> <resumeWithinMs>; prints "ready" once it listens.
  */
@@ -47,7 +43,11 @@ export type FollowerReply =
   | { type: 'closed' }
   | { type: 'error'; continuity: boolean; message: string; code?: string };
 
-type Observation = Look;
+interface Observation {
+  salt: [number, number];
+  maxFrame: number;
+  at: number;
+}
 
 /** Once no commit was seen for this long, the WAL-index is looked at every {@link IDLE_SAMPLE_MS} instead of every `sampleMs`. */
 const BUSY_FOR_MS = 2_000;
@@ -63,32 +63,20 @@ let follower: WalFollower | undefined;
 let file: string | undefined;
 /** The segment polled and not yet acknowledged: polled again, it is handed out again (a new streamer after a kill). */
 let pending: { segment: WalSegment; commits: [number, number][] } | undefined;
-/** The look thread, what it wrote, and how far this thread has read it. */
-let looker: { worker: Worker; ring: LookRing; read: number } | undefined;
+let sampler: NodeJS.Timeout | undefined;
+/** When the last observation was noted (a change of the committed frame count). */
+let lastChangeAt = 0;
 let connection: net.Socket | undefined;
 let orphaned: NodeJS.Timeout | undefined;
 const observations: Observation[] = [];
 
-/** The look thread's observations so far, then a look of this thread's own: where the WAL-index stands now. */
 function sample(): void {
-  if (looker) {
-    const { looks, next } = looker.ring.since(looker.read);
-    looker.read = next;
-    for (const look of looks) note(look);
-  }
   const seen = follower?.peek();
-  if (seen) note({ ...seen, at: Date.now() });
-}
-
-/**
- * Keeps an observation unless it adds nothing: the same committed frames as the last one (this
- * thread's own look and the look thread's of the same moment), or fewer of the same WAL (a look
- * of the look thread read from the ring after this thread had looked itself).
- */
-function note(seen: Observation): void {
+  if (!seen) return;
   const last = observations.at(-1);
-  if (last && last.salt[0] === seen.salt[0] && last.salt[1] === seen.salt[1] && seen.maxFrame <= last.maxFrame) return;
-  observations.push(seen);
+  if (last && last.maxFrame === seen.maxFrame && last.salt[0] === seen.salt[0] && last.salt[1] === seen.salt[1]) return;
+  lastChangeAt = Date.now();
+  observations.push({ salt: seen.salt, maxFrame: seen.maxFrame, at: lastChangeAt });
   if (observations.length > MAX_OBSERVATIONS) observations.splice(0, observations.length - MAX_OBSERVATIONS);
 }
 
@@ -127,7 +115,7 @@ function handle(request: FollowerRequest): FollowerReply {
       follower = request.type === 'start' ? WalFollower.start(request.file) : WalFollower.resume(request.file, request.position);
       file = request.file;
       sample();
-      startLooking(follower, request.sampleMs);
+      startSampling(request.sampleMs);
       return { type: 'started', position: follower.acknowledged };
     case 'attach':
       return { type: 'attached', file, position: follower?.acknowledged };
@@ -150,35 +138,27 @@ function handle(request: FollowerRequest): FollowerReply {
 }
 
 /**
- * Starts the look thread: it looks at the WAL-index every `busyMs` (2 ms from a streamer) while
- * the bot commits, and every {@link IDLE_SAMPLE_MS} once it has been quiet for
- * {@link BUSY_FOR_MS}: a commit is dated within about 2 ms while the bot trades, and an idle bot
- * costs 100 looks a second, not 500.
+ * Looks at the WAL-index every `busyMs` (2 ms from a streamer) while the bot commits, and every
+ * {@link IDLE_SAMPLE_MS} once it has been quiet for {@link BUSY_FOR_MS}: a commit is dated within
+ * about 2 ms while the bot trades, and an idle bot costs 100 looks a second, not 500.
  *
- * Looks on a timer, not inotify on the -wal: a watch (fs.watch) woke this process on every write
- * the bot made to its WAL, and that wake-up, paid inside the bot's commit, made its commit p50
- * 20 to 35 % and its p99 1.4 to 2 times what they were without a streamer (docs/benchmarks.md,
- * "Cost"); a timed look wakes only this process. Each look is a wake-up, about 40-50 µs of CPU on
- * a small VM: every 2 ms on the main thread's event loop the streamer used 4.8-5.8 % of a core
- * beside a bot at 100 commits a second, every 1 ms 7-9 %; every 10 ms costs little but dates a
- * commit up to 10 ms late, which `restore --at` sees. In a thread of its own that sleeps in a
- * futex the same looks cost less (wal-look-worker.ts). If the thread fails, commits are dated
- * when a segment is polled (about once a second), and the streamer's stderr says so.
+ * A timer, not inotify on the -wal: a watch (fs.watch) woke this process on every write the bot
+ * made to its WAL, and that wake-up, paid inside the bot's commit, made its commit p50 20 to 35 %
+ * and its p99 1.4 to 2 times what they were without a streamer (docs/benchmarks.md, "Cost"); a
+ * timer wakes only this process. Each look is a wake-up, about 50 µs of CPU on a small VM: every
+ * 2 ms the streamer used 4.8-5.8 % of a core beside a bot at 100 commits a second, every 1 ms
+ * 7-9 %; every 10 ms costs little but dates a commit up to 10 ms late, which `restore --at` sees.
  */
-function startLooking(of: WalFollower, busyMs: number): void {
-  const ring = new LookRing();
-  const input: WalLookInput = { shm: of.shmDescriptor, busyMs, idleMs: IDLE_SAMPLE_MS, busyForMs: BUSY_FOR_MS, ring: ring.buffer };
-  const worker = new Worker(new URL('./wal-look-worker.js', import.meta.url), { workerData: input });
-  worker.once('error', (error) => {
-    process.stderr.write(`The WAL follower's look thread stopped (${error.message}): commits are now dated when shipped, up to a second late.\n`);
-  });
-  looker = { worker, ring, read: 0 };
+function startSampling(busyMs: number): void {
+  const next = (): void => {
+    sample();
+    sampler = setTimeout(next, Date.now() - lastChangeAt < BUSY_FOR_MS ? busyMs : Math.max(busyMs, IDLE_SAMPLE_MS));
+  };
+  sampler = setTimeout(next, busyMs);
 }
 
 function shutDown(): never {
-  // The look thread reads through the follower's -shm descriptor: end it before that closes.
-  void looker?.worker.terminate();
-  looker = undefined;
+  if (sampler) clearTimeout(sampler);
   follower?.close();
   follower = undefined;
   fs.rmSync(socketPath!, { force: true });

@@ -155,15 +155,6 @@ export class WalFollower {
   }
 
   /**
-   * The follower's descriptor of the -shm, for a thread of this process that only reads the
-   * WAL-index through it (wal-look-worker.ts). Never to be closed but by {@link close}: closing
-   * any descriptor of the file would drop the follower's read locks.
-   */
-  get shmDescriptor(): number {
-    return this.shm;
-  }
-
-  /**
    * The WAL-index's salts and committed frame count right now, read from the follower's own
    * descriptor of the -shm (a second descriptor closed would drop the follower's read locks):
    * cheap enough to sample often, which is how a streamer learns when each commit happened.
