@@ -145,9 +145,10 @@ function handle(request: FollowerRequest): FollowerReply {
  * A timer, not inotify on the -wal: a watch (fs.watch) woke this process on every write the bot
  * made to its WAL, and that wake-up, paid inside the bot's commit, made its commit p50 20 to 35 %
  * and its p99 1.4 to 2 times what they were without a streamer (docs/benchmarks.md, "Cost"); a
- * timer wakes only this process. Each look is a wake-up, 70-90 µs of CPU on a small VM: every
- * 2 ms the streamer used 4.8-5.8 % of a core beside a bot at 100 commits a second, every 1 ms
- * 7-9 %; every 10 ms costs little but dates a commit up to 10 ms late, which `restore --at` sees.
+ * timer wakes only this process. Each look is a wake-up (70-100 µs of CPU on a small VM): with a
+ * look every 2 ms the streamer used 4.8-5.8 % of a core beside a bot at 100 commits a second,
+ * every 1 ms 7-9 %, every 3 ms no less (6.0 %, one run: the follower's other work counts too);
+ * every 10 ms dates a commit up to 10 ms late, which `restore --at` sees.
  */
 function startSampling(busyMs: number): void {
   const next = (): void => {
