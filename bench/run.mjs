@@ -412,7 +412,6 @@ function wrongRestores(results) {
     .map((r) => `${name} run ${r.run ?? '?'}: ${(r.verify.problems ?? []).join('; ')}`));
 }
 
-/** Issue 18's targets, checked when botbackup has results. */
 /** The largest peak RSS (MiB) of the backups run under the writer, or null when none ran. */
 function writerPeakMiB(results) {
   const backups = results.writer?.duringBotbackup?.backups ?? [];
@@ -430,6 +429,7 @@ function largestPeakMiB(results) {
   return Math.max(runs ?? 0, writerPeakMiB(results) ?? 0);
 }
 
+/** Issue 18's targets, checked when botbackup has results. */
 function checkTargets(results) {
   const t = results.tools;
   const bb = t.botbackup?.summary;
