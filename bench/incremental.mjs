@@ -20,7 +20,7 @@ import { STAMP } from './generate.mjs';
 import { simulateDay } from './day.mjs';
 import { commandLine, fmtBytes, sizeLabel } from './lib.mjs';
 import {
-  BENCH, DB_REL, ROOT, RSS_TARGET, beforeStep, borgEnv, cacheDropWorks, checkEncrypted, configure, ensureTools, fingerprint, flatRssTarget, fresh, initBotbackup, listFiles, log, median, noise, noiseLines, noteForeign, parseJsonOutput, prepareData, resticEnv, resultsHeader, rmrf, round, run, sha256, summarize, timed, treeBytes, verifyRestore,
+  BENCH, DB_REL, ROOT, RSS_TARGET, beforeStep, borgEnv, cacheDropWorks, checkEncrypted, configure, ensureTools, fingerprint, flatRssTarget, fresh, initBotbackup, listFiles, log, median, noise, noiseLines, noteForeign, parseJsonOutput, prepareData, resticEnv, resultsHeader, rmrf, round, run, sha256, summarize, timed, treeBytes, undisturbed, verifyRestore,
 } from './measure.mjs';
 
 const CLI = path.resolve(process.env.BOTBACKUP_CLI ?? path.join(ROOT, 'packages/cli/dist/bin.js'));
@@ -233,8 +233,7 @@ async function restoreStep(label, { cfg, env }, id, target, expected) {
 function medianRun(runs) {
   const ok = runs.filter((r) => r.ok);
   if (!ok.length) return runs[0];
-  const clean = ok.filter((r) => !r.disturbed);
-  const used = (clean.length ? clean : ok).toSorted((a, b) => a.wallS - b.wallS);
+  const used = undisturbed(ok).toSorted((a, b) => a.wallS - b.wallS);
   const mid = used[(used.length - 1) >> 1];
   return { ...mid, rounds: runs.length, roundsUsed: used.length, wallSAll: runs.map((r) => r.wallS), verified: runs.every((r) => r.verified) };
 }

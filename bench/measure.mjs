@@ -210,6 +210,12 @@ export function listFiles(dir, rel = '') {
 export const sha256 = (file) => run('sha256sum', [file]).stdout.split(' ')[0];
 export const rmrf = (p) => fs.rmSync(p, { recursive: true, force: true });
 export const fresh = (p) => { rmrf(p); fs.mkdirSync(p, { recursive: true }); return p; };
+/** The runs no other process disturbed, or all of them when every one was: what a median is taken of. */
+export function undisturbed(runs) {
+  const clean = runs.filter((r) => !r.disturbed);
+  return clean.length > 0 ? clean : runs;
+}
+
 export const median = (xs) => {
   const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
   if (v.length === 0) return null;

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { STAMP } from './generate.mjs';
 import { commandLine, fmtBytes, sizeLabel } from './lib.mjs';
 import {
-  BENCH, CLK_TCK, DB_REL, ROOT, beforeStep, borgEnv, RSS_TARGET, cacheDropWorks, checkEncrypted, configure, cpuBusyS, ensureTools, fingerprint, flatRssTarget, fresh, initBotbackup, log, median, noise, noiseLines, noteForeign, parseJsonOutput, prepareData, resticEnv, resultsHeader, rmrf, round, run, sleep, summarize, timed, treeBytes, verifyRestore,
+  BENCH, CLK_TCK, DB_REL, ROOT, beforeStep, borgEnv, RSS_TARGET, cacheDropWorks, checkEncrypted, configure, cpuBusyS, ensureTools, fingerprint, flatRssTarget, fresh, initBotbackup, log, median, noise, noiseLines, noteForeign, parseJsonOutput, prepareData, resticEnv, resultsHeader, rmrf, round, run, sleep, summarize, timed, treeBytes, undisturbed, verifyRestore,
 } from './measure.mjs';
 
 // BOTBACKUP_CLI benchmarks another build (e.g. a checkout of an older commit) on the same data.
@@ -246,8 +246,7 @@ function summarizeRuns(runs) {
     const error = wrong ? `every restore was WRONG (${restored[0].verify.problems.join('; ')})` : (runs.at(-1)?.restore?.error ?? runs.at(-1)?.backup.error);
     return { ok: false, error, verified: wrong === 0, wrongRestores: wrong, restores: restored.length, peakRssMiBMax };
   }
-  const clean = ok.filter((r) => !r.disturbed);
-  const used = clean.length > 0 ? clean : ok;
+  const used = undisturbed(ok);
   const m = (f) => round(median(used.map(f)), 3);
   return {
     ok: true,
@@ -265,7 +264,7 @@ function summarizeRuns(runs) {
     wrongRestores: wrong,
     restores: restored.length,
     runsUsed: used.length,
-    runsDisturbed: ok.length - clean.length,
+    runsDisturbed: ok.filter((r) => r.disturbed).length,
   };
 }
 

@@ -27,7 +27,7 @@ import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCo
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3Store } from '@botbackup/storage';
 import { fmtBytes, commandLine, parseSize, sizeLabel } from './lib.mjs';
-import { BENCH, CLK_TCK, ROOT, beforeStep, cacheDropWorks, configure, cpuBusyS, log, machine, median, noise, noiseLines, noteForeign, round, run } from './measure.mjs';
+import { BENCH, CLK_TCK, ROOT, beforeStep, cacheDropWorks, configure, cpuBusyS, log, machine, median, noise, noiseLines, noteForeign, round, run, undisturbed } from './measure.mjs';
 
 const S3RVER_SCRIPT = path.join(ROOT, 'packages/storage/test/s3rver-process.mjs');
 /** s3rver accepts only these credentials. */
@@ -286,13 +286,12 @@ const mib = (kib) => (kib == null ? '–' : `${Math.round(kib / 1024)} MiB`);
 /** Medians of one variant's runs of one operation; disturbed runs are left out when clean ones exist. */
 function summarizeRuns(runs) {
   const ok = runs.filter((r) => r.ok);
-  const clean = ok.filter((r) => !r.disturbed);
-  const used = clean.length ? clean : ok;
+  const used = undisturbed(ok);
   const seconds = median(used.map((r) => r.seconds));
   return {
     runs: runs.length,
     runsUsed: used.length,
-    runsDisturbed: ok.length - clean.length,
+    runsDisturbed: ok.filter((r) => r.disturbed).length,
     failed: runs.length - ok.length,
     medianS: round(seconds, 3),
     mibPerS: seconds ? round(size / 1024 ** 2 / seconds, 1) : null,
